@@ -1,0 +1,272 @@
+//! Settings from environment variables.
+//!
+//! Parsing is a pure function of a lookup ([`ServerConfig::from_lookup`]), so tests pass a map
+//! instead of changing the process environment. Every key is a constant here and a row of
+//! [`SETTINGS`], which the README's configuration table mirrors.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Address of the gRPC port.
+pub const LISTEN_ADDR: &str = "SYMBIOSE_LISTEN_ADDR";
+/// Directory of the service's data (event store, keys).
+pub const DATA_DIR: &str = "SYMBIOSE_DATA_DIR";
+/// Address of the Prometheus metrics port, or `off`.
+pub const METRICS_ADDR: &str = "SYMBIOSE_METRICS_ADDR";
+/// `text` or `json`.
+pub const LOG_FORMAT: &str = "SYMBIOSE_LOG_FORMAT";
+/// Longest time a call may take before it is cancelled.
+pub const REQUEST_TIMEOUT_MS: &str = "SYMBIOSE_REQUEST_TIMEOUT_MS";
+/// Largest request message accepted.
+pub const MESSAGE_BYTES_MAX: &str = "SYMBIOSE_MESSAGE_BYTES_MAX";
+/// Most calls in flight on one client connection.
+pub const CONCURRENCY_PER_CONNECTION_MAX: &str = "SYMBIOSE_CONCURRENCY_PER_CONNECTION_MAX";
+/// Longest wait for calls in flight to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE_MS: &str = "SYMBIOSE_SHUTDOWN_GRACE_MS";
+
+/// One setting: its key, its default as written in the environment, and what it is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub key: &'static str,
+    pub default: &'static str,
+    pub description: &'static str,
+}
+
+/// Every setting the server reads, in the order of the README's table.
+pub const SETTINGS: &[Setting] = &[
+    Setting { key: LISTEN_ADDR, default: "127.0.0.1:50051", description: "address of the gRPC port" },
+    Setting { key: DATA_DIR, default: "./data", description: "directory of the service's data" },
+    Setting {
+        key: METRICS_ADDR,
+        default: "127.0.0.1:9464",
+        description: "address of the Prometheus metrics port (`/metrics`), or `off`",
+    },
+    Setting {
+        key: LOG_FORMAT,
+        default: "text",
+        description: "`text` or `json`; the level comes from `RUST_LOG` (default `info`)",
+    },
+    Setting {
+        key: REQUEST_TIMEOUT_MS,
+        default: "10000",
+        description: "longest time a call may take (1 to 300000)",
+    },
+    Setting {
+        key: MESSAGE_BYTES_MAX,
+        default: "4194304",
+        description: "largest request message accepted, in bytes (1024 to 67108864)",
+    },
+    Setting {
+        key: CONCURRENCY_PER_CONNECTION_MAX,
+        default: "256",
+        description: "most calls in flight on one client connection (1 to 65536)",
+    },
+    Setting {
+        key: SHUTDOWN_GRACE_MS,
+        default: "10000",
+        description: "longest wait for calls in flight after SIGTERM or Ctrl-C (0 to 300000)",
+    },
+];
+
+const REQUEST_TIMEOUT_MS_MAX: u64 = 300_000;
+const MESSAGE_BYTES_MIN: usize = 1024;
+const MESSAGE_BYTES_MAX_LIMIT: usize = 64 * 1024 * 1024;
+const CONCURRENCY_PER_CONNECTION_LIMIT: usize = 65_536;
+const SHUTDOWN_GRACE_MS_MAX: u64 = 300_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The settings of one server process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub metrics_addr: Option<SocketAddr>,
+    pub log_format: LogFormat,
+    pub request_timeout_ms: u64,
+    pub message_bytes_max: usize,
+    pub concurrency_per_connection_max: usize,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{key}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl ServerConfig {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<ServerConfig, ConfigError> {
+        ServerConfig::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Parses the settings from `lookup`, which answers a key with its value if it is set.
+    /// An empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ServerConfig, ConfigError> {
+        let get = |key: &'static str| -> (&'static str, String) {
+            let value = lookup(key).filter(|value| !value.trim().is_empty());
+            let value = value.unwrap_or_else(|| default_of(key).to_owned());
+            (key, value.trim().to_owned())
+        };
+
+        let (key, value) = get(METRICS_ADDR);
+        let metrics_addr = if value.eq_ignore_ascii_case("off") { None } else { Some(parse(key, &value)?) };
+        let (key, value) = get(LOG_FORMAT);
+        let log_format = match value.to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(invalid(key, &value, "must be `text` or `json`")),
+        };
+        let (key, value) = get(LISTEN_ADDR);
+        let listen_addr = parse(key, &value)?;
+        let (_, data_dir) = get(DATA_DIR);
+
+        Ok(ServerConfig {
+            listen_addr,
+            data_dir: PathBuf::from(data_dir),
+            metrics_addr,
+            log_format,
+            request_timeout_ms: parse_in_range(get(REQUEST_TIMEOUT_MS), 1, REQUEST_TIMEOUT_MS_MAX)?,
+            message_bytes_max: parse_in_range(
+                get(MESSAGE_BYTES_MAX),
+                MESSAGE_BYTES_MIN,
+                MESSAGE_BYTES_MAX_LIMIT,
+            )?,
+            concurrency_per_connection_max: parse_in_range(
+                get(CONCURRENCY_PER_CONNECTION_MAX),
+                1,
+                CONCURRENCY_PER_CONNECTION_LIMIT,
+            )?,
+            shutdown_grace_ms: parse_in_range(get(SHUTDOWN_GRACE_MS), 0, SHUTDOWN_GRACE_MS_MAX)?,
+        })
+    }
+
+    /// The defaults, with both ports on free loopback ports and the data in `data_dir`: what
+    /// tests start servers with.
+    pub fn for_tests(data_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            data_dir,
+            ..ServerConfig::from_lookup(|_| None).expect("the defaults are valid")
+        }
+    }
+}
+
+fn default_of(key: &str) -> &'static str {
+    SETTINGS
+        .iter()
+        .find(|setting| setting.key == key)
+        .map(|setting| setting.default)
+        .expect("every key read has a row in SETTINGS")
+}
+
+fn invalid(key: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { key, value: value.to_owned(), reason: reason.into() }
+}
+
+fn parse<T: FromStr>(key: &'static str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|error: T::Err| invalid(key, value, error.to_string()))
+}
+
+fn parse_in_range<T>((key, value): (&'static str, String), min: T, max: T) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+    T::Err: std::fmt::Display,
+{
+    let parsed: T = parse(key, &value)?;
+    if parsed < min || parsed > max {
+        return Err(invalid(key, &value, format!("must be between {min} and {max}")));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        ServerConfig::from_lookup(|key| map.get(key).cloned())
+    }
+
+    #[test]
+    fn defaults_serve_on_loopback_with_data_in_the_working_directory() {
+        let config = config(&[]).expect("defaults");
+        assert_eq!(config.listen_addr, "127.0.0.1:50051".parse().expect("address"));
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.metrics_addr, Some("127.0.0.1:9464".parse().expect("address")));
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.request_timeout_ms, 10_000);
+        assert_eq!(config.message_bytes_max, 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn every_setting_is_read_from_the_lookup() {
+        let config = config(&[
+            (LISTEN_ADDR, "0.0.0.0:7000"),
+            (DATA_DIR, "/var/lib/symbiose"),
+            (METRICS_ADDR, "off"),
+            (LOG_FORMAT, "JSON"),
+            (REQUEST_TIMEOUT_MS, "2500"),
+            (MESSAGE_BYTES_MAX, "65536"),
+            (CONCURRENCY_PER_CONNECTION_MAX, "8"),
+            (SHUTDOWN_GRACE_MS, "0"),
+        ])
+        .expect("valid settings");
+        assert_eq!(config.listen_addr, "0.0.0.0:7000".parse().expect("address"));
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/symbiose"));
+        assert_eq!(config.metrics_addr, None);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.request_timeout_ms, 2500);
+        assert_eq!(config.message_bytes_max, 65_536);
+        assert_eq!(config.concurrency_per_connection_max, 8);
+        assert_eq!(config.shutdown_grace_ms, 0);
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_its_key() {
+        let cases = [
+            (LISTEN_ADDR, "localhost"),
+            (METRICS_ADDR, "9464"),
+            (LOG_FORMAT, "xml"),
+            (REQUEST_TIMEOUT_MS, "0"),
+            (REQUEST_TIMEOUT_MS, "ten"),
+            (MESSAGE_BYTES_MAX, "100"),
+            (MESSAGE_BYTES_MAX, "1000000000"),
+            (CONCURRENCY_PER_CONNECTION_MAX, "-1"),
+        ];
+        for (key, value) in cases {
+            let error = config(&[(key, value)]).expect_err(value);
+            assert_eq!(error.key, key, "{value}");
+            assert!(error.to_string().starts_with(key), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_setting_with_its_default() {
+        let readme = include_str!("../../../README.md");
+        for setting in SETTINGS {
+            let row = format!("| `{}` | `{}` |", setting.key, setting.default);
+            assert!(readme.contains(&row), "README.md lacks the row {row}");
+        }
+    }
+
+    #[test]
+    fn an_empty_value_counts_as_unset() {
+        assert_eq!(config(&[(LISTEN_ADDR, "  ")]), config(&[]));
+    }
+}

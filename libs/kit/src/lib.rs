@@ -1,0 +1,22 @@
+//! The service kit: what every Symbiose service shares, so that each one configures, logs,
+//! measures, fails and serves the same way.
+//!
+//! - [`config`]: settings from environment variables, parsed by a pure function;
+//! - [`telemetry`]: `tracing` with `RUST_LOG`, text or JSON;
+//! - [`metrics`]: Prometheus counters and latency per RPC, served on their own HTTP port;
+//! - [`error`]: the one mapping from an error to a gRPC status;
+//! - [`page`]: page sizes and opaque page tokens;
+//! - [`server`]: the gRPC server with health, reflection, limits and graceful shutdown.
+//!
+//! The kit knows nothing of any business domain and never touches a service's storage.
+
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod page;
+pub mod server;
+pub mod telemetry;
+
+pub use config::ServerConfig;
+pub use error::ApiError;
+pub use server::{Listeners, ServiceSet};

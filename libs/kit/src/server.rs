@@ -1,0 +1,182 @@
+//! The gRPC server every Symbiose process runs: the services it is given, plus health
+//! (`grpc.health.v1`) and reflection (v1 and v1alpha, knowing every Symbiose file and the
+//! health service), behind a timeout, a per-connection concurrency limit, a span and metrics
+//! per call, with graceful shutdown bounded in time.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+
+use crate::ServerConfig;
+use crate::metrics::{self, Metrics};
+
+/// The sockets a server answers on: bound before the server starts, so that a test (or a
+/// supervisor) knows the ports, including those picked by the system for port 0.
+#[derive(Debug)]
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(config: &ServerConfig) -> anyhow::Result<Listeners> {
+        let grpc = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding the gRPC port {}", config.listen_addr))?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr).await.with_context(|| format!("binding the metrics port {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok(Listeners { grpc, metrics })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|listener| listener.local_addr().expect("a bound listener has an address"))
+    }
+}
+
+/// The gRPC services one process serves, with their names for the health service.
+#[derive(Debug, Default)]
+pub struct ServiceSet {
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+}
+
+impl ServiceSet {
+    pub fn new() -> ServiceSet {
+        ServiceSet::default()
+    }
+
+    pub fn add<S>(&mut self, service: S) -> &mut ServiceSet
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+}
+
+/// Serves `services` on `listeners` until `shutdown` completes, then stops taking calls, lets
+/// the calls in flight finish for at most the configured grace, and returns.
+pub async fn serve(
+    config: &ServerConfig,
+    services: ServiceSet,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let ServiceSet { mut routes, names } = services;
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for name in &names {
+        health_reporter.set_service_status(name, ServingStatus::Serving).await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(symbiose_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building reflection v1")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(symbiose_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building reflection v1alpha")?;
+    routes.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
+
+    let metrics = Metrics::new();
+    let (stop_sender, stop_receiver) = watch::channel(false);
+    let stopped = |mut receiver: watch::Receiver<bool>| async move {
+        // An error means the sender is gone, which also means stop.
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+
+    let metrics_task = listeners.metrics.map(|listener| {
+        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics listening");
+        tokio::spawn(metrics::serve(listener, metrics.clone(), stopped(stop_receiver.clone())))
+    });
+
+    let grpc_addr = listeners.grpc.local_addr().context("reading the gRPC address")?;
+    tracing::info!(addr = %grpc_addr, services = ?names, "gRPC listening");
+    let incoming = TcpListenerStream::new(listeners.grpc);
+    let server = tonic::transport::Server::builder()
+        .timeout(Duration::from_millis(config.request_timeout_ms))
+        .concurrency_limit_per_connection(config.concurrency_per_connection_max)
+        .tcp_nodelay(true)
+        .trace_fn(|request| tracing::info_span!("rpc", rpc = %request.uri().path()))
+        .layer(metrics.layer())
+        .add_routes(routes.routes())
+        .serve_with_incoming_shutdown(incoming, {
+            let health_reporter = health_reporter.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                for name in &names {
+                    health_reporter.set_service_status(name, ServingStatus::NotServing).await;
+                }
+                let _ = stop_sender.send(true);
+            }
+        });
+
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    let result = tokio::select! {
+        result = server => result.context("serving gRPC"),
+        () = async { stopped(stop_receiver.clone()).await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_ms = config.shutdown_grace_ms, "calls still in flight after the shutdown grace, stopping anyway");
+            Ok(())
+        }
+    };
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
+    result
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

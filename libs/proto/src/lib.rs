@@ -1,0 +1,29 @@
+//! The generated protobuf messages and gRPC stubs of every Symbiose contract in `proto/`.
+//!
+//! This is the only crate that compiles the wire types. Domain crates never depend on it:
+//! services convert at their edges (gRPC handlers and the event codec), with the conversions
+//! of the shared value messages in [`convert`].
+
+#![allow(
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::large_enum_variant,
+    clippy::doc_lazy_continuation
+)]
+
+/// The encoded `FileDescriptorSet` of every file in `proto/`, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/symbiose_descriptor.bin"));
+
+pub mod convert;
+
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("symbiose.common.v1");
+    }
+}
+
+pub mod reference {
+    pub mod v1 {
+        tonic::include_proto!("symbiose.reference.v1");
+    }
+}

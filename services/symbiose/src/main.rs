@@ -1,0 +1,31 @@
+//! `symbiose`: with no subcommand (or `serve`) it runs the standalone server; the other
+//! subcommands are a client of a running server.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use symbiose::cli::{Cli, Command};
+use symbiose_kit::{Listeners, ServerConfig};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None | Some(Command::Serve) => match serve().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(command) => symbiose::cli::run(&cli.server, command).await,
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = ServerConfig::from_env().context("reading the configuration")?;
+    symbiose_kit::telemetry::init(config.log_format);
+    let listeners = Listeners::bind(&config).await?;
+    symbiose::run(config, listeners, symbiose_kit::server::shutdown_signal()).await
+}

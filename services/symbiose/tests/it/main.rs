@@ -1,0 +1,148 @@
+//! The `symbiose` binary as a person uses it: the server started as a real process, the
+//! command-line client against it, and a graceful stop on SIGTERM.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_symbiose");
+/// Longest wait for the server to say where it listens, or to exit.
+const SERVER_WAIT_MS: u64 = 30_000;
+
+/// The server binary, started on free ports with its data in a temporary directory.
+struct ServerProcess {
+    child: Child,
+    url: String,
+    _data_dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    fn start() -> ServerProcess {
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        let mut child = Command::new(BINARY)
+            .env("SYMBIOSE_LISTEN_ADDR", "127.0.0.1:0")
+            .env("SYMBIOSE_METRICS_ADDR", "127.0.0.1:0")
+            .env("SYMBIOSE_DATA_DIR", data_dir.path().join("data"))
+            .env("SYMBIOSE_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+        // The server logs the address it bound; port 0 let the system choose it.
+        let stderr = child.stderr.take().expect("stderr");
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            let mut sender = Some(sender);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("gRPC listening")
+                    && let Some(addr) =
+                        line.split("\"addr\":\"").nth(1).and_then(|rest| rest.split('"').next())
+                    && let Some(sender) = sender.take()
+                {
+                    let _ = sender.send(addr.to_owned());
+                }
+            }
+        });
+        let addr = receiver
+            .recv_timeout(Duration::from_millis(SERVER_WAIT_MS))
+            .expect("the server says where it listens");
+        ServerProcess { child, url: format!("http://{addr}"), _data_dir: data_dir }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BINARY).arg("--server").arg(&self.url).args(args).output().expect("run the client")
+    }
+
+    /// Sends SIGTERM and waits, with a bound, for the process to exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status =
+            Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_millis(SERVER_WAIT_MS);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_person_checks_health_searches_codes_and_validates_identifiers() {
+    let server = ServerProcess::start();
+
+    let health = server.cli(&["health"]);
+    assert!(health.status.success(), "{}", stderr(&health));
+    assert_eq!(stdout(&health).trim(), "SERVING");
+
+    let show = server.cli(&["waste-codes", "show", "15 01 03"]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    let text = stdout(&show);
+    assert!(text.contains("15 01 03") && text.to_lowercase().contains("wooden packaging"), "{text}");
+    assert!(text.contains("hazardous:   no"), "{text}");
+
+    let search = server.cli(&["waste-codes", "search", "packaging", "--chapter", "15", "--limit", "3"]);
+    assert!(search.status.success(), "{}", stderr(&search));
+    let text = stdout(&search);
+    assert!(text.contains("15 01 01"), "{text}");
+    assert!(text.contains("(3 of "), "{text}");
+
+    let families = server.cli(&["families"]);
+    assert!(stdout(&families).contains("Palettes"), "{}", stdout(&families));
+
+    let valid = server.cli(&["identifier", "validate", "CHE-109.322.551"]);
+    assert!(valid.status.success(), "{}", stderr(&valid));
+    assert!(stdout(&valid).contains("valid: CH_UID CHE-109.322.551"), "{}", stdout(&valid));
+
+    let invalid = server.cli(&["identifier", "validate", "732829321"]);
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(stdout(&invalid).starts_with("not valid:"), "{}", stdout(&invalid));
+
+    let unknown = server.cli(&["waste-codes", "show", "999999"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("NotFound"), "{}", stderr(&unknown));
+
+    let status = server.terminate();
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+}
+
+#[test]
+fn the_client_says_plainly_when_no_server_answers() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let output = Command::new(BINARY)
+        .args(["--server", &format!("http://127.0.0.1:{port}"), "health"])
+        .output()
+        .expect("run the client");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("cannot reach"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_bad_setting_stops_the_server_at_start_naming_the_key() {
+    let output = Command::new(BINARY)
+        .env("SYMBIOSE_REQUEST_TIMEOUT_MS", "soon")
+        .env("SYMBIOSE_LISTEN_ADDR", "127.0.0.1:0")
+        .output()
+        .expect("run the server");
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("SYMBIOSE_REQUEST_TIMEOUT_MS"), "{}", stderr(&output));
+}

@@ -1,0 +1,88 @@
+//! The harness of the black-box tests: a real standalone server on free loopback ports, with
+//! its own data directory, reached through real sockets by the generated clients.
+//!
+//! Tests start servers only through this crate, so that they all start them the same way the
+//! binary does.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use symbiose_kit::{Listeners, ServerConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+/// Longest wait for a test server to stop after it is told to.
+const STOP_TIMEOUT_MS: u64 = 10_000;
+
+/// A standalone server running in this process on free ports. Dropping it stops it.
+#[derive(Debug)]
+pub struct TestServer {
+    pub grpc_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub config: ServerConfig,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with the default settings, on free ports, with a fresh data directory.
+    pub async fn start() -> anyhow::Result<TestServer> {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `adjust` has changed its settings.
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> anyhow::Result<TestServer> {
+        let data_dir = tempfile::tempdir().context("creating a data directory")?;
+        let mut config = ServerConfig::for_tests(data_dir.path().join("data"));
+        adjust(&mut config);
+        let listeners = Listeners::bind(&config).await?;
+        let grpc_addr = listeners.grpc_addr();
+        let metrics_addr = listeners.metrics_addr().context("test servers have a metrics port")?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(symbiose::run(config.clone(), listeners, async move {
+            let _ = stopped.await;
+        }));
+        Ok(TestServer {
+            grpc_addr,
+            metrics_addr,
+            config,
+            stop: Some(stop),
+            task: Some(task),
+            _data_dir: data_dir,
+        })
+    }
+
+    /// A connected channel to the gRPC port. The listener is bound before the server task
+    /// starts, so the connection is accepted as soon as the server runs: no wait is needed.
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Endpoint::from_shared(format!("http://{}", self.grpc_addr))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .connect()
+            .await
+            .context("connecting to the test server")
+    }
+
+    /// Stops the server as SIGTERM would and waits for it to return, with a bound.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self.task.take().context("stopped twice")?;
+        tokio::time::timeout(Duration::from_millis(STOP_TIMEOUT_MS), task)
+            .await
+            .context("the server did not stop in time")?
+            .context("the server task panicked")?
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
