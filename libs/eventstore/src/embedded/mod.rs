@@ -1,0 +1,801 @@
+//! The embedded backend: an append-only log of segment files in one directory.
+//!
+//! - One record per append ([`record`]), length-prefixed and CRC32C-checksummed, so an append
+//!   is all there or not at all.
+//! - One writer thread takes the appends waiting in a bounded queue, checks each against the
+//!   index, writes them with one `write` and one `fdatasync` (group commit), and only then
+//!   publishes the new committed position and answers: no append is acknowledged before it is
+//!   on disk, and readers never see past the committed position.
+//! - On open, the log is scanned to rebuild the index. A record cut short at the end of the
+//!   last segment (a torn write) is truncated away; any other bad record stops the open with
+//!   an error naming the file and offset.
+//! - A `LOCK` file, held with an exclusive lock, keeps a second process out.
+
+mod index;
+mod record;
+mod segment;
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use self::index::{Committed, Index, SegmentRef};
+use self::record::Kind;
+use self::segment::{ScanStop, Scanner};
+use crate::model::{
+    APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EventData, ExpectedVersion,
+    READ_EVENTS_MAX, RecordedEvent, STREAM_END, StoreError, StreamInfo, StreamName,
+};
+
+/// Appends waiting for the writer, at most; callers wait for room beyond it.
+pub const APPEND_QUEUE_MAX: usize = 16_384;
+/// Most appends written together under one fsync.
+pub const GROUP_APPENDS_MAX: usize = 4096;
+/// Most bytes written together under one fsync (a group may pass it by one append).
+pub const GROUP_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Default size after which the writer starts a new segment file.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+
+const LOCK_FILE: &str = "LOCK";
+
+/// Settings of an embedded store.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Size after which a new segment file is started.
+    pub segment_bytes_max: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { segment_bytes_max: SEGMENT_BYTES_DEFAULT }
+    }
+}
+
+/// What [`EmbeddedStore::open`] found and did, for the logs and the benchmarks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenReport {
+    pub segments: usize,
+    pub events: u64,
+    /// Bytes of a torn final record cut off the last segment.
+    pub truncated_bytes: u64,
+}
+
+/// A handle on an open embedded store. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    appends: mpsc::Sender<AppendRequest>,
+    writer: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    dir: PathBuf,
+    index: RwLock<Index>,
+    head: watch::Sender<u64>,
+}
+
+#[derive(Debug)]
+enum Operation {
+    Append { stream: StreamName, expected: ExpectedVersion, events: Vec<EventData> },
+    Delete { stream: StreamName, expected: ExpectedVersion },
+}
+
+#[derive(Debug)]
+struct AppendRequest {
+    operation: Operation,
+    reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir`, recovering its index from the log.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(EmbeddedStore, OpenReport), StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir)
+            .map_err(|error| StoreError::io(&format!("creating {}", dir.display()), error))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|error| StoreError::io("opening the lock file", error))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked(dir.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(StoreError::io("locking the data directory", error));
+            }
+        }
+
+        let (index, active, report) = recover(&dir)?;
+        let head = index.committed.position;
+        let (head_sender, _) = watch::channel(head);
+        let shared = Arc::new(Shared { dir, index: RwLock::new(index), head: head_sender });
+        let (sender, receiver) = mpsc::channel(APPEND_QUEUE_MAX);
+        let writer =
+            Writer { shared: shared.clone(), active, options, failed: None, _lock: lock, buffer: Vec::new() };
+        let handle = std::thread::Builder::new()
+            .name("eventstore-writer".to_owned())
+            .spawn(move || writer.run(receiver))
+            .map_err(|error| StoreError::io("starting the writer thread", error))?;
+        tracing::info!(
+            dir = %shared.dir.display(),
+            segments = report.segments,
+            events = report.events,
+            truncated_bytes = report.truncated_bytes,
+            "event store opened"
+        );
+        Ok((
+            EmbeddedStore { shared, appends: sender, writer: Arc::new(std::sync::Mutex::new(Some(handle))) },
+            report,
+        ))
+    }
+
+    /// Stops the writer once the appends already queued are written, and releases the
+    /// directory. Other handles get [`StoreError::Closed`] afterwards.
+    pub async fn close(self) {
+        let EmbeddedStore { appends, writer, .. } = self;
+        drop(appends);
+        let handle = writer.lock().map(|mut guard| guard.take()).unwrap_or(None);
+        if let Some(handle) = handle {
+            // Other clones may still hold senders; the writer stops when the last one goes.
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    async fn submit(&self, operation: Operation) -> Result<AppendResult, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.appends.send(AppendRequest { operation, reply }).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.shared.index.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl crate::EventStore for EmbeddedStore {
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, StoreError> {
+        check_append(&events)?;
+        self.submit(Operation::Append { stream: stream.clone(), expected, events }).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        from_version: u64,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let max_count = max_count.min(READ_EVENTS_MAX);
+        let (positions, locations) = {
+            let index = self.read_index();
+            let committed = index.committed.position;
+            let state = index.streams.get(stream.as_str());
+            let state = match state {
+                Some(state) if state.positions.first().is_some_and(|first| *first < committed) => state,
+                _ => return Err(StoreError::StreamNotFound(stream.clone())),
+            };
+            if state.deleted {
+                return Err(StoreError::StreamDeleted(stream.clone()));
+            }
+            let visible = state.positions.partition_point(|position| *position < committed);
+            let versions: Vec<u64> = match direction {
+                Direction::Forward => (from_version..visible as u64).take(max_count).collect(),
+                Direction::Backward => {
+                    let last = if from_version == STREAM_END { visible as u64 - 1 } else { from_version };
+                    let last = last.min(visible as u64 - 1);
+                    (0..=last).rev().take(max_count).collect()
+                }
+            };
+            let positions: Vec<u64> =
+                versions.iter().map(|version| state.positions[*version as usize]).collect();
+            let locations = positions.iter().map(|position| index.locate(*position)).collect::<Vec<_>>();
+            (positions, locations)
+        };
+        let mut events = Vec::with_capacity(positions.len());
+        for (position, location) in positions.into_iter().zip(locations) {
+            let location = location.expect("a committed position has a sparse entry at or before it");
+            let event = self.read_one(position, location)?;
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    async fn read_all(&self, from_position: u64, max_count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let max_count = max_count.min(READ_EVENTS_MAX);
+        let (committed, start, segments) = {
+            let index = self.read_index();
+            let committed = index.committed;
+            if from_position >= committed.position || max_count == 0 {
+                return Ok(Vec::new());
+            }
+            let start = index.locate(from_position).expect("a committed position has a sparse entry");
+            let segments: Vec<(Arc<File>, String)> = index.segments[start.segment..=committed.segment]
+                .iter()
+                .map(|segment| (segment.file.clone(), segment.name.clone()))
+                .collect();
+            (committed, start, segments)
+        };
+        let mut events = Vec::with_capacity(max_count.min(1024));
+        let mut offset = start.offset;
+        for (index, (file, name)) in segments.iter().enumerate() {
+            let segment = start.segment + index;
+            let end = if segment == committed.segment {
+                committed.end
+            } else {
+                file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len()
+            };
+            let mut scanner = Scanner::new(file, offset, end);
+            while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(name, stop))? {
+                let decoded =
+                    record::decode(raw.body).map_err(|reason| corrupted(name, raw.offset, reason))?;
+                if decoded.kind != Kind::Events {
+                    continue;
+                }
+                push_events(&mut events, &decoded, from_position, committed.position, max_count)
+                    .map_err(|reason| corrupted(name, raw.offset, reason))?;
+                if events.len() >= max_count {
+                    return Ok(events);
+                }
+            }
+            offset = 0;
+        }
+        Ok(events)
+    }
+
+    fn head(&self) -> u64 {
+        *self.shared.head.borrow()
+    }
+
+    async fn wait_for_head(&self, beyond: u64) -> Result<u64, StoreError> {
+        let mut receiver = self.shared.head.subscribe();
+        let head = receiver.wait_for(|head| *head > beyond).await.map_err(|_| StoreError::Closed)?;
+        Ok(*head)
+    }
+
+    async fn stream_info(&self, stream: &StreamName) -> Result<Option<StreamInfo>, StoreError> {
+        let index = self.read_index();
+        let committed = index.committed.position;
+        Ok(index.streams.get(stream.as_str()).and_then(|state| {
+            let visible = state.positions.partition_point(|position| *position < committed);
+            (visible > 0).then(|| StreamInfo { last_version: visible as u64 - 1, deleted: state.deleted })
+        }))
+    }
+
+    async fn delete_stream(&self, stream: &StreamName, expected: ExpectedVersion) -> Result<(), StoreError> {
+        self.submit(Operation::Delete { stream: stream.clone(), expected }).await.map(|_| ())
+    }
+}
+
+impl EmbeddedStore {
+    /// Reads the event at `position`, scanning from `location`.
+    fn read_one(&self, position: u64, location: index::SparseEntry) -> Result<RecordedEvent, StoreError> {
+        let (file, name) = {
+            let index = self.read_index();
+            let segment = &index.segments[location.segment];
+            (segment.file.clone(), segment.name.clone())
+        };
+        let end = file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len();
+        let mut scanner = Scanner::new(&file, location.offset, end);
+        while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(&name, stop))? {
+            let decoded = record::decode(raw.body).map_err(|reason| corrupted(&name, raw.offset, reason))?;
+            let count = decoded.events.len() as u64;
+            if decoded.kind == Kind::Events && position < decoded.first_position + count {
+                let mut events = Vec::with_capacity(1);
+                push_events(&mut events, &decoded, position, position + 1, 1)
+                    .map_err(|reason| corrupted(&name, raw.offset, reason))?;
+                return events
+                    .pop()
+                    .ok_or_else(|| corrupted(&name, raw.offset, "position not in its record".into()));
+            }
+        }
+        Err(corrupted(&name, location.offset, format!("position {position} not found from its index entry")))
+    }
+}
+
+/// Adds the events of `record` with positions in `from..until` to `events`, up to `max_count`.
+fn push_events(
+    events: &mut Vec<RecordedEvent>,
+    record: &record::Record,
+    from: u64,
+    until: u64,
+    max_count: usize,
+) -> Result<(), String> {
+    let stream = std::str::from_utf8(&record.stream).map_err(|_| "stream name is not UTF-8".to_owned())?;
+    let stream = StreamName::from_trusted(stream);
+    for (offset, event) in record.events.iter().enumerate() {
+        let position = record.first_position + offset as u64;
+        if position < from {
+            continue;
+        }
+        if position >= until || events.len() >= max_count {
+            break;
+        }
+        let event_type =
+            std::str::from_utf8(&event.event_type).map_err(|_| "event type is not UTF-8".to_owned())?;
+        events.push(RecordedEvent {
+            id: event.id,
+            event_type: event_type.to_owned(),
+            stream: stream.clone(),
+            version: record.first_version + offset as u64,
+            position,
+            timestamp_ms: record.timestamp_ms,
+            metadata: event.metadata.clone(),
+            payload: event.payload.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn check_append(events: &[EventData]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Err(StoreError::InvalidInput("an append needs at least one event".to_owned()));
+    }
+    if events.len() > APPEND_EVENTS_MAX {
+        return Err(StoreError::InvalidInput(format!("an append takes at most {APPEND_EVENTS_MAX} events")));
+    }
+    let mut bytes = 0;
+    for event in events {
+        event.check()?;
+        bytes += event.encoded_len();
+    }
+    if bytes > APPEND_BYTES_MAX {
+        return Err(StoreError::InvalidInput(format!("an append takes at most {APPEND_BYTES_MAX} bytes")));
+    }
+    Ok(())
+}
+
+fn corrupted(file: &str, offset: u64, reason: String) -> StoreError {
+    StoreError::Corrupted { file: file.to_owned(), offset, reason }
+}
+
+fn scan_error(file: &str, stop: ScanStop) -> StoreError {
+    match stop {
+        ScanStop::Truncated { offset } => corrupted(file, offset, "record cut short".to_owned()),
+        ScanStop::Invalid { offset, reason } => corrupted(file, offset, reason),
+        ScanStop::Io(error) => StoreError::io(&format!("reading {file}"), error),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// The segment being appended to.
+#[derive(Debug)]
+struct Active {
+    segment: usize,
+    file: File,
+    len: u64,
+}
+
+/// Scans every segment of `dir` into an index; truncates a torn tail off the last one.
+fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
+    let mut first_positions = Vec::new();
+    for entry in
+        std::fs::read_dir(dir).map_err(|error| StoreError::io("listing the data directory", error))?
+    {
+        let entry = entry.map_err(|error| StoreError::io("listing the data directory", error))?;
+        if let Some(first_position) = entry.file_name().to_str().and_then(segment::parse_file_name) {
+            first_positions.push(first_position);
+        }
+    }
+    first_positions.sort_unstable();
+    if first_positions.is_empty() {
+        let name = segment::file_name(0);
+        File::create_new(dir.join(&name))
+            .map_err(|error| StoreError::io("creating the first segment", error))?;
+        segment::sync_dir(dir).map_err(|error| StoreError::io("syncing the data directory", error))?;
+        first_positions.push(0);
+    }
+
+    let mut index = Index::default();
+    let mut report = OpenReport { segments: first_positions.len(), ..OpenReport::default() };
+    let last = first_positions.len() - 1;
+    let mut active_len = 0;
+    for (segment_number, first_position) in first_positions.iter().enumerate() {
+        let name = segment::file_name(*first_position);
+        let path = dir.join(&name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|error| StoreError::io(&format!("opening {name}"), error))?;
+        if *first_position != index.next_position {
+            return Err(corrupted(
+                &name,
+                0,
+                format!("segment starts at position {first_position}, the log is at {}", index.next_position),
+            ));
+        }
+        let len = file.metadata().map_err(|error| StoreError::io(&format!("reading {name}"), error))?.len();
+        let mut scanner = Scanner::new(&file, 0, len);
+        let end = loop {
+            match scanner.next_record() {
+                Ok(Some(raw)) => {
+                    let offset = raw.offset;
+                    let decoded =
+                        record::decode(raw.body).map_err(|reason| corrupted(&name, offset, reason))?;
+                    apply(&mut index, &decoded, segment_number, offset)
+                        .map_err(|reason| corrupted(&name, offset, reason))?;
+                }
+                Ok(None) => break len,
+                Err(ScanStop::Io(error)) => return Err(StoreError::io(&format!("reading {name}"), error)),
+                Err(ScanStop::Truncated { offset }) if segment_number == last => break offset,
+                Err(ScanStop::Invalid { offset, reason }) => {
+                    let torn = segment_number == last
+                        && segment::is_zero_from(&file, offset, len)
+                            .map_err(|error| StoreError::io(&format!("reading {name}"), error))?;
+                    if torn {
+                        break offset;
+                    }
+                    return Err(corrupted(&name, offset, reason));
+                }
+                Err(ScanStop::Truncated { offset }) => {
+                    return Err(corrupted(
+                        &name,
+                        offset,
+                        "record cut short before the last segment".to_owned(),
+                    ));
+                }
+            }
+        };
+        if end < len {
+            tracing::warn!(file = %name, offset = end, bytes = len - end, "truncating a torn write at the end of the log");
+            file.set_len(end).map_err(|error| StoreError::io(&format!("truncating {name}"), error))?;
+            file.sync_all().map_err(|error| StoreError::io(&format!("syncing {name}"), error))?;
+            report.truncated_bytes = len - end;
+        }
+        if segment_number == last {
+            active_len = end;
+        }
+        index.segments.push(SegmentRef { name, file: Arc::new(file) });
+    }
+
+    let active_segment = index.segments.len() - 1;
+    let path = dir.join(&index.segments[active_segment].name);
+    let file = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|error| StoreError::io("opening the active segment for writing", error))?;
+    index.committed = Committed { position: index.next_position, segment: active_segment, end: active_len };
+    report.events = index.next_position;
+    Ok((index, Active { segment: active_segment, file, len: active_len }, report))
+}
+
+/// Adds a decoded record to the index during recovery.
+fn apply(index: &mut Index, record: &record::Record, segment: usize, offset: u64) -> Result<(), String> {
+    if record.first_position != index.next_position {
+        return Err(format!(
+            "record at position {}, the log is at {}",
+            record.first_position, index.next_position
+        ));
+    }
+    let stream = std::str::from_utf8(&record.stream).map_err(|_| "stream name is not UTF-8".to_owned())?;
+    let stream = StreamName::from_trusted(stream);
+    let current = index.streams.get(stream.as_str()).and_then(|state| state.last_version());
+    let expected_first = current.map_or(0, |version| version + 1);
+    match record.kind {
+        Kind::Events => {
+            if record.first_version != expected_first {
+                return Err(format!("stream {stream} version {} follows {current:?}", record.first_version));
+            }
+            let first_id = record.events.first().ok_or("an events record without events")?.id;
+            index.add_events(&stream, first_id, record.first_position, record.events.len(), segment, offset);
+        }
+        Kind::StreamDeleted => index.mark_deleted(&stream, segment, offset),
+    }
+    Ok(())
+}
+
+/// The thread that owns the active segment and writes every append.
+struct Writer {
+    shared: Arc<Shared>,
+    active: Active,
+    options: Options,
+    /// Set after an I/O error: from then on every append is refused.
+    failed: Option<String>,
+    _lock: File,
+    buffer: Vec<u8>,
+}
+
+/// An append of the current group, kept until the group is durable.
+struct Pending {
+    first_position: u64,
+    stream: StreamName,
+    first_version: u64,
+    ids: Vec<Uuid>,
+}
+
+impl Writer {
+    fn run(mut self, mut receiver: mpsc::Receiver<AppendRequest>) {
+        let mut group = Vec::with_capacity(GROUP_APPENDS_MAX);
+        while let Some(first) = receiver.blocking_recv() {
+            let mut bytes = first.size();
+            group.push(first);
+            while group.len() < GROUP_APPENDS_MAX && bytes < GROUP_BYTES_MAX {
+                match receiver.try_recv() {
+                    Ok(request) => {
+                        bytes += request.size();
+                        group.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(&mut group);
+        }
+        tracing::debug!("event store writer stopped");
+    }
+
+    /// Checks, encodes, writes and syncs a group of appends, then answers each.
+    fn commit(&mut self, group: &mut Vec<AppendRequest>) {
+        if let Some(reason) = &self.failed {
+            for request in group.drain(..) {
+                let _ = request.reply.send(Err(StoreError::Failed(reason.clone())));
+            }
+            return;
+        }
+        if self.active.len >= self.options.segment_bytes_max
+            && let Err(error) = self.roll()
+        {
+            self.fail(format!("starting a new segment: {error}"));
+            return self.commit(group);
+        }
+
+        self.buffer.clear();
+        let timestamp_ms = now_ms();
+        let mut results = Vec::with_capacity(group.len());
+        {
+            let shared = self.shared.clone();
+            let mut index = shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let group_first_position = index.next_position;
+            let mut pending: Vec<Pending> = Vec::new();
+            for request in group.iter() {
+                let result = match &request.operation {
+                    Operation::Append { stream, expected, events } => self.prepare_append(
+                        &mut index,
+                        &mut pending,
+                        group_first_position,
+                        timestamp_ms,
+                        stream,
+                        *expected,
+                        events,
+                    ),
+                    Operation::Delete { stream, expected } => {
+                        self.prepare_delete(&mut index, timestamp_ms, stream, *expected)
+                    }
+                };
+                results.push(result);
+            }
+        }
+
+        if !self.buffer.is_empty() {
+            let written = self
+                .active
+                .file
+                .write_all_at(&self.buffer, self.active.len)
+                .and_then(|()| self.active.file.sync_data());
+            if let Err(error) = written {
+                self.fail(format!("writing segment {}: {error}", self.active.segment));
+                let reason = self.failed.clone().unwrap_or_default();
+                for request in group.drain(..) {
+                    let _ = request.reply.send(Err(StoreError::Failed(reason.clone())));
+                }
+                return;
+            }
+            self.active.len += self.buffer.len() as u64;
+            let position = {
+                let mut index = self.shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                index.committed = Committed {
+                    position: index.next_position,
+                    segment: self.active.segment,
+                    end: self.active.len,
+                };
+                index.next_position
+            };
+            self.shared.head.send_replace(position);
+        }
+        for (request, result) in group.drain(..).zip(results) {
+            let _ = request.reply.send(result);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_append(
+        &mut self,
+        index: &mut Index,
+        pending: &mut Vec<Pending>,
+        group_first_position: u64,
+        timestamp_ms: u64,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: &[EventData],
+    ) -> Result<AppendResult, StoreError> {
+        let first_id = events[0].id;
+        if let Some(original_position) = index.batch_first_ids.get(&first_id).copied() {
+            let original = if original_position >= group_first_position {
+                pending
+                    .iter()
+                    .find(|batch| batch.first_position == original_position)
+                    .map(|batch| (batch.stream.clone(), batch.first_version, batch.ids.clone()))
+            } else {
+                Some(read_batch(index, original_position)?)
+            };
+            let Some((original_stream, first_version, ids)) = original else {
+                return Err(StoreError::Failed(format!("batch at position {original_position} not found")));
+            };
+            let same_ids =
+                ids.len() == events.len() && ids.iter().zip(events).all(|(id, event)| *id == event.id);
+            let original_expected = if first_version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(first_version - 1)
+            };
+            if original_stream == *stream
+                && same_ids
+                && (expected == ExpectedVersion::Any || expected == original_expected)
+            {
+                let count = ids.len() as u64;
+                return Ok(AppendResult {
+                    next_expected_version: first_version + count - 1,
+                    first_position: original_position,
+                    last_position: original_position + count - 1,
+                });
+            }
+            return Err(StoreError::DuplicateEvent { stream: stream.clone(), id: first_id });
+        }
+
+        let state = index.streams.get(stream.as_str());
+        if state.is_some_and(|state| state.deleted) {
+            return Err(StoreError::StreamDeleted(stream.clone()));
+        }
+        let current = state.and_then(|state| state.last_version());
+        check_expected(stream, expected, current)?;
+
+        let first_version = current.map_or(0, |version| version + 1);
+        let first_position = index.next_position;
+        let offset = self.active.len + self.buffer.len() as u64;
+        record::encode_events(
+            &mut self.buffer,
+            first_position,
+            timestamp_ms,
+            stream.as_str(),
+            first_version,
+            events,
+        );
+        index.add_events(stream, first_id, first_position, events.len(), self.active.segment, offset);
+        pending.push(Pending {
+            first_position,
+            stream: stream.clone(),
+            first_version,
+            ids: events.iter().map(|event| event.id).collect(),
+        });
+        let count = events.len() as u64;
+        Ok(AppendResult {
+            next_expected_version: first_version + count - 1,
+            first_position,
+            last_position: first_position + count - 1,
+        })
+    }
+
+    fn prepare_delete(
+        &mut self,
+        index: &mut Index,
+        timestamp_ms: u64,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+    ) -> Result<AppendResult, StoreError> {
+        let state =
+            index.streams.get(stream.as_str()).ok_or_else(|| StoreError::StreamNotFound(stream.clone()))?;
+        if state.deleted {
+            return Err(StoreError::StreamDeleted(stream.clone()));
+        }
+        let current = state.last_version();
+        check_expected(stream, expected, current)?;
+        let last_version = current.expect("a stream in the index has an event");
+        let offset = self.active.len + self.buffer.len() as u64;
+        record::encode_deleted(
+            &mut self.buffer,
+            index.next_position,
+            timestamp_ms,
+            stream.as_str(),
+            last_version,
+        );
+        index.mark_deleted(stream, self.active.segment, offset);
+        let position = index.next_position.saturating_sub(1);
+        Ok(AppendResult {
+            next_expected_version: last_version,
+            first_position: position,
+            last_position: position,
+        })
+    }
+
+    /// Starts a new segment file named after the next position.
+    fn roll(&mut self) -> std::io::Result<()> {
+        let mut index = self.shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let first_position = index.next_position;
+        let name = segment::file_name(first_position);
+        let path = self.shared.dir.join(&name);
+        let file = OpenOptions::new().create_new(true).read(true).write(true).open(&path)?;
+        segment::sync_dir(&self.shared.dir)?;
+        let writer = OpenOptions::new().write(true).open(&path)?;
+        index.segments.push(SegmentRef { name, file: Arc::new(file) });
+        let segment = index.segments.len() - 1;
+        index.committed.segment = segment;
+        index.committed.end = 0;
+        self.active = Active { segment, file: writer, len: 0 };
+        Ok(())
+    }
+
+    fn fail(&mut self, reason: String) {
+        tracing::error!(%reason, "event store failed; it takes no more appends until reopened");
+        self.failed = Some(reason);
+    }
+}
+
+impl AppendRequest {
+    fn size(&self) -> usize {
+        match &self.operation {
+            Operation::Append { events, .. } => events.iter().map(EventData::encoded_len).sum(),
+            Operation::Delete { .. } => 64,
+        }
+    }
+}
+
+fn check_expected(
+    stream: &StreamName,
+    expected: ExpectedVersion,
+    current: Option<u64>,
+) -> Result<(), StoreError> {
+    let holds = match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => current.is_none(),
+        ExpectedVersion::Exact(version) => current == Some(version),
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual: current })
+    }
+}
+
+/// The stream, first version and event ids of the durable batch at `position`.
+fn read_batch(index: &Index, position: u64) -> Result<(StreamName, u64, Vec<Uuid>), StoreError> {
+    let location = index.locate(position).expect("an indexed batch has a sparse entry");
+    let segment = &index.segments[location.segment];
+    let end = if location.segment == index.committed.segment {
+        index.committed.end
+    } else {
+        segment.file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len()
+    };
+    let mut scanner = Scanner::new(&segment.file, location.offset, end);
+    while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(&segment.name, stop))? {
+        let offset = raw.offset;
+        let decoded = record::decode(raw.body).map_err(|reason| corrupted(&segment.name, offset, reason))?;
+        if decoded.kind == Kind::Events && decoded.first_position == position {
+            let stream = std::str::from_utf8(&decoded.stream)
+                .map_err(|_| corrupted(&segment.name, offset, "stream name is not UTF-8".to_owned()))?;
+            let ids = decoded.events.iter().map(|event| event.id).collect();
+            return Ok((StreamName::from_trusted(stream), decoded.first_version, ids));
+        }
+    }
+    Err(corrupted(&segment.name, location.offset, format!("batch at position {position} not found")))
+}

@@ -1,0 +1,86 @@
+//! The event store: the source of truth of every Symbiose service.
+//!
+//! [`EventStore`] is the interface every backend implements: append to a stream with an
+//! expected version (idempotent by event ids, atomic per append), read a stream forwards or
+//! backwards, read the whole log from a global position, wait for new events, and soft-delete
+//! a stream. [`Subscription`] is written once on top of it: catch-up, then live, without a gap
+//! or a duplicate at the switch, pulling one page at a time so a slow subscriber never makes
+//! the store buffer for it. [`contract`] is the test suite every backend must pass.
+//!
+//! [`embedded::EmbeddedStore`] is the backend `cargo run` uses: a segmented, checksummed log
+//! on local disk with group commit. This crate never decodes payloads: they are opaque bytes.
+
+pub mod contract;
+pub mod embedded;
+mod model;
+mod subscription;
+
+use std::future::Future;
+
+pub use model::{
+    APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EVENT_METADATA_BYTES_MAX,
+    EVENT_PAYLOAD_BYTES_MAX, EVENT_TYPE_BYTES_MAX, EventData, ExpectedVersion, READ_EVENTS_MAX,
+    RecordedEvent, STREAM_END, STREAM_NAME_BYTES_MAX, StoreError, StreamInfo, StreamName,
+};
+pub use subscription::{SUBSCRIPTION_PAGE_EVENTS, Subscription};
+
+/// A store of event streams with one global order.
+///
+/// Versions count from 0 within a stream; positions count from 0 across the log, in commit
+/// order, without gaps, and a position is visible only once it is durable.
+pub trait EventStore: Clone + Send + Sync + 'static {
+    /// Appends `events` to `stream` if its version is `expected`, all or nothing. Appending
+    /// again a batch whose ids were appended to that stream, with the same expected version
+    /// (or `Any`), returns the original result and writes nothing.
+    fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send;
+
+    /// At most `max_count` events of `stream` from `from_version` on (forwards), or from
+    /// `from_version` down (backwards; [`STREAM_END`] for the last event). An absent stream is
+    /// [`StoreError::StreamNotFound`], a deleted one [`StoreError::StreamDeleted`].
+    fn read_stream(
+        &self,
+        stream: &StreamName,
+        from_version: u64,
+        direction: Direction,
+        max_count: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// At most `max_count` events of the whole log from `from_position` on, in order.
+    fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The number of durable events: the position the next one will have.
+    fn head(&self) -> u64;
+
+    /// Waits until the head is beyond `position` (the event at `position` is durable), and
+    /// returns the head.
+    fn wait_for_head(&self, position: u64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The stream's last version and whether it is deleted, or `None` if it has no event.
+    fn stream_info(
+        &self,
+        stream: &StreamName,
+    ) -> impl Future<Output = Result<Option<StreamInfo>, StoreError>> + Send;
+
+    /// Soft-deletes `stream` if its version is `expected`: its events stay in the log (and in
+    /// `read_all`), but reading the stream answers `StreamDeleted` and appends are refused.
+    fn delete_stream(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every event from `from_position` on: first those already in the log, then new ones as
+    /// they become durable.
+    fn subscribe_all(&self, from_position: u64) -> Subscription<Self> {
+        Subscription::new(self.clone(), from_position)
+    }
+}

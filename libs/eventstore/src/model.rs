@@ -1,0 +1,232 @@
+//! What goes in and out of a store: stream names, expected versions, events, errors, limits.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+/// Longest stream name, in bytes.
+pub const STREAM_NAME_BYTES_MAX: usize = 200;
+/// Longest event type name, in bytes.
+pub const EVENT_TYPE_BYTES_MAX: usize = 200;
+/// Largest payload of one event, in bytes.
+pub const EVENT_PAYLOAD_BYTES_MAX: usize = 1024 * 1024;
+/// Largest metadata of one event, in bytes.
+pub const EVENT_METADATA_BYTES_MAX: usize = 16 * 1024;
+/// Most events in one append.
+pub const APPEND_EVENTS_MAX: usize = 10_000;
+/// Largest append, all its events encoded, in bytes.
+pub const APPEND_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Most events one read returns.
+pub const READ_EVENTS_MAX: usize = 10_000;
+
+/// Read a stream backwards from its last event.
+pub const STREAM_END: u64 = u64::MAX;
+
+/// The name of a stream: `<category>-<id>` by convention (`listing-0190...`). Non-empty, at
+/// most [`STREAM_NAME_BYTES_MAX`] bytes, no control characters, not starting with `$`
+/// (reserved for the store's own streams).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamName(Arc<str>);
+
+impl StreamName {
+    pub fn new(name: &str) -> Result<StreamName, StoreError> {
+        let invalid = |reason: &str| StoreError::InvalidInput(format!("stream name {name:?} {reason}"));
+        if name.is_empty() {
+            return Err(invalid("is empty"));
+        }
+        if name.len() > STREAM_NAME_BYTES_MAX {
+            return Err(invalid(&format!("is longer than {STREAM_NAME_BYTES_MAX} bytes")));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(invalid("has control characters"));
+        }
+        if name.starts_with('$') {
+            return Err(invalid("starts with $, which is reserved"));
+        }
+        Ok(StreamName(Arc::from(name)))
+    }
+
+    /// A name read back from the log, checked when it was appended.
+    pub(crate) fn from_trusted(name: &str) -> StreamName {
+        StreamName(Arc::from(name))
+    }
+
+    /// `<category>-<id>`.
+    pub fn for_aggregate(category: &str, id: Uuid) -> Result<StreamName, StoreError> {
+        StreamName::new(&format!("{category}-{id}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the first `-`.
+    pub fn category(&self) -> &str {
+        self.0.split('-').next().unwrap_or_default()
+    }
+}
+
+impl std::borrow::Borrow<str> for StreamName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StreamName {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for StreamName {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{:?}", &*self.0)
+    }
+}
+
+/// What an append expects of its stream. A mismatch is [`StoreError::WrongExpectedVersion`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Whatever the stream holds, or nothing.
+    Any,
+    /// The stream has no event yet.
+    NoStream,
+    /// The stream's last event has this version (the first event is version 0).
+    Exact(u64),
+}
+
+/// An event to append: its id (a UUIDv7 the caller chose, the key of idempotency), its type
+/// name, and opaque metadata and payload bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventData {
+    pub id: Uuid,
+    pub event_type: String,
+    pub metadata: Bytes,
+    pub payload: Bytes,
+}
+
+impl EventData {
+    pub fn new(id: Uuid, event_type: impl Into<String>, payload: impl Into<Bytes>) -> EventData {
+        EventData { id, event_type: event_type.into(), metadata: Bytes::new(), payload: payload.into() }
+    }
+
+    pub fn with_metadata(mut self, metadata: impl Into<Bytes>) -> EventData {
+        self.metadata = metadata.into();
+        self
+    }
+
+    /// Bytes this event takes in a record, for the size limits.
+    pub(crate) fn encoded_len(&self) -> usize {
+        16 + 2 + self.event_type.len() + 4 + self.metadata.len() + 4 + self.payload.len()
+    }
+
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        let invalid = |reason: String| Err(StoreError::InvalidInput(format!("event {}: {reason}", self.id)));
+        if self.event_type.is_empty() || self.event_type.len() > EVENT_TYPE_BYTES_MAX {
+            return invalid(format!("type must be 1 to {EVENT_TYPE_BYTES_MAX} bytes"));
+        }
+        if self.payload.len() > EVENT_PAYLOAD_BYTES_MAX {
+            return invalid(format!("payload is larger than {EVENT_PAYLOAD_BYTES_MAX} bytes"));
+        }
+        if self.metadata.len() > EVENT_METADATA_BYTES_MAX {
+            return invalid(format!("metadata is larger than {EVENT_METADATA_BYTES_MAX} bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// An event as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub id: Uuid,
+    pub event_type: String,
+    pub stream: StreamName,
+    /// Its place in its stream, from 0.
+    pub version: u64,
+    /// Its place in the whole log, from 0, in commit order, without gaps.
+    pub position: u64,
+    /// When the store committed it, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    pub metadata: Bytes,
+    pub payload: Bytes,
+}
+
+/// What a successful append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The version of the stream's last event, now.
+    pub next_expected_version: u64,
+    /// The position of the first and last events appended.
+    pub first_position: u64,
+    pub last_position: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+/// What a store knows of a stream besides its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// The version of its last event.
+    pub last_version: u64,
+    /// Soft-deleted: its events stay in the log, but the stream reads as deleted and takes no
+    /// more appends.
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("stream {stream}: expected version {expected:?}, but the stream is at {actual:?}")]
+    WrongExpectedVersion { stream: StreamName, expected: ExpectedVersion, actual: Option<u64> },
+    #[error("stream {0} not found")]
+    StreamNotFound(StreamName),
+    #[error("stream {0} is deleted")]
+    StreamDeleted(StreamName),
+    /// The first event id of the append was appended before, to this stream, in another
+    /// batch: the append is neither new nor a repeat.
+    #[error("stream {stream}: event {id} was already appended in a different batch")]
+    DuplicateEvent { stream: StreamName, id: Uuid },
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Too many appends are waiting: try later.
+    #[error("the store is overloaded: {0}")]
+    Overloaded(String),
+    #[error("the data directory {0} is in use by another process")]
+    Locked(String),
+    /// A record that fails its checksum or does not decode, before the end of the log.
+    #[error("corrupted log: {file} at offset {offset}: {reason}")]
+    Corrupted { file: String, offset: u64, reason: String },
+    /// The store stopped after an I/O error and takes no more appends; reopening recovers
+    /// what was acknowledged.
+    #[error("the store failed and must be reopened: {0}")]
+    Failed(String),
+    #[error("the store is closed")]
+    Closed,
+    #[error("i/o: {0}")]
+    Io(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(context: &str, error: std::io::Error) -> StoreError {
+        StoreError::Io(format!("{context}: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_are_checked() {
+        assert!(StreamName::new("listing-0190a1b2").is_ok());
+        assert_eq!(StreamName::new("listing-42").expect("valid").category(), "listing");
+        for bad in ["", "$all", "a\nb", &"x".repeat(STREAM_NAME_BYTES_MAX + 1)] {
+            assert!(matches!(StreamName::new(bad), Err(StoreError::InvalidInput(_))), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! What survives a close, a torn write and a corruption; and one process per directory.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use symbiose_eventstore::embedded::{EmbeddedStore, Options};
+use symbiose_eventstore::{Direction, EventData, EventStore, ExpectedVersion, StoreError, StreamName};
+use uuid::Uuid;
+
+fn stream(name: &str) -> StreamName {
+    StreamName::new(name).expect("stream name")
+}
+
+fn event(tag: &str) -> EventData {
+    EventData::new(Uuid::now_v7(), "ThingHappened", Bytes::from(format!("payload {tag} {}", "x".repeat(200))))
+}
+
+/// Appends `count` single-event appends to `stream`, from its current version.
+async fn append_many(store: &EmbeddedStore, name: &str, count: usize) -> Vec<Uuid> {
+    let stream = stream(name);
+    let mut ids = Vec::new();
+    for index in 0..count {
+        let event = event(&format!("{name}-{index}"));
+        ids.push(event.id);
+        store.append(&stream, ExpectedVersion::Any, vec![event]).await.expect("append");
+    }
+    ids
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "seg"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[tokio::test]
+async fn everything_appended_is_there_after_a_reopen() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _) = EmbeddedStore::open(dir.path(), Options { segment_bytes_max: 8 * 1024 }).expect("open");
+    let ids = append_many(&store, "listing-1", 100).await;
+    store.delete_stream(&stream("listing-1"), ExpectedVersion::Exact(99)).await.expect("delete");
+    let other = append_many(&store, "listing-2", 20).await;
+    store.close().await;
+
+    let (store, report) =
+        EmbeddedStore::open(dir.path(), Options { segment_bytes_max: 8 * 1024 }).expect("reopen");
+    assert_eq!(report.events, 120);
+    assert!(report.segments > 1, "the log spans segments: {report:?}");
+    assert_eq!(report.truncated_bytes, 0);
+    let all = store.read_all(0, 1000).await.expect("read all");
+    assert_eq!(all.iter().map(|event| event.id).collect::<Vec<_>>(), [ids, other.clone()].concat());
+    let deleted = store.read_stream(&stream("listing-1"), 0, Direction::Forward, 10).await;
+    assert!(matches!(deleted, Err(StoreError::StreamDeleted(_))), "the delete survives: {deleted:?}");
+    let second = store.read_stream(&stream("listing-2"), 0, Direction::Forward, 100).await.expect("read");
+    assert_eq!(second.iter().map(|event| event.id).collect::<Vec<_>>(), other);
+    let next = store
+        .append(&stream("listing-2"), ExpectedVersion::Exact(19), vec![event("next")])
+        .await
+        .expect("append");
+    assert_eq!((next.next_expected_version, next.first_position), (20, 120));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_the_same_directory() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
+    let second = EmbeddedStore::open(dir.path(), Options::default());
+    assert!(matches!(second, Err(StoreError::Locked(_))), "{:?}", second.map(|_| ()));
+    store.close().await;
+    let (again, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open after close");
+    again.close().await;
+}
+
+#[tokio::test]
+async fn a_torn_final_record_is_dropped_and_the_log_goes_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
+    let ids = append_many(&store, "listing-1", 10).await;
+    store.close().await;
+
+    // Cut the last record in the middle, as a crash during its write would.
+    let segment = segments(dir.path()).pop().expect("a segment");
+    let length = std::fs::metadata(&segment).expect("metadata").len();
+    OpenOptions::new().write(true).open(&segment).expect("open").set_len(length - 100).expect("truncate");
+
+    let (store, report) =
+        EmbeddedStore::open(dir.path(), Options::default()).expect("reopen after a torn write");
+    assert_eq!(report.events, 9, "the torn record is gone, the others stay");
+    assert!(report.truncated_bytes > 0);
+    let all = store.read_all(0, 100).await.expect("read all");
+    assert_eq!(all.iter().map(|event| event.id).collect::<Vec<_>>(), ids[..9]);
+    let next = store
+        .append(&stream("listing-1"), ExpectedVersion::Exact(8), vec![event("after")])
+        .await
+        .expect("append");
+    assert_eq!(next.first_position, 9, "positions continue without a gap");
+    store.close().await;
+    let (store, report) = EmbeddedStore::open(dir.path(), Options::default()).expect("reopen again");
+    assert_eq!((report.events, report.truncated_bytes), (10, 0));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_zeroed_tail_after_a_power_loss_is_dropped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
+    append_many(&store, "listing-1", 5).await;
+    store.close().await;
+    let segment = segments(dir.path()).pop().expect("a segment");
+    let length = std::fs::metadata(&segment).expect("metadata").len();
+    OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .expect("open")
+        .set_len(length + 4096)
+        .expect("extend with zeros");
+
+    let (store, report) = EmbeddedStore::open(dir.path(), Options::default()).expect("reopen");
+    assert_eq!((report.events, report.truncated_bytes), (5, 4096));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_flipped_bit_in_the_middle_is_refused_naming_the_file_and_offset() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
+    append_many(&store, "listing-1", 50).await;
+    store.close().await;
+
+    let segment = segments(dir.path()).pop().expect("a segment");
+    let mut bytes = std::fs::read(&segment).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x04;
+    std::fs::write(&segment, &bytes).expect("write");
+
+    let error = EmbeddedStore::open(dir.path(), Options::default()).map(|_| ()).expect_err("a corrupted log");
+    let StoreError::Corrupted { file, offset, reason } = &error else {
+        panic!("not a corruption error: {error:?}")
+    };
+    let name = segment.file_name().expect("name").to_string_lossy();
+    assert_eq!(file, &name);
+    assert!(
+        *offset <= middle as u64 && middle as u64 - offset < 400,
+        "offset {offset} is the record holding byte {middle}"
+    );
+    assert!(reason.contains("checksum"), "{reason}");
+    let message = error.to_string();
+    assert!(message.contains(&*name) && message.contains(&offset.to_string()), "{message}");
+    // Refusing changed nothing: the file is as it was.
+    assert_eq!(std::fs::read(&segment).expect("read"), bytes);
+}
+
+#[tokio::test]
+async fn a_corrupted_segment_before_the_last_is_refused_even_at_its_end() {
+    let dir = tempfile::tempdir().expect("dir");
+    let options = Options { segment_bytes_max: 4096 };
+    let (store, _) = EmbeddedStore::open(dir.path(), options.clone()).expect("open");
+    append_many(&store, "listing-1", 60).await;
+    store.close().await;
+    let first = segments(dir.path()).remove(0);
+    let length = std::fs::metadata(&first).expect("metadata").len();
+    OpenOptions::new().write(true).open(&first).expect("open").set_len(length - 10).expect("truncate");
+    let error = EmbeddedStore::open(dir.path(), options).map(|_| ()).expect_err("a cut in an old segment");
+    assert!(matches!(error, StoreError::Corrupted { .. }), "{error:?}");
+}
