@@ -14,6 +14,7 @@
 mod index;
 mod record;
 mod segment;
+mod summary;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt as _;
@@ -28,6 +29,7 @@ use uuid::Uuid;
 use self::index::{Committed, Index, SegmentRef};
 use self::record::Kind;
 use self::segment::{ScanStop, Scanner};
+use self::summary::Summary;
 use crate::model::{
     APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EventData, ExpectedVersion,
     READ_EVENTS_MAX, RecordedEvent, STREAM_END, StoreError, StreamInfo, StreamName,
@@ -62,6 +64,8 @@ impl Default for Options {
 pub struct OpenReport {
     pub segments: usize,
     pub events: u64,
+    /// Sealed segments read from their index files rather than scanned.
+    pub indexed_segments: usize,
     /// Bytes of a torn final record cut off the last segment.
     pub truncated_bytes: u64,
 }
@@ -120,8 +124,15 @@ impl EmbeddedStore {
         let (head_sender, _) = watch::channel(head);
         let shared = Arc::new(Shared { dir, index: RwLock::new(index), head: head_sender });
         let (sender, receiver) = mpsc::channel(APPEND_QUEUE_MAX);
-        let writer =
-            Writer { shared: shared.clone(), active, options, failed: None, _lock: lock, buffer: Vec::new() };
+        let writer = Writer {
+            shared: shared.clone(),
+            active,
+            options,
+            failed: None,
+            _lock: lock,
+            buffer: Vec::new(),
+            indexing: Vec::new(),
+        };
         let handle = std::thread::Builder::new()
             .name("eventstore-writer".to_owned())
             .spawn(move || writer.run(receiver))
@@ -387,7 +398,8 @@ struct Active {
     len: u64,
 }
 
-/// Scans every segment of `dir` into an index; truncates a torn tail off the last one.
+/// Rebuilds the index from every segment of `dir`: sealed segments from their index files
+/// where sound, by a scan otherwise; the last segment by a scan, truncating a torn tail.
 fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
     let mut first_positions = Vec::new();
     for entry in
@@ -411,15 +423,14 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
     let mut report = OpenReport { segments: first_positions.len(), ..OpenReport::default() };
     let last = first_positions.len() - 1;
     let mut active_len = 0;
-    for (segment_number, first_position) in first_positions.iter().enumerate() {
-        let name = segment::file_name(*first_position);
-        let path = dir.join(&name);
+    for (segment_number, first_position) in first_positions.iter().copied().enumerate() {
+        let name = segment::file_name(first_position);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .open(&path)
+            .open(dir.join(&name))
             .map_err(|error| StoreError::io(&format!("opening {name}"), error))?;
-        if *first_position != index.next_position {
+        if first_position != index.next_position {
             return Err(corrupted(
                 &name,
                 0,
@@ -427,44 +438,33 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
             ));
         }
         let len = file.metadata().map_err(|error| StoreError::io(&format!("reading {name}"), error))?.len();
-        let mut scanner = Scanner::new(&file, 0, len);
-        let end = loop {
-            match scanner.next_record() {
-                Ok(Some(raw)) => {
-                    let offset = raw.offset;
-                    let decoded =
-                        record::decode(raw.body).map_err(|reason| corrupted(&name, offset, reason))?;
-                    apply(&mut index, &decoded, segment_number, offset)
-                        .map_err(|reason| corrupted(&name, offset, reason))?;
+        let sealed = segment_number != last;
+        let from_index = if sealed { summary::read(dir, first_position, len) } else { None };
+        let (summaries, end) = match from_index {
+            Some(summaries) => {
+                report.indexed_segments += 1;
+                (summaries, len)
+            }
+            None => {
+                let (summaries, stop) = summary::scan(&file, len);
+                let end = valid_end(&file, &name, len, sealed, stop)?;
+                if sealed && let Err(error) = summary::write(dir, first_position, len, &summaries) {
+                    tracing::warn!(file = %name, %error, "cannot write a segment index");
                 }
-                Ok(None) => break len,
-                Err(ScanStop::Io(error)) => return Err(StoreError::io(&format!("reading {name}"), error)),
-                Err(ScanStop::Truncated { offset }) if segment_number == last => break offset,
-                Err(ScanStop::Invalid { offset, reason }) => {
-                    let torn = segment_number == last
-                        && segment::is_zero_from(&file, offset, len)
-                            .map_err(|error| StoreError::io(&format!("reading {name}"), error))?;
-                    if torn {
-                        break offset;
-                    }
-                    return Err(corrupted(&name, offset, reason));
-                }
-                Err(ScanStop::Truncated { offset }) => {
-                    return Err(corrupted(
-                        &name,
-                        offset,
-                        "record cut short before the last segment".to_owned(),
-                    ));
-                }
+                (summaries, end)
             }
         };
+        for summary in &summaries {
+            apply(&mut index, summary, segment_number)
+                .map_err(|reason| corrupted(&name, summary.offset, reason))?;
+        }
         if end < len {
             tracing::warn!(file = %name, offset = end, bytes = len - end, "truncating a torn write at the end of the log");
             file.set_len(end).map_err(|error| StoreError::io(&format!("truncating {name}"), error))?;
             file.sync_all().map_err(|error| StoreError::io(&format!("syncing {name}"), error))?;
             report.truncated_bytes = len - end;
         }
-        if segment_number == last {
+        if !sealed {
             active_len = end;
         }
         index.segments.push(SegmentRef { name, file: Arc::new(file) });
@@ -481,27 +481,60 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
     Ok((index, Active { segment: active_segment, file, len: active_len }, report))
 }
 
-/// Adds a decoded record to the index during recovery.
-fn apply(index: &mut Index, record: &record::Record, segment: usize, offset: u64) -> Result<(), String> {
-    if record.first_position != index.next_position {
+/// Where the valid records of a scanned segment end, or why the log cannot be opened. Only
+/// the last segment may end in a torn write: a record cut short, or zeros where a power loss
+/// left the file longer than its data.
+fn valid_end(
+    file: &File,
+    name: &str,
+    len: u64,
+    sealed: bool,
+    stop: Option<ScanStop>,
+) -> Result<u64, StoreError> {
+    match stop {
+        None => Ok(len),
+        Some(ScanStop::Io(error)) => Err(StoreError::io(&format!("reading {name}"), error)),
+        Some(ScanStop::Truncated { offset }) if !sealed => Ok(offset),
+        Some(ScanStop::Truncated { offset }) => {
+            Err(corrupted(name, offset, "record cut short before the last segment".to_owned()))
+        }
+        Some(ScanStop::Invalid { offset, reason }) => {
+            let torn = !sealed
+                && segment::is_zero_from(file, offset, len)
+                    .map_err(|error| StoreError::io(&format!("reading {name}"), error))?;
+            if torn { Ok(offset) } else { Err(corrupted(name, offset, reason)) }
+        }
+    }
+}
+
+/// Adds a record's summary to the index during recovery, checking that it follows.
+fn apply(index: &mut Index, summary: &Summary, segment: usize) -> Result<(), String> {
+    if summary.first_position != index.next_position {
         return Err(format!(
             "record at position {}, the log is at {}",
-            record.first_position, index.next_position
+            summary.first_position, index.next_position
         ));
     }
-    let stream = std::str::from_utf8(&record.stream).map_err(|_| "stream name is not UTF-8".to_owned())?;
-    let stream = StreamName::from_trusted(stream);
-    let current = index.streams.get(stream.as_str()).and_then(|state| state.last_version());
-    let expected_first = current.map_or(0, |version| version + 1);
-    match record.kind {
+    let current = index.streams.get(summary.stream.as_str()).and_then(|state| state.last_version());
+    match summary.kind {
         Kind::Events => {
-            if record.first_version != expected_first {
-                return Err(format!("stream {stream} version {} follows {current:?}", record.first_version));
+            let expected_first = current.map_or(0, |version| version + 1);
+            if summary.first_version != expected_first {
+                return Err(format!(
+                    "stream {} version {} follows {current:?}",
+                    summary.stream, summary.first_version
+                ));
             }
-            let first_id = record.events.first().ok_or("an events record without events")?.id;
-            index.add_events(&stream, first_id, record.first_position, record.events.len(), segment, offset);
+            index.add_events(
+                &summary.stream,
+                summary.first_id,
+                summary.first_position,
+                summary.count as usize,
+                segment,
+                summary.offset,
+            );
         }
-        Kind::StreamDeleted => index.mark_deleted(&stream, segment, offset),
+        Kind::StreamDeleted => index.mark_deleted(&summary.stream, segment, summary.offset),
     }
     Ok(())
 }
@@ -515,6 +548,8 @@ struct Writer {
     failed: Option<String>,
     _lock: File,
     buffer: Vec<u8>,
+    /// Threads writing the index files of sealed segments, joined before the writer stops.
+    indexing: Vec<JoinHandle<()>>,
 }
 
 /// An append of the current group, kept until the group is durable.
@@ -541,6 +576,10 @@ impl Writer {
                 }
             }
             self.commit(&mut group);
+            self.indexing.retain(|thread| !thread.is_finished());
+        }
+        for thread in self.indexing.drain(..) {
+            let _ = thread.join();
         }
         tracing::debug!("event store writer stopped");
     }
@@ -728,7 +767,9 @@ impl Writer {
         })
     }
 
-    /// Starts a new segment file named after the next position.
+    /// Seals the active segment and starts a new one named after the next position. The
+    /// sealed segment's index file is written in the background: until it is, an open scans
+    /// that segment instead.
     fn roll(&mut self) -> std::io::Result<()> {
         let mut index = self.shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let first_position = index.next_position;
@@ -737,10 +778,27 @@ impl Writer {
         let file = OpenOptions::new().create_new(true).read(true).write(true).open(&path)?;
         segment::sync_dir(&self.shared.dir)?;
         let writer = OpenOptions::new().write(true).open(&path)?;
+        let sealed = index.segments[self.active.segment].file.clone();
+        let sealed_first_position = segment::parse_file_name(&index.segments[self.active.segment].name)
+            .expect("segment names are parsed on open");
         index.segments.push(SegmentRef { name, file: Arc::new(file) });
         let segment = index.segments.len() - 1;
         index.committed.segment = segment;
         index.committed.end = 0;
+        drop(index);
+
+        let sealed_len = self.active.len;
+        let dir = self.shared.dir.clone();
+        self.indexing.push(std::thread::spawn(move || {
+            let (summaries, stop) = summary::scan(&sealed, sealed_len);
+            if stop.is_some() {
+                tracing::error!(segment = sealed_first_position, "a sealed segment does not scan whole");
+                return;
+            }
+            if let Err(error) = summary::write(&dir, sealed_first_position, sealed_len, &summaries) {
+                tracing::warn!(segment = sealed_first_position, %error, "cannot write a segment index");
+            }
+        }));
         self.active = Active { segment, file: writer, len: 0 };
         Ok(())
     }

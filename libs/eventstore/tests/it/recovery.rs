@@ -169,3 +169,42 @@ async fn a_corrupted_segment_before_the_last_is_refused_even_at_its_end() {
     let error = EmbeddedStore::open(dir.path(), options).map(|_| ()).expect_err("a cut in an old segment");
     assert!(matches!(error, StoreError::Corrupted { .. }), "{error:?}");
 }
+
+#[tokio::test]
+async fn sealed_segments_open_from_their_index_files() {
+    let dir = tempfile::tempdir().expect("dir");
+    let options = Options { segment_bytes_max: 8 * 1024 };
+    let (store, _) = EmbeddedStore::open(dir.path(), options.clone()).expect("open");
+    let ids = append_many(&store, "listing-1", 300).await;
+    store.close().await;
+
+    let (store, report) = EmbeddedStore::open(dir.path(), options.clone()).expect("reopen");
+    assert!(report.segments > 3, "{report:?}");
+    assert_eq!(report.indexed_segments, report.segments - 1, "only the last segment is scanned: {report:?}");
+    let all = store.read_all(0, 1000).await.expect("read all");
+    assert_eq!(all.iter().map(|event| event.id).collect::<Vec<_>>(), ids);
+    store.close().await;
+
+    // A damaged index file is only a cache: the segment is scanned instead, and reindexed.
+    let index_file = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.extension().is_some_and(|extension| extension == "idx"))
+        .expect("an index file");
+    let mut bytes = std::fs::read(&index_file).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&index_file, &bytes).expect("write");
+    let (store, damaged) =
+        EmbeddedStore::open(dir.path(), options.clone()).expect("reopen with a damaged index");
+    assert_eq!(damaged.indexed_segments, report.segments - 2);
+    let all = store.read_all(0, 1000).await.expect("read all");
+    assert_eq!(all.iter().map(|event| event.id).collect::<Vec<_>>(), ids);
+    let stream =
+        store.read_stream(&stream("listing-1"), 0, Direction::Forward, 1000).await.expect("read stream");
+    assert_eq!(stream.len(), 300);
+    store.close().await;
+    let (store, repaired) = EmbeddedStore::open(dir.path(), options).expect("reopen after reindexing");
+    assert_eq!(repaired.indexed_segments, report.segments - 1);
+    store.close().await;
+}
