@@ -41,8 +41,9 @@ impl TestServer {
         let listeners = Listeners::bind(&config).await?;
         let grpc_addr = listeners.grpc_addr();
         let metrics_addr = listeners.metrics_addr().context("test servers have a metrics port")?;
+        let server = symbiose::Standalone::build(config.clone(), listeners).await?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(symbiose::run(config.clone(), listeners, async move {
+        let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
         Ok(TestServer {

@@ -4,3 +4,4 @@ mod health;
 mod metrics;
 mod reference;
 mod reflection;
+mod standalone;

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_symbiose");
 /// Longest wait for the server to say where it listens, or to exit.
@@ -11,7 +11,7 @@ const SERVER_WAIT_MS: u64 = 30_000;
 
 /// The server binary, started on free ports with its data in a temporary directory.
 struct ServerProcess {
-    child: Child,
+    child: Option<Child>,
     url: String,
     _data_dir: tempfile::TempDir,
 }
@@ -47,7 +47,7 @@ impl ServerProcess {
         let addr = receiver
             .recv_timeout(Duration::from_millis(SERVER_WAIT_MS))
             .expect("the server says where it listens");
-        ServerProcess { child, url: format!("http://{addr}"), _data_dir: data_dir }
+        ServerProcess { child: Some(child), url: format!("http://{addr}"), _data_dir: data_dir }
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -56,24 +56,27 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits, with a bound, for the process to exit.
     fn terminate(mut self) -> std::process::ExitStatus {
-        let status =
-            Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
+        let mut child = self.child.take().expect("a running server");
+        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_millis(SERVER_WAIT_MS);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            let status = child.wait();
+            let _ = sender.send(status);
+        });
+        match receiver.recv_timeout(Duration::from_millis(SERVER_WAIT_MS)) {
+            Ok(status) => status.expect("wait"),
+            Err(_) => panic!("the server did not stop after SIGTERM"),
         }
     }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
