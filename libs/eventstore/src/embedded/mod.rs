@@ -305,7 +305,7 @@ impl EmbeddedStore {
             (segment.file.clone(), segment.name.clone())
         };
         let end = file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len();
-        let mut scanner = Scanner::new(&file, location.offset, end);
+        let mut scanner = Scanner::with_chunk(&file, location.offset, end, segment::LOOKUP_CHUNK_BYTES);
         while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(&name, stop))? {
             let decoded = record::decode(raw.body).map_err(|reason| corrupted(&name, raw.offset, reason))?;
             let count = decoded.events.len() as u64;
@@ -844,7 +844,7 @@ fn read_batch(index: &Index, position: u64) -> Result<(StreamName, u64, Vec<Uuid
     } else {
         segment.file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len()
     };
-    let mut scanner = Scanner::new(&segment.file, location.offset, end);
+    let mut scanner = Scanner::with_chunk(&segment.file, location.offset, end, segment::LOOKUP_CHUNK_BYTES);
     while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(&segment.name, stop))? {
         let offset = raw.offset;
         let decoded = record::decode(raw.body).map_err(|reason| corrupted(&segment.name, offset, reason))?;

@@ -8,8 +8,10 @@ use bytes::{Bytes, BytesMut};
 
 use super::record::{self, BODY_BYTES_MAX, HEADER_BYTES};
 
-/// Bytes read from disk at once when scanning.
-const SCAN_CHUNK_BYTES: usize = 1024 * 1024;
+/// Bytes read from disk at once when scanning through a file.
+pub(crate) const SCAN_CHUNK_BYTES: usize = 1024 * 1024;
+/// Bytes read from disk at once when looking for one record near a sparse index entry.
+pub(crate) const LOOKUP_CHUNK_BYTES: usize = 64 * 1024;
 pub(crate) const SEGMENT_SUFFIX: &str = ".seg";
 
 /// The file name of the segment whose first event has `first_position`.
@@ -56,11 +58,17 @@ pub(crate) struct Scanner<'a> {
     end: u64,
     chunk: Bytes,
     chunk_start: u64,
+    chunk_bytes: usize,
 }
 
 impl<'a> Scanner<'a> {
     pub(crate) fn new(file: &'a File, offset: u64, end: u64) -> Scanner<'a> {
-        Scanner { file, offset, end, chunk: Bytes::new(), chunk_start: offset }
+        Scanner::with_chunk(file, offset, end, SCAN_CHUNK_BYTES)
+    }
+
+    /// A scanner that reads `chunk_bytes` at a time (more for a larger record).
+    pub(crate) fn with_chunk(file: &'a File, offset: u64, end: u64, chunk_bytes: usize) -> Scanner<'a> {
+        Scanner { file, offset, end, chunk: Bytes::new(), chunk_start: offset, chunk_bytes }
     }
 
     /// The next record, `None` at the end, or why the scan cannot go on.
