@@ -101,7 +101,7 @@ impl<'a> Scanner<'a> {
         let chunk_end = self.chunk_start + self.chunk.len() as u64;
         if offset < self.chunk_start || offset + length as u64 > chunk_end {
             let wanted =
-                length.max(SCAN_CHUNK_BYTES).min(usize::try_from(self.end - offset).unwrap_or(usize::MAX));
+                length.max(self.chunk_bytes).min(usize::try_from(self.end - offset).unwrap_or(usize::MAX));
             let mut buffer = BytesMut::zeroed(wanted);
             self.file.read_exact_at(&mut buffer, offset).map_err(ScanStop::Io)?;
             self.chunk = buffer.freeze();
