@@ -13,6 +13,7 @@ pub mod identifier;
 pub mod material;
 pub mod money;
 pub mod quantity;
+pub mod role;
 pub mod waste;
 
 pub use country::{Country, CountryError};
@@ -21,6 +22,7 @@ pub use identifier::{Identifier, IdentifierError, IdentifierKind};
 pub use material::{Labels, MaterialFamily, MaterialGroup, PalletGrade};
 pub use money::{Currency, Money, MoneyError};
 pub use quantity::{Dimension, Quantity, QuantityError, Unit};
+pub use role::{Role, UnknownRole};
 pub use waste::{EntryType, WasteCode, WasteCodeEntry, WasteCodeError, WasteFilter};
 
 mod csv;
