@@ -82,13 +82,29 @@ pub struct EmbeddedStore {
 struct Shared {
     dir: PathBuf,
     index: RwLock<Index>,
-    head: watch::Sender<u64>,
+    head: watch::Sender<Head>,
+}
+
+/// The committed position, and whether the store was closed (which wakes every waiter).
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    position: u64,
+    closed: bool,
 }
 
 #[derive(Debug)]
 enum Operation {
-    Append { stream: StreamName, expected: ExpectedVersion, events: Vec<EventData> },
-    Delete { stream: StreamName, expected: ExpectedVersion },
+    Append {
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    },
+    Delete {
+        stream: StreamName,
+        expected: ExpectedVersion,
+    },
+    /// Stop the writer after the appends before this one.
+    Close,
 }
 
 #[derive(Debug)]
@@ -121,7 +137,7 @@ impl EmbeddedStore {
 
         let (index, active, report) = recover(&dir)?;
         let head = index.committed.position;
-        let (head_sender, _) = watch::channel(head);
+        let (head_sender, _) = watch::channel(Head { position: head, closed: false });
         let shared = Arc::new(Shared { dir, index: RwLock::new(index), head: head_sender });
         let (sender, receiver) = mpsc::channel(APPEND_QUEUE_MAX);
         let writer = Writer {
@@ -153,11 +169,11 @@ impl EmbeddedStore {
     /// Stops the writer once the appends already queued are written, and releases the
     /// directory. Other handles get [`StoreError::Closed`] afterwards.
     pub async fn close(self) {
-        let EmbeddedStore { appends, writer, .. } = self;
-        drop(appends);
-        let handle = writer.lock().map(|mut guard| guard.take()).unwrap_or(None);
+        let (reply, _) = oneshot::channel();
+        // The writer stops at this request, whatever other clones still hold.
+        let _ = self.appends.send(AppendRequest { operation: Operation::Close, reply }).await;
+        let handle = self.writer.lock().map(|mut guard| guard.take()).unwrap_or(None);
         if let Some(handle) = handle {
-            // Other clones may still hold senders; the writer stops when the last one goes.
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
     }
@@ -273,13 +289,16 @@ impl crate::EventStore for EmbeddedStore {
     }
 
     fn head(&self) -> u64 {
-        *self.shared.head.borrow()
+        self.shared.head.borrow().position
     }
 
     async fn wait_for_head(&self, beyond: u64) -> Result<u64, StoreError> {
         let mut receiver = self.shared.head.subscribe();
-        let head = receiver.wait_for(|head| *head > beyond).await.map_err(|_| StoreError::Closed)?;
-        Ok(*head)
+        let head = *receiver
+            .wait_for(|head| head.closed || head.position > beyond)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        if head.position > beyond { Ok(head.position) } else { Err(StoreError::Closed) }
     }
 
     async fn stream_info(&self, stream: &StreamName) -> Result<Option<StreamInfo>, StoreError> {
@@ -563,11 +582,19 @@ struct Pending {
 impl Writer {
     fn run(mut self, mut receiver: mpsc::Receiver<AppendRequest>) {
         let mut group = Vec::with_capacity(GROUP_APPENDS_MAX);
+        let mut closing = false;
         while let Some(first) = receiver.blocking_recv() {
+            if matches!(first.operation, Operation::Close) {
+                break;
+            }
             let mut bytes = first.size();
             group.push(first);
             while group.len() < GROUP_APPENDS_MAX && bytes < GROUP_BYTES_MAX {
                 match receiver.try_recv() {
+                    Ok(request) if matches!(request.operation, Operation::Close) => {
+                        closing = true;
+                        break;
+                    }
                     Ok(request) => {
                         bytes += request.size();
                         group.push(request);
@@ -576,8 +603,17 @@ impl Writer {
                 }
             }
             self.commit(&mut group);
+            if closing {
+                break;
+            }
             self.indexing.retain(|thread| !thread.is_finished());
         }
+        // Appends queued after the close are refused when the receiver goes.
+        receiver.close();
+        while let Ok(request) = receiver.try_recv() {
+            let _ = request.reply.send(Err(StoreError::Closed));
+        }
+        self.shared.head.send_modify(|head| head.closed = true);
         for thread in self.indexing.drain(..) {
             let _ = thread.join();
         }
@@ -621,6 +657,7 @@ impl Writer {
                     Operation::Delete { stream, expected } => {
                         self.prepare_delete(&mut index, timestamp_ms, stream, *expected)
                     }
+                    Operation::Close => Err(StoreError::Closed),
                 };
                 results.push(result);
             }
@@ -650,7 +687,7 @@ impl Writer {
                 };
                 index.next_position
             };
-            self.shared.head.send_replace(position);
+            self.shared.head.send_modify(|head| head.position = position);
         }
         for (request, result) in group.drain(..).zip(results) {
             let _ = request.reply.send(result);
@@ -813,7 +850,7 @@ impl AppendRequest {
     fn size(&self) -> usize {
         match &self.operation {
             Operation::Append { events, .. } => events.iter().map(EventData::encoded_len).sum(),
-            Operation::Delete { .. } => 64,
+            Operation::Delete { .. } | Operation::Close => 64,
         }
     }
 }

@@ -208,3 +208,22 @@ async fn sealed_segments_open_from_their_index_files() {
     assert_eq!(repaired.indexed_segments, report.segments - 1);
     store.close().await;
 }
+
+#[tokio::test]
+async fn closing_stops_every_handle_and_wakes_every_waiter() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
+    let other = store.clone();
+    let waiter = tokio::spawn({
+        let store = store.clone();
+        async move { store.subscribe_all(0).next().await }
+    });
+    store.close().await;
+    let woken =
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiter).await.expect("woken").expect("join");
+    assert!(matches!(woken, Err(StoreError::Closed)), "{woken:?}");
+    let append = other.append(&stream("listing-1"), ExpectedVersion::Any, vec![event("late")]).await;
+    assert!(matches!(append, Err(StoreError::Closed)), "{append:?}");
+    let (again, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("the directory is free");
+    again.close().await;
+}
