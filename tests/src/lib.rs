@@ -8,10 +8,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use symbiose::cli::Bearer;
 use symbiose_kit::{Listeners, ServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+/// A channel that sends a bearer token with every call.
+pub type AuthedChannel = InterceptedService<Channel, Bearer>;
 
 /// Longest wait for a test server to stop after it is told to.
 const STOP_TIMEOUT_MS: u64 = 10_000;
@@ -22,6 +27,8 @@ pub struct TestServer {
     pub grpc_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
     pub config: ServerConfig,
+    /// The operator token the server wrote at its first start.
+    pub operator_token: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _data_dir: tempfile::TempDir,
@@ -42,6 +49,10 @@ impl TestServer {
         let grpc_addr = listeners.grpc_addr();
         let metrics_addr = listeners.metrics_addr().context("test servers have a metrics port")?;
         let server = symbiose::Standalone::build(config.clone(), listeners).await?;
+        let operator_token = std::fs::read_to_string(server.operator_token_path())
+            .context("reading the operator token")?
+            .trim()
+            .to_owned();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
@@ -50,6 +61,7 @@ impl TestServer {
             grpc_addr,
             metrics_addr,
             config,
+            operator_token,
             stop: Some(stop),
             task: Some(task),
             _data_dir: data_dir,
@@ -65,6 +77,17 @@ impl TestServer {
             .connect()
             .await
             .context("connecting to the test server")
+    }
+
+    /// A channel whose calls carry `token`.
+    pub async fn authed(&self, token: &str) -> anyhow::Result<AuthedChannel> {
+        let bearer = Bearer::new(token).context("a token fit for a header")?;
+        Ok(InterceptedService::new(self.channel().await?, bearer))
+    }
+
+    /// A channel whose calls carry the operator token.
+    pub async fn operator(&self) -> anyhow::Result<AuthedChannel> {
+        self.authed(&self.operator_token).await
     }
 
     /// Stops the server as SIGTERM would and waits for it to return, with a bound.

@@ -5,6 +5,7 @@
 //! [`SETTINGS`], which the README's configuration table mirrors.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -24,6 +25,18 @@ pub const MESSAGE_BYTES_MAX: &str = "SYMBIOSE_MESSAGE_BYTES_MAX";
 pub const CONCURRENCY_PER_CONNECTION_MAX: &str = "SYMBIOSE_CONCURRENCY_PER_CONNECTION_MAX";
 /// Longest wait for calls in flight to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE_MS: &str = "SYMBIOSE_SHUTDOWN_GRACE_MS";
+/// Calls one organization may make per second, on average.
+pub const RATE_LIMIT_PER_SECOND: &str = "SYMBIOSE_RATE_LIMIT_PER_SECOND";
+/// Calls one organization may make at once after a quiet spell.
+pub const RATE_LIMIT_BURST: &str = "SYMBIOSE_RATE_LIMIT_BURST";
+/// How long issued tokens are valid unless asked otherwise.
+pub const TOKEN_TTL_DAYS: &str = "SYMBIOSE_TOKEN_TTL_DAYS";
+/// PEM file of the gRPC port's certificate chain; with [`TLS_KEY`], the port serves TLS.
+pub const TLS_CERT: &str = "SYMBIOSE_TLS_CERT";
+/// PEM file of the private key of [`TLS_CERT`].
+pub const TLS_KEY: &str = "SYMBIOSE_TLS_KEY";
+/// PEM file of the CA whose client certificates the gRPC port requires (mutual TLS).
+pub const TLS_CLIENT_CA: &str = "SYMBIOSE_TLS_CLIENT_CA";
 
 /// One setting: its key, its default as written in the environment, and what it is for.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +80,34 @@ pub const SETTINGS: &[Setting] = &[
         default: "10000",
         description: "longest wait for calls in flight after SIGTERM or Ctrl-C (0 to 300000)",
     },
+    Setting {
+        key: RATE_LIMIT_PER_SECOND,
+        default: "100",
+        description: "calls one organization may make per second on average, operators too (1 to 100000)",
+    },
+    Setting {
+        key: RATE_LIMIT_BURST,
+        default: "200",
+        description: "calls one organization may make at once after a quiet spell (1 to 1000000)",
+    },
+    Setting {
+        key: TOKEN_TTL_DAYS,
+        default: "30",
+        description: "how long issued tokens are valid unless asked otherwise, in days (1 to 3650)",
+    },
+    Setting {
+        key: TLS_CERT,
+        default: "",
+        description: "PEM file of the gRPC port's certificate chain; set with `SYMBIOSE_TLS_KEY` to serve TLS, \
+                      leave both empty for plaintext",
+    },
+    Setting { key: TLS_KEY, default: "", description: "PEM file of the private key of `SYMBIOSE_TLS_CERT`" },
+    Setting {
+        key: TLS_CLIENT_CA,
+        default: "",
+        description: "PEM file of a CA: when set, clients must present a certificate it signed (mutual TLS); \
+                      needs `SYMBIOSE_TLS_CERT` and `SYMBIOSE_TLS_KEY`",
+    },
 ];
 
 const REQUEST_TIMEOUT_MS_MAX: u64 = 300_000;
@@ -74,6 +115,10 @@ const MESSAGE_BYTES_MIN: usize = 1024;
 const MESSAGE_BYTES_MAX_LIMIT: usize = 64 * 1024 * 1024;
 const CONCURRENCY_PER_CONNECTION_LIMIT: usize = 65_536;
 const SHUTDOWN_GRACE_MS_MAX: u64 = 300_000;
+const RATE_LIMIT_PER_SECOND_LIMIT: u32 = 100_000;
+const RATE_LIMIT_BURST_LIMIT: u32 = 1_000_000;
+const TOKEN_TTL_DAYS_MAX: u32 = 3650;
+const SECONDS_PER_DAY: u64 = 86_400;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -92,6 +137,21 @@ pub struct ServerConfig {
     pub message_bytes_max: usize,
     pub concurrency_per_connection_max: usize,
     pub shutdown_grace_ms: u64,
+    pub rate_limit_per_second: NonZeroU32,
+    pub rate_limit_burst: NonZeroU32,
+    pub token_ttl_days: u32,
+    /// `None`: the gRPC port is plaintext.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of a TLS gRPC port. Read when the server starts, not when the config is
+/// parsed, so parsing stays pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    /// `Some`: clients must present a certificate signed by this CA.
+    pub client_ca_path: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -128,6 +188,7 @@ impl ServerConfig {
         let (key, value) = get(LISTEN_ADDR);
         let listen_addr = parse(key, &value)?;
         let (_, data_dir) = get(DATA_DIR);
+        let tls = parse_tls(get(TLS_CERT).1, get(TLS_KEY).1, get(TLS_CLIENT_CA).1)?;
 
         Ok(ServerConfig {
             listen_addr,
@@ -146,7 +207,16 @@ impl ServerConfig {
                 CONCURRENCY_PER_CONNECTION_LIMIT,
             )?,
             shutdown_grace_ms: parse_in_range(get(SHUTDOWN_GRACE_MS), 0, SHUTDOWN_GRACE_MS_MAX)?,
+            rate_limit_per_second: parse_non_zero(get(RATE_LIMIT_PER_SECOND), RATE_LIMIT_PER_SECOND_LIMIT)?,
+            rate_limit_burst: parse_non_zero(get(RATE_LIMIT_BURST), RATE_LIMIT_BURST_LIMIT)?,
+            token_ttl_days: parse_in_range(get(TOKEN_TTL_DAYS), 1, TOKEN_TTL_DAYS_MAX)?,
+            tls,
         })
+    }
+
+    /// How long issued tokens are valid unless asked otherwise, in seconds.
+    pub fn token_ttl_s(&self) -> u64 {
+        u64::from(self.token_ttl_days) * SECONDS_PER_DAY
     }
 
     /// The defaults, with both ports on free loopback ports and the data in `data_dir`: what
@@ -158,6 +228,25 @@ impl ServerConfig {
             data_dir,
             ..ServerConfig::from_lookup(|_| None).expect("the defaults are valid")
         }
+    }
+}
+
+/// Both the certificate and the key, or neither; a client CA only on top of both.
+fn parse_tls(cert: String, key: String, client_ca: String) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert.is_empty(), key.is_empty()) {
+        (true, true) if client_ca.is_empty() => Ok(None),
+        (true, true) => Err(invalid(
+            TLS_CLIENT_CA,
+            &client_ca,
+            format!("needs {TLS_CERT} and {TLS_KEY}: client certificates are checked on a TLS port"),
+        )),
+        (false, true) => Err(invalid(TLS_KEY, &key, format!("must be set when {TLS_CERT} is"))),
+        (true, false) => Err(invalid(TLS_CERT, &cert, format!("must be set when {TLS_KEY} is"))),
+        (false, false) => Ok(Some(TlsFiles {
+            cert_path: PathBuf::from(cert),
+            key_path: PathBuf::from(key),
+            client_ca_path: (!client_ca.is_empty()).then(|| PathBuf::from(client_ca)),
+        })),
     }
 }
 
@@ -192,6 +281,11 @@ where
     Ok(parsed)
 }
 
+fn parse_non_zero((key, value): (&'static str, String), max: u32) -> Result<NonZeroU32, ConfigError> {
+    let parsed: u32 = parse_in_range((key, value.clone()), 1, max)?;
+    NonZeroU32::new(parsed).ok_or_else(|| invalid(key, &value, "must not be 0"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +306,11 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.request_timeout_ms, 10_000);
         assert_eq!(config.message_bytes_max, 4 * 1024 * 1024);
+        assert_eq!(config.rate_limit_per_second.get(), 100);
+        assert_eq!(config.rate_limit_burst.get(), 200);
+        assert_eq!(config.token_ttl_days, 30);
+        assert_eq!(config.token_ttl_s(), 30 * 86_400);
+        assert_eq!(config.tls, None);
     }
 
     #[test]
@@ -225,6 +324,12 @@ mod tests {
             (MESSAGE_BYTES_MAX, "65536"),
             (CONCURRENCY_PER_CONNECTION_MAX, "8"),
             (SHUTDOWN_GRACE_MS, "0"),
+            (RATE_LIMIT_PER_SECOND, "5"),
+            (RATE_LIMIT_BURST, "7"),
+            (TOKEN_TTL_DAYS, "1"),
+            (TLS_CERT, "/etc/symbiose/server.pem"),
+            (TLS_KEY, "/etc/symbiose/server.key"),
+            (TLS_CLIENT_CA, "/etc/symbiose/clients.pem"),
         ])
         .expect("valid settings");
         assert_eq!(config.listen_addr, "0.0.0.0:7000".parse().expect("address"));
@@ -235,6 +340,42 @@ mod tests {
         assert_eq!(config.message_bytes_max, 65_536);
         assert_eq!(config.concurrency_per_connection_max, 8);
         assert_eq!(config.shutdown_grace_ms, 0);
+        assert_eq!(config.rate_limit_per_second.get(), 5);
+        assert_eq!(config.rate_limit_burst.get(), 7);
+        assert_eq!(config.token_ttl_days, 1);
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert_path: PathBuf::from("/etc/symbiose/server.pem"),
+                key_path: PathBuf::from("/etc/symbiose/server.key"),
+                client_ca_path: Some(PathBuf::from("/etc/symbiose/clients.pem")),
+            })
+        );
+    }
+
+    #[test]
+    fn tls_needs_a_certificate_and_its_key_and_mutual_tls_needs_both() {
+        let only_tls = config(&[(TLS_CERT, "cert.pem"), (TLS_KEY, "key.pem")]).expect("tls");
+        assert_eq!(
+            only_tls.tls,
+            Some(TlsFiles {
+                cert_path: PathBuf::from("cert.pem"),
+                key_path: PathBuf::from("key.pem"),
+                client_ca_path: None,
+            })
+        );
+
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[(TLS_CERT, "cert.pem")], TLS_KEY),
+            (&[(TLS_KEY, "key.pem")], TLS_CERT),
+            (&[(TLS_CLIENT_CA, "ca.pem")], TLS_CLIENT_CA),
+            (&[(TLS_CERT, "cert.pem"), (TLS_CLIENT_CA, "ca.pem")], TLS_KEY),
+        ];
+        for (pairs, key) in cases {
+            let error = config(pairs).expect_err("a bad combination");
+            assert_eq!(error.key, key, "{pairs:?}");
+            assert!(error.to_string().starts_with(key), "{error}");
+        }
     }
 
     #[test]
@@ -248,6 +389,13 @@ mod tests {
             (MESSAGE_BYTES_MAX, "100"),
             (MESSAGE_BYTES_MAX, "1000000000"),
             (CONCURRENCY_PER_CONNECTION_MAX, "-1"),
+            (RATE_LIMIT_PER_SECOND, "0"),
+            (RATE_LIMIT_PER_SECOND, "100001"),
+            (RATE_LIMIT_BURST, "0"),
+            (RATE_LIMIT_BURST, "1000001"),
+            (TOKEN_TTL_DAYS, "0"),
+            (TOKEN_TTL_DAYS, "3651"),
+            (TOKEN_TTL_DAYS, "a month"),
         ];
         for (key, value) in cases {
             let error = config(&[(key, value)]).expect_err(value);
@@ -260,7 +408,12 @@ mod tests {
     fn the_readme_documents_every_setting_with_its_default() {
         let readme = include_str!("../../../README.md");
         for setting in SETTINGS {
-            let row = format!("| `{}` | `{}` |", setting.key, setting.default);
+            // An empty default is an empty cell: an empty code span does not render.
+            let row = if setting.default.is_empty() {
+                format!("| `{}` | |", setting.key)
+            } else {
+                format!("| `{}` | `{}` |", setting.key, setting.default)
+            };
             assert!(readme.contains(&row), "README.md lacks the row {row}");
         }
     }

@@ -5,11 +5,13 @@
 //! - [`telemetry`]: `tracing` with `RUST_LOG`, text or JSON;
 //! - [`metrics`]: Prometheus counters and latency per RPC, served on their own HTTP port;
 //! - [`error`]: the one mapping from an error to a gRPC status;
+//! - [`auth`]: signed tokens, the caller they name, revocations, rate limits, the interceptor;
 //! - [`page`]: page sizes and opaque page tokens;
-//! - [`server`]: the gRPC server with health, reflection, limits and graceful shutdown.
+//! - [`server`]: the gRPC server with health, reflection, limits, TLS and graceful shutdown.
 //!
 //! The kit knows nothing of any business domain and never touches a service's storage.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod metrics;
@@ -17,6 +19,7 @@ pub mod page;
 pub mod server;
 pub mod telemetry;
 
+pub use auth::{Authenticator, Caller, Claims, RateLimits, Revocations, TokenAuthority, TokenError, caller};
 pub use config::ServerConfig;
 pub use error::ApiError;
 pub use server::{Listeners, ServiceSet};

@@ -1,7 +1,9 @@
 //! The gRPC server every Symbiose process runs: the services it is given, plus health
 //! (`grpc.health.v1`) and reflection (v1 and v1alpha, knowing every Symbiose file and the
 //! health service), behind a timeout, a per-connection concurrency limit, a span and metrics
-//! per call, with graceful shutdown bounded in time.
+//! per call, with graceful shutdown bounded in time. With a certificate and key in the config
+//! the port serves TLS only (and, with a client CA, requires client certificates); it never
+//! falls back to plaintext.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,10 +17,16 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::ServerConfig;
+use crate::config::{self, TlsFiles};
 use crate::metrics::{self, Metrics};
+
+/// Longest a client may take to finish the TLS handshake: a client that stalls holds a task
+/// and a socket.
+pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 /// The sockets a server answers on: bound before the server starts, so that a test (or a
 /// supervisor) knows the ports, including those picked by the system for port 0.
@@ -88,6 +96,11 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Read the TLS files first, so that a missing one stops the start before anything runs.
+    let tls = match &config.tls {
+        Some(files) => Some((server_tls_config(files).await?, files)),
+        None => None,
+    };
     let ServiceSet { mut routes, names } = services;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in &names {
@@ -118,9 +131,26 @@ pub async fn serve(
     });
 
     let grpc_addr = listeners.grpc.local_addr().context("reading the gRPC address")?;
-    tracing::info!(addr = %grpc_addr, services = ?names, "gRPC listening");
+    tracing::info!(
+        addr = %grpc_addr,
+        services = ?names,
+        tls = config.tls.is_some(),
+        client_certificates = config.tls.as_ref().is_some_and(|files| files.client_ca_path.is_some()),
+        "gRPC listening"
+    );
     let incoming = TcpListenerStream::new(listeners.grpc);
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some((tls, files)) = tls {
+        // The certificate and key are parsed here: a file that is not PEM fails the start.
+        builder = builder.tls_config(tls).with_context(|| {
+            format!(
+                "loading the TLS certificate {} and key {}",
+                files.cert_path.display(),
+                files.key_path.display()
+            )
+        })?;
+    }
+    let server = builder
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .concurrency_limit_per_connection(config.concurrency_per_connection_max)
         .tcp_nodelay(true)
@@ -151,6 +181,27 @@ pub async fn serve(
         task.abort();
     }
     result
+}
+
+/// The TLS settings of the files in `files`, read now. A file that cannot be read is an error
+/// naming its setting and path.
+async fn server_tls_config(files: &TlsFiles) -> anyhow::Result<ServerTlsConfig> {
+    // rustls needs one crypto provider for the process; with several compiled in it would
+    // panic rather than choose. An error only means one was installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cert = read_pem(config::TLS_CERT, &files.cert_path).await?;
+    let key = read_pem(config::TLS_KEY, &files.key_path).await?;
+    let mut tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert, key))
+        .timeout(Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS));
+    if let Some(path) = &files.client_ca_path {
+        tls = tls.client_ca_root(Certificate::from_pem(read_pem(config::TLS_CLIENT_CA, path).await?));
+    }
+    Ok(tls)
+}
+
+async fn read_pem(key: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    tokio::fs::read(path).await.with_context(|| format!("reading {key} {}", path.display()))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

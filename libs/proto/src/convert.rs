@@ -2,7 +2,9 @@
 //! value types. Wire to domain is a `TryFrom` that names the bad field; domain to wire cannot
 //! fail. The domain never sees a wire type: this module is the edge.
 
-use symbiose_domain::{Country, Currency, GeoPoint, MaterialFamily, Money, Quantity, Unit, WasteCode};
+use symbiose_domain::{
+    Country, Currency, GeoPoint, IdentifierKind, MaterialFamily, Money, Quantity, Role, Unit, WasteCode,
+};
 
 use crate::common::v1 as pb;
 
@@ -195,6 +197,81 @@ impl From<WasteCode> for pb::WasteCode {
     }
 }
 
+/// A role from its wire value; `field` names it.
+pub fn role_from_wire(value: i32, field: &str) -> Result<Role, FieldError> {
+    match pb::Role::try_from(value) {
+        Ok(pb::Role::Producer) => Ok(Role::Producer),
+        Ok(pb::Role::Buyer) => Ok(Role::Buyer),
+        Ok(pb::Role::Recycler) => Ok(Role::Recycler),
+        Ok(pb::Role::Carrier) => Ok(Role::Carrier),
+        Ok(pb::Role::Operator) => Ok(Role::Operator),
+        Ok(pb::Role::Unspecified) => Err(FieldError::required(field)),
+        Err(_) => Err(FieldError::new(field, format!("{value} is not a role"))),
+    }
+}
+
+impl From<Role> for pb::Role {
+    fn from(role: Role) -> pb::Role {
+        match role {
+            Role::Producer => pb::Role::Producer,
+            Role::Buyer => pb::Role::Buyer,
+            Role::Recycler => pb::Role::Recycler,
+            Role::Carrier => pb::Role::Carrier,
+            Role::Operator => pb::Role::Operator,
+        }
+    }
+}
+
+/// An identifier kind from its wire value, `None` for unspecified; `field` names it.
+pub fn identifier_kind_from_wire(value: i32, field: &str) -> Result<Option<IdentifierKind>, FieldError> {
+    use crate::reference::v1::IdentifierKind as Wire;
+    Ok(Some(match Wire::try_from(value) {
+        Ok(Wire::Siren) => IdentifierKind::Siren,
+        Ok(Wire::Siret) => IdentifierKind::Siret,
+        Ok(Wire::FrVat) => IdentifierKind::FrVat,
+        Ok(Wire::DeVat) => IdentifierKind::DeVat,
+        Ok(Wire::ChUid) => IdentifierKind::ChUid,
+        Ok(Wire::BeEnterprise) => IdentifierKind::BeEnterprise,
+        Ok(Wire::BeVat) => IdentifierKind::BeVat,
+        Ok(Wire::LuVat) => IdentifierKind::LuVat,
+        Ok(Wire::Unspecified) => return Ok(None),
+        Err(_) => return Err(FieldError::new(field, format!("{value} is not an identifier kind"))),
+    }))
+}
+
+impl From<IdentifierKind> for crate::reference::v1::IdentifierKind {
+    fn from(kind: IdentifierKind) -> crate::reference::v1::IdentifierKind {
+        use crate::reference::v1::IdentifierKind as Wire;
+        match kind {
+            IdentifierKind::Siren => Wire::Siren,
+            IdentifierKind::Siret => Wire::Siret,
+            IdentifierKind::FrVat => Wire::FrVat,
+            IdentifierKind::DeVat => Wire::DeVat,
+            IdentifierKind::ChUid => Wire::ChUid,
+            IdentifierKind::BeEnterprise => Wire::BeEnterprise,
+            IdentifierKind::BeVat => Wire::BeVat,
+            IdentifierKind::LuVat => Wire::LuVat,
+        }
+    }
+}
+
+/// A timestamp from milliseconds since the Unix epoch.
+pub fn timestamp_from_ms(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 }
+}
+
+/// Milliseconds since the Unix epoch of a timestamp; `field` names it.
+pub fn ms_from_timestamp(timestamp: &prost_types::Timestamp, field: &str) -> Result<i64, FieldError> {
+    if !(0..1_000_000_000).contains(&timestamp.nanos) {
+        return Err(FieldError::new(field, "nanos must be within 0 to 999999999"));
+    }
+    timestamp
+        .seconds
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(i64::from(timestamp.nanos / 1_000_000)))
+        .ok_or_else(|| FieldError::new(field, "is out of range"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,11 +284,21 @@ mod tests {
         for country in Country::ALL {
             assert_eq!(country_from_wire(pb::Country::from(country).into(), "country"), Ok(country));
         }
+        for role in Role::ALL {
+            assert_eq!(role_from_wire(pb::Role::from(role).into(), "role"), Ok(role));
+        }
         for family in MaterialFamily::ALL {
             assert_eq!(
                 material_family_from_wire(pb::MaterialFamily::from(family).into(), "family"),
                 Ok(family)
             );
+        }
+    }
+
+    #[test]
+    fn timestamps_keep_their_milliseconds() {
+        for ms in [0, 1, 999, 1_790_000_000_123, -1] {
+            assert_eq!(ms_from_timestamp(&timestamp_from_ms(ms), "at"), Ok(ms));
         }
     }
 

@@ -22,6 +22,12 @@ pub mod common {
     }
 }
 
+pub mod listings {
+    pub mod v1 {
+        tonic::include_proto!("symbiose.listings.v1");
+    }
+}
+
 pub mod reference {
     pub mod v1 {
         tonic::include_proto!("symbiose.reference.v1");

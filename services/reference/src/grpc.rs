@@ -1,11 +1,12 @@
 //! The `ReferenceService` handlers: convert the request, ask the domain, convert the answer.
 
-use symbiose_domain::identifier::{Identifier, IdentifierError, IdentifierKind};
+use symbiose_domain::identifier::{Identifier, IdentifierError};
 use symbiose_domain::waste::{self, EntryType, WasteCode, WasteCodeEntry, WasteCodeError, WasteFilter};
 use symbiose_domain::{MaterialFamily, Unit};
 use symbiose_kit::ApiError;
 use symbiose_kit::page;
 use symbiose_proto::common::v1 as common;
+use symbiose_proto::convert::identifier_kind_from_wire;
 use symbiose_proto::reference::v1 as pb;
 use symbiose_proto::reference::v1::reference_service_server::ReferenceService;
 use tonic::{Request, Response, Status};
@@ -184,16 +185,13 @@ fn validate_identifier(
             format!("must be at most {IDENTIFIER_BYTES_MAX} bytes"),
         ));
     }
-    let expected = pb::IdentifierKind::try_from(request.kind).map_err(|_| {
-        ApiError::invalid_argument("kind", format!("{} is not an identifier kind", request.kind))
-    })?;
-    let parsed = match identifier_kind_from_wire(expected) {
+    let parsed = match identifier_kind_from_wire(request.kind, "kind")? {
         Some(kind) => Identifier::parse_as(input, kind),
         None => Identifier::parse(input),
     };
     match parsed {
         Ok(identifier) => Ok(pb::ValidateIdentifierResponse {
-            kind: identifier_kind(identifier.kind()).into(),
+            kind: pb::IdentifierKind::from(identifier.kind()).into(),
             country: common::Country::from(identifier.kind().country()).into(),
             normalized: identifier.normalized().to_owned(),
             valid: true,
@@ -203,7 +201,7 @@ fn validate_identifier(
         // Well formed but with wrong check digits is an answer, not bad input: the partner
         // asked precisely whether the number holds.
         Err(IdentifierError::CheckDigits { kind, normalized }) => Ok(pb::ValidateIdentifierResponse {
-            kind: identifier_kind(kind).into(),
+            kind: pb::IdentifierKind::from(kind).into(),
             country: common::Country::from(kind.country()).into(),
             reason: IdentifierError::CheckDigits { kind, normalized: normalized.clone() }.to_string(),
             normalized,
@@ -212,32 +210,4 @@ fn validate_identifier(
         }),
         Err(error) => Err(ApiError::invalid_argument("identifier", error)),
     }
-}
-
-fn identifier_kind(kind: IdentifierKind) -> pb::IdentifierKind {
-    match kind {
-        IdentifierKind::Siren => pb::IdentifierKind::Siren,
-        IdentifierKind::Siret => pb::IdentifierKind::Siret,
-        IdentifierKind::FrVat => pb::IdentifierKind::FrVat,
-        IdentifierKind::DeVat => pb::IdentifierKind::DeVat,
-        IdentifierKind::ChUid => pb::IdentifierKind::ChUid,
-        IdentifierKind::BeEnterprise => pb::IdentifierKind::BeEnterprise,
-        IdentifierKind::BeVat => pb::IdentifierKind::BeVat,
-        IdentifierKind::LuVat => pb::IdentifierKind::LuVat,
-    }
-}
-
-/// The kind asked for, or `None` to recognise it.
-fn identifier_kind_from_wire(kind: pb::IdentifierKind) -> Option<IdentifierKind> {
-    Some(match kind {
-        pb::IdentifierKind::Siren => IdentifierKind::Siren,
-        pb::IdentifierKind::Siret => IdentifierKind::Siret,
-        pb::IdentifierKind::FrVat => IdentifierKind::FrVat,
-        pb::IdentifierKind::DeVat => IdentifierKind::DeVat,
-        pb::IdentifierKind::ChUid => IdentifierKind::ChUid,
-        pb::IdentifierKind::BeEnterprise => IdentifierKind::BeEnterprise,
-        pb::IdentifierKind::BeVat => IdentifierKind::BeVat,
-        pb::IdentifierKind::LuVat => IdentifierKind::LuVat,
-        pb::IdentifierKind::Unspecified => return None,
-    })
 }

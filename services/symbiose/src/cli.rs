@@ -3,8 +3,14 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use symbiose_domain::Role;
+use symbiose_proto::common::v1 as common;
+use symbiose_proto::listings::v1 as listings;
+use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
 use symbiose_proto::reference::v1 as pb;
 use symbiose_proto::reference::v1::reference_service_client::ReferenceServiceClient;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -22,6 +28,13 @@ pub struct Cli {
     /// Address of the server, for the client subcommands.
     #[arg(long, global = true, env = "SYMBIOSE_SERVER", default_value = "http://127.0.0.1:50051")]
     pub server: String,
+    /// Bearer token for the client subcommands; without it, the operator token the server
+    /// wrote in its data directory is used.
+    #[arg(long, global = true, env = "SYMBIOSE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The server's data directory, where the operator token is read from.
+    #[arg(long, global = true, env = "SYMBIOSE_DATA_DIR", default_value = "./data")]
+    pub data_dir: std::path::PathBuf,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -40,6 +53,73 @@ pub enum Command {
     /// Business identifiers: SIREN, SIRET, VAT numbers, Swiss UID.
     #[command(subcommand)]
     Identifier(IdentifierCommand),
+    /// The directory of organizations.
+    #[command(subcommand)]
+    Organization(OrganizationCommand),
+    /// Tokens (the operator's).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrganizationCommand {
+    /// Register an organization (operator): prints its id.
+    Register {
+        #[arg(long)]
+        name: String,
+        /// FR, DE, CH, BE or LU.
+        #[arg(long)]
+        country: String,
+        /// SIREN, SIRET, VAT number or Swiss UID.
+        #[arg(long)]
+        identifier: String,
+        /// Comma-separated: producer, buyer, recycler, carrier.
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<Role>,
+        /// Makes a repeated command apply once.
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Add a site to an organization: prints its id.
+    AddSite {
+        #[arg(long)]
+        organization: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        street: String,
+        #[arg(long)]
+        postal_code: String,
+        #[arg(long)]
+        city: String,
+        #[arg(long)]
+        country: String,
+        #[arg(long, allow_hyphen_values = true)]
+        latitude: f64,
+        #[arg(long, allow_hyphen_values = true)]
+        longitude: f64,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Show an organization.
+    Show { organization: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token for an organization (operator): prints the token.
+    Issue {
+        #[arg(long)]
+        organization: String,
+        /// Comma-separated subset of the organization's roles; all of them if absent.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<Role>,
+        /// Validity in days; the server's default if absent.
+        #[arg(long, default_value_t = 0)]
+        ttl_days: u32,
+    },
+    /// Revoke a token by its id.
+    Revoke { token_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,8 +170,13 @@ pub enum KindArg {
 
 /// Runs one client subcommand; the exit code is 0 on success, 1 when the answer is "no"
 /// (not serving, not valid), 2 on an error.
-pub async fn run(server: &str, command: Command) -> ExitCode {
-    match execute(server, command).await {
+pub async fn run(cli: Cli) -> ExitCode {
+    let Some(command) = cli.command else { return ExitCode::from(2) };
+    let token = match cli.token {
+        Some(token) => Some(token),
+        None => std::fs::read_to_string(cli.data_dir.join("operator.token")).ok(),
+    };
+    match execute(&cli.server, token.as_deref().map(str::trim), command).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(error) => {
@@ -101,11 +186,42 @@ pub async fn run(server: &str, command: Command) -> ExitCode {
     }
 }
 
-async fn execute(server: &str, command: Command) -> anyhow::Result<bool> {
-    let channel = connect(server).await?;
+/// Adds the bearer token to every call.
+#[derive(Debug, Clone)]
+pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    /// A bearer of `token`, or `None` if it cannot be a header value.
+    pub fn new(token: &str) -> Option<Bearer> {
+        format!("Bearer {}", token.trim()).parse().ok().map(|value| Bearer(Some(value)))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Authed = InterceptedService<Channel, Bearer>;
+
+async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow::Result<bool> {
+    let raw = connect(server).await?;
+    let bearer = match token {
+        Some(token) => Some(
+            format!("Bearer {token}")
+                .parse()
+                .map_err(|_| anyhow::anyhow!("the token has characters a header cannot hold"))?,
+        ),
+        None => None,
+    };
+    let channel = InterceptedService::new(raw.clone(), Bearer(bearer));
     match command {
         Command::Serve => anyhow::bail!("serve is not a client subcommand"),
-        Command::Health => health(channel).await,
+        Command::Health => health(raw).await,
         Command::WasteCodes(WasteCodesCommand::Search { text, chapter, sub_chapter, hazardous, limit }) => {
             let request = pb::ListWasteCodesRequest {
                 chapter: chapter.unwrap_or_default(),
@@ -122,7 +238,128 @@ async fn execute(server: &str, command: Command) -> anyhow::Result<bool> {
         Command::Identifier(IdentifierCommand::Validate { identifier, kind }) => {
             validate_identifier(channel, identifier, kind).await
         }
+        Command::Organization(command) => organization(channel, command).await,
+        Command::Token(command) => token_command(channel, command).await,
     }
+}
+
+fn country(code: &str) -> anyhow::Result<i32> {
+    let country: symbiose_domain::Country =
+        code.parse().map_err(|error| anyhow::anyhow!("--country: {error}"))?;
+    Ok(common::Country::from(country).into())
+}
+
+fn roles(roles: &[Role]) -> Vec<i32> {
+    roles.iter().map(|role| common::Role::from(*role).into()).collect()
+}
+
+async fn organization(channel: Authed, command: OrganizationCommand) -> anyhow::Result<bool> {
+    let mut client = OrganizationServiceClient::new(channel);
+    match command {
+        OrganizationCommand::Register { name, country: code, identifier, roles: wanted, request_id } => {
+            let response = client
+                .register_organization(listings::RegisterOrganizationRequest {
+                    request_id,
+                    legal_name: name,
+                    country: country(&code)?,
+                    legal_identifier: identifier,
+                    roles: roles(&wanted),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!("{}", response.organization_id);
+        }
+        OrganizationCommand::AddSite {
+            organization,
+            name,
+            street,
+            postal_code,
+            city,
+            country: code,
+            latitude,
+            longitude,
+            request_id,
+        } => {
+            let response = client
+                .add_site(listings::AddSiteRequest {
+                    request_id,
+                    organization_id: organization,
+                    name,
+                    address: Some(listings::Address { street, postal_code, city, country: country(&code)? }),
+                    location: Some(common::GeoPoint { latitude, longitude }),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!("{}", response.site_id);
+        }
+        OrganizationCommand::Show { organization } => {
+            let response = client
+                .get_organization(listings::GetOrganizationRequest { organization_id: organization })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let organization =
+                response.organization.ok_or_else(|| anyhow::anyhow!("the server answered nothing"))?;
+            println!("id:          {}", organization.organization_id);
+            println!("name:        {}", organization.legal_name);
+            println!("identifier:  {}", organization.legal_identifier);
+            let role_names: Vec<String> = organization
+                .roles
+                .iter()
+                .filter_map(|role| symbiose_proto::convert::role_from_wire(*role, "role").ok())
+                .map(|role| role.key().to_owned())
+                .collect();
+            println!("roles:       {}", role_names.join(", "));
+            for site in &organization.sites {
+                let address = site.address.clone().unwrap_or_default();
+                let location = site.location.unwrap_or_default();
+                println!(
+                    "site:        {} ({}, {} {}) at {:.4}, {:.4} [{}]",
+                    site.name,
+                    address.street,
+                    address.postal_code,
+                    address.city,
+                    location.latitude,
+                    location.longitude,
+                    site.site_id
+                );
+            }
+            for contact in &organization.contacts {
+                println!("contact:     {} {} {}", contact.name, contact.email, contact.phone);
+            }
+            if organization.contacts_erased {
+                println!("contacts:    erased");
+            }
+            println!("version:     {}", response.version);
+        }
+    }
+    Ok(true)
+}
+
+async fn token_command(channel: Authed, command: TokenCommand) -> anyhow::Result<bool> {
+    let mut client = OrganizationServiceClient::new(channel);
+    match command {
+        TokenCommand::Issue { organization, roles: wanted, ttl_days } => {
+            let response = client
+                .issue_token(listings::IssueTokenRequest {
+                    organization_id: organization,
+                    roles: roles(&wanted),
+                    ttl_days,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            eprintln!("token id {}", response.token_id);
+            println!("{}", response.token);
+        }
+        TokenCommand::Revoke { token_id } => {
+            client.revoke_token(listings::RevokeTokenRequest { token_id }).await.map_err(status_error)?;
+            println!("revoked");
+        }
+    }
+    Ok(true)
 }
 
 async fn connect(server: &str) -> anyhow::Result<Channel> {
@@ -149,7 +386,7 @@ async fn health(channel: Channel) -> anyhow::Result<bool> {
 }
 
 async fn search_waste_codes(
-    channel: Channel,
+    channel: Authed,
     mut request: pb::ListWasteCodesRequest,
     limit: usize,
 ) -> anyhow::Result<bool> {
@@ -172,7 +409,7 @@ async fn search_waste_codes(
     Ok(true)
 }
 
-async fn show_waste_code(channel: Channel, code: String) -> anyhow::Result<bool> {
+async fn show_waste_code(channel: Authed, code: String) -> anyhow::Result<bool> {
     let response = ReferenceServiceClient::new(channel)
         .get_waste_code(pb::GetWasteCodeRequest { code })
         .await
@@ -199,7 +436,7 @@ fn entry_type_label(entry_type: pb::WasteEntryType) -> &'static str {
     }
 }
 
-async fn families(channel: Channel) -> anyhow::Result<bool> {
+async fn families(channel: Authed) -> anyhow::Result<bool> {
     let response = ReferenceServiceClient::new(channel)
         .list_material_families(pb::ListMaterialFamiliesRequest {})
         .await
@@ -213,7 +450,7 @@ async fn families(channel: Channel) -> anyhow::Result<bool> {
 }
 
 async fn validate_identifier(
-    channel: Channel,
+    channel: Authed,
     identifier: String,
     kind: Option<KindArg>,
 ) -> anyhow::Result<bool> {

@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some(command) => symbiose::cli::run(&cli.server, command).await,
+        Some(_) => symbiose::cli::run(cli).await,
     }
 }
 

@@ -20,7 +20,7 @@ async fn scrape(server: &TestServer) -> String {
 #[tokio::test]
 async fn calls_and_errors_are_counted_per_rpc() {
     let server = TestServer::start().await.expect("server");
-    let mut client = ReferenceServiceClient::new(server.channel().await.expect("channel"));
+    let mut client = ReferenceServiceClient::new(server.operator().await.expect("channel"));
     client.get_waste_code(pb::GetWasteCodeRequest { code: "150103".into() }).await.expect("found");
     client.get_waste_code(pb::GetWasteCodeRequest { code: "150103".into() }).await.expect("found");
     client.get_waste_code(pb::GetWasteCodeRequest { code: "999999".into() }).await.expect_err("unknown");

@@ -5,13 +5,12 @@ use std::collections::BTreeSet;
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::reference::v1 as pb;
 use symbiose_proto::reference::v1::reference_service_client::ReferenceServiceClient;
-use symbiose_tests::TestServer;
+use symbiose_tests::{AuthedChannel, TestServer};
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
-async fn client(server: &TestServer) -> ReferenceServiceClient<Channel> {
-    ReferenceServiceClient::new(server.channel().await.expect("channel"))
+async fn client(server: &TestServer) -> ReferenceServiceClient<AuthedChannel> {
+    ReferenceServiceClient::new(server.operator().await.expect("channel"))
 }
 
 /// The field a `google.rpc.BadRequest` detail names.

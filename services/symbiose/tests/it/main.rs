@@ -13,7 +13,7 @@ const SERVER_WAIT_MS: u64 = 30_000;
 struct ServerProcess {
     child: Option<Child>,
     url: String,
-    _data_dir: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
 }
 
 impl ServerProcess {
@@ -47,11 +47,20 @@ impl ServerProcess {
         let addr = receiver
             .recv_timeout(Duration::from_millis(SERVER_WAIT_MS))
             .expect("the server says where it listens");
-        ServerProcess { child: Some(child), url: format!("http://{addr}"), _data_dir: data_dir }
+        ServerProcess { child: Some(child), url: format!("http://{addr}"), data_dir }
     }
 
+    /// Runs the client as a person on the server's machine would: the operator token is
+    /// read from the server's data directory.
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BINARY).arg("--server").arg(&self.url).args(args).output().expect("run the client")
+        Command::new(BINARY)
+            .arg("--server")
+            .arg(&self.url)
+            .env("SYMBIOSE_DATA_DIR", self.data_dir.path().join("data"))
+            .env_remove("SYMBIOSE_TOKEN")
+            .args(args)
+            .output()
+            .expect("run the client")
     }
 
     /// Sends SIGTERM and waits, with a bound, for the process to exit.
@@ -125,6 +134,83 @@ fn a_person_checks_health_searches_codes_and_validates_identifiers() {
 
     let status = server.terminate();
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
+}
+
+#[test]
+fn a_newcomer_registers_an_organization_adds_a_site_and_gets_its_token() {
+    let server = ServerProcess::start();
+    let register = server.cli(&[
+        "organization",
+        "register",
+        "--name",
+        "Palettes de l'Est SAS",
+        "--country",
+        "FR",
+        "--identifier",
+        "732 829 320 00074",
+        "--roles",
+        "producer,buyer",
+    ]);
+    assert!(register.status.success(), "{}", stderr(&register));
+    let organization = stdout(&register).trim().to_owned();
+    assert_eq!(organization.len(), 36, "an id: {organization}");
+
+    let site = server.cli(&[
+        "organization",
+        "add-site",
+        "--organization",
+        &organization,
+        "--name",
+        "Port du Rhin",
+        "--street",
+        "1 rue du Havre",
+        "--postal-code",
+        "67100",
+        "--city",
+        "Strasbourg",
+        "--country",
+        "FR",
+        "--latitude",
+        "48.5734",
+        "--longitude",
+        "7.7521",
+    ]);
+    assert!(site.status.success(), "{}", stderr(&site));
+
+    let token = server.cli(&["token", "issue", "--organization", &organization, "--roles", "producer"]);
+    assert!(token.status.success(), "{}", stderr(&token));
+    let token = stdout(&token).trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+
+    // The organization's own token reads its own record.
+    let show = Command::new(BINARY)
+        .args(["--server", &server.url, "--token", &token, "organization", "show", &organization])
+        .output()
+        .expect("run the client");
+    assert!(show.status.success(), "{}", stderr(&show));
+    let text = stdout(&show);
+    assert!(text.contains("Palettes de l'Est SAS") && text.contains("Port du Rhin"), "{text}");
+    assert!(text.contains("roles:       producer, buyer"), "{text}");
+
+    // Registering the same identifier again is refused, naming it.
+    let again = server.cli(&[
+        "organization",
+        "register",
+        "--name",
+        "Copy",
+        "--country",
+        "FR",
+        "--identifier",
+        "73282932000074",
+        "--roles",
+        "buyer",
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("FailedPrecondition") && stderr(&again).contains("legal_identifier"),
+        "{}",
+        stderr(&again)
+    );
 }
 
 #[test]

@@ -1,0 +1,3 @@
+//! Black-box tests of the service kit: real servers on loopback ports, real clients.
+
+mod tls;

@@ -1,0 +1,472 @@
+//! The directory's application shell: load an organization from its stream, decide, append
+//! with the expected version, retry on conflict; registration with one organization per
+//! legal identifier; tokens; and the directory view (a projection) for listing.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use prost::Message as _;
+use symbiose_domain::{Country, Identifier, Role};
+use symbiose_eventstore::{
+    Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamName,
+};
+use symbiose_kit::auth::{Caller, Claims, Revocations, TokenAuthority};
+use symbiose_proto::common::v1::EventMetadata;
+use symbiose_proto::listings::v1 as pb;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::codec;
+use crate::error::ListingsError;
+use crate::organization::{self, Command, Context, Organization, OrganizationState};
+use crate::vault::Vault;
+
+/// Times a command is decided again after its append met a concurrent one.
+pub(crate) const COMMAND_ATTEMPTS_MAX: usize = 5;
+/// Events read from a stream at once when loading an aggregate.
+const LOAD_PAGE_EVENTS: usize = 1000;
+/// Longest client request id, in bytes.
+pub(crate) const REQUEST_ID_BYTES_MAX: usize = 128;
+/// Longest wait for the directory view to reach a position.
+pub(crate) const VIEW_WAIT_MS: u64 = 5000;
+/// The organization id of the platform operator, named in its tokens.
+pub const OPERATOR_ORGANIZATION_ID: Uuid = Uuid::nil();
+
+/// Namespace of the ids derived from a client's request id, so a repeated request produces
+/// the same ids and the store recognises it.
+const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x5b1e_0b5e_1d00_4c3a_9a7e_2f1c_8d3b_6a01);
+
+/// Who asks, and with which request id.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub actor: Uuid,
+    pub request_id: Option<String>,
+}
+
+impl Meta {
+    pub fn new(caller: &Caller, request_id: &str) -> Result<Meta, ListingsError> {
+        let request_id = request_id.trim();
+        if request_id.len() > REQUEST_ID_BYTES_MAX {
+            return Err(ListingsError::invalid(
+                "request_id",
+                format!("must be at most {REQUEST_ID_BYTES_MAX} bytes"),
+            ));
+        }
+        Ok(Meta {
+            actor: caller.organization_id,
+            request_id: (!request_id.is_empty()).then(|| request_id.to_owned()),
+        })
+    }
+
+    /// An id derived from the request id and `purpose`, or a new one without a request id.
+    pub fn derive_id(&self, purpose: &str) -> Uuid {
+        match &self.request_id {
+            Some(request_id) => {
+                Uuid::new_v5(&REQUEST_NAMESPACE, format!("{purpose}/{request_id}").as_bytes())
+            }
+            None => Uuid::now_v7(),
+        }
+    }
+
+    fn metadata(&self) -> Bytes {
+        Bytes::from(
+            EventMetadata {
+                request_id: self.request_id.clone().unwrap_or_default(),
+                actor_organization_id: self.actor.to_string(),
+                causation_id: String::new(),
+            }
+            .encode_to_vec(),
+        )
+    }
+}
+
+/// What a write did: the aggregate's version and the position of its last event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub version: u64,
+    pub position: u64,
+}
+
+/// An organization as loaded from its stream.
+#[derive(Debug)]
+pub struct Loaded {
+    pub state: OrganizationState,
+    pub version: Option<u64>,
+    pub last_position: u64,
+    /// What each request id already did, so a repeat has one effect.
+    requests: HashMap<String, Written>,
+}
+
+/// The directory view: every registered organization, built from the log, never written to
+/// by commands.
+#[derive(Debug, Default)]
+struct View {
+    organizations: BTreeMap<Uuid, Organization>,
+}
+
+pub struct Directory<S> {
+    store: S,
+    vault: Vault,
+    authority: TokenAuthority,
+    revocations: Revocations,
+    token_ttl_days: u32,
+    view: Arc<RwLock<View>>,
+    view_position: watch::Receiver<u64>,
+}
+
+impl<S> std::fmt::Debug for Directory<S> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Directory").field("vault", &self.vault).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+fn organization_stream(id: Uuid) -> StreamName {
+    StreamName::for_aggregate("organization", id).expect("a uuid makes a valid stream name")
+}
+
+fn token_stream(id: Uuid) -> StreamName {
+    StreamName::for_aggregate("token", id).expect("a uuid makes a valid stream name")
+}
+
+fn identifier_stream(identifier: &Identifier) -> StreamName {
+    StreamName::new(&format!("legal_identifier-{}", identifier.normalized())).expect("identifiers are short")
+}
+
+impl<S: EventStore> Directory<S> {
+    /// The directory over `store`, with its view fed by a task that follows the log.
+    pub fn start(
+        store: S,
+        vault: Vault,
+        authority: TokenAuthority,
+        revocations: Revocations,
+        token_ttl_days: u32,
+    ) -> Directory<S> {
+        let view = Arc::new(RwLock::new(View::default()));
+        let (position_sender, view_position) = watch::channel(0);
+        tokio::spawn(follow(store.clone(), view.clone(), revocations.clone(), position_sender));
+        Directory { store, vault, authority, revocations, token_ttl_days, view, view_position }
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    pub async fn load(&self, id: Uuid) -> Result<Loaded, ListingsError> {
+        let stream = organization_stream(id);
+        let mut loaded = Loaded {
+            state: OrganizationState::Unregistered,
+            version: None,
+            last_position: 0,
+            requests: HashMap::new(),
+        };
+        loop {
+            let from = loaded.version.map_or(0, |version| version + 1);
+            let events =
+                match self.store.read_stream(&stream, from, Direction::Forward, LOAD_PAGE_EVENTS).await {
+                    Ok(events) => events,
+                    Err(StoreError::StreamNotFound(_)) => return Ok(loaded),
+                    Err(error) => return Err(error.into()),
+                };
+            let count = events.len();
+            for recorded in events {
+                let event = codec::decode(&recorded.event_type, &recorded.payload)
+                    .map_err(ListingsError::Corrupted)?;
+                loaded.state = organization::evolve(std::mem::take(&mut loaded.state), &event);
+                loaded.version = Some(recorded.version);
+                loaded.last_position = recorded.position;
+                if let Ok(metadata) = EventMetadata::decode(recorded.metadata.as_ref())
+                    && !metadata.request_id.is_empty()
+                {
+                    loaded.requests.insert(
+                        metadata.request_id,
+                        Written { version: recorded.version, position: recorded.position },
+                    );
+                }
+            }
+            if count < LOAD_PAGE_EVENTS {
+                return Ok(loaded);
+            }
+        }
+    }
+
+    /// Loads, decides `command`, appends its events; again on a concurrent change, a bounded
+    /// number of times. A request id already applied returns what it did.
+    pub async fn execute(&self, id: Uuid, meta: &Meta, command: Command) -> Result<Written, ListingsError> {
+        let stream = organization_stream(id);
+        for attempt in 0..COMMAND_ATTEMPTS_MAX {
+            let loaded = self.load(id).await?;
+            if let Some(request_id) = &meta.request_id
+                && let Some(written) = loaded.requests.get(request_id)
+            {
+                return Ok(*written);
+            }
+            let events = organization::decide(&loaded.state, command.clone(), &Context { now_ms: now_ms() })?;
+            if events.is_empty() {
+                return Ok(Written {
+                    version: loaded.version.unwrap_or_default(),
+                    position: loaded.last_position,
+                });
+            }
+            let metadata = meta.metadata();
+            let data = events
+                .iter()
+                .enumerate()
+                .map(|(index, event)| {
+                    let (event_type, payload) = codec::encode(id, event);
+                    EventData::new(
+                        meta.derive_id(&format!("{stream}/{attempt}/{index}")),
+                        event_type,
+                        payload,
+                    )
+                    .with_metadata(metadata.clone())
+                })
+                .collect();
+            let expected = loaded.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            match self.store.append(&stream, expected, data).await {
+                Ok(result) => {
+                    return Ok(Written {
+                        version: result.next_expected_version,
+                        position: result.last_position,
+                    });
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) => {
+                    tracing::warn!(stream = %stream, attempt, "append conflict, deciding again");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ListingsError::Conflict(format!(
+            "organization {id} changed under {COMMAND_ATTEMPTS_MAX} attempts"
+        )))
+    }
+
+    /// Registers an organization, one per legal identifier: the identifier is claimed in a
+    /// stream of its own first, with the new organization's id.
+    pub async fn register(
+        &self,
+        meta: &Meta,
+        legal_name: String,
+        country: Country,
+        identifier: Identifier,
+        roles: BTreeSet<Role>,
+    ) -> Result<(Uuid, Written), ListingsError> {
+        let id = meta.derive_id("organization");
+        let claim_stream = identifier_stream(&identifier);
+        let claim = pb::LegalIdentifierClaimed {
+            legal_identifier: identifier.normalized().to_owned(),
+            organization_id: id.to_string(),
+        };
+        let event = EventData::new(
+            meta.derive_id(&format!("{claim_stream}/claim")),
+            codec::LEGAL_IDENTIFIER_CLAIMED,
+            claim.encode_to_vec(),
+        )
+        .with_metadata(meta.metadata());
+        match self.store.append(&claim_stream, ExpectedVersion::NoStream, vec![event]).await {
+            Ok(_) => {}
+            Err(StoreError::WrongExpectedVersion { .. } | StoreError::DuplicateEvent { .. }) => {
+                let claimed = self.store.read_stream(&claim_stream, 0, Direction::Forward, 1).await?;
+                let owner = claimed
+                    .first()
+                    .and_then(|event| pb::LegalIdentifierClaimed::decode(event.payload.as_ref()).ok())
+                    .map(|claim| claim.organization_id)
+                    .unwrap_or_default();
+                // The same request again finishes what it started; anything else is refused.
+                if owner != id.to_string() {
+                    return Err(ListingsError::Rejected(format!(
+                        "legal_identifier {} is already registered as organization {owner}",
+                        identifier.display_form()
+                    )));
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let command = Command::Register { id, legal_name, country, identifier, roles };
+        let written = self.execute(id, meta, command).await?;
+        Ok((id, written))
+    }
+
+    /// Issues a token for a registered organization with some or all of its roles.
+    pub async fn issue_token(
+        &self,
+        meta: &Meta,
+        organization_id: Uuid,
+        roles: BTreeSet<Role>,
+        ttl_days: Option<u32>,
+    ) -> Result<(String, Claims), ListingsError> {
+        let loaded = self.load(organization_id).await?;
+        let OrganizationState::Registered(organization) = loaded.state else {
+            return Err(ListingsError::NotFound(format!("organization {organization_id} not found")));
+        };
+        let roles = if roles.is_empty() { organization.roles.clone() } else { roles };
+        if let Some(role) = roles.iter().find(|role| !organization.roles.contains(role)) {
+            return Err(ListingsError::invalid(
+                "roles",
+                format!("the organization does not hold the {role} role"),
+            ));
+        }
+        let now_s = now_ms() as u64 / 1000;
+        let ttl_days = ttl_days.unwrap_or(self.token_ttl_days);
+        let claims = Claims {
+            organization_id,
+            roles: roles.iter().copied().collect(),
+            issued_at_s: now_s,
+            expires_at_s: now_s + u64::from(ttl_days) * 86_400,
+            token_id: Uuid::now_v7(),
+        };
+        let issued = pb::TokenIssued {
+            token_id: claims.token_id.to_string(),
+            organization_id: organization_id.to_string(),
+            roles: codec::roles_to_wire(&roles),
+            expires_at: Some(symbiose_proto::convert::timestamp_from_ms(claims.expires_at_s as i64 * 1000)),
+        };
+        let event = EventData::new(Uuid::now_v7(), codec::TOKEN_ISSUED, issued.encode_to_vec())
+            .with_metadata(meta.metadata());
+        self.store.append(&token_stream(claims.token_id), ExpectedVersion::NoStream, vec![event]).await?;
+        Ok((self.authority.issue(&claims), claims))
+    }
+
+    /// Revokes a token: the operator any, an organization its own.
+    pub async fn revoke_token(
+        &self,
+        caller: &Caller,
+        meta: &Meta,
+        token_id: Uuid,
+    ) -> Result<(), ListingsError> {
+        let stream = token_stream(token_id);
+        let events = match self.store.read_stream(&stream, 0, Direction::Forward, 2).await {
+            Ok(events) => events,
+            Err(StoreError::StreamNotFound(_)) => {
+                return Err(ListingsError::NotFound(format!("token {token_id} not found")));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let issued = events
+            .first()
+            .and_then(|event| pb::TokenIssued::decode(event.payload.as_ref()).ok())
+            .ok_or_else(|| ListingsError::Corrupted(format!("{stream} does not start with TokenIssued")))?;
+        let owner = codec::id(&issued.organization_id, "organization_id")
+            .map_err(|error| ListingsError::Corrupted(error.to_string()))?;
+        caller.require_organization(owner)?;
+        if events.len() == 1 {
+            let revoked =
+                pb::TokenRevoked { token_id: token_id.to_string(), organization_id: owner.to_string() };
+            let event = EventData::new(
+                meta.derive_id(&format!("{stream}/revoke")),
+                codec::TOKEN_REVOKED,
+                revoked.encode_to_vec(),
+            )
+            .with_metadata(meta.metadata());
+            match self.store.append(&stream, ExpectedVersion::Exact(0), vec![event]).await {
+                Ok(_) | Err(StoreError::WrongExpectedVersion { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        // Refused from now on in this process, before the view catches up.
+        self.revocations.revoke(token_id);
+        Ok(())
+    }
+
+    /// Waits, within a bound, for the directory view to reflect `position`.
+    pub async fn wait_for_view(&self, position: u64) -> Result<(), ListingsError> {
+        if position == 0 {
+            return Ok(());
+        }
+        let mut receiver = self.view_position.clone();
+        let reached = tokio::time::timeout(
+            Duration::from_millis(VIEW_WAIT_MS),
+            receiver.wait_for(|seen| *seen > position),
+        )
+        .await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ListingsError::Unavailable(format!(
+                "the directory is at position {}, behind {position}",
+                *self.view_position.borrow()
+            ))),
+        }
+    }
+
+    /// Registered organizations in id order after `after`, filtered, at most `limit`.
+    pub fn list(
+        &self,
+        role: Option<Role>,
+        country: Option<Country>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> (Vec<Organization>, bool) {
+        let view = self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let mut matching = view
+            .organizations
+            .range((start, std::ops::Bound::Unbounded))
+            .map(|(_, organization)| organization)
+            .filter(|organization| role.is_none_or(|role| organization.roles.contains(&role)))
+            .filter(|organization| country.is_none_or(|country| organization.country == country));
+        let page: Vec<Organization> = matching.by_ref().take(limit).cloned().collect();
+        let more = matching.next().is_some();
+        (page, more)
+    }
+}
+
+/// Follows the log into the directory view and the revocation list, for as long as the
+/// store is open. Events of other contexts are skipped; a bad organization event is logged
+/// and skipped, so one cannot stop the view.
+async fn follow<S: EventStore>(
+    store: S,
+    view: Arc<RwLock<View>>,
+    revocations: Revocations,
+    position: watch::Sender<u64>,
+) {
+    let mut subscription = store.subscribe_all(0);
+    loop {
+        let recorded = match subscription.next().await {
+            Ok(recorded) => recorded,
+            Err(StoreError::Closed) => return,
+            Err(error) => {
+                tracing::error!(%error, "the directory view stopped following the log");
+                return;
+            }
+        };
+        apply(&view, &revocations, &recorded);
+        position.send_replace(recorded.position + 1);
+    }
+}
+
+fn apply(view: &RwLock<View>, revocations: &Revocations, recorded: &RecordedEvent) {
+    if recorded.event_type == codec::TOKEN_REVOKED {
+        if let Ok(revoked) = pb::TokenRevoked::decode(recorded.payload.as_ref())
+            && let Ok(token_id) = Uuid::parse_str(&revoked.token_id)
+        {
+            revocations.revoke(token_id);
+        }
+        return;
+    }
+    if recorded.stream.category() != "organization" {
+        return;
+    }
+    let Ok(id) = Uuid::parse_str(&recorded.stream.as_str()["organization-".len()..]) else { return };
+    let event = match codec::decode(&recorded.event_type, &recorded.payload) {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::error!(position = recorded.position, %error, "skipping an organization event that does not decode");
+            return;
+        }
+    };
+    let mut view = view.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let state = match view.organizations.remove(&id) {
+        Some(organization) => OrganizationState::Registered(Box::new(organization)),
+        None => OrganizationState::Unregistered,
+    };
+    if let OrganizationState::Registered(mut organization) = organization::evolve(state, &event) {
+        // The view is public: it keeps no contacts, sealed or not.
+        organization.contacts = organization::Contacts::None;
+        view.organizations.insert(id, *organization);
+    }
+}
