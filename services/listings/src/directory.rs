@@ -257,6 +257,13 @@ impl<S: EventStore> Directory<S> {
         roles: BTreeSet<Role>,
     ) -> Result<(Uuid, Written), ListingsError> {
         let id = meta.derive_id("organization");
+        let command = Command::Register { id, legal_name, country, identifier: identifier.clone(), roles };
+        // The rules first: a registration they refuse must not leave its identifier claimed.
+        organization::decide(
+            &OrganizationState::Unregistered,
+            command.clone(),
+            &Context { now_ms: now_ms() },
+        )?;
         let claim_stream = identifier_stream(&identifier);
         let claim = pb::LegalIdentifierClaimed {
             legal_identifier: identifier.normalized().to_owned(),
@@ -287,7 +294,6 @@ impl<S: EventStore> Directory<S> {
             }
             Err(error) => return Err(error.into()),
         }
-        let command = Command::Register { id, legal_name, country, identifier, roles };
         let written = self.execute(id, meta, command).await?;
         Ok((id, written))
     }

@@ -1,5 +1,6 @@
 //! Black-box tests of the standalone server, one binary with a module per area.
 
+mod directory;
 mod health;
 mod metrics;
 mod reference;
