@@ -454,6 +454,70 @@ impl Interceptor for Authenticator {
     }
 }
 
+/// The organization id of the platform operator, named in its tokens.
+pub const OPERATOR_ORGANIZATION_ID: Uuid = Uuid::nil();
+/// The operator's token, in the data directory, written when missing.
+pub const OPERATOR_TOKEN_FILE: &str = "operator.token";
+/// The directory of the signing key, in the data directory.
+pub const KEYS_DIR: &str = "keys";
+/// Validity of an operator token written at start, in days.
+const OPERATOR_TOKEN_TTL_DAYS: u64 = 365;
+
+/// What every server needs to check callers: the signing key, the revoked tokens, and the
+/// authenticator that puts both to use, with the rate limits of the configuration.
+#[derive(Debug, Clone)]
+pub struct Security {
+    pub authority: TokenAuthority,
+    pub revocations: Revocations,
+    pub authenticator: Authenticator,
+    /// Where the operator's token is.
+    pub operator_token_path: PathBuf,
+}
+
+impl Security {
+    /// Loads (or creates, on a first start) the signing key under `<data dir>/keys`, and
+    /// writes an operator token to `<data dir>/operator.token` if there is none.
+    pub fn open(config: &ServerConfig) -> Result<Security, AuthError> {
+        let keys_dir = config.data_dir.join(KEYS_DIR);
+        let (authority, created) = TokenAuthority::load_or_create(&keys_dir)?;
+        if created {
+            tracing::info!(dir = %keys_dir.display(), "created the token signing key");
+        }
+        let operator_token_path = config.data_dir.join(OPERATOR_TOKEN_FILE);
+        if !operator_token_path.exists() {
+            write_operator_token(&authority, &operator_token_path)?;
+            tracing::info!(path = %operator_token_path.display(), "wrote the operator token");
+        }
+        let revocations = Revocations::new();
+        let authenticator =
+            Authenticator::new(authority.clone(), revocations.clone(), RateLimits::from_config(config));
+        Ok(Security { authority, revocations, authenticator, operator_token_path })
+    }
+}
+
+/// Issues a token for the platform operator and writes it to `path`, readable by its owner
+/// only.
+fn write_operator_token(authority: &TokenAuthority, path: &Path) -> Result<(), AuthError> {
+    let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+    let claims = Claims {
+        organization_id: OPERATOR_ORGANIZATION_ID,
+        roles: vec![Role::Operator],
+        issued_at_s: now_s,
+        expires_at_s: now_s + OPERATOR_TOKEN_TTL_DAYS * 86_400,
+        token_id: Uuid::now_v7(),
+    };
+    let io_error = |action: &'static str| {
+        move |source: io::Error| AuthError::Io { action, path: path.to_path_buf(), source }
+    };
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io_error("writing the operator token"))?;
+    writeln!(file, "{}", authority.issue(&claims)).map_err(io_error("writing the operator token"))?;
+    file.sync_all().map_err(io_error("syncing the operator token"))
+}
+
 #[derive(Serialize, Deserialize)]
 struct Header {
     alg: String,

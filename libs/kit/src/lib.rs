@@ -19,7 +19,9 @@ pub mod page;
 pub mod server;
 pub mod telemetry;
 
-pub use auth::{Authenticator, Caller, Claims, RateLimits, Revocations, TokenAuthority, TokenError, caller};
+pub use auth::{
+    Authenticator, Caller, Claims, RateLimits, Revocations, Security, TokenAuthority, TokenError, caller,
+};
 pub use config::ServerConfig;
 pub use error::ApiError;
 pub use server::{Listeners, ServiceSet};

@@ -31,8 +31,6 @@ const LOAD_PAGE_EVENTS: usize = 1000;
 pub(crate) const REQUEST_ID_BYTES_MAX: usize = 128;
 /// Longest wait for the directory view to reach a position.
 pub(crate) const VIEW_WAIT_MS: u64 = 5000;
-/// The organization id of the platform operator, named in its tokens.
-pub const OPERATOR_ORGANIZATION_ID: Uuid = Uuid::nil();
 
 /// Namespace of the ids derived from a client's request id, so a repeated request produces
 /// the same ids and the store recognises it.

@@ -65,7 +65,8 @@ impl From<ListingsError> for ApiError {
                 Rejection::AlreadyRegistered
                 | Rejection::TooManySites
                 | Rejection::SiteNameTaken(_)
-                | Rejection::TooManyPermits => ApiError::FailedPrecondition(rejection.to_string()),
+                | Rejection::TooManyPermits
+                | Rejection::PermitNeedsRole { .. } => ApiError::FailedPrecondition(rejection.to_string()),
             },
             ListingsError::Rejected(message) => ApiError::FailedPrecondition(message),
             ListingsError::Conflict(message) => ApiError::Aborted(message),

@@ -11,18 +11,70 @@ mod grpc;
 pub mod organization;
 mod vault;
 
+use std::future::Future;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use symbiose_eventstore::EventStore;
-use symbiose_kit::ServerConfig;
-use symbiose_kit::auth::Authenticator;
+use symbiose_eventstore::embedded::{self, EmbeddedStore};
+use symbiose_kit::auth::{Authenticator, Security};
+use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_proto::listings::v1::organization_service_server::OrganizationServiceServer;
 use tonic::service::interceptor::InterceptedService;
 
-pub use directory::{Directory, OPERATOR_ORGANIZATION_ID};
+pub use directory::Directory;
 pub use error::ListingsError;
 pub use grpc::OrganizationApi;
 pub use vault::{Vault, VaultError};
+
+/// The directory of the keys of personal data, under the data directory.
+pub const VAULT_DIR: &str = "vault";
+/// The directory of the event store, under the data directory.
+pub const EVENTS_DIR: &str = "events";
+
+/// Starts the directory over `store` and adds the listings service's gRPC services to
+/// `services`, behind the authenticator.
+pub fn add_services<S: EventStore>(
+    services: &mut ServiceSet,
+    config: &ServerConfig,
+    store: S,
+    security: &Security,
+) -> anyhow::Result<Arc<Directory<S>>> {
+    let vault = Vault::open(config.data_dir.join(VAULT_DIR)).context("opening the vault")?;
+    let directory = Arc::new(Directory::start(
+        store,
+        vault,
+        security.authority.clone(),
+        security.revocations.clone(),
+        config.token_ttl_days,
+    ));
+    services.add(organization_service(config, directory.clone(), security.authenticator.clone()));
+    Ok(directory)
+}
+
+/// Runs the listings service alone (with the reference data), on its own store in
+/// `<data dir>/events`, until `shutdown` completes.
+pub async fn run(
+    config: ServerConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let events_dir = config.data_dir.join(EVENTS_DIR);
+    let (store, _) = tokio::task::spawn_blocking(move || {
+        EmbeddedStore::open(&events_dir, embedded::Options::default())
+            .with_context(|| format!("opening the event store in {}", events_dir.display()))
+    })
+    .await
+    .context("opening the event store")??;
+    let security = Security::open(&config).context("loading the token signing key")?;
+    let mut services = ServiceSet::new();
+    services
+        .add(InterceptedService::new(symbiose_reference::service(&config), security.authenticator.clone()));
+    add_services(&mut services, &config, store.clone(), &security)?;
+    let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
+    store.close().await;
+    served
+}
 
 /// The directory's gRPC service behind the authenticator, with the request size limit.
 pub fn organization_service<S: EventStore>(

@@ -156,6 +156,8 @@ pub enum Rejection {
     PermitExpired,
     #[error("a treatment permit names at least one accepted waste code")]
     PermitWithoutWasteCodes,
+    #[error("a {permit} permit is held by an organization with the {role} role")]
+    PermitNeedsRole { permit: &'static str, role: Role },
 }
 
 pub fn decide(
@@ -229,6 +231,13 @@ pub fn decide(
             }
             if permit.kind == PermitKind::Treatment && permit.accepted_waste_codes.is_empty() {
                 return Err(Rejection::PermitWithoutWasteCodes);
+            }
+            let (name, role) = match permit.kind {
+                PermitKind::Treatment => ("treatment", Role::Recycler),
+                PermitKind::Transport => ("transport", Role::Carrier),
+            };
+            if !organization.roles.contains(&role) {
+                return Err(Rejection::PermitNeedsRole { permit: name, role });
             }
             Ok(vec![Event::PermitAdded(permit)])
         }
@@ -429,18 +438,33 @@ mod tests {
 
     #[test]
     fn permits_must_be_valid_and_name_their_codes() {
+        let recycler = [registered(), Event::RolesSet(BTreeSet::from([Role::Recycler]))];
         let valid = permit(NOW_MS + 365 * DAY_MS, &["150103"]);
-        check(&[registered()], Command::AddPermit(valid.clone()), Ok(vec![Event::PermitAdded(valid)]));
+        check(&recycler, Command::AddPermit(valid.clone()), Ok(vec![Event::PermitAdded(valid)]));
+        check(&recycler, Command::AddPermit(permit(NOW_MS - 1, &["150103"])), Err(Rejection::PermitExpired));
         check(
-            &[registered()],
-            Command::AddPermit(permit(NOW_MS - 1, &["150103"])),
-            Err(Rejection::PermitExpired),
-        );
-        check(
-            &[registered()],
+            &recycler,
             Command::AddPermit(permit(NOW_MS + DAY_MS, &[])),
             Err(Rejection::PermitWithoutWasteCodes),
         );
+    }
+
+    #[test]
+    fn a_permit_goes_with_its_role() {
+        let valid = permit(NOW_MS + DAY_MS, &["150103"]);
+        check(
+            &[registered()],
+            Command::AddPermit(valid),
+            Err(Rejection::PermitNeedsRole { permit: "treatment", role: Role::Recycler }),
+        );
+        let transport = Permit { kind: PermitKind::Transport, ..permit(NOW_MS + DAY_MS, &[]) };
+        check(
+            &[registered()],
+            Command::AddPermit(transport.clone()),
+            Err(Rejection::PermitNeedsRole { permit: "transport", role: Role::Carrier }),
+        );
+        let carrier = [registered(), Event::RolesSet(BTreeSet::from([Role::Carrier]))];
+        check(&carrier, Command::AddPermit(transport.clone()), Ok(vec![Event::PermitAdded(transport)]));
     }
 
     #[test]

@@ -582,3 +582,66 @@ async fn an_organization_over_its_rate_is_told_to_slow_down() {
         .await
         .expect("B is served");
 }
+
+#[tokio::test]
+async fn a_recycler_records_its_permit_and_only_it_and_the_operator_see_it() {
+    let server = TestServer::start().await.expect("server");
+    let world = world(&server).await;
+    let permit = |kind: pb::PermitKind| pb::Permit {
+        permit_id: String::new(),
+        kind: kind.into(),
+        number: "ICPE-67-2791".into(),
+        issued_by: "Landratsamt Ortenaukreis".into(),
+        valid_until: Some(prost_types::Timestamp { seconds: 4_000_000_000, nanos: 0 }),
+        accepted_waste_codes: vec!["150103".into(), "15 01 01".into()],
+        hazardous_accepted: false,
+        dangerous_goods_allowed: false,
+    };
+    let mut b = as_token(&server, &world.b_token).await;
+    let added = b
+        .add_permit(pb::AddPermitRequest {
+            request_id: String::new(),
+            organization_id: world.b.clone(),
+            permit: Some(permit(pb::PermitKind::Treatment)),
+        })
+        .await
+        .expect("a recycler adds a treatment permit")
+        .into_inner();
+    let transport = b
+        .add_permit(pb::AddPermitRequest {
+            request_id: String::new(),
+            organization_id: world.b.clone(),
+            permit: Some(permit(pb::PermitKind::Transport)),
+        })
+        .await
+        .expect_err("B is no carrier");
+    assert_eq!(transport.code(), Code::FailedPrecondition, "{transport:?}");
+    let mut expired = permit(pb::PermitKind::Treatment);
+    expired.valid_until = Some(prost_types::Timestamp { seconds: 1_000_000_000, nanos: 0 });
+    let status = b
+        .add_permit(pb::AddPermitRequest {
+            request_id: String::new(),
+            organization_id: world.b.clone(),
+            permit: Some(expired),
+        })
+        .await
+        .expect_err("expired");
+    assert_eq!(field(&status), "permit.valid_until");
+
+    let get = || pb::GetOrganizationRequest { organization_id: world.b.clone() };
+    for (who, mut client) in [("B", b), ("the operator", operator(&server).await)] {
+        let record = client
+            .get_organization(get())
+            .await
+            .expect("get")
+            .into_inner()
+            .organization
+            .expect("organization");
+        assert_eq!(record.permits.len(), 1, "{who} sees the permit");
+        assert_eq!(record.permits[0].permit_id, added.permit_id);
+        assert_eq!(record.permits[0].accepted_waste_codes, ["150103", "150101"]);
+    }
+    let seen_by_a =
+        as_token(&server, &world.a_token).await.get_organization(get()).await.expect("get").into_inner();
+    assert!(seen_by_a.organization.expect("organization").permits.is_empty(), "A does not");
+}
