@@ -45,6 +45,20 @@ impl TestServer {
         let data_dir = tempfile::tempdir().context("creating a data directory")?;
         let mut config = ServerConfig::for_tests(data_dir.path().join("data"));
         adjust(&mut config);
+        TestServer::start_in(config, data_dir).await
+    }
+
+    /// Stops the server and starts a new one on the same data directory, on new ports.
+    pub async fn restart(mut self) -> anyhow::Result<TestServer> {
+        let data_dir = std::mem::replace(&mut self._data_dir, tempfile::tempdir().context("a placeholder")?);
+        let mut config = self.config.clone();
+        self.stop().await?;
+        config.listen_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.metrics_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        TestServer::start_in(config, data_dir).await
+    }
+
+    async fn start_in(config: ServerConfig, data_dir: tempfile::TempDir) -> anyhow::Result<TestServer> {
         let listeners = Listeners::bind(&config).await?;
         let grpc_addr = listeners.grpc_addr();
         let metrics_addr = listeners.metrics_addr().context("test servers have a metrics port")?;

@@ -377,17 +377,20 @@ impl<S: EventStore> Directory<S> {
         Ok(())
     }
 
-    /// Waits, within a bound, for the directory view to reflect `position`.
+    /// Waits, within a bound, for the directory view to reflect `position` (0: no wait).
     pub async fn wait_for_view(&self, position: u64) -> Result<(), ListingsError> {
         if position == 0 {
             return Ok(());
         }
+        self.wait_for_view_within(position, VIEW_WAIT_MS).await
+    }
+
+    /// Waits at most `wait_ms` for the directory view to reflect `position`.
+    pub async fn wait_for_view_within(&self, position: u64, wait_ms: u64) -> Result<(), ListingsError> {
         let mut receiver = self.view_position.clone();
-        let reached = tokio::time::timeout(
-            Duration::from_millis(VIEW_WAIT_MS),
-            receiver.wait_for(|seen| *seen > position),
-        )
-        .await;
+        let reached =
+            tokio::time::timeout(Duration::from_millis(wait_ms), receiver.wait_for(|seen| *seen > position))
+                .await;
         match reached {
             Ok(Ok(_)) => Ok(()),
             _ => Err(ListingsError::Unavailable(format!(

@@ -32,15 +32,20 @@ pub const VAULT_DIR: &str = "vault";
 /// The directory of the event store, under the data directory.
 pub const EVENTS_DIR: &str = "events";
 
-/// Starts the directory over `store` and adds the listings service's gRPC services to
-/// `services`, behind the authenticator.
-pub fn add_services<S: EventStore>(
+/// Longest wait at start for the directory view to catch up with the log.
+pub const CATCH_UP_WAIT_MS: u64 = 60_000;
+
+/// Starts the directory over `store`, waits for its view to catch up with the log (so tokens
+/// revoked before a restart are refused from the first call), and adds the listings
+/// service's gRPC services to `services`, behind the authenticator.
+pub async fn add_services<S: EventStore>(
     services: &mut ServiceSet,
     config: &ServerConfig,
     store: S,
     security: &Security,
 ) -> anyhow::Result<Arc<Directory<S>>> {
     let vault = Vault::open(config.data_dir.join(VAULT_DIR)).context("opening the vault")?;
+    let store_head = store.head();
     let directory = Arc::new(Directory::start(
         store,
         vault,
@@ -48,6 +53,9 @@ pub fn add_services<S: EventStore>(
         security.revocations.clone(),
         config.token_ttl_days,
     ));
+    if let Some(last) = store_head.checked_sub(1) {
+        directory.wait_for_view_within(last, CATCH_UP_WAIT_MS).await?;
+    }
     services.add(organization_service(config, directory.clone(), security.authenticator.clone()));
     Ok(directory)
 }
@@ -70,7 +78,7 @@ pub async fn run(
     let mut services = ServiceSet::new();
     services
         .add(InterceptedService::new(symbiose_reference::service(&config), security.authenticator.clone()));
-    add_services(&mut services, &config, store.clone(), &security)?;
+    add_services(&mut services, &config, store.clone(), &security).await?;
     let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
     store.close().await;
     served

@@ -70,7 +70,7 @@ impl Standalone {
             symbiose_reference::service(&config),
             security.authenticator.clone(),
         ));
-        symbiose_listings::add_services(&mut services, &config, store.clone(), &security)?;
+        symbiose_listings::add_services(&mut services, &config, store.clone(), &security).await?;
         let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
         store.close().await;
         served

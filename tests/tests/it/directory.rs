@@ -645,3 +645,22 @@ async fn a_recycler_records_its_permit_and_only_it_and_the_operator_see_it() {
         as_token(&server, &world.a_token).await.get_organization(get()).await.expect("get").into_inner();
     assert!(seen_by_a.organization.expect("organization").permits.is_empty(), "A does not");
 }
+
+#[tokio::test]
+async fn organizations_and_revocations_survive_a_restart() {
+    let server = TestServer::start().await.expect("server");
+    let world = world(&server).await;
+    operator(&server)
+        .await
+        .revoke_token(pb::RevokeTokenRequest { token_id: world.b_token_id.clone() })
+        .await
+        .expect("revoke");
+    let server = server.restart().await.expect("restart");
+    let get = || pb::GetOrganizationRequest { organization_id: world.b.clone() };
+    let status =
+        as_token(&server, &world.b_token).await.get_organization(get()).await.expect_err("still revoked");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let record =
+        as_token(&server, &world.a_token).await.get_organization(get()).await.expect("A's token still works");
+    assert_eq!(record.into_inner().organization.expect("organization").sites[0].site_id, world.b_site);
+}
