@@ -16,10 +16,13 @@ pub enum Role {
     Carrier,
     /// Runs the platform: issues tokens, sees everything.
     Operator,
+    /// A service of the platform (matching): reserves quantities of offers.
+    Service,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Producer, Role::Buyer, Role::Recycler, Role::Carrier, Role::Operator];
+    pub const ALL: [Role; 6] =
+        [Role::Producer, Role::Buyer, Role::Recycler, Role::Carrier, Role::Operator, Role::Service];
 
     /// The stable lower-case key used in tokens and on the command line.
     pub fn key(self) -> &'static str {
@@ -29,6 +32,7 @@ impl Role {
             Role::Recycler => "recycler",
             Role::Carrier => "carrier",
             Role::Operator => "operator",
+            Role::Service => "service",
         }
     }
 
@@ -44,7 +48,7 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}: expected one of producer, buyer, recycler, carrier, operator")]
+#[error("unknown role {0:?}: expected one of producer, buyer, recycler, carrier, operator, service")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {

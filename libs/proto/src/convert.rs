@@ -205,6 +205,7 @@ pub fn role_from_wire(value: i32, field: &str) -> Result<Role, FieldError> {
         Ok(pb::Role::Recycler) => Ok(Role::Recycler),
         Ok(pb::Role::Carrier) => Ok(Role::Carrier),
         Ok(pb::Role::Operator) => Ok(Role::Operator),
+        Ok(pb::Role::Service) => Ok(Role::Service),
         Ok(pb::Role::Unspecified) => Err(FieldError::required(field)),
         Err(_) => Err(FieldError::new(field, format!("{value} is not a role"))),
     }
@@ -218,6 +219,7 @@ impl From<Role> for pb::Role {
             Role::Recycler => pb::Role::Recycler,
             Role::Carrier => pb::Role::Carrier,
             Role::Operator => pb::Role::Operator,
+            Role::Service => pb::Role::Service,
         }
     }
 }

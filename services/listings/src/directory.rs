@@ -2,18 +2,16 @@
 //! with the expected version, retry on conflict; registration with one organization per
 //! legal identifier; tokens; and the directory view (a projection) for listing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
 use prost::Message as _;
 use symbiose_domain::{Country, Identifier, Role};
 use symbiose_eventstore::{
     Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamName,
 };
 use symbiose_kit::auth::{Caller, Claims, Revocations, TokenAuthority};
-use symbiose_proto::common::v1::EventMetadata;
 use symbiose_proto::listings::v1 as pb;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -21,81 +19,11 @@ use uuid::Uuid;
 use crate::codec;
 use crate::error::ListingsError;
 use crate::organization::{self, Command, Context, Organization, OrganizationState};
+use crate::shell::{self, COMMAND_ATTEMPTS_MAX, Loaded, Meta, Written, now_ms};
 use crate::vault::Vault;
 
-/// Times a command is decided again after its append met a concurrent one.
-pub(crate) const COMMAND_ATTEMPTS_MAX: usize = 5;
-/// Events read from a stream at once when loading an aggregate.
-const LOAD_PAGE_EVENTS: usize = 1000;
-/// Longest client request id, in bytes.
-pub(crate) const REQUEST_ID_BYTES_MAX: usize = 128;
 /// Longest wait for the directory view to reach a position.
 pub(crate) const VIEW_WAIT_MS: u64 = 5000;
-
-/// Namespace of the ids derived from a client's request id, so a repeated request produces
-/// the same ids and the store recognises it.
-const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x5b1e_0b5e_1d00_4c3a_9a7e_2f1c_8d3b_6a01);
-
-/// Who asks, and with which request id.
-#[derive(Debug, Clone)]
-pub struct Meta {
-    pub actor: Uuid,
-    pub request_id: Option<String>,
-}
-
-impl Meta {
-    pub fn new(caller: &Caller, request_id: &str) -> Result<Meta, ListingsError> {
-        let request_id = request_id.trim();
-        if request_id.len() > REQUEST_ID_BYTES_MAX {
-            return Err(ListingsError::invalid(
-                "request_id",
-                format!("must be at most {REQUEST_ID_BYTES_MAX} bytes"),
-            ));
-        }
-        Ok(Meta {
-            actor: caller.organization_id,
-            request_id: (!request_id.is_empty()).then(|| request_id.to_owned()),
-        })
-    }
-
-    /// An id derived from the request id and `purpose`, or a new one without a request id.
-    pub fn derive_id(&self, purpose: &str) -> Uuid {
-        match &self.request_id {
-            Some(request_id) => {
-                Uuid::new_v5(&REQUEST_NAMESPACE, format!("{purpose}/{request_id}").as_bytes())
-            }
-            None => Uuid::now_v7(),
-        }
-    }
-
-    fn metadata(&self) -> Bytes {
-        Bytes::from(
-            EventMetadata {
-                request_id: self.request_id.clone().unwrap_or_default(),
-                actor_organization_id: self.actor.to_string(),
-                causation_id: String::new(),
-            }
-            .encode_to_vec(),
-        )
-    }
-}
-
-/// What a write did: the aggregate's version and the position of its last event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Written {
-    pub version: u64,
-    pub position: u64,
-}
-
-/// An organization as loaded from its stream.
-#[derive(Debug)]
-pub struct Loaded {
-    pub state: OrganizationState,
-    pub version: Option<u64>,
-    pub last_position: u64,
-    /// What each request id already did, so a repeat has one effect.
-    requests: HashMap<String, Written>,
-}
 
 /// The directory view: every registered organization, built from the log, never written to
 /// by commands.
@@ -118,10 +46,6 @@ impl<S> std::fmt::Debug for Directory<S> {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.debug_struct("Directory").field("vault", &self.vault).finish_non_exhaustive()
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 fn organization_stream(id: Uuid) -> StreamName {
@@ -155,42 +79,8 @@ impl<S: EventStore> Directory<S> {
         &self.vault
     }
 
-    pub async fn load(&self, id: Uuid) -> Result<Loaded, ListingsError> {
-        let stream = organization_stream(id);
-        let mut loaded = Loaded {
-            state: OrganizationState::Unregistered,
-            version: None,
-            last_position: 0,
-            requests: HashMap::new(),
-        };
-        loop {
-            let from = loaded.version.map_or(0, |version| version + 1);
-            let events =
-                match self.store.read_stream(&stream, from, Direction::Forward, LOAD_PAGE_EVENTS).await {
-                    Ok(events) => events,
-                    Err(StoreError::StreamNotFound(_)) => return Ok(loaded),
-                    Err(error) => return Err(error.into()),
-                };
-            let count = events.len();
-            for recorded in events {
-                let event = codec::decode(&recorded.event_type, &recorded.payload)
-                    .map_err(ListingsError::Corrupted)?;
-                loaded.state = organization::evolve(std::mem::take(&mut loaded.state), &event);
-                loaded.version = Some(recorded.version);
-                loaded.last_position = recorded.position;
-                if let Ok(metadata) = EventMetadata::decode(recorded.metadata.as_ref())
-                    && !metadata.request_id.is_empty()
-                {
-                    loaded.requests.insert(
-                        metadata.request_id,
-                        Written { version: recorded.version, position: recorded.position },
-                    );
-                }
-            }
-            if count < LOAD_PAGE_EVENTS {
-                return Ok(loaded);
-            }
-        }
+    pub async fn load(&self, id: Uuid) -> Result<Loaded<OrganizationState>, ListingsError> {
+        shell::load(&self.store, &organization_stream(id), codec::decode, organization::evolve).await
     }
 
     /// Loads, decides `command`, appends its events; again on a concurrent change, a bounded
@@ -199,44 +89,18 @@ impl<S: EventStore> Directory<S> {
         let stream = organization_stream(id);
         for attempt in 0..COMMAND_ATTEMPTS_MAX {
             let loaded = self.load(id).await?;
-            if let Some(request_id) = &meta.request_id
-                && let Some(written) = loaded.requests.get(request_id)
-            {
-                return Ok(*written);
+            if let Some(written) = loaded.repeated(meta) {
+                return Ok(written);
             }
             let events = organization::decide(&loaded.state, command.clone(), &Context { now_ms: now_ms() })?;
             if events.is_empty() {
-                return Ok(Written {
-                    version: loaded.version.unwrap_or_default(),
-                    position: loaded.last_position,
-                });
+                return Ok(loaded.unchanged());
             }
-            let metadata = meta.metadata();
-            let data = events
-                .iter()
-                .enumerate()
-                .map(|(index, event)| {
-                    let (event_type, payload) = codec::encode(id, event);
-                    EventData::new(
-                        meta.derive_id(&format!("{stream}/{attempt}/{index}")),
-                        event_type,
-                        payload,
-                    )
-                    .with_metadata(metadata.clone())
-                })
-                .collect();
-            let expected = loaded.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-            match self.store.append(&stream, expected, data).await {
-                Ok(result) => {
-                    return Ok(Written {
-                        version: result.next_expected_version,
-                        position: result.last_position,
-                    });
-                }
-                Err(StoreError::WrongExpectedVersion { .. }) => {
-                    tracing::warn!(stream = %stream, attempt, "append conflict, deciding again");
-                }
-                Err(error) => return Err(error.into()),
+            let encoded = events.iter().map(|event| codec::encode(id, event)).collect();
+            if let Some(written) =
+                shell::append(&self.store, &stream, loaded.expected(), meta, attempt, encoded).await?
+            {
+                return Ok(written);
             }
         }
         Err(ListingsError::Conflict(format!(

@@ -16,9 +16,10 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::codec::{self, text};
-use crate::directory::{Directory, Meta};
+use crate::directory::Directory;
 use crate::error::ListingsError;
 use crate::organization::{Command, Contacts, Organization, OrganizationState};
+use crate::shell::{Meta, Written};
 
 /// Largest page of `ListOrganizations`.
 pub(crate) const ORGANIZATIONS_PAGE_SIZE_MAX: usize = 200;
@@ -42,7 +43,7 @@ fn organization_id(value: &str) -> Result<Uuid, ListingsError> {
     Ok(codec::id(value, "organization_id")?)
 }
 
-fn written(written: crate::directory::Written) -> (u64, u64) {
+fn written(written: Written) -> (u64, u64) {
     (written.version, written.position)
 }
 

@@ -8,7 +8,9 @@ mod codec;
 mod directory;
 mod error;
 mod grpc;
+pub mod listing;
 pub mod organization;
+mod shell;
 mod vault;
 
 use std::future::Future;

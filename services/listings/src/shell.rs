@@ -1,0 +1,181 @@
+//! What every aggregate's application shell shares: who asks and with which request id, how
+//! an aggregate is loaded from its stream, and how decided events are appended.
+//!
+//! Each aggregate keeps its own `execute` (load, decide, append, retry): the loop is short,
+//! and the differences (what is looked up first, what a rejection means) are the point.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use prost::Message as _;
+use symbiose_eventstore::{Direction, EventData, EventStore, ExpectedVersion, StoreError, StreamName};
+use symbiose_kit::auth::Caller;
+use symbiose_proto::common::v1::EventMetadata;
+use uuid::Uuid;
+
+use crate::error::ListingsError;
+
+/// Times a command is decided again after its append met a concurrent one.
+pub(crate) const COMMAND_ATTEMPTS_MAX: usize = 5;
+/// Events read from a stream at once when loading an aggregate.
+const LOAD_PAGE_EVENTS: usize = 1000;
+/// Longest client request id, in bytes.
+pub(crate) const REQUEST_ID_BYTES_MAX: usize = 128;
+
+/// Namespace of the ids derived from a client's request id, so a repeated request produces
+/// the same ids and the store recognises it.
+const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x5b1e_0b5e_1d00_4c3a_9a7e_2f1c_8d3b_6a01);
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// Who asks, and with which request id.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub actor: Uuid,
+    pub request_id: Option<String>,
+}
+
+impl Meta {
+    pub fn new(caller: &Caller, request_id: &str) -> Result<Meta, ListingsError> {
+        let request_id = request_id.trim();
+        if request_id.len() > REQUEST_ID_BYTES_MAX {
+            return Err(ListingsError::invalid(
+                "request_id",
+                format!("must be at most {REQUEST_ID_BYTES_MAX} bytes"),
+            ));
+        }
+        Ok(Meta {
+            actor: caller.organization_id,
+            request_id: (!request_id.is_empty()).then(|| request_id.to_owned()),
+        })
+    }
+
+    /// An id derived from the request id and `purpose`, or a new one without a request id.
+    pub fn derive_id(&self, purpose: &str) -> Uuid {
+        match &self.request_id {
+            Some(request_id) => {
+                Uuid::new_v5(&REQUEST_NAMESPACE, format!("{purpose}/{request_id}").as_bytes())
+            }
+            None => Uuid::now_v7(),
+        }
+    }
+
+    pub(crate) fn metadata(&self) -> Bytes {
+        Bytes::from(
+            EventMetadata {
+                request_id: self.request_id.clone().unwrap_or_default(),
+                actor_organization_id: self.actor.to_string(),
+                causation_id: String::new(),
+            }
+            .encode_to_vec(),
+        )
+    }
+}
+
+/// What a write did: the aggregate's version and the position of its last event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub version: u64,
+    pub position: u64,
+}
+
+/// An aggregate as loaded from its stream.
+#[derive(Debug)]
+pub struct Loaded<State> {
+    pub state: State,
+    pub version: Option<u64>,
+    pub last_position: u64,
+    /// What each request id already did, so a repeat has one effect.
+    pub(crate) requests: HashMap<String, Written>,
+}
+
+impl<State> Loaded<State> {
+    /// What `meta`'s request id already did, if it was applied.
+    pub(crate) fn repeated(&self, meta: &Meta) -> Option<Written> {
+        meta.request_id.as_ref().and_then(|request_id| self.requests.get(request_id).copied())
+    }
+
+    pub(crate) fn expected(&self) -> ExpectedVersion {
+        self.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact)
+    }
+
+    /// What a command that decided nothing did: nothing, at the current version.
+    pub(crate) fn unchanged(&self) -> Written {
+        Written { version: self.version.unwrap_or_default(), position: self.last_position }
+    }
+}
+
+/// Reads `stream` whole and folds its events, decoded by `decode`, with `evolve`.
+pub(crate) async fn load<S, State, Event>(
+    store: &S,
+    stream: &StreamName,
+    decode: impl Fn(&str, &[u8]) -> Result<Event, String>,
+    evolve: impl Fn(State, &Event) -> State,
+) -> Result<Loaded<State>, ListingsError>
+where
+    S: EventStore,
+    State: Default,
+{
+    let mut loaded =
+        Loaded { state: State::default(), version: None, last_position: 0, requests: HashMap::new() };
+    loop {
+        let from = loaded.version.map_or(0, |version| version + 1);
+        let events = match store.read_stream(stream, from, Direction::Forward, LOAD_PAGE_EVENTS).await {
+            Ok(events) => events,
+            Err(StoreError::StreamNotFound(_)) => return Ok(loaded),
+            Err(error) => return Err(error.into()),
+        };
+        let count = events.len();
+        for recorded in events {
+            let event = decode(&recorded.event_type, &recorded.payload).map_err(ListingsError::Corrupted)?;
+            loaded.state = evolve(std::mem::take(&mut loaded.state), &event);
+            loaded.version = Some(recorded.version);
+            loaded.last_position = recorded.position;
+            if let Ok(metadata) = EventMetadata::decode(recorded.metadata.as_ref())
+                && !metadata.request_id.is_empty()
+            {
+                loaded.requests.insert(
+                    metadata.request_id,
+                    Written { version: recorded.version, position: recorded.position },
+                );
+            }
+        }
+        if count < LOAD_PAGE_EVENTS {
+            return Ok(loaded);
+        }
+    }
+}
+
+/// Appends `events` (as `(type, payload)`) to `stream` at `expected`, with ids derived from the
+/// request and the attempt. `None` when the stream moved meanwhile: decide again.
+pub(crate) async fn append<S: EventStore>(
+    store: &S,
+    stream: &StreamName,
+    expected: ExpectedVersion,
+    meta: &Meta,
+    attempt: usize,
+    events: Vec<(&'static str, Vec<u8>)>,
+) -> Result<Option<Written>, ListingsError> {
+    let metadata = meta.metadata();
+    let data = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, (event_type, payload))| {
+            EventData::new(meta.derive_id(&format!("{stream}/{attempt}/{index}")), event_type, payload)
+                .with_metadata(metadata.clone())
+        })
+        .collect();
+    match store.append(stream, expected, data).await {
+        Ok(result) => {
+            Ok(Some(Written { version: result.next_expected_version, position: result.last_position }))
+        }
+        Err(StoreError::WrongExpectedVersion { .. }) => {
+            tracing::warn!(stream = %stream, attempt, "append conflict, deciding again");
+            Ok(None)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
