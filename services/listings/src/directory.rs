@@ -75,6 +75,10 @@ impl<S: EventStore> Directory<S> {
         Directory { store, vault, authority, revocations, token_ttl_days, view, view_position }
     }
 
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
     pub fn vault(&self) -> &Vault {
         &self.vault
     }

@@ -4,6 +4,7 @@ use symbiose_eventstore::StoreError;
 use symbiose_kit::ApiError;
 use symbiose_proto::convert::FieldError;
 
+use crate::listing;
 use crate::organization::Rejection;
 use crate::vault::VaultError;
 
@@ -16,6 +17,9 @@ pub enum ListingsError {
     /// A rule of the directory refused the command.
     #[error(transparent)]
     Rejection(#[from] Rejection),
+    /// A rule of listings refused the command.
+    #[error(transparent)]
+    Listing(#[from] listing::Rejection),
     /// A rule outside one aggregate refused the command (an identifier already registered).
     #[error("{0}")]
     Rejected(String),
@@ -68,6 +72,7 @@ impl From<ListingsError> for ApiError {
                 | Rejection::TooManyPermits
                 | Rejection::PermitNeedsRole { .. } => ApiError::FailedPrecondition(rejection.to_string()),
             },
+            ListingsError::Listing(rejection) => listing_rejection(rejection),
             ListingsError::Rejected(message) => ApiError::FailedPrecondition(message),
             ListingsError::Conflict(message) => ApiError::Aborted(message),
             ListingsError::Unavailable(message) => ApiError::Unavailable(message),
@@ -83,6 +88,38 @@ impl From<ListingsError> for ApiError {
             ListingsError::Corrupted(message) => ApiError::Internal(anyhow::anyhow!(message)),
         }
     }
+}
+
+/// Rules of a listing's terms are bad input naming the term; the others refuse the command.
+fn listing_rejection(rejection: listing::Rejection) -> ApiError {
+    use listing::Rejection as R;
+    let field = match &rejection {
+        R::UnitDoesNotFitMaterial { .. } => "terms.quantity.unit",
+        R::WasteWithoutCode => "terms.waste_code",
+        R::QuantityTooLarge => "terms.quantity.amount_milli",
+        R::MinimumLotDoesNotFit => "terms.minimum_lot",
+        R::PriceTooLarge => "terms.price_per_unit.amount_minor",
+        R::AvailabilityWindowReversed => "terms.available_until",
+        R::ExpiryPassed => "terms.expires_at",
+        R::DistanceOutOfRange => "terms.max_distance_km",
+        R::SideChanged => "terms.side",
+        R::WrongUnit => "quantity.unit",
+        R::NotFound => return ApiError::NotFound("listing not found".to_owned()),
+        R::UnknownReservation(_) => return ApiError::NotFound(rejection.to_string()),
+        R::AlreadyExists
+        | R::HazardousWithoutPermit
+        | R::Closed
+        | R::AlreadyPublished
+        | R::NotPublished
+        | R::QuantityBelowCommitted(_)
+        | R::NotAnOffer
+        | R::QuantityExceedsAvailable { .. }
+        | R::BelowMinimumLot(_)
+        | R::ReservationConflict(_)
+        | R::TooManyReservations
+        | R::DeliveredExceedsQuantity { .. } => return ApiError::FailedPrecondition(rejection.to_string()),
+    };
+    ApiError::invalid_argument(field, rejection)
 }
 
 impl From<ListingsError> for tonic::Status {

@@ -62,8 +62,12 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let identifier = Identifier::parse(&request.legal_identifier)
             .map_err(|error| ListingsError::invalid("legal_identifier", error))?;
         let roles = codec::roles_from_wire(&request.roles, "roles").map_err(ListingsError::from)?;
-        if roles.contains(&Role::Operator) {
-            return Err(ListingsError::invalid("roles", "the operator role belongs to the platform").into());
+        if roles.contains(&Role::Operator) || roles.contains(&Role::Service) {
+            return Err(ListingsError::invalid(
+                "roles",
+                "the operator and service roles belong to the platform",
+            )
+            .into());
         }
         let (id, written) = self.directory.register(&meta, legal_name, country, identifier, roles).await?;
         let (version, position) = self::written(written);
@@ -117,8 +121,12 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let id = organization_id(&request.organization_id)?;
         let meta = Meta::new(&caller, &request.request_id)?;
         let roles = codec::roles_from_wire(&request.roles, "roles").map_err(ListingsError::from)?;
-        if roles.contains(&Role::Operator) {
-            return Err(ListingsError::invalid("roles", "the operator role belongs to the platform").into());
+        if roles.contains(&Role::Operator) || roles.contains(&Role::Service) {
+            return Err(ListingsError::invalid(
+                "roles",
+                "the operator and service roles belong to the platform",
+            )
+            .into());
         }
         let (version, position) = written(self.directory.execute(id, &meta, Command::SetRoles(roles)).await?);
         Ok(Response::new(pb::SetRolesResponse { version, position }))

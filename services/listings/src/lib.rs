@@ -1,5 +1,7 @@
-//! The listings service. Today it hosts the directory (`OrganizationService`): who is who on
-//! the marketplace, their sites, roles, permits and contacts, and the tokens that name them.
+//! The listings service: the directory (`OrganizationService`: who is who on the marketplace,
+//! their sites, roles, permits and contacts, and the tokens that name them) and the listings
+//! themselves (`ListingService`: offers and requests, their lifecycle, and the reservations
+//! made against an offer's quantity).
 //!
 //! It writes only to its own event store, through the application shell in `directory`;
 //! `organization` is pure (no I/O, no clock); contacts never reach the log in the clear.
@@ -9,6 +11,9 @@ mod directory;
 mod error;
 mod grpc;
 pub mod listing;
+mod listing_codec;
+mod listing_grpc;
+mod market;
 pub mod organization;
 mod shell;
 mod vault;
@@ -21,12 +26,15 @@ use symbiose_eventstore::EventStore;
 use symbiose_eventstore::embedded::{self, EmbeddedStore};
 use symbiose_kit::auth::{Authenticator, Security};
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
+use symbiose_proto::listings::v1::listing_service_server::ListingServiceServer;
 use symbiose_proto::listings::v1::organization_service_server::OrganizationServiceServer;
 use tonic::service::interceptor::InterceptedService;
 
 pub use directory::Directory;
 pub use error::ListingsError;
 pub use grpc::OrganizationApi;
+pub use listing_grpc::ListingApi;
+pub use market::Market;
 pub use vault::{Vault, VaultError};
 
 /// The directory of the keys of personal data, under the data directory.
@@ -59,6 +67,10 @@ pub async fn add_services<S: EventStore>(
         directory.wait_for_view_within(last, CATCH_UP_WAIT_MS).await?;
     }
     services.add(organization_service(config, directory.clone(), security.authenticator.clone()));
+    let market = Market::start(directory.store().clone(), directory.clone());
+    let listings = ListingServiceServer::new(ListingApi::new(market))
+        .max_decoding_message_size(config.message_bytes_max);
+    services.add(InterceptedService::new(listings, security.authenticator.clone()));
     Ok(directory)
 }
 

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use symbiose_domain::Role;
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::listings::v1 as listings;
+use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
 use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
 use symbiose_proto::reference::v1 as pb;
 use symbiose_proto::reference::v1::reference_service_client::ReferenceServiceClient;
@@ -59,6 +60,83 @@ pub enum Command {
     /// Tokens (the operator's).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Offers and requests.
+    #[command(subcommand)]
+    Listing(ListingCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SideArg {
+    Offer,
+    Request,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LegalStatusArg {
+    Waste,
+    ByProduct,
+    EndOfWaste,
+    ProductForReuse,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GradeArg {
+    New,
+    A,
+    B,
+    C,
+    Unsorted,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ListingCommand {
+    /// Create a draft listing at one of your sites: prints its id.
+    Create(Box<CreateListingArgs>),
+    /// Publish a draft.
+    Publish { listing: String },
+    /// Show a listing.
+    Show { listing: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateListingArgs {
+    #[arg(long, value_enum)]
+    side: SideArg,
+    /// pallets, packaging, plastics, metals, solvents, wood, compost, aggregates, process_water.
+    #[arg(long)]
+    family: String,
+    #[arg(long)]
+    site: String,
+    /// Decimal amount: "40", "12.5".
+    #[arg(long)]
+    quantity: String,
+    /// kg, t, l, m3, piece, pallet.
+    #[arg(long)]
+    unit: String,
+    /// Waste code ("15 01 03"); required for waste.
+    #[arg(long)]
+    waste_code: Option<String>,
+    #[arg(long, value_enum, default_value = "waste")]
+    legal_status: LegalStatusArg,
+    #[arg(long, value_enum)]
+    pallet_grade: Option<GradeArg>,
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Price per unit, decimal, negative for a gate fee: "3.50".
+    #[arg(long, default_value = "0", allow_hyphen_values = true)]
+    price: String,
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// For a recurring lot: every how many days.
+    #[arg(long, default_value_t = 0)]
+    every_days: u32,
+    #[arg(long, default_value_t = 60)]
+    expires_in_days: u32,
+    /// Requests: how far the material may come from.
+    #[arg(long, default_value_t = 0)]
+    max_distance_km: u32,
+    #[arg(long, default_value = "")]
+    request_id: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,7 +318,173 @@ async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow:
         }
         Command::Organization(command) => organization(channel, command).await,
         Command::Token(command) => token_command(channel, command).await,
+        Command::Listing(command) => listing_command(channel, command).await,
     }
+}
+
+/// Minor units of a decimal price with at most two decimals: "3.50" is 350, "-12" is -1200.
+fn price_minor(text: &str) -> anyhow::Result<i64> {
+    let invalid = || anyhow::anyhow!("--price: {text:?} is not a price with at most two decimals");
+    let (negative, digits) = match text.trim().strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.trim()),
+    };
+    let (units, cents) = digits.split_once('.').unwrap_or((digits, ""));
+    if units.is_empty()
+        || cents.len() > 2
+        || !units.bytes().chain(cents.bytes()).all(|byte| byte.is_ascii_digit())
+    {
+        return Err(invalid());
+    }
+    let units: i64 = units.parse().map_err(|_| invalid())?;
+    let cents: i64 = format!("{cents:0<2}").parse().map_err(|_| invalid())?;
+    let minor = units.checked_mul(100).and_then(|minor| minor.checked_add(cents)).ok_or_else(invalid)?;
+    Ok(if negative { -minor } else { minor })
+}
+
+async fn listing_command(channel: Authed, command: ListingCommand) -> anyhow::Result<bool> {
+    let mut client = ListingServiceClient::new(channel);
+    match command {
+        ListingCommand::Create(arguments) => {
+            let CreateListingArgs {
+                side,
+                family,
+                site,
+                quantity,
+                unit,
+                waste_code,
+                legal_status,
+                pallet_grade,
+                description,
+                price,
+                currency,
+                every_days,
+                expires_in_days,
+                max_distance_km,
+                request_id,
+            } = *arguments;
+            let family = symbiose_domain::MaterialFamily::from_key(&family)
+                .ok_or_else(|| anyhow::anyhow!("--family: {family:?} is not a material family"))?;
+            let unit = symbiose_domain::Unit::from_symbol(&unit)
+                .ok_or_else(|| anyhow::anyhow!("--unit: {unit:?} is not kg, t, l, m3, piece or pallet"))?;
+            let quantity = symbiose_domain::Quantity::parse(&quantity, unit, false)
+                .map_err(|error| anyhow::anyhow!("--quantity: {error}"))?;
+            let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+            let terms = listings::ListingTerms {
+                side: match side {
+                    SideArg::Offer => listings::ListingSide::Offer,
+                    SideArg::Request => listings::ListingSide::Request,
+                }
+                .into(),
+                family: common::MaterialFamily::from(family).into(),
+                waste_code: waste_code.unwrap_or_default(),
+                legal_status: match legal_status {
+                    LegalStatusArg::Waste => listings::LegalStatus::Waste,
+                    LegalStatusArg::ByProduct => listings::LegalStatus::ByProduct,
+                    LegalStatusArg::EndOfWaste => listings::LegalStatus::EndOfWaste,
+                    LegalStatusArg::ProductForReuse => listings::LegalStatus::ProductForReuse,
+                }
+                .into(),
+                description,
+                quality: pallet_grade.map(|grade| listings::Quality {
+                    kind: Some(listings::quality::Kind::PalletGrade(
+                        match grade {
+                            GradeArg::New => listings::PalletGrade::New,
+                            GradeArg::A => listings::PalletGrade::A,
+                            GradeArg::B => listings::PalletGrade::B,
+                            GradeArg::C => listings::PalletGrade::C,
+                            GradeArg::Unsorted => listings::PalletGrade::Unsorted,
+                        }
+                        .into(),
+                    )),
+                }),
+                quantity: Some(quantity.into()),
+                minimum_lot: None,
+                recurrence: (every_days > 0).then_some(listings::Recurrence { every_days }),
+                site_id: site,
+                location: None,
+                available_from: Some(prost_types::Timestamp { seconds: now_s, nanos: 0 }),
+                available_until: None,
+                price_per_unit: Some(common::Money {
+                    amount_minor: price_minor(&price)?,
+                    currency_code: currency,
+                }),
+                delivery: Some(listings::DeliveryTerms {
+                    mode: listings::DeliveryMode::BuyerCollects.into(),
+                    seller_delivery_km: 0,
+                }),
+                max_distance_km,
+                accepts_other_countries: true,
+                attachments: Vec::new(),
+                expires_at: Some(prost_types::Timestamp {
+                    seconds: now_s + i64::from(expires_in_days) * 86_400,
+                    nanos: 0,
+                }),
+            };
+            let response = client
+                .create_listing(listings::CreateListingRequest { request_id, terms: Some(terms) })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!("{}", response.listing_id);
+        }
+        ListingCommand::Publish { listing } => {
+            let response = client
+                .publish_listing(listings::PublishListingRequest {
+                    request_id: String::new(),
+                    listing_id: listing,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!("published (version {})", response.version);
+        }
+        ListingCommand::Show { listing } => {
+            let response = client
+                .get_listing(listings::GetListingRequest { listing_id: listing })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let listing = response.listing.ok_or_else(|| anyhow::anyhow!("the server answered nothing"))?;
+            let terms = listing.terms.clone().unwrap_or_default();
+            let quantity = |quantity: Option<common::Quantity>| {
+                quantity
+                    .and_then(|quantity| symbiose_domain::Quantity::try_from(quantity).ok())
+                    .map_or_else(|| "0".to_owned(), |quantity| quantity.to_string())
+            };
+            let price = terms
+                .price_per_unit
+                .clone()
+                .and_then(|price| symbiose_domain::Money::try_from(price).ok())
+                .map_or_else(|| "none".to_owned(), |price| price.to_string());
+            let point = listing.point.unwrap_or_default();
+            println!("id:          {}", listing.listing_id);
+            println!(
+                "state:       {}",
+                listing.state().as_str_name().trim_start_matches("LISTING_STATE_").to_lowercase()
+            );
+            println!(
+                "side:        {}",
+                terms.side().as_str_name().trim_start_matches("LISTING_SIDE_").to_lowercase()
+            );
+            println!(
+                "material:    {} {}",
+                terms.family().as_str_name().trim_start_matches("MATERIAL_FAMILY_").to_lowercase(),
+                terms.waste_code
+            );
+            println!("quantity:    {}", quantity(terms.quantity));
+            println!("available:   {}", quantity(listing.available));
+            println!("price:       {price} per unit");
+            println!(
+                "at:          {:.4}, {:.4} ({})",
+                point.latitude,
+                point.longitude,
+                listing.country().as_str_name().trim_start_matches("COUNTRY_").to_lowercase()
+            );
+            println!("version:     {}", response.version);
+        }
+    }
+    Ok(true)
 }
 
 fn country(code: &str) -> anyhow::Result<i32> {
@@ -479,4 +723,20 @@ async fn validate_identifier(
         println!("not valid: {}", response.reason);
     }
     Ok(response.valid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_read_as_exact_minor_units() {
+        assert_eq!(price_minor("3.50").expect("price"), 350);
+        assert_eq!(price_minor("3.5").expect("price"), 350);
+        assert_eq!(price_minor("-12").expect("price"), -1200);
+        assert_eq!(price_minor("0").expect("price"), 0);
+        for bad in ["", "3.505", "abc", "1e3", "-", "3,50"] {
+            assert!(price_minor(bad).is_err(), "{bad}");
+        }
+    }
 }

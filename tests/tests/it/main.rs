@@ -2,6 +2,7 @@
 
 mod directory;
 mod health;
+mod listings;
 mod metrics;
 mod reference;
 mod reflection;

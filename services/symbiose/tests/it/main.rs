@@ -192,6 +192,74 @@ fn a_newcomer_registers_an_organization_adds_a_site_and_gets_its_token() {
     assert!(text.contains("Palettes de l'Est SAS") && text.contains("Port du Rhin"), "{text}");
     assert!(text.contains("roles:       producer, buyer"), "{text}");
 
+    // The producer publishes 40 EUR pallets, grade B, every week, at its Strasbourg site.
+    let site = stdout(&site).trim().to_owned();
+    let as_producer = |args: &[&str]| {
+        Command::new(BINARY)
+            .args(["--server", &server.url, "--token", &token])
+            .args(args)
+            .output()
+            .expect("run the client")
+    };
+    let create = as_producer(&[
+        "listing",
+        "create",
+        "--side",
+        "offer",
+        "--family",
+        "pallets",
+        "--site",
+        &site,
+        "--quantity",
+        "40",
+        "--unit",
+        "pallet",
+        "--waste-code",
+        "15 01 03",
+        "--pallet-grade",
+        "b",
+        "--price",
+        "3.50",
+        "--every-days",
+        "7",
+        "--description",
+        "EUR/EPAL grade B",
+    ]);
+    assert!(create.status.success(), "{}", stderr(&create));
+    let listing = stdout(&create).trim().to_owned();
+    let publish = as_producer(&["listing", "publish", &listing]);
+    assert!(publish.status.success(), "{}", stderr(&publish));
+    let show = as_producer(&["listing", "show", &listing]);
+    let text = stdout(&show);
+    assert!(text.contains("state:       published"), "{text}");
+    assert!(
+        text.contains("quantity:    40 pallet") && text.contains("price:       3.50 EUR per unit"),
+        "{text}"
+    );
+    assert!(text.contains("48.5734, 7.7521 (france)"), "{text}");
+    let bad = as_producer(&[
+        "listing",
+        "create",
+        "--side",
+        "offer",
+        "--family",
+        "pallets",
+        "--site",
+        &site,
+        "--quantity",
+        "40",
+        "--unit",
+        "pallet",
+        "--waste-code",
+        "99 99 99",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("InvalidArgument") && stderr(&bad).contains("terms.waste_code"),
+        "{}",
+        stderr(&bad)
+    );
+
     // Registering the same identifier again is refused, naming it.
     let again = server.cli(&[
         "organization",

@@ -1,0 +1,264 @@
+//! The `ListingService` handlers: who calls, what they ask, what the market does.
+
+use std::sync::Arc;
+
+use symbiose_domain::{Quantity, Role};
+use symbiose_eventstore::EventStore;
+use symbiose_kit::auth::{self, Caller};
+use symbiose_kit::page;
+use symbiose_proto::convert::{self, FieldError, material_family_from_wire};
+use symbiose_proto::listings::v1 as pb;
+use symbiose_proto::listings::v1::listing_service_server::ListingService;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::codec;
+use crate::error::ListingsError;
+use crate::listing::{Closure, Command, Listing, ListingState, Side};
+use crate::listing_codec::{listing_to_wire, terms_from_wire};
+use crate::market::Market;
+use crate::shell::Meta;
+
+/// Largest page of `ListMyListings`.
+pub(crate) const LISTINGS_PAGE_SIZE_MAX: usize = 200;
+
+#[derive(Debug)]
+pub struct ListingApi<S> {
+    market: Arc<Market<S>>,
+}
+
+impl<S> ListingApi<S> {
+    pub fn new(market: Arc<Market<S>>) -> ListingApi<S> {
+        ListingApi { market }
+    }
+}
+
+fn listing_id(value: &str) -> Result<Uuid, ListingsError> {
+    Ok(codec::id(value, "listing_id")?)
+}
+
+/// Only the owner (or the operator) changes a listing.
+fn owned_by(caller: &Caller) -> impl Fn(&Listing) -> Result<(), ListingsError> + '_ {
+    move |listing| Ok(caller.require_organization(listing.owner)?)
+}
+
+/// The role a side needs: producers offer, buyers and recyclers ask.
+fn require_side_role(caller: &Caller, side: Side) -> Result<(), ListingsError> {
+    match side {
+        Side::Offer => caller.require_role(Role::Producer)?,
+        Side::Request => caller.require_any_role(&[Role::Buyer, Role::Recycler])?,
+    }
+    Ok(())
+}
+
+/// Reservations are the platform's services' (and the operator's), never end users'.
+fn require_service(caller: &Caller) -> Result<(), ListingsError> {
+    Ok(caller.require_any_role(&[Role::Service, Role::Operator])?)
+}
+
+fn quantity(
+    value: Option<symbiose_proto::common::v1::Quantity>,
+    field: &str,
+) -> Result<Quantity, ListingsError> {
+    Ok(convert::required::<_, Quantity>(value, field)?)
+}
+
+#[tonic::async_trait]
+impl<S: EventStore> ListingService for ListingApi<S> {
+    async fn create_listing(
+        &self,
+        request: Request<pb::CreateListingRequest>,
+    ) -> Result<Response<pb::CreateListingResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        let request = request.into_inner();
+        let meta = Meta::new(&caller, &request.request_id)?;
+        let terms =
+            request.terms.ok_or_else(|| FieldError::required("terms")).map_err(ListingsError::from)?;
+        let terms = terms_from_wire(terms).map_err(|error| ListingsError::from(error.under("terms")))?;
+        require_side_role(&caller, terms.side)?;
+        let (id, written) = self.market.create(caller.organization_id, &meta, terms).await?;
+        Ok(Response::new(pb::CreateListingResponse {
+            listing_id: id.to_string(),
+            version: written.version,
+            position: written.position,
+        }))
+    }
+
+    async fn amend_listing(
+        &self,
+        request: Request<pb::AmendListingRequest>,
+    ) -> Result<Response<pb::AmendListingResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        let request = request.into_inner();
+        let id = listing_id(&request.listing_id)?;
+        let meta = Meta::new(&caller, &request.request_id)?;
+        let terms =
+            request.terms.ok_or_else(|| FieldError::required("terms")).map_err(ListingsError::from)?;
+        let terms = terms_from_wire(terms).map_err(|error| ListingsError::from(error.under("terms")))?;
+        let (written, changed) = self.market.amend(id, &meta, terms, owned_by(&caller)).await?;
+        Ok(Response::new(pb::AmendListingResponse {
+            changed,
+            version: written.version,
+            position: written.position,
+        }))
+    }
+
+    async fn publish_listing(
+        &self,
+        request: Request<pb::PublishListingRequest>,
+    ) -> Result<Response<pb::PublishListingResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        let request = request.into_inner();
+        let id = listing_id(&request.listing_id)?;
+        let meta = Meta::new(&caller, &request.request_id)?;
+        let written = self.market.execute(id, &meta, Command::Publish, false, owned_by(&caller)).await?;
+        Ok(Response::new(pb::PublishListingResponse { version: written.version, position: written.position }))
+    }
+
+    async fn withdraw_listing(
+        &self,
+        request: Request<pb::WithdrawListingRequest>,
+    ) -> Result<Response<pb::WithdrawListingResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        let request = request.into_inner();
+        let id = listing_id(&request.listing_id)?;
+        let meta = Meta::new(&caller, &request.request_id)?;
+        let written = self.market.execute(id, &meta, Command::Withdraw, false, owned_by(&caller)).await?;
+        Ok(Response::new(pb::WithdrawListingResponse {
+            version: written.version,
+            position: written.position,
+        }))
+    }
+
+    async fn get_listing(
+        &self,
+        request: Request<pb::GetListingRequest>,
+    ) -> Result<Response<pb::GetListingResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        let id = listing_id(&request.into_inner().listing_id)?;
+        let loaded = self.market.load(id).await?;
+        let not_found = || ListingsError::NotFound(format!("listing {id} not found"));
+        let listing = loaded.state.listing().ok_or_else(not_found)?;
+        let insider = caller.require_organization(listing.owner).is_ok() || caller.has_role(Role::Service);
+        // A draft is its owner's business; reservations are the owner's and the services'.
+        if matches!(loaded.state, ListingState::Draft(_)) && !insider {
+            return Err(not_found().into());
+        }
+        let mut answer = listing_to_wire(&loaded.state).ok_or_else(not_found)?;
+        if !insider {
+            answer.open_reservations.clear();
+        }
+        Ok(Response::new(pb::GetListingResponse {
+            listing: Some(answer),
+            version: loaded.version.unwrap_or_default(),
+        }))
+    }
+
+    async fn list_my_listings(
+        &self,
+        request: Request<pb::ListMyListingsRequest>,
+    ) -> Result<Response<pb::ListMyListingsResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        let request = request.into_inner();
+        let in_state: Option<fn(&ListingState) -> bool> = match pb::ListingState::try_from(request.state) {
+            Ok(pb::ListingState::Unspecified) => None,
+            Ok(pb::ListingState::Draft) => Some(|state| matches!(state, ListingState::Draft(_))),
+            Ok(pb::ListingState::Published) => Some(|state| matches!(state, ListingState::Published(_))),
+            Ok(pb::ListingState::Fulfilled) => {
+                Some(|state| matches!(state, ListingState::Closed(_, Closure::Fulfilled)))
+            }
+            Ok(pb::ListingState::Withdrawn) => {
+                Some(|state| matches!(state, ListingState::Closed(_, Closure::Withdrawn)))
+            }
+            Ok(pb::ListingState::Expired) => {
+                Some(|state| matches!(state, ListingState::Closed(_, Closure::Expired)))
+            }
+            Err(_) => {
+                return Err(
+                    ListingsError::invalid("state", format!("{} is not a state", request.state)).into()
+                );
+            }
+        };
+        let family = match request.family {
+            0 => None,
+            value => Some(material_family_from_wire(value, "family").map_err(ListingsError::from)?),
+        };
+        let page_size = page::page_size(request.page_size, LISTINGS_PAGE_SIZE_MAX)?;
+        let after = page::decode_token(&request.page_token)?
+            .map(|key| Uuid::parse_str(&key))
+            .transpose()
+            .map_err(|_| ListingsError::invalid("page_token", "is not a token this service issued"))?;
+        self.market.wait_for_view(request.min_position).await?;
+        let (states, more) = self.market.list_of(caller.organization_id, in_state, family, after, page_size);
+        let listings: Vec<pb::Listing> = states.iter().filter_map(listing_to_wire).collect();
+        let next_page_token = match listings.last() {
+            Some(last) if more => page::encode_token(&last.listing_id),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListMyListingsResponse { listings, next_page_token }))
+    }
+
+    async fn reserve_quantity(
+        &self,
+        request: Request<pb::ReserveQuantityRequest>,
+    ) -> Result<Response<pb::ReserveQuantityResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        require_service(&caller)?;
+        let request = request.into_inner();
+        let id = listing_id(&request.listing_id)?;
+        let meta = Meta::new(&caller, &request.request_id)?;
+        let reservation_id =
+            codec::id(&request.reservation_id, "reservation_id").map_err(ListingsError::from)?;
+        let quantity = quantity(request.quantity, "quantity")?;
+        let command = Command::Reserve { reservation_id, quantity };
+        let written = self.market.execute(id, &meta, command, false, |_| Ok(())).await?;
+        let loaded = self.market.load(id).await?;
+        let available = loaded.state.listing().and_then(|listing| {
+            crate::listing::quantity_of(listing, listing.available_milli()).ok().flatten()
+        });
+        Ok(Response::new(pb::ReserveQuantityResponse {
+            available: available.map(Into::into),
+            version: written.version,
+            position: written.position,
+        }))
+    }
+
+    async fn release_reservation(
+        &self,
+        request: Request<pb::ReleaseReservationRequest>,
+    ) -> Result<Response<pb::ReleaseReservationResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        require_service(&caller)?;
+        let request = request.into_inner();
+        let id = listing_id(&request.listing_id)?;
+        let meta = Meta::new(&caller, &request.request_id)?;
+        let reservation_id =
+            codec::id(&request.reservation_id, "reservation_id").map_err(ListingsError::from)?;
+        let written =
+            self.market.execute(id, &meta, Command::Release { reservation_id }, false, |_| Ok(())).await?;
+        Ok(Response::new(pb::ReleaseReservationResponse {
+            version: written.version,
+            position: written.position,
+        }))
+    }
+
+    async fn confirm_delivery(
+        &self,
+        request: Request<pb::ConfirmDeliveryRequest>,
+    ) -> Result<Response<pb::ConfirmDeliveryResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        require_service(&caller)?;
+        let request = request.into_inner();
+        let id = listing_id(&request.listing_id)?;
+        let meta = Meta::new(&caller, &request.request_id)?;
+        let reservation_id =
+            codec::id(&request.reservation_id, "reservation_id").map_err(ListingsError::from)?;
+        let delivered = quantity(request.delivered, "delivered")?;
+        let command = Command::ConfirmDelivery { reservation_id, delivered };
+        let written = self.market.execute(id, &meta, command, false, |_| Ok(())).await?;
+        Ok(Response::new(pb::ConfirmDeliveryResponse {
+            version: written.version,
+            position: written.position,
+        }))
+    }
+}

@@ -1,0 +1,252 @@
+//! The listings' application shell: load a listing from its stream, look up what the rules
+//! need in the directory (the owner's site, its permits), decide, append with the expected
+//! version, retry on conflict; the listings view (a projection) for "my listings"; and the
+//! sweeper that expires listings once their expiry passes.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use symbiose_domain::MaterialFamily;
+use symbiose_eventstore::{EventStore, StoreError, StreamName};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::directory::Directory;
+use crate::error::ListingsError;
+use crate::listing::{self, Command, Context, Listing, ListingState, Place, Terms};
+use crate::listing_codec;
+use crate::organization::OrganizationState;
+use crate::shell::{self, COMMAND_ATTEMPTS_MAX, Loaded, Meta, Written, now_ms};
+
+/// How often the sweeper looks for listings past their expiry.
+pub(crate) const EXPIRY_SWEEP_MS: u64 = 1000;
+/// Most listings the sweeper expires in one pass.
+const EXPIRY_SWEEP_LISTINGS_MAX: usize = 100;
+/// Longest wait for the listings view to reach a position.
+pub(crate) const VIEW_WAIT_MS: u64 = 5000;
+
+fn listing_stream(id: Uuid) -> StreamName {
+    StreamName::for_aggregate("listing", id).expect("a uuid makes a valid stream name")
+}
+
+/// Every listing, as the log says, never written to by commands.
+#[derive(Debug, Default)]
+struct View {
+    listings: BTreeMap<Uuid, ListingState>,
+}
+
+#[derive(Debug)]
+pub struct Market<S> {
+    store: S,
+    directory: Arc<Directory<S>>,
+    view: Arc<RwLock<View>>,
+    view_position: watch::Receiver<u64>,
+}
+
+impl<S: EventStore> Market<S> {
+    /// The market over `store`, with its view fed by a task that follows the log and a
+    /// sweeper that expires listings; both stop with the store.
+    pub fn start(store: S, directory: Arc<Directory<S>>) -> Arc<Market<S>> {
+        let view = Arc::new(RwLock::new(View::default()));
+        let (position_sender, view_position) = watch::channel(0);
+        tokio::spawn(follow(store.clone(), view.clone(), position_sender));
+        let market = Arc::new(Market { store, directory, view, view_position });
+        tokio::spawn(sweep_expired(Arc::downgrade(&market)));
+        market
+    }
+
+    pub async fn load(&self, id: Uuid) -> Result<Loaded<ListingState>, ListingsError> {
+        shell::load(&self.store, &listing_stream(id), listing_codec::decode, listing::evolve).await
+    }
+
+    /// Where the lot is, from the owner's site, and whether the owner's permits accept the
+    /// terms' waste if it is hazardous.
+    async fn resolve(&self, owner: Uuid, terms: &Terms) -> Result<(Place, bool), ListingsError> {
+        let loaded = self.directory.load(owner).await?;
+        let OrganizationState::Registered(organization) = loaded.state else {
+            return Err(ListingsError::Rejected(format!("organization {owner} is not registered")));
+        };
+        let site = organization
+            .site(terms.site_id)
+            .ok_or_else(|| ListingsError::invalid("terms.site_id", "is not a site of your organization"))?;
+        let place = Place { point: terms.location.unwrap_or(site.location), country: site.address.country };
+        let now = now_ms();
+        let may_receive = terms
+            .waste_code
+            .is_some_and(|code| organization.permits.iter().any(|permit| permit.accepts(code, now)));
+        Ok((place, may_receive))
+    }
+
+    /// Creates a draft listing of `owner`.
+    pub async fn create(
+        &self,
+        owner: Uuid,
+        meta: &Meta,
+        terms: Terms,
+    ) -> Result<(Uuid, Written), ListingsError> {
+        let (place, may_receive) = self.resolve(owner, &terms).await?;
+        let id = meta.derive_id(&format!("listing/{owner}"));
+        let command = Command::Create { id, owner, terms, place };
+        let written = self.execute(id, meta, command, may_receive, |_| Ok(())).await?;
+        Ok((id, written))
+    }
+
+    /// Amends a listing of `owner` (or any, for the operator).
+    pub async fn amend(
+        &self,
+        id: Uuid,
+        meta: &Meta,
+        terms: Terms,
+        authorize: impl Fn(&Listing) -> Result<(), ListingsError>,
+    ) -> Result<(Written, Vec<String>), ListingsError> {
+        let loaded = self.load(id).await?;
+        let listing = loaded
+            .state
+            .listing()
+            .ok_or_else(|| ListingsError::NotFound(format!("listing {id} not found")))?;
+        authorize(listing)?;
+        let changed = terms.changes_from(&listing.terms);
+        let (place, may_receive) = self.resolve(listing.owner, &terms).await?;
+        let written = self.execute(id, meta, Command::Amend { terms, place }, may_receive, authorize).await?;
+        Ok((written, changed))
+    }
+
+    /// Loads, checks `authorize`, decides `command`, appends; again on a concurrent change,
+    /// a bounded number of times. A request id already applied returns what it did.
+    pub async fn execute(
+        &self,
+        id: Uuid,
+        meta: &Meta,
+        command: Command,
+        owner_may_receive_hazardous: bool,
+        authorize: impl Fn(&Listing) -> Result<(), ListingsError>,
+    ) -> Result<Written, ListingsError> {
+        let stream = listing_stream(id);
+        for attempt in 0..COMMAND_ATTEMPTS_MAX {
+            let loaded = self.load(id).await?;
+            if let Some(listing) = loaded.state.listing() {
+                authorize(listing)?;
+            }
+            if let Some(written) = loaded.repeated(meta) {
+                return Ok(written);
+            }
+            let context = Context { now_ms: now_ms(), owner_may_receive_hazardous };
+            let events = listing::decide(&loaded.state, command.clone(), &context)?;
+            if events.is_empty() {
+                return Ok(loaded.unchanged());
+            }
+            let encoded = events.iter().map(|event| listing_codec::encode(id, event)).collect();
+            if let Some(written) =
+                shell::append(&self.store, &stream, loaded.expected(), meta, attempt, encoded).await?
+            {
+                return Ok(written);
+            }
+        }
+        Err(ListingsError::Conflict(format!("listing {id} changed under {COMMAND_ATTEMPTS_MAX} attempts")))
+    }
+
+    /// Waits, within a bound, for the view to reflect `position` (0: no wait).
+    pub async fn wait_for_view(&self, position: u64) -> Result<(), ListingsError> {
+        if position == 0 {
+            return Ok(());
+        }
+        let mut receiver = self.view_position.clone();
+        let reached = tokio::time::timeout(
+            Duration::from_millis(VIEW_WAIT_MS),
+            receiver.wait_for(|seen| *seen > position),
+        )
+        .await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ListingsError::Unavailable(format!(
+                "the listings view is at position {}, behind {position}",
+                *self.view_position.borrow()
+            ))),
+        }
+    }
+
+    /// `owner`'s listings in id order after `after`, filtered, at most `limit`, and whether
+    /// more follow.
+    pub fn list_of(
+        &self,
+        owner: Uuid,
+        in_state: Option<fn(&ListingState) -> bool>,
+        family: Option<MaterialFamily>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> (Vec<ListingState>, bool) {
+        let view = self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let mut matching =
+            view.listings.range((start, std::ops::Bound::Unbounded)).map(|(_, state)| state).filter(
+                |state| {
+                    state.listing().is_some_and(|listing| {
+                        listing.owner == owner && family.is_none_or(|family| listing.terms.family == family)
+                    }) && in_state.is_none_or(|wanted| wanted(state))
+                },
+            );
+        let page: Vec<ListingState> = matching.by_ref().take(limit).cloned().collect();
+        let more = matching.next().is_some();
+        (page, more)
+    }
+
+    /// Listings past their expiry that are not closed yet, at most `limit`.
+    fn past_expiry(&self, now_ms: i64, limit: usize) -> Vec<Uuid> {
+        let view = self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        view.listings
+            .iter()
+            .filter(|(_, state)| matches!(state, ListingState::Draft(_) | ListingState::Published(_)))
+            .filter(|(_, state)| state.listing().is_some_and(|listing| listing.terms.expires_at_ms <= now_ms))
+            .map(|(id, _)| *id)
+            .take(limit)
+            .collect()
+    }
+}
+
+/// Follows the log into the listings view for as long as the store is open.
+async fn follow<S: EventStore>(store: S, view: Arc<RwLock<View>>, position: watch::Sender<u64>) {
+    let mut subscription = store.subscribe_all(0);
+    loop {
+        let recorded = match subscription.next().await {
+            Ok(recorded) => recorded,
+            Err(StoreError::Closed) => return,
+            Err(error) => {
+                tracing::error!(%error, "the listings view stopped following the log");
+                return;
+            }
+        };
+        if recorded.stream.category() == "listing"
+            && let Ok(id) = Uuid::parse_str(&recorded.stream.as_str()["listing-".len()..])
+        {
+            match listing_codec::decode(&recorded.event_type, &recorded.payload) {
+                Ok(event) => {
+                    let mut view = view.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let state = view.listings.remove(&id).unwrap_or_default();
+                    view.listings.insert(id, listing::evolve(state, &event));
+                }
+                Err(error) => {
+                    tracing::error!(position = recorded.position, %error, "skipping a listing event that does not decode");
+                }
+            }
+        }
+        position.send_replace(recorded.position + 1);
+    }
+}
+
+/// Expires listings once their expiry passes, until the market is dropped or the store closes.
+async fn sweep_expired<S: EventStore>(market: std::sync::Weak<Market<S>>) {
+    let system = Meta { actor: Uuid::nil(), request_id: None };
+    let mut ticks = tokio::time::interval(Duration::from_millis(EXPIRY_SWEEP_MS));
+    loop {
+        ticks.tick().await;
+        let Some(market) = market.upgrade() else { return };
+        for id in market.past_expiry(now_ms(), EXPIRY_SWEEP_LISTINGS_MAX) {
+            match market.execute(id, &system, Command::Expire, false, |_| Ok(())).await {
+                Ok(_) => tracing::info!(listing = %id, "listing expired"),
+                Err(ListingsError::Store(StoreError::Closed)) => return,
+                Err(error) => tracing::warn!(listing = %id, %error, "cannot expire a listing"),
+            }
+        }
+    }
+}
