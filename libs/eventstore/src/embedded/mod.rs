@@ -83,6 +83,22 @@ struct Shared {
     dir: PathBuf,
     index: RwLock<Index>,
     head: watch::Sender<Head>,
+    /// Set after an I/O error on write or sync: from then on every append is refused.
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn fail(&self, reason: &str) {
+        let mut failure = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failure.is_none() {
+            tracing::error!(%reason, "event store failed; it takes no more appends until reopened");
+            *failure = Some(reason.to_owned());
+        }
+    }
 }
 
 /// The committed position, and whether the store was closed (which wakes every waiter).
@@ -138,7 +154,20 @@ impl EmbeddedStore {
         let (index, active, report) = recover(&dir)?;
         let head = index.committed.position;
         let (head_sender, _) = watch::channel(Head { position: head, closed: false });
-        let shared = Arc::new(Shared { dir, index: RwLock::new(index), head: head_sender });
+        let shared = Arc::new(Shared {
+            dir,
+            index: RwLock::new(index),
+            head: head_sender,
+            failure: std::sync::Mutex::new(None),
+        });
+        let (sync, sync_receiver) = std::sync::mpsc::sync_channel(SYNC_QUEUE_GROUPS);
+        let syncer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("eventstore-sync".to_owned())
+                .spawn(move || run_syncer(shared, sync_receiver))
+                .map_err(|error| StoreError::io("starting the sync thread", error))?
+        };
         let (sender, receiver) = mpsc::channel(APPEND_QUEUE_MAX);
         let writer = Writer {
             shared: shared.clone(),
@@ -148,6 +177,8 @@ impl EmbeddedStore {
             _lock: lock,
             buffer: Vec::new(),
             indexing: Vec::new(),
+            sync,
+            syncer: Some(syncer),
         };
         let handle = std::thread::Builder::new()
             .name("eventstore-writer".to_owned())
@@ -569,6 +600,84 @@ struct Writer {
     buffer: Vec<u8>,
     /// Threads writing the index files of sealed segments, joined before the writer stops.
     indexing: Vec<JoinHandle<()>>,
+    /// Written groups on their way to the sync thread.
+    sync: std::sync::mpsc::SyncSender<SyncItem>,
+    syncer: Option<JoinHandle<()>>,
+}
+
+type Reply = (oneshot::Sender<Result<AppendResult, StoreError>>, Result<AppendResult, StoreError>);
+
+/// A written group: what the sync thread makes durable, publishes, then answers.
+struct SyncItem {
+    file: Arc<File>,
+    has_bytes: bool,
+    segment: usize,
+    end: u64,
+    position: u64,
+    replies: Vec<Reply>,
+}
+
+/// Groups written but not yet synced, at most: the writer waits beyond it.
+const SYNC_QUEUE_GROUPS: usize = 4;
+/// Most written groups one fdatasync covers.
+const SYNC_GROUPS_MAX: usize = 64;
+
+/// The sync thread: one `fdatasync` for every group written since the last one, then the
+/// committed position moves and the appends are answered. The writer meanwhile writes the
+/// next groups, so the disk is never idle waiting for the writer, nor the writer for it.
+fn run_syncer(shared: Arc<Shared>, receiver: std::sync::mpsc::Receiver<SyncItem>) {
+    while let Ok(first) = receiver.recv() {
+        let mut items = vec![first];
+        while items.len() < SYNC_GROUPS_MAX {
+            match receiver.try_recv() {
+                Ok(item) => items.push(item),
+                Err(_) => break,
+            }
+        }
+        let mut synced: Vec<&Arc<File>> = Vec::new();
+        let mut failure = shared.failure();
+        for item in items.iter().filter(|item| item.has_bytes) {
+            if failure.is_some() || synced.iter().any(|file| Arc::ptr_eq(file, &item.file)) {
+                continue;
+            }
+            // Files are synced in the order they were written: an older segment's end before a
+            // newer segment's start.
+            if let Some(previous) = synced.last()
+                && let Err(error) = previous.sync_data()
+            {
+                failure = Some(format!("syncing a segment: {error}"));
+                continue;
+            }
+            synced.push(&item.file);
+        }
+        if failure.is_none()
+            && let Some(last) = synced.last()
+            && let Err(error) = last.sync_data()
+        {
+            failure = Some(format!("syncing segment: {error}"));
+        }
+        if let Some(reason) = failure {
+            shared.fail(&reason);
+            for item in items {
+                for (reply, _) in item.replies {
+                    let _ = reply.send(Err(StoreError::Failed(reason.clone())));
+                }
+            }
+            continue;
+        }
+        let last = items.last().expect("at least the first item");
+        {
+            let mut index = shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            index.committed = Committed { position: last.position, segment: last.segment, end: last.end };
+        }
+        let position = last.position;
+        shared.head.send_modify(|head| head.position = position);
+        for item in items {
+            for (reply, result) in item.replies {
+                let _ = reply.send(result);
+            }
+        }
+    }
 }
 
 /// An append of the current group, kept until the group is durable.
@@ -613,6 +722,11 @@ impl Writer {
         while let Ok(request) = receiver.try_recv() {
             let _ = request.reply.send(Err(StoreError::Closed));
         }
+        // The sync thread finishes the groups it has, then stops.
+        drop(self.sync);
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
+        }
         self.shared.head.send_modify(|head| head.closed = true);
         for thread in self.indexing.drain(..) {
             let _ = thread.join();
@@ -622,6 +736,11 @@ impl Writer {
 
     /// Checks, encodes, writes and syncs a group of appends, then answers each.
     fn commit(&mut self, group: &mut Vec<AppendRequest>) {
+        if self.failed.is_none()
+            && let Some(reason) = self.shared.failure()
+        {
+            self.failed = Some(reason);
+        }
         if let Some(reason) = &self.failed {
             for request in group.drain(..) {
                 let _ = request.reply.send(Err(StoreError::Failed(reason.clone())));
@@ -663,34 +782,37 @@ impl Writer {
             }
         }
 
-        if !self.buffer.is_empty() {
-            let written = self
-                .active
-                .file
-                .write_all_at(&self.buffer, self.active.len)
-                .and_then(|()| self.active.file.sync_data());
-            if let Err(error) = written {
+        let replies: Vec<Reply> = group.drain(..).map(|request| request.reply).zip(results).collect();
+        let has_bytes = !self.buffer.is_empty();
+        if has_bytes {
+            if let Err(error) = self.active.file.write_all_at(&self.buffer, self.active.len) {
                 self.fail(format!("writing segment {}: {error}", self.active.segment));
                 let reason = self.failed.clone().unwrap_or_default();
-                for request in group.drain(..) {
-                    let _ = request.reply.send(Err(StoreError::Failed(reason.clone())));
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(StoreError::Failed(reason.clone())));
                 }
                 return;
             }
             self.active.len += self.buffer.len() as u64;
-            let position = {
-                let mut index = self.shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-                index.committed = Committed {
-                    position: index.next_position,
-                    segment: self.active.segment,
-                    end: self.active.len,
-                };
-                index.next_position
-            };
-            self.shared.head.send_modify(|head| head.position = position);
         }
-        for (request, result) in group.drain(..).zip(results) {
-            let _ = request.reply.send(result);
+        // Every answer, refusals and repeats included, leaves through the sync thread, in order:
+        // none may go out before what it saw is on disk.
+        let (file, position) = {
+            let index = self.shared.index.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (index.segments[self.active.segment].file.clone(), index.next_position)
+        };
+        let item = SyncItem {
+            file,
+            has_bytes,
+            segment: self.active.segment,
+            end: self.active.len,
+            position,
+            replies,
+        };
+        if let Err(std::sync::mpsc::SendError(item)) = self.sync.send(item) {
+            for (reply, _) in item.replies {
+                let _ = reply.send(Err(StoreError::Closed));
+            }
         }
     }
 
@@ -808,6 +930,9 @@ impl Writer {
     /// sealed segment's index file is written in the background: until it is, an open scans
     /// that segment instead.
     fn roll(&mut self) -> std::io::Result<()> {
+        // The sealed segment is whole on disk before a newer one exists: recovery accepts a
+        // torn write only at the end of the last segment.
+        self.active.file.sync_data()?;
         let mut index = self.shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let first_position = index.next_position;
         let name = segment::file_name(first_position);
@@ -841,7 +966,7 @@ impl Writer {
     }
 
     fn fail(&mut self, reason: String) {
-        tracing::error!(%reason, "event store failed; it takes no more appends until reopened");
+        self.shared.fail(&reason);
         self.failed = Some(reason);
     }
 }
@@ -876,11 +1001,9 @@ fn check_expected(
 fn read_batch(index: &Index, position: u64) -> Result<(StreamName, u64, Vec<Uuid>), StoreError> {
     let location = index.locate(position).expect("an indexed batch has a sparse entry");
     let segment = &index.segments[location.segment];
-    let end = if location.segment == index.committed.segment {
-        index.committed.end
-    } else {
-        segment.file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len()
-    };
+    // Written but not yet synced batches count too: the writer checks repeats against them.
+    let end =
+        segment.file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len();
     let mut scanner = Scanner::with_chunk(&segment.file, location.offset, end, segment::LOOKUP_CHUNK_BYTES);
     while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(&segment.name, stop))? {
         let offset = raw.offset;
