@@ -462,6 +462,8 @@ pub const OPERATOR_TOKEN_FILE: &str = "operator.token";
 pub const KEYS_DIR: &str = "keys";
 /// Validity of an operator token written at start, in days.
 const OPERATOR_TOKEN_TTL_DAYS: u64 = 365;
+/// An operator token closer than this to its expiry is renewed at start, in seconds.
+const OPERATOR_TOKEN_RENEW_BEFORE_S: u64 = 30 * 86_400;
 
 /// What every server needs to check callers: the signing key, the revoked tokens, and the
 /// authenticator that puts both to use, with the rate limits of the configuration.
@@ -484,7 +486,13 @@ impl Security {
             tracing::info!(dir = %keys_dir.display(), "created the token signing key");
         }
         let operator_token_path = config.data_dir.join(OPERATOR_TOKEN_FILE);
-        if !operator_token_path.exists() {
+        // A missing, damaged or expired operator token is written anew, so the operator is
+        // never locked out of a running platform.
+        let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+        let usable = fs::read_to_string(&operator_token_path).ok().is_some_and(|token| {
+            authority.verify(token.trim(), now_s + OPERATOR_TOKEN_RENEW_BEFORE_S).is_ok()
+        });
+        if !usable {
             write_operator_token(&authority, &operator_token_path)?;
             tracing::info!(path = %operator_token_path.display(), "wrote the operator token");
         }
@@ -509,13 +517,20 @@ fn write_operator_token(authority: &TokenAuthority, path: &Path) -> Result<(), A
     let io_error = |action: &'static str| {
         move |source: io::Error| AuthError::Io { action, path: path.to_path_buf(), source }
     };
+    // Written under a temporary name and renamed: a crash never leaves half a token.
+    let temporary = path.with_extension("token.tmp");
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(io_error("writing the operator token"))?;
+    let mut file = options.open(&temporary).map_err(io_error("writing the operator token"))?;
     writeln!(file, "{}", authority.issue(&claims)).map_err(io_error("writing the operator token"))?;
-    file.sync_all().map_err(io_error("syncing the operator token"))
+    file.sync_all().map_err(io_error("syncing the operator token"))?;
+    fs::rename(&temporary, path).map_err(io_error("renaming the operator token"))?;
+    if let Some(dir) = path.parent() {
+        File::open(dir).and_then(|dir| dir.sync_all()).map_err(io_error("syncing the data directory"))?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -616,6 +631,26 @@ fn sync_directory(dir: &Path) -> Result<(), AuthError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_operator_token_is_kept_while_valid_and_written_anew_when_not() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = ServerConfig::for_tests(dir.path().to_path_buf());
+        let first = Security::open(&config).expect("first start");
+        let token = fs::read_to_string(&first.operator_token_path).expect("token");
+        let now_s = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
+        let claims = first.authority.verify(token.trim(), now_s).expect("a valid token");
+        assert_eq!(claims.organization_id, OPERATOR_ORGANIZATION_ID);
+        assert_eq!(claims.roles, vec![Role::Operator]);
+
+        let second = Security::open(&config).expect("second start");
+        assert_eq!(fs::read_to_string(&second.operator_token_path).expect("token"), token, "kept");
+
+        fs::write(&first.operator_token_path, "damaged").expect("damage it");
+        let third = Security::open(&config).expect("third start");
+        let renewed = fs::read_to_string(&third.operator_token_path).expect("token");
+        assert!(third.authority.verify(renewed.trim(), now_s).is_ok(), "written anew");
+    }
+
     use super::*;
     use tonic::Code;
     use tonic::metadata::MetadataValue;

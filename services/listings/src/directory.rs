@@ -122,7 +122,9 @@ impl<S: EventStore> Directory<S> {
         identifier: Identifier,
         roles: BTreeSet<Role>,
     ) -> Result<(Uuid, Written), ListingsError> {
-        let id = meta.derive_id("organization");
+        // The id depends on the identifier too: a request id reused for another identifier is
+        // another organization, never a repeat of the first.
+        let id = meta.derive_id(&format!("organization/{}", identifier.normalized()));
         let command = Command::Register { id, legal_name, country, identifier: identifier.clone(), roles };
         // The rules first: a registration they refuse must not leave its identifier claimed.
         organization::decide(

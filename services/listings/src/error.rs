@@ -117,7 +117,8 @@ fn listing_rejection(rejection: listing::Rejection) -> ApiError {
         | R::BelowMinimumLot(_)
         | R::ReservationConflict(_)
         | R::TooManyReservations
-        | R::DeliveredExceedsQuantity { .. } => return ApiError::FailedPrecondition(rejection.to_string()),
+        | R::DeliveredExceedsQuantity { .. }
+        | R::OpenReservations(_) => return ApiError::FailedPrecondition(rejection.to_string()),
     };
     ApiError::invalid_argument(field, rejection)
 }

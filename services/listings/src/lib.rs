@@ -3,8 +3,9 @@
 //! themselves (`ListingService`: offers and requests, their lifecycle, and the reservations
 //! made against an offer's quantity).
 //!
-//! It writes only to its own event store, through the application shell in `directory`;
-//! `organization` is pure (no I/O, no clock); contacts never reach the log in the clear.
+//! It writes only to its own event store, through the application shells (`directory` for
+//! organizations, `market` for listings, both on `shell`); the aggregates `organization` and
+//! `listing` are pure (no I/O, no clock); contacts never reach the log in the clear.
 
 mod codec;
 mod directory;

@@ -166,6 +166,8 @@ pub struct Listing {
     pub reservations: BTreeMap<Uuid, i64>,
     /// Delivered so far, in milli-units of the quantity's unit.
     pub delivered_milli: i64,
+    /// Whether it was ever published: a listing never published stays its owner's business.
+    pub published_once: bool,
 }
 
 impl Listing {
@@ -299,6 +301,8 @@ pub enum Rejection {
     TooManyReservations,
     #[error("{delivered} milli-units delivered, at most {allowed} can be")]
     DeliveredExceedsQuantity { delivered: i64, allowed: i64 },
+    #[error("{0} reservations are open: they are released or delivered first")]
+    OpenReservations(usize),
 }
 
 /// The checks on terms that need no state: every rule of a valid listing.
@@ -378,11 +382,16 @@ pub fn decide(state: &ListingState, command: Command, context: &Context) -> Resu
             Ok(vec![Event::Published])
         }
         (ListingState::Published(_), Command::Publish) => Err(Rejection::AlreadyPublished),
-        (ListingState::Draft(_) | ListingState::Published(_), Command::Withdraw) => {
+        (ListingState::Draft(listing) | ListingState::Published(listing), Command::Withdraw) => {
+            if !listing.reservations.is_empty() {
+                return Err(Rejection::OpenReservations(listing.reservations.len()));
+            }
             Ok(vec![Event::Withdrawn])
         }
         (ListingState::Draft(listing) | ListingState::Published(listing), Command::Expire) => {
-            if listing.terms.expires_at_ms > context.now_ms {
+            // A deal in progress finishes first: the listing expires once its reservations are
+            // delivered or released.
+            if listing.terms.expires_at_ms > context.now_ms || !listing.reservations.is_empty() {
                 return Ok(Vec::new());
             }
             Ok(vec![Event::Expired])
@@ -470,6 +479,7 @@ pub fn evolve(state: ListingState, event: &Event) -> ListingState {
             place: *place,
             reservations: BTreeMap::new(),
             delivered_milli: 0,
+            published_once: false,
         }));
     }
     // The open states keep their kind through the events that do not change it.
@@ -489,7 +499,10 @@ pub fn evolve(state: ListingState, event: &Event) -> ListingState {
             listing.place = *place;
             rebuild(listing)
         }
-        Event::Published => ListingState::Published(listing),
+        Event::Published => {
+            listing.published_once = true;
+            ListingState::Published(listing)
+        }
         Event::Withdrawn => ListingState::Closed(listing, Closure::Withdrawn),
         Event::Expired => ListingState::Closed(listing, Closure::Expired),
         Event::Fulfilled => ListingState::Closed(listing, Closure::Fulfilled),

@@ -2,7 +2,7 @@
 //! messages of `events.proto`, and the `Listing` answer.
 
 use prost::Message as _;
-use symbiose_domain::{GeoPoint, Money, PalletGrade, Quantity, WasteCode};
+use symbiose_domain::{GeoPoint, Money, PalletGrade, Quantity, Unit, WasteCode};
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::convert::{
     self, FieldError, country_from_wire, material_family_from_wire, ms_from_timestamp, timestamp_from_ms,
@@ -331,8 +331,14 @@ fn place_from_wire(country: i32, point: Option<common::GeoPoint>) -> Result<Plac
     Ok(Place { country: country_from_wire(country, "country")?, point: convert::required(point, "point")? })
 }
 
-/// The type name and payload of a listing event, for `listing_id`.
-pub(crate) fn encode(listing_id: Uuid, event: &Event) -> (&'static str, Vec<u8>) {
+/// The type name and payload of a listing event, for `listing_id` whose quantities are in
+/// `unit`.
+pub(crate) fn encode(listing_id: Uuid, event: &Event, unit: Unit) -> (&'static str, Vec<u8>) {
+    let quantity = |amount_milli: i64, basis: common::QuantityBasis| common::Quantity {
+        amount_milli,
+        unit: common::Unit::from(unit).into(),
+        basis: basis.into(),
+    };
     let listing_id = listing_id.to_string();
     let country = |place: &Place| -> i32 { common::Country::from(place.country).into() };
     match event {
@@ -362,14 +368,12 @@ pub(crate) fn encode(listing_id: Uuid, event: &Event) -> (&'static str, Vec<u8>)
         Event::Withdrawn => (LISTING_WITHDRAWN, pb::ListingWithdrawn { listing_id }.encode_to_vec()),
         Event::Expired => (LISTING_EXPIRED, pb::ListingExpired { listing_id }.encode_to_vec()),
         Event::Fulfilled => (LISTING_FULFILLED, pb::ListingFulfilled { listing_id }.encode_to_vec()),
-        // Quantities are stored in the listing's unit; the event carries the milli-amount
-        // with that unit, decoded against the listing's terms.
         Event::QuantityReserved { reservation_id, quantity_milli } => (
             QUANTITY_RESERVED,
             pb::QuantityReserved {
                 listing_id,
                 reservation_id: reservation_id.to_string(),
-                quantity: Some(common::Quantity { amount_milli: *quantity_milli, unit: 0, basis: 0 }),
+                quantity: Some(quantity(*quantity_milli, common::QuantityBasis::Estimated)),
             }
             .encode_to_vec(),
         ),
@@ -383,7 +387,7 @@ pub(crate) fn encode(listing_id: Uuid, event: &Event) -> (&'static str, Vec<u8>)
             pb::DeliveryConfirmed {
                 listing_id,
                 reservation_id: reservation_id.to_string(),
-                delivered: Some(common::Quantity { amount_milli: *delivered_milli, unit: 0, basis: 0 }),
+                delivered: Some(quantity(*delivered_milli, common::QuantityBasis::Actual)),
             }
             .encode_to_vec(),
         ),

@@ -140,8 +140,9 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         let not_found = || ListingsError::NotFound(format!("listing {id} not found"));
         let listing = loaded.state.listing().ok_or_else(not_found)?;
         let insider = caller.require_organization(listing.owner).is_ok() || caller.has_role(Role::Service);
-        // A draft is its owner's business; reservations are the owner's and the services'.
-        if matches!(loaded.state, ListingState::Draft(_)) && !insider {
+        // A listing never published is its owner's business; reservations are the owner's and
+        // the services'.
+        if !listing.published_once && !insider {
             return Err(not_found().into());
         }
         let mut answer = listing_to_wire(&loaded.state).ok_or_else(not_found)?;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use symbiose_domain::MaterialFamily;
+use symbiose_domain::{MaterialFamily, Role, Unit};
 use symbiose_eventstore::{EventStore, StoreError, StreamName};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -67,6 +67,19 @@ impl<S: EventStore> Market<S> {
         let OrganizationState::Registered(organization) = loaded.state else {
             return Err(ListingsError::Rejected(format!("organization {owner} is not registered")));
         };
+        // The token's roles were checked; the directory's are checked too, so a role the
+        // operator took away stops working before the token expires.
+        let holds = match terms.side {
+            listing::Side::Offer => organization.roles.contains(&Role::Producer),
+            listing::Side::Request => {
+                organization.roles.contains(&Role::Buyer) || organization.roles.contains(&Role::Recycler)
+            }
+        };
+        if !holds {
+            return Err(ListingsError::Api(symbiose_kit::ApiError::PermissionDenied(format!(
+                "organization {owner} no longer holds the role this listing needs"
+            ))));
+        }
         let site = organization
             .site(terms.site_id)
             .ok_or_else(|| ListingsError::invalid("terms.site_id", "is not a site of your organization"))?;
@@ -136,7 +149,11 @@ impl<S: EventStore> Market<S> {
             if events.is_empty() {
                 return Ok(loaded.unchanged());
             }
-            let encoded = events.iter().map(|event| listing_codec::encode(id, event)).collect();
+            let unit = match &command {
+                Command::Create { terms, .. } | Command::Amend { terms, .. } => terms.quantity.unit(),
+                _ => loaded.state.listing().map_or(Unit::Piece, |listing| listing.terms.quantity.unit()),
+            };
+            let encoded = events.iter().map(|event| listing_codec::encode(id, event, unit)).collect();
             if let Some(written) =
                 shell::append(&self.store, &stream, loaded.expected(), meta, attempt, encoded).await?
             {
@@ -197,7 +214,11 @@ impl<S: EventStore> Market<S> {
         view.listings
             .iter()
             .filter(|(_, state)| matches!(state, ListingState::Draft(_) | ListingState::Published(_)))
-            .filter(|(_, state)| state.listing().is_some_and(|listing| listing.terms.expires_at_ms <= now_ms))
+            .filter(|(_, state)| {
+                state.listing().is_some_and(|listing| {
+                    listing.terms.expires_at_ms <= now_ms && listing.reservations.is_empty()
+                })
+            })
             .map(|(id, _)| *id)
             .take(limit)
             .collect()

@@ -53,14 +53,20 @@ impl Meta {
         })
     }
 
-    /// An id derived from the request id and `purpose`, or a new one without a request id.
+    /// An id derived from the caller, its request id and `purpose`, or a new one without a
+    /// request id. Request ids are the caller's: another caller's same id is another request.
     pub fn derive_id(&self, purpose: &str) -> Uuid {
         match &self.request_id {
             Some(request_id) => {
-                Uuid::new_v5(&REQUEST_NAMESPACE, format!("{purpose}/{request_id}").as_bytes())
+                Uuid::new_v5(&REQUEST_NAMESPACE, format!("{}/{purpose}/{request_id}", self.actor).as_bytes())
             }
             None => Uuid::now_v7(),
         }
+    }
+
+    /// The key of a request among those a stream already applied: the caller and its id.
+    fn request_key(actor: &str, request_id: &str) -> String {
+        format!("{actor}/{request_id}")
     }
 
     pub(crate) fn metadata(&self) -> Bytes {
@@ -88,14 +94,15 @@ pub struct Loaded<State> {
     pub state: State,
     pub version: Option<u64>,
     pub last_position: u64,
-    /// What each request id already did, so a repeat has one effect.
+    /// What each caller's request id already did, so a repeat has one effect.
     pub(crate) requests: HashMap<String, Written>,
 }
 
 impl<State> Loaded<State> {
     /// What `meta`'s request id already did, if it was applied.
     pub(crate) fn repeated(&self, meta: &Meta) -> Option<Written> {
-        meta.request_id.as_ref().and_then(|request_id| self.requests.get(request_id).copied())
+        let request_id = meta.request_id.as_ref()?;
+        self.requests.get(&Meta::request_key(&meta.actor.to_string(), request_id)).copied()
     }
 
     pub(crate) fn expected(&self) -> ExpectedVersion {
@@ -138,7 +145,7 @@ where
                 && !metadata.request_id.is_empty()
             {
                 loaded.requests.insert(
-                    metadata.request_id,
+                    Meta::request_key(&metadata.actor_organization_id, &metadata.request_id),
                     Written { version: recorded.version, position: recorded.position },
                 );
             }

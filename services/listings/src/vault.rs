@@ -85,19 +85,29 @@ impl Vault {
             Err(error) => return Err(io(&path, error)),
         }
         let key = ChaCha20Poly1305::generate_key(&mut OsRng);
+        // Written whole under a name of its own, then linked into place: a reader never sees a
+        // key file half written, and of two concurrent creations the first link wins.
+        let temporary = self.dir.join(format!("{subject}.key.{}.tmp", Uuid::now_v7()));
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&path) {
-            Ok(mut file) => {
-                file.write_all(&key).and_then(|()| file.sync_all()).map_err(|error| io(&path, error))?;
-                sync_dir(&self.dir)?;
-                Ok(Some(key))
-            }
-            // Another call created it first: use that one.
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => self.key(subject, false),
+        let written = options
+            .open(&temporary)
+            .and_then(|mut file| file.write_all(&key).and_then(|()| file.sync_all()))
+            .map_err(|error| io(&temporary, error));
+        let linked = written.and_then(|()| match std::fs::hard_link(&temporary, &path) {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(error) => Err(io(&path, error)),
+        });
+        let _ = std::fs::remove_file(&temporary);
+        if linked? {
+            sync_dir(&self.dir)?;
+            Ok(Some(key))
+        } else {
+            // Another call created it first: use that one.
+            self.key(subject, false)
         }
     }
 }

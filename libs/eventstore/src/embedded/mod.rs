@@ -509,7 +509,13 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
                 .map_err(|reason| corrupted(&name, summary.offset, reason))?;
         }
         if end < len {
-            tracing::warn!(file = %name, offset = end, bytes = len - end, "truncating a torn write at the end of the log");
+            // What is cut is kept beside the log: a torn write is never acknowledged data, but
+            // a length field damaged on disk can look like one, and those bytes are then the
+            // only way back.
+            let kept = dir.join(format!("{name}.torn-{end}"));
+            save_torn_tail(&file, end, len, &kept)
+                .map_err(|error| StoreError::io(&format!("keeping the torn tail of {name}"), error))?;
+            tracing::warn!(file = %name, offset = end, bytes = len - end, kept = %kept.display(), "truncating a torn write at the end of the log");
             file.set_len(end).map_err(|error| StoreError::io(&format!("truncating {name}"), error))?;
             file.sync_all().map_err(|error| StoreError::io(&format!("syncing {name}"), error))?;
             report.truncated_bytes = len - end;
@@ -529,6 +535,16 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
     index.committed = Committed { position: index.next_position, segment: active_segment, end: active_len };
     report.events = index.next_position;
     Ok((index, Active { segment: active_segment, file, len: active_len }, report))
+}
+
+/// Copies `file[from..to]` to `path`, durably.
+fn save_torn_tail(file: &File, from: u64, to: u64, path: &Path) -> std::io::Result<()> {
+    let mut bytes = vec![0u8; usize::try_from(to - from).unwrap_or(usize::MAX)];
+    file.read_exact_at(&mut bytes, from)?;
+    let mut kept = OpenOptions::new().create(true).truncate(true).write(true).open(path)?;
+    std::io::Write::write_all(&mut kept, &bytes)?;
+    kept.sync_all()?;
+    segment::sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Where the valid records of a scanned segment end, or why the log cannot be opened. Only

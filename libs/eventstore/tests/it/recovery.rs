@@ -93,6 +93,12 @@ async fn a_torn_final_record_is_dropped_and_the_log_goes_on() {
         EmbeddedStore::open(dir.path(), Options::default()).expect("reopen after a torn write");
     assert_eq!(report.events, 9, "the torn record is gone, the others stay");
     assert!(report.truncated_bytes > 0);
+    let kept: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".torn-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the cut bytes are kept beside the log: {kept:?}");
     let all = store.read_all(0, 100).await.expect("read all");
     assert_eq!(all.iter().map(|event| event.id).collect::<Vec<_>>(), ids[..9]);
     let next = store

@@ -335,3 +335,27 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_listing_with_open_reservations_is_not_withdrawn_nor_expired() {
+    let given = [created(), Event::Published, reserved(1, 10)];
+    check(&given, Command::Withdraw, Err(Rejection::OpenReservations(1)));
+    let later = Context { now_ms: NOW_MS + 61 * DAY_MS, ..context() };
+    check_with(&given, Command::Expire, later, Ok(vec![]));
+    let released = [
+        created(),
+        Event::Published,
+        reserved(1, 10),
+        Event::ReservationReleased { reservation_id: id(101) },
+    ];
+    check_with(&released, Command::Expire, later, Ok(vec![Event::Expired]));
+    check(&released, Command::Withdraw, Ok(vec![Event::Withdrawn]));
+}
+
+#[test]
+fn a_listing_remembers_whether_it_was_ever_published() {
+    let never = [created(), Event::Withdrawn].iter().fold(ListingState::Absent, evolve);
+    assert!(!never.listing().expect("listing").published_once);
+    let once = [created(), Event::Published, Event::Withdrawn].iter().fold(ListingState::Absent, evolve);
+    assert!(once.listing().expect("listing").published_once);
+}
