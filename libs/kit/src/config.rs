@@ -37,6 +37,10 @@ pub const TLS_CERT: &str = "SYMBIOSE_TLS_CERT";
 pub const TLS_KEY: &str = "SYMBIOSE_TLS_KEY";
 /// PEM file of the CA whose client certificates the gRPC port requires (mutual TLS).
 pub const TLS_CLIENT_CA: &str = "SYMBIOSE_TLS_CLIENT_CA";
+/// The NATS server(s) events are relayed to; unset, the server runs on its local feed only.
+pub const NATS_URL: &str = "SYMBIOSE_NATS_URL";
+/// A NATS credentials file (`.creds`: a user JWT and its nkey seed) for [`NATS_URL`].
+pub const NATS_CREDENTIALS: &str = "SYMBIOSE_NATS_CREDENTIALS";
 
 /// One setting: its key, its default as written in the environment, and what it is for.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +112,17 @@ pub const SETTINGS: &[Setting] = &[
         description: "PEM file of a CA: when set, clients must present a certificate it signed (mutual TLS); \
                       needs `SYMBIOSE_TLS_CERT` and `SYMBIOSE_TLS_KEY`",
     },
+    Setting {
+        key: NATS_URL,
+        default: "",
+        description: "NATS server(s) with JetStream, comma-separated (`nats://127.0.0.1:4222`): when set, the \
+                      server relays its events to NATS; when empty, it runs on its local feed only",
+    },
+    Setting {
+        key: NATS_CREDENTIALS,
+        default: "",
+        description: "NATS credentials file (`.creds`) for `SYMBIOSE_NATS_URL`, if the NATS server asks for one",
+    },
 ];
 
 const REQUEST_TIMEOUT_MS_MAX: u64 = 300_000;
@@ -142,6 +157,10 @@ pub struct ServerConfig {
     pub token_ttl_days: u32,
     /// `None`: the gRPC port is plaintext.
     pub tls: Option<TlsFiles>,
+    /// `None`: no NATS; events stay on the local feed.
+    pub nats_url: Option<String>,
+    /// The credentials file for `nats_url`, read when connecting.
+    pub nats_credentials: Option<PathBuf>,
 }
 
 /// The PEM files of a TLS gRPC port. Read when the server starts, not when the config is
@@ -189,6 +208,7 @@ impl ServerConfig {
         let listen_addr = parse(key, &value)?;
         let (_, data_dir) = get(DATA_DIR);
         let tls = parse_tls(get(TLS_CERT).1, get(TLS_KEY).1, get(TLS_CLIENT_CA).1)?;
+        let (nats_url, nats_credentials) = parse_nats(get(NATS_URL).1, get(NATS_CREDENTIALS).1)?;
 
         Ok(ServerConfig {
             listen_addr,
@@ -211,6 +231,8 @@ impl ServerConfig {
             rate_limit_burst: parse_non_zero(get(RATE_LIMIT_BURST), RATE_LIMIT_BURST_LIMIT)?,
             token_ttl_days: parse_in_range(get(TOKEN_TTL_DAYS), 1, TOKEN_TTL_DAYS_MAX)?,
             tls,
+            nats_url,
+            nats_credentials,
         })
     }
 
@@ -248,6 +270,32 @@ fn parse_tls(cert: String, key: String, client_ca: String) -> Result<Option<TlsF
             client_ca_path: (!client_ca.is_empty()).then(|| PathBuf::from(client_ca)),
         })),
     }
+}
+
+/// A list of NATS server URLs (`nats://host:port`, `tls://host:port`, or `host:port`), and a
+/// credentials file only with it.
+fn parse_nats(url: String, credentials: String) -> Result<(Option<String>, Option<PathBuf>), ConfigError> {
+    if url.is_empty() {
+        if !credentials.is_empty() {
+            return Err(invalid(NATS_CREDENTIALS, &credentials, format!("needs {NATS_URL}")));
+        }
+        return Ok((None, None));
+    }
+    for server in url.split(',') {
+        let server = server.trim();
+        let address = server.split_once("://").map_or(server, |(scheme, address)| {
+            if ["nats", "tls", "ws", "wss"].contains(&scheme) { address } else { "" }
+        });
+        let host = address.rsplit_once('@').map_or(address, |(_, host)| host);
+        if host.is_empty() || host.starts_with(':') || host.contains(char::is_whitespace) {
+            return Err(invalid(
+                NATS_URL,
+                &url,
+                "must be comma-separated NATS server URLs, like nats://127.0.0.1:4222",
+            ));
+        }
+    }
+    Ok((Some(url), (!credentials.is_empty()).then(|| PathBuf::from(credentials))))
 }
 
 fn default_of(key: &str) -> &'static str {
@@ -311,6 +359,7 @@ mod tests {
         assert_eq!(config.token_ttl_days, 30);
         assert_eq!(config.token_ttl_s(), 30 * 86_400);
         assert_eq!(config.tls, None);
+        assert_eq!((config.nats_url, config.nats_credentials), (None, None));
     }
 
     #[test]
@@ -330,6 +379,8 @@ mod tests {
             (TLS_CERT, "/etc/symbiose/server.pem"),
             (TLS_KEY, "/etc/symbiose/server.key"),
             (TLS_CLIENT_CA, "/etc/symbiose/clients.pem"),
+            (NATS_URL, "nats://nats-1:4222,nats://nats-2:4222"),
+            (NATS_CREDENTIALS, "/etc/symbiose/nats.creds"),
         ])
         .expect("valid settings");
         assert_eq!(config.listen_addr, "0.0.0.0:7000".parse().expect("address"));
@@ -351,6 +402,24 @@ mod tests {
                 client_ca_path: Some(PathBuf::from("/etc/symbiose/clients.pem")),
             })
         );
+        assert_eq!(config.nats_url.as_deref(), Some("nats://nats-1:4222,nats://nats-2:4222"));
+        assert_eq!(config.nats_credentials, Some(PathBuf::from("/etc/symbiose/nats.creds")));
+    }
+
+    #[test]
+    fn nats_takes_urls_and_credentials_only_with_a_url() {
+        for url in
+            ["nats://127.0.0.1:4222", "127.0.0.1:4222", "tls://user:pass@nats.example:4222", "a:1, b:2"]
+        {
+            assert_eq!(config(&[(NATS_URL, url)]).expect(url).nats_url.as_deref(), Some(url));
+        }
+        for url in ["http://nats:4222", "nats://", "nats://a b:4222", "a:1,,b:2", ":4222"] {
+            let error = config(&[(NATS_URL, url)]).expect_err(url);
+            assert_eq!(error.key, NATS_URL, "{url}");
+        }
+        let error = config(&[(NATS_CREDENTIALS, "nats.creds")]).expect_err("credentials alone");
+        assert_eq!(error.key, NATS_CREDENTIALS);
+        assert!(error.to_string().contains(NATS_URL), "{error}");
     }
 
     #[test]

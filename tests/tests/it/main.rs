@@ -4,6 +4,7 @@ mod directory;
 mod health;
 mod listings;
 mod metrics;
+mod nats;
 mod reference;
 mod reflection;
 mod standalone;

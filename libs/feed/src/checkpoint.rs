@@ -1,0 +1,140 @@
+//! Checkpoints: a few named positions in a small text file, replaced atomically and durably.
+//!
+//! A save writes a temporary file beside the checkpoint, syncs it, renames it over the old
+//! one and syncs the directory, so after a crash the file holds the old values or the new
+//! ones, never a mix. The relay and the consumer runner save in batches (every so many
+//! events or so much time), never per event.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::FeedError;
+
+/// Largest checkpoint file read, in bytes: a few hundred named positions.
+pub const CHECKPOINT_BYTES_MAX: u64 = 64 * 1024;
+/// Most named positions in one checkpoint.
+pub const CHECKPOINT_ENTRIES_MAX: usize = 1024;
+/// The first line of every checkpoint file.
+const HEADER: &str = "# symbiose checkpoint v1";
+
+/// Named positions (`next_position`, `acked.listings`), as last saved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub values: BTreeMap<String, u64>,
+}
+
+impl Checkpoint {
+    pub fn get(&self, name: &str) -> Option<u64> {
+        self.values.get(name).copied()
+    }
+
+    pub fn set(&mut self, name: impl Into<String>, value: u64) {
+        self.values.insert(name.into(), value);
+    }
+
+    /// Reads the checkpoint at `path`; an absent file is an empty checkpoint (start from the
+    /// beginning). A file that does not parse is an error naming it: starting over silently
+    /// could replay a whole log.
+    pub fn load(path: &Path) -> Result<Checkpoint, FeedError> {
+        let corrupt = |reason: String| FeedError::Checkpoint { path: path.to_owned(), reason };
+        let metadata = match fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Checkpoint::default()),
+            Err(error) => return Err(corrupt(error.to_string())),
+        };
+        if metadata.len() > CHECKPOINT_BYTES_MAX {
+            return Err(corrupt(format!("larger than {CHECKPOINT_BYTES_MAX} bytes")));
+        }
+        let text = fs::read_to_string(path).map_err(|error| corrupt(error.to_string()))?;
+        let mut lines = text.lines();
+        if lines.next() != Some(HEADER) {
+            return Err(corrupt(format!("does not start with {HEADER:?}")));
+        }
+        let mut checkpoint = Checkpoint::default();
+        for line in lines.filter(|line| !line.trim().is_empty()) {
+            let (name, value) = line.split_once('=').ok_or_else(|| corrupt(format!("bad line {line:?}")))?;
+            let value = value.trim().parse().map_err(|_| corrupt(format!("bad number in {line:?}")))?;
+            if checkpoint.values.len() == CHECKPOINT_ENTRIES_MAX {
+                return Err(corrupt(format!("more than {CHECKPOINT_ENTRIES_MAX} entries")));
+            }
+            checkpoint.set(name.trim(), value);
+        }
+        Ok(checkpoint)
+    }
+
+    /// Replaces the file at `path` with these values, durably (see the module's note). Blocks:
+    /// call it from `spawn_blocking` in async code, or use [`Checkpoint::save_async`].
+    pub fn save(&self, path: &Path) -> Result<(), FeedError> {
+        assert!(self.values.len() <= CHECKPOINT_ENTRIES_MAX, "a checkpoint holds a few positions");
+        let failed = |error: std::io::Error| FeedError::Checkpoint {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        };
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir).map_err(failed)?;
+        let mut text = String::from(HEADER);
+        text.push('\n');
+        for (name, value) in &self.values {
+            assert!(!name.contains(['=', '\n']), "checkpoint names are plain words");
+            text.push_str(&format!("{name}={value}\n"));
+        }
+        let mut temporary = tempfile::NamedTempFile::new_in(&dir).map_err(failed)?;
+        temporary.write_all(text.as_bytes()).map_err(failed)?;
+        temporary.as_file().sync_all().map_err(failed)?;
+        temporary.persist(path).map_err(|error| failed(error.error))?;
+        fs::File::open(&dir).and_then(|dir| dir.sync_all()).map_err(failed)?;
+        Ok(())
+    }
+
+    /// [`Checkpoint::save`] on the blocking pool.
+    pub async fn save_async(&self, path: &Path) -> Result<(), FeedError> {
+        let (checkpoint, path) = (self.clone(), path.to_owned());
+        tokio::task::spawn_blocking(move || checkpoint.save(&path))
+            .await
+            .map_err(|error| FeedError::Internal(format!("saving a checkpoint: {error}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_checkpoint_loads_back_and_a_missing_one_is_empty() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("relay.checkpoint");
+        assert_eq!(Checkpoint::load(&path).expect("absent"), Checkpoint::default());
+
+        let mut checkpoint = Checkpoint::default();
+        checkpoint.set("next_position", 1234);
+        checkpoint.set("acked.listings", 1200);
+        checkpoint.save(&path).expect("saved");
+        assert_eq!(Checkpoint::load(&path).expect("loaded"), checkpoint);
+
+        checkpoint.set("next_position", 1300);
+        checkpoint.save(&path).expect("saved again");
+        assert_eq!(Checkpoint::load(&path).expect("loaded").get("next_position"), Some(1300));
+        let leftovers = fs::read_dir(dir.path()).expect("listing").count();
+        assert_eq!(leftovers, 1, "only the checkpoint remains, no temporary file");
+    }
+
+    #[test]
+    fn a_damaged_checkpoint_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("relay.checkpoint");
+        for text in [
+            "next_position=1\n",
+            "# symbiose checkpoint v1\nnext_position=x\n",
+            "# symbiose checkpoint v1\nnope\n",
+        ] {
+            fs::write(&path, text).expect("written");
+            let error = Checkpoint::load(&path).expect_err(text);
+            assert!(error.to_string().contains("relay.checkpoint"), "{error}");
+        }
+    }
+}

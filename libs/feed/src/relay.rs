@@ -1,0 +1,699 @@
+//! The relay: a service's log, published to JetStream in order, at least once, with nothing
+//! skipped and, in practice, nothing doubled.
+//!
+//! It reads the store from its checkpoint and publishes every event whose type is a contract
+//! type (`symbiose.<context>.v1.<Name>`) to the stream of its context, with the CloudEvents
+//! headers and `Nats-Msg-Id` set to the event id. Up to [`RELAY_IN_FLIGHT_MAX`] publishes are
+//! in flight; their acknowledgements are taken in order, and the checkpoint moves only over
+//! acknowledged (or deliberately skipped) positions. It is saved durably in batches: every
+//! [`RELAY_CHECKPOINT_EVENTS_MAX`] events or [`RELAY_CHECKPOINT_INTERVAL_MS`], when the relay
+//! has caught up, and when it stops.
+//!
+//! Order and duplicates are guarded by the stream itself, not only by the duplicate window:
+//! - every publish names the sequence it expects the stream to be at
+//!   (`Nats-Expected-Last-Sequence`), so when one publish is lost (a connection cut), every
+//!   later one in flight is refused rather than stored ahead of it: a stream never holds a
+//!   context's events out of order;
+//! - at the start of every round (at start, and after any NATS error) the relay reads the
+//!   last message of each stream and its `ce-logposition`, and skips the events at or before
+//!   it: a replay from an older checkpoint, or of publishes whose acks were lost, publishes
+//!   nothing twice, however old they are;
+//! - if a stream holds less than the relay knows was acknowledged (a nats-server that lost
+//!   its unsynced tail on a crash), it goes back to the first missing position and publishes
+//!   again from there.
+//!
+//! A NATS error ends the round: the relay backs off (doubling, at most
+//! [`RELAY_BACKOFF_MS_MAX`]) and starts again from its first unacknowledged position. After
+//! [`RELAY_ATTEMPTS_MAX`] failed rounds in a row without an acknowledgement in between,
+//! [`Relay::run`] returns the error (having saved its checkpoint); the caller decides whether
+//! to start it again. Store errors end the run at once.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::RawMessageErrorKind;
+use symbiose_eventstore::{EventStore, READ_EVENTS_MAX, RecordedEvent};
+
+use crate::checkpoint::Checkpoint;
+use crate::route::{self, Route};
+use crate::{FeedError, Shutdown, cloudevents};
+
+/// Publishes waiting for their acknowledgement, at most.
+pub const RELAY_IN_FLIGHT_MAX: usize = 1024;
+/// Events read from the store at once.
+pub const RELAY_READ_EVENTS: usize = 1024;
+/// Acknowledged events after which the checkpoint is saved, at most.
+pub const RELAY_CHECKPOINT_EVENTS_MAX: u64 = 10_000;
+/// Time after which acknowledged events are checkpointed, at most.
+pub const RELAY_CHECKPOINT_INTERVAL_MS: u64 = 1_000;
+/// Failed rounds in a row after which [`Relay::run`] gives up.
+pub const RELAY_ATTEMPTS_MAX: u32 = 30;
+/// First pause after a failed round; it doubles up to [`RELAY_BACKOFF_MS_MAX`].
+pub const RELAY_BACKOFF_MS_MIN: u64 = 50;
+/// Longest pause between two rounds.
+pub const RELAY_BACKOFF_MS_MAX: u64 = 5_000;
+/// The pause before [`Relay::supervise`] starts a relay again after it gave up on NATS.
+pub const RELAY_RESTART_DELAY_MS: u64 = 30_000;
+/// Event types whose route the relay remembers; others are routed again each time.
+pub const RELAY_EVENT_TYPES_MAX: usize = 4096;
+/// Contexts (JetStream streams) one relay publishes to, at most.
+pub const RELAY_CONTEXTS_MAX: usize = 64;
+
+/// The checkpoint's name of the next position to read.
+const NEXT_POSITION: &str = "next_position";
+/// The checkpoint's prefix of a context's last acknowledged position (`acked.listings`).
+const ACKED_PREFIX: &str = "acked.";
+
+const _: () = assert!(RELAY_READ_EVENTS <= READ_EVENTS_MAX);
+
+/// The settings of a relay. [`RelayOptions::new`] gives the defaults, the named constants.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// The checkpoint file, in the service's data directory.
+    pub checkpoint_path: PathBuf,
+    /// Contexts whose streams are created or updated at start; others are when their first
+    /// event comes.
+    pub contexts: Vec<String>,
+    pub in_flight_max: usize,
+    pub checkpoint_events_max: u64,
+    pub checkpoint_interval: Duration,
+    pub attempts_max: u32,
+    pub backoff_max: Duration,
+}
+
+impl RelayOptions {
+    pub fn new(checkpoint_path: impl Into<PathBuf>) -> RelayOptions {
+        RelayOptions {
+            checkpoint_path: checkpoint_path.into(),
+            contexts: Vec::new(),
+            in_flight_max: RELAY_IN_FLIGHT_MAX,
+            checkpoint_events_max: RELAY_CHECKPOINT_EVENTS_MAX,
+            checkpoint_interval: Duration::from_millis(RELAY_CHECKPOINT_INTERVAL_MS),
+            attempts_max: RELAY_ATTEMPTS_MAX,
+            backoff_max: Duration::from_millis(RELAY_BACKOFF_MS_MAX),
+        }
+    }
+
+    pub fn with_contexts(mut self, contexts: &[&str]) -> RelayOptions {
+        self.contexts = contexts.iter().map(|context| (*context).to_owned()).collect();
+        self
+    }
+}
+
+/// The relay's counters, shared with whoever watches it.
+#[derive(Debug, Clone, Default)]
+pub struct RelayMetrics(Arc<RelayCounters>);
+
+#[derive(Debug, Default)]
+struct RelayCounters {
+    published: AtomicU64,
+    already_stored: AtomicU64,
+    unroutable: AtomicU64,
+    oversized: AtomicU64,
+    failures: AtomicU64,
+    confirmed_position: AtomicU64,
+    checkpoint_position: AtomicU64,
+    head: AtomicU64,
+}
+
+/// A snapshot of a relay's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Events JetStream acknowledged, since this relay started.
+    pub published: u64,
+    /// Events skipped because their stream already held them.
+    pub already_stored: u64,
+    /// Events skipped because their type is not a contract type.
+    pub unroutable: u64,
+    /// Events skipped because they are larger than the NATS server takes.
+    pub oversized: u64,
+    /// Rounds that ended in a NATS error.
+    pub failures: u64,
+    /// Every event before this position is acknowledged or skipped.
+    pub confirmed_position: u64,
+    /// The position the checkpoint file holds.
+    pub checkpoint_position: u64,
+    /// The store's head when the relay last looked.
+    pub head: u64,
+}
+
+impl RelayStats {
+    /// Events of the store not yet confirmed on NATS.
+    pub fn lag(&self) -> u64 {
+        self.head.saturating_sub(self.confirmed_position)
+    }
+}
+
+impl RelayMetrics {
+    pub fn stats(&self) -> RelayStats {
+        let counters = &self.0;
+        RelayStats {
+            published: counters.published.load(Ordering::Relaxed),
+            already_stored: counters.already_stored.load(Ordering::Relaxed),
+            unroutable: counters.unroutable.load(Ordering::Relaxed),
+            oversized: counters.oversized.load(Ordering::Relaxed),
+            failures: counters.failures.load(Ordering::Relaxed),
+            confirmed_position: counters.confirmed_position.load(Ordering::Relaxed),
+            checkpoint_position: counters.checkpoint_position.load(Ordering::Relaxed),
+            head: counters.head.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Publishes one store's events to JetStream. See the module's note.
+#[derive(Debug)]
+pub struct Relay<S> {
+    store: S,
+    jetstream: async_nats::jetstream::Context,
+    options: RelayOptions,
+    metrics: RelayMetrics,
+}
+
+impl<S: EventStore> Relay<S> {
+    pub fn new(store: S, jetstream: async_nats::jetstream::Context, options: RelayOptions) -> Relay<S> {
+        assert!(options.in_flight_max >= 1, "at least one publish in flight");
+        assert!(options.attempts_max >= 1, "at least one attempt");
+        Relay { store, jetstream, options, metrics: RelayMetrics::default() }
+    }
+
+    pub fn metrics(&self) -> RelayMetrics {
+        self.metrics.clone()
+    }
+
+    /// Relays until `shutdown` completes, starting the relay again
+    /// [`RELAY_RESTART_DELAY_MS`] after it gives up on NATS: what a server runs in the
+    /// background, so that a long NATS outage delays events and never stops the relaying for
+    /// good. A store or checkpoint error ends it.
+    pub async fn supervise(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), FeedError> {
+        let mut shutdown = Shutdown::new(shutdown);
+        let (stop, _) = tokio::sync::watch::channel(false);
+        loop {
+            let relay = Relay {
+                store: self.store.clone(),
+                jetstream: self.jetstream.clone(),
+                options: self.options.clone(),
+                metrics: self.metrics.clone(),
+            };
+            let mut stopped = stop.subscribe();
+            let run = relay.run(async move {
+                let _ = stopped.wait_for(|stopped| *stopped).await;
+            });
+            let mut run = pin!(run);
+            let result = tokio::select! {
+                result = &mut run => result,
+                _ = shutdown.or(std::future::pending::<()>()) => {
+                    let _ = stop.send(true);
+                    run.await
+                }
+            };
+            match result {
+                Err(FeedError::NatsUnavailable { attempts, last_error }) => {
+                    tracing::error!(
+                        attempts,
+                        %last_error,
+                        restart_in_ms = RELAY_RESTART_DELAY_MS,
+                        "the relay gave up on NATS; it will start again"
+                    );
+                    let delay = Duration::from_millis(RELAY_RESTART_DELAY_MS);
+                    if shutdown.or(tokio::time::sleep(delay)).await.is_none() {
+                        return Ok(());
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Relays until `shutdown` completes (then saves the checkpoint and returns `Ok`), a store
+    /// error, or [`RelayOptions::attempts_max`] NATS failures in a row.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), FeedError> {
+        let mut shutdown = Shutdown::new(shutdown);
+        let checkpoint = Checkpoint::load(&self.options.checkpoint_path)?;
+        let mut state = State::from_checkpoint(&checkpoint, &self.options.contexts)?;
+        self.metrics.0.checkpoint_position.store(state.saved_position, Ordering::Relaxed);
+        self.metrics.0.confirmed_position.store(state.next_read, Ordering::Relaxed);
+        tracing::info!(
+            checkpoint = %self.options.checkpoint_path.display(),
+            position = state.next_read,
+            contexts = ?state.contexts.keys().collect::<Vec<_>>(),
+            "relay starting"
+        );
+        let mut failures = 0_u32;
+        loop {
+            let published_before = self.metrics.0.published.load(Ordering::Relaxed);
+            let mut in_flight = VecDeque::new();
+            let result = self.round(&mut state, &mut in_flight, &mut shutdown).await;
+            if let Some(first_unacked) = in_flight.front() {
+                state.next_read = first_unacked.position;
+            }
+            in_flight.clear();
+            let stopping = shutdown.is_done().await;
+            match result {
+                Ok(()) => {
+                    self.save(&mut state, true).await?;
+                    tracing::info!(position = state.next_read, "relay stopped");
+                    return Ok(());
+                }
+                Err(FeedError::Nats(error)) if stopping => {
+                    self.save(&mut state, true).await?;
+                    tracing::info!(position = state.next_read, %error, "relay stopped while NATS failed");
+                    return Ok(());
+                }
+                Err(FeedError::Nats(error)) => {
+                    self.metrics.0.failures.fetch_add(1, Ordering::Relaxed);
+                    if self.metrics.0.published.load(Ordering::Relaxed) > published_before {
+                        failures = 0;
+                    }
+                    failures += 1;
+                    // Whatever came back acknowledged is safe to checkpoint now.
+                    self.save(&mut state, true).await?;
+                    if failures >= self.options.attempts_max {
+                        tracing::error!(attempts = failures, %error, "relay giving up: NATS keeps failing");
+                        return Err(FeedError::NatsUnavailable { attempts: failures, last_error: error });
+                    }
+                    let backoff = backoff(failures, self.options.backoff_max);
+                    tracing::warn!(
+                        attempt = failures,
+                        %error,
+                        position = state.next_read,
+                        backoff_ms = backoff.as_millis() as u64,
+                        "relay round failed, resuming from the first unacknowledged event"
+                    );
+                    for context in state.contexts.values_mut() {
+                        context.synced = false;
+                    }
+                    if shutdown.or(tokio::time::sleep(backoff)).await.is_none() {
+                        self.save(&mut state, true).await?;
+                        return Ok(());
+                    }
+                }
+                Err(error) => {
+                    let _ = self.save(&mut state, true).await;
+                    tracing::error!(%error, "relay stopped by an error");
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Syncs every known stream, then publishes until shutdown (`Ok`) or an error. On return,
+    /// `in_flight` holds the publishes not acknowledged, first the oldest.
+    async fn round(
+        &self,
+        state: &mut State,
+        in_flight: &mut VecDeque<InFlight>,
+        shutdown: &mut Shutdown<'_>,
+    ) -> Result<(), FeedError> {
+        let contexts: Vec<String> = state.contexts.keys().cloned().collect();
+        for context in contexts {
+            self.sync(state, &context).await?;
+        }
+        loop {
+            let events = self.store.read_all(state.next_read, RELAY_READ_EVENTS).await?;
+            self.metrics.0.head.store(self.store.head(), Ordering::Relaxed);
+            if events.is_empty() {
+                // Caught up: take every ack, checkpoint, and wait for the log to grow.
+                while !in_flight.is_empty() {
+                    self.settle_oldest(state, in_flight).await?;
+                }
+                self.save(state, true).await?;
+                let next_read = state.next_read;
+                match shutdown.or(self.store.wait_for_head(next_read)).await {
+                    Some(head) => {
+                        self.metrics.0.head.store(head?, Ordering::Relaxed);
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
+            }
+            for event in events {
+                self.relay_one(state, in_flight, &event).await?;
+                state.next_read = event.position + 1;
+                while in_flight.len() >= self.options.in_flight_max {
+                    self.settle_oldest(state, in_flight).await?;
+                }
+                if state.checkpoint_due(in_flight, &self.options) {
+                    self.save_confirmed(state, in_flight).await?;
+                }
+            }
+            if shutdown.is_done().await {
+                while !in_flight.is_empty() {
+                    self.settle_oldest(state, in_flight).await?;
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// Publishes `event`, or skips it (not a contract type, already in its stream, too large).
+    async fn relay_one(
+        &self,
+        state: &mut State,
+        in_flight: &mut VecDeque<InFlight>,
+        event: &RecordedEvent,
+    ) -> Result<(), FeedError> {
+        let Some(route) = state.route(&event.event_type) else {
+            self.metrics.0.unroutable.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        if !state.contexts.contains_key(&route.context) {
+            if state.contexts.len() >= RELAY_CONTEXTS_MAX {
+                tracing::error!(context = %route.context, "relay: too many contexts, event not relayed");
+                self.metrics.0.unroutable.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            state.contexts.insert(route.context.clone(), ContextStream::default());
+        }
+        if !state.contexts[&route.context].synced {
+            self.sync(state, &route.context).await?;
+        }
+        let context = state.contexts.get_mut(&route.context).expect("inserted above");
+        if context.stored_position.is_some_and(|stored| event.position <= stored) {
+            self.metrics.0.already_stored.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let expected_sequence = context.last_sequence;
+        let message = PublishMessage::build()
+            .payload(event.payload.clone())
+            .headers(cloudevents::headers(event, &route))
+            .expected_last_sequence(expected_sequence);
+        match self.jetstream.send_publish(route.subject.clone(), message).await {
+            Ok(ack) => {
+                context.last_sequence += 1;
+                in_flight.push_back(InFlight {
+                    position: event.position,
+                    context: route.context,
+                    expected_sequence,
+                    ack,
+                });
+                Ok(())
+            }
+            Err(error) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                tracing::error!(
+                    position = event.position,
+                    id = %event.id,
+                    event_type = %event.event_type,
+                    bytes = event.payload.len(),
+                    "event larger than the NATS server's max_payload: not relayed"
+                );
+                self.metrics.0.oversized.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(error) => Err(FeedError::nats(&format!("publishing to {}", route.subject), error)),
+        }
+    }
+
+    /// Waits for the acknowledgement of the oldest publish in flight.
+    async fn settle_oldest(
+        &self,
+        state: &mut State,
+        in_flight: &mut VecDeque<InFlight>,
+    ) -> Result<(), FeedError> {
+        let Some(oldest) = in_flight.pop_front() else { return Ok(()) };
+        let (position, context_name, expected_sequence) =
+            (oldest.position, oldest.context.clone(), oldest.expected_sequence);
+        let acked = oldest.ack.await;
+        let failed = |state: &mut State, in_flight: &mut VecDeque<InFlight>, reason: String| {
+            state.next_read = position;
+            in_flight.clear();
+            Err(FeedError::Nats(format!("publish of position {position}: {reason}")))
+        };
+        let ack = match acked {
+            Ok(ack) => ack,
+            Err(error) => return failed(state, in_flight, error.to_string()),
+        };
+        if ack.duplicate || ack.sequence != expected_sequence + 1 {
+            return failed(
+                state,
+                in_flight,
+                format!(
+                    "stream {} out of step: sequence {} (duplicate: {}), expected {}",
+                    ack.stream,
+                    ack.sequence,
+                    ack.duplicate,
+                    expected_sequence + 1
+                ),
+            );
+        }
+        let context = state.contexts.get_mut(&context_name).expect("a context in flight is known");
+        context.acked_position = Some(position);
+        self.metrics.0.published.fetch_add(1, Ordering::Relaxed);
+        let confirmed = in_flight.front().map_or(state.next_read, |oldest| oldest.position);
+        self.metrics.0.confirmed_position.store(confirmed, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Creates or updates the context's stream and reads where it is: its last sequence and
+    /// the position of its last event. Goes back to republish what the stream lost.
+    async fn sync(&self, state: &mut State, context_name: &str) -> Result<(), FeedError> {
+        let config = route::stream_config(context_name);
+        let stream_name = config.name.clone();
+        let info = self.jetstream.create_or_update_stream(config).await.map_err(|error| {
+            FeedError::nats(&format!("creating or updating the stream {stream_name}"), error)
+        })?;
+        let last_sequence = info.state.last_sequence;
+        let tail = if last_sequence == 0 {
+            Tail::Empty
+        } else if info.state.messages == 0 {
+            Tail::Unknown
+        } else {
+            let stream = self
+                .jetstream
+                .get_stream_no_info(&stream_name)
+                .await
+                .map_err(|error| FeedError::nats(&format!("opening the stream {stream_name}"), error))?;
+            match stream.get_raw_message(last_sequence).await {
+                Ok(message) => match cloudevents::log_position(Some(&message.headers)) {
+                    Some(position) => Tail::Position(position),
+                    None => Tail::Unknown,
+                },
+                Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => Tail::Unknown,
+                Err(error) => {
+                    return Err(FeedError::nats(
+                        &format!("reading the last message of {stream_name}"),
+                        error,
+                    ));
+                }
+            }
+        };
+        let context = state.contexts.entry(context_name.to_owned()).or_default();
+        let lost_from = match (context.acked_position, tail) {
+            (Some(_), Tail::Empty) => Some(0),
+            (Some(acked), Tail::Position(stored)) if stored < acked => Some(stored + 1),
+            _ => None,
+        };
+        if let Some(lost_from) = lost_from {
+            tracing::warn!(
+                stream = %stream_name,
+                acked = ?context.acked_position,
+                republish_from = lost_from,
+                "the stream lost acknowledged events; publishing them again"
+            );
+            context.acked_position = lost_from.checked_sub(1);
+            state.next_read = state.next_read.min(lost_from);
+        }
+        context.last_sequence = last_sequence;
+        context.stored_position = match tail {
+            Tail::Position(position) => Some(position),
+            Tail::Empty | Tail::Unknown => None,
+        };
+        context.synced = true;
+        tracing::debug!(stream = %stream_name, last_sequence, tail = ?tail, "relay synced a stream");
+        Ok(())
+    }
+
+    /// Checkpoints what is confirmed given the publishes in flight.
+    async fn save_confirmed(
+        &self,
+        state: &mut State,
+        in_flight: &VecDeque<InFlight>,
+    ) -> Result<(), FeedError> {
+        let confirmed = in_flight.front().map_or(state.next_read, |oldest| oldest.position);
+        state.save_checkpoint(confirmed, &self.options, &self.metrics, false).await
+    }
+
+    /// Checkpoints `state.next_read`, which is confirmed when nothing is in flight.
+    async fn save(&self, state: &mut State, force: bool) -> Result<(), FeedError> {
+        let confirmed = state.next_read;
+        state.save_checkpoint(confirmed, &self.options, &self.metrics, force).await
+    }
+}
+
+/// What the last message of a stream says.
+#[derive(Debug, Clone, Copy)]
+enum Tail {
+    /// The stream holds no message.
+    Empty,
+    /// Its last message is the event at this position.
+    Position(u64),
+    /// Its last message is gone (expired, purged) or carries no position.
+    Unknown,
+}
+
+/// A publish waiting for its acknowledgement.
+struct InFlight {
+    position: u64,
+    context: String,
+    expected_sequence: u64,
+    ack: PublishAckFuture,
+}
+
+/// What the relay knows of one context's stream.
+#[derive(Debug, Default)]
+struct ContextStream {
+    /// `last_sequence` and `stored_position` are read from the stream this round.
+    synced: bool,
+    /// The stream's last sequence, counting the publishes in flight.
+    last_sequence: u64,
+    /// The position of the last event the stream held when synced.
+    stored_position: Option<u64>,
+    /// The position of the last event of this context JetStream acknowledged.
+    acked_position: Option<u64>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The next position to read; every event before it is handled or in flight.
+    next_read: u64,
+    contexts: BTreeMap<String, ContextStream>,
+    routes: HashMap<String, Option<Route>>,
+    saved_position: u64,
+    saved_acked: BTreeMap<String, u64>,
+    saved_at: Instant,
+}
+
+impl State {
+    fn from_checkpoint(checkpoint: &Checkpoint, contexts: &[String]) -> Result<State, FeedError> {
+        let mut state = State {
+            next_read: checkpoint.get(NEXT_POSITION).unwrap_or(0),
+            contexts: BTreeMap::new(),
+            routes: HashMap::new(),
+            saved_position: checkpoint.get(NEXT_POSITION).unwrap_or(0),
+            saved_acked: BTreeMap::new(),
+            saved_at: Instant::now(),
+        };
+        for context in contexts {
+            if !route::is_context(context) {
+                return Err(FeedError::Invalid {
+                    what: "context",
+                    reason: format!("{context:?} is not a context name"),
+                });
+            }
+            state.contexts.entry(context.clone()).or_default();
+        }
+        for (name, value) in &checkpoint.values {
+            if let Some(context) = name.strip_prefix(ACKED_PREFIX)
+                && route::is_context(context)
+            {
+                state.contexts.entry(context.to_owned()).or_default().acked_position = Some(*value);
+                state.saved_acked.insert(context.to_owned(), *value);
+            }
+        }
+        Ok(state)
+    }
+
+    fn route(&mut self, event_type: &str) -> Option<Route> {
+        if let Some(route) = self.routes.get(event_type) {
+            return route.clone();
+        }
+        let route = route::route(event_type);
+        if route.is_none() {
+            tracing::warn!(
+                event_type,
+                "events of this type are not relayed: not a symbiose.<context>.v1 type"
+            );
+        }
+        if self.routes.len() < RELAY_EVENT_TYPES_MAX {
+            self.routes.insert(event_type.to_owned(), route.clone());
+        }
+        route
+    }
+
+    fn checkpoint_due(&self, in_flight: &VecDeque<InFlight>, options: &RelayOptions) -> bool {
+        let confirmed = in_flight.front().map_or(self.next_read, |oldest| oldest.position);
+        confirmed > self.saved_position
+            && (confirmed - self.saved_position >= options.checkpoint_events_max
+                || self.saved_at.elapsed() >= options.checkpoint_interval)
+    }
+
+    async fn save_checkpoint(
+        &mut self,
+        confirmed: u64,
+        options: &RelayOptions,
+        metrics: &RelayMetrics,
+        force: bool,
+    ) -> Result<(), FeedError> {
+        metrics.0.confirmed_position.store(confirmed, Ordering::Relaxed);
+        let acked: BTreeMap<String, u64> = self
+            .contexts
+            .iter()
+            .filter_map(|(name, context)| context.acked_position.map(|position| (name.clone(), position)))
+            .collect();
+        let changed = confirmed != self.saved_position || acked != self.saved_acked;
+        let due = self.saved_at.elapsed() >= options.checkpoint_interval
+            || confirmed.abs_diff(self.saved_position) >= options.checkpoint_events_max;
+        if !changed || !(force || due) {
+            return Ok(());
+        }
+        let mut checkpoint = Checkpoint::default();
+        checkpoint.set(NEXT_POSITION, confirmed);
+        for (context, position) in &acked {
+            checkpoint.set(format!("{ACKED_PREFIX}{context}"), *position);
+        }
+        checkpoint.save_async(&options.checkpoint_path).await?;
+        self.saved_position = confirmed;
+        self.saved_acked = acked;
+        self.saved_at = Instant::now();
+        let stats = metrics.stats();
+        metrics.0.checkpoint_position.store(confirmed, Ordering::Relaxed);
+        tracing::info!(
+            position = confirmed,
+            published = stats.published,
+            already_stored = stats.already_stored,
+            unroutable = stats.unroutable,
+            lag = stats.head.saturating_sub(confirmed),
+            "relay checkpoint"
+        );
+        Ok(())
+    }
+}
+
+/// The pause after the `failures`-th failed round in a row.
+fn backoff(failures: u32, max: Duration) -> Duration {
+    let doubled = RELAY_BACKOFF_MS_MIN.saturating_mul(1_u64 << failures.saturating_sub(1).min(20));
+    Duration::from_millis(doubled).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_bound() {
+        let max = Duration::from_millis(RELAY_BACKOFF_MS_MAX);
+        assert_eq!(backoff(1, max), Duration::from_millis(50));
+        assert_eq!(backoff(2, max), Duration::from_millis(100));
+        assert_eq!(backoff(5, max), Duration::from_millis(800));
+        assert_eq!(backoff(30, max), max);
+        assert_eq!(backoff(u32::MAX, max), max);
+    }
+
+    #[test]
+    fn the_state_resumes_from_the_checkpoint_with_each_context_acked_position() {
+        let mut checkpoint = Checkpoint::default();
+        checkpoint.set(NEXT_POSITION, 120);
+        checkpoint.set("acked.listings", 118);
+        let state = State::from_checkpoint(&checkpoint, &["matching".to_owned()]).expect("valid");
+        assert_eq!(state.next_read, 120);
+        assert_eq!(state.contexts["listings"].acked_position, Some(118));
+        assert_eq!(state.contexts["matching"].acked_position, None);
+        assert!(State::from_checkpoint(&checkpoint, &["Not A Context".to_owned()]).is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! Events appended to a store come out of NATS as a partner sees them, and a projection runs
+//! the same on the local feed and on JetStream.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, pull};
+use symbiose_eventstore::{EventData, EventStore, ExpectedVersion, StreamName};
+use symbiose_feed::testing::NatsServer;
+use symbiose_feed::{ConsumerOptions, Feed};
+use symbiose_proto::common::v1 as common;
+use tokio_stream::StreamExt as _;
+use uuid::Uuid;
+
+use crate::support::{
+    CONTEXT, ConsumerTask, ORGANIZATION_REGISTERED, Recorder, RelayTask, STREAM, SUBJECT, WAIT_MAX,
+    append_organizations, decoded_name, legal_name, open_store, position_of, relay_options,
+};
+
+const EVENTS: u64 = 120;
+
+/// What a partner checks of a message, knowing only the .proto files and the CloudEvents
+/// NATS binding: the subject, the headers, and the body decoded as the type names it.
+#[track_caller]
+fn check_as_a_partner(subject: &str, headers: &async_nats::HeaderMap, payload: &[u8], index: u64, id: Uuid) {
+    let header = |name: &str| headers.get(name).map(|value| value.as_str().to_owned()).unwrap_or_default();
+    assert_eq!(subject, SUBJECT);
+    assert_eq!(header("ce-specversion"), "1.0");
+    assert_eq!(header("ce-id"), id.to_string());
+    assert_eq!(header("Nats-Msg-Id"), id.to_string());
+    assert_eq!(header("ce-source"), "/symbiose/listings");
+    assert_eq!(header("ce-type"), ORGANIZATION_REGISTERED);
+    assert!(header("ce-subject").starts_with("organization-"), "{}", header("ce-subject"));
+    assert_eq!(header("content-type"), "application/protobuf");
+    let time: prost_types::Timestamp = header("ce-time").parse().expect("ce-time is RFC 3339");
+    assert!(time.seconds > 1_700_000_000, "ce-time is the event's time: {time}");
+    // The type named by ce-type decodes the body.
+    assert_eq!(decoded_name(payload), legal_name(index));
+    let metadata = base64_decode(&header("ce-eventmetadata"));
+    let metadata: common::EventMetadata = prost::Message::decode(metadata.as_slice()).expect("EventMetadata");
+    assert_eq!(metadata.request_id, format!("request-{index}"));
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).expect("base64")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_appended_to_a_store_reach_a_partner_as_cloudevents_decodable_with_the_proto() {
+    let Some(nats) = NatsServer::start_or_skip("events_appended_to_a_store_reach_a_partner") else { return };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = open_store(&dir.path().join("events"));
+    let ids = append_organizations(&store, 0, EVENTS, 10).await;
+    // An event of no contract type stays home.
+    let note = EventData::new(Uuid::now_v7(), "InternalNote", &b"not for partners"[..]);
+    let stream = StreamName::new("note-1").expect("stream name");
+    store.append(&stream, ExpectedVersion::NoStream, vec![note]).await.expect("append");
+
+    // A plain NATS subscriber, listening before the relay starts.
+    let partner = async_nats::connect(nats.url()).await.expect("connect");
+    let mut live = partner.subscribe("symbiose.listings.v1.>").await.expect("subscribe");
+    partner.flush().await.expect("flush");
+
+    let client = symbiose_feed::connect(&nats.url(), None, "relay").await.expect("connect");
+    let relay = RelayTask::spawn(&store, &client, relay_options(dir.path()));
+    relay.caught_up(&store).await;
+
+    for (index, id) in ids.iter().enumerate() {
+        let message = tokio::time::timeout(WAIT_MAX, live.next()).await.expect("in time").expect("a message");
+        let headers = message.headers.as_ref().expect("headers");
+        check_as_a_partner(message.subject.as_str(), headers, &message.payload, index as u64, *id);
+    }
+
+    // A durable JetStream consumer of the partner's own, made with the plain client.
+    let jetstream = async_nats::jetstream::new(partner.clone());
+    let mut stream = jetstream.get_stream(STREAM).await.expect("the relay created the stream");
+    let info = stream.info().await.expect("stream info");
+    assert_eq!(info.config.subjects, vec!["symbiose.listings.v1.>".to_owned()]);
+    assert_eq!(info.config.duplicate_window, Duration::from_secs(120));
+    assert_eq!(info.state.messages, EVENTS, "only the contract events are on NATS");
+    let consumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("partner".to_owned()),
+            ack_policy: AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .expect("a consumer");
+    let mut messages = consumer.fetch().max_messages(EVENTS as usize).messages().await.expect("fetch");
+    let mut index = 0;
+    while let Some(message) = tokio::time::timeout(WAIT_MAX, messages.next()).await.expect("in time") {
+        let message = message.expect("a message");
+        let headers = message.headers.as_ref().expect("headers");
+        check_as_a_partner(message.subject.as_str(), headers, &message.payload, index, ids[index as usize]);
+        assert_eq!(position_of(headers), index, "in log order");
+        message.ack().await.expect("ack");
+        index += 1;
+    }
+    assert_eq!(index, EVENTS);
+
+    let stats = relay.metrics.stats();
+    assert_eq!((stats.published, stats.unroutable), (EVENTS, 1));
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_runs_the_same_on_the_local_feed_and_on_jetstream_and_resumes_from_its_checkpoint() {
+    let Some(nats) = NatsServer::start_or_skip("a_projection_runs_the_same_on_both_feeds") else { return };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = open_store(&dir.path().join("events"));
+    append_organizations(&store, 0, EVENTS, 7).await;
+
+    // One process: the projection follows the store.
+    let local_options = ConsumerOptions::new("catalog-local", dir.path()).expect("options");
+    let local = Recorder::new();
+    let local_applied = local.applied.clone();
+    let feed = Feed::local(
+        store.clone(),
+        local_options.load_position().expect("checkpoint"),
+        Some(CONTEXT),
+        &local_options,
+    );
+    let consumer = ConsumerTask::spawn(feed, local, local_options.clone());
+    consumer.done_with(EVENTS).await;
+    let stats = consumer.stop().await;
+    assert_eq!((stats.processed, stats.position), (EVENTS, EVENTS));
+
+    // One process per service: the same projection follows JetStream.
+    let client = symbiose_feed::connect(&nats.url(), None, "test").await.expect("connect");
+    let relay = RelayTask::spawn(&store, &client, relay_options(dir.path()));
+    let remote_options = ConsumerOptions::new("catalog-remote", dir.path()).expect("options");
+    let remote = Recorder::new();
+    let remote_applied = remote.applied.clone();
+    let feed = Feed::jetstream(symbiose_feed::jetstream(client.clone()), CONTEXT, &remote_options)
+        .await
+        .expect("feed");
+    let consumer = ConsumerTask::spawn(feed, remote, remote_options.clone());
+    consumer.done_with(EVENTS).await;
+    consumer.stop().await;
+    assert_eq!(*local_applied.lock().expect("lock"), *remote_applied.lock().expect("lock"));
+    assert_eq!(local_applied.lock().expect("lock").len(), EVENTS as usize);
+
+    // Both resume after what they applied: only the new events come.
+    append_organizations(&store, EVENTS, 5, 5).await;
+    for (options, applied) in [(local_options, local_applied), (remote_options, remote_applied)] {
+        let from = options.load_position().expect("checkpoint");
+        assert_eq!(from, EVENTS, "{} saved its position when it stopped", options.name);
+        let feed = if options.name.ends_with("local") {
+            Feed::local(store.clone(), from, Some(CONTEXT), &options)
+        } else {
+            Feed::jetstream(symbiose_feed::jetstream(client.clone()), CONTEXT, &options).await.expect("feed")
+        };
+        let recorder = Recorder { applied: applied.clone(), poison: None };
+        let consumer = ConsumerTask::spawn(feed, recorder, options.clone());
+        consumer.done_with(5).await;
+        let stats = consumer.stop().await;
+        assert_eq!(
+            (stats.processed, stats.duplicates, stats.position),
+            (5, 0, EVENTS + 5),
+            "{}",
+            options.name
+        );
+        let applied = applied.lock().expect("lock");
+        assert_eq!(applied.len() as u64, EVENTS + 5, "{}", options.name);
+        assert_eq!(applied.last().map(|(_, _, name)| name.clone()), Some(legal_name(EVENTS + 4)));
+    }
+    relay.stop().await;
+}
