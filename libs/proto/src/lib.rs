@@ -16,6 +16,12 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 
 pub mod convert;
 
+pub mod catalog {
+    pub mod v1 {
+        tonic::include_proto!("symbiose.catalog.v1");
+    }
+}
+
 pub mod common {
     pub mod v1 {
         tonic::include_proto!("symbiose.common.v1");

@@ -34,6 +34,7 @@ use tonic::service::interceptor::InterceptedService;
 pub use directory::Directory;
 pub use error::ListingsError;
 pub use grpc::OrganizationApi;
+pub use listing_codec::decode as decode_listing_event;
 pub use listing_grpc::ListingApi;
 pub use market::Market;
 pub use vault::{Vault, VaultError};

@@ -395,7 +395,7 @@ pub(crate) fn encode(listing_id: Uuid, event: &Event, unit: Unit) -> (&'static s
 }
 
 /// The listing event of a stored type and payload.
-pub(crate) fn decode(event_type: &str, payload: &[u8]) -> Result<Event, String> {
+pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, String> {
     let invalid = |error: FieldError| format!("{event_type}: {error}");
     let malformed = |error: prost::DecodeError| format!("{event_type}: {error}");
     let terms = |terms: Option<pb::ListingTerms>| -> Result<Terms, String> {

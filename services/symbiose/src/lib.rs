@@ -1,7 +1,7 @@
 //! The standalone Symbiose server: every service in one process, on one gRPC port, with its
 //! data under one directory: the embedded event store in `events/`, the token signing key in
 //! `keys/`, the keys of personal data in `vault/`, the operator's token in `operator.token`,
-//! and the relay's checkpoint in `feed/`. It is what `cargo run --release` starts, and what
+//! and the relay's and the catalog's checkpoints in `feed/`. It is what `cargo run --release` starts, and what
 //! the black-box tests start on free ports. With `SYMBIOSE_NATS_URL` set it also relays its
 //! events to NATS JetStream, for partners and for services running on their own.
 //!
@@ -81,7 +81,19 @@ impl Standalone {
             security.authenticator.clone(),
         ));
         symbiose_listings::add_services(&mut services, &config, store.clone(), &security).await?;
+        let (stop_catalog, catalog_stopped) = oneshot::channel::<()>();
+        let (catalog, catalog_task) =
+            symbiose_catalog::start(config.data_dir.join(FEED_DIR), store.clone(), async move {
+                let _ = catalog_stopped.await;
+            })?;
+        services.add(symbiose_catalog::service(&config, catalog, security.authenticator.clone()));
         let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
+        let _ = stop_catalog.send(());
+        match catalog_task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the catalog stopped with an error"),
+            Err(error) => tracing::error!(%error, "the catalog task failed"),
+        }
         if let Some((stop, task)) = relay {
             let _ = stop.send(());
             match task.await {

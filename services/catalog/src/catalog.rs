@@ -1,0 +1,123 @@
+//! The catalog that follows the log: the projection behind a lock, fed by a consumer over a
+//! `Feed`, with the position it reflects published for read-your-writes waits.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use symbiose_eventstore::{EventStore, RecordedEvent};
+use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
+use symbiose_kit::ApiError;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::projection::Projection;
+
+/// The consumer's name (its checkpoint and dead letters are named after it).
+pub const CONSUMER_NAME: &str = "catalog";
+/// The stream category of listings: the only events the catalog applies.
+const LISTING_CATEGORY: &str = "listing";
+/// Longest wait for the catalog to reach a position a query names.
+pub const POSITION_WAIT_MS_MAX: u64 = 5_000;
+
+/// The catalog's projection and the position it reflects, shared by the consumer and the
+/// queries.
+#[derive(Debug)]
+pub struct Catalog {
+    projection: RwLock<Projection>,
+    /// The next log position to apply: every event before it is reflected.
+    position: watch::Sender<u64>,
+}
+
+impl Catalog {
+    pub fn new() -> Arc<Catalog> {
+        Arc::new(Catalog { projection: RwLock::new(Projection::default()), position: watch::channel(0).0 })
+    }
+
+    /// The next position to apply: every event before it is reflected.
+    pub fn position(&self) -> u64 {
+        *self.position.borrow()
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, Projection> {
+        self.projection.read().expect("the catalog lock is never poisoned: apply does not panic")
+    }
+
+    /// Applies one stored event: listing events change the projection, every event moves the
+    /// position.
+    pub fn apply(&self, event: &RecordedEvent) -> Result<(), String> {
+        if event.stream.category() == LISTING_CATEGORY {
+            let id = listing_id(event)?;
+            let decoded = symbiose_listings::decode_listing_event(&event.event_type, &event.payload)?;
+            self.projection.write().expect("the catalog lock is never poisoned: apply does not panic").apply(
+                id,
+                event.version,
+                event.position,
+                &decoded,
+            );
+        }
+        self.position.send_replace(event.position + 1);
+        Ok(())
+    }
+
+    /// Waits, at most [`POSITION_WAIT_MS_MAX`], until the event at `min_position` is
+    /// reflected (0: no wait); else UNAVAILABLE saying how far behind the catalog is.
+    pub async fn wait_for(&self, min_position: u64) -> Result<(), ApiError> {
+        if min_position == 0 {
+            return Ok(());
+        }
+        let mut receiver = self.position.subscribe();
+        let reached = tokio::time::timeout(
+            Duration::from_millis(POSITION_WAIT_MS_MAX),
+            receiver.wait_for(|next| *next > min_position),
+        )
+        .await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => {
+                let next = self.position();
+                Err(ApiError::Unavailable(format!(
+                    "min_position: the catalog reflects positions before {next}, {} behind {min_position} after {POSITION_WAIT_MS_MAX} ms",
+                    (min_position + 1).saturating_sub(next)
+                )))
+            }
+        }
+    }
+}
+
+/// The consumer's handler: applies each event to the catalog.
+#[derive(Debug)]
+pub struct CatalogHandler(pub Arc<Catalog>);
+
+impl Handler for CatalogHandler {
+    async fn handle(&mut self, event: &RecordedEvent) -> Result<(), HandlerError> {
+        self.0.apply(event).map_err(HandlerError::from)
+    }
+}
+
+/// Follows `store` from position 0 (the catalog is rebuilt at every start: its checkpoint
+/// is removed first) until `shutdown` completes.
+pub async fn follow<S: EventStore>(
+    catalog: Arc<Catalog>,
+    store: S,
+    options: ConsumerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), FeedError> {
+    match std::fs::remove_file(options.checkpoint_path()) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            return Err(FeedError::Internal(format!("{}: {error}", options.checkpoint_path().display())));
+        }
+    }
+    let feed = Feed::local(store, 0, None, &options);
+    let metrics = ConsumerMetrics::default();
+    let mut handler = CatalogHandler(catalog);
+    run_consumer(feed, &mut handler, &options, &metrics, shutdown).await.map(|_| ())
+}
+
+fn listing_id(event: &RecordedEvent) -> Result<Uuid, String> {
+    let name = event.stream.as_str();
+    name.strip_prefix("listing-")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| format!("{name}: not a listing stream"))
+}

@@ -1,0 +1,107 @@
+//! A rebuild from the events gives exactly the state that incremental updates gave.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use symbiose_domain::{
+    Country, Currency, GeoPoint, MaterialFamily, Money, PalletGrade, Quantity, Unit, WasteCode,
+};
+use symbiose_listings::listing::{Delivery, Event, LegalStatus, Place, Quality, Side, Terms};
+use uuid::Uuid;
+
+use super::Projection;
+
+const LISTINGS_MAX: u128 = 6;
+
+fn terms(side: Side, count: i64, price_minor: i64) -> Terms {
+    Terms {
+        side,
+        family: MaterialFamily::Pallets,
+        waste_code: Some(WasteCode::parse("15 01 03").expect("a code of the list")),
+        legal_status: LegalStatus::Waste,
+        description: "EUR/EPAL 1200x800".into(),
+        quality: Quality::PalletGrade(PalletGrade::B),
+        quantity: Quantity::new(count * 1000, Unit::Pallet, false).expect("a quantity"),
+        minimum_lot: None,
+        recurrence_days: 0,
+        site_id: Uuid::nil(),
+        location: None,
+        available_from_ms: 0,
+        available_until_ms: 1,
+        price_per_unit: Money::new(price_minor, Currency::Eur).expect("money"),
+        delivery: Delivery::BuyerCollects,
+        max_distance_km: 0,
+        accepts_other_countries: true,
+        attachments: vec![],
+        expires_at_ms: 1,
+    }
+}
+
+fn place(latitude_centi: i32, longitude_centi: i32) -> Place {
+    Place {
+        point: GeoPoint::new(f64::from(latitude_centi) / 100.0, f64::from(longitude_centi) / 100.0)
+            .expect("a point"),
+        country: Country::Fr,
+    }
+}
+
+/// One step of a random history: which listing, which event, and its numbers.
+fn event_of(kind: u8, listing: u128, amount: i64, latitude_centi: i32, longitude_centi: i32) -> Event {
+    let reservation_id = Uuid::from_u128(1000 + (amount as u128 % 3));
+    match kind {
+        0 => Event::Created {
+            id: Uuid::from_u128(listing),
+            owner: Uuid::from_u128(99),
+            terms: terms(if amount % 2 == 0 { Side::Offer } else { Side::Request }, 10 + amount, amount),
+            place: place(latitude_centi, longitude_centi),
+        },
+        1 => Event::Amended {
+            terms: terms(Side::Offer, 5 + amount, -amount),
+            place: place(latitude_centi, longitude_centi),
+            changed: vec!["quantity".into()],
+        },
+        2 | 3 => Event::Published,
+        4 => Event::QuantityReserved { reservation_id, quantity_milli: amount * 1000 },
+        5 => Event::ReservationReleased { reservation_id },
+        6 => Event::DeliveryConfirmed { reservation_id, delivered_milli: amount * 500 },
+        7 => Event::Withdrawn,
+        8 => Event::Expired,
+        _ => Event::Fulfilled,
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_rebuild_gives_the_state_incremental_updates_gave(
+        steps in proptest::collection::vec(
+            (0u8..10, 0..LISTINGS_MAX, 1i64..30, 4700i32..4950, 550i32..850),
+            1..80,
+        )
+    ) {
+        let mut versions: BTreeMap<u128, u64> = BTreeMap::new();
+        let mut events = Vec::new();
+        for (position, (kind, listing, amount, latitude, longitude)) in steps.into_iter().enumerate() {
+            let version = versions.entry(listing).and_modify(|version| *version += 1).or_insert(0);
+            let event = event_of(kind, listing, amount, latitude, longitude);
+            events.push((Uuid::from_u128(listing), *version, position as u64, event));
+        }
+        let mut incremental = Projection::default();
+        for (id, version, position, event) in &events {
+            incremental.apply(*id, *version, *position, event);
+        }
+        let rebuilt = Projection::rebuild(events.iter().map(|(id, version, position, event)| (*id, *version, *position, event)));
+
+        prop_assert_eq!(incremental.listing_states(), rebuilt.listing_states());
+        prop_assert_eq!(incremental.entries().collect::<Vec<_>>(), rebuilt.entries().collect::<Vec<_>>());
+        prop_assert!(incremental.index_matches_entries());
+        prop_assert!(rebuilt.index_matches_entries());
+        let strasbourg = GeoPoint::new(48.5734, 7.7521).expect("a point");
+        let near = |projection: &Projection| {
+            projection.within(&strasbourg, 100.0).map(|(entry, _)| entry.listing.id).collect::<Vec<_>>()
+        };
+        prop_assert_eq!(near(&incremental), near(&rebuilt));
+        // Every open published entry has something left, and every hit is within the radius.
+        prop_assert!(incremental.entries().all(|entry| entry.listing.available_milli() > 0));
+        prop_assert!(incremental.within(&strasbourg, 100.0).all(|(_, distance_km)| distance_km <= 100.0));
+    }
+}
