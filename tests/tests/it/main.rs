@@ -1,5 +1,6 @@
 //! Black-box tests of the standalone server, one binary with a module per area.
 
+mod catalog;
 mod directory;
 mod health;
 mod listings;

@@ -1,0 +1,452 @@
+//! `CatalogService` through gRPC: the catalog follows publication, amendment, reservation,
+//! release and withdrawal (each read naming the position of the write before it); radius and country
+//! filters on real towns (Strasbourg, Kehl, Basel, Reims); labels in the caller's language;
+//! bad queries.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use symbiose_domain::Role;
+use symbiose_domain::geo::place;
+use symbiose_kit::auth::{Claims, TokenAuthority};
+use symbiose_proto::catalog::v1 as catalog;
+use symbiose_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use symbiose_proto::common::v1 as common;
+use symbiose_proto::listings::v1 as pb;
+use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
+use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
+use symbiose_tests::{AuthedChannel, TestServer};
+use tonic::Code;
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+type Listings = ListingServiceClient<AuthedChannel>;
+type Catalog = CatalogServiceClient<AuthedChannel>;
+
+/// The towns the tests place sites in.
+const TOWNS: [&str; 4] = ["Strasbourg", "Kehl", "Basel", "Reims"];
+
+fn now_s() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
+}
+
+fn at(seconds_from_now: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: now_s() + seconds_from_now, nanos: 0 }
+}
+
+fn pallets(count: i64) -> common::Quantity {
+    common::Quantity {
+        amount_milli: count * 1000,
+        unit: common::Unit::Pallet.into(),
+        basis: common::QuantityBasis::Estimated.into(),
+    }
+}
+
+/// `count` EUR pallets, grade B, at `price_minor` euro cents each, at `site_id`.
+fn pallet_offer(site_id: &str, count: i64, price_minor: i64) -> pb::ListingTerms {
+    pb::ListingTerms {
+        side: pb::ListingSide::Offer.into(),
+        family: common::MaterialFamily::Pallets.into(),
+        waste_code: "15 01 03".into(),
+        legal_status: pb::LegalStatus::Waste.into(),
+        description: "EUR/EPAL 1200x800, grade B".into(),
+        quality: Some(pb::Quality { kind: Some(pb::quality::Kind::PalletGrade(pb::PalletGrade::B.into())) }),
+        quantity: Some(pallets(count)),
+        minimum_lot: Some(pallets(1)),
+        recurrence: None,
+        site_id: site_id.into(),
+        location: None,
+        available_from: Some(at(0)),
+        available_until: Some(at(30 * 86_400)),
+        price_per_unit: Some(common::Money { amount_minor: price_minor, currency_code: "EUR".into() }),
+        delivery: Some(pb::DeliveryTerms {
+            mode: pb::DeliveryMode::BuyerCollects.into(),
+            seller_delivery_km: 0,
+        }),
+        max_distance_km: 0,
+        accepts_other_countries: true,
+        attachments: vec![],
+        expires_at: Some(at(60 * 86_400)),
+    }
+}
+
+/// A producer with a site in each of [`TOWNS`] (in that order), its token, and a token of
+/// the platform's services (which reserve quantities).
+struct Producer {
+    token: String,
+    sites: Vec<String>,
+    service_token: String,
+}
+
+async fn producer(server: &TestServer) -> Producer {
+    let mut operator = OrganizationServiceClient::new(server.operator().await.expect("channel"));
+    let organization_id = operator
+        .register_organization(pb::RegisterOrganizationRequest {
+            request_id: String::new(),
+            legal_name: "Palettes de l'Est SAS".into(),
+            country: common::Country::France.into(),
+            legal_identifier: "73282932000074".into(),
+            roles: vec![common::Role::Producer.into()],
+        })
+        .await
+        .expect("register")
+        .into_inner()
+        .organization_id;
+    let token = operator
+        .issue_token(pb::IssueTokenRequest {
+            organization_id: organization_id.clone(),
+            roles: vec![],
+            ttl_days: 0,
+        })
+        .await
+        .expect("token")
+        .into_inner()
+        .token;
+    let mut directory = OrganizationServiceClient::new(server.authed(&token).await.expect("channel"));
+    let mut sites = Vec::new();
+    for town in TOWNS {
+        let place = place(town).expect("a town of the reference table");
+        let site = directory
+            .add_site(pb::AddSiteRequest {
+                request_id: String::new(),
+                organization_id: organization_id.clone(),
+                name: format!("Depot {town}"),
+                address: Some(pb::Address {
+                    street: "1 rue du Port".into(),
+                    postal_code: "00000".into(),
+                    city: town.into(),
+                    country: common::Country::from(place.country).into(),
+                }),
+                location: Some(place.point.into()),
+            })
+            .await
+            .expect("site")
+            .into_inner()
+            .site_id;
+        sites.push(site);
+    }
+    let (key, _) =
+        TokenAuthority::load_or_create(&server.config.data_dir.join("keys")).expect("the server's key");
+    let service_token = key.issue(&Claims {
+        organization_id: Uuid::nil(),
+        roles: vec![Role::Service],
+        issued_at_s: now_s() as u64,
+        expires_at_s: now_s() as u64 + 3600,
+        token_id: Uuid::now_v7(),
+    });
+    Producer { token, sites, service_token }
+}
+
+async fn listings(server: &TestServer, token: &str) -> Listings {
+    ListingServiceClient::new(server.authed(token).await.expect("channel"))
+}
+
+async fn catalog(server: &TestServer, token: &str) -> Catalog {
+    CatalogServiceClient::new(server.authed(token).await.expect("channel"))
+}
+
+/// Creates and publishes an offer; its id and the position of its publication.
+async fn publish_offer(client: &mut Listings, terms: pb::ListingTerms) -> (String, u64) {
+    let listing_id = client
+        .create_listing(pb::CreateListingRequest { request_id: String::new(), terms: Some(terms) })
+        .await
+        .expect("create")
+        .into_inner()
+        .listing_id;
+    let published = client
+        .publish_listing(pb::PublishListingRequest {
+            request_id: String::new(),
+            listing_id: listing_id.clone(),
+        })
+        .await
+        .expect("publish")
+        .into_inner();
+    (listing_id, published.position)
+}
+
+async fn entry(
+    catalog: &mut Catalog,
+    listing_id: &str,
+    min_position: u64,
+) -> Result<catalog::CatalogEntry, tonic::Status> {
+    catalog
+        .get_catalog_entry(catalog::GetCatalogEntryRequest {
+            listing_id: listing_id.into(),
+            language: String::new(),
+            min_position,
+        })
+        .await
+        .map(|response| response.into_inner().entry.expect("an entry"))
+}
+
+fn near(town: &str, radius_km: u32) -> catalog::SearchCatalogRequest {
+    let place = place(town).expect("a town of the reference table");
+    catalog::SearchCatalogRequest { near: Some(place.point.into()), radius_km, ..Default::default() }
+}
+
+fn field(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|bad| bad.field_violations[0].field.clone())
+        .unwrap_or_default()
+}
+
+fn available_of(entry: &catalog::CatalogEntry) -> i64 {
+    entry.available.as_ref().map_or(0, |quantity| quantity.amount_milli)
+}
+
+#[tokio::test]
+async fn the_catalog_follows_publication_amendment_reservation_release_and_withdrawal() {
+    let server = TestServer::start().await.expect("server");
+    let producer = producer(&server).await;
+    let mut client = listings(&server, &producer.token).await;
+    let mut search = catalog(&server, &producer.token).await;
+
+    // A draft is its owner's business: not in the catalog.
+    let created = client
+        .create_listing(pb::CreateListingRequest {
+            request_id: String::new(),
+            terms: Some(pallet_offer(&producer.sites[0], 40, 350)),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    let id = created.listing_id.clone();
+    let status = entry(&mut search, &id, created.position).await.expect_err("a draft");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
+    // Published: there, with all its quantity.
+    let published = client
+        .publish_listing(pb::PublishListingRequest { request_id: String::new(), listing_id: id.clone() })
+        .await
+        .expect("publish")
+        .into_inner();
+    let shown = entry(&mut search, &id, published.position).await.expect("published");
+    assert_eq!(available_of(&shown), 40_000);
+    assert_eq!(shown.price_per_unit.as_ref().map(|price| price.amount_minor), Some(350));
+    assert_eq!(shown.material_family_label, "EUR pallets and other pallets");
+    assert_eq!(shown.pallet_grade, pb::PalletGrade::B as i32);
+    assert_eq!(shown.published_position, published.position);
+
+    // Amended: the new price.
+    let amended = client
+        .amend_listing(pb::AmendListingRequest {
+            request_id: String::new(),
+            listing_id: id.clone(),
+            terms: Some(pallet_offer(&producer.sites[0], 40, 300)),
+        })
+        .await
+        .expect("amend")
+        .into_inner();
+    let shown = entry(&mut search, &id, amended.position).await.expect("amended");
+    assert_eq!(shown.price_per_unit.as_ref().map(|price| price.amount_minor), Some(300));
+    assert_eq!(shown.version, amended.version);
+
+    // Reserved: what is left.
+    let mut service = listings(&server, &producer.service_token).await;
+    let reservation_id = Uuid::now_v7().to_string();
+    let reserved = service
+        .reserve_quantity(pb::ReserveQuantityRequest {
+            request_id: String::new(),
+            listing_id: id.clone(),
+            reservation_id: reservation_id.clone(),
+            quantity: Some(pallets(15)),
+        })
+        .await
+        .expect("reserve")
+        .into_inner();
+    let shown = entry(&mut search, &id, reserved.position).await.expect("reserved");
+    assert_eq!(available_of(&shown), 25_000);
+    assert_eq!(shown.quantity.as_ref().map(|quantity| quantity.amount_milli), Some(40_000));
+
+    // Released: all of it again.
+    let released = service
+        .release_reservation(pb::ReleaseReservationRequest {
+            request_id: String::new(),
+            listing_id: id.clone(),
+            reservation_id,
+        })
+        .await
+        .expect("release")
+        .into_inner();
+    let shown = entry(&mut search, &id, released.position).await.expect("released");
+    assert_eq!(available_of(&shown), 40_000);
+
+    // Withdrawn: gone, from a get and from a search.
+    let withdrawn = client
+        .withdraw_listing(pb::WithdrawListingRequest { request_id: String::new(), listing_id: id.clone() })
+        .await
+        .expect("withdraw")
+        .into_inner();
+    let status = entry(&mut search, &id, withdrawn.position).await.expect_err("withdrawn");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let found = search
+        .search_catalog(catalog::SearchCatalogRequest {
+            min_position: withdrawn.position,
+            ..Default::default()
+        })
+        .await
+        .expect("search")
+        .into_inner();
+    assert!(found.entries.is_empty(), "{:?}", found.entries);
+    assert!(found.position > withdrawn.position);
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn radius_and_countries_filter_on_real_towns_nearest_first() {
+    let server = TestServer::start().await.expect("server");
+    let producer = producer(&server).await;
+    let mut client = listings(&server, &producer.token).await;
+    let mut ids = Vec::new();
+    let mut last_position = 0;
+    for (index, site) in producer.sites.iter().enumerate() {
+        let (id, position) = publish_offer(&mut client, pallet_offer(site, 10, 100 + index as i64)).await;
+        ids.push(id);
+        last_position = position;
+    }
+    let (strasbourg, kehl, basel, reims) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    let mut search = catalog(&server, &producer.token).await;
+    let mut run = async |request: catalog::SearchCatalogRequest| -> Vec<(String, f64)> {
+        let request = catalog::SearchCatalogRequest { min_position: last_position, ..request };
+        let found = search.search_catalog(request).await.expect("search").into_inner();
+        found.entries.into_iter().map(|entry| (entry.listing_id, entry.distance_km.unwrap_or(-1.0))).collect()
+    };
+    let ids_of = |hits: &[(String, f64)]| hits.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
+
+    let within_10 = run(near("Strasbourg", 10)).await;
+    assert_eq!(ids_of(&within_10), [strasbourg.clone(), kehl.clone()]);
+    assert!(within_10[0].1 < 0.5, "{within_10:?}");
+    assert!((3.0..8.0).contains(&within_10[1].1), "Strasbourg-Kehl about 5 km: {within_10:?}");
+
+    let within_120 = run(near("Strasbourg", 120)).await;
+    assert_eq!(ids_of(&within_120), [strasbourg.clone(), kehl.clone(), basel.clone()]);
+    assert!((105.0..120.0).contains(&within_120[2].1), "Strasbourg-Basel about 113 km: {within_120:?}");
+
+    let within_300 = run(near("Strasbourg", 300)).await;
+    assert_eq!(ids_of(&within_300), [strasbourg.clone(), kehl.clone(), basel.clone(), reims.clone()]);
+    assert!((270.0..295.0).contains(&within_300[3].1), "Strasbourg-Reims about 282 km: {within_300:?}");
+
+    // Only France; France and Germany; anywhere within the radius.
+    let france = common::Country::France as i32;
+    let germany = common::Country::Germany as i32;
+    let only_france =
+        run(catalog::SearchCatalogRequest { countries: vec![france], ..near("Strasbourg", 300) }).await;
+    assert_eq!(ids_of(&only_france), [strasbourg.clone(), reims.clone()]);
+    let france_and_germany =
+        run(catalog::SearchCatalogRequest { countries: vec![france, germany], ..near("Strasbourg", 300) })
+            .await;
+    assert_eq!(ids_of(&france_and_germany), [strasbourg.clone(), kehl.clone(), reims.clone()]);
+
+    // From Reims, nearest first is the other way round.
+    let from_reims = run(near("Reims", 300)).await;
+    assert_eq!(ids_of(&from_reims), [reims.clone(), strasbourg.clone(), kehl.clone()]);
+
+    // By price, within a price range, without a point.
+    let by_price = run(catalog::SearchCatalogRequest {
+        sort: catalog::CatalogSort::Price.into(),
+        currency: "EUR".into(),
+        price_min_minor: Some(101),
+        price_max_minor: Some(103),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids_of(&by_price), [kehl.clone(), basel.clone(), reims.clone()]);
+    assert!(by_price.iter().all(|(_, distance)| *distance < 0.0), "no distance without a point");
+
+    // Page by page, one at a time, the same order as all at once.
+    let mut paged = Vec::new();
+    let mut page_token = String::new();
+    for _ in 0..TOWNS.len() + 1 {
+        let found = search
+            .search_catalog(catalog::SearchCatalogRequest {
+                page_size: 1,
+                page_token,
+                ..near("Strasbourg", 300)
+            })
+            .await
+            .expect("page")
+            .into_inner();
+        paged.extend(found.entries.into_iter().map(|entry| entry.listing_id));
+        page_token = found.next_page_token;
+        if page_token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(paged, ids_of(&within_300));
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn labels_come_in_the_language_asked_for() {
+    let server = TestServer::start().await.expect("server");
+    let producer = producer(&server).await;
+    let mut client = listings(&server, &producer.token).await;
+    let (id, position) = publish_offer(&mut client, pallet_offer(&producer.sites[0], 5, 100)).await;
+    let mut search = catalog(&server, &producer.token).await;
+
+    let mut request = tonic::Request::new(catalog::GetCatalogEntryRequest {
+        listing_id: id.clone(),
+        language: String::new(),
+        min_position: position,
+    });
+    request.metadata_mut().insert("accept-language", "fr-CH, fr;q=0.9, en;q=0.8".parse().expect("header"));
+    let french = search.get_catalog_entry(request).await.expect("get").into_inner().entry.expect("entry");
+    assert_eq!(french.material_family_label, "Palettes EUR et autres palettes");
+
+    let german = search
+        .search_catalog(catalog::SearchCatalogRequest { language: "de".into(), ..Default::default() })
+        .await
+        .expect("search")
+        .into_inner();
+    assert_eq!(german.entries[0].material_family_label, "EUR-Paletten und andere Paletten");
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn bad_queries_are_refused_naming_the_field() {
+    let server = TestServer::start().await.expect("server");
+    let mut search = catalog(&server, &server.operator_token).await;
+    let cases = [
+        ("radius_km", near("Strasbourg", 0)),
+        ("radius_km", near("Strasbourg", 1001)),
+        ("near", catalog::SearchCatalogRequest { radius_km: 10, ..Default::default() }),
+        ("page_size", catalog::SearchCatalogRequest { page_size: 201, ..Default::default() }),
+        ("material_family", catalog::SearchCatalogRequest { material_family: 99, ..Default::default() }),
+        (
+            "page_token",
+            catalog::SearchCatalogRequest { page_token: "not-a-token".into(), ..Default::default() },
+        ),
+        ("waste_code", catalog::SearchCatalogRequest { waste_code: "99 99 99".into(), ..Default::default() }),
+        ("countries", catalog::SearchCatalogRequest { countries: vec![42], ..Default::default() }),
+        ("currency", catalog::SearchCatalogRequest { price_max_minor: Some(100), ..Default::default() }),
+        ("language", catalog::SearchCatalogRequest { language: "it".into(), ..Default::default() }),
+    ];
+    for (expected, request) in cases {
+        let status = search.search_catalog(request).await.expect_err(expected);
+        assert_eq!(status.code(), Code::InvalidArgument, "{expected}: {status:?}");
+        assert_eq!(field(&status), expected, "{status:?}");
+        assert!(status.message().starts_with(expected), "{status:?}");
+    }
+    let status = entry(&mut search, "not-a-uuid", 0).await.expect_err("bad id");
+    assert_eq!(field(&status), "listing_id", "{status:?}");
+
+    // A position the log has not reached: UNAVAILABLE after the bounded wait, saying how far.
+    let status = search
+        .search_catalog(catalog::SearchCatalogRequest { min_position: 1_000_000, ..Default::default() })
+        .await
+        .expect_err("ahead of the log");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("behind"), "{status:?}");
+
+    // Every call needs a token.
+    let mut anonymous = CatalogServiceClient::new(server.channel().await.expect("channel"));
+    let status =
+        anonymous.search_catalog(catalog::SearchCatalogRequest::default()).await.expect_err("no token");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let mut forged = catalog(&server, "not.a.token").await;
+    let status =
+        forged.search_catalog(catalog::SearchCatalogRequest::default()).await.expect_err("bad token");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    server.stop().await.expect("stop");
+}
