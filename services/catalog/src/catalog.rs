@@ -4,6 +4,7 @@
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
+use moka::sync::Cache;
 use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
 use symbiose_kit::ApiError;
@@ -11,11 +12,14 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::projection::Projection;
+use crate::query::{Page, Query};
 
 /// The consumer's name (its checkpoint and dead letters are named after it).
 pub const CONSUMER_NAME: &str = "catalog";
 /// The stream category of listings: the only events the catalog applies.
 const LISTING_CATEGORY: &str = "listing";
+/// Most pages the cache of hot queries holds.
+pub const QUERY_CACHE_PAGES_MAX: u64 = 10_000;
 /// Longest wait for the catalog to reach a position a query names.
 pub const POSITION_WAIT_MS_MAX: u64 = 5_000;
 
@@ -26,11 +30,17 @@ pub struct Catalog {
     projection: RwLock<Projection>,
     /// The next log position to apply: every event before it is reflected.
     position: watch::Sender<u64>,
+    /// Pages of hot queries, by projection position and query.
+    queries: Cache<String, Arc<Page>>,
 }
 
 impl Catalog {
     pub fn new() -> Arc<Catalog> {
-        Arc::new(Catalog { projection: RwLock::new(Projection::default()), position: watch::channel(0).0 })
+        Arc::new(Catalog {
+            projection: RwLock::new(Projection::default()),
+            position: watch::channel(0).0,
+            queries: Cache::new(QUERY_CACHE_PAGES_MAX),
+        })
     }
 
     /// The next position to apply: every event before it is reflected.
@@ -42,20 +52,33 @@ impl Catalog {
         self.projection.read().expect("the catalog lock is never poisoned: apply does not panic")
     }
 
+    /// Runs `query` against the projection, through the cache of hot queries; the page and
+    /// the position it reflects.
+    pub fn search(&self, query: &Query) -> (Arc<Page>, u64) {
+        let projection = self.read();
+        let position = self.position();
+        // The position is part of the key: once the projection moves, older answers are
+        // never served again (they age out of the bounded cache).
+        let key = format!("{position}|{query:?}");
+        let page = self.queries.get_with(key, || Arc::new(query.run(&projection)));
+        (page, position)
+    }
+
     /// Applies one stored event: listing events change the projection, every event moves the
     /// position.
     pub fn apply(&self, event: &RecordedEvent) -> Result<(), String> {
         if event.stream.category() == LISTING_CATEGORY {
             let id = listing_id(event)?;
             let decoded = symbiose_listings::decode_listing_event(&event.event_type, &event.payload)?;
-            self.projection.write().expect("the catalog lock is never poisoned: apply does not panic").apply(
-                id,
-                event.version,
-                event.position,
-                &decoded,
-            );
+            let mut projection =
+                self.projection.write().expect("the catalog lock is never poisoned: apply does not panic");
+            projection.apply(id, event.version, event.position, &decoded);
+            // Moved under the lock, so a reader holding the read lock sees the position of
+            // exactly the state it reads: the query cache's key depends on it.
+            self.position.send_replace(event.position + 1);
+        } else {
+            self.position.send_replace(event.position + 1);
         }
-        self.position.send_replace(event.position + 1);
         Ok(())
     }
 

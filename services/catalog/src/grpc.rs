@@ -42,10 +42,7 @@ impl CatalogService for CatalogApi {
         let min_position = request.min_position;
         let query = query_from_wire(request)?;
         self.catalog.wait_for(min_position).await?;
-        let (page, position) = {
-            let projection = self.catalog.read();
-            (query.run(&projection), self.catalog.position())
-        };
+        let (page, position) = self.catalog.search(&query);
         Ok(Response::new(pb::SearchCatalogResponse {
             entries: page.hits.iter().map(|hit| entry_to_wire(hit, language)).collect(),
             next_page_token: page.next.map(|key| page::encode_token(&key.to_token())).unwrap_or_default(),

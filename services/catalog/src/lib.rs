@@ -22,7 +22,9 @@ use symbiose_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 
-pub use catalog::{CONSUMER_NAME, Catalog, CatalogHandler, POSITION_WAIT_MS_MAX, follow};
+pub use catalog::{
+    CONSUMER_NAME, Catalog, CatalogHandler, POSITION_WAIT_MS_MAX, QUERY_CACHE_PAGES_MAX, follow,
+};
 pub use grpc::CatalogApi;
 
 /// The task that feeds the catalog: it ends when told to, or when its feed fails.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use symbiose_domain::Role;
+use symbiose_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::listings::v1 as listings;
 use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
@@ -63,6 +64,71 @@ pub enum Command {
     /// Offers and requests.
     #[command(subcommand)]
     Listing(ListingCommand),
+    /// The catalog of open offers and requests.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Search the open offers and requests: nearest first around a town or a point.
+    Search(Box<SearchCatalogArgs>),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    Distance,
+    Price,
+    Recency,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SearchCatalogArgs {
+    #[arg(long, value_enum)]
+    side: Option<SideArg>,
+    /// pallets, packaging, plastics, metals, solvents, wood, compost, aggregates, process_water.
+    #[arg(long)]
+    family: Option<String>,
+    #[arg(long)]
+    waste_code: Option<String>,
+    /// A chapter of the List of Waste: "15".
+    #[arg(long)]
+    chapter: Option<String>,
+    #[arg(long)]
+    hazardous: Option<bool>,
+    #[arg(long, value_enum)]
+    legal_status: Option<LegalStatusArg>,
+    #[arg(long, value_enum)]
+    pallet_grade: Option<GradeArg>,
+    /// A town of the reference table ("Karlsruhe"), as the point to search around.
+    #[arg(long, conflicts_with_all = ["latitude", "longitude"])]
+    near: Option<String>,
+    #[arg(long, requires = "longitude", allow_hyphen_values = true)]
+    latitude: Option<f64>,
+    #[arg(long, requires = "latitude", allow_hyphen_values = true)]
+    longitude: Option<f64>,
+    /// Search radius around the point, in km.
+    #[arg(long, default_value_t = 200)]
+    radius_km: u32,
+    /// Countries, comma-separated: "FR,DE".
+    #[arg(long, value_delimiter = ',')]
+    country: Vec<String>,
+    /// Currency of the price range and of the price order.
+    #[arg(long)]
+    currency: Option<String>,
+    /// Lowest price per unit, decimal: "1.50".
+    #[arg(long, allow_hyphen_values = true)]
+    price_min: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    price_max: Option<String>,
+    #[arg(long, value_enum)]
+    sort: Option<SortArg>,
+    /// en, fr or de.
+    #[arg(long, default_value = "")]
+    language: String,
+    /// Most hits printed (one page, at most 200).
+    #[arg(long, default_value_t = 20)]
+    limit: i32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -319,6 +385,7 @@ async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow:
         Command::Organization(command) => organization(channel, command).await,
         Command::Token(command) => token_command(channel, command).await,
         Command::Listing(command) => listing_command(channel, command).await,
+        Command::Catalog(CatalogCommand::Search(arguments)) => search_catalog(channel, *arguments).await,
     }
 }
 
@@ -484,6 +551,108 @@ async fn listing_command(channel: Authed, command: ListingCommand) -> anyhow::Re
             println!("version:     {}", response.version);
         }
     }
+    Ok(true)
+}
+
+async fn search_catalog(channel: Authed, arguments: SearchCatalogArgs) -> anyhow::Result<bool> {
+    let SearchCatalogArgs {
+        side,
+        family,
+        waste_code,
+        chapter,
+        hazardous,
+        legal_status,
+        pallet_grade,
+        near,
+        latitude,
+        longitude,
+        radius_km,
+        country: countries,
+        currency,
+        price_min,
+        price_max,
+        sort,
+        language,
+        limit,
+    } = arguments;
+    let family = match family {
+        None => common::MaterialFamily::Unspecified,
+        Some(key) => symbiose_domain::MaterialFamily::from_key(&key)
+            .map(common::MaterialFamily::from)
+            .ok_or_else(|| anyhow::anyhow!("--family: {key:?} is not a material family"))?,
+    };
+    let point = match (near, latitude, longitude) {
+        (Some(town), _, _) => {
+            let place = symbiose_domain::geo::place(&town)
+                .ok_or_else(|| anyhow::anyhow!("--near: {town:?} is not a town of the reference table"))?;
+            Some(common::GeoPoint::from(place.point))
+        }
+        (None, Some(latitude), Some(longitude)) => Some(common::GeoPoint { latitude, longitude }),
+        _ => None,
+    };
+    let price = |text: Option<String>| text.map(|text| price_minor(&text)).transpose();
+    let request = symbiose_proto::catalog::v1::SearchCatalogRequest {
+        side: side.map_or(listings::ListingSide::Unspecified, |side| match side {
+            SideArg::Offer => listings::ListingSide::Offer,
+            SideArg::Request => listings::ListingSide::Request,
+        }) as i32,
+        material_family: family.into(),
+        waste_code: waste_code.unwrap_or_default(),
+        waste_chapter: chapter.unwrap_or_default(),
+        hazardous,
+        legal_status: legal_status.map_or(listings::LegalStatus::Unspecified, |status| match status {
+            LegalStatusArg::Waste => listings::LegalStatus::Waste,
+            LegalStatusArg::ByProduct => listings::LegalStatus::ByProduct,
+            LegalStatusArg::EndOfWaste => listings::LegalStatus::EndOfWaste,
+            LegalStatusArg::ProductForReuse => listings::LegalStatus::ProductForReuse,
+        }) as i32,
+        pallet_grade: pallet_grade.map_or(listings::PalletGrade::Unspecified, |grade| match grade {
+            GradeArg::New => listings::PalletGrade::New,
+            GradeArg::A => listings::PalletGrade::A,
+            GradeArg::B => listings::PalletGrade::B,
+            GradeArg::C => listings::PalletGrade::C,
+            GradeArg::Unsorted => listings::PalletGrade::Unsorted,
+        }) as i32,
+        radius_km: if point.is_some() { radius_km } else { 0 },
+        near: point,
+        countries: countries.iter().map(|code| country(code)).collect::<anyhow::Result<_>>()?,
+        currency: currency.unwrap_or_default(),
+        price_min_minor: price(price_min)?,
+        price_max_minor: price(price_max)?,
+        available_on_ms: 0,
+        sort: sort.map_or(symbiose_proto::catalog::v1::CatalogSort::Unspecified, |sort| match sort {
+            SortArg::Distance => symbiose_proto::catalog::v1::CatalogSort::Distance,
+            SortArg::Price => symbiose_proto::catalog::v1::CatalogSort::Price,
+            SortArg::Recency => symbiose_proto::catalog::v1::CatalogSort::Recency,
+        }) as i32,
+        page_size: limit,
+        page_token: String::new(),
+        language,
+        min_position: 0,
+    };
+    let mut client = CatalogServiceClient::new(channel);
+    let response = client.search_catalog(request).await.map_err(status_error)?.into_inner();
+    for entry in &response.entries {
+        let available = entry
+            .available
+            .and_then(|quantity| symbiose_domain::Quantity::try_from(quantity).ok())
+            .map_or_else(|| "0".to_owned(), |quantity| quantity.to_string());
+        let price = entry
+            .price_per_unit
+            .clone()
+            .and_then(|price| symbiose_domain::Money::try_from(price).ok())
+            .map_or_else(|| "-".to_owned(), |price| price.to_string());
+        let distance = entry.distance_km.map_or_else(|| "-".to_owned(), |km| format!("{km:.1} km"));
+        println!(
+            "{distance:>9}  {:<7} {:<36} {available:>14}  {price:>12}/unit  {:<11} {}",
+            entry.side().as_str_name().trim_start_matches("LISTING_SIDE_").to_lowercase(),
+            entry.material_family_label,
+            entry.country().as_str_name().trim_start_matches("COUNTRY_").to_lowercase(),
+            entry.listing_id,
+        );
+    }
+    let more = if response.next_page_token.is_empty() { "" } else { ", more follow" };
+    println!("({} listings{more})", response.entries.len());
     Ok(true)
 }
 

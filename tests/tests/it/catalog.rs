@@ -271,6 +271,15 @@ async fn the_catalog_follows_publication_amendment_reservation_release_and_withd
         .into_inner();
     let shown = entry(&mut search, &id, released.position).await.expect("released");
     assert_eq!(available_of(&shown), 40_000);
+    let before = search
+        .search_catalog(catalog::SearchCatalogRequest {
+            min_position: released.position,
+            ..Default::default()
+        })
+        .await
+        .expect("search")
+        .into_inner();
+    assert_eq!(before.entries.len(), 1, "{:?}", before.entries);
 
     // Withdrawn: gone, from a get and from a search.
     let withdrawn = client
@@ -288,6 +297,7 @@ async fn the_catalog_follows_publication_amendment_reservation_release_and_withd
         .await
         .expect("search")
         .into_inner();
+    // The same query again: the cached page of the earlier position is not served.
     assert!(found.entries.is_empty(), "{:?}", found.entries);
     assert!(found.position > withdrawn.position);
     server.stop().await.expect("stop");

@@ -215,7 +215,10 @@ async fn a_pallet_offer_goes_from_draft_to_fulfilled() {
     let market = market(&server).await;
     let mut producer = client(&server, &market.producer_token).await;
     let mut service = client(&server, &market.service_token).await;
-    let id = create(&mut producer, pallet_offer(&market.producer_site)).await;
+    // Built once: the amendment below must differ in its price only, even if a second
+    // passes in between (the dates are computed from the clock).
+    let offer = pallet_offer(&market.producer_site);
+    let id = create(&mut producer, offer.clone()).await;
 
     let draft = producer
         .get_listing(pb::GetListingRequest { listing_id: id.clone() })
@@ -241,7 +244,7 @@ async fn a_pallet_offer_goes_from_draft_to_fulfilled() {
     assert_eq!(hidden.expect_err("draft").code(), Code::NotFound);
 
     publish(&mut producer, &id).await;
-    let mut cheaper = pallet_offer(&market.producer_site);
+    let mut cheaper = offer.clone();
     cheaper.price_per_unit = Some(common::Money { amount_minor: 300, currency_code: "EUR".into() });
     let amended = producer
         .amend_listing(pb::AmendListingRequest {

@@ -120,6 +120,22 @@ fn a_person_checks_health_searches_codes_and_validates_identifiers() {
     let families = server.cli(&["families"]);
     assert!(stdout(&families).contains("Palettes"), "{}", stdout(&families));
 
+    let catalog = server.cli(&[
+        "catalog",
+        "search",
+        "--near",
+        "Karlsruhe",
+        "--radius-km",
+        "100",
+        "--family",
+        "pallets",
+    ]);
+    assert!(catalog.status.success(), "{}", stderr(&catalog));
+    assert_eq!(stdout(&catalog).trim(), "(0 listings)");
+    let too_far = server.cli(&["catalog", "search", "--near", "Karlsruhe", "--radius-km", "5000"]);
+    assert_eq!(too_far.status.code(), Some(2));
+    assert!(stderr(&too_far).contains("radius_km"), "{}", stderr(&too_far));
+
     let valid = server.cli(&["identifier", "validate", "CHE-109.322.551"]);
     assert!(valid.status.success(), "{}", stderr(&valid));
     assert!(stdout(&valid).contains("valid: CH_UID CHE-109.322.551"), "{}", stdout(&valid));
