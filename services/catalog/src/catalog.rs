@@ -48,6 +48,12 @@ impl Catalog {
         *self.position.borrow()
     }
 
+    /// The position as it moves: for a caller that waits without a bound of its own choosing
+    /// (a benchmark waiting for a rebuild).
+    pub fn watch_position(&self) -> watch::Receiver<u64> {
+        self.position.subscribe()
+    }
+
     pub fn read(&self) -> RwLockReadGuard<'_, Projection> {
         self.projection.read().expect("the catalog lock is never poisoned: apply does not panic")
     }

@@ -115,6 +115,28 @@ impl Query {
     /// Runs the query: every match after `self.after` in the order asked, one page of them.
     pub fn run(&self, projection: &Projection) -> Page {
         let mut keyed: Vec<(Key, &Entry, Option<f64>)> = match &self.near {
+            // Nearest first: the index yields entries in distance order, so the page is
+            // complete once it holds one more than a page and the next entry is farther
+            // (by more than a metre, for the rounding of the key) than all it holds.
+            Some((point, radius_km)) if self.sort == Sort::Distance => {
+                let mut keyed = Vec::new();
+                let mut farthest = i64::MIN;
+                for (entry, distance_km) in projection.within(point, f64::from(*radius_km)) {
+                    if !self.matches(entry) {
+                        continue;
+                    }
+                    let key = self.key(entry, Some(distance_km));
+                    if self.after.is_some_and(|after| key <= after) {
+                        continue;
+                    }
+                    if keyed.len() > self.page_size && key.value > farthest.saturating_add(1) {
+                        break;
+                    }
+                    farthest = farthest.max(key.value);
+                    keyed.push((key, entry, Some(distance_km)));
+                }
+                keyed
+            }
             Some((point, radius_km)) => projection
                 .within(point, f64::from(*radius_km))
                 .filter(|(entry, _)| self.matches(entry))

@@ -105,3 +105,62 @@ proptest! {
         prop_assert!(incremental.within(&strasbourg, 100.0).all(|(_, distance_km)| distance_km <= 100.0));
     }
 }
+
+fn open_listings(points: &[(i32, i32)]) -> Projection {
+    let mut projection = Projection::default();
+    for (index, (latitude, longitude)) in points.iter().enumerate() {
+        let id = Uuid::from_u128(index as u128 + 1);
+        let created = event_of(0, index as u128 + 1, 2, *latitude, *longitude);
+        projection.apply(id, 0, 2 * index as u64, &created);
+        projection.apply(id, 1, 2 * index as u64 + 1, &Event::Published);
+    }
+    projection
+}
+
+proptest! {
+    #[test]
+    fn nearest_first_pages_are_the_sorted_matches_within_the_radius(
+        points in proptest::collection::vec((4700i32..4950, 550i32..850), 0..60),
+        page_size in 1usize..7,
+        radius_km in 1u32..300,
+    ) {
+        let projection = open_listings(&points);
+        let strasbourg = GeoPoint::new(48.5734, 7.7521).expect("a point");
+        let mut expected: Vec<(i64, Uuid)> = projection
+            .entries()
+            .map(|entry| (entry.listing.place.point.distance_km(&strasbourg), entry.listing.id))
+            .filter(|(distance_km, _)| *distance_km <= f64::from(radius_km))
+            .map(|(distance_km, id)| (((distance_km * 1000.0).round()) as i64, id))
+            .collect();
+        expected.sort();
+        let mut query = crate::query::Query {
+            side: None,
+            family: None,
+            waste_code: None,
+            waste_chapter: None,
+            hazardous: None,
+            legal_status: None,
+            pallet_grade: None,
+            near: Some((strasbourg, radius_km)),
+            countries: vec![],
+            currency: None,
+            price_min_minor: None,
+            price_max_minor: None,
+            available_on_ms: None,
+            sort: crate::query::Sort::Distance,
+            page_size,
+            after: None,
+        };
+        let mut seen = Vec::new();
+        for _ in 0..=points.len() {
+            let page = query.run(&projection);
+            prop_assert!(page.hits.len() <= page_size);
+            seen.extend(page.hits.iter().map(|hit| hit.entry.listing.id));
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        prop_assert_eq!(seen, expected.into_iter().map(|(_, id)| id).collect::<Vec<_>>());
+    }
+}

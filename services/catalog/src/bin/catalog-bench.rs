@@ -1,0 +1,277 @@
+//! catalog-bench: how fast the catalog rebuilds from the embedded store, and how fast it
+//! answers a radius query, with many open listings.
+//!
+//! It fills a fresh embedded store (in a temporary directory, removed at the end) with
+//! `--listings` offers of EUR pallets (a `ListingCreated` and a `ListingPublished` each, in
+//! the stored form the listings service writes), at towns of the reference table jittered by
+//! up to 0.3 degrees; then times a rebuild of the catalog from position 0 through the local
+//! feed and the consumer runner (the path the server takes at start); then times
+//! `--queries` radius queries at random towns, first page (50), nearest first, on the
+//! projection (no cache).
+//!
+//! `cargo run --release -p symbiose-catalog --bin catalog-bench -- --listings 1000000`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use prost::Message as _;
+use symbiose_catalog::Catalog;
+use symbiose_catalog::query::{Query, Sort};
+use symbiose_domain::{GeoPoint, MaterialFamily, PalletGrade, geo};
+use symbiose_eventstore::embedded::{EmbeddedStore, Options};
+use symbiose_eventstore::{EventData, EventStore, ExpectedVersion, StreamName};
+use symbiose_feed::ConsumerOptions;
+use symbiose_proto::common::v1 as common;
+use symbiose_proto::listings::v1 as pb;
+use uuid::Uuid;
+
+/// Appends in flight while filling the store.
+const FILL_APPENDS_IN_FLIGHT: usize = 256;
+/// Longest wait for the rebuild to reach the head.
+const REBUILD_WAIT_S_MAX: u64 = 3_600;
+/// Largest jitter around a town, in degrees.
+const JITTER_DEGREES: f64 = 0.3;
+
+#[derive(Debug)]
+struct Arguments {
+    listings: u64,
+    queries: usize,
+}
+
+fn arguments() -> anyhow::Result<Arguments> {
+    let mut arguments = Arguments { listings: 1_000_000, queries: 10_000 };
+    let mut words = std::env::args().skip(1);
+    while let Some(word) = words.next() {
+        let value = words.next().with_context(|| format!("{word} needs a value"))?;
+        match word.as_str() {
+            "--listings" => arguments.listings = value.parse().context("--listings")?,
+            "--queries" => arguments.queries = value.parse().context("--queries")?,
+            other => anyhow::bail!("unknown argument {other}: expected --listings N, --queries N"),
+        }
+    }
+    Ok(arguments)
+}
+
+/// A small deterministic generator (xorshift64*), so runs are comparable.
+#[derive(Debug)]
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
+}
+
+fn timestamp(seconds: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds, nanos: 0 }
+}
+
+fn offer(listing_id: Uuid, random: &mut Random, now_s: i64) -> (Vec<u8>, Vec<u8>) {
+    let town = &geo::places()[random.below(geo::places().len())];
+    let jitter = |random: &mut Random| (random.unit() * 2.0 - 1.0) * JITTER_DEGREES;
+    let point = GeoPoint::new(
+        (town.point.latitude() + jitter(random)).clamp(-90.0, 90.0),
+        (town.point.longitude() + jitter(random)).clamp(-180.0, 180.0),
+    )
+    .expect("a point near a town");
+    let grades = [
+        pb::PalletGrade::New,
+        pb::PalletGrade::A,
+        pb::PalletGrade::B,
+        pb::PalletGrade::C,
+        pb::PalletGrade::Unsorted,
+    ];
+    let grade = grades[random.below(grades.len())];
+    let pallets = |count: i64| common::Quantity {
+        amount_milli: count * 1000,
+        unit: common::Unit::Pallet.into(),
+        basis: common::QuantityBasis::Estimated.into(),
+    };
+    let terms = pb::ListingTerms {
+        side: pb::ListingSide::Offer.into(),
+        family: common::MaterialFamily::from(MaterialFamily::Pallets).into(),
+        waste_code: "150103".into(),
+        legal_status: pb::LegalStatus::Waste.into(),
+        description: "EUR/EPAL 1200x800".into(),
+        quality: Some(pb::Quality { kind: Some(pb::quality::Kind::PalletGrade(grade.into())) }),
+        quantity: Some(pallets(1 + random.below(200) as i64)),
+        minimum_lot: Some(pallets(1)),
+        recurrence: None,
+        site_id: Uuid::now_v7().to_string(),
+        location: None,
+        available_from: Some(timestamp(now_s)),
+        available_until: Some(timestamp(now_s + 30 * 86_400)),
+        price_per_unit: Some(common::Money {
+            amount_minor: 100 + random.below(500) as i64,
+            currency_code: "EUR".into(),
+        }),
+        delivery: Some(pb::DeliveryTerms {
+            mode: pb::DeliveryMode::BuyerCollects.into(),
+            seller_delivery_km: 0,
+        }),
+        max_distance_km: 0,
+        accepts_other_countries: true,
+        attachments: vec![],
+        expires_at: Some(timestamp(now_s + 60 * 86_400)),
+    };
+    let created = pb::ListingCreated {
+        listing_id: listing_id.to_string(),
+        owner_organization_id: Uuid::nil().to_string(),
+        terms: Some(terms),
+        country: common::Country::from(town.country).into(),
+        point: Some(point.into()),
+    };
+    let published = pb::ListingPublished { listing_id: listing_id.to_string() };
+    (created.encode_to_vec(), published.encode_to_vec())
+}
+
+async fn fill(store: &EmbeddedStore, listings: u64) -> anyhow::Result<()> {
+    let now_s = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
+    let mut random = Random(0x5eed_cafe_f00d_0001);
+    let mut in_flight = tokio::task::JoinSet::new();
+    for _ in 0..listings {
+        if in_flight.len() >= FILL_APPENDS_IN_FLIGHT {
+            in_flight.join_next().await.context("a task")???;
+        }
+        let id = Uuid::now_v7();
+        let (created, published) = offer(id, &mut random, now_s);
+        let store = store.clone();
+        in_flight.spawn(async move {
+            let stream = StreamName::for_aggregate("listing", id)?;
+            let events = vec![
+                EventData::new(Uuid::now_v7(), "symbiose.listings.v1.ListingCreated", created),
+                EventData::new(Uuid::now_v7(), "symbiose.listings.v1.ListingPublished", published),
+            ];
+            store.append(&stream, ExpectedVersion::NoStream, events).await.map(|_| ())
+        });
+    }
+    while let Some(joined) = in_flight.join_next().await {
+        joined??;
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn query(point: GeoPoint, radius_km: u32, pallet_grade: Option<PalletGrade>) -> Query {
+    Query {
+        side: None,
+        family: pallet_grade.map(|_| MaterialFamily::Pallets),
+        waste_code: None,
+        waste_chapter: None,
+        hazardous: None,
+        legal_status: None,
+        pallet_grade,
+        near: Some((point, radius_km)),
+        countries: vec![],
+        currency: None,
+        price_min_minor: None,
+        price_max_minor: None,
+        available_on_ms: None,
+        sort: Sort::Distance,
+        page_size: symbiose_kit::page::PAGE_SIZE_DEFAULT,
+        after: None,
+    }
+}
+
+fn time_queries(
+    catalog: &Catalog,
+    queries: usize,
+    radius_km: u32,
+    pallet_grade: Option<PalletGrade>,
+) -> String {
+    let mut random = Random(0x0bad_5eed_0000_0002);
+    let projection = catalog.read();
+    let mut latencies = Vec::with_capacity(queries);
+    let mut hits = 0usize;
+    for _ in 0..queries {
+        let town = &geo::places()[random.below(geo::places().len())];
+        let query = query(town.point, radius_km, pallet_grade);
+        let started = Instant::now();
+        let page = query.run(&projection);
+        latencies.push(started.elapsed());
+        hits += page.hits.len();
+    }
+    latencies.sort();
+    format!(
+        "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} queries, {:.1} hits a page on average)",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        queries,
+        hits as f64 / queries.max(1) as f64,
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let arguments = arguments()?;
+    let dir = std::env::temp_dir().join(format!("catalog-bench-{}", std::process::id()));
+    let result = run(&arguments, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run(arguments: &Arguments, dir: &std::path::Path) -> anyhow::Result<()> {
+    let (store, _) = EmbeddedStore::open(dir.join("events"), Options::default())?;
+    let started = Instant::now();
+    fill(&store, arguments.listings).await?;
+    let events = store.head();
+    let filled = started.elapsed();
+    println!(
+        "fill: {} listings, {events} events in {:.2} s = {:.0} events/s",
+        arguments.listings,
+        filled.as_secs_f64(),
+        events as f64 / filled.as_secs_f64()
+    );
+
+    let catalog = Catalog::new();
+    let options = ConsumerOptions::new("catalog-bench", dir.join("feed"))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let task = tokio::spawn(symbiose_catalog::follow(catalog.clone(), store.clone(), options, async move {
+        let _ = stopped.await;
+    }));
+    let mut position = catalog.watch_position();
+    tokio::time::timeout(Duration::from_secs(REBUILD_WAIT_S_MAX), position.wait_for(|next| *next >= events))
+        .await
+        .context("the rebuild did not finish in time")??;
+    let rebuilt = started.elapsed();
+    let _ = stop.send(());
+    task.await??;
+    println!(
+        "rebuild (local feed, consumer runner, decode, R-tree inserts): {events} events in {:.2} s = {:.0} events/s, {} open entries",
+        rebuilt.as_secs_f64(),
+        events as f64 / rebuilt.as_secs_f64(),
+        catalog.read().len()
+    );
+
+    let catalog: Arc<Catalog> = catalog;
+    for radius_km in [100, 200] {
+        println!(
+            "radius {radius_km} km, first page nearest first, any listing: {}",
+            time_queries(&catalog, arguments.queries, radius_km, None)
+        );
+    }
+    println!(
+        "radius 200 km, first page nearest first, pallets of grade B: {}",
+        time_queries(&catalog, arguments.queries, 200, Some(PalletGrade::B))
+    );
+    store.close().await;
+    Ok(())
+}
