@@ -1,0 +1,761 @@
+//! Measures the embedded event store against the disk it runs on, in one run.
+//!
+//! ```text
+//! cargo run --release -p symbiose-eventstore --bin eventstore-bench -- [--dir PATH] [--quick]
+//! ```
+//!
+//! It prints, one result a line, each with its unit and its ratio to a physical limit measured
+//! by the same run on the same disk:
+//!
+//! 1. The disk: the rate of 4 KiB `write` + `fdatasync` appends, the sequential write bandwidth
+//!    (1 MiB writes, one `fdatasync` at the end), and the rate of `fdatasync`ed writes of 512
+//!    events of 300 bytes, turned into the events per second the disk takes at that batch size.
+//! 2. Durable appends of one 256-byte event each by 1, 16 and 256 concurrent writers, each on
+//!    its own stream with an exact expected version: events per second and latency
+//!    percentiles, against the fsync rate and the disk's events per second at 512-event
+//!    batches, with the targets and whether they are met.
+//! 3. Reading a whole log back, through `read_all` pages and through `subscribe_all(0)`.
+//! 4. Opening a log of 10,000,000 events, in a fresh process (this program again, with a hidden
+//!    `--open-child DIR`): the seconds, the peak RSS after it, the store's `OpenReport`; once
+//!    as the store left the log, once with its segment index files removed (a full scan).
+//!
+//! The logs of 3 and 4 are filled with appends of 512 events to 10,000 streams, 16 appends in
+//! flight; their line ("fill") is a figure too, for bulk writes. The appends of 2 take their ids
+//! from `Uuid::now_v7`, as a service would; the fills build them from a counter (`fill_id`).
+//!
+//! Everything happens in a fresh directory under `--dir` (default: the system temp dir, unless
+//! it is a tmpfs, as `/tmp` is on some machines, in which case `target/bench-eventstore` under
+//! the current directory), removed at the end. The log is read back right after it is written,
+//! so reads and the open scan are served from the page cache: they measure the store's CPU
+//! cost, not the disk's reads. `--quick` shortens every run and shrinks every log (a smoke
+//! test, not a measurement). Peak disk use is about 3.5 GB (about 1 GB with `--quick`).
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use symbiose_eventstore::embedded::{EmbeddedStore, Options};
+use symbiose_eventstore::{EventData, EventStore, ExpectedVersion, READ_EVENTS_MAX, StoreError, StreamName};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Bytes of each write of the fsync-rate loop.
+const FSYNC_WRITE_BYTES: usize = 4096;
+/// Bytes of each write of the sequential-bandwidth run.
+const SEQUENTIAL_CHUNK_BYTES: usize = 1024 * 1024;
+/// Events per batch, for the disk's batch rate and for filling logs quickly.
+const BATCH_EVENTS: usize = 512;
+/// Bytes an event of 256-byte payload takes on disk, about: the disk's batch rate writes these.
+const BATCH_EVENT_BYTES: usize = 300;
+const PAYLOAD_BYTES: usize = 256;
+const EVENT_TYPE: &str = "BenchEvent";
+/// Writer counts of the append runs.
+const WRITER_COUNTS: [usize; 3] = [1, 16, 256];
+/// Latency samples kept per append run, all writers together (8 bytes each).
+const LATENCY_SAMPLES_MAX: usize = 4_000_000;
+/// Appends a writer may make in one run, warm-up included: a bound besides the clock.
+const WRITER_APPENDS_MAX: u64 = 10_000_000;
+/// Iterations of a disk loop, at most, besides its duration.
+const DISK_LOOP_ITERATIONS_MAX: u64 = 10_000_000;
+/// Batch appends in flight while filling a log: enough for the writer to group several.
+const FILL_TASKS: usize = 16;
+/// Streams a filled log spreads its batches over.
+const FILL_STREAMS: u64 = 10_000;
+/// The suffix of the store's segment files, whose sizes make the bytes of a log.
+const SEGMENT_SUFFIX: &str = ".seg";
+/// The extension of the store's segment index files, a cache the open reads instead of
+/// scanning a sealed segment.
+const SEGMENT_INDEX_EXTENSION: &str = "idx";
+/// The hidden argument that makes this program only open a store, for the open run.
+const OPEN_CHILD_ARG: &str = "--open-child";
+
+const TARGET_ONE_WRITER_OF_FSYNC: f64 = 0.8;
+const TARGET_MANY_WRITERS_OF_BATCH_DISK: f64 = 0.2;
+const TARGET_MANY_WRITERS_EVENTS_PER_S: f64 = 300_000.0;
+const TARGET_MANY_WRITERS_P99_US: u64 = 10_000;
+const TARGET_READ_EVENTS_PER_S: f64 = 1_000_000.0;
+
+/// How long each run lasts and how large each log is: full, or `--quick`.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    disk_loop: Duration,
+    sequential_bytes: u64,
+    append_warmup: Duration,
+    append_run: Duration,
+    read_log_events: u64,
+    open_log_events: u64,
+}
+
+const FULL: Sizes = Sizes {
+    disk_loop: Duration::from_secs(2),
+    sequential_bytes: 1024 * 1024 * 1024,
+    append_warmup: Duration::from_millis(500),
+    append_run: Duration::from_secs(3),
+    read_log_events: 2_000_000,
+    open_log_events: 10_000_000,
+};
+
+const QUICK: Sizes = Sizes {
+    disk_loop: Duration::from_millis(500),
+    sequential_bytes: 256 * 1024 * 1024,
+    append_warmup: Duration::from_millis(200),
+    append_run: Duration::from_secs(1),
+    read_log_events: 500_000,
+    open_log_events: 2_000_000,
+};
+
+#[tokio::main]
+async fn main() -> BenchResult<()> {
+    let (parent, sizes) = match parse_args()? {
+        Mode::Bench { parent, sizes } => (parent, sizes),
+        Mode::OpenChild { dir } => return open_child(&dir).await,
+    };
+    std::fs::create_dir_all(&parent)?;
+    let work = WorkDir::create(&parent)?;
+    let filesystem = filesystem_of(&work.0).unwrap_or_else(|| "unknown filesystem".to_owned());
+    println!("eventstore-bench: {} ({filesystem})", work.0.display());
+    println!(
+        "cores {}, {}, load average at start {}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        if sizes.open_log_events == QUICK.open_log_events {
+            "--quick: figures are indicative only"
+        } else {
+            "full run"
+        },
+        load_average(),
+    );
+    if filesystem.contains("tmpfs") {
+        println!("warning: this directory is on a tmpfs: the disk figures are memory figures");
+    }
+    let payload = pseudo_random_bytes(PAYLOAD_BYTES, 7);
+    let cpu_at_start = CpuSample::now();
+
+    println!("\n1. the disk");
+    let disk = measure_disk(&work.0, sizes)?;
+
+    println!("\n2. durable appends, one 256-byte event per append, one stream per writer");
+    for writers in WRITER_COUNTS {
+        let run =
+            measure_appends(&work.0.join(format!("appends-{writers}")), writers, sizes, &payload).await?;
+        print_append_run(&run, &disk);
+    }
+
+    println!("\n3. reading the whole log");
+    measure_reads(&work.0.join("read"), sizes.read_log_events, &disk, &payload).await?;
+
+    println!("\n4. opening a large log");
+    measure_open(&work.0.join("open"), sizes.open_log_events, &disk, &payload).await?;
+    // Other work on the machine (a build, a test run) skews every figure: this shows it.
+    let others = cpu_at_start.zip(CpuSample::now()).map(|(start, end)| start.others_cores(&end));
+    println!(
+        "\nload average at the end {}; other processes used {} cores on average during the run",
+        load_average(),
+        others.map_or("?".to_owned(), |cores| format!("{cores:.2}")),
+    );
+    Ok(())
+}
+
+/// What this process is run for.
+#[derive(Debug)]
+enum Mode {
+    Bench {
+        parent: PathBuf,
+        sizes: Sizes,
+    },
+    /// Only open the store in `dir`, for [`open_in_child`].
+    OpenChild {
+        dir: PathBuf,
+    },
+}
+
+/// `--dir PATH` (the parent of the work directory) and `--quick`, or `--open-child DIR`.
+fn parse_args() -> BenchResult<Mode> {
+    let mut parent = None;
+    let mut sizes = FULL;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            OPEN_CHILD_ARG => {
+                let dir = args.next().ok_or("--open-child needs a path")?;
+                return Ok(Mode::OpenChild { dir: PathBuf::from(dir) });
+            }
+            "--dir" => parent = Some(PathBuf::from(args.next().ok_or("--dir needs a path")?)),
+            "--quick" => sizes = QUICK,
+            "-h" | "--help" => {
+                println!("usage: eventstore-bench [--dir PATH] [--quick]");
+                std::process::exit(0);
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: eventstore-bench [--dir PATH] [--quick]"
+                )
+                .into());
+            }
+        }
+    }
+    Ok(Mode::Bench { parent: parent.unwrap_or_else(default_parent), sizes })
+}
+
+/// The system temp dir, unless it is a tmpfs, which would measure memory instead of the disk.
+fn default_parent() -> PathBuf {
+    let temp = std::env::temp_dir();
+    if filesystem_of(&temp).is_some_and(|filesystem| filesystem.starts_with("tmpfs")) {
+        PathBuf::from("target/bench-eventstore")
+    } else {
+        temp
+    }
+}
+
+/// The type and device of the file system holding `path`, from `/proc/mounts`.
+fn filesystem_of(path: &Path) -> Option<String> {
+    let path = path.canonicalize().ok()?;
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (device, mount_point, kind) = (fields.next()?, fields.next()?, fields.next()?);
+            path.starts_with(mount_point)
+                .then(|| (mount_point.len(), format!("{kind} on {device}, mounted at {mount_point}")))
+        })
+        .max_by_key(|(length, _)| *length)
+        .map(|(_, description)| description)
+}
+
+/// A fresh directory for this run, removed when dropped, error or not.
+#[derive(Debug)]
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create(parent: &Path) -> std::io::Result<WorkDir> {
+        let dir = parent.join(format!("eventstore-bench-{}", std::process::id()));
+        std::fs::create_dir(&dir)?;
+        Ok(WorkDir(dir.canonicalize()?))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The physical limits of the disk, as this run measured them.
+#[derive(Debug, Clone, Copy)]
+struct Disk {
+    syncs_per_s: f64,
+    sequential_bytes_per_s: f64,
+    batch_events_per_s: f64,
+}
+
+fn measure_disk(dir: &Path, sizes: Sizes) -> std::io::Result<Disk> {
+    let syncs_per_s = sync_rate(&dir.join("fsync-4k"), FSYNC_WRITE_BYTES, sizes.disk_loop)?;
+    line(
+        "fsync rate, 4 KiB write + fdatasync",
+        &format!("{} syncs/s", thousands(syncs_per_s)),
+        "the limit of 1 writer",
+    );
+
+    let sequential_bytes_per_s = sequential_bandwidth(&dir.join("sequential"), sizes.sequential_bytes)?;
+    line(
+        "sequential write, 1 MiB writes",
+        &format!("{:.0} MB/s", sequential_bytes_per_s / 1e6),
+        &format!("{} MiB, one fdatasync at the end", sizes.sequential_bytes >> 20),
+    );
+
+    let batch_syncs_per_s =
+        sync_rate(&dir.join("fsync-batch"), BATCH_EVENTS * BATCH_EVENT_BYTES, sizes.disk_loop)?;
+    let batch_events_per_s = batch_syncs_per_s * BATCH_EVENTS as f64;
+    line(
+        "disk events/s at 512-event batches",
+        &format!("{} events/s", thousands(batch_events_per_s)),
+        &format!(
+            "{} syncs/s of {} KiB (512 x {BATCH_EVENT_BYTES} B) write + fdatasync",
+            thousands(batch_syncs_per_s),
+            BATCH_EVENTS * BATCH_EVENT_BYTES / 1024
+        ),
+    );
+    Ok(Disk { syncs_per_s, sequential_bytes_per_s, batch_events_per_s })
+}
+
+/// `write` + `fdatasync` of `write_bytes` at the end of a new file, for `duration`: syncs/s.
+fn sync_rate(path: &Path, write_bytes: usize, duration: Duration) -> std::io::Result<f64> {
+    let mut file = OpenOptions::new().create_new(true).write(true).open(path)?;
+    let block = pseudo_random_bytes(write_bytes, 1);
+    let started = Instant::now();
+    let mut syncs = 0u64;
+    while syncs < DISK_LOOP_ITERATIONS_MAX && started.elapsed() < duration {
+        file.write_all(&block)?;
+        file.sync_data()?;
+        syncs += 1;
+    }
+    let rate = syncs as f64 / started.elapsed().as_secs_f64();
+    drop(file);
+    std::fs::remove_file(path)?;
+    Ok(rate)
+}
+
+/// `total_bytes` written in 1 MiB writes to a new file, then one `fdatasync`: bytes/s.
+fn sequential_bandwidth(path: &Path, total_bytes: u64) -> std::io::Result<f64> {
+    let mut file = OpenOptions::new().create_new(true).write(true).open(path)?;
+    let chunk = pseudo_random_bytes(SEQUENTIAL_CHUNK_BYTES, 2);
+    let chunks = total_bytes / SEQUENTIAL_CHUNK_BYTES as u64;
+    let started = Instant::now();
+    for _ in 0..chunks {
+        file.write_all(&chunk)?;
+    }
+    file.sync_data()?;
+    let rate = (chunks * SEQUENTIAL_CHUNK_BYTES as u64) as f64 / started.elapsed().as_secs_f64();
+    drop(file);
+    std::fs::remove_file(path)?;
+    Ok(rate)
+}
+
+/// What one append run measured.
+#[derive(Debug)]
+struct AppendRun {
+    writers: usize,
+    events_per_s: f64,
+    /// Every measured append's latency, sorted.
+    latencies_us: Vec<u64>,
+    /// Cores other processes used during the run, on average.
+    others_cores: Option<f64>,
+}
+
+/// `writers` tasks append one event at a time to their own stream, on a fresh store, for the
+/// warm-up and then the measured run. Only appends started after the warm-up count.
+async fn measure_appends(
+    dir: &Path,
+    writers: usize,
+    sizes: Sizes,
+    payload: &Bytes,
+) -> BenchResult<AppendRun> {
+    let (store, _) = EmbeddedStore::open(dir, Options::default())?;
+    let cpu_before = CpuSample::now();
+    let measure_from = Instant::now() + sizes.append_warmup;
+    let until = measure_from + sizes.append_run;
+    let samples_max = LATENCY_SAMPLES_MAX / writers;
+    let mut tasks = JoinSet::new();
+    for writer in 0..writers {
+        let (store, payload) = (store.clone(), payload.clone());
+        tasks.spawn(async move {
+            append_one_by_one(store, writer, payload, measure_from, until, samples_max).await
+        });
+    }
+    let mut latencies_us = Vec::new();
+    let mut last_finished = measure_from;
+    while let Some(joined) = tasks.join_next().await {
+        let (samples, finished) = joined??;
+        latencies_us.extend(samples);
+        last_finished = last_finished.max(finished);
+    }
+    let others_cores = cpu_before.zip(CpuSample::now()).map(|(before, after)| before.others_cores(&after));
+    store.close().await;
+    std::fs::remove_dir_all(dir)?;
+    latencies_us.sort_unstable();
+    let events_per_s = latencies_us.len() as f64 / (last_finished - measure_from).as_secs_f64();
+    Ok(AppendRun { writers, events_per_s, latencies_us, others_cores })
+}
+
+/// Appends one event at a time to `bench-<writer>`, each expecting the version the last one
+/// made, until `until`: the latencies of the appends started from `measure_from`, and when the
+/// last one finished.
+async fn append_one_by_one(
+    store: EmbeddedStore,
+    writer: usize,
+    payload: Bytes,
+    measure_from: Instant,
+    until: Instant,
+    samples_max: usize,
+) -> Result<(Vec<u64>, Instant), StoreError> {
+    let stream = StreamName::new(&format!("bench-{writer}"))?;
+    let mut expected = ExpectedVersion::NoStream;
+    let mut samples = Vec::new();
+    let mut finished = Instant::now();
+    for version in 0..WRITER_APPENDS_MAX {
+        let started = Instant::now();
+        if started >= until || samples.len() >= samples_max {
+            break;
+        }
+        let event = EventData::new(Uuid::now_v7(), EVENT_TYPE, payload.clone());
+        let appended = store.append(&stream, expected, vec![event]).await?;
+        finished = Instant::now();
+        assert_eq!(appended.next_expected_version, version, "an append of one event adds one version");
+        expected = ExpectedVersion::Exact(version);
+        if started >= measure_from {
+            samples.push(u64::try_from((finished - started).as_micros()).unwrap_or(u64::MAX));
+        }
+    }
+    Ok((samples, finished))
+}
+
+fn print_append_run(run: &AppendRun, disk: &Disk) {
+    let label = match run.writers {
+        1 => "appends, 1 writer".to_owned(),
+        writers => format!("appends, {writers} writers"),
+    };
+    let latencies = format!(
+        "p50 {}  p99 {}  p999 {}",
+        millis(percentile_us(&run.latencies_us, 5000)),
+        millis(percentile_us(&run.latencies_us, 9900)),
+        millis(percentile_us(&run.latencies_us, 9990)),
+    );
+    let ratio = match run.writers {
+        1 => {
+            let ratio = run.events_per_s / disk.syncs_per_s;
+            format!(
+                "{ratio:.2} of fsync rate ({})",
+                target(ratio >= TARGET_ONE_WRITER_OF_FSYNC, "target 0.80")
+            )
+        }
+        _ => {
+            let ratio = run.events_per_s / disk.batch_events_per_s;
+            if run.writers == *WRITER_COUNTS.last().expect("writer counts") {
+                let p99_us = percentile_us(&run.latencies_us, 9900);
+                format!(
+                    "{ratio:.2} of disk at 512-event batches ({}; {}; {})",
+                    target(ratio >= TARGET_MANY_WRITERS_OF_BATCH_DISK, "target 0.20"),
+                    target(run.events_per_s >= TARGET_MANY_WRITERS_EVENTS_PER_S, "target 300,000 events/s"),
+                    target(p99_us < TARGET_MANY_WRITERS_P99_US, "target p99 < 10 ms"),
+                )
+            } else {
+                format!("{ratio:.2} of disk at 512-event batches (no target)")
+            }
+        }
+    };
+    let others =
+        run.others_cores.map_or_else(String::new, |cores| format!("   others used {cores:.2} cores"));
+    line(
+        &label,
+        &format!("{} events/s", thousands(run.events_per_s)),
+        &format!("{latencies}   {ratio}{others}"),
+    );
+}
+
+/// Fills a fresh store, then reads it all through `read_all` pages and through a subscription.
+async fn measure_reads(dir: &Path, events: u64, disk: &Disk, payload: &Bytes) -> BenchResult<()> {
+    let (store, _) = EmbeddedStore::open(dir, Options::default())?;
+    let filled = fill(&store, events, payload).await?;
+    print_fill(events, filled, disk);
+    let log_bytes = log_bytes(dir)?;
+
+    let started = Instant::now();
+    let mut position = 0;
+    for _ in 0..=events / READ_EVENTS_MAX as u64 {
+        let page = store.read_all(position, READ_EVENTS_MAX).await?;
+        let Some(last) = page.last() else { break };
+        assert_eq!(last.position, position + page.len() as u64 - 1, "a page holds consecutive positions");
+        position = last.position + 1;
+    }
+    assert_eq!(position, events, "read_all returns every event");
+    print_read(
+        &format!("read_all, pages of {}", thousands(READ_EVENTS_MAX as f64)),
+        events,
+        log_bytes,
+        started.elapsed(),
+        disk,
+    );
+
+    let started = Instant::now();
+    let mut subscription = store.subscribe_all(0);
+    for position in 0..events {
+        let event = subscription.next().await?;
+        assert_eq!(event.position, position, "a subscription delivers every position in order");
+    }
+    print_read("subscribe_all(0)", events, log_bytes, started.elapsed(), disk);
+    drop(subscription);
+    store.close().await;
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
+fn print_read(label: &str, events: u64, log_bytes: u64, elapsed: Duration, disk: &Disk) {
+    let events_per_s = events as f64 / elapsed.as_secs_f64();
+    let bytes_per_s = log_bytes as f64 / elapsed.as_secs_f64();
+    line(
+        label,
+        &format!("{} events/s", thousands(events_per_s)),
+        &format!(
+            "{} events in {:.2} s, {:.0} MB/s = {:.2} of sequential write ({})",
+            thousands(events as f64),
+            elapsed.as_secs_f64(),
+            bytes_per_s / 1e6,
+            bytes_per_s / disk.sequential_bytes_per_s,
+            target(events_per_s >= TARGET_READ_EVENTS_PER_S, "target 1,000,000 events/s"),
+        ),
+    );
+}
+
+/// Fills a fresh store and closes it, then times its open in a fresh process: as the store
+/// keeps it (sealed segments with their index files), and without the index files (every
+/// segment scanned, as after a crash that lost them or on a log written before they existed).
+async fn measure_open(dir: &Path, events: u64, disk: &Disk, payload: &Bytes) -> BenchResult<()> {
+    let (store, _) = EmbeddedStore::open(dir, Options::default())?;
+    let filled = fill(&store, events, payload).await?;
+    print_fill(events, filled, disk);
+    store.close().await;
+    let log_bytes = log_bytes(dir)?;
+
+    let label = format!("open, {} events", thousands(events as f64));
+    let run = open_in_child(dir).await?;
+    print_open(&label, &run, events, log_bytes, disk);
+
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|extension| extension == SEGMENT_INDEX_EXTENSION) {
+            std::fs::remove_file(path)?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        let run = open_in_child(dir).await?;
+        print_open(&format!("{label}, no index files"), &run, events, log_bytes, disk);
+    } else {
+        println!("(no segment index files: the open above scanned every segment)");
+    }
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
+/// What the child process measured of one open.
+#[derive(Debug)]
+struct OpenRun {
+    elapsed: Duration,
+    rss_before_kib: u64,
+    peak_rss_kib: u64,
+    events: u64,
+    report: String,
+}
+
+/// Runs this program again as `--open-child <dir>`, so the peak RSS is the open's alone, in a
+/// process that has allocated nothing else, as a service starting up.
+async fn open_in_child(dir: &Path) -> BenchResult<OpenRun> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.arg(OPEN_CHILD_ARG).arg(dir);
+    let output = tokio::task::spawn_blocking(move || command.output()).await??;
+    if !output.status.success() {
+        return Err(format!("the open child failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+    }
+    let stdout = String::from_utf8(output.stdout)?;
+    let mut fields = stdout.trim().splitn(5, ' ');
+    let mut number =
+        || -> BenchResult<u64> { Ok(fields.next().ok_or("the open child said too little")?.parse()?) };
+    let elapsed = Duration::from_nanos(number()?);
+    let (rss_before_kib, peak_rss_kib, events) = (number()?, number()?, number()?);
+    let report = fields.next().unwrap_or_default().to_owned();
+    Ok(OpenRun { elapsed, rss_before_kib, peak_rss_kib, events, report })
+}
+
+/// The child process of [`open_in_child`]: opens the store in `dir`, prints the nanoseconds it
+/// took, the RSS before and the peak RSS after (KiB), the events found and the report.
+async fn open_child(dir: &Path) -> BenchResult<()> {
+    let rss_before_kib = proc_status_kib("VmRSS:").unwrap_or(0);
+    let started = Instant::now();
+    let (store, report) = EmbeddedStore::open(dir, Options::default())?;
+    let elapsed = started.elapsed();
+    let peak_rss_kib = proc_status_kib("VmHWM:").unwrap_or(0);
+    assert_eq!(store.head(), report.events, "the open makes every event it found readable");
+    println!("{} {rss_before_kib} {peak_rss_kib} {} {report:?}", elapsed.as_nanos(), report.events);
+    store.close().await;
+    Ok(())
+}
+
+fn print_open(label: &str, run: &OpenRun, events: u64, log_bytes: u64, disk: &Disk) {
+    assert_eq!(run.events, events, "the open finds every event");
+    let seconds = run.elapsed.as_secs_f64();
+    let bytes_per_s = log_bytes as f64 / seconds;
+    line(
+        label,
+        &format!("{seconds:.2} s"),
+        &format!(
+            "{} events/s rebuilt, {:.0} MB/s of log = {:.2} of sequential write",
+            thousands(events as f64 / seconds),
+            bytes_per_s / 1e6,
+            bytes_per_s / disk.sequential_bytes_per_s,
+        ),
+    );
+    line(
+        "  peak RSS after open",
+        &format!("{} MiB", run.peak_rss_kib / 1024),
+        &format!("VmHWM of a fresh process, {} MiB before the open", run.rss_before_kib / 1024),
+    );
+    line("  open report", &format!("{} MB of log", log_bytes / 1_000_000), &run.report);
+}
+
+/// Appends `events` events in batches of 512 to [`FILL_STREAMS`] streams, several batches in
+/// flight so the writer groups them: how long it took.
+async fn fill(store: &EmbeddedStore, events: u64, payload: &Bytes) -> BenchResult<Duration> {
+    let batches = events.div_ceil(BATCH_EVENTS as u64);
+    let fill_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for task in 0..FILL_TASKS as u64 {
+        let (store, payload) = (store.clone(), payload.clone());
+        tasks.spawn(async move {
+            for batch in (task..batches).step_by(FILL_TASKS) {
+                let first = batch * BATCH_EVENTS as u64;
+                let count = (events - first).min(BATCH_EVENTS as u64);
+                let stream = StreamName::new(&format!("fill-{}", batch % FILL_STREAMS))?;
+                let batch_events = (first..first + count)
+                    .map(|number| EventData::new(fill_id(fill_ms, number), EVENT_TYPE, payload.clone()))
+                    .collect();
+                store.append(&stream, ExpectedVersion::Any, batch_events).await?;
+            }
+            Ok::<(), StoreError>(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    assert_eq!(store.head(), events, "the fill appends every event");
+    Ok(started.elapsed())
+}
+
+/// A UUIDv7 of the fill's millisecond and the event's number, unique in the log. The fill does
+/// not use `Uuid::now_v7`: its `getrandom` system call per id took about 40% of the CPU of a
+/// fill on 2 cores, so the fill would have measured the ids more than the store.
+fn fill_id(fill_ms: u64, number: u64) -> Uuid {
+    let mut counter = [0; 10];
+    counter[2..].copy_from_slice(&number.to_be_bytes());
+    uuid::Builder::from_unix_timestamp_millis(fill_ms, &counter).into_uuid()
+}
+
+fn print_fill(events: u64, elapsed: Duration, disk: &Disk) {
+    let events_per_s = events as f64 / elapsed.as_secs_f64();
+    line(
+        &format!("fill, {} events", thousands(events as f64)),
+        &format!("{} events/s", thousands(events_per_s)),
+        &format!(
+            "512-event appends, {FILL_TASKS} in flight, in {:.1} s: {:.2} of disk at 512-event batches",
+            elapsed.as_secs_f64(),
+            events_per_s / disk.batch_events_per_s
+        ),
+    );
+}
+
+/// Bytes of the segment files in a store's directory.
+fn log_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().ends_with(SEGMENT_SUFFIX) {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// CPU time counters of the whole machine and of this process, in clock ticks: how much other
+/// work ran alongside a measurement, which on a shared machine skews the figures.
+#[derive(Debug, Clone, Copy)]
+struct CpuSample {
+    /// Ticks of every CPU not idle, waiting for I/O or stolen by the hypervisor.
+    machine_busy: u64,
+    /// Ticks of every CPU, whatever they did.
+    machine_total: u64,
+    /// Ticks this process and its children ran, user and system.
+    own: u64,
+}
+
+impl CpuSample {
+    /// From `/proc/stat` and `/proc/self/stat`; `None` where they cannot be read.
+    fn now() -> Option<CpuSample> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .map(|field| field.parse().ok())
+            .collect::<Option<_>>()?;
+        // user nice system idle iowait irq softirq steal: guest time is counted in user already.
+        let [user, nice, system, idle, iowait, irq, softirq, steal] = *ticks.get(..8)? else { return None };
+        let own_stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // After the command name (which may hold spaces): utime, stime, and the same of the
+        // children waited for (the open runs), from the 12th field on.
+        let own_fields: Vec<&str> = own_stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let own =
+            own_fields.get(11..15)?.iter().map(|field| field.parse::<u64>().ok()).sum::<Option<u64>>()?;
+        Some(CpuSample {
+            machine_busy: user + nice + system + irq + softirq,
+            machine_total: user + nice + system + idle + iowait + irq + softirq + steal,
+            own,
+        })
+    }
+
+    /// The cores other processes kept busy from `self` to `later`, on average.
+    fn others_cores(&self, later: &CpuSample) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let total = later.machine_total.saturating_sub(self.machine_total).max(1) as f64;
+        let others = (later.machine_busy.saturating_sub(self.machine_busy))
+            .saturating_sub(later.own.saturating_sub(self.own)) as f64;
+        others / total * cores
+    }
+}
+
+/// The 1, 5 and 15 minute load averages, from `/proc/loadavg`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
+/// A field of `/proc/self/status` in KiB (`VmRSS:`, `VmHWM:`).
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// The latency at `per_ten_thousand` (5000 for p50) of sorted samples.
+fn percentile_us(sorted_us: &[u64], per_ten_thousand: usize) -> u64 {
+    if sorted_us.is_empty() {
+        return 0;
+    }
+    sorted_us[(sorted_us.len() - 1) * per_ten_thousand / 10_000]
+}
+
+/// Bytes that no layer below could compress or deduplicate away.
+fn pseudo_random_bytes(length: usize, seed: u64) -> Bytes {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut bytes = Vec::with_capacity(length);
+    for _ in 0..length {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.push(state as u8);
+    }
+    Bytes::from(bytes)
+}
+
+/// One result: what, the figure with its unit, and the rest (ratio, target) after it.
+fn line(label: &str, figure: &str, rest: &str) {
+    println!("{label:<38} {figure:>20}   {rest}");
+}
+
+fn target(met: bool, target: &str) -> String {
+    format!("{target}: {}", if met { "met" } else { "NOT met" })
+}
+
+fn millis(micros: u64) -> String {
+    format!("{:.2} ms", micros as f64 / 1000.0)
+}
+
+/// `1234567.8` as `1,234,568`.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
