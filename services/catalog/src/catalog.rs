@@ -5,19 +5,23 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use moka::sync::Cache;
-use symbiose_eventstore::{EventStore, RecordedEvent};
+use symbiose_eventstore::{EventStore, READ_EVENTS_MAX, RecordedEvent};
 use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
 use symbiose_kit::ApiError;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::projection::Projection;
+use crate::projection::{Projection, Rebuild};
 use crate::query::{Page, Query};
 
 /// The consumer's name (its checkpoint and dead letters are named after it).
 pub const CONSUMER_NAME: &str = "catalog";
 /// The stream category of listings: the only events the catalog applies.
 const LISTING_CATEGORY: &str = "listing";
+/// Events between two saves of the catalog's checkpoint.
+const CHECKPOINT_EVENTS_MAX: u64 = 1_000_000;
+/// Longest time between two saves of the catalog's checkpoint.
+const CHECKPOINT_INTERVAL_MS: u64 = 60_000;
 /// Most pages the cache of hot queries holds.
 pub const QUERY_CACHE_PAGES_MAX: u64 = 10_000;
 /// Longest wait for the catalog to reach a position a query names.
@@ -138,10 +142,59 @@ pub async fn follow<S: EventStore>(
             return Err(FeedError::Internal(format!("{}: {error}", options.checkpoint_path().display())));
         }
     }
-    let feed = Feed::local(store, 0, None, &options);
+    // The catalog starts from 0 every time, so its checkpoint is only a record of how far it
+    // got: saving it (an fsync and a rename) every thousand events would cost the rebuild
+    // more than the events do.
+    let options = ConsumerOptions {
+        checkpoint_events_max: CHECKPOINT_EVENTS_MAX,
+        checkpoint_interval: Duration::from_millis(CHECKPOINT_INTERVAL_MS),
+        ..options
+    };
+    let from_position = catch_up(&catalog, &store).await?;
+    let feed = Feed::local(store, from_position, None, &options);
     let metrics = ConsumerMetrics::default();
     let mut handler = CatalogHandler(catalog);
     run_consumer(feed, &mut handler, &options, &metrics, shutdown).await.map(|_| ())
+}
+
+/// Folds the log up to its head as the rebuild starts, in pages, and installs the result
+/// with one bulk load of the index; returns the position the consumer goes on from. An event
+/// that does not decode stops the catch-up there: the consumer then retries and parks it as
+/// it does any event.
+async fn catch_up<S: EventStore>(catalog: &Catalog, store: &S) -> Result<u64, FeedError> {
+    let head = store.head();
+    let mut rebuild = Rebuild::default();
+    let mut next = 0;
+    'pages: while next < head {
+        let page = store.read_all(next, READ_EVENTS_MAX).await?;
+        if page.is_empty() {
+            break;
+        }
+        for event in &page {
+            if event.position >= head {
+                break 'pages;
+            }
+            if event.stream.category() == LISTING_CATEGORY {
+                let decoded = listing_id(event).and_then(|id| {
+                    symbiose_listings::decode_listing_event(&event.event_type, &event.payload)
+                        .map(|decoded| (id, decoded))
+                });
+                match decoded {
+                    Ok((id, decoded)) => rebuild.push(id, event.version, event.position, &decoded),
+                    Err(_) => break 'pages,
+                }
+            }
+            next = event.position + 1;
+        }
+    }
+    let projection = rebuild.finish();
+    let mut current =
+        catalog.projection.write().expect("the catalog lock is never poisoned: apply does not panic");
+    *current = projection;
+    catalog.position.send_replace(next);
+    drop(current);
+    tracing::info!(position = next, entries = catalog.read().len(), "catalog rebuilt up to the head");
+    Ok(next)
 }
 
 fn listing_id(event: &RecordedEvent) -> Result<Uuid, String> {

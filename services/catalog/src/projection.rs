@@ -65,33 +65,13 @@ impl Projection {
     }
 
     /// Builds the state of `events` (listing id, version, position, event) at once, the way a
-    /// rebuild does: bulk-loading the index.
+    /// rebuild does: folding first, then bulk-loading the index.
     pub fn rebuild<'a>(events: impl IntoIterator<Item = (Uuid, u64, u64, &'a Event)>) -> Projection {
-        let mut projection = Projection::default();
-        let mut states: HashMap<Uuid, (ListingState, u64)> = HashMap::new();
+        let mut rebuild = Rebuild::default();
         for (id, version, position, event) in events {
-            if matches!(event, Event::Published) {
-                projection.published_at.insert(id, position);
-            }
-            let (state, _) = states.remove(&id).unwrap_or_default();
-            states.insert(id, (listing::evolve(state, event), version));
+            rebuild.push(id, version, position, event);
         }
-        let mut points = Vec::new();
-        for (id, (state, version)) in &states {
-            if let ListingState::Published(listing) = state
-                && listing.available_milli() > 0
-            {
-                let published_position = projection.published_at.get(id).copied().unwrap_or(0);
-                points.push(IndexedPoint::new(to_space(&listing.place.point), *id));
-                projection.entries.insert(
-                    *id,
-                    Entry { listing: listing.as_ref().clone(), published_position, version: *version },
-                );
-            }
-        }
-        projection.index = RTree::bulk_load(points);
-        projection.listings = states;
-        projection
+        rebuild.finish()
     }
 
     pub fn entry(&self, id: Uuid) -> Option<&Entry> {
@@ -135,6 +115,47 @@ impl Projection {
     /// Every listing's state and version, in id order (for tests).
     pub fn listing_states(&self) -> BTreeMap<Uuid, (&ListingState, u64)> {
         self.listings.iter().map(|(id, (state, version))| (*id, (state, *version))).collect()
+    }
+}
+
+/// A rebuild in progress: the listings' states folded from their events, with no entry and no
+/// index until [`Rebuild::finish`] builds them once (bulk-loading the R-tree is much faster
+/// than a million inserts).
+#[derive(Debug, Default)]
+pub struct Rebuild {
+    published_at: HashMap<Uuid, u64>,
+    states: HashMap<Uuid, (ListingState, u64)>,
+}
+
+impl Rebuild {
+    /// Folds the listing event `event` of listing `id`, at log `position`, the `version`-th
+    /// of its stream.
+    pub fn push(&mut self, id: Uuid, version: u64, position: u64, event: &Event) {
+        if matches!(event, Event::Published) {
+            self.published_at.insert(id, position);
+        }
+        let (state, _) = self.states.remove(&id).unwrap_or_default();
+        self.states.insert(id, (listing::evolve(state, event), version));
+    }
+
+    /// The projection of everything pushed.
+    pub fn finish(self) -> Projection {
+        let Rebuild { published_at, states } = self;
+        let mut entries = BTreeMap::new();
+        let mut points = Vec::new();
+        for (id, (state, version)) in &states {
+            if let ListingState::Published(listing) = state
+                && listing.available_milli() > 0
+            {
+                let published_position = published_at.get(id).copied().unwrap_or(0);
+                points.push(IndexedPoint::new(to_space(&listing.place.point), *id));
+                entries.insert(
+                    *id,
+                    Entry { listing: listing.as_ref().clone(), published_position, version: *version },
+                );
+            }
+        }
+        Projection { listings: states, published_at, entries, index: RTree::bulk_load(points) }
     }
 }
 

@@ -460,3 +460,31 @@ async fn bad_queries_are_refused_naming_the_field() {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     server.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn a_restart_rebuilds_the_same_catalog_from_the_log() {
+    let server = TestServer::start().await.expect("server");
+    let producer = producer(&server).await;
+    let mut client = listings(&server, &producer.token).await;
+    let (kept, _) = publish_offer(&mut client, pallet_offer(&producer.sites[0], 10, 100)).await;
+    let (gone, _) = publish_offer(&mut client, pallet_offer(&producer.sites[1], 10, 100)).await;
+    let withdrawn = client
+        .withdraw_listing(pb::WithdrawListingRequest { request_id: String::new(), listing_id: gone.clone() })
+        .await
+        .expect("withdraw")
+        .into_inner();
+    let request =
+        catalog::SearchCatalogRequest { min_position: withdrawn.position, ..near("Strasbourg", 50) };
+    let before =
+        catalog(&server, &producer.token).await.search_catalog(request.clone()).await.expect("search");
+
+    let server = server.restart().await.expect("restart");
+    let after = catalog(&server, &producer.token).await.search_catalog(request).await.expect("search");
+    let ids = |response: tonic::Response<catalog::SearchCatalogResponse>| {
+        response.into_inner().entries.into_iter().map(|entry| entry.listing_id).collect::<Vec<_>>()
+    };
+    let (before, after) = (ids(before), ids(after));
+    assert_eq!(before, [kept]);
+    assert_eq!(after, before);
+    server.stop().await.expect("stop");
+}

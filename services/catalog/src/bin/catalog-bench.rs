@@ -4,8 +4,8 @@
 //! It fills a fresh embedded store (in a temporary directory, removed at the end) with
 //! `--listings` offers of EUR pallets (a `ListingCreated` and a `ListingPublished` each, in
 //! the stored form the listings service writes), at towns of the reference table jittered by
-//! up to 0.3 degrees; then times a rebuild of the catalog from position 0 through the local
-//! feed and the consumer runner (the path the server takes at start); then times
+//! up to 0.3 degrees; then times a rebuild of the catalog from position 0 the way the server
+//! does it at start (`symbiose_catalog::follow`); then times
 //! `--queries` radius queries at random towns, first page (50), nearest first, on the
 //! projection (no cache).
 //!
@@ -255,7 +255,7 @@ async fn run(arguments: &Arguments, dir: &std::path::Path) -> anyhow::Result<()>
     let _ = stop.send(());
     task.await??;
     println!(
-        "rebuild (local feed, consumer runner, decode, R-tree inserts): {events} events in {:.2} s = {:.0} events/s, {} open entries",
+        "rebuild (read in pages, decode, fold, R-tree bulk load): {events} events in {:.2} s = {:.0} events/s, {} open entries",
         rebuilt.as_secs_f64(),
         events as f64 / rebuilt.as_secs_f64(),
         catalog.read().len()
