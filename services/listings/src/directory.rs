@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use prost::Message as _;
 use symbiose_domain::{Country, Identifier, Role};
@@ -257,17 +256,7 @@ impl<S: EventStore> Directory<S> {
 
     /// Waits at most `wait_ms` for the directory view to reflect `position`.
     pub async fn wait_for_view_within(&self, position: u64, wait_ms: u64) -> Result<(), ListingsError> {
-        let mut receiver = self.view_position.clone();
-        let reached =
-            tokio::time::timeout(Duration::from_millis(wait_ms), receiver.wait_for(|seen| *seen > position))
-                .await;
-        match reached {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ListingsError::Unavailable(format!(
-                "the directory is at position {}, behind {position}",
-                *self.view_position.borrow()
-            ))),
-        }
+        shell::wait_for_position(&self.view_position, position, wait_ms, "directory").await
     }
 
     /// Registered organizations in id order after `after`, filtered, at most `limit`.

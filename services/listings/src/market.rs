@@ -168,19 +168,7 @@ impl<S: EventStore> Market<S> {
         if position == 0 {
             return Ok(());
         }
-        let mut receiver = self.view_position.clone();
-        let reached = tokio::time::timeout(
-            Duration::from_millis(VIEW_WAIT_MS),
-            receiver.wait_for(|seen| *seen > position),
-        )
-        .await;
-        match reached {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ListingsError::Unavailable(format!(
-                "the listings view is at position {}, behind {position}",
-                *self.view_position.borrow()
-            ))),
-        }
+        shell::wait_for_position(&self.view_position, position, VIEW_WAIT_MS, "listings view").await
     }
 
     /// `owner`'s listings in id order after `after`, filtered, at most `limit`, and whether

@@ -186,3 +186,26 @@ pub(crate) async fn append<S: EventStore>(
         Err(error) => Err(error.into()),
     }
 }
+
+/// Waits at most `wait_ms` for a view whose position `receiver` publishes to reflect
+/// `position`; `view` names it in the answer when it is behind.
+pub(crate) async fn wait_for_position(
+    receiver: &tokio::sync::watch::Receiver<u64>,
+    position: u64,
+    wait_ms: u64,
+    view: &str,
+) -> Result<(), ListingsError> {
+    let mut waiting = receiver.clone();
+    let reached = tokio::time::timeout(
+        std::time::Duration::from_millis(wait_ms),
+        waiting.wait_for(|seen| *seen > position),
+    )
+    .await;
+    match reached {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(ListingsError::Unavailable(format!(
+            "the {view} is at position {}, behind {position}",
+            *receiver.borrow()
+        ))),
+    }
+}
