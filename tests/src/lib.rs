@@ -4,6 +4,8 @@
 //! Tests start servers only through this crate, so that they all start them the same way the
 //! binary does.
 
+pub mod fixtures;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

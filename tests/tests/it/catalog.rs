@@ -3,17 +3,14 @@
 //! filters on real towns (Strasbourg, Kehl, Basel, Reims); labels in the caller's language;
 //! bad queries.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use symbiose_domain::Role;
 use symbiose_domain::geo::place;
-use symbiose_kit::auth::{Claims, TokenAuthority};
 use symbiose_proto::catalog::v1 as catalog;
 use symbiose_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
 use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
+use symbiose_tests::fixtures::{self, at, pallets};
 use symbiose_tests::{AuthedChannel, TestServer};
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -24,22 +21,6 @@ type Catalog = CatalogServiceClient<AuthedChannel>;
 
 /// The towns the tests place sites in.
 const TOWNS: [&str; 4] = ["Strasbourg", "Kehl", "Basel", "Reims"];
-
-fn now_s() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
-}
-
-fn at(seconds_from_now: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: now_s() + seconds_from_now, nanos: 0 }
-}
-
-fn pallets(count: i64) -> common::Quantity {
-    common::Quantity {
-        amount_milli: count * 1000,
-        unit: common::Unit::Pallet.into(),
-        basis: common::QuantityBasis::Estimated.into(),
-    }
-}
 
 /// `count` EUR pallets, grade B, at `price_minor` euro cents each, at `site_id`.
 fn pallet_offer(site_id: &str, count: i64, price_minor: i64) -> pb::ListingTerms {
@@ -124,15 +105,7 @@ async fn producer(server: &TestServer) -> Producer {
             .site_id;
         sites.push(site);
     }
-    let (key, _) =
-        TokenAuthority::load_or_create(&server.config.data_dir.join("keys")).expect("the server's key");
-    let service_token = key.issue(&Claims {
-        organization_id: Uuid::nil(),
-        roles: vec![Role::Service],
-        issued_at_s: now_s() as u64,
-        expires_at_s: now_s() as u64 + 3600,
-        token_id: Uuid::now_v7(),
-    });
+    let service_token = fixtures::service_token(server).expect("a service token");
     Producer { token, sites, service_token }
 }
 

@@ -1,36 +1,19 @@
 //! `ListingService` through gRPC: an offer of EUR pallets in Strasbourg from draft to
 //! fulfilled, concurrent reservations that never oversell, bad input, ownership, expiry.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use symbiose_domain::Role;
-use symbiose_kit::auth::{Claims, TokenAuthority};
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
 use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
+use symbiose_tests::fixtures::{self, at, pallets};
 use symbiose_tests::{AuthedChannel, TestServer};
 use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
 type Listings = ListingServiceClient<AuthedChannel>;
-
-fn now_s() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
-}
-
-fn at(seconds_from_now: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: now_s() + seconds_from_now, nanos: 0 }
-}
-
-fn pallets(count: i64) -> common::Quantity {
-    common::Quantity {
-        amount_milli: count * 1000,
-        unit: common::Unit::Pallet.into(),
-        basis: common::QuantityBasis::Estimated.into(),
-    }
-}
 
 /// 40 EUR pallets, grade B, every week, at 3.50 EUR each: the brief's first offer.
 fn pallet_offer(site_id: &str) -> pb::ListingTerms {
@@ -155,16 +138,7 @@ async fn market(server: &TestServer) -> Market {
             .expect("site")
             .into_inner()
             .site_id;
-    // The platform's services hold tokens with the service role, signed with the server's key.
-    let (key, _) =
-        TokenAuthority::load_or_create(&server.config.data_dir.join("keys")).expect("the server's key");
-    let service_token = key.issue(&Claims {
-        organization_id: Uuid::nil(),
-        roles: vec![Role::Service],
-        issued_at_s: now_s() as u64,
-        expires_at_s: now_s() as u64 + 3600,
-        token_id: Uuid::now_v7(),
-    });
+    let service_token = fixtures::service_token(server).expect("a service token");
     Market { producer, producer_site, producer_token, recycler, recycler_site, recycler_token, service_token }
 }
 
