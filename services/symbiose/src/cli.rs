@@ -67,6 +67,16 @@ pub enum Command {
     /// The catalog of open offers and requests.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Fill a running server with organizations in every town of the region and its borders,
+    /// and listings of every material (operator token).
+    Demo {
+        /// How many listings to publish.
+        #[arg(long, default_value_t = 2000)]
+        listings: usize,
+        /// Another seed makes other organizations; the same seed again adds nothing.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -350,7 +360,7 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
-type Authed = InterceptedService<Channel, Bearer>;
+pub(crate) type Authed = InterceptedService<Channel, Bearer>;
 
 async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow::Result<bool> {
     let raw = connect(server).await?;
@@ -386,6 +396,7 @@ async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow:
         Command::Token(command) => token_command(channel, command).await,
         Command::Listing(command) => listing_command(channel, command).await,
         Command::Catalog(CatalogCommand::Search(arguments)) => search_catalog(channel, *arguments).await,
+        Command::Demo { listings, seed } => crate::demo::run(raw, channel, listings, seed).await,
     }
 }
 

@@ -8,6 +8,7 @@
 //! It only composes the services: it holds no business rule of its own.
 
 pub mod cli;
+mod demo;
 
 use std::future::Future;
 use std::path::Path;

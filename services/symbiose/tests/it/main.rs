@@ -298,6 +298,35 @@ fn a_newcomer_registers_an_organization_adds_a_site_and_gets_its_token() {
 }
 
 #[test]
+fn the_demo_fills_a_server_that_the_catalog_then_shows() {
+    let server = ServerProcess::start();
+    let demo = server.cli(&["demo", "--listings", "60", "--seed", "7"]);
+    assert!(demo.status.success(), "{}", stderr(&demo));
+    assert!(
+        stdout(&demo).contains("80 organizations in 40 towns, 60 listings published"),
+        "{}",
+        stdout(&demo)
+    );
+    // The same seed again: every call repeats a request id; no organization, site or listing
+    // is added, and nothing fails.
+    let again = server.cli(&["demo", "--listings", "60", "--seed", "7"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+
+    // The catalog follows the log: poll it, with a bound, until it shows the demo's listings.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let search = server.cli(&["catalog", "search", "--near", "Strasbourg", "--radius-km", "1000"]);
+        assert!(search.status.success(), "{}", stderr(&search));
+        if !stdout(&search).contains("(0 listings") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the catalog shows none of the demo's listings");
+    }
+    let too_many = server.cli(&["demo", "--listings", "20001"]);
+    assert_eq!(too_many.status.code(), Some(2));
+}
+
+#[test]
 fn the_client_says_plainly_when_no_server_answers() {
     // A port that was free a moment ago: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
