@@ -70,7 +70,10 @@ impl<S: EventStore> Directory<S> {
     ) -> Directory<S> {
         let view = Arc::new(RwLock::new(View::default()));
         let (position_sender, view_position) = watch::channel(0);
-        tokio::spawn(follow(store.clone(), view.clone(), revocations.clone(), position_sender));
+        let (followed, followed_revocations) = (view.clone(), revocations.clone());
+        tokio::spawn(shell::follow_log(store.clone(), "directory", position_sender, move |recorded| {
+            apply(&followed, &followed_revocations, recorded)
+        }));
         Directory { store, vault, authority, revocations, token_ttl_days, view, view_position }
     }
 
@@ -284,27 +287,6 @@ impl<S: EventStore> Directory<S> {
 /// Follows the log into the directory view and the revocation list, for as long as the
 /// store is open. Events of other contexts are skipped; a bad organization event is logged
 /// and skipped, so one cannot stop the view.
-async fn follow<S: EventStore>(
-    store: S,
-    view: Arc<RwLock<View>>,
-    revocations: Revocations,
-    position: watch::Sender<u64>,
-) {
-    let mut subscription = store.subscribe_all(0);
-    loop {
-        let recorded = match subscription.next().await {
-            Ok(recorded) => recorded,
-            Err(StoreError::Closed) => return,
-            Err(error) => {
-                tracing::error!(%error, "the directory view stopped following the log");
-                return;
-            }
-        };
-        apply(&view, &revocations, &recorded);
-        position.send_replace(recorded.position + 1);
-    }
-}
-
 fn apply(view: &RwLock<View>, revocations: &Revocations, recorded: &RecordedEvent) {
     if recorded.event_type == codec::TOKEN_REVOKED {
         if let Ok(revoked) = pb::TokenRevoked::decode(recorded.payload.as_ref())

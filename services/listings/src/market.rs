@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use symbiose_domain::{MaterialFamily, Role, Unit};
-use symbiose_eventstore::{EventStore, StoreError, StreamName};
+use symbiose_eventstore::{EventStore, RecordedEvent, StoreError, StreamName};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -50,7 +50,10 @@ impl<S: EventStore> Market<S> {
     pub fn start(store: S, directory: Arc<Directory<S>>) -> Arc<Market<S>> {
         let view = Arc::new(RwLock::new(View::default()));
         let (position_sender, view_position) = watch::channel(0);
-        tokio::spawn(follow(store.clone(), view.clone(), position_sender));
+        let followed = view.clone();
+        tokio::spawn(shell::follow_log(store.clone(), "listings view", position_sender, move |recorded| {
+            apply(&followed, recorded)
+        }));
         let market = Arc::new(Market { store, directory, view, view_position });
         tokio::spawn(sweep_expired(Arc::downgrade(&market)));
         market
@@ -213,33 +216,22 @@ impl<S: EventStore> Market<S> {
     }
 }
 
-/// Follows the log into the listings view for as long as the store is open.
-async fn follow<S: EventStore>(store: S, view: Arc<RwLock<View>>, position: watch::Sender<u64>) {
-    let mut subscription = store.subscribe_all(0);
-    loop {
-        let recorded = match subscription.next().await {
-            Ok(recorded) => recorded,
-            Err(StoreError::Closed) => return,
-            Err(error) => {
-                tracing::error!(%error, "the listings view stopped following the log");
-                return;
-            }
-        };
-        if recorded.stream.category() == "listing"
-            && let Ok(id) = Uuid::parse_str(&recorded.stream.as_str()["listing-".len()..])
-        {
-            match listing_codec::decode(&recorded.event_type, &recorded.payload) {
-                Ok(event) => {
-                    let mut view = view.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let state = view.listings.remove(&id).unwrap_or_default();
-                    view.listings.insert(id, listing::evolve(state, &event));
-                }
-                Err(error) => {
-                    tracing::error!(position = recorded.position, %error, "skipping a listing event that does not decode");
-                }
-            }
+/// Applies one event of the log to the listings view; other contexts' events are skipped, and
+/// a listing event that does not decode is logged and skipped, so one cannot stop the view.
+fn apply(view: &RwLock<View>, recorded: &RecordedEvent) {
+    if recorded.stream.category() != "listing" {
+        return;
+    }
+    let Ok(id) = Uuid::parse_str(&recorded.stream.as_str()["listing-".len()..]) else { return };
+    match listing_codec::decode(&recorded.event_type, &recorded.payload) {
+        Ok(event) => {
+            let mut view = view.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let state = view.listings.remove(&id).unwrap_or_default();
+            view.listings.insert(id, listing::evolve(state, &event));
         }
-        position.send_replace(recorded.position + 1);
+        Err(error) => {
+            tracing::error!(position = recorded.position, %error, "skipping a listing event that does not decode");
+        }
     }
 }
 

@@ -209,3 +209,27 @@ pub(crate) async fn wait_for_position(
         ))),
     }
 }
+
+/// Follows the whole log from the start for as long as the store is open, handing each event
+/// to `apply` and then publishing the next position on `position` (what `wait_for_position`
+/// waits on); `view` names the view in the log when it stops on an error.
+pub(crate) async fn follow_log<S: EventStore>(
+    store: S,
+    view: &str,
+    position: tokio::sync::watch::Sender<u64>,
+    mut apply: impl FnMut(&symbiose_eventstore::RecordedEvent),
+) {
+    let mut subscription = store.subscribe_all(0);
+    loop {
+        let recorded = match subscription.next().await {
+            Ok(recorded) => recorded,
+            Err(StoreError::Closed) => return,
+            Err(error) => {
+                tracing::error!(%error, view, "a view stopped following the log");
+                return;
+            }
+        };
+        apply(&recorded);
+        position.send_replace(recorded.position + 1);
+    }
+}
