@@ -119,6 +119,71 @@ impl TestServer {
     }
 }
 
+/// A catalog replica as the `symbiose-catalog` binary runs it, in this process on free ports:
+/// its own data directory holding only the platform's signing key (copied from `of`), the
+/// listings' events from the NATS `of` relays to.
+#[derive(Debug)]
+pub struct CatalogReplica {
+    pub grpc_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl CatalogReplica {
+    /// Starts a replica of the catalog of `of` (which must relay to NATS).
+    pub async fn start(of: &TestServer) -> anyhow::Result<CatalogReplica> {
+        let data_dir = tempfile::tempdir().context("creating a data directory")?;
+        let mut config = ServerConfig::for_tests(data_dir.path().join("data"));
+        config.nats_url = Some(of.config.nats_url.clone().context("the server relays to NATS")?);
+        let keys = config.data_dir.join(symbiose_kit::auth::KEYS_DIR);
+        std::fs::create_dir_all(&keys).context("creating the key directory")?;
+        let key = symbiose_kit::auth::SIGNING_KEY_FILE;
+        std::fs::copy(of.config.data_dir.join(symbiose_kit::auth::KEYS_DIR).join(key), keys.join(key))
+            .context("copying the signing key")?;
+        let listeners = Listeners::bind(&config).await?;
+        let grpc_addr = listeners.grpc_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(symbiose_catalog::run(config, listeners, async move {
+            let _ = stopped.await;
+        }));
+        Ok(CatalogReplica { grpc_addr, stop: Some(stop), task: Some(task), _data_dir: data_dir })
+    }
+
+    /// A channel whose calls carry `token`. The replica accepts connections at once and
+    /// answers them once it holds the history.
+    pub async fn authed(&self, token: &str) -> anyhow::Result<AuthedChannel> {
+        let channel = Endpoint::from_shared(format!("http://{}", self.grpc_addr))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .connect()
+            .await
+            .context("connecting to the catalog replica")?;
+        let bearer = Bearer::new(token).context("a token fit for a header")?;
+        Ok(InterceptedService::new(channel, bearer))
+    }
+
+    /// Stops the replica as SIGTERM would and waits for it to return, with a bound.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self.task.take().context("stopped twice")?;
+        tokio::time::timeout(Duration::from_millis(STOP_TIMEOUT_MS), task)
+            .await
+            .context("the replica did not stop in time")?
+            .context("the replica task panicked")?
+    }
+}
+
+impl Drop for CatalogReplica {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -10,6 +10,8 @@
 //! - [`consumer`]: [`run_consumer`] drives a [`Handler`] over a feed: explicit acks, bounded
 //!   deliveries then the message parked on `symbiose.deadletter.<consumer>`, a checkpoint per
 //!   consumer, duplicates skipped by position, and metrics.
+//! - [`replay`]: [`Replay`] is a context's whole stream, then its live events, through an
+//!   ordered consumer of its own: how a stateless replica of a read model rebuilds and follows.
 //! - [`testing`]: a real `nats-server` with JetStream on a free port, for tests and benchmarks.
 //!
 //! NATS carries events; it is never their source of truth, and this crate never writes to a
@@ -20,6 +22,7 @@ pub mod cloudevents;
 pub mod consumer;
 pub mod feed;
 pub mod relay;
+pub mod replay;
 pub mod route;
 pub mod testing;
 
@@ -40,6 +43,7 @@ pub use relay::{
     RELAY_IN_FLIGHT_MAX, RELAY_READ_EVENTS, RELAY_RESTART_DELAY_MS, Relay, RelayMetrics, RelayOptions,
     RelayStats,
 };
+pub use replay::{Replay, Replayed};
 pub use route::{DUPLICATE_WINDOW, Route};
 
 /// Longest wait for a JetStream API reply and for a publish acknowledgement.

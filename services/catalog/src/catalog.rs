@@ -1,14 +1,20 @@
 //! The catalog that follows the log: the projection behind a lock, fed by a consumer over a
-//! `Feed`, with the position it reflects published for read-your-writes waits.
+//! `Feed` (one process: the local store) or by a [`Replay`] of the listings' stream on NATS (a
+//! stateless replica), with the position it reflects published for read-your-writes waits.
+//! Either way it is rebuilt from the first event at start and whenever the operator asks.
 
+use std::pin::pin;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 use symbiose_eventstore::{EventStore, READ_EVENTS_MAX, RecordedEvent};
-use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
+use symbiose_feed::{
+    ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, Replay, run_consumer,
+};
 use symbiose_kit::ApiError;
-use tokio::sync::watch;
+use symbiose_kit::auth::Revocations;
+use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 use crate::projection::{Projection, Rebuild};
@@ -26,6 +32,27 @@ const CHECKPOINT_INTERVAL_MS: u64 = 60_000;
 pub const QUERY_CACHE_PAGES_MAX: u64 = 10_000;
 /// Longest wait for the catalog to reach a position a query names.
 pub const POSITION_WAIT_MS_MAX: u64 = 5_000;
+/// Longest wait of a rebuild asked for by the operator, before answering that it is still
+/// running (it goes on all the same).
+pub const REBUILD_WAIT_MS_MAX: u64 = 120_000;
+/// The NATS context whose stream carries the listings' events (and the revoked tokens).
+pub const LISTINGS_CONTEXT: &str = "listings";
+/// Failures in a row of a replica's replay after which it stops (and its process exits, to be
+/// restarted by its supervisor).
+pub const REPLAY_FAILURES_MAX: u32 = 30;
+/// Longest pause after a failed replay, before the next, in milliseconds.
+pub const REPLAY_BACKOFF_MS_MAX: u64 = 2_000;
+
+/// What the last rebuild gave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Rebuilds since the process started (the first, at start, is 1).
+    pub count: u64,
+    pub entries: u64,
+    /// Every event before it is reflected.
+    pub position: u64,
+    pub duration_ms: u64,
+}
 
 /// The catalog's projection and the position it reflects, shared by the consumer and the
 /// queries.
@@ -36,6 +63,9 @@ pub struct Catalog {
     position: watch::Sender<u64>,
     /// Pages of hot queries, by projection position and query.
     queries: Cache<String, Arc<Page>>,
+    /// Woken when the operator asks for a rebuild.
+    rebuild_requested: Notify,
+    rebuilt: watch::Sender<Rebuilt>,
 }
 
 impl Catalog {
@@ -44,7 +74,67 @@ impl Catalog {
             projection: RwLock::new(Projection::default()),
             position: watch::channel(0).0,
             queries: Cache::new(QUERY_CACHE_PAGES_MAX),
+            rebuild_requested: Notify::new(),
+            rebuilt: watch::channel(Rebuilt::default()).0,
         })
+    }
+
+    /// What the last rebuild gave.
+    pub fn rebuilt(&self) -> Rebuilt {
+        *self.rebuilt.borrow()
+    }
+
+    /// Waits until the catalog has been rebuilt at least once (at start), or forever if it
+    /// never is: for a replica that serves only once it holds the history.
+    pub async fn wait_for_first_rebuild(&self) {
+        let mut receiver = self.rebuilt.subscribe();
+        let _ = receiver.wait_for(|rebuilt| rebuilt.count > 0).await;
+    }
+
+    /// Asks the follower to rebuild the catalog from the first event, and waits (at most
+    /// [`REBUILD_WAIT_MS_MAX`]) for a rebuild that started after the asking to finish.
+    /// Queries go on against the previous state meanwhile.
+    pub async fn rebuild(&self) -> Result<Rebuilt, ApiError> {
+        let mut receiver = self.rebuilt.subscribe();
+        let asked_after = receiver.borrow_and_update().count;
+        self.rebuild_requested.notify_one();
+        let done = tokio::time::timeout(
+            Duration::from_millis(REBUILD_WAIT_MS_MAX),
+            // A rebuild that was running when asked counts once; the one it asked for is next.
+            receiver.wait_for(|rebuilt| rebuilt.count > asked_after + u64::from(self.rebuilding())),
+        )
+        .await;
+        match done {
+            Ok(Ok(rebuilt)) => Ok(*rebuilt),
+            Ok(Err(_)) => Err(ApiError::Unavailable("the catalog is not following the log".to_owned())),
+            Err(_) => Err(ApiError::Unavailable(format!(
+                "the rebuild is still running after {REBUILD_WAIT_MS_MAX} ms; queries are served from the previous state until it ends"
+            ))),
+        }
+    }
+
+    /// Whether a rebuild is under way: the first one not finished yet. (Later ones are only
+    /// seen through [`Catalog::rebuilt`].)
+    fn rebuilding(&self) -> bool {
+        self.rebuilt.borrow().count == 0
+    }
+
+    /// Puts a rebuilt projection in place of the current one, at once: queries see the old
+    /// state or the new, never a mix.
+    fn install(&self, projection: Projection, position: u64, started: Instant) {
+        let entries = projection.len() as u64;
+        let mut current =
+            self.projection.write().expect("the catalog lock is never poisoned: apply does not panic");
+        *current = projection;
+        self.position.send_replace(position);
+        // A rebuild may land on a position an older answer was cached under.
+        self.queries.invalidate_all();
+        drop(current);
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.rebuilt.send_modify(|rebuilt| {
+            *rebuilt = Rebuilt { count: rebuilt.count + 1, entries, position, duration_ms };
+        });
+        tracing::info!(position, entries, duration_ms, "catalog rebuilt from the first event");
     }
 
     /// The next position to apply: every event before it is reflected.
@@ -78,8 +168,7 @@ impl Catalog {
     /// position.
     pub fn apply(&self, event: &RecordedEvent) -> Result<(), String> {
         if event.stream.category() == LISTING_CATEGORY {
-            let id = listing_id(event)?;
-            let decoded = symbiose_listings::decode_listing_event(&event.event_type, &event.payload)?;
+            let (id, decoded) = decode(event)?;
             let mut projection =
                 self.projection.write().expect("the catalog lock is never poisoned: apply does not panic");
             projection.apply(id, event.version, event.position, &decoded);
@@ -128,20 +217,14 @@ impl Handler for CatalogHandler {
 }
 
 /// Follows `store` from position 0 (the catalog is rebuilt at every start: its checkpoint
-/// is removed first) until `shutdown` completes.
+/// is removed first, and again at every rebuild the operator asks for) until `shutdown`
+/// completes.
 pub async fn follow<S: EventStore>(
     catalog: Arc<Catalog>,
     store: S,
     options: ConsumerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), FeedError> {
-    match std::fs::remove_file(options.checkpoint_path()) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => {
-            return Err(FeedError::Internal(format!("{}: {error}", options.checkpoint_path().display())));
-        }
-    }
     // The catalog starts from 0 every time, so its checkpoint is only a record of how far it
     // got: saving it (an fsync and a rename) every thousand events would cost the rebuild
     // more than the events do.
@@ -150,18 +233,41 @@ pub async fn follow<S: EventStore>(
         checkpoint_interval: Duration::from_millis(CHECKPOINT_INTERVAL_MS),
         ..options
     };
-    let from_position = catch_up(&catalog, &store).await?;
-    let feed = Feed::local(store, from_position, None, &options);
-    let metrics = ConsumerMetrics::default();
-    let mut handler = CatalogHandler(catalog);
-    run_consumer(feed, &mut handler, &options, &metrics, shutdown).await.map(|_| ())
+    let mut shutdown = pin!(shutdown);
+    loop {
+        match std::fs::remove_file(options.checkpoint_path()) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(FeedError::Internal(format!("{}: {error}", options.checkpoint_path().display())));
+            }
+        }
+        let from_position = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            from_position = catch_up(&catalog, &store) => from_position?,
+        };
+        let feed = Feed::local(store.clone(), from_position, None, &options);
+        let metrics = ConsumerMetrics::default();
+        let mut handler = CatalogHandler(catalog.clone());
+        let mut stopping = false;
+        let stop = async {
+            tokio::select! {
+                () = &mut shutdown => stopping = true,
+                () = catalog.rebuild_requested.notified() => {}
+            }
+        };
+        run_consumer(feed, &mut handler, &options, &metrics, stop).await?;
+        if stopping {
+            return Ok(());
+        }
+    }
 }
 
-/// Folds the log up to its head as the rebuild starts, in pages, and installs the result
-/// with one bulk load of the index; returns the position the consumer goes on from. An event
-/// that does not decode stops the catch-up there: the consumer then retries and parks it as
-/// it does any event.
+/// Folds the log up to its head, in pages, and installs the result with one bulk load of the
+/// index; returns the position the consumer goes on from. An event that does not decode
+/// stops the catch-up there: the consumer then retries and parks it as it does any event.
 async fn catch_up<S: EventStore>(catalog: &Catalog, store: &S) -> Result<u64, FeedError> {
+    let started = Instant::now();
     let head = store.head();
     let mut rebuild = Rebuild::default();
     let mut next = 0;
@@ -175,11 +281,7 @@ async fn catch_up<S: EventStore>(catalog: &Catalog, store: &S) -> Result<u64, Fe
                 break 'pages;
             }
             if event.stream.category() == LISTING_CATEGORY {
-                let decoded = listing_id(event).and_then(|id| {
-                    symbiose_listings::decode_listing_event(&event.event_type, &event.payload)
-                        .map(|decoded| (id, decoded))
-                });
-                match decoded {
+                match decode(event) {
                     Ok((id, decoded)) => rebuild.push(id, event.version, event.position, &decoded),
                     Err(_) => break 'pages,
                 }
@@ -187,14 +289,105 @@ async fn catch_up<S: EventStore>(catalog: &Catalog, store: &S) -> Result<u64, Fe
             next = event.position + 1;
         }
     }
-    let projection = rebuild.finish();
-    let mut current =
-        catalog.projection.write().expect("the catalog lock is never poisoned: apply does not panic");
-    *current = projection;
-    catalog.position.send_replace(next);
-    drop(current);
-    tracing::info!(position = next, entries = catalog.read().len(), "catalog rebuilt up to the head");
+    catalog.install(rebuild.finish(), next, started);
     Ok(next)
+}
+
+/// Follows the listings' stream on NATS from its first message, as a stateless replica does:
+/// the history folded in bulk, then each event as it comes, revoked tokens included (so a
+/// replica refuses them as the listings service does). A failed replay (NATS gone for good,
+/// a consumer lost) is started over from the first message, queries meanwhile served from
+/// the state already built, at most [`REPLAY_FAILURES_MAX`] times in a row. Ends when
+/// `shutdown` completes.
+pub async fn follow_replay(
+    catalog: Arc<Catalog>,
+    jetstream: async_nats::jetstream::Context,
+    revocations: Revocations,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), FeedError> {
+    let mut shutdown = pin!(shutdown);
+    let mut failures = 0_u32;
+    loop {
+        let replayed = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            replayed = replay_once(&catalog, &jetstream, &revocations, &mut failures) => replayed,
+        };
+        let Err(error) = replayed else { continue };
+        failures += 1;
+        if failures >= REPLAY_FAILURES_MAX {
+            return Err(FeedError::NatsUnavailable { attempts: failures, last_error: error.to_string() });
+        }
+        let pause = Duration::from_millis((100 * u64::from(failures)).min(REPLAY_BACKOFF_MS_MAX));
+        tracing::warn!(%error, failures, ?pause, "the catalog's replay failed: starting it over");
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// One replay: the history, installed at once, then the live events until a rebuild is asked
+/// for (`Ok`) or the replay fails. `failures` is reset once the history is in.
+async fn replay_once(
+    catalog: &Catalog,
+    jetstream: &async_nats::jetstream::Context,
+    revocations: &Revocations,
+    failures: &mut u32,
+) -> Result<(), FeedError> {
+    let started = Instant::now();
+    let mut replay = Replay::open(jetstream.clone(), LISTINGS_CONTEXT, CONSUMER_NAME).await?;
+    let head = replay.head_at_open();
+    let mut rebuild = Rebuild::default();
+    let mut next = 0;
+    let mut sequence = 0;
+    while sequence < head {
+        let replayed = replay.next().await?;
+        sequence = replayed.stream_sequence;
+        let Some(event) = usable(replayed.event, sequence) else { continue };
+        if let Some(token_id) = symbiose_listings::revoked_token(&event) {
+            revocations.revoke(token_id);
+        } else if event.stream.category() == LISTING_CATEGORY {
+            match decode(&event) {
+                Ok((id, decoded)) => rebuild.push(id, event.version, event.position, &decoded),
+                Err(error) => tracing::error!(position = event.position, %error, "skipping a listing event"),
+            }
+        }
+        next = next.max(event.position + 1);
+    }
+    catalog.install(rebuild.finish(), next, started);
+    *failures = 0;
+    loop {
+        let replayed = tokio::select! {
+            replayed = replay.next() => replayed?,
+            () = catalog.rebuild_requested.notified() => return Ok(()),
+        };
+        let Some(event) = usable(replayed.event, replayed.stream_sequence) else { continue };
+        if event.position < catalog.position() {
+            continue;
+        }
+        if let Some(token_id) = symbiose_listings::revoked_token(&event) {
+            revocations.revoke(token_id);
+        }
+        if let Err(error) = catalog.apply(&event) {
+            tracing::error!(position = event.position, %error, "skipping a listing event");
+            catalog.position.send_replace(event.position + 1);
+        }
+    }
+}
+
+/// The event a replayed message carries; a message that carries none is logged and skipped.
+fn usable(event: Result<RecordedEvent, String>, stream_sequence: u64) -> Option<RecordedEvent> {
+    event
+        .inspect_err(|reason| {
+            tracing::error!(stream_sequence, %reason, "skipping a message that is not a Symbiose event")
+        })
+        .ok()
+}
+
+fn decode(event: &RecordedEvent) -> Result<(Uuid, symbiose_listings::listing::Event), String> {
+    let id = listing_id(event)?;
+    let decoded = symbiose_listings::decode_listing_event(&event.event_type, &event.payload)?;
+    Ok((id, decoded))
 }
 
 fn listing_id(event: &RecordedEvent) -> Result<Uuid, String> {

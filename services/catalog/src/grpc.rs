@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use symbiose_domain::{Currency, Labels, PalletGrade, WasteCode};
+use symbiose_domain::{Currency, Labels, PalletGrade, Role, WasteCode};
 use symbiose_kit::{ApiError, auth, page};
 use symbiose_listings::listing::{LegalStatus, Quality, Side, quantity_of};
 use symbiose_proto::catalog::v1::{self as pb, catalog_service_server::CatalogService};
@@ -70,6 +70,19 @@ impl CatalogService for CatalogApi {
         Ok(Response::new(pb::GetCatalogEntryResponse {
             entry: Some(entry_to_wire(&hit, language)),
             position,
+        }))
+    }
+
+    async fn rebuild_catalog(
+        &self,
+        request: Request<pb::RebuildCatalogRequest>,
+    ) -> Result<Response<pb::RebuildCatalogResponse>, Status> {
+        auth::caller(&request)?.require_role(Role::Operator)?;
+        let rebuilt = self.catalog.rebuild().await?;
+        Ok(Response::new(pb::RebuildCatalogResponse {
+            entries: rebuilt.entries,
+            position: rebuilt.position,
+            duration_ms: rebuilt.duration_ms,
         }))
     }
 }

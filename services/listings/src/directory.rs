@@ -284,14 +284,22 @@ impl<S: EventStore> Directory<S> {
     }
 }
 
+/// The token a `TokenRevoked` event revokes; `None` for any other event (or a damaged one).
+/// Every server that checks tokens follows these, the catalog's replicas included.
+pub fn revoked_token(recorded: &RecordedEvent) -> Option<Uuid> {
+    if recorded.event_type != codec::TOKEN_REVOKED {
+        return None;
+    }
+    let revoked = pb::TokenRevoked::decode(recorded.payload.as_ref()).ok()?;
+    Uuid::parse_str(&revoked.token_id).ok()
+}
+
 /// Follows the log into the directory view and the revocation list, for as long as the
 /// store is open. Events of other contexts are skipped; a bad organization event is logged
 /// and skipped, so one cannot stop the view.
 fn apply(view: &RwLock<View>, revocations: &Revocations, recorded: &RecordedEvent) {
     if recorded.event_type == codec::TOKEN_REVOKED {
-        if let Ok(revoked) = pb::TokenRevoked::decode(recorded.payload.as_ref())
-            && let Ok(token_id) = Uuid::parse_str(&revoked.token_id)
-        {
+        if let Some(token_id) = revoked_token(recorded) {
             revocations.revoke(token_id);
         }
         return;

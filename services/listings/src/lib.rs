@@ -31,7 +31,7 @@ use symbiose_proto::listings::v1::listing_service_server::ListingServiceServer;
 use symbiose_proto::listings::v1::organization_service_server::OrganizationServiceServer;
 use tonic::service::interceptor::InterceptedService;
 
-pub use directory::Directory;
+pub use directory::{Directory, revoked_token};
 pub use error::ListingsError;
 pub use grpc::OrganizationApi;
 pub use listing_codec::decode as decode_listing_event;

@@ -83,6 +83,9 @@ pub enum Command {
 pub enum CatalogCommand {
     /// Search the open offers and requests: nearest first around a town or a point.
     Search(Box<SearchCatalogArgs>),
+    /// Rebuild the catalog from the first event of the log (operator token); queries are
+    /// served from the previous state until it is done.
+    Rebuild,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -396,6 +399,16 @@ async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow:
         Command::Token(command) => token_command(channel, command).await,
         Command::Listing(command) => listing_command(channel, command).await,
         Command::Catalog(CatalogCommand::Search(arguments)) => search_catalog(channel, *arguments).await,
+        Command::Catalog(CatalogCommand::Rebuild) => {
+            let mut client = CatalogServiceClient::new(channel);
+            let request = symbiose_proto::catalog::v1::RebuildCatalogRequest {};
+            let response = client.rebuild_catalog(request).await.map_err(status_error)?.into_inner();
+            println!(
+                "rebuilt: {} open entries, up to position {}, in {} ms",
+                response.entries, response.position, response.duration_ms
+            );
+            Ok(true)
+        }
         Command::Demo { listings, seed } => crate::demo::run(raw, channel, listings, seed).await,
     }
 }

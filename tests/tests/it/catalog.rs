@@ -1,9 +1,10 @@
 //! `CatalogService` through gRPC: the catalog follows publication, amendment, reservation,
 //! release and withdrawal (each read naming the position of the write before it); radius and country
 //! filters on real towns (Strasbourg, Kehl, Basel, Reims); labels in the caller's language;
-//! bad queries.
+//! bad queries; a rebuild on the operator's demand; a stateless replica fed from NATS.
 
 use symbiose_domain::geo::place;
+use symbiose_feed::testing::NatsServer;
 use symbiose_proto::catalog::v1 as catalog;
 use symbiose_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use symbiose_proto::common::v1 as common;
@@ -11,7 +12,7 @@ use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
 use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
 use symbiose_tests::fixtures::{self, at, pallets};
-use symbiose_tests::{AuthedChannel, TestServer};
+use symbiose_tests::{AuthedChannel, CatalogReplica, TestServer};
 use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
@@ -53,6 +54,7 @@ fn pallet_offer(site_id: &str, count: i64, price_minor: i64) -> pb::ListingTerms
 /// A producer with a site in each of [`TOWNS`] (in that order), its token, and a token of
 /// the platform's services (which reserve quantities).
 struct Producer {
+    organization_id: String,
     token: String,
     sites: Vec<String>,
     service_token: String,
@@ -106,7 +108,7 @@ async fn producer(server: &TestServer) -> Producer {
         sites.push(site);
     }
     let service_token = fixtures::service_token(server).expect("a service token");
-    Producer { token, sites, service_token }
+    Producer { organization_id, token, sites, service_token }
 }
 
 async fn listings(server: &TestServer, token: &str) -> Listings {
@@ -459,5 +461,137 @@ async fn a_restart_rebuilds_the_same_catalog_from_the_log() {
     let (before, after) = (ids(before), ids(after));
     assert_eq!(before, [kept]);
     assert_eq!(after, before);
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn the_operator_rebuilds_the_catalog_on_demand_and_it_answers_the_same() {
+    let server = TestServer::start().await.expect("server");
+    let producer = producer(&server).await;
+    let mut client = listings(&server, &producer.token).await;
+    let (kept, _) = publish_offer(&mut client, pallet_offer(&producer.sites[0], 10, 100)).await;
+    let (gone, _) = publish_offer(&mut client, pallet_offer(&producer.sites[1], 10, 100)).await;
+    let withdrawn = client
+        .withdraw_listing(pb::WithdrawListingRequest { request_id: String::new(), listing_id: gone })
+        .await
+        .expect("withdraw")
+        .into_inner();
+    let request =
+        catalog::SearchCatalogRequest { min_position: withdrawn.position, ..near("Strasbourg", 50) };
+    let mut search = catalog(&server, &producer.token).await;
+    let before = search.search_catalog(request.clone()).await.expect("search").into_inner();
+
+    // Only the operator may ask: a rebuild costs the whole log's reading.
+    let refused =
+        search.rebuild_catalog(catalog::RebuildCatalogRequest {}).await.expect_err("not the operator's");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+
+    let rebuilt = catalog(&server, &server.operator_token)
+        .await
+        .rebuild_catalog(catalog::RebuildCatalogRequest {})
+        .await
+        .expect("rebuilt")
+        .into_inner();
+    assert_eq!(rebuilt.entries, 1, "one offer is open");
+    assert!(rebuilt.position > withdrawn.position, "{rebuilt:?} reflects the withdrawal");
+
+    let after = search.search_catalog(request).await.expect("search").into_inner();
+    assert_eq!(after.entries, before.entries);
+    assert_eq!(after.entries.iter().map(|entry| entry.listing_id.clone()).collect::<Vec<_>>(), [kept]);
+
+    // And it follows on: what is published after the rebuild shows.
+    let (later, position) = publish_offer(&mut client, pallet_offer(&producer.sites[0], 5, 100)).await;
+    let found = entry(&mut search, &later, position).await.expect("in the catalog after the rebuild");
+    assert_eq!(available_of(&found), 5_000);
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_replica_rebuilds_from_nats_follows_live_and_refuses_revoked_tokens() {
+    let Some(nats) = NatsServer::start_or_skip("a_catalog_replica_rebuilds_from_nats") else {
+        return;
+    };
+    let server = TestServer::start_with(|config| config.nats_url = Some(nats.url())).await.expect("server");
+    let producer = producer(&server).await;
+    let mut client = listings(&server, &producer.token).await;
+    // History: written before the replica starts, so it comes from the replay.
+    let (first, _) = publish_offer(&mut client, pallet_offer(&producer.sites[0], 10, 100)).await;
+    let (second, _) = publish_offer(&mut client, pallet_offer(&producer.sites[1], 20, 100)).await;
+    let withdrawn = client
+        .withdraw_listing(pb::WithdrawListingRequest { request_id: String::new(), listing_id: second })
+        .await
+        .expect("withdraw")
+        .into_inner();
+
+    let replica = CatalogReplica::start(&server).await.expect("replica");
+    let mut search = CatalogServiceClient::new(replica.authed(&producer.token).await.expect("channel"));
+    let request =
+        catalog::SearchCatalogRequest { min_position: withdrawn.position, ..near("Strasbourg", 50) };
+    let found = search.search_catalog(request).await.expect("search").into_inner();
+    assert_eq!(
+        found.entries.iter().map(|entry| entry.listing_id.as_str()).collect::<Vec<_>>(),
+        [first.as_str()]
+    );
+
+    // Live: a reservation, read back at the position it returned.
+    let reserved = listings(&server, &producer.service_token)
+        .await
+        .reserve_quantity(pb::ReserveQuantityRequest {
+            request_id: String::new(),
+            listing_id: first.clone(),
+            reservation_id: Uuid::now_v7().to_string(),
+            quantity: Some(pallets(4)),
+        })
+        .await
+        .expect("reserved")
+        .into_inner();
+    let reserved_entry = entry(&mut search, &first, reserved.position).await.expect("still open");
+    assert_eq!(available_of(&reserved_entry), 6_000, "10 pallets, 4 reserved");
+
+    // A revoked token is refused by the replica too, once the revocation reached it.
+    let mut organizations = OrganizationServiceClient::new(server.operator().await.expect("channel"));
+    let issued = organizations
+        .issue_token(pb::IssueTokenRequest {
+            organization_id: producer.organization_id.clone(),
+            roles: vec![],
+            ttl_days: 1,
+        })
+        .await
+        .expect("issued")
+        .into_inner();
+    let mut holder = CatalogServiceClient::new(replica.authed(&issued.token).await.expect("channel"));
+    let (_, position) = publish_offer(&mut client, pallet_offer(&producer.sites[0], 1, 100)).await;
+    holder
+        .search_catalog(catalog::SearchCatalogRequest { min_position: position, ..Default::default() })
+        .await
+        .expect("a valid token is accepted");
+    organizations.revoke_token(pb::RevokeTokenRequest { token_id: issued.token_id }).await.expect("revoked");
+    // The events come in log order: once the replica reflects a write made after the
+    // revocation, it has applied the revocation too.
+    let (_, after_revocation) = publish_offer(&mut client, pallet_offer(&producer.sites[0], 1, 100)).await;
+    search
+        .search_catalog(catalog::SearchCatalogRequest {
+            min_position: after_revocation,
+            ..Default::default()
+        })
+        .await
+        .expect("search");
+    let status = holder
+        .search_catalog(catalog::SearchCatalogRequest::default())
+        .await
+        .expect_err("a revoked token is refused");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+
+    // And the replica rebuilds on demand from NATS, to the same state.
+    let rebuilt = CatalogServiceClient::new(replica.authed(&server.operator_token).await.expect("channel"))
+        .rebuild_catalog(catalog::RebuildCatalogRequest {})
+        .await
+        .expect("rebuilt")
+        .into_inner();
+    assert_eq!(rebuilt.entries, 3, "the first offer and two of a pallet each: {rebuilt:?}");
+    let again = entry(&mut search, &first, 0).await.expect("still open");
+    assert_eq!(available_of(&again), 6_000);
+
+    replica.stop().await.expect("the replica stops cleanly");
     server.stop().await.expect("stop");
 }

@@ -322,6 +322,10 @@ fn the_demo_fills_a_server_that_the_catalog_then_shows() {
         }
         assert!(std::time::Instant::now() < deadline, "the catalog shows none of the demo's listings");
     }
+    // The operator rebuilds it from the log: the 60 listings are all open again.
+    let rebuilt = server.cli(&["catalog", "rebuild"]);
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    assert!(stdout(&rebuilt).starts_with("rebuilt: 60 open entries"), "{}", stdout(&rebuilt));
     let too_many = server.cli(&["demo", "--listings", "20001"]);
     assert_eq!(too_many.status.code(), Some(2));
 }

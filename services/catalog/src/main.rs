@@ -1,0 +1,13 @@
+//! The catalog alone: a stateless replica that rebuilds from the listings' events on NATS at
+//! start, follows them, and serves `CatalogService` (any number of them behind one address).
+
+use anyhow::Context as _;
+use symbiose_kit::{Listeners, ServerConfig};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = ServerConfig::from_env().context("reading the configuration")?;
+    symbiose_kit::telemetry::init(config.log_format);
+    let listeners = Listeners::bind(&config).await?;
+    symbiose_catalog::run(config, listeners, symbiose_kit::server::shutdown_signal()).await
+}
