@@ -1,11 +1,16 @@
 //! Values the black-box tests build again and again: times relative to now, quantities of
-//! pallets, and a token of the platform's services.
+//! pallets, a token of the platform's services, organizations with a site and a token, and
+//! pallet listings.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use anyhow::Context as _;
 use symbiose_domain::Role;
 use symbiose_kit::auth::{Claims, TokenAuthority};
 use symbiose_proto::common::v1 as common;
+use symbiose_proto::listings::v1 as pb;
+use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
+use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
 use uuid::Uuid;
 
 use crate::TestServer;
@@ -43,4 +48,137 @@ pub fn service_token(server: &TestServer) -> anyhow::Result<String> {
         expires_at_s: now_s + SERVICE_TOKEN_TTL_S,
         token_id: Uuid::now_v7(),
     }))
+}
+
+/// An organization of the marketplace as a test uses it: its id, its token (all its roles)
+/// and one site.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub organization_id: String,
+    pub token: String,
+    pub site_id: String,
+}
+
+/// A French SIREN built from `number` (8 digits and the Luhn check digit), so that tests can
+/// register as many distinct French organizations as they need.
+pub fn siren(number: u32) -> String {
+    let body = format!("{:08}", number % 100_000_000);
+    let sum = |digits: &str| -> u32 {
+        digits
+            .chars()
+            .rev()
+            .enumerate()
+            .map(|(index, digit)| {
+                let value = digit.to_digit(10).unwrap_or(0);
+                if index % 2 == 1 { (value * 2) / 10 + (value * 2) % 10 } else { value }
+            })
+            .sum()
+    };
+    let check = (0..10).find(|check| sum(&format!("{body}{check}")) % 10 == 0).unwrap_or(0);
+    format!("{body}{check}")
+}
+
+/// Registers `legal_name` (in `country`, with `identifier` and `roles`) as the operator, gives
+/// it a token and a site at `town` of the reference table.
+pub async fn member(
+    server: &TestServer,
+    legal_name: &str,
+    country: common::Country,
+    identifier: &str,
+    roles: &[common::Role],
+    town: &str,
+) -> anyhow::Result<Member> {
+    let place =
+        symbiose_domain::geo::place(town).with_context(|| format!("{town} is not a town of the table"))?;
+    let mut operator = OrganizationServiceClient::new(server.operator().await?);
+    let organization_id = operator
+        .register_organization(pb::RegisterOrganizationRequest {
+            request_id: String::new(),
+            legal_name: legal_name.to_owned(),
+            country: country.into(),
+            legal_identifier: identifier.to_owned(),
+            roles: roles.iter().map(|role| (*role).into()).collect(),
+        })
+        .await?
+        .into_inner()
+        .organization_id;
+    let token = operator
+        .issue_token(pb::IssueTokenRequest {
+            organization_id: organization_id.clone(),
+            roles: vec![],
+            ttl_days: 0,
+        })
+        .await?
+        .into_inner()
+        .token;
+    let mut own = OrganizationServiceClient::new(server.authed(&token).await?);
+    let site_id = own
+        .add_site(pb::AddSiteRequest {
+            request_id: String::new(),
+            organization_id: organization_id.clone(),
+            name: format!("Site {town}"),
+            address: Some(pb::Address {
+                street: "1 rue du Port".to_owned(),
+                postal_code: "00000".to_owned(),
+                city: town.to_owned(),
+                country: common::Country::from(place.country).into(),
+            }),
+            location: Some(place.point.into()),
+        })
+        .await?
+        .into_inner()
+        .site_id;
+    Ok(Member { organization_id, token, site_id })
+}
+
+/// EUR pallets of grade B (EWC 15 01 03, waste), `count` of them at `price_minor` euro cents
+/// each (an offer's price, a request's maximum), at `site_id`, available for 30 days, buyer
+/// collects, other countries accepted, a request's default distance (200 km).
+pub fn pallet_terms(side: pb::ListingSide, site_id: &str, count: i64, price_minor: i64) -> pb::ListingTerms {
+    pb::ListingTerms {
+        side: side.into(),
+        family: common::MaterialFamily::Pallets.into(),
+        waste_code: "15 01 03".into(),
+        legal_status: pb::LegalStatus::Waste.into(),
+        description: "EUR/EPAL 1200x800, grade B".into(),
+        quality: Some(pb::Quality { kind: Some(pb::quality::Kind::PalletGrade(pb::PalletGrade::B.into())) }),
+        quantity: Some(pallets(count)),
+        minimum_lot: Some(pallets(1)),
+        recurrence: None,
+        site_id: site_id.into(),
+        location: None,
+        available_from: Some(at(0)),
+        available_until: Some(at(30 * 86_400)),
+        price_per_unit: Some(common::Money { amount_minor: price_minor, currency_code: "EUR".into() }),
+        delivery: Some(pb::DeliveryTerms {
+            mode: pb::DeliveryMode::BuyerCollects.into(),
+            seller_delivery_km: 0,
+        }),
+        max_distance_km: 0,
+        accepts_other_countries: true,
+        attachments: vec![],
+        expires_at: Some(at(60 * 86_400)),
+    }
+}
+
+/// Creates and publishes a listing with `token`; its id and the position of its publication.
+pub async fn publish(
+    server: &TestServer,
+    token: &str,
+    terms: pb::ListingTerms,
+) -> anyhow::Result<(String, u64)> {
+    let mut listings = ListingServiceClient::new(server.authed(token).await?);
+    let listing_id = listings
+        .create_listing(pb::CreateListingRequest { request_id: String::new(), terms: Some(terms) })
+        .await?
+        .into_inner()
+        .listing_id;
+    let published = listings
+        .publish_listing(pb::PublishListingRequest {
+            request_id: String::new(),
+            listing_id: listing_id.clone(),
+        })
+        .await?
+        .into_inner();
+    Ok((listing_id, published.position))
 }

@@ -34,6 +34,12 @@ pub mod listings {
     }
 }
 
+pub mod matching {
+    pub mod v1 {
+        tonic::include_proto!("symbiose.matching.v1");
+    }
+}
+
 pub mod reference {
     pub mod v1 {
         tonic::include_proto!("symbiose.reference.v1");

@@ -196,7 +196,7 @@ pub(crate) fn encode(organization_id: Uuid, event: &Event) -> (&'static str, Vec
 }
 
 /// The organization event of a stored type and payload; errors say what does not decode.
-pub(crate) fn decode(event_type: &str, payload: &[u8]) -> Result<Event, String> {
+pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, String> {
     let invalid = |error: FieldError| format!("{event_type}: {error}");
     let decode_error = |error: prost::DecodeError| format!("{event_type}: {error}");
     Ok(match event_type {

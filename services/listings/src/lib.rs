@@ -31,6 +31,7 @@ use symbiose_proto::listings::v1::listing_service_server::ListingServiceServer;
 use symbiose_proto::listings::v1::organization_service_server::OrganizationServiceServer;
 use tonic::service::interceptor::InterceptedService;
 
+pub use codec::decode as decode_organization_event;
 pub use directory::{Directory, revoked_token};
 pub use error::ListingsError;
 pub use grpc::OrganizationApi;
@@ -55,7 +56,7 @@ pub async fn add_services<S: EventStore>(
     config: &ServerConfig,
     store: S,
     security: &Security,
-) -> anyhow::Result<Arc<Directory<S>>> {
+) -> anyhow::Result<(Arc<Directory<S>>, Arc<Market<S>>)> {
     let vault = Vault::open(config.data_dir.join(VAULT_DIR)).context("opening the vault")?;
     let store_head = store.head();
     let directory = Arc::new(Directory::start(
@@ -70,10 +71,10 @@ pub async fn add_services<S: EventStore>(
     }
     services.add(organization_service(config, directory.clone(), security.authenticator.clone()));
     let market = Market::start(directory.store().clone(), directory.clone());
-    let listings = ListingServiceServer::new(ListingApi::new(market))
+    let listings = ListingServiceServer::new(ListingApi::new(market.clone()))
         .max_decoding_message_size(config.message_bytes_max);
     services.add(InterceptedService::new(listings, security.authenticator.clone()));
-    Ok(directory)
+    Ok((directory, market))
 }
 
 /// Runs the listings service alone (with the reference data), on its own store in

@@ -67,6 +67,15 @@ pub enum Command {
     /// The catalog of open offers and requests.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Matches for one of your listings.
+    #[command(subcommand)]
+    Matches(crate::cli_matching::MatchCommand),
+    /// Proposals of matching: list, accept, decline.
+    #[command(subcommand)]
+    Proposal(crate::cli_matching::ProposalCommand),
+    /// Deals: list, show, cancel.
+    #[command(subcommand)]
+    Deal(crate::cli_matching::DealCommand),
     /// Fill a running server with organizations in every town of the region and its borders,
     /// and listings of every material (operator token).
     Demo {
@@ -409,6 +418,9 @@ async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow:
             );
             Ok(true)
         }
+        Command::Matches(command) => crate::cli_matching::match_command(channel, command).await,
+        Command::Proposal(command) => crate::cli_matching::proposal_command(channel, command).await,
+        Command::Deal(command) => crate::cli_matching::deal_command(channel, command).await,
         Command::Demo { listings, seed } => crate::demo::run(raw, channel, listings, seed).await,
     }
 }
@@ -807,7 +819,7 @@ async fn connect(server: &str) -> anyhow::Result<Channel> {
     endpoint.connect().await.map_err(|error| anyhow::anyhow!("cannot reach {server}: {error}"))
 }
 
-fn status_error(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn status_error(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
 

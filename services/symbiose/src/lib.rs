@@ -1,13 +1,14 @@
 //! The standalone Symbiose server: every service in one process, on one gRPC port, with its
 //! data under one directory: the embedded event store in `events/`, the token signing key in
 //! `keys/`, the keys of personal data in `vault/`, the operator's token in `operator.token`,
-//! and the relay's and the catalog's checkpoints in `feed/`. It is what `cargo run --release` starts, and what
+//! and the checkpoints of the relay, the catalog and the matching proposer in `feed/`. It is what `cargo run --release` starts, and what
 //! the black-box tests start on free ports. With `SYMBIOSE_NATS_URL` set it also relays its
 //! events to NATS JetStream, for partners and for services running on their own.
 //!
 //! It only composes the services: it holds no business rule of its own.
 
 pub mod cli;
+pub mod cli_matching;
 mod demo;
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use symbiose_eventstore::embedded::{self, EmbeddedStore};
 use symbiose_feed::{Relay, RelayOptions};
 use symbiose_kit::auth::Security;
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
+use symbiose_matching::ListingsReservations;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
@@ -27,7 +29,7 @@ pub const EVENTS_DIR: &str = symbiose_listings::EVENTS_DIR;
 /// The directory of the event feed's state (the relay's checkpoint) under the data directory.
 pub const FEED_DIR: &str = "feed";
 /// The contexts this server hosts, whose NATS streams the relay sets up at start.
-const CONTEXTS: &[&str] = &["listings"];
+const CONTEXTS: &[&str] = &["listings", "matching"];
 
 /// A standalone server with its store open, its keys loaded and its ports bound, ready to
 /// serve.
@@ -81,7 +83,20 @@ impl Standalone {
             symbiose_reference::service(&config),
             security.authenticator.clone(),
         ));
-        symbiose_listings::add_services(&mut services, &config, store.clone(), &security).await?;
+        let (_, market) =
+            symbiose_listings::add_services(&mut services, &config, store.clone(), &security).await?;
+        // Matching reserves through the listings service's own handler, as the platform's service.
+        let reservations = ListingsReservations::new(symbiose_listings::ListingApi::new(market));
+        let (stop_matching, matching_stopped) = oneshot::channel::<()>();
+        let (matchmaker, proposing) = symbiose_matching::start(
+            config.data_dir.join(FEED_DIR),
+            store.clone(),
+            reservations,
+            async move {
+                let _ = matching_stopped.await;
+            },
+        )?;
+        services.add(symbiose_matching::service(&config, matchmaker, security.authenticator.clone()));
         let (stop_catalog, catalog_stopped) = oneshot::channel::<()>();
         let (catalog, catalog_task) =
             symbiose_catalog::start(config.data_dir.join(FEED_DIR), store.clone(), async move {
@@ -89,6 +104,12 @@ impl Standalone {
             })?;
         services.add(symbiose_catalog::service(&config, catalog, security.authenticator.clone()));
         let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
+        let _ = stop_matching.send(());
+        match proposing.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the matching proposer stopped with an error"),
+            Err(error) => tracing::error!(%error, "the matching proposer task failed"),
+        }
         let _ = stop_catalog.send(());
         match catalog_task.await {
             Ok(Ok(())) => {}

@@ -4,6 +4,7 @@ mod catalog;
 mod directory;
 mod health;
 mod listings;
+mod matching;
 mod metrics;
 mod nats;
 mod reference;

@@ -5,7 +5,14 @@ use symbiose_tests::TestServer;
 use tokio_stream::StreamExt as _;
 use tonic_reflection::pb::{v1, v1alpha};
 
-const EXPECTED: [&str; 2] = ["grpc.health.v1.Health", "symbiose.reference.v1.ReferenceService"];
+const EXPECTED: [&str; 6] = [
+    "grpc.health.v1.Health",
+    "symbiose.reference.v1.ReferenceService",
+    "symbiose.listings.v1.OrganizationService",
+    "symbiose.listings.v1.ListingService",
+    "symbiose.catalog.v1.CatalogService",
+    "symbiose.matching.v1.MatchingService",
+];
 
 #[tokio::test]
 async fn v1_lists_and_describes_every_service() {

@@ -297,6 +297,165 @@ fn a_newcomer_registers_an_organization_adds_a_site_and_gets_its_token() {
     );
 }
 
+impl ServerProcess {
+    /// Registers an organization with a site at `town` (`latitude`, `longitude`) and returns
+    /// its token, as the README's walk-through does.
+    fn member(
+        &self,
+        name: &str,
+        country: &str,
+        identifier: &str,
+        roles: &str,
+        town: (&str, &str, &str),
+    ) -> (String, String) {
+        let register = self.cli(&[
+            "organization",
+            "register",
+            "--name",
+            name,
+            "--country",
+            country,
+            "--identifier",
+            identifier,
+            "--roles",
+            roles,
+        ]);
+        assert!(register.status.success(), "{}", stderr(&register));
+        let organization = stdout(&register).trim().to_owned();
+        let (city, latitude, longitude) = town;
+        let site = self.cli(&[
+            "organization",
+            "add-site",
+            "--organization",
+            &organization,
+            "--name",
+            city,
+            "--street",
+            "1 Hafenstrasse",
+            "--postal-code",
+            "00000",
+            "--city",
+            city,
+            "--country",
+            country,
+            "--latitude",
+            latitude,
+            "--longitude",
+            longitude,
+        ]);
+        assert!(site.status.success(), "{}", stderr(&site));
+        let token = self.cli(&["token", "issue", "--organization", &organization]);
+        assert!(token.status.success(), "{}", stderr(&token));
+        (stdout(&token).trim().to_owned(), stdout(&site).trim().to_owned())
+    }
+
+    /// Runs the client with `token`.
+    fn as_member(&self, token: &str, args: &[&str]) -> Output {
+        Command::new(BINARY)
+            .args(["--server", &self.url, "--token", token])
+            .args(args)
+            .output()
+            .expect("run the client")
+    }
+}
+
+/// The README's cross-border walk-through: pallets in Strasbourg, a pallet repairer in Kehl.
+#[test]
+fn a_cross_border_pallet_deal_through_the_cli() {
+    let server = ServerProcess::start();
+    let (producer, producer_site) = server.member(
+        "Palettes de l'Est SAS",
+        "FR",
+        "732 829 320 00074",
+        "producer",
+        ("Strasbourg", "48.5734", "7.7521"),
+    );
+    let (buyer, buyer_site) = server.member(
+        "Kehler Palettenservice GmbH",
+        "DE",
+        "DE136695976",
+        "buyer",
+        ("Kehl", "48.5724", "7.8154"),
+    );
+    let listing = |token: &str, side: &str, site: &str, price: &str| {
+        let create = server.as_member(
+            token,
+            &[
+                "listing",
+                "create",
+                "--side",
+                side,
+                "--family",
+                "pallets",
+                "--site",
+                site,
+                "--quantity",
+                "40",
+                "--unit",
+                "pallet",
+                "--waste-code",
+                "15 01 03",
+                "--pallet-grade",
+                "b",
+                "--price",
+                price,
+            ],
+        );
+        assert!(create.status.success(), "{}", stderr(&create));
+        let id = stdout(&create).trim().to_owned();
+        let publish = server.as_member(token, &["listing", "publish", &id]);
+        assert!(publish.status.success(), "{}", stderr(&publish));
+        id
+    };
+    let offer = listing(&producer, "offer", &producer_site, "3.50");
+    let request = listing(&buyer, "request", &buyer_site, "4.00");
+
+    let found = server.as_member(&buyer, &["matches", "find", &request]);
+    assert!(found.status.success(), "{}", stderr(&found));
+    let text = stdout(&found);
+    assert!(text.contains(&offer) && text.contains("cross-border: annex-vii"), "{text}");
+
+    // The proposer proposes the pair shortly after the publication: poll, with a bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let proposal = loop {
+        let listed = server.as_member(&buyer, &["proposal", "list"]);
+        assert!(listed.status.success(), "{}", stderr(&listed));
+        if let Some(id) = stdout(&listed)
+            .lines()
+            .find_map(|line| line.strip_prefix("proposal "))
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            break id.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no proposal for the request");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let seller_accepts = server.as_member(&producer, &["proposal", "accept", &proposal]);
+    assert!(seller_accepts.status.success(), "{}", stderr(&seller_accepts));
+    let buyer_accepts = server.as_member(&buyer, &["proposal", "accept", &proposal]);
+    assert!(buyer_accepts.status.success(), "{}", stderr(&buyer_accepts));
+    let text = stdout(&buyer_accepts);
+    assert!(text.contains("concluded") && text.contains("40 pallet at 3.50 EUR = 140.00 EUR"), "{text}");
+    let deal = text
+        .lines()
+        .find_map(|line| line.strip_prefix("deal "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a deal id")
+        .to_owned();
+
+    let shown = server.as_member(&producer, &["deal", "show", &deal]);
+    assert!(
+        stdout(&shown).contains("agreed") && stdout(&shown).contains("documents: annex-vii"),
+        "{}",
+        stdout(&shown)
+    );
+    let cancelled = server.as_member(&buyer, &["deal", "cancel", &deal, "--reason", "the truck is not free"]);
+    assert!(cancelled.status.success(), "{}", stderr(&cancelled));
+    assert!(stdout(&cancelled).contains("cancelled"), "{}", stdout(&cancelled));
+    let again = server.as_member(&producer, &["proposal", "accept", &proposal]);
+    assert!(again.status.success(), "accepting a concluded proposal changes nothing: {}", stderr(&again));
+}
+
 #[test]
 fn the_demo_fills_a_server_that_the_catalog_then_shows() {
     let server = ServerProcess::start();

@@ -1,0 +1,351 @@
+//! The Proposal aggregate: a request paired with one offer (or, consolidated, with several
+//! offers picked up together), put to every party, open until each has accepted (then the
+//! shell reserves the offers' quantities and concludes it into deals), one declines, or an
+//! offer turns out to be gone (closed as unavailable).
+//!
+//! Its id and its deals' ids are derived from the listings paired, so a pair is proposed once
+//! and a retried conclusion reserves and agrees the same deals. Pure: `decide` and `evolve`.
+
+use std::collections::BTreeSet;
+
+use symbiose_domain::{MaterialFamily, Money, Quantity, WasteCode};
+use symbiose_listings::listing::{LegalStatus, Place};
+use uuid::Uuid;
+
+use crate::rules::RequiredDocument;
+use crate::score::Score;
+
+/// Namespace of the ids derived from the listings a proposal pairs.
+const PROPOSAL_NAMESPACE: Uuid = Uuid::from_u128(0x6d61_7463_6869_4e67_8a11_7e57_0c0d_e5a1);
+/// Longest reason given for a decline or a cancellation, in bytes.
+pub const REASON_BYTES_MAX: usize = 500;
+
+/// The id of the proposal pairing `request` with `offers` (in any order).
+pub fn proposal_id(request: Uuid, offers: &[Uuid]) -> Uuid {
+    let mut sorted = offers.to_vec();
+    sorted.sort_unstable();
+    let names: Vec<String> = sorted.iter().map(Uuid::to_string).collect();
+    Uuid::new_v5(&PROPOSAL_NAMESPACE, format!("proposal/{request}/{}", names.join(",")).as_bytes())
+}
+
+/// The id of the deal that `offer`'s line of `proposal` becomes: also its reservation's id.
+pub fn deal_id(proposal: Uuid, offer: Uuid) -> Uuid {
+    Uuid::new_v5(&PROPOSAL_NAMESPACE, format!("deal/{proposal}/{offer}").as_bytes())
+}
+
+/// One offer of a proposal and what would move from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub offer_id: Uuid,
+    pub seller: Uuid,
+    pub quantity: Quantity,
+    pub price_per_unit: Money,
+    pub pickup: Place,
+    pub distance_km: f64,
+    pub documents: Vec<RequiredDocument>,
+    pub deal_id: Uuid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Open,
+    Concluded,
+    Declined,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    pub id: Uuid,
+    pub request_id: Uuid,
+    pub buyer: Uuid,
+    pub lines: Vec<Line>,
+    pub family: MaterialFamily,
+    pub waste_code: Option<WasteCode>,
+    pub legal_status: LegalStatus,
+    pub delivery: Place,
+    pub score: Score,
+    pub consolidated: bool,
+    pub proposed_at_ms: i64,
+    pub status: Status,
+    pub accepted_by: BTreeSet<Uuid>,
+    /// Why it was declined or closed.
+    pub reason: String,
+}
+
+impl Proposal {
+    /// The buyer and every seller, once each.
+    pub fn parties(&self) -> BTreeSet<Uuid> {
+        std::iter::once(self.buyer).chain(self.lines.iter().map(|line| line.seller)).collect()
+    }
+
+    pub fn is_party(&self, organization: Uuid) -> bool {
+        self.buyer == organization || self.lines.iter().any(|line| line.seller == organization)
+    }
+
+    /// Whether every party has accepted.
+    pub fn accepted_by_all(&self) -> bool {
+        self.parties().is_subset(&self.accepted_by)
+    }
+
+    /// Whether `listing` is the request or one of the offers.
+    pub fn names_listing(&self, listing: Uuid) -> bool {
+        self.request_id == listing || self.lines.iter().any(|line| line.offer_id == listing)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ProposalState {
+    #[default]
+    Absent,
+    Present(Box<Proposal>),
+}
+
+impl ProposalState {
+    pub fn proposal(&self) -> Option<&Proposal> {
+        match self {
+            ProposalState::Absent => None,
+            ProposalState::Present(proposal) => Some(proposal),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Propose(Box<Proposal>),
+    Accept {
+        by: Uuid,
+        now_ms: i64,
+    },
+    Decline {
+        by: Uuid,
+        reason: String,
+    },
+    /// An offer did not have the quantity when the last party accepted.
+    Close {
+        reason: String,
+    },
+    /// Every party accepted and every line's quantity is reserved.
+    Conclude,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Proposed(Box<Proposal>),
+    Accepted { by: Uuid, at_ms: i64 },
+    Declined { by: Uuid, reason: String },
+    Closed { reason: String },
+    Concluded { deal_ids: Vec<Uuid> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("the proposal does not exist")]
+    NotFound,
+    #[error("only the parties of a proposal answer it")]
+    NotAParty,
+    #[error("the proposal was declined")]
+    Declined,
+    #[error("the proposal was closed: an offer no longer had the quantity")]
+    Unavailable,
+    #[error("the proposal is concluded: its deals exist")]
+    Concluded,
+    #[error("not every party has accepted")]
+    NotAcceptedByAll,
+    #[error("a reason is at most {REASON_BYTES_MAX} bytes")]
+    ReasonTooLong,
+}
+
+/// What `command` does to `state`: the events to append (none: nothing to do), or why not.
+pub fn decide(state: &ProposalState, command: Command) -> Result<Vec<Event>, Rejection> {
+    let (proposal, command) = match (state, command) {
+        (ProposalState::Absent, Command::Propose(proposal)) => return Ok(vec![Event::Proposed(proposal)]),
+        // Proposed already: the same pair is proposed once.
+        (ProposalState::Present(_), Command::Propose(_)) => return Ok(vec![]),
+        (ProposalState::Absent, _) => return Err(Rejection::NotFound),
+        (ProposalState::Present(proposal), command) => (proposal, command),
+    };
+    match command {
+        Command::Propose(_) => Ok(vec![]),
+        Command::Accept { by, now_ms } => {
+            party(proposal, by)?;
+            match proposal.status {
+                Status::Open if proposal.accepted_by.contains(&by) => Ok(vec![]),
+                Status::Open => Ok(vec![Event::Accepted { by, at_ms: now_ms }]),
+                // Accepting again what is concluded changes nothing.
+                Status::Concluded => Ok(vec![]),
+                Status::Declined => Err(Rejection::Declined),
+                Status::Unavailable => Err(Rejection::Unavailable),
+            }
+        }
+        Command::Decline { by, reason } => {
+            party(proposal, by)?;
+            if reason.len() > REASON_BYTES_MAX {
+                return Err(Rejection::ReasonTooLong);
+            }
+            match proposal.status {
+                Status::Open => Ok(vec![Event::Declined { by, reason }]),
+                Status::Declined => Ok(vec![]),
+                Status::Concluded => Err(Rejection::Concluded),
+                Status::Unavailable => Err(Rejection::Unavailable),
+            }
+        }
+        Command::Close { reason } => match proposal.status {
+            Status::Open => Ok(vec![Event::Closed { reason }]),
+            _ => Ok(vec![]),
+        },
+        Command::Conclude => match proposal.status {
+            Status::Open if proposal.accepted_by_all() => Ok(vec![Event::Concluded {
+                deal_ids: proposal.lines.iter().map(|line| line.deal_id).collect(),
+            }]),
+            Status::Open => Err(Rejection::NotAcceptedByAll),
+            Status::Concluded => Ok(vec![]),
+            Status::Declined => Err(Rejection::Declined),
+            Status::Unavailable => Err(Rejection::Unavailable),
+        },
+    }
+}
+
+fn party(proposal: &Proposal, organization: Uuid) -> Result<(), Rejection> {
+    if proposal.is_party(organization) { Ok(()) } else { Err(Rejection::NotAParty) }
+}
+
+/// The state after `event`.
+pub fn evolve(state: ProposalState, event: &Event) -> ProposalState {
+    match (state, event) {
+        (ProposalState::Absent, Event::Proposed(proposal)) => ProposalState::Present(proposal.clone()),
+        (ProposalState::Present(mut proposal), event) => {
+            match event {
+                Event::Proposed(_) => {}
+                Event::Accepted { by, .. } => {
+                    proposal.accepted_by.insert(*by);
+                }
+                Event::Declined { reason, .. } => {
+                    proposal.status = Status::Declined;
+                    proposal.reason.clone_from(reason);
+                }
+                Event::Closed { reason } => {
+                    proposal.status = Status::Unavailable;
+                    proposal.reason.clone_from(reason);
+                }
+                Event::Concluded { .. } => proposal.status = Status::Concluded,
+            }
+            ProposalState::Present(proposal)
+        }
+        (state, _) => state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use symbiose_domain::{Country, Currency, GeoPoint, Unit};
+
+    use super::*;
+
+    fn proposal(buyer: Uuid, sellers: &[Uuid]) -> Proposal {
+        let request_id = Uuid::now_v7();
+        let offers: Vec<Uuid> = sellers.iter().map(|_| Uuid::now_v7()).collect();
+        let id = proposal_id(request_id, &offers);
+        let place = Place { point: GeoPoint::new(48.58, 7.75).expect("a point"), country: Country::Fr };
+        Proposal {
+            id,
+            request_id,
+            buyer,
+            lines: sellers
+                .iter()
+                .zip(&offers)
+                .map(|(seller, offer)| Line {
+                    offer_id: *offer,
+                    seller: *seller,
+                    quantity: Quantity::new(10_000, Unit::Pallet, false).expect("a quantity"),
+                    price_per_unit: Money::new(350, Currency::Eur).expect("a price"),
+                    pickup: place,
+                    distance_km: 4.9,
+                    documents: vec![],
+                    deal_id: deal_id(id, *offer),
+                })
+                .collect(),
+            family: MaterialFamily::Pallets,
+            waste_code: None,
+            legal_status: LegalStatus::ProductForReuse,
+            delivery: place,
+            score: Score {
+                total: 0.9,
+                distance: 0.97,
+                price: 0.8,
+                quantity: 1.0,
+                timing: 1.0,
+                co2_kg: Some(0.1),
+            },
+            consolidated: sellers.len() > 1,
+            proposed_at_ms: 0,
+            status: Status::Open,
+            accepted_by: BTreeSet::new(),
+            reason: String::new(),
+        }
+    }
+
+    fn apply(state: ProposalState, command: Command) -> Result<ProposalState, Rejection> {
+        let events = decide(&state, command)?;
+        Ok(events.iter().fold(state, evolve))
+    }
+
+    #[test]
+    fn ids_are_derived_from_the_pair_whatever_the_order_of_the_offers() {
+        let (request, a, b) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(proposal_id(request, &[a, b]), proposal_id(request, &[b, a]));
+        assert_ne!(proposal_id(request, &[a]), proposal_id(request, &[b]));
+        let id = proposal_id(request, &[a]);
+        assert_eq!(deal_id(id, a), deal_id(id, a));
+        assert_ne!(deal_id(id, a), deal_id(id, b));
+    }
+
+    #[test]
+    fn a_proposal_concludes_once_every_party_accepted() {
+        let (buyer, first, second) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let proposed = proposal(buyer, &[first, second]);
+        let state =
+            apply(ProposalState::Absent, Command::Propose(Box::new(proposed.clone()))).expect("proposed");
+        // Proposing the same pair again does nothing.
+        assert_eq!(decide(&state, Command::Propose(Box::new(proposed))), Ok(vec![]));
+        let state = apply(state, Command::Accept { by: buyer, now_ms: 1 }).expect("accepted");
+        assert_eq!(decide(&state, Command::Accept { by: buyer, now_ms: 2 }), Ok(vec![]), "accepting twice");
+        assert_eq!(decide(&state, Command::Conclude), Err(Rejection::NotAcceptedByAll));
+        let state = apply(state, Command::Accept { by: first, now_ms: 3 }).expect("accepted");
+        let state = apply(state, Command::Accept { by: second, now_ms: 4 }).expect("accepted");
+        let events = decide(&state, Command::Conclude).expect("concludes");
+        let Some(Event::Concluded { deal_ids }) = events.first() else { panic!("{events:?}") };
+        assert_eq!(deal_ids.len(), 2);
+        let state = events.iter().fold(state, evolve);
+        assert_eq!(state.proposal().map(|proposal| proposal.status), Some(Status::Concluded));
+        assert_eq!(decide(&state, Command::Conclude), Ok(vec![]), "concluding again does nothing");
+        assert_eq!(
+            decide(&state, Command::Decline { by: buyer, reason: String::new() }),
+            Err(Rejection::Concluded)
+        );
+    }
+
+    #[test]
+    fn only_parties_answer_and_a_closed_proposal_cannot_be_accepted() {
+        let (buyer, seller) = (Uuid::now_v7(), Uuid::now_v7());
+        let state = apply(ProposalState::Absent, Command::Propose(Box::new(proposal(buyer, &[seller]))))
+            .expect("proposed");
+        let stranger = Uuid::now_v7();
+        assert_eq!(decide(&state, Command::Accept { by: stranger, now_ms: 1 }), Err(Rejection::NotAParty));
+        assert_eq!(
+            decide(&state, Command::Decline { by: seller, reason: "x".repeat(REASON_BYTES_MAX + 1) }),
+            Err(Rejection::ReasonTooLong)
+        );
+        let closed = apply(state.clone(), Command::Close { reason: "gone".into() }).expect("closed");
+        assert_eq!(decide(&closed, Command::Accept { by: buyer, now_ms: 1 }), Err(Rejection::Unavailable));
+        let declined =
+            apply(state, Command::Decline { by: seller, reason: "too far".into() }).expect("declined");
+        let declined_proposal = declined.proposal().expect("present");
+        assert_eq!(
+            (declined_proposal.status, declined_proposal.reason.as_str()),
+            (Status::Declined, "too far")
+        );
+        assert_eq!(decide(&declined, Command::Accept { by: buyer, now_ms: 1 }), Err(Rejection::Declined));
+        assert_eq!(decide(&ProposalState::Absent, Command::Conclude), Err(Rejection::NotFound));
+    }
+}

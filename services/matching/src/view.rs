@@ -1,0 +1,190 @@
+//! The matching service's own read model, fed by the log: every listing's state (folded with
+//! the listing aggregate's `evolve`) and the open ones in the [`MatchIndex`], the permits of
+//! each organization, and the proposals and deals by party for the queries. Rebuilt from the
+//! first event at every start; never written to by commands.
+
+use std::collections::{BTreeSet, HashMap};
+
+use symbiose_eventstore::RecordedEvent;
+use symbiose_listings::listing::{self, ListingState};
+use symbiose_listings::organization;
+use uuid::Uuid;
+
+use crate::candidate::Candidate;
+use crate::codec;
+use crate::deal::{self, Deal, DealState};
+use crate::index::MatchIndex;
+use crate::proposal::{self, Proposal, ProposalState};
+
+/// The stream categories the view reads.
+const LISTING_CATEGORY: &str = "listing";
+const ORGANIZATION_CATEGORY: &str = "organization";
+pub(crate) const PROPOSAL_CATEGORY: &str = "proposal";
+pub(crate) const DEAL_CATEGORY: &str = "deal";
+
+/// An aggregate as the view holds it: its state, its version and the position of its first
+/// event (the order of the lists, newest first).
+#[derive(Debug, Clone)]
+pub struct Held<T> {
+    pub value: T,
+    pub version: u64,
+    pub first_position: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct View {
+    listings: HashMap<Uuid, ListingState>,
+    published_at: HashMap<Uuid, u64>,
+    pub(crate) index: MatchIndex,
+    proposals: HashMap<Uuid, Held<Proposal>>,
+    /// (organization, first position, proposal) for every party of every proposal.
+    proposals_by_party: BTreeSet<(Uuid, u64, Uuid)>,
+    deals: HashMap<Uuid, Held<Deal>>,
+    deals_by_party: BTreeSet<(Uuid, u64, Uuid)>,
+}
+
+impl View {
+    /// Applies one stored event; events of other streams are skipped. An event that does not
+    /// decode is logged and skipped, so one cannot stop the view.
+    pub fn apply(&mut self, recorded: &RecordedEvent) {
+        let outcome = match recorded.stream.category() {
+            LISTING_CATEGORY => self.apply_listing(recorded),
+            ORGANIZATION_CATEGORY => self.apply_organization(recorded),
+            PROPOSAL_CATEGORY => self.apply_proposal(recorded),
+            DEAL_CATEGORY => self.apply_deal(recorded),
+            _ => Ok(()),
+        };
+        if let Err(error) = outcome {
+            tracing::error!(position = recorded.position, stream = %recorded.stream, %error, "matching view: skipping an event");
+        }
+    }
+
+    fn apply_listing(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, LISTING_CATEGORY)?;
+        let event = symbiose_listings::decode_listing_event(&recorded.event_type, &recorded.payload)?;
+        if matches!(event, listing::Event::Published) {
+            self.published_at.insert(id, recorded.position);
+        }
+        let state = self.listings.remove(&id).unwrap_or_default();
+        let state = listing::evolve(state, &event);
+        match &state {
+            ListingState::Published(listing) if listing.available_milli() > 0 => {
+                let mut candidate = Candidate::from_listing(listing);
+                candidate.published_position = self.published_at.get(&id).copied().unwrap_or_default();
+                self.index.upsert(candidate);
+            }
+            _ => {
+                self.index.remove(id);
+            }
+        }
+        self.listings.insert(id, state);
+        Ok(())
+    }
+
+    fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, ORGANIZATION_CATEGORY)?;
+        let event = symbiose_listings::decode_organization_event(&recorded.event_type, &recorded.payload)?;
+        if let organization::Event::PermitAdded(permit) = event {
+            let mut permits = self.index.permits_of(id).to_vec();
+            permits.push(permit);
+            self.index.set_permits(id, permits);
+        }
+        Ok(())
+    }
+
+    fn apply_proposal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, PROPOSAL_CATEGORY)?;
+        let event = codec::decode_proposal_event(&recorded.event_type, &recorded.payload)?;
+        let held = self.proposals.remove(&id);
+        let first_position = held.as_ref().map_or(recorded.position, |held| held.first_position);
+        let state = held.map_or(ProposalState::Absent, |held| ProposalState::Present(Box::new(held.value)));
+        if let ProposalState::Present(proposal) = proposal::evolve(state, &event) {
+            for party in proposal.parties() {
+                self.proposals_by_party.insert((party, first_position, id));
+            }
+            self.proposals.insert(id, Held { value: *proposal, version: recorded.version, first_position });
+        }
+        Ok(())
+    }
+
+    fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, DEAL_CATEGORY)?;
+        let event = codec::decode_deal_event(&recorded.event_type, &recorded.payload)?;
+        let held = self.deals.remove(&id);
+        let first_position = held.as_ref().map_or(recorded.position, |held| held.first_position);
+        let state = held.map_or(DealState::Absent, |held| DealState::Present(Box::new(held.value)));
+        if let DealState::Present(deal) = deal::evolve(state, &event) {
+            self.deals_by_party.insert((deal.seller, first_position, id));
+            self.deals_by_party.insert((deal.buyer, first_position, id));
+            self.deals.insert(id, Held { value: *deal, version: recorded.version, first_position });
+        }
+        Ok(())
+    }
+
+    pub fn listing(&self, id: Uuid) -> Option<&ListingState> {
+        self.listings.get(&id)
+    }
+
+    pub fn candidate(&self, id: Uuid) -> Option<&Candidate> {
+        self.index.get(id)
+    }
+
+    pub fn proposal(&self, id: Uuid) -> Option<&Held<Proposal>> {
+        self.proposals.get(&id)
+    }
+
+    pub fn deal(&self, id: Uuid) -> Option<&Held<Deal>> {
+        self.deals.get(&id)
+    }
+
+    /// The proposals `organization` is a party to, newest first, after the key `after` (the
+    /// last of the previous page), those naming `listing` only if given; at most `limit`, and
+    /// whether more follow.
+    pub fn proposals_of(
+        &self,
+        organization: Uuid,
+        listing: Option<Uuid>,
+        after: Option<(u64, Uuid)>,
+        limit: usize,
+    ) -> (Vec<&Held<Proposal>>, bool) {
+        let upper = after
+            .map_or((organization, u64::MAX, Uuid::max()), |(position, id)| (organization, position, id));
+        let mut found = self
+            .proposals_by_party
+            .range((organization, 0, Uuid::nil())..upper)
+            .rev()
+            .filter_map(|(_, _, id)| self.proposals.get(id))
+            .filter(|held| listing.is_none_or(|listing| held.value.names_listing(listing)));
+        let page: Vec<&Held<Proposal>> = found.by_ref().take(limit).collect();
+        let more = found.next().is_some();
+        (page, more)
+    }
+
+    /// The deals `organization` is a party to, newest first, after `after`; at most `limit`,
+    /// and whether more follow.
+    pub fn deals_of(
+        &self,
+        organization: Uuid,
+        after: Option<(u64, Uuid)>,
+        limit: usize,
+    ) -> (Vec<&Held<Deal>>, bool) {
+        let upper = after
+            .map_or((organization, u64::MAX, Uuid::max()), |(position, id)| (organization, position, id));
+        let mut found = self
+            .deals_by_party
+            .range((organization, 0, Uuid::nil())..upper)
+            .rev()
+            .filter_map(|(_, _, id)| self.deals.get(id));
+        let page: Vec<&Held<Deal>> = found.by_ref().take(limit).collect();
+        let more = found.next().is_some();
+        (page, more)
+    }
+}
+
+fn stream_id(recorded: &RecordedEvent, category: &str) -> Result<Uuid, String> {
+    let name = recorded.stream.as_str();
+    name.strip_prefix(category)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| format!("{name}: not a {category} stream"))
+}
