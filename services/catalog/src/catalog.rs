@@ -14,7 +14,7 @@ use symbiose_feed::{
 };
 use symbiose_kit::ApiError;
 use symbiose_kit::auth::Revocations;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use crate::projection::{Projection, Rebuild};
@@ -30,6 +30,13 @@ const CHECKPOINT_EVENTS_MAX: u64 = 1_000_000;
 const CHECKPOINT_INTERVAL_MS: u64 = 60_000;
 /// Most pages the cache of hot queries holds.
 pub const QUERY_CACHE_PAGES_MAX: u64 = 10_000;
+/// Pages (of at most `READ_EVENTS_MAX` events) on their way from one stage of a catch-up to
+/// the next.
+const CATCH_UP_PAGES_QUEUED_MAX: usize = 2;
+/// Pages on their way back, spent: a stage frees the pages it allocated, which costs the
+/// allocator much less than freeing them on the thread of the next stage.
+const CATCH_UP_PAGES_SPENT_MAX: usize = 4;
+
 /// Longest wait for the catalog to reach a position a query names.
 pub const POSITION_WAIT_MS_MAX: u64 = 5_000;
 /// Longest wait of a rebuild asked for by the operator, before answering that it is still
@@ -125,11 +132,13 @@ impl Catalog {
         let entries = projection.len() as u64;
         let mut current =
             self.projection.write().expect("the catalog lock is never poisoned: apply does not panic");
-        *current = projection;
+        let previous = std::mem::replace(&mut *current, projection);
         self.position.send_replace(position);
         // A rebuild may land on a position an older answer was cached under.
         self.queries.invalidate_all();
         drop(current);
+        // Freeing a large projection takes a while: not under the lock queries wait for.
+        drop(previous);
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.rebuilt.send_modify(|rebuilt| {
             *rebuilt = Rebuilt { count: rebuilt.count + 1, entries, position, duration_ms };
@@ -266,31 +275,143 @@ pub async fn follow<S: EventStore>(
 /// Folds the log up to its head, in pages, and installs the result with one bulk load of the
 /// index; returns the position the consumer goes on from. An event that does not decode
 /// stops the catch-up there: the consumer then retries and parks it as it does any event.
+///
+/// Three stages run at once, joined by bounded queues of pages: this task reads the log, a
+/// blocking thread decodes the listing events, another folds them; then the entries and the
+/// index are built on blocking threads. Each spent page goes back to the stage that allocated
+/// it, to be freed there.
 async fn catch_up<S: EventStore>(catalog: &Catalog, store: &S) -> Result<u64, FeedError> {
     let started = Instant::now();
     let head = store.head();
-    let mut rebuild = Rebuild::default();
+    let (to_decode, decoding_from) = link();
+    let (to_fold, folding_from) = link();
+    let decoding = tokio::task::spawn_blocking(move || decode_pages(decoding_from, to_fold, head));
+    let folding = tokio::task::spawn_blocking(move || fold_pages(folding_from));
+    read_pages(store, head, to_decode).await?;
+    decoding.await.map_err(|error| FeedError::Internal(format!("decoding the log: {error}")))?;
+    let (rebuild, next) =
+        folding.await.map_err(|error| FeedError::Internal(format!("folding the log: {error}")))?;
+    catalog.install(finish(rebuild).await?, next, started);
+    Ok(next)
+}
+
+/// The sending end of a link between two stages of a catch-up.
+#[derive(Debug)]
+struct Upstream<T> {
+    pages: mpsc::Sender<T>,
+    spent: mpsc::Receiver<T>,
+}
+
+/// The receiving end of a link between two stages of a catch-up.
+#[derive(Debug)]
+struct Downstream<T> {
+    pages: mpsc::Receiver<T>,
+    spent: mpsc::Sender<T>,
+}
+
+fn link<T>() -> (Upstream<T>, Downstream<T>) {
+    let (pages, pages_received) = mpsc::channel(CATCH_UP_PAGES_QUEUED_MAX);
+    let (spent, spent_received) = mpsc::channel(CATCH_UP_PAGES_SPENT_MAX);
+    (Upstream { pages, spent: spent_received }, Downstream { pages: pages_received, spent })
+}
+
+impl<T> Upstream<T> {
+    /// Frees the pages the next stage is done with.
+    fn free_spent(&mut self) {
+        while let Ok(spent) = self.spent.try_recv() {
+            drop(spent);
+        }
+    }
+}
+
+impl<T> Downstream<T> {
+    /// Hands a page back to the stage that allocated it, or frees it here if that stage has
+    /// not taken back the ones before (a stage never waits for the one before it).
+    fn give_back(&self, page: T) {
+        let _ = self.spent.try_send(page);
+    }
+}
+
+/// The listing events of a page of the log, decoded (listing id, version, position, event),
+/// with the position after the last event of the page that was decoded or was not a listing
+/// event.
+#[derive(Debug)]
+struct DecodedPage {
+    events: Vec<(Uuid, u64, u64, symbiose_listings::listing::Event)>,
+    next: u64,
+}
+
+/// Reads the log from position 0 to the next stage, a page of [`READ_EVENTS_MAX`] at a time,
+/// until `head` or until the next stage stops taking pages.
+async fn read_pages<S: EventStore>(
+    store: &S,
+    head: u64,
+    mut next_stage: Upstream<Vec<RecordedEvent>>,
+) -> Result<(), FeedError> {
     let mut next = 0;
-    'pages: while next < head {
+    while next < head {
+        next_stage.free_spent();
         let page = store.read_all(next, READ_EVENTS_MAX).await?;
-        if page.is_empty() {
+        let Some(last) = page.last() else { break };
+        next = last.position + 1;
+        if next_stage.pages.send(page).await.is_err() {
             break;
         }
+    }
+    Ok(())
+}
+
+/// Decodes the listing events of the pages read (positions before `head`) to the next stage,
+/// and stops after the page of the first event that does not decode, whose position is then
+/// the last page's `next`.
+fn decode_pages(mut pages: Downstream<Vec<RecordedEvent>>, mut next_stage: Upstream<DecodedPage>, head: u64) {
+    let mut next = 0;
+    while let Some(page) = pages.pages.blocking_recv() {
+        next_stage.free_spent();
+        let mut events = Vec::with_capacity(page.len());
+        let mut stopped = false;
         for event in &page {
             if event.position >= head {
-                break 'pages;
+                stopped = true;
+                break;
             }
-            if event.stream.category() == LISTING_CATEGORY {
-                match decode(event) {
-                    Ok((id, decoded)) => rebuild.push(id, event.version, event.position, &decoded),
-                    Err(_) => break 'pages,
+            match listing_event(event) {
+                Ok(Some((id, decoded))) => events.push((id, event.version, event.position, decoded)),
+                Ok(None) => {}
+                Err(_) => {
+                    stopped = true;
+                    break;
                 }
             }
             next = event.position + 1;
         }
+        pages.give_back(page);
+        if next_stage.pages.blocking_send(DecodedPage { events, next }).is_err() || stopped {
+            return;
+        }
     }
-    catalog.install(rebuild.finish(), next, started);
-    Ok(next)
+}
+
+/// Folds the decoded pages into a rebuild; the rebuild and the position after the last event
+/// folded.
+fn fold_pages(mut pages: Downstream<DecodedPage>) -> (Rebuild, u64) {
+    let mut rebuild = Rebuild::default();
+    let mut next = 0;
+    while let Some(page) = pages.pages.blocking_recv() {
+        for (id, version, position, event) in &page.events {
+            rebuild.push(*id, *version, *position, event);
+        }
+        next = page.next;
+        pages.give_back(page);
+    }
+    (rebuild, next)
+}
+
+/// Builds the projection of a rebuild on a blocking thread: it takes a while for a large log.
+async fn finish(rebuild: Rebuild) -> Result<Projection, FeedError> {
+    tokio::task::spawn_blocking(move || rebuild.finish())
+        .await
+        .map_err(|error| FeedError::Internal(format!("building the catalog: {error}")))
 }
 
 /// Follows the listings' stream on NATS from its first message, as a stateless replica does:
@@ -354,7 +475,7 @@ async fn replay_once(
         }
         next = next.max(event.position + 1);
     }
-    catalog.install(rebuild.finish(), next, started);
+    catalog.install(finish(rebuild).await?, next, started);
     *failures = 0;
     loop {
         let replayed = tokio::select! {
@@ -382,6 +503,14 @@ fn usable(event: Result<RecordedEvent, String>, stream_sequence: u64) -> Option<
             tracing::error!(stream_sequence, %reason, "skipping a message that is not a Symbiose event")
         })
         .ok()
+}
+
+/// The listing and the event a stored event of a listing stream carries, `None` for an event
+/// of another stream; an error for a listing event that does not decode.
+pub fn listing_event(
+    event: &RecordedEvent,
+) -> Result<Option<(Uuid, symbiose_listings::listing::Event)>, String> {
+    if event.stream.category() == LISTING_CATEGORY { decode(event).map(Some) } else { Ok(None) }
 }
 
 fn decode(event: &RecordedEvent) -> Result<(Uuid, symbiose_listings::listing::Event), String> {

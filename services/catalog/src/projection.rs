@@ -21,7 +21,9 @@ pub(crate) type IndexedPoint = GeomWithData<[f64; 3], Uuid>;
 /// An open, published listing as the catalog shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub listing: Listing,
+    /// Boxed as its state holds it, so a listing moves between its state and its entry without
+    /// a copy.
+    pub listing: Box<Listing>,
     /// The log position of its last publication: the recency order.
     pub published_position: u64,
     /// The listing's version: its last event's place in its stream.
@@ -31,8 +33,9 @@ pub struct Entry {
 /// The catalog's state, built by [`Projection::apply`] one event at a time.
 #[derive(Debug, Default)]
 pub struct Projection {
-    listings: HashMap<Uuid, (ListingState, u64)>,
-    published_at: HashMap<Uuid, u64>,
+    /// Every listing the log told of but the open ones, whose state is their entry: a listing
+    /// is in `listings` or in `entries`, never in both.
+    listings: HashMap<Uuid, Folded>,
     entries: BTreeMap<Uuid, Entry>,
     index: RTree<IndexedPoint>,
 }
@@ -41,26 +44,23 @@ impl Projection {
     /// Applies the listing event `event` of listing `id`, at log `position`, the `version`-th
     /// of its stream.
     pub fn apply(&mut self, id: Uuid, version: u64, position: u64, event: &Event) {
-        if matches!(event, Event::Published) {
-            self.published_at.insert(id, position);
-        }
-        let (state, _) = self.listings.remove(&id).unwrap_or_default();
-        let state = listing::evolve(state, event);
-        let open = match &state {
-            ListingState::Published(listing) if listing.available_milli() > 0 => {
-                Some(listing.as_ref().clone())
+        let mut folded = match self.entries.remove(&id) {
+            Some(entry) => {
+                let removed = self.index.remove(&IndexedPoint::new(to_space(&entry.listing.place.point), id));
+                debug_assert!(removed.is_some(), "every entry is in the index");
+                Folded::from(entry)
             }
-            _ => None,
+            None => self.listings.remove(&id).unwrap_or_default(),
         };
-        self.listings.insert(id, (state, version));
-        if let Some(old) = self.entries.remove(&id) {
-            let removed = self.index.remove(&IndexedPoint::new(to_space(&old.listing.place.point), id));
-            debug_assert!(removed.is_some(), "every entry is in the index");
-        }
-        if let Some(listing) = open {
-            let published_position = self.published_at.get(&id).copied().unwrap_or(position);
-            self.index.insert(IndexedPoint::new(to_space(&listing.place.point), id));
-            self.entries.insert(id, Entry { listing, published_position, version });
+        folded.fold(version, position, event);
+        match folded.into_entry() {
+            Ok(entry) => {
+                self.index.insert(IndexedPoint::new(to_space(&entry.listing.place.point), id));
+                self.entries.insert(id, entry);
+            }
+            Err(folded) => {
+                self.listings.insert(id, folded);
+            }
         }
     }
 
@@ -113,8 +113,13 @@ impl Projection {
     }
 
     /// Every listing's state and version, in id order (for tests).
-    pub fn listing_states(&self) -> BTreeMap<Uuid, (&ListingState, u64)> {
-        self.listings.iter().map(|(id, (state, version))| (*id, (state, *version))).collect()
+    pub fn listing_states(&self) -> BTreeMap<Uuid, (ListingState, u64)> {
+        let open = self
+            .entries
+            .iter()
+            .map(|(id, entry)| (*id, (ListingState::Published(entry.listing.clone()), entry.version)));
+        let others = self.listings.iter().map(|(id, folded)| (*id, (folded.state.clone(), folded.version)));
+        open.chain(others).collect()
     }
 }
 
@@ -123,39 +128,102 @@ impl Projection {
 /// than a million inserts).
 #[derive(Debug, Default)]
 pub struct Rebuild {
-    published_at: HashMap<Uuid, u64>,
-    states: HashMap<Uuid, (ListingState, u64)>,
+    listings: HashMap<Uuid, Folded>,
 }
 
 impl Rebuild {
     /// Folds the listing event `event` of listing `id`, at log `position`, the `version`-th
     /// of its stream.
     pub fn push(&mut self, id: Uuid, version: u64, position: u64, event: &Event) {
-        if matches!(event, Event::Published) {
-            self.published_at.insert(id, position);
-        }
-        let (state, _) = self.states.remove(&id).unwrap_or_default();
-        self.states.insert(id, (listing::evolve(state, event), version));
+        self.listings.entry(id).or_default().fold(version, position, event);
     }
 
-    /// The projection of everything pushed.
+    /// The projection of everything pushed. The open listings move from their states to their
+    /// entries without a look at the listings themselves (a look each, at a million listings
+    /// seldom in cache, would cost more than all the rest); the R-tree is bulk-loaded on a
+    /// second thread while the entries are put in id order.
     pub fn finish(self) -> Projection {
-        let Rebuild { published_at, states } = self;
-        let mut entries = BTreeMap::new();
+        let Rebuild { mut listings } = self;
+        let mut open = Vec::new();
         let mut points = Vec::new();
-        for (id, (state, version)) in &states {
-            if let ListingState::Published(listing) = state
-                && listing.available_milli() > 0
-            {
-                let published_position = published_at.get(id).copied().unwrap_or(0);
-                points.push(IndexedPoint::new(to_space(&listing.place.point), *id));
-                entries.insert(
-                    *id,
-                    Entry { listing: listing.as_ref().clone(), published_position, version: *version },
-                );
+        listings.retain(|id, folded| {
+            let Some(point) = folded.open_at else { return true };
+            match std::mem::take(folded).into_entry() {
+                Ok(entry) => {
+                    open.push((*id, entry));
+                    points.push((*id, point));
+                    false
+                }
+                Err(shut) => {
+                    *folded = shut;
+                    true
+                }
             }
+        });
+        listings.shrink_to_fit();
+        let (entries, index) = std::thread::scope(|scope| {
+            let index = scope.spawn(move || {
+                RTree::bulk_load(
+                    points.into_iter().map(|(id, point)| IndexedPoint::new(to_space(&point), id)).collect(),
+                )
+            });
+            // In id order, so that building the map is one linear pass.
+            open.sort_unstable_by_key(|(id, _)| id.as_u128());
+            let entries: BTreeMap<Uuid, Entry> = open.into_iter().collect();
+            (entries, index.join().expect("bulk-loading the R-tree does not panic"))
+        });
+        Projection { listings, entries, index }
+    }
+}
+
+/// A listing's state folded from its events, with what an entry needs besides.
+#[derive(Debug, Default)]
+struct Folded {
+    state: ListingState,
+    /// Its last event's place in its stream.
+    version: u64,
+    /// The log position of its last `Published` event.
+    published_position: Option<u64>,
+    /// Where it is if it is open (published, with something left to reserve), as of its last
+    /// event: known while the listing is at hand, so a rebuild finishes without looking at it.
+    open_at: Option<GeoPoint>,
+}
+
+impl Folded {
+    fn fold(&mut self, version: u64, position: u64, event: &Event) {
+        if matches!(event, Event::Published) {
+            self.published_position = Some(position);
         }
-        Projection { listings: states, published_at, entries, index: RTree::bulk_load(points) }
+        self.state = listing::evolve(std::mem::take(&mut self.state), event);
+        self.version = version;
+        self.open_at = match &self.state {
+            ListingState::Published(listing) if listing.available_milli() > 0 => Some(listing.place.point),
+            _ => None,
+        };
+    }
+
+    /// The entry of an open listing; any other state back as it was.
+    fn into_entry(self) -> Result<Entry, Folded> {
+        match self.state {
+            ListingState::Published(listing) if self.open_at.is_some() => Ok(Entry {
+                listing,
+                // A listing is published only by a `Published` event, which set it.
+                published_position: self.published_position.unwrap_or_default(),
+                version: self.version,
+            }),
+            state => Err(Folded { state, ..self }),
+        }
+    }
+}
+
+impl From<Entry> for Folded {
+    fn from(entry: Entry) -> Folded {
+        Folded {
+            version: entry.version,
+            open_at: Some(entry.listing.place.point),
+            published_position: Some(entry.published_position),
+            state: ListingState::Published(entry.listing),
+        }
     }
 }
 

@@ -4,8 +4,11 @@
 //! It fills a fresh embedded store (in a temporary directory, removed at the end) with
 //! `--listings` offers of EUR pallets (a `ListingCreated` and a `ListingPublished` each, in
 //! the stored form the listings service writes), at towns of the reference table jittered by
-//! up to 0.3 degrees; then times a rebuild of the catalog from position 0 the way the server
-//! does it at start (`symbiose_catalog::follow`); then times
+//! up to 0.3 degrees; then times the stages of a rebuild one after the other on one thread
+//! (the log read in pages alone, then read and decoded, then read, decoded and folded, then the
+//! entries built and the R-tree bulk-loaded); then `--rebuilds` rebuilds of the catalog from
+//! position 0 the way the server does it at start (`symbiose_catalog::follow`), each right
+//! after a bare read of the same store, its baseline, with the CPU time they used; then times
 //! `--queries` radius queries at random towns, first page (50), nearest first, on the
 //! projection (no cache).
 //!
@@ -17,10 +20,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use prost::Message as _;
 use symbiose_catalog::Catalog;
+use symbiose_catalog::projection::Rebuild;
 use symbiose_catalog::query::{Query, Sort};
 use symbiose_domain::{GeoPoint, MaterialFamily, PalletGrade, geo};
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
-use symbiose_eventstore::{EventData, EventStore, ExpectedVersion, StreamName};
+use symbiose_eventstore::{
+    EventData, EventStore, ExpectedVersion, READ_EVENTS_MAX, RecordedEvent, StreamName,
+};
 use symbiose_feed::ConsumerOptions;
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::listings::v1 as pb;
@@ -37,17 +43,21 @@ const JITTER_DEGREES: f64 = 0.3;
 struct Arguments {
     listings: u64,
     queries: usize,
+    rebuilds: usize,
 }
 
 fn arguments() -> anyhow::Result<Arguments> {
-    let mut arguments = Arguments { listings: 1_000_000, queries: 10_000 };
+    let mut arguments = Arguments { listings: 1_000_000, queries: 10_000, rebuilds: 3 };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
         let value = words.next().with_context(|| format!("{word} needs a value"))?;
         match word.as_str() {
             "--listings" => arguments.listings = value.parse().context("--listings")?,
             "--queries" => arguments.queries = value.parse().context("--queries")?,
-            other => anyhow::bail!("unknown argument {other}: expected --listings N, --queries N"),
+            "--rebuilds" => arguments.rebuilds = value.parse().context("--rebuilds")?,
+            other => {
+                anyhow::bail!("unknown argument {other}: expected --listings N, --queries N, --rebuilds N")
+            }
         }
     }
     Ok(arguments)
@@ -218,6 +228,138 @@ fn time_queries(
     )
 }
 
+/// Reads the log from position 0 up to `head` in pages of [`READ_EVENTS_MAX`], handing each
+/// page to `each`; the time it took.
+async fn scan(
+    store: &EmbeddedStore,
+    head: u64,
+    mut each: impl FnMut(&[RecordedEvent]) -> anyhow::Result<()>,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut next = 0;
+    while next < head {
+        let page = store.read_all(next, READ_EVENTS_MAX).await?;
+        let last = page.last().context("the log ends before its head")?;
+        next = last.position + 1;
+        each(&page)?;
+    }
+    Ok(started.elapsed())
+}
+
+/// Rebuilds `catalog` from position 0 the way the server does at start, and stops following
+/// once it has reached `events`; the time that took.
+async fn time_rebuild(
+    catalog: &Arc<Catalog>,
+    store: &EmbeddedStore,
+    events: u64,
+    feed_dir: &std::path::Path,
+) -> anyhow::Result<Duration> {
+    let options = ConsumerOptions::new("catalog-bench", feed_dir.to_owned())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let task = tokio::spawn(symbiose_catalog::follow(catalog.clone(), store.clone(), options, async move {
+        let _ = stopped.await;
+    }));
+    let mut position = catalog.watch_position();
+    tokio::time::timeout(Duration::from_secs(REBUILD_WAIT_S_MAX), position.wait_for(|next| *next >= events))
+        .await
+        .context("the rebuild did not finish in time")??;
+    let rebuilt = started.elapsed();
+    let _ = stop.send(());
+    task.await??;
+    Ok(rebuilt)
+}
+
+/// The CPU time the process has used so far, all threads, user and system, from
+/// `/proc/self/stat` (in clock ticks, 100 a second on Linux); zero where that is not readable.
+/// On a shared machine the wall time of a rebuild depends on the neighbours; its CPU time
+/// much less.
+fn cpu_time() -> Duration {
+    let ticks = || -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The fields after the command name start at the third, the state; utime and stime
+        // are the 14th and 15th.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    };
+    Duration::from_millis(ticks().unwrap_or(0) * 10)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+fn rate(events: u64, took: Duration) -> String {
+    format!(
+        "{events} events in {:.2} s = {:.0} events/s",
+        took.as_secs_f64(),
+        events as f64 / took.as_secs_f64()
+    )
+}
+
+/// Times the stages of a rebuild one after the other, on one thread: each line is the cost of
+/// its stages together, so the difference between two lines is the cost of the stage added.
+async fn time_phases(store: &EmbeddedStore, events: u64) -> anyhow::Result<()> {
+    let mut payload_bytes = 0;
+    let cpu_before = cpu_time();
+    let read = scan(store, events, |page| {
+        payload_bytes += page.iter().map(|event| event.payload.len()).sum::<usize>();
+        Ok(())
+    })
+    .await?;
+    println!(
+        "phase read (read_all in pages): {}, {payload_bytes} payload bytes, {:.2} s of CPU",
+        rate(events, read),
+        cpu_time().saturating_sub(cpu_before).as_secs_f64()
+    );
+    let mut decoded = 0_u64;
+    let cpu_before = cpu_time();
+    let took = scan(store, events, |page| {
+        for event in page {
+            decoded +=
+                u64::from(symbiose_catalog::listing_event(event).map_err(anyhow::Error::msg)?.is_some());
+        }
+        Ok(())
+    })
+    .await?;
+    println!(
+        "phase read + decode: {}, {decoded} listing events, {:.2} s of CPU",
+        rate(events, took),
+        cpu_time().saturating_sub(cpu_before).as_secs_f64()
+    );
+    let mut rebuild = Rebuild::default();
+    let cpu_before = cpu_time();
+    let took = scan(store, events, |page| {
+        for event in page {
+            if let Some((id, decoded)) = symbiose_catalog::listing_event(event).map_err(anyhow::Error::msg)? {
+                rebuild.push(id, event.version, event.position, &decoded);
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    println!(
+        "phase read + decode + fold: {}, {:.2} s of CPU",
+        rate(events, took),
+        cpu_time().saturating_sub(cpu_before).as_secs_f64()
+    );
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let projection = rebuild.finish();
+    let took = started.elapsed();
+    println!(
+        "phase finish (entries, R-tree bulk load): {:.2} s for {} open entries, {:.2} s of CPU",
+        took.as_secs_f64(),
+        projection.len(),
+        cpu_time().saturating_sub(cpu_before).as_secs_f64()
+    );
+    let started = Instant::now();
+    drop(projection);
+    println!("phase drop of the projection: {:.2} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let arguments = arguments()?;
@@ -240,25 +382,36 @@ async fn run(arguments: &Arguments, dir: &std::path::Path) -> anyhow::Result<()>
         events as f64 / filled.as_secs_f64()
     );
 
-    let catalog = Catalog::new();
-    let options = ConsumerOptions::new("catalog-bench", dir.join("feed"))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let started = Instant::now();
-    let task = tokio::spawn(symbiose_catalog::follow(catalog.clone(), store.clone(), options, async move {
-        let _ = stopped.await;
-    }));
-    let mut position = catalog.watch_position();
-    tokio::time::timeout(Duration::from_secs(REBUILD_WAIT_S_MAX), position.wait_for(|next| *next >= events))
-        .await
-        .context("the rebuild did not finish in time")??;
-    let rebuilt = started.elapsed();
-    let _ = stop.send(());
-    task.await??;
+    time_phases(&store, events).await?;
+
+    // The machine may be shared: each rebuild is timed right after a bare read of the same
+    // store, and the ratio of the two is what compares across runs.
+    let mut catalog = Catalog::new();
+    let mut ratios = Vec::with_capacity(arguments.rebuilds);
+    let mut rates = Vec::with_capacity(arguments.rebuilds);
+    for rebuild in 1..=arguments.rebuilds {
+        let read = scan(&store, events, |_| Ok(())).await?;
+        let read_rate = events as f64 / read.as_secs_f64();
+        catalog = Catalog::new();
+        let cpu_before = cpu_time();
+        let rebuilt = time_rebuild(&catalog, &store, events, &dir.join("feed")).await?;
+        let cpu = cpu_time().saturating_sub(cpu_before);
+        let rebuild_rate = events as f64 / rebuilt.as_secs_f64();
+        println!(
+            "rebuild {rebuild} (read in pages, decode, fold, R-tree bulk load): {}, {} open entries, {:.2} s of CPU; bare read just before: {read_rate:.0} events/s; ratio {:.2}",
+            rate(events, rebuilt),
+            catalog.read().len(),
+            cpu.as_secs_f64(),
+            rebuild_rate / read_rate
+        );
+        ratios.push(rebuild_rate / read_rate);
+        rates.push(rebuild_rate);
+    }
     println!(
-        "rebuild (read in pages, decode, fold, R-tree bulk load): {events} events in {:.2} s = {:.0} events/s, {} open entries",
-        rebuilt.as_secs_f64(),
-        events as f64 / rebuilt.as_secs_f64(),
-        catalog.read().len()
+        "rebuild, median of {}: {:.0} events/s, {:.2} of the bare read",
+        arguments.rebuilds,
+        median(&mut rates),
+        median(&mut ratios)
     );
 
     let catalog: Arc<Catalog> = catalog;
