@@ -1,6 +1,6 @@
 //! Values the black-box tests build again and again: times relative to now, quantities of
-//! pallets, a token of the platform's services, organizations with a site and a token, and
-//! pallet listings.
+//! pallets, a token of the platform's services, organizations with a site and a token, pallet
+//! listings, and a deal agreed through matching.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,6 +11,8 @@ use symbiose_proto::common::v1 as common;
 use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
 use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
+use symbiose_proto::matching::v1 as matching;
+use symbiose_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use uuid::Uuid;
 
 use crate::TestServer;
@@ -181,4 +183,43 @@ pub async fn publish(
         .await?
         .into_inner();
     Ok((listing_id, published.position))
+}
+
+/// Longest wait for the matching proposer to propose a pair after a publication.
+const PROPOSAL_WAIT_MS: u64 = 20_000;
+
+/// Publishes `offer` (by `seller`) and `request` (by `buyer`), waits for the proposal of the
+/// pair, and has both accept it: the deal they agreed.
+pub async fn agree(
+    server: &TestServer,
+    seller: &Member,
+    offer: pb::ListingTerms,
+    buyer: &Member,
+    request: pb::ListingTerms,
+) -> anyhow::Result<matching::Deal> {
+    publish(server, &seller.token, offer).await?;
+    let (request_id, _) = publish(server, &buyer.token, request).await?;
+    let mut buyer_side = MatchingServiceClient::new(server.authed(&buyer.token).await?);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(PROPOSAL_WAIT_MS);
+    let proposal = loop {
+        let listed = buyer_side
+            .list_proposals(matching::ListProposalsRequest {
+                listing_id: request_id.clone(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        if let Some(proposal) = listed.proposals.into_iter().next() {
+            break proposal;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no proposal for request {request_id}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let accept =
+        |proposal_id: String| matching::AcceptProposalRequest { request_id: String::new(), proposal_id };
+    MatchingServiceClient::new(server.authed(&seller.token).await?)
+        .accept_proposal(accept(proposal.proposal_id.clone()))
+        .await?;
+    let concluded = buyer_side.accept_proposal(accept(proposal.proposal_id)).await?.into_inner();
+    concluded.deals.into_iter().next().context("the last acceptance made a deal")
 }

@@ -34,6 +34,12 @@ pub mod listings {
     }
 }
 
+pub mod logistics {
+    pub mod v1 {
+        tonic::include_proto!("symbiose.logistics.v1");
+    }
+}
+
 pub mod matching {
     pub mod v1 {
         tonic::include_proto!("symbiose.matching.v1");

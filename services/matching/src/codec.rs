@@ -330,7 +330,7 @@ pub fn deal_to_wire(deal: &Deal, version: u64) -> pb::Deal {
     }
 }
 
-fn deal_from_wire(deal: pb::Deal) -> Result<Deal, FieldError> {
+pub fn deal_from_wire(deal: pb::Deal) -> Result<Deal, FieldError> {
     Ok(Deal {
         id: id(&deal.deal_id, "deal_id")?,
         proposal_id: id(&deal.proposal_id, "proposal_id")?,

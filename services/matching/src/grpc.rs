@@ -16,8 +16,9 @@ use uuid::Uuid;
 
 use crate::candidate::Candidate;
 use crate::codec::{self, deal_to_wire, document_to_wire, proposal_to_wire, score_to_wire};
-use crate::matchmaker::{Actor, FIND_LIMIT_DEFAULT, FIND_LIMIT_MAX, Found, FoundConsolidation, Matchmaker};
+use crate::matchmaker::{FIND_LIMIT_DEFAULT, FIND_LIMIT_MAX, Found, FoundConsolidation, Matchmaker};
 use crate::reservations::Reservations;
+use symbiose_shell::Actor;
 
 /// Largest page of proposals or deals.
 pub const LIST_PAGE_SIZE_MAX: usize = 100;

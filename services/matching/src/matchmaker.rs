@@ -8,17 +8,13 @@
 //! so a redelivered publication proposes nothing twice and a retried conclusion reserves and
 //! agrees nothing twice.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, RwLockReadGuard};
 
-use bytes::Bytes;
-use prost::Message as _;
 use symbiose_domain::Quantity;
-use symbiose_eventstore::{Direction, EventData, EventStore, ExpectedVersion, StoreError, StreamName};
+use symbiose_eventstore::{EventStore, StreamName};
 use symbiose_kit::ApiError;
 use symbiose_listings::listing::Side;
-use symbiose_proto::common::v1::EventMetadata;
-use tokio::sync::watch;
+use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, Loaded, append, load, now_ms};
 use uuid::Uuid;
 
 use crate::candidate::Candidate;
@@ -35,75 +31,12 @@ pub const PROPOSALS_PER_LISTING: usize = 3;
 /// Most matches `FindMatches` answers, and its default.
 pub const FIND_LIMIT_MAX: usize = 20;
 pub const FIND_LIMIT_DEFAULT: usize = 5;
-/// Times a command is decided again after its append met a concurrent one.
-const COMMAND_ATTEMPTS_MAX: usize = 5;
-/// Events read from a stream at once when loading an aggregate (a proposal or a deal has a
-/// handful).
-const LOAD_PAGE_EVENTS: usize = 1000;
-/// Longest wait for the view to reach a position a caller names.
-pub const VIEW_WAIT_MS_MAX: u64 = 5_000;
-/// Longest client request id, in bytes.
-pub const REQUEST_ID_BYTES_MAX: usize = 128;
-
-/// Namespace of the ids of events, derived from what caused them.
-const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6d61_7463_6865_7645_9b02_41d3_c0a1_7e11);
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
-
 pub fn proposal_stream(id: Uuid) -> StreamName {
-    StreamName::new(&format!("{PROPOSAL_CATEGORY}-{id}")).expect("a uuid makes a valid stream name")
+    symbiose_shell::stream(PROPOSAL_CATEGORY, id)
 }
 
 pub fn deal_stream(id: Uuid) -> StreamName {
-    StreamName::new(&format!("{DEAL_CATEGORY}-{id}")).expect("a uuid makes a valid stream name")
-}
-
-/// Who acts, and with which request id (the ids of the events derive from it).
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub organization: Uuid,
-    pub request_id: Option<String>,
-}
-
-impl Actor {
-    pub fn new(organization: Uuid, request_id: &str) -> Result<Actor, ApiError> {
-        let request_id = request_id.trim();
-        if request_id.len() > REQUEST_ID_BYTES_MAX {
-            return Err(ApiError::invalid_argument(
-                "request_id",
-                format!("must be at most {REQUEST_ID_BYTES_MAX} bytes"),
-            ));
-        }
-        Ok(Actor { organization, request_id: (!request_id.is_empty()).then(|| request_id.to_owned()) })
-    }
-
-    /// The matching service itself, reacting to an event.
-    fn service(cause: &str) -> Actor {
-        Actor { organization: Uuid::nil(), request_id: Some(cause.to_owned()) }
-    }
-
-    fn event_id(&self, stream: &StreamName, version: Option<u64>, index: usize) -> Uuid {
-        match &self.request_id {
-            Some(request_id) => Uuid::new_v5(
-                &EVENT_NAMESPACE,
-                format!("{}/{request_id}/{stream}/{version:?}/{index}", self.organization).as_bytes(),
-            ),
-            None => Uuid::now_v7(),
-        }
-    }
-
-    fn metadata(&self) -> Bytes {
-        Bytes::from(
-            EventMetadata {
-                request_id: self.request_id.clone().unwrap_or_default(),
-                actor_organization_id: self.organization.to_string(),
-                causation_id: String::new(),
-            }
-            .encode_to_vec(),
-        )
-    }
+    symbiose_shell::stream(DEAL_CATEGORY, id)
 }
 
 /// A match with what the other side shows of itself.
@@ -130,32 +63,15 @@ pub struct Accepted {
     pub position: u64,
 }
 
-/// An aggregate loaded from its stream.
-struct Loaded<State> {
-    state: State,
-    version: Option<u64>,
-    last_position: u64,
-}
-
-impl<State> Loaded<State> {
-    fn expected(&self) -> ExpectedVersion {
-        self.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact)
-    }
-}
-
 pub struct Matchmaker<S, R> {
     store: S,
     reservations: R,
-    view: Arc<RwLock<View>>,
-    position: watch::Receiver<u64>,
+    view: Followed<View>,
 }
 
 impl<S, R> std::fmt::Debug for Matchmaker<S, R> {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("Matchmaker")
-            .field("position", &*self.position.borrow())
-            .finish_non_exhaustive()
+        formatter.debug_struct("Matchmaker").field("view", &self.view).finish_non_exhaustive()
     }
 }
 
@@ -163,40 +79,23 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
     /// The matchmaker over `store`, with its view fed by a task that follows the log from the
     /// first event for as long as the store is open.
     pub fn start(store: S, reservations: R) -> Arc<Matchmaker<S, R>> {
-        let view = Arc::new(RwLock::new(View::default()));
-        let (sender, position) = watch::channel(0);
-        tokio::spawn(follow(store.clone(), view.clone(), sender));
-        Arc::new(Matchmaker { store, reservations, view, position })
+        let view = Followed::start(store.clone(), "matching view");
+        Arc::new(Matchmaker { store, reservations, view })
     }
 
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
-        self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.view.read()
     }
 
     /// The position the view reflects: every event before it.
     pub fn position(&self) -> u64 {
-        *self.position.borrow()
+        self.view.position()
     }
 
-    /// Waits, at most [`VIEW_WAIT_MS_MAX`], for the view to reflect the event at `position`
-    /// (0: no wait); else UNAVAILABLE saying how far behind it is.
+    /// Waits, within a bound, for the view to reflect the event at `position` (0: no wait);
+    /// else UNAVAILABLE saying how far behind it is.
     pub async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
-        if position == 0 {
-            return Ok(());
-        }
-        let mut receiver = self.position.clone();
-        let reached = tokio::time::timeout(
-            Duration::from_millis(VIEW_WAIT_MS_MAX),
-            receiver.wait_for(|next| *next > position),
-        )
-        .await;
-        match reached {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ApiError::Unavailable(format!(
-                "min_position: the matching view reflects positions before {}, behind {position}",
-                self.position()
-            ))),
-        }
+        self.view.wait_for(position).await
     }
 
     /// The best `limit` counterparts of the open listing `listing`, now, and for a request
@@ -585,83 +484,5 @@ fn deal_rejection(rejection: deal::Rejection) -> ApiError {
         deal::Rejection::NotFound => ApiError::NotFound("deal not found".to_owned()),
         deal::Rejection::NotAParty => ApiError::PermissionDenied(rejection.to_string()),
         deal::Rejection::ReasonTooLong => ApiError::invalid_argument("reason", rejection),
-    }
-}
-
-/// Reads `stream` whole and folds it.
-async fn load<S, State, Event>(
-    store: &S,
-    stream: &StreamName,
-    decode: impl Fn(&str, &[u8]) -> Result<Event, String>,
-    evolve: impl Fn(State, &Event) -> State,
-) -> Result<Loaded<State>, ApiError>
-where
-    S: EventStore,
-    State: Default,
-{
-    let mut loaded = Loaded { state: State::default(), version: None, last_position: 0 };
-    loop {
-        let from = loaded.version.map_or(0, |version| version + 1);
-        let events = match store.read_stream(stream, from, Direction::Forward, LOAD_PAGE_EVENTS).await {
-            Ok(events) => events,
-            Err(StoreError::StreamNotFound(_)) => return Ok(loaded),
-            Err(error) => return Err(ApiError::Internal(error.into())),
-        };
-        let count = events.len();
-        for recorded in events {
-            let event = decode(&recorded.event_type, &recorded.payload).map_err(|error| {
-                ApiError::Internal(anyhow::anyhow!("corrupted event in {stream}: {error}"))
-            })?;
-            loaded.state = evolve(std::mem::take(&mut loaded.state), &event);
-            loaded.version = Some(recorded.version);
-            loaded.last_position = recorded.position;
-        }
-        if count < LOAD_PAGE_EVENTS {
-            return Ok(loaded);
-        }
-    }
-}
-
-/// Appends `events` at `expected`, with ids derived from the actor's request and the version
-/// they follow; `None` when the stream moved meanwhile (decide again). The version and
-/// position written otherwise.
-async fn append<S: EventStore>(
-    store: &S,
-    stream: &StreamName,
-    expected: ExpectedVersion,
-    version: Option<u64>,
-    actor: &Actor,
-    events: Vec<(&'static str, Vec<u8>)>,
-) -> Result<Option<(u64, u64)>, ApiError> {
-    let metadata = actor.metadata();
-    let data = events
-        .into_iter()
-        .enumerate()
-        .map(|(index, (event_type, payload))| {
-            EventData::new(actor.event_id(stream, version, index), event_type, payload)
-                .with_metadata(metadata.clone())
-        })
-        .collect();
-    match store.append(stream, expected, data).await {
-        Ok(result) => Ok(Some((result.next_expected_version, result.last_position))),
-        Err(StoreError::WrongExpectedVersion { .. }) => Ok(None),
-        Err(error) => Err(ApiError::Internal(error.into())),
-    }
-}
-
-/// Follows the log from the first event into the view, for as long as the store is open.
-async fn follow<S: EventStore>(store: S, view: Arc<RwLock<View>>, position: watch::Sender<u64>) {
-    let mut subscription = store.subscribe_all(0);
-    loop {
-        let recorded = match subscription.next().await {
-            Ok(recorded) => recorded,
-            Err(StoreError::Closed) => return,
-            Err(error) => {
-                tracing::error!(%error, "the matching view stopped following the log");
-                return;
-            }
-        };
-        view.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&recorded);
-        position.send_replace(recorded.position + 1);
     }
 }

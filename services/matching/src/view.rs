@@ -43,10 +43,10 @@ pub struct View {
     deals_by_party: BTreeSet<(Uuid, u64, Uuid)>,
 }
 
-impl View {
+impl symbiose_shell::View for View {
     /// Applies one stored event; events of other streams are skipped. An event that does not
     /// decode is logged and skipped, so one cannot stop the view.
-    pub fn apply(&mut self, recorded: &RecordedEvent) {
+    fn apply(&mut self, recorded: &RecordedEvent) {
         let outcome = match recorded.stream.category() {
             LISTING_CATEGORY => self.apply_listing(recorded),
             ORGANIZATION_CATEGORY => self.apply_organization(recorded),
@@ -58,7 +58,9 @@ impl View {
             tracing::error!(position = recorded.position, stream = %recorded.stream, %error, "matching view: skipping an event");
         }
     }
+}
 
+impl View {
     fn apply_listing(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = stream_id(recorded, LISTING_CATEGORY)?;
         let event = symbiose_listings::decode_listing_event(&recorded.event_type, &recorded.payload)?;

@@ -4,6 +4,7 @@ mod catalog;
 mod directory;
 mod health;
 mod listings;
+mod logistics;
 mod matching;
 mod metrics;
 mod nats;

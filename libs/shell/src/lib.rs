@@ -1,0 +1,299 @@
+//! What the application shells of matching, logistics and settlement share: who acts and with
+//! which request id ([`Actor`]), loading an aggregate by folding its stream ([`load`]),
+//! appending decided events at the version they were decided on, with ids derived from the
+//! request or the cause ([`append`]), and a read model that follows the log from its first
+//! event ([`Followed`]).
+//!
+//! Each shell keeps its own command loop (load, decide, append, again on a conflict, a bounded
+//! number of times): the loop is short, and what differs between aggregates is the point.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use prost::Message as _;
+use symbiose_eventstore::{
+    Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamName,
+};
+use symbiose_kit::ApiError;
+use symbiose_proto::common::v1::EventMetadata;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Times a command is decided again after its append met a concurrent one.
+pub const COMMAND_ATTEMPTS_MAX: usize = 5;
+/// Events read from a stream at once when loading an aggregate.
+const LOAD_PAGE_EVENTS: usize = 1000;
+/// Longest client request id, in bytes.
+pub const REQUEST_ID_BYTES_MAX: usize = 128;
+/// Longest wait for a view to reach a position a caller names.
+pub const VIEW_WAIT_MS_MAX: u64 = 5_000;
+
+/// Namespace of the ids of events, derived from what caused them.
+const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6d61_7463_6865_7645_9b02_41d3_c0a1_7e11);
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// The stream `<category>-<id>`.
+pub fn stream(category: &str, id: Uuid) -> StreamName {
+    StreamName::new(&format!("{category}-{id}")).expect("a category and a uuid make a valid stream name")
+}
+
+/// Who acts, and with which request id (the ids of the events derive from it).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub organization: Uuid,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// `organization` acting with the client's `request_id` (empty: none).
+    pub fn new(organization: Uuid, request_id: &str) -> Result<Actor, ApiError> {
+        let request_id = request_id.trim();
+        if request_id.len() > REQUEST_ID_BYTES_MAX {
+            return Err(ApiError::invalid_argument(
+                "request_id",
+                format!("must be at most {REQUEST_ID_BYTES_MAX} bytes"),
+            ));
+        }
+        Ok(Actor { organization, request_id: (!request_id.is_empty()).then(|| request_id.to_owned()) })
+    }
+
+    /// The platform's service itself, reacting to `cause` (an event or a decision), so a
+    /// reaction repeated writes the same events.
+    pub fn service(cause: &str) -> Actor {
+        Actor { organization: Uuid::nil(), request_id: Some(cause.to_owned()) }
+    }
+
+    fn event_id(&self, stream: &StreamName, version: Option<u64>, index: usize) -> Uuid {
+        match &self.request_id {
+            Some(request_id) => Uuid::new_v5(
+                &EVENT_NAMESPACE,
+                format!("{}/{request_id}/{stream}/{version:?}/{index}", self.organization).as_bytes(),
+            ),
+            None => Uuid::now_v7(),
+        }
+    }
+
+    fn metadata(&self) -> Bytes {
+        Bytes::from(
+            EventMetadata {
+                request_id: self.request_id.clone().unwrap_or_default(),
+                actor_organization_id: self.organization.to_string(),
+                causation_id: String::new(),
+            }
+            .encode_to_vec(),
+        )
+    }
+}
+
+/// An aggregate loaded from its stream.
+#[derive(Debug)]
+pub struct Loaded<State> {
+    pub state: State,
+    pub version: Option<u64>,
+    pub last_position: u64,
+}
+
+impl<State> Loaded<State> {
+    pub fn expected(&self) -> ExpectedVersion {
+        self.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact)
+    }
+}
+
+/// Reads `stream` whole and folds its events, decoded by `decode`, with `evolve`.
+pub async fn load<S, State, Event>(
+    store: &S,
+    stream: &StreamName,
+    decode: impl Fn(&str, &[u8]) -> Result<Event, String>,
+    evolve: impl Fn(State, &Event) -> State,
+) -> Result<Loaded<State>, ApiError>
+where
+    S: EventStore,
+    State: Default,
+{
+    let mut loaded = Loaded { state: State::default(), version: None, last_position: 0 };
+    loop {
+        let from = loaded.version.map_or(0, |version| version + 1);
+        let events = match store.read_stream(stream, from, Direction::Forward, LOAD_PAGE_EVENTS).await {
+            Ok(events) => events,
+            Err(StoreError::StreamNotFound(_)) => return Ok(loaded),
+            Err(error) => return Err(ApiError::Internal(error.into())),
+        };
+        let count = events.len();
+        for recorded in events {
+            let event = decode(&recorded.event_type, &recorded.payload).map_err(|error| {
+                ApiError::Internal(anyhow::anyhow!("corrupted event in {stream}: {error}"))
+            })?;
+            loaded.state = evolve(std::mem::take(&mut loaded.state), &event);
+            loaded.version = Some(recorded.version);
+            loaded.last_position = recorded.position;
+        }
+        if count < LOAD_PAGE_EVENTS {
+            return Ok(loaded);
+        }
+    }
+}
+
+/// Appends `events` (type, payload) to `stream` at `expected`, with ids derived from the
+/// actor's request and the version they follow (`version`); `None` when the stream moved
+/// meanwhile (decide again), else the version and the position written.
+pub async fn append<S: EventStore>(
+    store: &S,
+    stream: &StreamName,
+    expected: ExpectedVersion,
+    version: Option<u64>,
+    actor: &Actor,
+    events: Vec<(&'static str, Vec<u8>)>,
+) -> Result<Option<(u64, u64)>, ApiError> {
+    let metadata = actor.metadata();
+    let data = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, (event_type, payload))| {
+            EventData::new(actor.event_id(stream, version, index), event_type, payload)
+                .with_metadata(metadata.clone())
+        })
+        .collect();
+    match store.append(stream, expected, data).await {
+        Ok(result) => Ok(Some((result.next_expected_version, result.last_position))),
+        Err(StoreError::WrongExpectedVersion { .. }) => Ok(None),
+        Err(error) => Err(ApiError::Internal(error.into())),
+    }
+}
+
+/// A read model that follows a store's log from its first event, and the position it
+/// reflects, for read-your-writes waits.
+pub trait View: Default + Send + Sync + 'static {
+    fn apply(&mut self, recorded: &RecordedEvent);
+}
+
+/// A view kept up to date by a task that follows the log.
+pub struct Followed<V> {
+    view: Arc<RwLock<V>>,
+    position: watch::Receiver<u64>,
+    name: &'static str,
+}
+
+impl<V> std::fmt::Debug for Followed<V> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Followed")
+            .field("name", &self.name)
+            .field("position", &*self.position.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V: View> Followed<V> {
+    /// Starts following `store` from its first event into a new view named `name` (in logs
+    /// and answers), for as long as the store is open.
+    pub fn start<S: EventStore>(store: S, name: &'static str) -> Followed<V> {
+        let view = Arc::new(RwLock::new(V::default()));
+        let (sender, position) = watch::channel(0);
+        tokio::spawn(follow(store, view.clone(), sender, name));
+        Followed { view, position, name }
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, V> {
+        self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The position the view reflects: every event before it.
+    pub fn position(&self) -> u64 {
+        *self.position.borrow()
+    }
+
+    /// Waits, at most [`VIEW_WAIT_MS_MAX`], for the view to reflect the event at `position`
+    /// (0: no wait); else UNAVAILABLE saying how far behind it is.
+    pub async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
+        if position == 0 {
+            return Ok(());
+        }
+        let mut receiver = self.position.clone();
+        let reached = tokio::time::timeout(
+            Duration::from_millis(VIEW_WAIT_MS_MAX),
+            receiver.wait_for(|next| *next > position),
+        )
+        .await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ApiError::Unavailable(format!(
+                "min_position: the {} reflects positions before {}, behind {position}",
+                self.name,
+                self.position()
+            ))),
+        }
+    }
+}
+
+async fn follow<S: EventStore, V: View>(
+    store: S,
+    view: Arc<RwLock<V>>,
+    position: watch::Sender<u64>,
+    name: &str,
+) {
+    let mut subscription = store.subscribe_all(0);
+    loop {
+        let recorded = match subscription.next().await {
+            Ok(recorded) => recorded,
+            Err(StoreError::Closed) => return,
+            Err(error) => {
+                tracing::error!(%error, view = name, "a view stopped following the log");
+                return;
+            }
+        };
+        view.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&recorded);
+        position.send_replace(recorded.position + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use symbiose_eventstore::embedded::{EmbeddedStore, Options};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Count(u64);
+
+    impl View for Count {
+        fn apply(&mut self, _: &RecordedEvent) {
+            self.0 += 1;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repeated_request_appends_once_and_the_view_follows() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("a store");
+        let followed: Followed<Count> = Followed::start(store.clone(), "count");
+        let actor = Actor::new(Uuid::now_v7(), "request-1").expect("an actor");
+        let name = stream("thing", Uuid::now_v7());
+        let decode = |_: &str, _: &[u8]| Ok::<(), String>(());
+        let evolve = |count: u64, _: &()| count + 1;
+        let loaded = load(&store, &name, decode, evolve).await.expect("loaded");
+        let first = append(&store, &name, loaded.expected(), loaded.version, &actor, vec![("t", vec![1])])
+            .await
+            .expect("appended")
+            .expect("no conflict");
+        // The same request again, decided on the same version: the store recognises the ids.
+        let again = append(&store, &name, ExpectedVersion::Any, loaded.version, &actor, vec![("t", vec![1])])
+            .await
+            .expect("appended");
+        assert_eq!(again.map(|(version, _)| version), Some(first.0));
+        let reloaded = load(&store, &name, decode, evolve).await.expect("loaded");
+        assert_eq!(reloaded.state, 1, "one event");
+        assert_eq!(
+            Actor::new(Uuid::nil(), &"x".repeat(REQUEST_ID_BYTES_MAX + 1))
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+            Err(format!("request_id: must be at most {REQUEST_ID_BYTES_MAX} bytes"))
+        );
+        followed.wait_for(first.1).await.expect("the view reaches the append");
+        assert_eq!(followed.read().0, 1);
+        store.close().await;
+    }
+}

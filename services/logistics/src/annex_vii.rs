@@ -1,0 +1,604 @@
+//! The data of the Annex VII document: the information that travels with a shipment of
+//! green-listed waste for recovery across a border (Reg. (EU) 2024/1157; Switzerland applies
+//! the same rule), signed by the person who arranges the shipment.
+//!
+//! It is required (`required`) when the material is waste, crosses a border and is not
+//! hazardous. Hazardous (or amber-listed) waste goes through prior notification and consent
+//! instead, with its own documents. The hazardous flag of the List of Waste stands in for the
+//! green and amber lists here, as it does in matching's rules.
+//!
+//! `AnnexVii::build` fills the boxes from plain values:
+//!
+//! - box 3, the actual quantity, in tonnes when the mass is known (the masses matching uses,
+//!   rounded up to the kilogram: EUR pallets at 25 kg) and in m3 for litres and m3;
+//! - box 8, the recovery operation (Annex II of Directive 2008/98/EC), from the material
+//!   family unless the contract names another (`recovery_operation`);
+//! - box 10, the Basel Annex IX code from a small table of List of Waste entries whose
+//!   green-list entry is plain (`basel_code`), else "not listed" unless given;
+//! - box 11, the transit countries from the border crossings reported
+//!   (`transit_countries`).
+//!
+//! Contacts are personal data: the document is built on demand from the directory and
+//! printed, never stored in an event.
+
+use symbiose_domain::{Country, MaterialFamily, Quantity, Unit, WasteCode};
+
+use crate::RejectionKind;
+use crate::quote::Load;
+
+/// Carriers on one document: the form has boxes 5(a), 5(b) and 5(c).
+pub const CARRIERS_MAX: usize = 3;
+/// Longest text of one field (a name, an address line, a description), in bytes.
+pub const FIELD_BYTES_MAX: usize = 500;
+/// Most address lines of one party.
+pub const ADDRESS_LINES_MAX: usize = 6;
+/// What box 10(i) says of a waste with no Basel Annex IX entry.
+pub const NOT_LISTED: &str = "not listed";
+
+/// The contact of a party, as the form asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub person: String,
+    pub telephone: String,
+    pub email: String,
+}
+
+/// One party of the document: arranger, consignee, carrier, generator or recovery facility.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    pub name: String,
+    pub address_lines: Vec<String>,
+    pub country: Country,
+    /// Its registration number (SIRET, VAT number, UID...).
+    pub identifier: String,
+    pub contact: Option<Contact>,
+}
+
+/// Box 10: the codes that identify the waste.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WasteIdentification {
+    /// (i) Basel Annex IX, or `NOT_LISTED`.
+    pub basel_annex_ix: String,
+    /// (ii) OECD, if different from (i).
+    pub oecd: Option<String>,
+    /// (iii) Annex IIIA of the regulation (mixtures).
+    pub annex_iiia: Option<String>,
+    /// (iv) Annex IIIB of the regulation.
+    pub annex_iiib: Option<String>,
+    /// (v) EU List of Waste.
+    pub list_of_waste: WasteCode,
+    /// (vi) National code.
+    pub national: Option<String>,
+}
+
+/// Box 11: the countries concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Countries {
+    pub dispatch: Country,
+    pub transit: Vec<Country>,
+    pub destination: Country,
+}
+
+/// What a document is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    pub arranger: Party,
+    pub consignee: Party,
+    pub carriers: Vec<Party>,
+    pub generator: Party,
+    pub recovery_facility: Party,
+    pub family: MaterialFamily,
+    /// The actual quantity: counted or weighed at pickup.
+    pub quantity: Quantity,
+    pub shipment_date_ms: i64,
+    pub description: String,
+    pub waste_code: WasteCode,
+    /// The contract's recovery operation, when it is not the family's usual one.
+    pub recovery_operation: Option<String>,
+    /// The Basel Annex IX code, when the table does not know it or the contract says another.
+    pub basel_code: Option<String>,
+    pub oecd_code: Option<String>,
+    pub national_code: Option<String>,
+    pub dispatch: Country,
+    /// The countries entered, in order, as the carrier reported them.
+    pub border_crossings: Vec<Country>,
+    pub destination: Country,
+}
+
+/// The boxes of the Annex VII document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnexVii {
+    /// Box 1: the person who arranges the shipment.
+    pub arranger: Party,
+    /// Box 2: the importer or consignee.
+    pub consignee: Party,
+    /// Box 3: the actual quantity in kg (shown in tonnes), when the mass is known.
+    pub mass_kg: Option<i64>,
+    /// Box 3: the actual volume in litres (shown in m3), when the lot is counted in volume.
+    pub volume_litres: Option<i64>,
+    /// Box 4: the actual date of shipment.
+    pub shipment_date_ms: i64,
+    /// Box 5: the carriers, in order; the first takes the waste on the date of shipment.
+    pub carriers: Vec<Party>,
+    /// Box 6: the waste generator (original producer, new producer or collector).
+    pub generator: Party,
+    /// Box 7: the recovery facility.
+    pub recovery_facility: Party,
+    /// Box 8: the recovery operation, an R-code.
+    pub recovery_operation: String,
+    /// Box 9: the usual description of the waste.
+    pub description: String,
+    /// Box 10.
+    pub codes: WasteIdentification,
+    /// Box 11.
+    pub countries: Countries,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("hazardous waste is shipped under prior notification and consent, not with Annex VII")]
+    Hazardous,
+    #[error("the shipment does not cross a border")]
+    NotCrossBorder,
+    #[error("a document names 1 to {CARRIERS_MAX} carriers")]
+    CarrierCount,
+    #[error("{0} is empty or longer than {FIELD_BYTES_MAX} bytes")]
+    BadField(&'static str),
+    #[error("a recovery operation is R1 to R13")]
+    BadRecoveryOperation,
+}
+
+impl Rejection {
+    pub fn kind(&self) -> RejectionKind {
+        match self {
+            Rejection::Hazardous | Rejection::NotCrossBorder => RejectionKind::FailedPrecondition,
+            Rejection::CarrierCount => RejectionKind::InvalidArgument { field: "carriers" },
+            Rejection::BadField(field) => RejectionKind::InvalidArgument { field },
+            Rejection::BadRecoveryOperation => RejectionKind::InvalidArgument { field: "recovery_operation" },
+        }
+    }
+}
+
+/// Whether a shipment travels with an Annex VII document: waste, across a border, not
+/// hazardous.
+pub fn required(cross_border: bool, hazardous: bool, legal_status_is_waste: bool) -> bool {
+    cross_border && legal_status_is_waste && !hazardous
+}
+
+/// The usual recovery operation of a family (Annex II of Directive 2008/98/EC):
+///
+/// | family | code | operation |
+/// |---|---|---|
+/// | pallets, packaging, plastics, wood | R3 | recycling of organic substances not used as solvents: wooden pallets repaired or chipped, cardboard, plastics |
+/// | metals | R4 | recycling of metals and metal compounds |
+/// | solvents | R2 | solvent reclamation and regeneration |
+/// | compost | R10 | land treatment resulting in benefit to agriculture |
+/// | aggregates | R5 | recycling of other inorganic materials (crushed concrete, bricks) |
+/// | process water | R5 | water is an inorganic material reclaimed for use |
+///
+/// Metal packaging (drums) is R4 and composting of biowaste R3: the contract names them through
+/// `Inputs::recovery_operation`.
+pub fn recovery_operation(family: MaterialFamily) -> &'static str {
+    match family {
+        MaterialFamily::Pallets
+        | MaterialFamily::Packaging
+        | MaterialFamily::Plastics
+        | MaterialFamily::Wood => "R3",
+        MaterialFamily::Metals => "R4",
+        MaterialFamily::Solvents => "R2",
+        MaterialFamily::Compost => "R10",
+        MaterialFamily::Aggregates | MaterialFamily::ProcessWater => "R5",
+    }
+}
+
+/// The Basel Annex IX (green list) entry of a List of Waste code, for the entries where it is
+/// plain:
+///
+/// | Basel | entry | List of Waste |
+/// |---|---|---|
+/// | B1010 | metal and metal-alloy wastes in metallic, non-dispersible form | 15 01 04, 17 04 01, 17 04 02, 17 04 05, 19 12 02, 19 12 03, 20 01 40 |
+/// | B2040 | other wastes containing mainly inorganic constituents: broken concrete | 17 01 01 |
+/// | B3011 | plastic waste | 07 02 13, 12 01 05, 15 01 02, 20 01 39 |
+/// | B3020 | paper, paperboard and paper product wastes | 15 01 01, 19 12 01, 20 01 01 |
+/// | B3050 | untreated cork and wood waste | 03 01 05, 15 01 03, 17 02 01, 19 12 07, 20 01 38 |
+///
+/// Any other code is `None` (box 10(i) then says `NOT_LISTED` unless the contract gives one).
+/// Within the EU, plastic waste may fall under the EU entry EU3011 instead of B3011: the
+/// contract overrides through `Inputs::basel_code`.
+pub fn basel_code(waste_code: WasteCode) -> Option<&'static str> {
+    Some(match waste_code.as_str() {
+        "150104" | "170401" | "170402" | "170405" | "191202" | "191203" | "200140" => "B1010",
+        "170101" => "B2040",
+        "070213" | "120105" | "150102" | "200139" => "B3011",
+        "150101" | "191201" | "200101" => "B3020",
+        "030105" | "150103" | "170201" | "191207" | "200138" => "B3050",
+        _ => return None,
+    })
+}
+
+/// The countries crossed between dispatch and destination, in order, each once: the
+/// countries entered, but the dispatch and destination countries.
+pub fn transit_countries(dispatch: Country, crossings: &[Country], destination: Country) -> Vec<Country> {
+    let mut transit = Vec::new();
+    for &country in crossings {
+        if country != dispatch && country != destination && !transit.contains(&country) {
+            transit.push(country);
+        }
+    }
+    transit
+}
+
+impl AnnexVii {
+    pub fn build(inputs: Inputs) -> Result<AnnexVii, Rejection> {
+        if inputs.waste_code.is_hazardous() {
+            return Err(Rejection::Hazardous);
+        }
+        if inputs.dispatch == inputs.destination {
+            return Err(Rejection::NotCrossBorder);
+        }
+        if inputs.carriers.is_empty() || inputs.carriers.len() > CARRIERS_MAX {
+            return Err(Rejection::CarrierCount);
+        }
+        let parties = [&inputs.arranger, &inputs.consignee, &inputs.generator, &inputs.recovery_facility];
+        for party in parties.into_iter().chain(&inputs.carriers) {
+            check_party(party)?;
+        }
+        check_text("description", &inputs.description)?;
+        let recovery_operation = match inputs.recovery_operation {
+            Some(code) => parse_recovery_operation(&code)?,
+            None => recovery_operation(inputs.family).to_owned(),
+        };
+        let basel_annex_ix = match inputs.basel_code {
+            Some(code) => {
+                check_text("basel_code", &code)?;
+                code.trim().to_owned()
+            }
+            None => basel_code(inputs.waste_code).unwrap_or(NOT_LISTED).to_owned(),
+        };
+        let volume_litres = match inputs.quantity.unit() {
+            Unit::Litre | Unit::CubicMetre => inputs.quantity.convert(Unit::Litre).ok().map(|litres| {
+                // Litres in thousandths: rounded up to the litre.
+                (litres.amount_milli() + 999) / 1000
+            }),
+            _ => None,
+        };
+        Ok(AnnexVii {
+            mass_kg: Load::of(inputs.family, inputs.quantity, Some(inputs.waste_code)).mass_kg,
+            volume_litres,
+            shipment_date_ms: inputs.shipment_date_ms,
+            carriers: inputs.carriers,
+            recovery_operation,
+            description: inputs.description.trim().to_owned(),
+            codes: WasteIdentification {
+                basel_annex_ix,
+                oecd: inputs.oecd_code,
+                annex_iiia: None,
+                annex_iiib: None,
+                list_of_waste: inputs.waste_code,
+                national: inputs.national_code,
+            },
+            countries: Countries {
+                dispatch: inputs.dispatch,
+                transit: transit_countries(inputs.dispatch, &inputs.border_crossings, inputs.destination),
+                destination: inputs.destination,
+            },
+            arranger: inputs.arranger,
+            consignee: inputs.consignee,
+            generator: inputs.generator,
+            recovery_facility: inputs.recovery_facility,
+        })
+    }
+
+    /// The document as printable text, box by box in the form's order, with the lines the
+    /// signatories fill in by hand.
+    pub fn render_text(&self) -> String {
+        let mut text = String::new();
+        let mut line = |content: String| {
+            text.push_str(&content);
+            text.push('\n');
+        };
+        line("ANNEX VII - INFORMATION ACCOMPANYING SHIPMENTS OF WASTE".into());
+        line("Regulation (EU) 2024/1157 on shipments of waste: green-listed waste for recovery".into());
+        line(String::new());
+        line("1. Person who arranges the shipment".into());
+        party_lines(&self.arranger, &mut line);
+        line("2. Importer/consignee".into());
+        party_lines(&self.consignee, &mut line);
+        let tonnes = self.mass_kg.map_or("-".to_owned(), thousandths);
+        let cubic_metres = self.volume_litres.map_or("-".to_owned(), thousandths);
+        line(format!("3. Actual quantity: Tonnes (Mg): {tonnes}   m3: {cubic_metres}"));
+        line(format!("4. Actual date of shipment: {}", date(self.shipment_date_ms)));
+        line("5. Carriers".into());
+        for (index, label) in
+            ["(a) First carrier", "(b) Second carrier", "(c) Third carrier"].iter().enumerate()
+        {
+            match self.carriers.get(index) {
+                Some(carrier) => {
+                    line(format!("   {label}:"));
+                    party_lines(carrier, &mut line);
+                    let transfer = if index == 0 { date(self.shipment_date_ms) } else { "-".into() };
+                    line(format!("      Means of transport: R (road)   Date of transfer: {transfer}"));
+                    line("      Signature:".into());
+                }
+                None => line(format!("   {label}: -")),
+            }
+        }
+        line("6. Waste generator (original producer(s), new producer(s) or collector)".into());
+        party_lines(&self.generator, &mut line);
+        line("7. Recovery facility".into());
+        party_lines(&self.recovery_facility, &mut line);
+        line(format!("8. Recovery operation: {}", self.recovery_operation));
+        line(format!("9. Usual description of the waste: {}", self.description));
+        line("10. Waste identification (fill in relevant codes)".into());
+        let codes = &self.codes;
+        let optional = |code: &Option<String>| code.clone().unwrap_or_else(|| "-".into());
+        line(format!("   (i) Basel Annex IX: {}", codes.basel_annex_ix));
+        line(format!("   (ii) OECD (if different from (i)): {}", optional(&codes.oecd)));
+        line(format!("   (iii) Annex IIIA: {}", optional(&codes.annex_iiia)));
+        line(format!("   (iv) Annex IIIB: {}", optional(&codes.annex_iiib)));
+        line(format!("   (v) EU list of wastes: {}", codes.list_of_waste.display_form()));
+        line(format!("   (vi) National code: {}", optional(&codes.national)));
+        line("11. Countries/States concerned".into());
+        let transit = if self.countries.transit.is_empty() {
+            "-".to_owned()
+        } else {
+            self.countries.transit.iter().map(|country| country_name(*country)).collect::<Vec<_>>().join(", ")
+        };
+        line(format!(
+            "   Export/dispatch: {}   Transit: {transit}   Import/destination: {}",
+            country_name(self.countries.dispatch),
+            country_name(self.countries.destination)
+        ));
+        line(
+            "12. Declaration of the person who arranges the shipment: I hereby declare that the above".into(),
+        );
+        line(
+            "    information is complete and correct to my best knowledge. I also declare that effective"
+                .into(),
+        );
+        line("    written contractual obligations have been entered into with the consignee.".into());
+        line(format!("    Name: {}   Date:   Signature:", self.arranger.name));
+        line("13. Signature upon receipt of the waste by the consignee".into());
+        line(format!("    Name: {}   Date:   Signature:", self.consignee.name));
+        line("14. To be completed by the recovery facility or by the laboratory".into());
+        line("    Shipment received at recovery facility [ ] or laboratory [ ]".into());
+        line("    Quantity received: Tonnes (Mg):        m3:".into());
+        line(format!("    Name: {}   Date:   Signature:", self.recovery_facility.name));
+        text
+    }
+}
+
+fn check_text(field: &'static str, value: &str) -> Result<(), Rejection> {
+    if value.trim().is_empty() || value.len() > FIELD_BYTES_MAX {
+        return Err(Rejection::BadField(field));
+    }
+    Ok(())
+}
+
+fn check_party(party: &Party) -> Result<(), Rejection> {
+    check_text("name", &party.name)?;
+    check_text("identifier", &party.identifier)?;
+    if party.address_lines.is_empty() || party.address_lines.len() > ADDRESS_LINES_MAX {
+        return Err(Rejection::BadField("address_lines"));
+    }
+    for address_line in &party.address_lines {
+        check_text("address_lines", address_line)?;
+    }
+    if let Some(contact) = &party.contact {
+        for (field, value) in [
+            ("contact.person", &contact.person),
+            ("contact.telephone", &contact.telephone),
+            ("contact.email", &contact.email),
+        ] {
+            check_text(field, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// `R1` to `R13`, in any case, with surrounding whitespace.
+fn parse_recovery_operation(code: &str) -> Result<String, Rejection> {
+    let code = code.trim().to_ascii_uppercase();
+    let number = code.strip_prefix('R').and_then(|digits| digits.parse::<u8>().ok());
+    match number {
+        Some(1..=13) if !code[1..].starts_with('0') => Ok(code),
+        _ => Err(Rejection::BadRecoveryOperation),
+    }
+}
+
+fn party_lines(party: &Party, line: &mut impl FnMut(String)) {
+    line(format!("   Name: {}", party.name));
+    line(format!("   Address: {}", party.address_lines.join(", ")));
+    line(format!("   Country: {}", country_name(party.country)));
+    line(format!("   Registration No: {}", party.identifier));
+    match &party.contact {
+        Some(contact) => line(format!(
+            "   Contact person: {}   Tel.: {}   E-mail: {}",
+            contact.person, contact.telephone, contact.email
+        )),
+        None => line("   Contact person: -".into()),
+    }
+}
+
+fn country_name(country: Country) -> String {
+    format!("{} ({})", country.name_en(), country.code())
+}
+
+/// `1234` thousandths as `1.234`.
+fn thousandths(value: i64) -> String {
+    format!("{}.{:03}", value / 1000, value % 1000)
+}
+
+/// The UTC date of a time in ms, as `YYYY-MM-DD` (the proleptic Gregorian calendar, from
+/// the days since 1970-01-01: H. Hinnant's `civil_from_days`).
+fn date(at_ms: i64) -> String {
+    let days = at_ms.div_euclid(86_400_000);
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{NOW_MS, quantity};
+
+    fn party(name: &str, country: Country, identifier: &str) -> Party {
+        Party {
+            name: name.into(),
+            address_lines: match country {
+                Country::De => vec!["Hafenstraße 1".into(), "77694 Kehl".into()],
+                _ => vec!["1 rue du Port du Rhin".into(), "67100 Strasbourg".into()],
+            },
+            country,
+            identifier: identifier.into(),
+            contact: Some(Contact {
+                person: "Logistics desk".into(),
+                telephone: "+33 3 88 00 00 00".into(),
+                email: "logistics@example.org".into(),
+            }),
+        }
+    }
+
+    /// 40 EUR pallets, grade B, wooden packaging waste, from a producer in Strasbourg to a
+    /// pallet repairer in Kehl.
+    fn inputs() -> Inputs {
+        let producer = party("Emballages du Rhin SAS", Country::Fr, "FR 12 345678901");
+        Inputs {
+            arranger: producer.clone(),
+            consignee: party("Kehler Palettenservice GmbH", Country::De, "DE123456789"),
+            carriers: vec![party("Transports Ill et Rhin", Country::Fr, "FR 98 765432109")],
+            generator: producer,
+            recovery_facility: party("Kehler Palettenservice GmbH", Country::De, "DE123456789"),
+            family: MaterialFamily::Pallets,
+            quantity: quantity(40, Unit::Pallet),
+            shipment_date_ms: NOW_MS,
+            description: "EUR/EPAL pallets 1200x800, grade B, for repair and reuse".into(),
+            waste_code: WasteCode::parse("150103").expect("code"),
+            recovery_operation: None,
+            basel_code: None,
+            oecd_code: None,
+            national_code: None,
+            dispatch: Country::Fr,
+            border_crossings: vec![Country::De],
+            destination: Country::De,
+        }
+    }
+
+    #[test]
+    fn required_for_green_listed_waste_across_a_border_only() {
+        assert!(required(true, false, true));
+        assert!(!required(false, false, true), "within one country");
+        assert!(!required(true, true, true), "hazardous: prior notification");
+        assert!(!required(true, false, false), "not waste");
+    }
+
+    #[test]
+    fn the_document_of_pallets_from_strasbourg_to_kehl() {
+        let document = AnnexVii::build(inputs()).expect("a document");
+        // 40 pallets x 25 kg = 1 t.
+        assert_eq!(document.mass_kg, Some(1000));
+        assert_eq!(document.volume_litres, None);
+        assert_eq!(document.recovery_operation, "R3");
+        assert_eq!(document.codes.basel_annex_ix, "B3050");
+        assert_eq!(
+            document.countries,
+            Countries { dispatch: Country::Fr, transit: vec![], destination: Country::De }
+        );
+        let text = document.render_text();
+        let boxes = [
+            "1. Person who arranges the shipment",
+            "2. Importer/consignee",
+            "3. Actual quantity: Tonnes (Mg): 1.000   m3: -",
+            // NOW_MS, 1,790,000,000,000 ms, is 2026-09-21 at 13:33 UTC.
+            "4. Actual date of shipment: 2026-09-21",
+            "5. Carriers",
+            "(a) First carrier:",
+            "Means of transport: R (road)   Date of transfer: 2026-09-21",
+            "(b) Second carrier: -",
+            "6. Waste generator",
+            "7. Recovery facility",
+            "8. Recovery operation: R3",
+            "9. Usual description of the waste: EUR/EPAL pallets 1200x800, grade B",
+            "10. Waste identification",
+            "(i) Basel Annex IX: B3050",
+            "(v) EU list of wastes: 15 01 03",
+            "11. Countries/States concerned",
+            "Export/dispatch: France (FR)   Transit: -   Import/destination: Germany (DE)",
+            "12. Declaration of the person who arranges the shipment",
+            "13. Signature upon receipt of the waste by the consignee",
+            "14. To be completed by the recovery facility",
+            "Name: Kehler Palettenservice GmbH",
+            "Registration No: DE123456789",
+        ];
+        for expected in boxes {
+            assert!(text.contains(expected), "{expected:?} is missing from\n{text}");
+        }
+        let numbered: Vec<usize> =
+            (1..=14).map(|number| text.find(&format!("\n{number}. ")).expect("every box")).collect();
+        assert!(numbered.windows(2).all(|pair| pair[0] < pair[1]), "boxes in order");
+    }
+
+    #[test]
+    fn transit_countries_come_from_the_crossings() {
+        // Strasbourg to Basel through Germany.
+        assert_eq!(transit_countries(Country::Fr, &[Country::De, Country::Ch], Country::Ch), [Country::De]);
+        assert_eq!(
+            transit_countries(
+                Country::Lu,
+                &[Country::Be, Country::Fr, Country::Be, Country::De],
+                Country::De
+            ),
+            [Country::Be, Country::Fr]
+        );
+        let water = Inputs {
+            family: MaterialFamily::ProcessWater,
+            quantity: quantity(30, Unit::CubicMetre),
+            waste_code: WasteCode::parse("161002").expect("code"),
+            destination: Country::Ch,
+            border_crossings: vec![Country::De, Country::Ch],
+            ..inputs()
+        };
+        let document = AnnexVii::build(water).expect("a document");
+        assert_eq!(document.countries.transit, [Country::De]);
+        assert_eq!((document.mass_kg, document.volume_litres), (Some(30_000), Some(30_000)));
+        assert_eq!(document.codes.basel_annex_ix, NOT_LISTED);
+        assert!(document.render_text().contains("Tonnes (Mg): 30.000   m3: 30.000"));
+    }
+
+    #[test]
+    fn overrides_and_refusals() {
+        let drums = Inputs {
+            family: MaterialFamily::Packaging,
+            quantity: quantity(2, Unit::Tonne),
+            waste_code: WasteCode::parse("150104").expect("code"),
+            recovery_operation: Some(" r4 ".into()),
+            ..inputs()
+        };
+        let document = AnnexVii::build(drums).expect("a document");
+        assert_eq!(
+            (document.recovery_operation.as_str(), document.codes.basel_annex_ix.as_str()),
+            ("R4", "B1010")
+        );
+        for bad in ["R0", "R14", "D1", "R03", ""] {
+            let inputs = Inputs { recovery_operation: Some(bad.into()), ..inputs() };
+            assert_eq!(AnnexVii::build(inputs), Err(Rejection::BadRecoveryOperation), "{bad}");
+        }
+        let hazardous = Inputs { waste_code: WasteCode::parse("150110").expect("code"), ..inputs() };
+        assert_eq!(AnnexVii::build(hazardous), Err(Rejection::Hazardous));
+        let domestic = Inputs { destination: Country::Fr, ..inputs() };
+        assert_eq!(AnnexVii::build(domestic), Err(Rejection::NotCrossBorder));
+        assert_eq!(AnnexVii::build(Inputs { carriers: vec![], ..inputs() }), Err(Rejection::CarrierCount));
+        let unnamed = Inputs { description: " ".into(), ..inputs() };
+        assert_eq!(AnnexVii::build(unnamed), Err(Rejection::BadField("description")));
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400_000), "2000-02-29");
+    }
+}

@@ -1,0 +1,506 @@
+//! The application shell of logistics: carrier profiles, the transport of each agreed deal and
+//! its quotes, shipments from booking to closure, pallet settlements and the Annex VII data.
+//!
+//! Carriers, transports, shipments and pallet accounts are streams of their own
+//! (`carrier-<organization>`, `transport-<deal>`, `shipment-<id derived from the deal>`,
+//! `pallet_account-<id of the pair>`); every write names the version it expects and is decided
+//! again on a conflict, a bounded number of times.
+
+use std::sync::{Arc, RwLockReadGuard};
+
+use symbiose_domain::{Money, PalletGrade};
+use symbiose_eventstore::{EventStore, StreamName};
+use symbiose_kit::ApiError;
+use symbiose_listings::organization::Organization;
+use symbiose_matching::deal::{Deal, DealStatus};
+use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, append, load, now_ms};
+use uuid::Uuid;
+
+use crate::annex_vii::{self, AnnexVii, Inputs, Party};
+use crate::carrier::{self, CarrierState, Profile};
+use crate::codec;
+use crate::pallets::{self, Balance, SettleBy, Settlement};
+use crate::shipment::{self, Shipment, Transport};
+use crate::transport::{self, OfferedQuote};
+use crate::view::{
+    CARRIER_CATEGORY, HeldShipment, PALLET_ACCOUNT_CATEGORY, SHIPMENT_CATEGORY, TRANSPORT_CATEGORY, View,
+};
+use crate::{RejectionKind, annex_vii::Rejection as AnnexRejection};
+
+/// Namespace of the shipments' and settlements' ids.
+const LOGISTICS_NAMESPACE: Uuid = Uuid::from_u128(0x7368_6970_6d65_4e74_a1c3_55e2_9d08_4b6f);
+
+/// The one shipment of a deal.
+pub fn shipment_id(deal: Uuid) -> Uuid {
+    Uuid::new_v5(&LOGISTICS_NAMESPACE, format!("shipment/{deal}").as_bytes())
+}
+
+fn rejection(kind: RejectionKind, message: String) -> ApiError {
+    match kind {
+        RejectionKind::InvalidArgument { field } => ApiError::invalid_argument(field, message),
+        RejectionKind::NotFound => ApiError::NotFound(message),
+        RejectionKind::FailedPrecondition => ApiError::FailedPrecondition(message),
+        RejectionKind::PermissionDenied => ApiError::PermissionDenied(message),
+    }
+}
+
+fn transport_rejection(error: transport::Rejection) -> ApiError {
+    match error {
+        transport::Rejection::NotRequested => ApiError::NotFound(error.to_string()),
+        transport::Rejection::DealCancelled => ApiError::FailedPrecondition(error.to_string()),
+        transport::Rejection::ValidityOutOfRange => ApiError::invalid_argument("valid_hours", error),
+        transport::Rejection::Price(price) => ApiError::invalid_argument("price", price),
+        transport::Rejection::TooManyQuotes => ApiError::ResourceExhausted(error.to_string()),
+    }
+}
+
+/// A shipment with its version and what the view adds.
+#[derive(Debug, Clone)]
+pub struct ShipmentView {
+    pub shipment: Shipment,
+    pub state: &'static str,
+    pub version: u64,
+    pub history: Vec<crate::view::Step>,
+    pub quote: Option<OfferedQuote>,
+}
+
+impl ShipmentView {
+    fn of(held: &HeldShipment) -> Option<ShipmentView> {
+        Some(ShipmentView {
+            shipment: held.state.shipment()?.clone(),
+            state: held.state.name(),
+            version: held.version,
+            history: held.history.clone(),
+            quote: held.quote.clone(),
+        })
+    }
+}
+
+pub struct Logistics<S> {
+    store: S,
+    view: Followed<View>,
+}
+
+impl<S> std::fmt::Debug for Logistics<S> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Logistics").field("view", &self.view).finish_non_exhaustive()
+    }
+}
+
+impl<S: EventStore> Logistics<S> {
+    /// The logistics shell over `store`, its view following the log from the first event.
+    pub fn start(store: S) -> Arc<Logistics<S>> {
+        let view = Followed::start(store.clone(), "logistics view");
+        Arc::new(Logistics { store, view })
+    }
+
+    pub fn view(&self) -> RwLockReadGuard<'_, View> {
+        self.view.read()
+    }
+
+    pub fn position(&self) -> u64 {
+        self.view.position()
+    }
+
+    pub async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
+        self.view.wait_for(position).await
+    }
+
+    /// Registers `actor`'s carrier profile, or replaces it. `token_is_carrier`: the caller's
+    /// token holds the carrier role; the directory must say so too.
+    pub async fn register_carrier(
+        &self,
+        actor: &Actor,
+        token_is_carrier: bool,
+        profile: Profile,
+    ) -> Result<(u64, u64), ApiError> {
+        let organization = actor.organization;
+        let caller_is_carrier = token_is_carrier
+            && self
+                .view()
+                .organization(organization)
+                .is_some_and(|organization| organization.roles.contains(&symbiose_domain::Role::Carrier));
+        let stream = symbiose_shell::stream(CARRIER_CATEGORY, organization);
+        for _ in 0..COMMAND_ATTEMPTS_MAX {
+            let loaded = load(
+                &self.store,
+                &stream,
+                |event_type: &str, payload: &[u8]| {
+                    codec::decode_carrier_event(organization, event_type, payload)
+                },
+                carrier::evolve,
+            )
+            .await?;
+            let command = match loaded.state {
+                CarrierState::Absent => carrier::Command::Register { organization, profile: profile.clone() },
+                CarrierState::Registered(_) => carrier::Command::Update { profile: profile.clone() },
+            };
+            let context = carrier::Context { now_ms: now_ms(), caller_is_carrier };
+            let events = carrier::decide(&loaded.state, command, &context)
+                .map_err(|error| rejection(error.kind(), error.to_string()))?;
+            if events.is_empty() {
+                return Ok((loaded.version.unwrap_or_default(), loaded.last_position));
+            }
+            let encoded =
+                events.iter().map(|event| codec::encode_carrier_event(organization, event)).collect();
+            if let Some(written) =
+                append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?
+            {
+                return Ok(written);
+            }
+        }
+        Err(ApiError::Aborted(format!(
+            "carrier {organization} changed under {COMMAND_ATTEMPTS_MAX} attempts"
+        )))
+    }
+
+    /// Opens the transport of `deal`, once: what logistics does when a deal is agreed.
+    /// Returns whether it was opened now.
+    pub async fn open_transport(&self, deal: &Deal) -> Result<bool, ApiError> {
+        let stream = symbiose_shell::stream(TRANSPORT_CATEGORY, deal.id);
+        let actor = Actor::service(&format!("transport/{}", deal.id));
+        for _ in 0..COMMAND_ATTEMPTS_MAX {
+            let loaded = load(&self.store, &stream, codec::decode_transport_event, transport::evolve).await?;
+            let events = transport::request(&loaded.state, deal, now_ms());
+            if events.is_empty() {
+                return Ok(false);
+            }
+            let encoded = events.iter().map(codec::encode_transport_event).collect();
+            if append(&self.store, &stream, loaded.expected(), loaded.version, &actor, encoded)
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Err(ApiError::Aborted(format!("transport {} changed under {COMMAND_ATTEMPTS_MAX} attempts", deal.id)))
+    }
+
+    /// The deal `deal_id` if `organization` is a party of it (or the operator asks).
+    fn deal_of_party(
+        view: &View,
+        deal_id: Uuid,
+        organization: Uuid,
+        operator: bool,
+    ) -> Result<Deal, ApiError> {
+        let not_found = || ApiError::NotFound(format!("deal {deal_id} not found"));
+        let deal = view.deal(deal_id).ok_or_else(not_found)?;
+        if operator || deal.is_party(organization) { Ok(deal.clone()) } else { Err(not_found()) }
+    }
+
+    /// The quotes of `deal_id` still valid, cheapest first: all of them for its parties and the
+    /// operator, its own for a carrier.
+    pub fn quotes(
+        &self,
+        organization: Uuid,
+        operator: bool,
+        deal_id: Uuid,
+    ) -> Result<Vec<OfferedQuote>, ApiError> {
+        let view = self.view();
+        let now = now_ms();
+        let quotes = view.quotes(deal_id, now);
+        if view.deal(deal_id).is_some_and(|deal| operator || deal.is_party(organization)) {
+            return Ok(quotes);
+        }
+        if view.carrier(organization).is_some() && view.deal(deal_id).is_some() {
+            return Ok(quotes.into_iter().filter(|quote| quote.carrier == organization).collect());
+        }
+        Err(ApiError::NotFound(format!("deal {deal_id} not found")))
+    }
+
+    /// `actor`, a registered carrier, answers the transport of `deal_id` with its own price.
+    pub async fn submit_quote(
+        &self,
+        actor: &Actor,
+        deal_id: Uuid,
+        price: Money,
+        valid_hours: u32,
+    ) -> Result<(OfferedQuote, u64), ApiError> {
+        let carrier = actor.organization;
+        let stream = symbiose_shell::stream(TRANSPORT_CATEGORY, deal_id);
+        for _ in 0..COMMAND_ATTEMPTS_MAX {
+            let now = now_ms();
+            let estimate = {
+                let view = self.view();
+                let held = view.carrier(carrier).ok_or_else(|| {
+                    ApiError::PermissionDenied(
+                        "only a registered carrier submits a quote: register a carrier profile first"
+                            .to_owned(),
+                    )
+                })?;
+                let request =
+                    view.transport(deal_id).and_then(|transport| transport.value.request().cloned());
+                request.and_then(|request| {
+                    let may_carry = view.may_carry_dangerous_goods(carrier, now);
+                    transport::automatic_quote(&request, &held.value, may_carry, now)
+                })
+            };
+            let loaded = load(&self.store, &stream, codec::decode_transport_event, transport::evolve).await?;
+            if loaded.state.request().is_some_and(|request| request.deal.is_party(carrier)) {
+                return Err(ApiError::PermissionDenied(
+                    "a party of the deal does not quote its transport".to_owned(),
+                ));
+            }
+            let events =
+                transport::submit(&loaded.state, carrier, price, valid_hours, estimate.as_ref(), now)
+                    .map_err(transport_rejection)?;
+            let quote = events.iter().find_map(|event| match event {
+                transport::Event::QuoteSubmitted(quote) => Some((**quote).clone()),
+                transport::Event::Requested { .. } => None,
+            });
+            let encoded = events.iter().map(codec::encode_transport_event).collect();
+            if let Some((_, position)) =
+                append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?
+            {
+                let quote = quote
+                    .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a submission without a quote")))?;
+                return Ok((quote, position));
+            }
+        }
+        Err(ApiError::Aborted(format!("transport {deal_id} changed under {COMMAND_ATTEMPTS_MAX} attempts")))
+    }
+
+    /// A party of deal `deal_id` books the quote `quote_id`: the deal's one shipment.
+    pub async fn book(
+        &self,
+        actor: &Actor,
+        deal_id: Uuid,
+        quote_id: Uuid,
+        prior_notification_number: Option<String>,
+    ) -> Result<(ShipmentView, u64), ApiError> {
+        let (transport, quote, carrier_takes_pallet_exchange) = {
+            let view = self.view();
+            let deal = Self::deal_of_party(&view, deal_id, actor.organization, false)?;
+            if deal.status != DealStatus::Agreed {
+                return Err(ApiError::FailedPrecondition(format!("deal {deal_id} is cancelled")));
+            }
+            let quote = view.quotes(deal_id, now_ms()).into_iter().find(|quote| quote.id == quote_id).ok_or_else(|| {
+                ApiError::FailedPrecondition(format!("quote {quote_id} is not a valid quote of deal {deal_id}: it expired, or it is another deal's"))
+            })?;
+            let carrier = view.carrier(quote.carrier).ok_or_else(|| {
+                ApiError::FailedPrecondition(format!("carrier {} has no profile", quote.carrier))
+            })?;
+            let takes_exchange = carrier.value.profile.takes_pallet_exchange;
+            let transport = Transport {
+                deal_id,
+                seller: deal.seller,
+                buyer: deal.buyer,
+                carrier: quote.carrier,
+                price: quote.price,
+                pickup: deal.pickup,
+                delivery: deal.delivery,
+                quantity: deal.quantity,
+                cross_border: deal.pickup.country != deal.delivery.country,
+                hazardous: deal.waste_code.is_some_and(|code| code.is_hazardous()),
+                prior_notification_number,
+                pallet_exchange: takes_exchange && deal.family == symbiose_domain::MaterialFamily::Pallets,
+            };
+            (transport, quote, takes_exchange)
+        };
+        let id = shipment_id(deal_id);
+        let command = shipment::Command::Book {
+            shipment_id: id,
+            transport,
+            booked_by: actor.organization,
+            carrier_takes_pallet_exchange,
+        };
+        self.execute_shipment(id, actor, command, Some(&quote)).await
+    }
+
+    /// Decides `command` on shipment `id` and appends; the shipment as it stands and the
+    /// position of the last write.
+    pub async fn execute_shipment(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        command: shipment::Command,
+        quote: Option<&OfferedQuote>,
+    ) -> Result<(ShipmentView, u64), ApiError> {
+        let stream = symbiose_shell::stream(SHIPMENT_CATEGORY, id);
+        for _ in 0..COMMAND_ATTEMPTS_MAX {
+            let loaded = load(
+                &self.store,
+                &stream,
+                |event_type: &str, payload: &[u8]| {
+                    codec::decode_shipment_event(event_type, payload).map(|stored| stored.event)
+                },
+                shipment::evolve,
+            )
+            .await?;
+            let context = shipment::Context { now_ms: now_ms() };
+            let events = shipment::decide(&loaded.state, command.clone(), &context)
+                .map_err(|error| rejection(error.kind(), error.to_string()))?;
+            let (shipment_id, deal_id) = match (&loaded.state.shipment(), &command) {
+                (Some(shipment), _) => (shipment.id, shipment.transport.deal_id),
+                (None, shipment::Command::Book { transport, .. }) => (id, transport.deal_id),
+                (None, _) => return Err(ApiError::NotFound(format!("shipment {id} not found"))),
+            };
+            if events.is_empty() {
+                return self.shipment_as_written(id, loaded.last_position).await;
+            }
+            let encoded = events
+                .iter()
+                .map(|event| {
+                    codec::encode_shipment_event_of(
+                        &shipment_id.to_string(),
+                        &deal_id.to_string(),
+                        event,
+                        quote,
+                    )
+                })
+                .collect();
+            if let Some((_, position)) =
+                append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?
+            {
+                return self.shipment_as_written(id, position).await;
+            }
+        }
+        Err(ApiError::Aborted(format!("shipment {id} changed under {COMMAND_ATTEMPTS_MAX} attempts")))
+    }
+
+    /// The shipment `id` once the view reflects `position`.
+    async fn shipment_as_written(&self, id: Uuid, position: u64) -> Result<(ShipmentView, u64), ApiError> {
+        self.wait_for(position).await?;
+        let view = self.view();
+        let held = view.shipment(id).ok_or_else(|| ApiError::NotFound(format!("shipment {id} not found")))?;
+        let shipment =
+            ShipmentView::of(held).ok_or_else(|| ApiError::NotFound(format!("shipment {id} not found")))?;
+        Ok((shipment, position))
+    }
+
+    /// The shipment `id` as `organization` may see it: its parties, its carrier, the operator.
+    pub fn shipment(&self, organization: Uuid, operator: bool, id: Uuid) -> Result<ShipmentView, ApiError> {
+        let view = self.view();
+        let not_found = || ApiError::NotFound(format!("shipment {id} not found"));
+        let shipment = view.shipment(id).and_then(ShipmentView::of).ok_or_else(not_found)?;
+        let transport = &shipment.shipment.transport;
+        if operator || [transport.seller, transport.buyer, transport.carrier].contains(&organization) {
+            Ok(shipment)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// `organization`'s pallet balances.
+    pub fn pallet_balances(&self, organization: Uuid) -> Vec<Balance> {
+        self.view().pallets().balances_of(organization)
+    }
+
+    /// `actor` settles pallets owed between it and `counterparty`: a return is recorded by the
+    /// one who receives the pallets (the creditor), a payment by the one who pays (the debtor).
+    pub async fn settle_pallets(
+        &self,
+        actor: &Actor,
+        counterparty: Uuid,
+        grade: PalletGrade,
+        by: SettleBy,
+    ) -> Result<(Settlement, u64), ApiError> {
+        let account = pallets::account_id(actor.organization, counterparty);
+        let stream: StreamName = symbiose_shell::stream(PALLET_ACCOUNT_CATEGORY, account);
+        for attempt in 0..COMMAND_ATTEMPTS_MAX {
+            let loaded =
+                load(&self.store, &stream, codec::decode_settlement, |count: u64, _| count + 1).await?;
+            // Decide on a view that holds every settlement of the account so far.
+            if loaded.version.is_some() {
+                self.wait_for(loaded.last_position).await?;
+            }
+            let settlement_id = Uuid::new_v5(
+                &LOGISTICS_NAMESPACE,
+                format!("settlement/{account}/{:?}/{attempt}/{:?}", loaded.version, actor.request_id)
+                    .as_bytes(),
+            );
+            let settlement = self
+                .view()
+                .pallets()
+                .settle(settlement_id, (actor.organization, counterparty), grade, by, now_ms())
+                .map_err(|error| rejection(error.kind(), error.to_string()))?;
+            match by {
+                SettleBy::Return { .. } if settlement.creditor != actor.organization => {
+                    return Err(ApiError::PermissionDenied(
+                        "a return of pallets is recorded by the one who receives them".to_owned(),
+                    ));
+                }
+                SettleBy::Payment { .. } if settlement.debtor != actor.organization => {
+                    return Err(ApiError::PermissionDenied(
+                        "a payment for pallets is made by the one who owes them".to_owned(),
+                    ));
+                }
+                _ => {}
+            }
+            let encoded = vec![codec::encode_settlement(&settlement)];
+            if let Some((_, position)) =
+                append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?
+            {
+                return Ok((settlement, position));
+            }
+        }
+        Err(ApiError::Aborted(format!(
+            "pallet account {account} changed under {COMMAND_ATTEMPTS_MAX} attempts"
+        )))
+    }
+
+    /// The Annex VII data of shipment `id`, for its parties, its carrier and the operator.
+    pub fn annex_vii(&self, organization: Uuid, operator: bool, id: Uuid) -> Result<AnnexVii, ApiError> {
+        let shipment = self.shipment(organization, operator, id)?.shipment;
+        let view = self.view();
+        let transport = &shipment.transport;
+        let deal = view
+            .deal(transport.deal_id)
+            .ok_or_else(|| ApiError::NotFound(format!("deal {} not found", transport.deal_id)))?;
+        let waste_code = deal.waste_code.ok_or_else(|| {
+            ApiError::FailedPrecondition(
+                "no Annex VII: the material is not waste (it has no waste code)".to_owned(),
+            )
+        })?;
+        let legal_status_is_waste = deal.legal_status == symbiose_listings::listing::LegalStatus::Waste;
+        if !annex_vii::required(transport.cross_border, transport.hazardous, legal_status_is_waste) {
+            return Err(ApiError::FailedPrecondition(
+                "no Annex VII: it is for green-listed waste crossing a border (this shipment is domestic, hazardous or not waste)"
+                    .to_owned(),
+            ));
+        }
+        let party =
+            |organization: Uuid, near: &symbiose_listings::listing::Place| -> Result<Party, ApiError> {
+                let organization = view
+                    .organization(organization)
+                    .ok_or_else(|| ApiError::NotFound(format!("organization {organization} not found")))?;
+                Ok(party_of(organization, near))
+            };
+        let inputs = Inputs {
+            arranger: party(transport.seller, &transport.pickup)?,
+            consignee: party(transport.buyer, &transport.delivery)?,
+            carriers: vec![party(transport.carrier, &transport.pickup)?],
+            generator: party(transport.seller, &transport.pickup)?,
+            recovery_facility: party(transport.buyer, &transport.delivery)?,
+            family: deal.family,
+            quantity: shipment.pickup.as_ref().map_or(transport.quantity, |pickup| pickup.quantity),
+            shipment_date_ms: shipment.pickup.as_ref().map_or(shipment.booked_at_ms, |pickup| pickup.at_ms),
+            description: format!("{}: {}", deal.family.labels().en, waste_code.entry().description),
+            waste_code,
+            recovery_operation: None,
+            basel_code: None,
+            oecd_code: None,
+            national_code: None,
+            dispatch: transport.pickup.country,
+            border_crossings: shipment.crossings.iter().map(|crossing| crossing.country).collect(),
+            destination: transport.delivery.country,
+        };
+        AnnexVii::build(inputs).map_err(|error: AnnexRejection| rejection(error.kind(), error.to_string()))
+    }
+}
+
+/// An organization as a party of the document: its name, the address of its site at (or
+/// nearest to) `near`, its country and identifier. Contacts stay with the directory.
+fn party_of(organization: &Organization, near: &symbiose_listings::listing::Place) -> Party {
+    let site = organization.sites.iter().min_by_key(|site| site.location.distance_m(&near.point));
+    let address_lines = site.map_or_else(Vec::new, |site| {
+        vec![site.address.street.clone(), format!("{} {}", site.address.postal_code, site.address.city)]
+    });
+    Party {
+        name: organization.legal_name.clone(),
+        address_lines,
+        country: site.map_or(organization.country, |site| site.address.country),
+        identifier: organization.identifier.to_string(),
+        contact: None,
+    }
+}

@@ -1,0 +1,265 @@
+//! The logistics service's own read model, fed by the log: the organizations (for roles,
+//! permits and the Annex VII parties), the deals matching agreed or cancelled, the carriers'
+//! profiles, the transport requests, the shipments with their history, and the pallet
+//! accounts. Rebuilt from the first event at every start; never written to by commands.
+
+use std::collections::{BTreeSet, HashMap};
+
+use symbiose_domain::{Country, Quantity};
+use symbiose_eventstore::RecordedEvent;
+use symbiose_listings::organization::{self, Organization, OrganizationState, PermitKind};
+use symbiose_matching::deal::{self as matching_deal, Deal, DealState};
+use uuid::Uuid;
+
+use crate::carrier::{self, Carrier, CarrierState};
+use crate::codec;
+use crate::pallets::{self, Fact, PalletLedger};
+use crate::shipment::{self, ShipmentState};
+use crate::transport::{self, OfferedQuote, TransportState};
+
+pub(crate) const CARRIER_CATEGORY: &str = "carrier";
+pub(crate) const TRANSPORT_CATEGORY: &str = "transport";
+pub(crate) const SHIPMENT_CATEGORY: &str = "shipment";
+pub(crate) const PALLET_ACCOUNT_CATEGORY: &str = "pallet_account";
+const ORGANIZATION_CATEGORY: &str = "organization";
+const DEAL_CATEGORY: &str = "deal";
+
+/// An aggregate as the view holds it, with its version.
+#[derive(Debug, Clone)]
+pub struct Held<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// One step of a shipment's history, as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub state: &'static str,
+    pub at_ms: i64,
+    pub country: Option<Country>,
+    pub quantity: Option<Quantity>,
+    pub pallets: Option<shipment::PalletExchange>,
+    pub note: String,
+}
+
+/// A shipment with what the view adds: its history and the quote it was booked on.
+#[derive(Debug, Clone)]
+pub struct HeldShipment {
+    pub state: ShipmentState,
+    pub version: u64,
+    pub history: Vec<Step>,
+    pub quote: Option<OfferedQuote>,
+}
+
+#[derive(Debug, Default)]
+pub struct View {
+    organizations: HashMap<Uuid, Organization>,
+    deals: HashMap<Uuid, Deal>,
+    carriers: HashMap<Uuid, Held<Carrier>>,
+    transports: HashMap<Uuid, Held<TransportState>>,
+    shipments: HashMap<Uuid, HeldShipment>,
+    shipment_of_deal: HashMap<Uuid, Uuid>,
+    pallets: PalletLedger,
+    /// Settlement ids applied, so a settlement is counted once.
+    settlements: BTreeSet<Uuid>,
+}
+
+impl symbiose_shell::View for View {
+    /// Applies one stored event; events of other streams are skipped. An event that does not
+    /// decode is logged and skipped, so one cannot stop the view.
+    fn apply(&mut self, recorded: &RecordedEvent) {
+        let outcome = match recorded.stream.category() {
+            ORGANIZATION_CATEGORY => self.apply_organization(recorded),
+            DEAL_CATEGORY => self.apply_deal(recorded),
+            CARRIER_CATEGORY => self.apply_carrier(recorded),
+            TRANSPORT_CATEGORY => self.apply_transport(recorded),
+            SHIPMENT_CATEGORY => self.apply_shipment(recorded),
+            PALLET_ACCOUNT_CATEGORY => self.apply_settlement(recorded),
+            _ => Ok(()),
+        };
+        if let Err(error) = outcome {
+            tracing::error!(position = recorded.position, stream = %recorded.stream, %error, "logistics view: skipping an event");
+        }
+    }
+}
+
+impl View {
+    fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, ORGANIZATION_CATEGORY)?;
+        let event = symbiose_listings::decode_organization_event(&recorded.event_type, &recorded.payload)?;
+        let state = match self.organizations.remove(&id) {
+            Some(organization) => OrganizationState::Registered(Box::new(organization)),
+            None => OrganizationState::Unregistered,
+        };
+        if let OrganizationState::Registered(mut organization) = organization::evolve(state, &event) {
+            // Contacts stay with the directory: the view keeps none, sealed or not.
+            organization.contacts = organization::Contacts::None;
+            self.organizations.insert(id, *organization);
+        }
+        Ok(())
+    }
+
+    fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, DEAL_CATEGORY)?;
+        let event = symbiose_matching::codec::decode_deal_event(&recorded.event_type, &recorded.payload)?;
+        let state =
+            self.deals.remove(&id).map_or(DealState::Absent, |deal| DealState::Present(Box::new(deal)));
+        if let DealState::Present(deal) = matching_deal::evolve(state, &event) {
+            self.deals.insert(id, *deal);
+        }
+        Ok(())
+    }
+
+    fn apply_carrier(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, CARRIER_CATEGORY)?;
+        let event = codec::decode_carrier_event(id, &recorded.event_type, &recorded.payload)?;
+        let state = self
+            .carriers
+            .remove(&id)
+            .map_or(CarrierState::Absent, |held| CarrierState::Registered(Box::new(held.value)));
+        if let CarrierState::Registered(carrier) = carrier::evolve(state, &event) {
+            self.carriers.insert(id, Held { value: *carrier, version: recorded.version });
+        }
+        Ok(())
+    }
+
+    fn apply_transport(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, TRANSPORT_CATEGORY)?;
+        let event = codec::decode_transport_event(&recorded.event_type, &recorded.payload)?;
+        let state = self.transports.remove(&id).map_or(TransportState::Absent, |held| held.value);
+        self.transports
+            .insert(id, Held { value: transport::evolve(state, &event), version: recorded.version });
+        Ok(())
+    }
+
+    fn apply_shipment(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, SHIPMENT_CATEGORY)?;
+        let stored = codec::decode_shipment_event(&recorded.event_type, &recorded.payload)?;
+        let held = self.shipments.remove(&id);
+        let (state, mut history, mut quote) = match held {
+            Some(held) => (held.state, held.history, held.quote),
+            None => (ShipmentState::Absent, Vec::new(), None),
+        };
+        if stored.quote.is_some() {
+            quote = stored.quote;
+        }
+        let state = shipment::evolve(state, &stored.event);
+        if let Some(shipment) = state.shipment() {
+            if let Some(exchange) = pallets::exchange_of(shipment, &stored.event) {
+                self.pallets.apply(&Fact::Exchanged(exchange));
+            }
+            self.shipment_of_deal.insert(shipment.transport.deal_id, id);
+            history.push(step_of(&stored.event));
+        }
+        self.shipments.insert(id, HeldShipment { state, version: recorded.version, history, quote });
+        Ok(())
+    }
+
+    fn apply_settlement(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let settlement = codec::decode_settlement(&recorded.event_type, &recorded.payload)?;
+        if self.settlements.insert(settlement.settlement_id) {
+            self.pallets.apply(&Fact::Settled(settlement));
+        }
+        Ok(())
+    }
+
+    pub fn organization(&self, id: Uuid) -> Option<&Organization> {
+        self.organizations.get(&id)
+    }
+
+    /// Whether `organization` holds a valid transport permit allowing dangerous goods.
+    pub fn may_carry_dangerous_goods(&self, organization: Uuid, now_ms: i64) -> bool {
+        self.organizations.get(&organization).is_some_and(|organization| {
+            organization.permits.iter().any(|permit| {
+                permit.kind == PermitKind::Transport
+                    && permit.dangerous_goods_allowed
+                    && permit.valid_until_ms > now_ms
+            })
+        })
+    }
+
+    pub fn deal(&self, id: Uuid) -> Option<&Deal> {
+        self.deals.get(&id)
+    }
+
+    pub fn carrier(&self, id: Uuid) -> Option<&Held<Carrier>> {
+        self.carriers.get(&id)
+    }
+
+    pub fn transport(&self, deal: Uuid) -> Option<&Held<TransportState>> {
+        self.transports.get(&deal)
+    }
+
+    pub fn shipment(&self, id: Uuid) -> Option<&HeldShipment> {
+        self.shipments.get(&id)
+    }
+
+    pub fn shipment_of_deal(&self, deal: Uuid) -> Option<Uuid> {
+        self.shipment_of_deal.get(&deal).copied()
+    }
+
+    pub fn pallets(&self) -> &PalletLedger {
+        &self.pallets
+    }
+
+    /// Every quote of the transport of `deal` still valid at `now_ms`: the automatic ones of
+    /// every carrier that can carry the load, and the carriers' own prices, cheapest first.
+    pub fn quotes(&self, deal: Uuid, now_ms: i64) -> Vec<OfferedQuote> {
+        let Some(request) = self.transports.get(&deal).and_then(|held| held.value.request()) else {
+            return Vec::new();
+        };
+        let mut quotes: Vec<OfferedQuote> = self
+            .carriers
+            .values()
+            .filter(|held| {
+                held.value.organization != request.deal.seller
+                    && held.value.organization != request.deal.buyer
+            })
+            .filter_map(|held| {
+                let may_carry = self.may_carry_dangerous_goods(held.value.organization, now_ms);
+                transport::automatic_quote(request, &held.value, may_carry, now_ms)
+            })
+            .chain(request.submitted.iter().cloned())
+            .filter(|quote| quote.is_valid_at(now_ms))
+            .collect();
+        quotes.sort_by(|a, b| a.price.minor().cmp(&b.price.minor()).then(a.id.cmp(&b.id)));
+        quotes
+    }
+}
+
+fn step_of(event: &shipment::Event) -> Step {
+    let step = |state, at_ms| Step {
+        state,
+        at_ms,
+        country: None,
+        quantity: None,
+        pallets: None,
+        note: String::new(),
+    };
+    match event {
+        shipment::Event::Booked { at_ms, .. } => step("booked", *at_ms),
+        shipment::Event::PickedUp(pickup) => Step {
+            quantity: Some(pickup.quantity),
+            pallets: pickup.pallets,
+            ..step("picked up", pickup.at_ms)
+        },
+        shipment::Event::BorderCrossed(crossing) => {
+            Step { country: Some(crossing.country), ..step("in transit", crossing.at_ms) }
+        }
+        shipment::Event::Delivered(delivery) => Step {
+            quantity: Some(delivery.received),
+            pallets: delivery.pallets,
+            note: delivery.refusal_reason.clone().unwrap_or_default(),
+            ..step("delivered", delivery.at_ms)
+        },
+        shipment::Event::Closed { at_ms, .. } => step("closed", *at_ms),
+    }
+}
+
+fn stream_id(recorded: &RecordedEvent, category: &str) -> Result<Uuid, String> {
+    let name = recorded.stream.as_str();
+    name.strip_prefix(category)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| format!("{name}: not a {category} stream"))
+}

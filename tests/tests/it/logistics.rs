@@ -1,0 +1,518 @@
+//! `LogisticsService` through gRPC: a whole cross-border shipment of EUR pallets from
+//! Strasbourg to Kehl with pallet exchange (quotes, booking, pickup, border, delivery,
+//! acceptance, pallet balances and their settlement, Annex VII); carriers out of area or too
+//! small are not quoted; a hazardous cross-border booking needs its prior notification.
+
+use std::time::{Duration, Instant};
+
+use symbiose_proto::common::v1 as common;
+use symbiose_proto::listings::v1 as pb;
+use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
+use symbiose_proto::logistics::v1 as logistics;
+use symbiose_proto::logistics::v1::logistics_service_client::LogisticsServiceClient;
+use symbiose_tests::fixtures::{self, Member, agree, at, member, pallet_terms};
+use symbiose_tests::{AuthedChannel, TestServer};
+use tonic::Code;
+
+type Logistics = LogisticsServiceClient<AuthedChannel>;
+
+/// Longest wait for the transport of a deal to be opened after the deal.
+const TRANSPORT_WAIT: Duration = Duration::from_secs(20);
+
+async fn logistics(server: &TestServer, token: &str) -> Logistics {
+    LogisticsServiceClient::new(server.authed(token).await.expect("channel"))
+}
+
+fn eur(minor: i64) -> common::Money {
+    common::Money { amount_minor: minor, currency_code: "EUR".into() }
+}
+
+/// A carrier profile: one depot at `town`, FR and DE within `radius_km`, one vehicle, rates of
+/// 1.80 EUR per km, 15.00 EUR per tonne, at least 90.00 EUR.
+fn profile(town: &str, radius_km: u32, vehicle: logistics::Vehicle) -> logistics::CarrierProfile {
+    let place = symbiose_domain::geo::place(town).expect("a town of the table");
+    logistics::CarrierProfile {
+        carrier_organization_id: String::new(),
+        depots: vec![logistics::Depot {
+            depot_id: String::new(),
+            name: format!("Depot {town}"),
+            location: Some(place.point.into()),
+            country: common::Country::from(place.country).into(),
+        }],
+        countries: vec![common::Country::France.into(), common::Country::Germany.into()],
+        radius_km,
+        vehicles: vec![vehicle],
+        rates: Some(logistics::Rates {
+            per_km_minor: 180,
+            per_tonne_minor: 1500,
+            minimum_charge_minor: 9000,
+            currency_code: "EUR".into(),
+        }),
+        pallet_exchange: true,
+    }
+}
+
+fn truck(dangerous_goods: bool) -> logistics::Vehicle {
+    logistics::Vehicle {
+        vehicle_id: String::new(),
+        name: "Porteur 12 t".into(),
+        payload_kg: 12_000,
+        pallet_places: 18,
+        tail_lift: true,
+        dangerous_goods,
+    }
+}
+
+async fn carrier(
+    server: &TestServer,
+    name: &str,
+    identifier: &str,
+    town: &str,
+    profile: logistics::CarrierProfile,
+) -> Member {
+    let carrier = member(server, name, common::Country::France, identifier, &[common::Role::Carrier], town)
+        .await
+        .expect("carrier");
+    logistics(server, &carrier.token)
+        .await
+        .register_carrier(logistics::RegisterCarrierRequest {
+            request_id: String::new(),
+            profile: Some(profile),
+        })
+        .await
+        .expect("a carrier profile");
+    carrier
+}
+
+/// The quotes of `deal`, polled (with a bound) until the transport is open and quoted.
+async fn quotes(client: &mut Logistics, deal: &str) -> Vec<logistics::Quote> {
+    let deadline = Instant::now() + TRANSPORT_WAIT;
+    loop {
+        let quotes = client
+            .list_quotes(logistics::ListQuotesRequest { deal_id: deal.into(), min_position: 0 })
+            .await
+            .expect("quotes")
+            .into_inner()
+            .quotes;
+        if !quotes.is_empty() {
+            return quotes;
+        }
+        assert!(Instant::now() < deadline, "no quote for deal {deal} after {TRANSPORT_WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn pallets(handed_over: u32, taken_back: u32) -> Option<logistics::PalletExchange> {
+    Some(logistics::PalletExchange { grade: pb::PalletGrade::B.into(), handed_over, taken_back })
+}
+
+fn state(shipment: &logistics::Shipment) -> logistics::ShipmentState {
+    logistics::ShipmentState::try_from(shipment.state).expect("a state")
+}
+
+async fn balance_with(client: &mut Logistics, counterparty: &str) -> i64 {
+    client
+        .get_pallet_balances(logistics::GetPalletBalancesRequest { min_position: 0 })
+        .await
+        .expect("balances")
+        .into_inner()
+        .balances
+        .iter()
+        .filter(|balance| balance.counterparty_organization_id == counterparty)
+        .map(|balance| balance.pallets)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
+    let server = TestServer::start().await.expect("server");
+    let seller = member(
+        &server,
+        "Palettes de l'Est SAS",
+        common::Country::France,
+        "73282932000074",
+        &[common::Role::Producer],
+        "Strasbourg",
+    )
+    .await
+    .expect("seller");
+    let buyer = member(
+        &server,
+        "Kehler Palettenservice GmbH",
+        common::Country::Germany,
+        "DE136695976",
+        &[common::Role::Buyer],
+        "Kehl",
+    )
+    .await
+    .expect("buyer");
+    let rhine = carrier(
+        &server,
+        "Transports du Rhin SARL",
+        &fixtures::siren(3_001),
+        "Strasbourg",
+        profile("Strasbourg", 100, truck(false)),
+    )
+    .await;
+    // Out of area: a depot in Reims serving 50 km around it.
+    let far = carrier(
+        &server,
+        "Transports Champenois SAS",
+        &fixtures::siren(3_002),
+        "Reims",
+        profile("Reims", 50, truck(false)),
+    )
+    .await;
+    // Too small: a van of 500 kg for 40 pallets (about 1 t).
+    let van =
+        logistics::Vehicle { name: "Fourgon".into(), payload_kg: 500, pallet_places: 6, ..truck(false) };
+    let small = carrier(
+        &server,
+        "Petits Transports SARL",
+        &fixtures::siren(3_003),
+        "Strasbourg",
+        profile("Strasbourg", 100, van),
+    )
+    .await;
+
+    let deal = agree(
+        &server,
+        &seller,
+        pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350),
+        &buyer,
+        pallet_terms(pb::ListingSide::Request, &buyer.site_id, 40, 400),
+    )
+    .await
+    .expect("a deal");
+
+    // Quotes: only the carrier whose area covers both towns and whose vehicle fits.
+    let mut buyer_side = logistics(&server, &buyer.token).await;
+    let quotes = quotes(&mut buyer_side, &deal.deal_id).await;
+    let carriers: Vec<&str> = quotes.iter().map(|quote| quote.carrier_organization_id.as_str()).collect();
+    assert_eq!(carriers, [rhine.organization_id.as_str()], "{quotes:?}");
+    assert!(
+        !carriers.contains(&far.organization_id.as_str())
+            && !carriers.contains(&small.organization_id.as_str())
+    );
+    let quote = quotes[0].clone();
+    // By hand: Strasbourg (48.5734, 7.7521) to Kehl (48.5724, 7.8154) is 4,659 m great-circle,
+    // 6,057 m by road (x 1.30). 40 pallets of 25 kg are 1 t. 1.80 x 6.057 + 15.00 x 1 = 25.90 EUR,
+    // under the 90.00 minimum: 90.00 EUR. CO2: 1 t x 6.057 km x 0.105 = 0.636 kg.
+    assert_eq!(quote.price, Some(eur(9000)));
+    assert!((quote.road_distance_km - 6.057).abs() < 0.001, "{}", quote.road_distance_km);
+    assert!((quote.co2_kg - 0.635_985).abs() < 0.001, "{}", quote.co2_kg);
+    assert_eq!(quote.chargeable_mass_kg, 1000);
+    let factor = quote.emission_factor.clone().expect("the factor");
+    assert!(
+        (factor.kg_co2e_per_tonne_km - 0.105).abs() < 1e-9 && factor.source.contains("ADEME") && !factor.version.is_empty()
+    );
+
+    // The carrier answers with its own price; the buyer books the automatic quote.
+    let mut carrier_side = logistics(&server, &rhine.token).await;
+    let own = carrier_side
+        .submit_quote(logistics::SubmitQuoteRequest {
+            request_id: String::new(),
+            deal_id: deal.deal_id.clone(),
+            price: Some(eur(8500)),
+            valid_hours: 24,
+        })
+        .await
+        .expect("a submitted quote")
+        .into_inner();
+    assert!(!own.quote.expect("the quote").automatic);
+    let booked = buyer_side
+        .book_shipment(logistics::BookShipmentRequest {
+            request_id: String::new(),
+            deal_id: deal.deal_id.clone(),
+            quote_id: quote.quote_id.clone(),
+            prior_notification_number: String::new(),
+        })
+        .await
+        .expect("booked")
+        .into_inner()
+        .shipment
+        .expect("a shipment");
+    assert_eq!(state(&booked), logistics::ShipmentState::Booked);
+    assert!(booked.cross_border && booked.pallet_exchange && !booked.hazardous);
+    let shipment_id = booked.shipment_id.clone();
+
+    // Only the assigned carrier reports.
+    let status = logistics(&server, &far.token)
+        .await
+        .report_pickup(logistics::ReportPickupRequest {
+            request_id: String::new(),
+            shipment_id: shipment_id.clone(),
+            quantity: Some(fixtures::pallets(40)),
+            pallets: pallets(35, 40),
+        })
+        .await
+        .expect_err("not its shipment");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
+    // Pickup: 40 loaded pallets taken, 35 empty ones handed over: the carrier owes the seller 5.
+    let pickup = logistics::ReportPickupRequest {
+        request_id: String::new(),
+        shipment_id: shipment_id.clone(),
+        quantity: Some(fixtures::pallets(40)),
+        pallets: pallets(35, 40),
+    };
+    let picked = carrier_side.report_pickup(pickup.clone()).await.expect("picked up").into_inner();
+    let again = carrier_side.report_pickup(pickup).await.expect("the same report again").into_inner();
+    assert_eq!(
+        again.shipment.as_ref().map(|shipment| shipment.version),
+        picked.shipment.as_ref().map(|shipment| shipment.version),
+        "applied once"
+    );
+    let crossed = carrier_side
+        .report_border_crossing(logistics::ReportBorderCrossingRequest {
+            request_id: String::new(),
+            shipment_id: shipment_id.clone(),
+            country: common::Country::Germany.into(),
+            at: None,
+        })
+        .await
+        .expect("crossed")
+        .into_inner()
+        .shipment
+        .expect("a shipment");
+    assert_eq!(state(&crossed), logistics::ShipmentState::InTransit);
+
+    // More received than picked up is refused.
+    let delivery = |received: i64| logistics::ReportDeliveryRequest {
+        request_id: String::new(),
+        shipment_id: shipment_id.clone(),
+        received: Some(fixtures::pallets(received)),
+        accepted: Some(fixtures::pallets(received - 2)),
+        refused: Some(fixtures::pallets(2)),
+        refusal_reason: "two with broken boards".into(),
+        pallets: pallets(40, 36),
+    };
+    let status = carrier_side.report_delivery(delivery(41)).await.expect_err("more than picked up");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    // Delivery: 40 received, 38 accepted; 40 loaded pallets handed over, 36 empty ones taken:
+    // the buyer owes the carrier 4.
+    let delivered = carrier_side.report_delivery(delivery(40)).await.expect("delivered").into_inner();
+    assert_eq!(delivered.shipment.as_ref().map(state), Some(logistics::ShipmentState::Delivered));
+
+    let confirm = || logistics::ConfirmAcceptanceRequest {
+        request_id: String::new(),
+        shipment_id: shipment_id.clone(),
+    };
+    let status = carrier_side.confirm_acceptance(confirm()).await.expect_err("the receiver confirms");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let closed = buyer_side.confirm_acceptance(confirm()).await.expect("confirmed").into_inner();
+    let closed = closed.shipment.expect("a shipment");
+    assert_eq!(state(&closed), logistics::ShipmentState::Closed);
+    assert_eq!(closed.accepted.as_ref().map(|quantity| quantity.amount_milli), Some(38_000));
+    let history: Vec<logistics::ShipmentState> = closed
+        .history
+        .iter()
+        .map(|step| logistics::ShipmentState::try_from(step.state).expect("a state"))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            logistics::ShipmentState::Booked,
+            logistics::ShipmentState::PickedUp,
+            logistics::ShipmentState::InTransit,
+            logistics::ShipmentState::Delivered,
+            logistics::ShipmentState::Closed
+        ]
+    );
+    assert_eq!(closed.history[2].country, i32::from(common::Country::Germany));
+
+    // Pallet balances, as each side sees them.
+    let mut seller_side = logistics(&server, &seller.token).await;
+    assert_eq!(
+        balance_with(&mut seller_side, &rhine.organization_id).await,
+        5,
+        "the carrier owes the seller 5"
+    );
+    assert_eq!(
+        balance_with(&mut buyer_side, &rhine.organization_id).await,
+        -4,
+        "the buyer owes the carrier 4"
+    );
+    assert_eq!(balance_with(&mut carrier_side, &seller.organization_id).await, -5);
+    assert_eq!(balance_with(&mut carrier_side, &buyer.organization_id).await, 4);
+
+    // The buyer pays for its 4; a return is recorded by the one who receives the pallets.
+    let settle = |counterparty: &str, count: u32, payment: Option<common::Money>| {
+        logistics::SettlePalletBalanceRequest {
+            request_id: String::new(),
+            counterparty_organization_id: counterparty.to_owned(),
+            grade: pb::PalletGrade::B.into(),
+            pallets: count,
+            payment,
+        }
+    };
+    let status = buyer_side
+        .settle_pallet_balance(settle(&rhine.organization_id, 4, None))
+        .await
+        .expect_err("a return the buyer owes");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let status = buyer_side
+        .settle_pallet_balance(settle(&rhine.organization_id, 5, Some(eur(3500))))
+        .await
+        .expect_err("more than owed");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    let paid = buyer_side
+        .settle_pallet_balance(settle(&rhine.organization_id, 4, Some(eur(2800))))
+        .await
+        .expect("paid")
+        .into_inner();
+    assert_eq!(paid.balance.map(|balance| balance.pallets), Some(0));
+    let returned = seller_side
+        .settle_pallet_balance(settle(&rhine.organization_id, 5, None))
+        .await
+        .expect("returned")
+        .into_inner();
+    assert_eq!(returned.balance.map(|balance| balance.pallets), Some(0));
+
+    // The Annex VII document of the shipment.
+    let annex = seller_side
+        .get_annex_vii(logistics::GetAnnexViiRequest { shipment_id: shipment_id.clone(), min_position: 0 })
+        .await
+        .expect("Annex VII")
+        .into_inner();
+    let data = annex.annex_vii.expect("the data");
+    assert_eq!(data.arranger.as_ref().map(|party| party.name.as_str()), Some("Palettes de l'Est SAS"));
+    assert_eq!(data.consignee.as_ref().map(|party| party.name.as_str()), Some("Kehler Palettenservice GmbH"));
+    assert_eq!(
+        data.carriers.iter().map(|party| party.name.as_str()).collect::<Vec<_>>(),
+        ["Transports du Rhin SARL"]
+    );
+    assert_eq!((data.ewc_code.as_str(), data.basel_code.as_str()), ("150103", "B3050"));
+    assert_eq!(data.mass_kg, 1000);
+    assert_eq!(data.country_of_dispatch, i32::from(common::Country::France));
+    assert_eq!(data.country_of_destination, i32::from(common::Country::Germany));
+    assert!(annex.text.contains("Palettes de l'Est SAS") && annex.text.contains("B3050"), "{}", annex.text);
+    let status = logistics(&server, &small.token)
+        .await
+        .get_annex_vii(logistics::GetAnnexViiRequest { shipment_id, min_position: 0 })
+        .await
+        .expect_err("not its shipment");
+    assert_eq!(status.code(), Code::NotFound);
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hazardous_cross_border_shipment_is_booked_only_with_its_prior_notification() {
+    let server = TestServer::start().await.expect("server");
+    let seller = member(
+        &server,
+        "Chimie du Rhin SAS",
+        common::Country::France,
+        "73282932000074",
+        &[common::Role::Producer],
+        "Strasbourg",
+    )
+    .await
+    .expect("seller");
+    let buyer = member(
+        &server,
+        "Kehler Lösemittel GmbH",
+        common::Country::Germany,
+        "DE136695976",
+        &[common::Role::Recycler],
+        "Kehl",
+    )
+    .await
+    .expect("buyer");
+    let mut operator = OrganizationServiceClient::new(server.operator().await.expect("channel"));
+    operator
+        .add_permit(pb::AddPermitRequest {
+            request_id: String::new(),
+            organization_id: buyer.organization_id.clone(),
+            permit: Some(pb::Permit {
+                permit_id: String::new(),
+                kind: pb::PermitKind::Treatment.into(),
+                number: "BImSchG-4711".into(),
+                issued_by: "Regierungspräsidium Freiburg".into(),
+                valid_until: Some(at(365 * 86_400)),
+                accepted_waste_codes: vec!["140603".into()],
+                hazardous_accepted: true,
+                dangerous_goods_allowed: false,
+            }),
+        })
+        .await
+        .expect("a treatment permit");
+    let tanker = carrier(
+        &server,
+        "Citernes d'Alsace SAS",
+        &fixtures::siren(3_010),
+        "Strasbourg",
+        profile("Strasbourg", 100, logistics::Vehicle { name: "Citerne ADR".into(), ..truck(true) }),
+    )
+    .await;
+    operator
+        .add_permit(pb::AddPermitRequest {
+            request_id: String::new(),
+            organization_id: tanker.organization_id.clone(),
+            permit: Some(pb::Permit {
+                permit_id: String::new(),
+                kind: pb::PermitKind::Transport.into(),
+                number: "ADR-67-0042".into(),
+                issued_by: "DREAL Grand Est".into(),
+                valid_until: Some(at(365 * 86_400)),
+                accepted_waste_codes: vec![],
+                hazardous_accepted: false,
+                dangerous_goods_allowed: true,
+            }),
+        })
+        .await
+        .expect("a transport registration");
+    let solvent = |side: pb::ListingSide, site: &str, price: i64| pb::ListingTerms {
+        family: common::MaterialFamily::Solvents.into(),
+        waste_code: "14 06 03*".into(),
+        description: "Spent solvent mixture".into(),
+        quality: None,
+        quantity: Some(common::Quantity {
+            amount_milli: 2_000_000,
+            unit: common::Unit::Litre.into(),
+            basis: common::QuantityBasis::Estimated.into(),
+        }),
+        minimum_lot: None,
+        ..pallet_terms(side, site, 1, price)
+    };
+    let deal = agree(
+        &server,
+        &seller,
+        solvent(pb::ListingSide::Offer, &seller.site_id, -10),
+        &buyer,
+        solvent(pb::ListingSide::Request, &buyer.site_id, 0),
+    )
+    .await
+    .expect("a deal of hazardous waste");
+    assert_eq!(
+        deal.required_documents,
+        [i32::from(symbiose_proto::matching::v1::RequiredDocument::PriorNotification)]
+    );
+
+    let mut buyer_side = logistics(&server, &buyer.token).await;
+    let quote = quotes(&mut buyer_side, &deal.deal_id).await.remove(0);
+    assert_eq!(
+        quote.carrier_organization_id, tanker.organization_id,
+        "the registered dangerous-goods carrier"
+    );
+    let book = |notification: &str| logistics::BookShipmentRequest {
+        request_id: String::new(),
+        deal_id: deal.deal_id.clone(),
+        quote_id: quote.quote_id.clone(),
+        prior_notification_number: notification.to_owned(),
+    };
+    let status = buyer_side.book_shipment(book("")).await.expect_err("no notification");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("notification"), "{status:?}");
+    let booked = buyer_side.book_shipment(book("FR2026-0042")).await.expect("booked").into_inner();
+    let shipment = booked.shipment.expect("a shipment");
+    assert!(shipment.hazardous && shipment.cross_border);
+    assert_eq!(shipment.prior_notification_number, "FR2026-0042");
+    // Hazardous waste travels under its notification, not with Annex VII.
+    let status = buyer_side
+        .get_annex_vii(logistics::GetAnnexViiRequest { shipment_id: shipment.shipment_id, min_position: 0 })
+        .await
+        .expect_err("no Annex VII for hazardous waste");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    server.stop().await.expect("stop");
+}
