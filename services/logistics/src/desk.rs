@@ -469,7 +469,19 @@ impl<S: EventStore> Logistics<S> {
         let inputs = Inputs {
             arranger: party(transport.seller, &transport.pickup)?,
             consignee: party(transport.buyer, &transport.delivery)?,
-            carriers: vec![party(transport.carrier, &transport.pickup)?],
+            carriers: vec![{
+                let mut carrier = party(transport.carrier, &transport.pickup)?;
+                // A carrier without a site in the directory is found at its depots.
+                if carrier.address_lines.is_empty()
+                    && let Some(depot) = view.carrier(transport.carrier).and_then(|held| {
+                        held.value.profile.depots.iter().min_by_key(|depot| depot.point.distance_m(&transport.pickup.point))
+                    })
+                {
+                    carrier.address_lines = vec![depot.name.clone()];
+                    carrier.country = depot.country;
+                }
+                carrier
+            }],
             generator: party(transport.seller, &transport.pickup)?,
             recovery_facility: party(transport.buyer, &transport.delivery)?,
             family: deal.family,

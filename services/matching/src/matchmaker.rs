@@ -328,16 +328,25 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         Ok(self.execute_proposal(id, actor, command).await?.0)
     }
 
-    /// `actor` (a party) cancels deal `id`: its reservation is released first, then the deal
-    /// is recorded as cancelled.
+    /// `actor` (a party) cancels deal `id` before its material is picked up: its reservation
+    /// is released first, then the deal is recorded as cancelled.
     pub async fn cancel_deal(
         &self,
         id: Uuid,
         actor: &Actor,
         reason: String,
     ) -> Result<(Deal, u64, u64), ApiError> {
+        // Before pickup only: the view must hold every event written so far to say.
+        if let Some(last) = self.store.head().checked_sub(1) {
+            self.wait_for(last).await?;
+        }
         let loaded = self.load_deal(id).await?;
         let deal = loaded.state.deal().ok_or_else(|| not_found_deal(id))?;
+        if deal.is_party(actor.organization) && self.view().is_picked_up(id) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "deal {id} cannot be cancelled: its material was picked up"
+            )));
+        }
         // The rules first, so a stranger or a bad reason releases nothing.
         let events = deal::decide(
             &loaded.state,

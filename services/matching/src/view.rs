@@ -3,7 +3,9 @@
 //! each organization, and the proposals and deals by party for the queries. Rebuilt from the
 //! first event at every start; never written to by commands.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use prost::Message as _;
 
 use symbiose_eventstore::RecordedEvent;
 use symbiose_listings::listing::{self, ListingState};
@@ -21,6 +23,9 @@ const LISTING_CATEGORY: &str = "listing";
 const ORGANIZATION_CATEGORY: &str = "organization";
 pub(crate) const PROPOSAL_CATEGORY: &str = "proposal";
 pub(crate) const DEAL_CATEGORY: &str = "deal";
+/// Logistics' event that tells a deal's material left its seller: the deal can no longer be
+/// cancelled.
+const SHIPMENT_PICKED_UP: &str = "symbiose.logistics.v1.ShipmentPickedUp";
 
 /// An aggregate as the view holds it: its state, its version and the position of its first
 /// event (the order of the lists, newest first).
@@ -41,6 +46,8 @@ pub struct View {
     proposals_by_party: BTreeSet<(Uuid, u64, Uuid)>,
     deals: HashMap<Uuid, Held<Deal>>,
     deals_by_party: BTreeSet<(Uuid, u64, Uuid)>,
+    /// The deals whose material was picked up.
+    picked_up: HashSet<Uuid>,
 }
 
 impl symbiose_shell::View for View {
@@ -52,6 +59,7 @@ impl symbiose_shell::View for View {
             ORGANIZATION_CATEGORY => self.apply_organization(recorded),
             PROPOSAL_CATEGORY => self.apply_proposal(recorded),
             DEAL_CATEGORY => self.apply_deal(recorded),
+            _ if recorded.event_type == SHIPMENT_PICKED_UP => self.apply_pickup(recorded),
             _ => Ok(()),
         };
         if let Err(error) = outcome {
@@ -121,6 +129,20 @@ impl View {
             self.deals.insert(id, Held { value: *deal, version: recorded.version, first_position });
         }
         Ok(())
+    }
+
+    fn apply_pickup(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let picked = symbiose_proto::logistics::v1::ShipmentPickedUp::decode(recorded.payload.as_ref())
+            .map_err(|error| format!("{SHIPMENT_PICKED_UP}: {error}"))?;
+        let deal = Uuid::parse_str(&picked.deal_id)
+            .map_err(|_| format!("{SHIPMENT_PICKED_UP}: deal_id is not an id"))?;
+        self.picked_up.insert(deal);
+        Ok(())
+    }
+
+    /// Whether the material of `deal` was picked up.
+    pub fn is_picked_up(&self, deal: Uuid) -> bool {
+        self.picked_up.contains(&deal)
     }
 
     pub fn listing(&self, id: Uuid) -> Option<&ListingState> {

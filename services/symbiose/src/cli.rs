@@ -76,6 +76,18 @@ pub enum Command {
     /// Deals: list, show, cancel.
     #[command(subcommand)]
     Deal(crate::cli_matching::DealCommand),
+    /// Carrier profiles (a carrier's).
+    #[command(subcommand)]
+    Carrier(crate::cli_logistics::CarrierCommand),
+    /// Quotes for a deal's transport.
+    #[command(subcommand)]
+    Quote(crate::cli_logistics::QuoteCommand),
+    /// Shipments: book, report pickup, border crossing and delivery, accept, show, Annex VII.
+    #[command(subcommand)]
+    Shipment(crate::cli_logistics::ShipmentCommand),
+    /// EUR pallet balances and their settlement.
+    #[command(subcommand)]
+    Pallets(crate::cli_logistics::PalletCommand),
     /// Fill a running server with organizations in every town of the region and its borders,
     /// and listings of every material (operator token).
     Demo {
@@ -421,12 +433,16 @@ async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow:
         Command::Matches(command) => crate::cli_matching::match_command(channel, command).await,
         Command::Proposal(command) => crate::cli_matching::proposal_command(channel, command).await,
         Command::Deal(command) => crate::cli_matching::deal_command(channel, command).await,
+        Command::Carrier(command) => crate::cli_logistics::carrier_command(channel, command).await,
+        Command::Quote(command) => crate::cli_logistics::quote_command(channel, command).await,
+        Command::Shipment(command) => crate::cli_logistics::shipment_command(channel, command).await,
+        Command::Pallets(command) => crate::cli_logistics::pallet_command(channel, command).await,
         Command::Demo { listings, seed } => crate::demo::run(raw, channel, listings, seed).await,
     }
 }
 
 /// Minor units of a decimal price with at most two decimals: "3.50" is 350, "-12" is -1200.
-fn price_minor(text: &str) -> anyhow::Result<i64> {
+pub(crate) fn price_minor(text: &str) -> anyhow::Result<i64> {
     let invalid = || anyhow::anyhow!("--price: {text:?} is not a price with at most two decimals");
     let (negative, digits) = match text.trim().strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -692,7 +708,7 @@ async fn search_catalog(channel: Authed, arguments: SearchCatalogArgs) -> anyhow
     Ok(true)
 }
 
-fn country(code: &str) -> anyhow::Result<i32> {
+pub(crate) fn country(code: &str) -> anyhow::Result<i32> {
     let country: symbiose_domain::Country =
         code.parse().map_err(|error| anyhow::anyhow!("--country: {error}"))?;
     Ok(common::Country::from(country).into())

@@ -50,7 +50,7 @@ pub enum DealCommand {
     },
 }
 
-fn quantity(quantity: Option<&common::Quantity>) -> String {
+pub(crate) fn quantity(quantity: Option<&common::Quantity>) -> String {
     let Some(quantity) = quantity else { return "-".to_owned() };
     let unit = common::Unit::try_from(quantity.unit)
         .map_or("?", |unit| unit.as_str_name().trim_start_matches("UNIT_"))
@@ -58,7 +58,7 @@ fn quantity(quantity: Option<&common::Quantity>) -> String {
     format!("{} {unit}", decimal(quantity.amount_milli, 3))
 }
 
-fn money(money: Option<&common::Money>) -> String {
+pub(crate) fn money(money: Option<&common::Money>) -> String {
     money
         .map_or("-".to_owned(), |money| format!("{} {}", decimal(money.amount_minor, 2), money.currency_code))
 }

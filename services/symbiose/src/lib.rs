@@ -9,6 +9,7 @@
 //! It only composes the services: it holds no business rule of its own.
 
 pub mod cli;
+pub mod cli_logistics;
 pub mod cli_matching;
 mod demo;
 

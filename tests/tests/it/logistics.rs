@@ -1,6 +1,7 @@
 //! `LogisticsService` through gRPC: a whole cross-border shipment of EUR pallets from
 //! Strasbourg to Kehl with pallet exchange (quotes, booking, pickup, border, delivery,
-//! acceptance, pallet balances and their settlement, Annex VII); carriers out of area or too
+//! acceptance, pallet balances and their settlement, Annex VII; no cancellation of the deal
+//! once picked up); carriers out of area or too
 //! small are not quoted; a hazardous cross-border booking needs its prior notification.
 
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
 use symbiose_proto::logistics::v1 as logistics;
 use symbiose_proto::logistics::v1::logistics_service_client::LogisticsServiceClient;
+use symbiose_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use symbiose_tests::fixtures::{self, Member, agree, at, member, pallet_terms};
 use symbiose_tests::{AuthedChannel, TestServer};
 use tonic::Code;
@@ -204,7 +206,9 @@ async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
     assert_eq!(quote.chargeable_mass_kg, 1000);
     let factor = quote.emission_factor.clone().expect("the factor");
     assert!(
-        (factor.kg_co2e_per_tonne_km - 0.105).abs() < 1e-9 && factor.source.contains("ADEME") && !factor.version.is_empty()
+        (factor.kg_co2e_per_tonne_km - 0.105).abs() < 1e-9
+            && factor.source.contains("ADEME")
+            && !factor.version.is_empty()
     );
 
     // The carrier answers with its own price; the buyer books the automatic quote.
@@ -263,6 +267,16 @@ async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
         picked.shipment.as_ref().map(|shipment| shipment.version),
         "applied once"
     );
+    // Once picked up, the deal can no longer be cancelled.
+    let status = MatchingServiceClient::new(server.authed(&buyer.token).await.expect("channel"))
+        .cancel_deal(symbiose_proto::matching::v1::CancelDealRequest {
+            request_id: String::new(),
+            deal_id: deal.deal_id.clone(),
+            reason: "too late".into(),
+        })
+        .await
+        .expect_err("picked up");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     let crossed = carrier_side
         .report_border_crossing(logistics::ReportBorderCrossingRequest {
             request_id: String::new(),

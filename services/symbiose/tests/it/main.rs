@@ -456,6 +456,207 @@ fn a_cross_border_pallet_deal_through_the_cli() {
     assert!(again.status.success(), "accepting a concluded proposal changes nothing: {}", stderr(&again));
 }
 
+/// The README's walk-through goes on: a carrier quotes, the buyer books, the carrier reports
+/// pickup, border and delivery, the receiver accepts; pallet balances and Annex VII.
+#[test]
+fn a_cross_border_shipment_through_the_cli() {
+    let server = ServerProcess::start();
+    let (producer, producer_site) = server.member(
+        "Palettes de l'Est SAS",
+        "FR",
+        "73282932000074",
+        "producer",
+        ("Strasbourg", "48.5734", "7.7521"),
+    );
+    let (buyer, buyer_site) = server.member(
+        "Kehler Palettenservice GmbH",
+        "DE",
+        "DE136695976",
+        "buyer",
+        ("Kehl", "48.5724", "7.8154"),
+    );
+    // A carrier with no site of its own: its depot is its address.
+    let register = server.cli(&[
+        "organization",
+        "register",
+        "--name",
+        "Transports du Rhin SARL",
+        "--country",
+        "FR",
+        "--identifier",
+        "552100554",
+        "--roles",
+        "carrier",
+    ]);
+    assert!(register.status.success(), "{}", stderr(&register));
+    let carrier_id = stdout(&register).trim().to_owned();
+    let token = server.cli(&["token", "issue", "--organization", &carrier_id]);
+    let carrier = stdout(&token).trim().to_owned();
+    let profile = server.as_member(
+        &carrier,
+        &[
+            "carrier",
+            "register",
+            "--depot",
+            "Strasbourg",
+            "--countries",
+            "FR,DE",
+            "--radius-km",
+            "100",
+            "--vehicle",
+            "Porteur 12 t:12000:18:tail-lift",
+            "--per-km",
+            "1.80",
+            "--per-tonne",
+            "15.00",
+            "--minimum",
+            "90.00",
+            "--pallet-exchange",
+        ],
+    );
+    assert!(profile.status.success(), "{}", stderr(&profile));
+
+    let listing = |token: &str, side: &str, site: &str, price: &str| {
+        let create = server.as_member(
+            token,
+            &[
+                "listing",
+                "create",
+                "--side",
+                side,
+                "--family",
+                "pallets",
+                "--site",
+                site,
+                "--quantity",
+                "40",
+                "--unit",
+                "pallet",
+                "--waste-code",
+                "15 01 03",
+                "--pallet-grade",
+                "b",
+                "--price",
+                price,
+            ],
+        );
+        assert!(create.status.success(), "{}", stderr(&create));
+        let id = stdout(&create).trim().to_owned();
+        assert!(server.as_member(token, &["listing", "publish", &id]).status.success());
+    };
+    listing(&producer, "offer", &producer_site, "3.50");
+    listing(&buyer, "request", &buyer_site, "4.00");
+    let first_line_word = |output: &Output, prefix: &str| {
+        stdout(output)
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+    };
+    let poll = |token: &str, args: &[&str], prefix: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let output = server.as_member(token, args);
+            assert!(output.status.success(), "{}", stderr(&output));
+            if let Some(word) = first_line_word(&output, prefix) {
+                return word;
+            }
+            assert!(std::time::Instant::now() < deadline, "nothing for {args:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let proposal = poll(&buyer, &["proposal", "list"], "proposal ");
+    assert!(server.as_member(&producer, &["proposal", "accept", &proposal]).status.success());
+    let accepted = server.as_member(&buyer, &["proposal", "accept", &proposal]);
+    let deal = first_line_word(&accepted, "deal ").expect("a deal");
+
+    // By hand: 6.057 km by road, 1 t: 1.80 x 6.057 + 15.00 = 25.90, under the minimum: 90.00 EUR.
+    let quote = poll(&buyer, &["quote", "list", &deal], "quote ");
+    let quotes = server.as_member(&buyer, &["quote", "list", &deal]);
+    assert!(
+        stdout(&quotes).contains("90.00 EUR") && stdout(&quotes).contains("6.1 km by road"),
+        "{}",
+        stdout(&quotes)
+    );
+    let booked = server.as_member(&buyer, &["shipment", "book", &deal, "--quote", &quote]);
+    assert!(booked.status.success(), "{}", stderr(&booked));
+    let shipment = first_line_word(&booked, "shipment ").expect("a shipment");
+    let steps: [&[&str]; 3] = [
+        &[
+            "shipment",
+            "pickup",
+            &shipment,
+            "--quantity",
+            "40",
+            "--unit",
+            "pallet",
+            "--pallet-grade",
+            "b",
+            "--handed-over",
+            "35",
+            "--taken-back",
+            "40",
+        ],
+        &["shipment", "border", &shipment, "--country", "DE"],
+        &[
+            "shipment",
+            "deliver",
+            &shipment,
+            "--received",
+            "40",
+            "--accepted",
+            "38",
+            "--refused",
+            "2",
+            "--unit",
+            "pallet",
+            "--reason",
+            "two with broken boards",
+            "--pallet-grade",
+            "b",
+            "--handed-over",
+            "40",
+            "--taken-back",
+            "36",
+        ],
+    ];
+    for step in steps {
+        let output = server.as_member(&carrier, step);
+        assert!(output.status.success(), "{step:?}: {}", stderr(&output));
+    }
+    let closed = server.as_member(&buyer, &["shipment", "accept", &shipment]);
+    let text = stdout(&closed);
+    assert!(
+        text.contains("closed") && text.contains("into germany") && text.contains("two with broken boards"),
+        "{text}"
+    );
+    let balances = server.as_member(&producer, &["pallets", "balances"]);
+    assert!(stdout(&balances).contains(&format!("{carrier_id}  grade b  +5")), "{}", stdout(&balances));
+    let paid = server.as_member(
+        &buyer,
+        &[
+            "pallets",
+            "settle",
+            "--counterparty",
+            &carrier_id,
+            "--pallet-grade",
+            "b",
+            "--count",
+            "4",
+            "--payment",
+            "28.00",
+        ],
+    );
+    assert!(stdout(&paid).contains("+0"), "{}", stdout(&paid));
+    let annex = server.as_member(&producer, &["shipment", "annex-vii", &shipment]);
+    assert!(annex.status.success(), "{}", stderr(&annex));
+    let text = stdout(&annex);
+    assert!(
+        text.contains("Transports du Rhin SARL") && text.contains("B3050") && text.contains("15 01 03"),
+        "{text}"
+    );
+}
+
 #[test]
 fn the_demo_fills_a_server_that_the_catalog_then_shows() {
     let server = ServerProcess::start();
