@@ -1,6 +1,12 @@
 //! The catalog's state: every listing the log told of (drafts too, since a draft may be
-//! published later), the open published ones as entries, and an R-tree of their points.
+//! published later), the open published ones as entries, and an index of their points.
 //! Pure: events in, state out; no I/O, no clock.
+//!
+//! The index is two R-trees: one bulk-loaded by a rebuild that afterwards only loses entries,
+//! and one that takes every entry indexed since. `rstar` 0.12's bulk load can put leaves at
+//! different depths, and an insert into such a tree then panics ("This is a bug in rstar",
+//! georust/rstar#239), which would poison the catalog's lock; removing from it is safe, and a
+//! tree built by inserts alone is always well formed. A search reads both, nearest first.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -37,7 +43,10 @@ pub struct Projection {
     /// is in `listings` or in `entries`, never in both.
     listings: HashMap<Uuid, Folded>,
     entries: BTreeMap<Uuid, Entry>,
-    index: RTree<IndexedPoint>,
+    /// The points of the entries open at the last rebuild, bulk-loaded, then only removed from.
+    loaded: RTree<IndexedPoint>,
+    /// The points of every entry indexed since, one insert at a time.
+    inserted: RTree<IndexedPoint>,
 }
 
 impl Projection {
@@ -46,7 +55,8 @@ impl Projection {
     pub fn apply(&mut self, id: Uuid, version: u64, position: u64, event: &Event) {
         let mut folded = match self.entries.remove(&id) {
             Some(entry) => {
-                let removed = self.index.remove(&IndexedPoint::new(to_space(&entry.listing.place.point), id));
+                let point = IndexedPoint::new(to_space(&entry.listing.place.point), id);
+                let removed = self.loaded.remove(&point).or_else(|| self.inserted.remove(&point));
                 debug_assert!(removed.is_some(), "every entry is in the index");
                 Folded::from(entry)
             }
@@ -55,7 +65,7 @@ impl Projection {
         folded.fold(version, position, event);
         match folded.into_entry() {
             Ok(entry) => {
-                self.index.insert(IndexedPoint::new(to_space(&entry.listing.place.point), id));
+                self.inserted.insert(IndexedPoint::new(to_space(&entry.listing.place.point), id));
                 self.entries.insert(id, entry);
             }
             Err(folded) => {
@@ -94,21 +104,30 @@ impl Projection {
     /// The open entries within `radius_km` of `point`, nearest first, with their distance.
     pub fn within(&self, point: &GeoPoint, radius_km: f64) -> impl Iterator<Item = (&Entry, f64)> {
         let chord_km = chord_of_arc_km(radius_km);
-        self.index
-            .nearest_neighbor_iter_with_distance_2(&to_space(point))
-            .take_while(move |(_, distance_2)| *distance_2 <= chord_km * chord_km)
-            .filter_map(move |(indexed, _)| {
-                let entry = self.entries.get(&indexed.data)?;
-                let distance_km = point.distance_km(&entry.listing.place.point);
-                (distance_km <= radius_km).then_some((entry, distance_km))
-            })
+        let center = to_space(point);
+        // Both trees nearest first, merged: the nearer of the two next points comes first.
+        let mut loaded = self.loaded.nearest_neighbor_iter_with_distance_2(&center).peekable();
+        let mut inserted = self.inserted.nearest_neighbor_iter_with_distance_2(&center).peekable();
+        std::iter::from_fn(move || match (loaded.peek(), inserted.peek()) {
+            (Some((_, loaded_2)), Some((_, inserted_2))) if inserted_2 < loaded_2 => inserted.next(),
+            (Some(_), _) => loaded.next(),
+            (None, _) => inserted.next(),
+        })
+        .take_while(move |(_, distance_2)| *distance_2 <= chord_km * chord_km)
+        .filter_map(move |(indexed, _)| {
+            let entry = self.entries.get(&indexed.data)?;
+            let distance_km = point.distance_km(&entry.listing.place.point);
+            (distance_km <= radius_km).then_some((entry, distance_km))
+        })
     }
 
-    /// Whether the index holds exactly the entries' points (for tests).
+    /// Whether the index holds exactly the entries' points, each once (for tests): as many
+    /// points as entries, and every entry's point in one tree or the other.
     pub fn index_matches_entries(&self) -> bool {
-        self.index.size() == self.entries.len()
+        self.loaded.size() + self.inserted.size() == self.entries.len()
             && self.entries.iter().all(|(id, entry)| {
-                self.index.contains(&IndexedPoint::new(to_space(&entry.listing.place.point), *id))
+                let point = IndexedPoint::new(to_space(&entry.listing.place.point), *id);
+                self.loaded.contains(&point) || self.inserted.contains(&point)
             })
     }
 
@@ -125,7 +144,8 @@ impl Projection {
 
 /// A rebuild in progress: the listings' states folded from their events, with no entry and no
 /// index until [`Rebuild::finish`] builds them once (bulk-loading the R-tree is much faster
-/// than a million inserts).
+/// than a million inserts; later entries go to the other tree, see the module's
+/// documentation).
 #[derive(Debug, Default)]
 pub struct Rebuild {
     listings: HashMap<Uuid, Folded>,
@@ -161,8 +181,8 @@ impl Rebuild {
             }
         });
         listings.shrink_to_fit();
-        let (entries, index) = std::thread::scope(|scope| {
-            let index = scope.spawn(move || {
+        let (entries, loaded) = std::thread::scope(|scope| {
+            let loaded = scope.spawn(move || {
                 RTree::bulk_load(
                     points.into_iter().map(|(id, point)| IndexedPoint::new(to_space(&point), id)).collect(),
                 )
@@ -170,9 +190,9 @@ impl Rebuild {
             // In id order, so that building the map is one linear pass.
             open.sort_unstable_by_key(|(id, _)| id.as_u128());
             let entries: BTreeMap<Uuid, Entry> = open.into_iter().collect();
-            (entries, index.join().expect("bulk-loading the R-tree does not panic"))
+            (entries, loaded.join().expect("bulk-loading the R-tree does not panic"))
         });
-        Projection { listings, entries, index }
+        Projection { listings, entries, loaded, inserted: RTree::new() }
     }
 }
 

@@ -172,12 +172,16 @@ pub struct Listing {
 
 impl Listing {
     pub fn reserved_milli(&self) -> i64 {
-        self.reservations.values().sum()
+        self.reservations.values().fold(0, |sum, reserved| sum.saturating_add(*reserved))
     }
 
     /// What can still be reserved, in milli-units of the quantity's unit.
     pub fn available_milli(&self) -> i64 {
-        self.terms.quantity.amount_milli() - self.reserved_milli() - self.delivered_milli
+        self.terms
+            .quantity
+            .amount_milli()
+            .saturating_sub(self.reserved_milli())
+            .saturating_sub(self.delivered_milli)
     }
 }
 
@@ -516,7 +520,7 @@ pub fn evolve(state: ListingState, event: &Event) -> ListingState {
         }
         Event::DeliveryConfirmed { reservation_id, delivered_milli } => {
             listing.reservations.remove(reservation_id);
-            listing.delivered_milli += delivered_milli;
+            listing.delivered_milli = listing.delivered_milli.saturating_add(*delivered_milli);
             rebuild(listing)
         }
     }

@@ -401,7 +401,15 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, String> {
     let terms = |terms: Option<pb::ListingTerms>| -> Result<Terms, String> {
         terms_from_wire(terms.ok_or_else(|| format!("{event_type}: no terms"))?).map_err(invalid)
     };
-    let milli = |quantity: Option<common::Quantity>| quantity.map_or(0, |quantity| quantity.amount_milli);
+    // A stored quantity is within what a listing may hold, so folding never overflows.
+    let milli = |quantity: Option<common::Quantity>, field: &str| -> Result<i64, String> {
+        let amount = quantity.map_or(0, |quantity| quantity.amount_milli);
+        if (0..=crate::listing::LISTING_QUANTITY_MILLI_MAX).contains(&amount) {
+            Ok(amount)
+        } else {
+            Err(format!("{event_type}: {field}: {amount} milli-units is out of range"))
+        }
+    };
     Ok(match event_type {
         LISTING_CREATED => {
             let event = pb::ListingCreated::decode(payload).map_err(malformed)?;
@@ -428,7 +436,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, String> {
             let event = pb::QuantityReserved::decode(payload).map_err(malformed)?;
             Event::QuantityReserved {
                 reservation_id: id(&event.reservation_id, "reservation_id").map_err(invalid)?,
-                quantity_milli: milli(event.quantity),
+                quantity_milli: milli(event.quantity, "quantity")?,
             }
         }
         RESERVATION_RELEASED => {
@@ -441,7 +449,7 @@ pub fn decode(event_type: &str, payload: &[u8]) -> Result<Event, String> {
             let event = pb::DeliveryConfirmed::decode(payload).map_err(malformed)?;
             Event::DeliveryConfirmed {
                 reservation_id: id(&event.reservation_id, "reservation_id").map_err(invalid)?,
-                delivered_milli: milli(event.delivered),
+                delivered_milli: milli(event.delivered, "delivered")?,
             }
         }
         other => return Err(format!("{other} is not a listing event")),
@@ -481,4 +489,36 @@ pub(crate) fn listing_to_wire(state: &ListingState) -> Option<pb::Listing> {
             .collect(),
         delivered: quantity(listing.delivered_milli),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    fn reserved(amount_milli: i64) -> Vec<u8> {
+        pb::QuantityReserved {
+            listing_id: Uuid::now_v7().to_string(),
+            reservation_id: Uuid::now_v7().to_string(),
+            quantity: Some(common::Quantity {
+                amount_milli,
+                unit: common::Unit::Pallet.into(),
+                basis: common::QuantityBasis::Estimated.into(),
+            }),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn a_stored_quantity_out_of_range_does_not_decode() {
+        assert!(matches!(
+            decode(QUANTITY_RESERVED, &reserved(4_000)),
+            Ok(Event::QuantityReserved { quantity_milli: 4_000, .. })
+        ));
+        for amount in [-1, crate::listing::LISTING_QUANTITY_MILLI_MAX + 1, i64::MAX] {
+            let error = decode(QUANTITY_RESERVED, &reserved(amount)).expect_err("out of range");
+            assert!(error.contains("quantity"), "{error}");
+        }
+    }
 }
