@@ -31,6 +31,8 @@ pub const RATE_LIMIT_PER_SECOND: &str = "SYMBIOSE_RATE_LIMIT_PER_SECOND";
 pub const RATE_LIMIT_BURST: &str = "SYMBIOSE_RATE_LIMIT_BURST";
 /// How long issued tokens are valid unless asked otherwise.
 pub const TOKEN_TTL_DAYS: &str = "SYMBIOSE_TOKEN_TTL_DAYS";
+/// The platform's fee on the net amount of a deal, in basis points.
+pub const PLATFORM_FEE_BP: &str = "SYMBIOSE_PLATFORM_FEE_BP";
 /// PEM file of the gRPC port's certificate chain; with [`TLS_KEY`], the port serves TLS.
 pub const TLS_CERT: &str = "SYMBIOSE_TLS_CERT";
 /// PEM file of the private key of [`TLS_CERT`].
@@ -100,6 +102,12 @@ pub const SETTINGS: &[Setting] = &[
         description: "how long issued tokens are valid unless asked otherwise, in days (1 to 3650)",
     },
     Setting {
+        key: PLATFORM_FEE_BP,
+        default: "200",
+        description: "the platform's fee on the net amount of a deal, held in escrow with it and paid to the \
+                      platform on delivery, in basis points (0 to 2000: 200 is 2%)",
+    },
+    Setting {
         key: TLS_CERT,
         default: "",
         description: "PEM file of the gRPC port's certificate chain; set with `SYMBIOSE_TLS_KEY` to serve TLS, \
@@ -133,6 +141,7 @@ const SHUTDOWN_GRACE_MS_MAX: u64 = 300_000;
 const RATE_LIMIT_PER_SECOND_LIMIT: u32 = 100_000;
 const RATE_LIMIT_BURST_LIMIT: u32 = 1_000_000;
 const TOKEN_TTL_DAYS_MAX: u32 = 3650;
+const PLATFORM_FEE_BP_MAX: u32 = 2000;
 const SECONDS_PER_DAY: u64 = 86_400;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +164,8 @@ pub struct ServerConfig {
     pub rate_limit_per_second: NonZeroU32,
     pub rate_limit_burst: NonZeroU32,
     pub token_ttl_days: u32,
+    /// The platform's fee on a deal's net amount, in basis points.
+    pub platform_fee_bp: u32,
     /// `None`: the gRPC port is plaintext.
     pub tls: Option<TlsFiles>,
     /// `None`: no NATS; events stay on the local feed.
@@ -230,6 +241,7 @@ impl ServerConfig {
             rate_limit_per_second: parse_non_zero(get(RATE_LIMIT_PER_SECOND), RATE_LIMIT_PER_SECOND_LIMIT)?,
             rate_limit_burst: parse_non_zero(get(RATE_LIMIT_BURST), RATE_LIMIT_BURST_LIMIT)?,
             token_ttl_days: parse_in_range(get(TOKEN_TTL_DAYS), 1, TOKEN_TTL_DAYS_MAX)?,
+            platform_fee_bp: parse_in_range(get(PLATFORM_FEE_BP), 0, PLATFORM_FEE_BP_MAX)?,
             tls,
             nats_url,
             nats_credentials,
@@ -463,6 +475,7 @@ mod tests {
             (RATE_LIMIT_BURST, "0"),
             (RATE_LIMIT_BURST, "1000001"),
             (TOKEN_TTL_DAYS, "0"),
+            (PLATFORM_FEE_BP, "2001"),
             (TOKEN_TTL_DAYS, "3651"),
             (TOKEN_TTL_DAYS, "a month"),
         ];

@@ -46,6 +46,12 @@ pub mod matching {
     }
 }
 
+pub mod settlement {
+    pub mod v1 {
+        tonic::include_proto!("symbiose.settlement.v1");
+    }
+}
+
 pub mod reference {
     pub mod v1 {
         tonic::include_proto!("symbiose.reference.v1");

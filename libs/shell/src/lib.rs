@@ -41,6 +41,11 @@ pub fn stream(category: &str, id: Uuid) -> StreamName {
     StreamName::new(&format!("{category}-{id}")).expect("a category and a uuid make a valid stream name")
 }
 
+/// The stream named `name` (such as `ledger-EUR`), for a stream that is not one aggregate's.
+pub fn stream_named(name: &str) -> StreamName {
+    StreamName::new(name).expect("a stream name the service chose is valid")
+}
+
 /// Who acts, and with which request id (the ids of the events derive from it).
 #[derive(Debug, Clone)]
 pub struct Actor {

@@ -474,7 +474,11 @@ impl<S: EventStore> Logistics<S> {
                 // A carrier without a site in the directory is found at its depots.
                 if carrier.address_lines.is_empty()
                     && let Some(depot) = view.carrier(transport.carrier).and_then(|held| {
-                        held.value.profile.depots.iter().min_by_key(|depot| depot.point.distance_m(&transport.pickup.point))
+                        held.value
+                            .profile
+                            .depots
+                            .iter()
+                            .min_by_key(|depot| depot.point.distance_m(&transport.pickup.point))
                     })
                 {
                     carrier.address_lines = vec![depot.name.clone()];

@@ -88,6 +88,12 @@ pub enum Command {
     /// EUR pallet balances and their settlement.
     #[command(subcommand)]
     Pallets(crate::cli_logistics::PalletCommand),
+    /// Money: balances, statements, a deal's transfers, deposits.
+    #[command(subcommand)]
+    Money(crate::cli_settlement::MoneyCommand),
+    /// Invoices issued and received.
+    #[command(subcommand)]
+    Invoice(crate::cli_settlement::InvoiceCommand),
     /// Fill a running server with organizations in every town of the region and its borders,
     /// and listings of every material (operator token).
     Demo {
@@ -437,6 +443,8 @@ async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow:
         Command::Quote(command) => crate::cli_logistics::quote_command(channel, command).await,
         Command::Shipment(command) => crate::cli_logistics::shipment_command(channel, command).await,
         Command::Pallets(command) => crate::cli_logistics::pallet_command(channel, command).await,
+        Command::Money(command) => crate::cli_settlement::money_command(channel, command).await,
+        Command::Invoice(command) => crate::cli_settlement::invoice_command(channel, command).await,
         Command::Demo { listings, seed } => crate::demo::run(raw, channel, listings, seed).await,
     }
 }

@@ -385,7 +385,10 @@ pub async fn shipment_command(channel: Authed, command: ShipmentCommand) -> anyh
                 shipment_id: shipment,
                 received: Some(quantity(&received, &unit, "--received")?),
                 accepted: Some(quantity(&accepted, &unit, "--accepted")?),
-                refused: Some(quantity(&refused, &unit, "--refused")?),
+                refused: match refused.trim() {
+                    "0" | "0.0" | "0.000" => None,
+                    refused => Some(quantity(refused, &unit, "--refused")?),
+                },
                 refusal_reason: reason,
                 pallets: exchange(pallets)?,
             };

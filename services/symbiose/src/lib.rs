@@ -1,8 +1,8 @@
 //! The standalone Symbiose server: every service in one process, on one gRPC port, with its
 //! data under one directory: the embedded event store in `events/`, the token signing key in
 //! `keys/`, the keys of personal data in `vault/`, the operator's token in `operator.token`,
-//! and the checkpoints of the relay, the catalog, the matching proposer and the logistics
-//! transport opener in `feed/`. It is what `cargo run --release` starts, and what
+//! and the checkpoints of the relay, the catalog, the matching proposer, the logistics
+//! transport opener and the settler in `feed/`. It is what `cargo run --release` starts, and what
 //! the black-box tests start on free ports. With `SYMBIOSE_NATS_URL` set it also relays its
 //! events to NATS JetStream, for partners and for services running on their own.
 //!
@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod cli_logistics;
 pub mod cli_matching;
+pub mod cli_settlement;
 mod demo;
 
 use std::future::Future;
@@ -31,7 +32,7 @@ pub const EVENTS_DIR: &str = symbiose_listings::EVENTS_DIR;
 /// The directory of the event feed's state (the relay's checkpoint) under the data directory.
 pub const FEED_DIR: &str = "feed";
 /// The contexts this server hosts, whose NATS streams the relay sets up at start.
-const CONTEXTS: &[&str] = &["listings", "matching", "logistics"];
+const CONTEXTS: &[&str] = &["listings", "matching", "logistics", "settlement"];
 
 /// A standalone server with its store open, its keys loaded and its ports bound, ready to
 /// serve.
@@ -105,6 +106,12 @@ impl Standalone {
                 let _ = logistics_stopped.await;
             })?;
         services.add(symbiose_logistics::service(&config, desk, security.authenticator.clone()));
+        let (stop_settlement, settlement_stopped) = oneshot::channel::<()>();
+        let (treasury, settling) =
+            symbiose_settlement::start(&config, config.data_dir.join(FEED_DIR), store.clone(), async move {
+                let _ = settlement_stopped.await;
+            })?;
+        services.add(symbiose_settlement::service(&config, treasury, security.authenticator.clone()));
         let (stop_catalog, catalog_stopped) = oneshot::channel::<()>();
         let (catalog, catalog_task) =
             symbiose_catalog::start(config.data_dir.join(FEED_DIR), store.clone(), async move {
@@ -112,6 +119,12 @@ impl Standalone {
             })?;
         services.add(symbiose_catalog::service(&config, catalog, security.authenticator.clone()));
         let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
+        let _ = stop_settlement.send(());
+        match settling.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the settler stopped with an error"),
+            Err(error) => tracing::error!(%error, "the settler task failed"),
+        }
         let _ = stop_logistics.send(());
         match opening.await {
             Ok(Ok(())) => {}

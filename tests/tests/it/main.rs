@@ -10,4 +10,5 @@ mod metrics;
 mod nats;
 mod reference;
 mod reflection;
+mod settlement;
 mod standalone;

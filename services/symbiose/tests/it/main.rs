@@ -299,7 +299,7 @@ fn a_newcomer_registers_an_organization_adds_a_site_and_gets_its_token() {
 
 impl ServerProcess {
     /// Registers an organization with a site at `town` (`latitude`, `longitude`) and returns
-    /// its token, as the README's walk-through does.
+    /// its token, its site and its id, as the README's walk-through does.
     fn member(
         &self,
         name: &str,
@@ -307,7 +307,7 @@ impl ServerProcess {
         identifier: &str,
         roles: &str,
         town: (&str, &str, &str),
-    ) -> (String, String) {
+    ) -> (String, String, String) {
         let register = self.cli(&[
             "organization",
             "register",
@@ -346,7 +346,7 @@ impl ServerProcess {
         assert!(site.status.success(), "{}", stderr(&site));
         let token = self.cli(&["token", "issue", "--organization", &organization]);
         assert!(token.status.success(), "{}", stderr(&token));
-        (stdout(&token).trim().to_owned(), stdout(&site).trim().to_owned())
+        (stdout(&token).trim().to_owned(), stdout(&site).trim().to_owned(), organization)
     }
 
     /// Runs the client with `token`.
@@ -363,14 +363,14 @@ impl ServerProcess {
 #[test]
 fn a_cross_border_pallet_deal_through_the_cli() {
     let server = ServerProcess::start();
-    let (producer, producer_site) = server.member(
+    let (producer, producer_site, _) = server.member(
         "Palettes de l'Est SAS",
         "FR",
         "732 829 320 00074",
         "producer",
         ("Strasbourg", "48.5734", "7.7521"),
     );
-    let (buyer, buyer_site) = server.member(
+    let (buyer, buyer_site, _) = server.member(
         "Kehler Palettenservice GmbH",
         "DE",
         "DE136695976",
@@ -461,14 +461,14 @@ fn a_cross_border_pallet_deal_through_the_cli() {
 #[test]
 fn a_cross_border_shipment_through_the_cli() {
     let server = ServerProcess::start();
-    let (producer, producer_site) = server.member(
+    let (producer, producer_site, _) = server.member(
         "Palettes de l'Est SAS",
         "FR",
         "73282932000074",
         "producer",
         ("Strasbourg", "48.5734", "7.7521"),
     );
-    let (buyer, buyer_site) = server.member(
+    let (buyer, buyer_site, buyer_id) = server.member(
         "Kehler Palettenservice GmbH",
         "DE",
         "DE136695976",
@@ -544,6 +544,8 @@ fn a_cross_border_shipment_through_the_cli() {
         let id = stdout(&create).trim().to_owned();
         assert!(server.as_member(token, &["listing", "publish", &id]).status.success());
     };
+    let deposit = server.cli(&["money", "deposit", "--organization", &buyer_id, "--amount", "500.00"]);
+    assert!(stdout(&deposit).contains("available 500.00 EUR"), "{}", stdout(&deposit));
     listing(&producer, "offer", &producer_site, "3.50");
     listing(&buyer, "request", &buyer_site, "4.00");
     let first_line_word = |output: &Output, prefix: &str| {
@@ -629,6 +631,16 @@ fn a_cross_border_shipment_through_the_cli() {
     assert!(
         text.contains("closed") && text.contains("into germany") && text.contains("two with broken boards"),
         "{text}"
+    );
+    // The escrow paid the producer for the 38 pallets accepted, and the producer invoiced them.
+    let transfers = server.as_member(&buyer, &["money", "transfers", &deal]);
+    let text = stdout(&transfers);
+    assert!(text.contains("partly_posted") && text.contains("settlement   133.00 EUR"), "{text}");
+    let invoices = server.as_member(&producer, &["invoice", "list"]);
+    assert!(
+        stdout(&invoices).contains("-000001") && stdout(&invoices).contains("intra_eu_exempt"),
+        "{}",
+        stdout(&invoices)
     );
     let balances = server.as_member(&producer, &["pallets", "balances"]);
     assert!(stdout(&balances).contains(&format!("{carrier_id}  grade b  +5")), "{}", stdout(&balances));

@@ -1,0 +1,380 @@
+#!/usr/bin/env python3
+"""Checks the Helm chart in helm/symbiose with Helm's own engine, offline.
+
+helm-python-sdk binds Helm's Go SDK (no helm binary, no cluster): this script lints the chart,
+renders it with several sets of values, parses the manifests and checks what an operator
+relies on (a workload and a Service per service, probes, resources, the environment the
+services' configuration needs, the signing key, the disruption budgets, the autoscaler), then
+checks that wrong values are refused when rendering. It prints every failure and exits 1 if
+there was one.
+
+Needs: helm-python-sdk and PyYAML (`.ci/run` installs pinned versions into a virtualenv).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import yaml
+
+HELM_DIR = Path(__file__).resolve().parent
+CHART_DIR = HELM_DIR / "symbiose"
+PRODUCTION_VALUES = CHART_DIR / "ci" / "production-values.yaml"
+CONFIG_RS = HELM_DIR.parent / "libs" / "kit" / "src" / "config.rs"
+
+RELEASE = "symbiose"
+NAMESPACE = "symbiose"
+STATEFUL_SERVICES = ("listings", "matching", "logistics", "settlement")
+SERVICES = (*STATEFUL_SERVICES, "catalog")
+# The oldest Kubernetes with gRPC probes on by default.
+KUBE_VERSION_MIN = "v1.24.0"
+# Variables the chart sets that are not settings of libs/kit/src/config.rs.
+CHART_ONLY_VARIABLES = {"RUST_LOG", "SYMBIOSE_EVENTSTORE_CONNECTION_STRING"}
+# What `helm install --set nats.url=... --set signingKey.existingSecret=...` adds to the
+# defaults: the two values the chart cannot default.
+REQUIRED_VALUES: dict[str, Any] = {
+    "nats": {"url": "nats://nats.messaging.svc:4222"},
+    "signingKey": {"existingSecret": "symbiose-signing-key"},
+}
+
+
+class Failures:
+    """Collects failures with the render they came from, so one run shows them all."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.checks = 0
+
+    def check(self, condition: bool, context: str, message: str) -> bool:
+        self.checks += 1
+        if not condition:
+            self.messages.append(f"{context}: {message}")
+        return condition
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` over `base`, recursively, as several `-f` files and `--set` combine."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def config_variables() -> set[str]:
+    """The settings the services read, from the constants of libs/kit/src/config.rs."""
+    text = CONFIG_RS.read_text(encoding="utf-8")
+    return set(re.findall(r'pub const [A-Z_]+: &str = "(SYMBIOSE_[A-Z_]+)";', text))
+
+
+def render(chart: helm.Chart, values: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The chart's objects by (kind, name), from Helm's render of `values`."""
+    manifests = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    objects: dict[tuple[str, str], dict[str, Any]] = {}
+    for path, text in manifests.items():
+        if path.endswith("NOTES.txt"):
+            continue
+        for document in yaml.safe_load_all(text):
+            if not document:
+                continue
+            key = (document["kind"], document["metadata"]["name"])
+            if key in objects:
+                raise ValueError(f"{path}: {key[0]} {key[1]} is rendered twice")
+            objects[key] = document
+    return objects
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {variable["name"]: variable.get("value", "") for variable in container.get("env", [])}
+
+
+def check_probe(failures: Failures, context: str, probe: Any, grpc_port: int, tls: bool) -> None:
+    if not failures.check(isinstance(probe, dict), context, "missing"):
+        return
+    if tls:
+        # The kubelet's gRPC probe speaks plaintext only: with TLS the chart checks the port.
+        failures.check(probe.get("tcpSocket", {}).get("port") == "grpc", context,
+                       f"expected a tcpSocket probe of the grpc port with TLS on, got {probe}")
+    else:
+        failures.check(probe.get("grpc", {}).get("port") == grpc_port, context,
+                       f"expected a grpc probe on port {grpc_port}, got {probe}")
+
+
+def check_render(failures: Failures, label: str, values: dict[str, Any], chart: helm.Chart,
+                 settings: set[str]) -> set[str]:
+    """Checks one render against the values it was given; returns the variables it set."""
+    merged = chart.merge_values(values)
+    try:
+        objects = render(chart, values)
+    except helm.HelmError as error:
+        failures.check(False, label, f"rendering failed: {error}")
+        return set()
+
+    grpc_port = merged["ports"]["grpc"]
+    metrics_port = merged["ports"]["metrics"]
+    data_dir = merged["config"]["dataDir"]
+    tls = merged["tls"]["enabled"]
+    credentials_secret = merged["nats"]["credentials"]["existingSecret"]
+    signing_key = merged["signingKey"]
+    key_secret = signing_key["existingSecret"] or f"{RELEASE}-signing-key"
+    autoscaling = merged["services"]["catalog"]["autoscaling"]["enabled"]
+    seen_variables: set[str] = set()
+
+    for service in SERVICES:
+        name = f"{RELEASE}-{service}"
+        context = f"{label}: {service}"
+        enabled = merged["services"][service]["enabled"]
+        kind = "StatefulSet" if service in STATEFUL_SERVICES else "Deployment"
+        workload = objects.get((kind, name))
+        if not enabled:
+            failures.check(workload is None and ("Service", name) not in objects, context,
+                           "disabled, yet it has a workload or a Service")
+            continue
+        if not failures.check(workload is not None, context, f"no {kind} {name}"):
+            continue
+        spec = workload["spec"]
+        pod = spec["template"]["spec"]
+        pod_labels = spec["template"]["metadata"]["labels"]
+        selector = spec["selector"]["matchLabels"]
+        failures.check(selector.items() <= pod_labels.items(), context,
+                       "the workload's selector does not select its own pods")
+
+        # The Service, with the gRPC port, selecting the pods.
+        service_object = objects.get(("Service", name))
+        if failures.check(service_object is not None, context, f"no Service {name}"):
+            failures.check(service_object["spec"]["selector"].items() <= pod_labels.items(), context,
+                           "the Service does not select the pods")
+            ports = {port["name"]: port["port"] for port in service_object["spec"]["ports"]}
+            failures.check(ports.get("grpc") == grpc_port, context,
+                           f"the Service lacks the grpc port {grpc_port}: {ports}")
+
+        if service in STATEFUL_SERVICES:
+            failures.check(spec.get("replicas") == 1, context,
+                           "a service with an embedded store must run exactly one replica")
+            claims = [claim["metadata"]["name"] for claim in spec.get("volumeClaimTemplates", [])]
+            failures.check(claims == ["data"], context, f"expected one volume claim `data`, got {claims}")
+            failures.check(spec.get("serviceName") == f"{name}-headless"
+                           and ("Service", f"{name}-headless") in objects, context,
+                           "the StatefulSet's headless Service is missing")
+        else:
+            if autoscaling:
+                failures.check("replicas" not in spec, context,
+                               "with autoscaling on, the Deployment must leave replicas to the HPA")
+            else:
+                failures.check(spec.get("replicas") == merged["services"]["catalog"]["replicas"], context,
+                               "replicas differ from services.catalog.replicas")
+            data = [volume for volume in pod["volumes"] if volume["name"] == "data"]
+            failures.check(len(data) == 1 and "emptyDir" in data[0], context,
+                           "the catalog's data directory must be an emptyDir")
+
+        failures.check(pod.get("enableServiceLinks") is False, context,
+                       "service links would add SYMBIOSE_<SERVICE>_PORT variables to the environment")
+
+        containers = pod["containers"]
+        if not failures.check(len(containers) == 1, context, f"expected one container, got {len(containers)}"):
+            continue
+        container = containers[0]
+        failures.check(container["command"] == [f"symbiose-{service}"], context,
+                       f"expected the command symbiose-{service}, got {container['command']}")
+        failures.check(container["imagePullPolicy"] == merged["image"]["pullPolicy"], context,
+                       "imagePullPolicy is not image.pullPolicy")
+        container_ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
+        expected_ports = {"grpc": grpc_port, **({"metrics": metrics_port} if merged["metrics"]["enabled"] else {})}
+        failures.check(container_ports == expected_ports, context,
+                       f"expected the ports {expected_ports}, got {container_ports}")
+
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            check_probe(failures, f"{context}: {probe}", container.get(probe), grpc_port, tls)
+
+        resources = container.get("resources", {})
+        for part, keys in (("requests", ("cpu", "memory")), ("limits", ("memory",))):
+            for key in keys:
+                failures.check(key in resources.get(part, {}), context, f"no resources.{part}.{key}")
+
+        # The environment the services' configuration needs.
+        env = env_of(container)
+        seen_variables |= set(env)
+        expected_env = {
+            "SYMBIOSE_DATA_DIR": data_dir,
+            "SYMBIOSE_LISTEN_ADDR": f"{merged['config']['bindHost']}:{grpc_port}",
+            "SYMBIOSE_METRICS_ADDR": (f"{merged['config']['bindHost']}:{metrics_port}"
+                                      if merged["metrics"]["enabled"] else "off"),
+            "SYMBIOSE_NATS_URL": merged["nats"]["url"],
+            "SYMBIOSE_LOG_FORMAT": merged["config"]["logFormat"],
+            "SYMBIOSE_TOKEN_TTL_DAYS": str(merged["config"]["tokenTtlDays"]),
+        }
+        for variable, value in expected_env.items():
+            failures.check(env.get(variable) == value, context,
+                           f"{variable} is {env.get(variable)!r}, expected {value!r}")
+        unknown = {variable for variable in env if variable.startswith("SYMBIOSE_")} - settings - CHART_ONLY_VARIABLES
+        extra = {variable["name"] for variable in merged["services"][service].get("extraEnv", [])}
+        failures.check(not (unknown - extra), context,
+                       f"variables no service reads: {sorted(unknown - extra)}")
+        failures.check(("SYMBIOSE_NATS_CREDENTIALS" in env) == bool(credentials_secret), context,
+                       "SYMBIOSE_NATS_CREDENTIALS must be set exactly when nats.credentials.existingSecret is")
+        for variable in ("SYMBIOSE_TLS_CERT", "SYMBIOSE_TLS_KEY"):
+            failures.check((variable in env) == tls, context, f"{variable} must be set exactly when tls.enabled")
+        failures.check(("SYMBIOSE_TLS_CLIENT_CA" in env) == (tls and merged["tls"]["clientCa"]), context,
+                       "SYMBIOSE_TLS_CLIENT_CA must be set exactly when tls.enabled and tls.clientCa")
+        failures.check(("SYMBIOSE_EVENTSTORE_CONNECTION_STRING" in env) == merged["eventstore"]["enabled"], context,
+                       "the EventStoreDB connection string must be passed exactly when eventstore.enabled")
+
+        # Files from Secrets: every path a variable names is on a mounted Secret.
+        mounts = {mount["name"]: mount for mount in container.get("volumeMounts", [])}
+        volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
+        data_mount = mounts.get("data", {})
+        failures.check(data_mount.get("mountPath") == data_dir, context, f"the data volume is not at {data_dir}")
+        key_mount = mounts.get("signing-key", {})
+        failures.check(key_mount.get("mountPath") == f"{data_dir}/keys/signing.key"
+                       and key_mount.get("subPath") == "signing.key" and key_mount.get("readOnly") is True,
+                       context, f"the signing key is not mounted read-only at {data_dir}/keys/signing.key")
+        failures.check(volumes.get("signing-key", {}).get("secret", {}).get("secretName") == key_secret, context,
+                       f"the signing key's volume is not the Secret {key_secret}")
+        for variable, volume in (("SYMBIOSE_NATS_CREDENTIALS", "nats-credentials"),
+                                 ("SYMBIOSE_TLS_CERT", "tls"), ("SYMBIOSE_TLS_KEY", "tls"),
+                                 ("SYMBIOSE_TLS_CLIENT_CA", "tls")):
+            if variable in env:
+                mount_path = mounts.get(volume, {}).get("mountPath", "<none>")
+                failures.check(env[variable].startswith(mount_path + "/") and "secret" in volumes.get(volume, {}),
+                               context, f"{variable}={env[variable]} is not on a mounted Secret ({mount_path})")
+
+        # A disruption budget per service.
+        budget = objects.get(("PodDisruptionBudget", name))
+        if failures.check(budget is not None, context, f"no PodDisruptionBudget {name}"):
+            failures.check(budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items(), context,
+                           "the PodDisruptionBudget does not select the pods")
+            failures.check(budget["spec"].get("maxUnavailable") == 1, context,
+                           "the PodDisruptionBudget should allow one pod unavailable")
+
+    hpa = objects.get(("HorizontalPodAutoscaler", f"{RELEASE}-catalog"))
+    if autoscaling:
+        if failures.check(hpa is not None, label, "catalog autoscaling is on but there is no HPA"):
+            failures.check(hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                             "name": f"{RELEASE}-catalog"},
+                           label, "the HPA does not scale the catalog's Deployment")
+    else:
+        failures.check(hpa is None, label, "catalog autoscaling is off but an HPA is rendered")
+    hpas = [key for key in objects if key[0] == "HorizontalPodAutoscaler"]
+    failures.check(len(hpas) <= 1, label, f"only the catalog is autoscaled, got {hpas}")
+
+    created_secret = objects.get(("Secret", f"{RELEASE}-signing-key"))
+    failures.check((created_secret is not None) == bool(signing_key["create"]), label,
+                   "the signing key's Secret must be rendered exactly when signingKey.create")
+    if created_secret is not None:
+        failures.check(created_secret["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep",
+                       label, "the created signing key must be kept on uninstall")
+    print(f"  rendered  {label}: {len(objects)} objects")
+    return seen_variables
+
+
+def check_refused(failures: Failures, chart: helm.Chart, label: str, values: dict[str, Any], hint: str) -> None:
+    """Rendering `values` must fail, with `hint` in the message."""
+    try:
+        chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    except helm.HelmError as error:
+        message = " ".join(str(error).split())
+        if failures.check(hint in message, f"refuse {label}", f"refused, but the message lacks {hint!r}: {message}"):
+            # The schema's findings start with "- at"; a template's own failure follows its path.
+            reason = message[message.index("- at"):] if "- at" in message else message.rsplit("): ", 1)[-1]
+            print(f"  refused   {label}: {reason}")
+        return
+    failures.check(False, f"refuse {label}", "rendered, but these values are wrong")
+
+
+def main() -> int:
+    started = time.monotonic()
+    failures = Failures()
+    settings = config_variables()
+    failures.check(len(settings) >= 16, "config.rs", f"found only {sorted(settings)}")
+    production = yaml.safe_load(PRODUCTION_VALUES.read_text(encoding="utf-8"))
+    print(f"helm-python-sdk over Helm {helm.helm_sdk_version()}, chart {CHART_DIR}")
+
+    # Lint, as `helm lint`: findings of warning or error severity fail the check.
+    for label, values, kube in (("defaults", REQUIRED_VALUES, None), ("production", production, None),
+                                ("defaults", REQUIRED_VALUES, KUBE_VERSION_MIN)):
+        report = helm.lint(CHART_DIR, values, kube_version=kube)
+        context = f"lint {label}" + (f" on Kubernetes {kube}" if kube else "")
+        serious = [f"{message['path']}: {message['error'].strip()}" for message in report["messages"]
+                   if message["severity"] >= 2]
+        failures.check(not serious and not report["errors"], context, "; ".join(serious or report["errors"]))
+        print(f"  linted    {context}: {len(report['messages'])} findings, {len(serious)} warnings or errors")
+
+    with helm.Chart.load(CHART_DIR) as chart:
+        failures.check(chart.metadata.get("apiVersion") == "v2" and chart.name == "symbiose", "Chart.yaml",
+                       "expected apiVersion v2 and the name symbiose")
+        defaults = chart.values
+        failures.check(all(defaults["services"][service]["enabled"] for service in SERVICES), "values.yaml",
+                       "every service is enabled by default")
+        failures.check(not defaults["services"]["catalog"]["autoscaling"]["enabled"], "values.yaml",
+                       "catalog autoscaling is off by default")
+
+        renders = {
+            "defaults": REQUIRED_VALUES,
+            "production": production,
+            "production without TLS": merge(production, {"tls": {"enabled": False}}),
+            "created signing key, EventStoreDB": merge(REQUIRED_VALUES, {
+                "signingKey": {"existingSecret": "", "create": True,
+                               "value": "c3ltYmlvc2Utc3ltYmlvc2Utc3ltYmlvc2Utc3ltYmk="},
+                "eventstore": {"enabled": True, "connectionString": "esdb://eventstore:2113?tls=false"},
+                "metrics": {"enabled": False},
+            }),
+            "listings and catalog only": merge(REQUIRED_VALUES, {"services": {
+                name: {"enabled": False} for name in ("matching", "logistics", "settlement")}}),
+        }
+        seen: set[str] = set()
+        for label, values in renders.items():
+            seen |= check_render(failures, label, values, chart, settings)
+        # One values key per setting: across the renders, every setting is set somewhere.
+        failures.check(settings <= seen, "settings", f"never rendered: {sorted(settings - seen)}")
+
+        wrong = {
+            "no nats.url": ({"signingKey": REQUIRED_VALUES["signingKey"]}, "url"),
+            "an empty nats.url": (merge(REQUIRED_VALUES, {"nats": {"url": ""}}), "/nats/url"),
+            "no signing key": ({"nats": REQUIRED_VALUES["nats"]}, "signingKey"),
+            "catalog replicas 0": (merge(REQUIRED_VALUES, {"services": {"catalog": {"replicas": 0}}}), "replicas"),
+            "listings replicas 2": (merge(REQUIRED_VALUES, {"services": {"listings": {"replicas": 2}}}), "replicas"),
+            "a bad pullPolicy": (merge(REQUIRED_VALUES, {"image": {"pullPolicy": "Sometimes"}}), "pullPolicy"),
+            "a bad log format": (merge(REQUIRED_VALUES, {"config": {"logFormat": "xml"}}), "logFormat"),
+            "grpc port 0": (merge(REQUIRED_VALUES, {"ports": {"grpc": 0}}), "/ports/grpc"),
+            "metrics port 70000": (merge(REQUIRED_VALUES, {"ports": {"metrics": 70000}}), "/ports/metrics"),
+            "a timeout as text": (merge(REQUIRED_VALUES, {"config": {"requestTimeoutMs": "10s"}}), "requestTimeoutMs"),
+            "a token TTL over 3650 days": (merge(REQUIRED_VALUES, {"config": {"tokenTtlDays": 4000}}), "tokenTtlDays"),
+            "an unknown top-level key": (merge(REQUIRED_VALUES, {"replicaCount": 3}), "replicaCount"),
+            "a created key without its value": (merge(REQUIRED_VALUES, {
+                "signingKey": {"existingSecret": "", "create": True}}), "/signingKey/value"),
+            "a key of 16 bytes": (merge(REQUIRED_VALUES, {
+                "signingKey": {"existingSecret": "", "create": True, "value": "MDEyMzQ1Njc4OWFiY2RlZg=="}}),
+                "/signingKey/value"),
+            "TLS without its Secret": (merge(REQUIRED_VALUES, {"tls": {"enabled": True}}), "/tls/existingSecret"),
+            "EventStoreDB without a connection string": (merge(REQUIRED_VALUES, {"eventstore": {"enabled": True}}),
+                                                         "connectionString"),
+            "autoscaling min above max": (merge(REQUIRED_VALUES, {"services": {"catalog": {"autoscaling": {
+                "enabled": True, "minReplicas": 5, "maxReplicas": 2}}}}), "minReplicas"),
+            "a target CPU of 0%": (merge(REQUIRED_VALUES, {"services": {"catalog": {"autoscaling": {
+                "targetCPUUtilizationPercentage": 0}}}}), "targetCPUUtilizationPercentage"),
+            "resources without limits": (merge(REQUIRED_VALUES, {"services": {"matching": {"resources": {
+                "limits": None}}}}), "limits"),
+        }
+        for label, (values, hint) in wrong.items():
+            check_refused(failures, chart, label, values, hint)
+
+    elapsed_s = time.monotonic() - started
+    if failures.messages:
+        print(f"\nchart check FAILED: {len(failures.messages)} of {failures.checks} checks", file=sys.stderr)
+        for message in failures.messages:
+            print(f"  - {message}", file=sys.stderr)
+        return 1
+    print(f"chart check passed: {failures.checks} checks in {elapsed_s:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

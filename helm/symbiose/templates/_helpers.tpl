@@ -1,0 +1,270 @@
+{{/*
+Helpers shared by the templates. A service's templates are called with a dict:
+  root: the chart's root context ($)
+  name: the service (listings, matching, logistics, settlement, catalog)
+  service: its entry of .Values.services
+*/}}
+
+{{/* The services that keep an embedded event store, and the stateless one. */}}
+{{- define "symbiose.statefulServices" -}}
+listings matching logistics settlement
+{{- end }}
+
+{{/* The prefix of every resource name: the release name unless fullnameOverride is set. */}}
+{{- define "symbiose.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end }}
+
+{{/* A service's resource name: <fullname>-<service>. */}}
+{{- define "symbiose.serviceName" -}}
+{{ include "symbiose.fullname" .root }}-{{ .name }}
+{{- end }}
+
+{{/* Labels that select a service's pods; they never change after install. */}}
+{{- define "symbiose.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end }}
+
+{{/* Every label of a service's resources. */}}
+{{- define "symbiose.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+{{ include "symbiose.selectorLabels" . }}
+app.kubernetes.io/part-of: symbiose
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{/* Labels of resources that belong to no one service (the signing key's Secret). */}}
+{{- define "symbiose.commonLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: symbiose
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The Secret holding the signing key; fails when none is configured. */}}
+{{- define "symbiose.signingKeySecret" -}}
+{{- if and .Values.signingKey.existingSecret .Values.signingKey.create -}}
+{{ fail "signingKey: set either signingKey.existingSecret or signingKey.create, not both" }}
+{{- else if .Values.signingKey.existingSecret -}}
+{{ .Values.signingKey.existingSecret }}
+{{- else if .Values.signingKey.create -}}
+{{ include "symbiose.fullname" . }}-signing-key
+{{- else -}}
+{{ fail "signingKey: set signingKey.existingSecret (a Secret holding the 32-byte key) or signingKey.create with signingKey.value (the key in base64): every service must check tokens with the same key, so none may create one of its own" }}
+{{- end -}}
+{{- end }}
+
+{{/* Mount paths of the files from Secrets. */}}
+{{- define "symbiose.keysDir" -}}{{ trimSuffix "/" .Values.config.dataDir }}/keys{{- end }}
+{{- define "symbiose.natsDir" -}}/etc/symbiose/nats{{- end }}
+{{- define "symbiose.tlsDir" -}}/etc/symbiose/tls{{- end }}
+
+{{/*
+The container's environment, one variable per setting of the services' configuration
+(libs/kit/src/config.rs), from .Values.config and friends, then the service's extraEnv.
+*/}}
+{{- define "symbiose.env" -}}
+{{- $root := .root -}}
+{{- $values := $root.Values -}}
+{{- $config := $values.config -}}
+- name: SYMBIOSE_LISTEN_ADDR
+  value: {{ printf "%s:%d" $config.bindHost (int $values.ports.grpc) | quote }}
+- name: SYMBIOSE_DATA_DIR
+  value: {{ $config.dataDir | quote }}
+- name: SYMBIOSE_METRICS_ADDR
+  value: {{ ternary (printf "%s:%d" $config.bindHost (int $values.ports.metrics)) "off" $values.metrics.enabled | quote }}
+- name: SYMBIOSE_LOG_FORMAT
+  value: {{ $config.logFormat | quote }}
+- name: RUST_LOG
+  value: {{ $config.rustLog | quote }}
+- name: SYMBIOSE_REQUEST_TIMEOUT_MS
+  value: {{ int64 $config.requestTimeoutMs | quote }}
+- name: SYMBIOSE_MESSAGE_BYTES_MAX
+  value: {{ int64 $config.messageBytesMax | quote }}
+- name: SYMBIOSE_CONCURRENCY_PER_CONNECTION_MAX
+  value: {{ int64 $config.concurrencyPerConnectionMax | quote }}
+- name: SYMBIOSE_SHUTDOWN_GRACE_MS
+  value: {{ int64 $config.shutdownGraceMs | quote }}
+- name: SYMBIOSE_RATE_LIMIT_PER_SECOND
+  value: {{ int64 $config.rateLimitPerSecond | quote }}
+- name: SYMBIOSE_RATE_LIMIT_BURST
+  value: {{ int64 $config.rateLimitBurst | quote }}
+- name: SYMBIOSE_TOKEN_TTL_DAYS
+  value: {{ int64 $config.tokenTtlDays | quote }}
+- name: SYMBIOSE_PLATFORM_FEE_BP
+  value: {{ int64 $config.platformFeeBp | quote }}
+- name: SYMBIOSE_NATS_URL
+  value: {{ $values.nats.url | quote }}
+{{- if $values.nats.credentials.existingSecret }}
+- name: SYMBIOSE_NATS_CREDENTIALS
+  value: {{ printf "%s/%s" (include "symbiose.natsDir" $root) $values.nats.credentials.secretKey | quote }}
+{{- end }}
+{{- if $values.tls.enabled }}
+- name: SYMBIOSE_TLS_CERT
+  value: {{ printf "%s/%s" (include "symbiose.tlsDir" $root) $values.tls.certKey | quote }}
+- name: SYMBIOSE_TLS_KEY
+  value: {{ printf "%s/%s" (include "symbiose.tlsDir" $root) $values.tls.keyKey | quote }}
+{{- if $values.tls.clientCa }}
+- name: SYMBIOSE_TLS_CLIENT_CA
+  value: {{ printf "%s/%s" (include "symbiose.tlsDir" $root) $values.tls.clientCaKey | quote }}
+{{- end }}
+{{- end }}
+{{- if $values.eventstore.enabled }}
+- name: SYMBIOSE_EVENTSTORE_CONNECTION_STRING
+  value: {{ $values.eventstore.connectionString | quote }}
+{{- end }}
+{{- with .service.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+One probe: the gRPC health service on the gRPC port, or with TLS (which the kubelet's gRPC
+probe cannot speak) a TCP connection to it.
+*/}}
+{{- define "symbiose.probe" -}}
+{{- if .root.Values.tls.enabled -}}
+tcpSocket:
+  port: grpc
+{{- else -}}
+grpc:
+  port: {{ .root.Values.ports.grpc }}
+{{- end }}
+{{ toYaml .probe }}
+{{- end }}
+
+{{/* The pod template shared by the StatefulSets and the catalog's Deployment. */}}
+{{- define "symbiose.podTemplate" -}}
+{{- $root := .root -}}
+{{- $values := $root.Values -}}
+{{- $service := .service -}}
+metadata:
+  labels:
+    {{- include "symbiose.selectorLabels" . | nindent 4 }}
+    {{- with $values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    {{- if and $values.metrics.enabled $values.metrics.scrapeAnnotations }}
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ $values.ports.metrics | quote }}
+    prometheus.io/path: /metrics
+    {{- end }}
+    {{- if $values.signingKey.create }}
+    checksum/signing-key: {{ $values.signingKey.value | sha256sum }}
+    {{- end }}
+    {{- with $values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  # The services call no Kubernetes API, and read no variables of other Services (the
+  # service links would add SYMBIOSE_<SERVICE>_PORT and the like to the environment).
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  terminationGracePeriodSeconds: {{ add (div (add (int64 $values.config.shutdownGraceMs) 999) 1000) $values.config.terminationGraceMarginSeconds }}
+  {{- with $values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.podSecurityContext }}
+  securityContext:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: {{ .name }}
+      image: {{ printf "%s:%s" $values.image.repository (default $root.Chart.AppVersion $values.image.tag) | quote }}
+      imagePullPolicy: {{ $values.image.pullPolicy }}
+      command:
+        {{- toYaml (default (list (printf "symbiose-%s" .name)) $service.command) | nindent 8 }}
+      {{- with $service.args }}
+      args:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      ports:
+        - name: grpc
+          containerPort: {{ $values.ports.grpc }}
+          protocol: TCP
+        {{- if $values.metrics.enabled }}
+        - name: metrics
+          containerPort: {{ $values.ports.metrics }}
+          protocol: TCP
+        {{- end }}
+      env:
+        {{- include "symbiose.env" . | nindent 8 }}
+      startupProbe:
+        {{- include "symbiose.probe" (dict "root" $root "probe" $values.probes.startup) | nindent 8 }}
+      livenessProbe:
+        {{- include "symbiose.probe" (dict "root" $root "probe" $values.probes.liveness) | nindent 8 }}
+      readinessProbe:
+        {{- include "symbiose.probe" (dict "root" $root "probe" $values.probes.readiness) | nindent 8 }}
+      resources:
+        {{- toYaml $service.resources | nindent 8 }}
+      {{- with $values.securityContext }}
+      securityContext:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      volumeMounts:
+        - name: data
+          mountPath: {{ $values.config.dataDir }}
+        # The key file alone (subPath), so that the rest of <data dir>/keys stays on the data
+        # volume and the key is never written by the service.
+        - name: signing-key
+          mountPath: {{ include "symbiose.keysDir" $root }}/signing.key
+          subPath: signing.key
+          readOnly: true
+        {{- if $values.nats.credentials.existingSecret }}
+        - name: nats-credentials
+          mountPath: {{ include "symbiose.natsDir" $root }}
+          readOnly: true
+        {{- end }}
+        {{- if $values.tls.enabled }}
+        - name: tls
+          mountPath: {{ include "symbiose.tlsDir" $root }}
+          readOnly: true
+        {{- end }}
+  volumes:
+    - name: signing-key
+      secret:
+        secretName: {{ include "symbiose.signingKeySecret" $root }}
+        defaultMode: 0440
+        items:
+          - key: {{ $values.signingKey.secretKey }}
+            path: signing.key
+    {{- if $values.nats.credentials.existingSecret }}
+    - name: nats-credentials
+      secret:
+        secretName: {{ $values.nats.credentials.existingSecret }}
+        defaultMode: 0440
+        items:
+          - key: {{ $values.nats.credentials.secretKey }}
+            path: {{ $values.nats.credentials.secretKey }}
+    {{- end }}
+    {{- if $values.tls.enabled }}
+    - name: tls
+      secret:
+        secretName: {{ required "tls.existingSecret: TLS is enabled, name the Secret holding the certificate and key" $values.tls.existingSecret }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if eq .name "catalog" }}
+    - name: data
+      emptyDir:
+        sizeLimit: {{ $service.dataSizeLimit }}
+    {{- end }}
+{{- end }}

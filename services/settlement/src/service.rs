@@ -1,0 +1,116 @@
+//! The settlement service put together: the treasury over a store, its settler (the consumer
+//! that moves the money as deals are agreed, delivered and cancelled, and pallets paid for), and
+//! its gRPC service.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use prost::Message as _;
+use symbiose_eventstore::{EventStore, RecordedEvent};
+use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
+use symbiose_kit::ServerConfig;
+use symbiose_kit::auth::Authenticator;
+use symbiose_matching::deal;
+use symbiose_proto::logistics::v1 as logistics;
+use symbiose_proto::settlement::v1::settlement_service_server::SettlementServiceServer;
+use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
+use uuid::Uuid;
+
+use crate::escrow::PalletPayment;
+use crate::grpc::SettlementApi;
+use crate::treasury::Treasury;
+
+/// The settler's consumer name (its checkpoint and dead letters are named after it).
+pub const SETTLER_NAME: &str = "settlement";
+const DEAL_CANCELLED: &str = "symbiose.matching.v1.DealCancelled";
+const SHIPMENT_CLOSED: &str = "symbiose.logistics.v1.ShipmentClosed";
+const PALLET_BALANCE_SETTLED: &str = "symbiose.logistics.v1.PalletBalanceSettled";
+
+/// The settler: each fact that moves money, applied once (every transfer id derives from it).
+#[derive(Debug)]
+pub struct Settler<S>(pub Arc<Treasury<S>>);
+
+impl<S: EventStore> Settler<S> {
+    fn deal(&self, deal_id: &str) -> Result<deal::Deal, HandlerError> {
+        let id = Uuid::parse_str(deal_id).map_err(|_| format!("{deal_id:?} is not a deal id"))?;
+        self.0.view().deal(id).cloned().ok_or_else(|| format!("deal {id} is not known yet").into())
+    }
+}
+
+impl<S: EventStore> Handler for Settler<S> {
+    async fn handle(&mut self, event: &RecordedEvent) -> Result<(), HandlerError> {
+        match event.event_type.as_str() {
+            symbiose_matching::codec::DEAL_AGREED => {
+                let deal::Event::Agreed(deal) =
+                    symbiose_matching::codec::decode_deal_event(&event.event_type, &event.payload)?
+                else {
+                    return Ok(());
+                };
+                self.0.wait_for(event.position).await?;
+                self.0.deal_agreed(&deal).await?;
+            }
+            DEAL_CANCELLED => {
+                self.0.wait_for(event.position).await?;
+                let deal = self.deal(event.stream.as_str().trim_start_matches("deal-"))?;
+                self.0.deal_cancelled(&deal).await?;
+            }
+            SHIPMENT_CLOSED => {
+                let closed = logistics::ShipmentClosed::decode(event.payload.as_ref())?;
+                self.0.wait_for(event.position).await?;
+                let deal = self.deal(&closed.deal_id)?;
+                self.0.delivery_accepted(&deal, closed.accepted_milli).await?;
+            }
+            PALLET_BALANCE_SETTLED => {
+                let settled = logistics::PalletBalanceSettled::decode(event.payload.as_ref())?;
+                let Some(amount) = settled.payment else { return Ok(()) };
+                let payment = PalletPayment {
+                    settlement_id: Uuid::parse_str(&settled.settlement_id)?,
+                    debtor: Uuid::parse_str(&settled.debtor_organization_id)?,
+                    creditor: Uuid::parse_str(&settled.creditor_organization_id)?,
+                    amount: amount
+                        .try_into()
+                        .map_err(|error: symbiose_proto::convert::FieldError| error.to_string())?,
+                };
+                self.0.pallets_paid(&payment).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The task that runs the settler: it ends when told to, or when its feed fails.
+pub type Settling = JoinHandle<Result<(), FeedError>>;
+
+/// Starts the treasury over `store` (the platform's fee from `config`) and the settler over
+/// the local log from its checkpoint in `checkpoint_dir`, until `shutdown`.
+pub fn start<S: EventStore>(
+    config: &ServerConfig,
+    checkpoint_dir: PathBuf,
+    store: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(Arc<Treasury<S>>, Settling), FeedError> {
+    let options = ConsumerOptions::new(SETTLER_NAME, checkpoint_dir)?;
+    let treasury = Treasury::start(store.clone(), config.platform_fee_bp);
+    let from_position = options.load_position()?;
+    let feed = Feed::local(store, from_position, None, &options);
+    let mut settler = Settler(treasury.clone());
+    let task = tokio::spawn(async move {
+        let metrics = ConsumerMetrics::default();
+        run_consumer(feed, &mut settler, &options, &metrics, shutdown).await.map(|_| ())
+    });
+    Ok((treasury, task))
+}
+
+/// The settlement service's gRPC service behind the authenticator, with the request size limit.
+pub fn service<S: EventStore>(
+    config: &ServerConfig,
+    treasury: Arc<Treasury<S>>,
+    authenticator: Authenticator,
+) -> InterceptedService<SettlementServiceServer<SettlementApi<S>>, Authenticator> {
+    let server = SettlementServiceServer::new(SettlementApi::new(treasury))
+        .max_decoding_message_size(config.message_bytes_max);
+    InterceptedService::new(server, authenticator)
+}

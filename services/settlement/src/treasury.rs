@@ -1,0 +1,438 @@
+//! The application shell of settlement: it executes what the pure core plans. A deal agreed
+//! holds the payer's money in escrow (or records why it could not); a shipment closed pays the
+//! accepted part to the payee, the fee and the VAT, releases the rest and issues the invoice; a
+//! deal cancelled voids the escrow; pallets paid for move between the two organizations.
+//!
+//! One ledger stream per currency (`ledger-EUR`), decided on the view once it holds the whole
+//! stream and appended at the version decided on, again on a conflict; one escrow stream per
+//! deal (`escrow-<deal>`); one invoice stream per issuer and year (`invoices-<sequence id>`), so
+//! numbers have no gap. Every transfer id derives from the deal and the step, so a redelivered
+//! event moves no money twice.
+
+use std::sync::{Arc, RwLockReadGuard};
+
+use symbiose_domain::{Currency, Money};
+use symbiose_eventstore::EventStore;
+use symbiose_kit::ApiError;
+use symbiose_listings::organization::Organization;
+use symbiose_matching::deal::Deal;
+use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, append, load, now_ms};
+use uuid::Uuid;
+
+use crate::RejectionKind;
+use crate::codec::{self, EscrowEvent, StoredInvoice};
+use crate::escrow::{self, EscrowPlan, PalletPayment};
+use crate::invoice::{self, CalendarDate, Draft, Invoice, LineInput, PartyDetails};
+use crate::ledger::{self, AccountId, Command, Transfer, TransferCode};
+use crate::vat::{self, Party, Regime};
+use crate::view::{ESCROW_CATEGORY, Escrow, INVOICES_CATEGORY, LEDGER_CATEGORY, View};
+
+/// Namespace of the ids of deposits and invoices.
+const TREASURY_NAMESPACE: Uuid = Uuid::from_u128(0x7472_6561_7375_5279_8f6a_2c44_b1d0_93e7);
+
+fn rejection(kind: RejectionKind, message: String) -> ApiError {
+    match kind {
+        RejectionKind::InvalidArgument { field } => ApiError::invalid_argument(field, message),
+        RejectionKind::NotFound => ApiError::NotFound(message),
+        RejectionKind::FailedPrecondition => ApiError::FailedPrecondition(message),
+        RejectionKind::PermissionDenied => ApiError::PermissionDenied(message),
+    }
+}
+
+/// What an execution of ledger commands did.
+#[derive(Debug)]
+pub enum Executed {
+    /// Appended (or already there): the position of the last write.
+    Done(u64),
+    /// Refused by a rule of the ledger (insufficient funds, say).
+    Refused(ledger::Rejection),
+}
+
+pub struct Treasury<S> {
+    store: S,
+    view: Followed<View>,
+    fee_rate_bp: u32,
+}
+
+impl<S> std::fmt::Debug for Treasury<S> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Treasury")
+            .field("view", &self.view)
+            .field("fee_rate_bp", &self.fee_rate_bp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: EventStore> Treasury<S> {
+    /// The settlement shell over `store`, charging `fee_rate_bp` on each deal's net amount.
+    pub fn start(store: S, fee_rate_bp: u32) -> Arc<Treasury<S>> {
+        let view = Followed::start(store.clone(), "settlement view");
+        Arc::new(Treasury { store, view, fee_rate_bp })
+    }
+
+    pub fn view(&self) -> RwLockReadGuard<'_, View> {
+        self.view.read()
+    }
+
+    pub fn position(&self) -> u64 {
+        self.view.position()
+    }
+
+    pub async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
+        self.view.wait_for(position).await
+    }
+
+    /// Waits until the view holds every event written so far.
+    async fn caught_up(&self) -> Result<(), ApiError> {
+        match self.store.head().checked_sub(1) {
+            Some(last) => self.wait_for(last).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Decides `commands` together on the ledger of `currency` and appends them, all or none.
+    pub async fn execute(
+        &self,
+        currency: Currency,
+        actor: &Actor,
+        commands: Vec<Command>,
+    ) -> Result<Executed, ApiError> {
+        let stream = symbiose_shell::stream_named(&format!("{LEDGER_CATEGORY}-{}", currency.code()));
+        for _ in 0..COMMAND_ATTEMPTS_MAX {
+            self.caught_up().await?;
+            let (events, version) = {
+                let view = self.view();
+                let (ledger, version) = view.ledger(currency);
+                let empty = ledger::Ledger::new(currency);
+                let context = ledger::Context { now_ms: now_ms() };
+                match ledger::decide_batch(ledger.unwrap_or(&empty), commands.clone(), &context) {
+                    Ok(events) => (events, version),
+                    Err((_, refused)) => return Ok(Executed::Refused(refused)),
+                }
+            };
+            if events.is_empty() {
+                return Ok(Executed::Done(self.position().saturating_sub(1)));
+            }
+            let expected = version.map_or(
+                symbiose_eventstore::ExpectedVersion::NoStream,
+                symbiose_eventstore::ExpectedVersion::Exact,
+            );
+            let encoded = events.iter().map(codec::encode_ledger_event).collect();
+            if let Some((_, position)) =
+                append(&self.store, &stream, expected, version, actor, encoded).await?
+            {
+                return Ok(Executed::Done(position));
+            }
+        }
+        Err(ApiError::Aborted(format!("the {currency} ledger changed under {COMMAND_ATTEMPTS_MAX} attempts")))
+    }
+
+    async fn escrow_event(&self, deal: Uuid, actor: &Actor, event: EscrowEvent) -> Result<(), ApiError> {
+        let stream = symbiose_shell::stream(ESCROW_CATEGORY, deal);
+        let loaded =
+            load(&self.store, &stream, codec::decode_escrow_event, |count: u64, _| count + 1).await?;
+        let encoded = vec![codec::encode_escrow_event(deal, &event)];
+        // A concurrent writer wrote the same fact (the ids derive from the cause): either way it is there.
+        append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?;
+        Ok(())
+    }
+
+    /// The VAT regime of `deal`: from the parties' countries and VAT numbers, the material's
+    /// legal status, and what is supplied (goods, or the service a gate fee pays for).
+    fn regime(view: &View, deal: &Deal) -> Result<Regime, ApiError> {
+        let roles = invoice::roles(deal);
+        let party = |organization: Uuid| -> Result<Party, ApiError> {
+            let organization = view
+                .organization(organization)
+                .ok_or_else(|| ApiError::NotFound(format!("organization {organization} not found")))?;
+            Party::new(organization.country, vat_number_of(organization)).map_err(|error| {
+                ApiError::FailedPrecondition(format!("{}: {error}", organization.legal_name))
+            })
+        };
+        Ok(vat::regime(&party(roles.issuer)?, &party(roles.customer)?, deal.legal_status, roles.supply))
+    }
+
+    fn plan(&self, deal: &Deal, fee_rate_bp: u32, regime: Regime) -> Result<EscrowPlan, ApiError> {
+        escrow::on_deal_agreed(deal, fee_rate_bp, regime)
+            .map_err(|error| ApiError::FailedPrecondition(format!("deal {}: {error}", deal.id)))
+    }
+
+    /// A deal was agreed: hold its payment in escrow, or record why it could not be held.
+    pub async fn deal_agreed(&self, deal: &Deal) -> Result<(), ApiError> {
+        self.caught_up().await?;
+        let actor = Actor::service(&format!("escrow/{}", deal.id));
+        let (regime, escrow) = {
+            let view = self.view();
+            (Self::regime(&view, deal)?, view.escrow(deal.id).cloned())
+        };
+        if escrow.is_some() {
+            return Ok(());
+        }
+        let plan = self.plan(deal, self.fee_rate_bp, regime)?;
+        if let Some(hold) = plan.hold()
+            && let Executed::Refused(refused) = self.execute(plan.currency, &actor, vec![hold]).await?
+        {
+            let reason = format!("the payment could not be held: {refused}");
+            tracing::warn!(deal = %deal.id, %reason, "escrow refused");
+            return self.escrow_event(deal.id, &actor, EscrowEvent::Refused { reason }).await;
+        }
+        let held = EscrowEvent::Held {
+            fee_rate_bp: plan.fee_rate_bp,
+            regime: plan.regime,
+            pending_id: plan.pending_id,
+            held: plan.full.total(),
+        };
+        self.escrow_event(deal.id, &actor, held).await
+    }
+
+    /// A deal was cancelled before pickup: the escrow is voided.
+    pub async fn deal_cancelled(&self, deal: &Deal) -> Result<(), ApiError> {
+        self.caught_up().await?;
+        let Some(Escrow::Held { fee_rate_bp, regime, .. }) = self.view().escrow(deal.id).cloned() else {
+            return Ok(());
+        };
+        let actor = Actor::service(&format!("cancel/{}", deal.id));
+        let plan = self.plan(deal, fee_rate_bp, regime)?;
+        if let Executed::Refused(refused) =
+            self.execute(plan.currency, &actor, escrow::on_cancel(&plan)).await?
+        {
+            return Err(ApiError::FailedPrecondition(format!(
+                "voiding the escrow of {}: {refused}",
+                deal.id
+            )));
+        }
+        self.escrow_event(deal.id, &actor, EscrowEvent::Cancelled).await
+    }
+
+    /// The receiver confirmed `accepted_milli` of `deal`: the accepted part is paid out (to the
+    /// payee, the fee and the VAT), the rest released, and the invoice issued.
+    pub async fn delivery_accepted(&self, deal: &Deal, accepted_milli: i64) -> Result<(), ApiError> {
+        self.caught_up().await?;
+        let actor = Actor::service(&format!("release/{}", deal.id));
+        let escrow = self.view().escrow(deal.id).cloned();
+        match escrow {
+            Some(Escrow::Held { fee_rate_bp, regime, .. }) => {
+                let plan = self.plan(deal, fee_rate_bp, regime)?;
+                let commands = escrow::on_delivery(&plan, accepted_milli)
+                    .map_err(|error| ApiError::FailedPrecondition(format!("deal {}: {error}", deal.id)))?;
+                if let Executed::Refused(refused) = self.execute(plan.currency, &actor, commands).await? {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "releasing the escrow of {}: {refused}",
+                        deal.id
+                    )));
+                }
+                self.escrow_event(deal.id, &actor, EscrowEvent::Released { accepted_milli }).await?;
+                self.issue_invoice(deal, &plan, accepted_milli).await
+            }
+            Some(Escrow::Released { accepted_milli: released }) => {
+                let regime = {
+                    let view = self.view();
+                    Self::regime(&view, deal)?
+                };
+                let plan = self.plan(deal, self.fee_rate_bp, regime)?;
+                self.issue_invoice(deal, &plan, released).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Issues the invoice of `deal` for `accepted_milli`, once: the next number of its issuer's
+    /// sequence of the year.
+    async fn issue_invoice(
+        &self,
+        deal: &Deal,
+        plan: &EscrowPlan,
+        accepted_milli: i64,
+    ) -> Result<(), ApiError> {
+        if accepted_milli <= 0 {
+            return Ok(());
+        }
+        let roles = invoice::roles(deal);
+        let now = now_ms();
+        let issue_date = CalendarDate::from_unix_ms(now);
+        let year = issue_date.year();
+        let invoice_id = Uuid::new_v5(&TREASURY_NAMESPACE, format!("invoice/{}", deal.id).as_bytes());
+        let (issuer, customer) = {
+            let view = self.view();
+            let details = |organization: Uuid| -> Result<PartyDetails, ApiError> {
+                view.organization(organization)
+                    .map(party_details)
+                    .ok_or_else(|| ApiError::NotFound(format!("organization {organization} not found")))
+            };
+            (details(roles.issuer)?, details(roles.customer)?)
+        };
+        let prefix = issuer.country.code().to_owned();
+        let stream = symbiose_shell::stream(INVOICES_CATEGORY, invoice::sequence_id(roles.issuer, year));
+        let actor = Actor::service(&format!("invoice/{}", deal.id));
+        for _ in 0..COMMAND_ATTEMPTS_MAX {
+            let loaded = load(&self.store, &stream, decode_sequence_event, invoice::evolve).await?;
+            let command = invoice::Command::Issue {
+                invoice_id,
+                deal_id: deal.id,
+                issuer: roles.issuer,
+                prefix: prefix.clone(),
+                year,
+                issue_date,
+            };
+            let events = invoice::decide(&loaded.state, command, &invoice::Context { now_ms: now })
+                .map_err(|error| rejection(error.kind(), error.to_string()))?;
+            let Some(invoice::Event::Issued { issued, .. }) = events.first() else { return Ok(()) };
+            let quantity = symbiose_domain::Quantity::new(accepted_milli, deal.quantity.unit(), true)
+                .map_err(|error| ApiError::FailedPrecondition(format!("accepted quantity: {error}")))?;
+            let invoice = Invoice::new(Draft {
+                number: issued.formatted.clone(),
+                issue_date,
+                deal_id: deal.id,
+                issuer: issuer.clone(),
+                customer: customer.clone(),
+                supply: roles.supply,
+                lines: vec![LineInput {
+                    description: description_of(deal),
+                    quantity,
+                    unit_price: roles.unit_price,
+                }],
+                regime: plan.regime,
+            })
+            .map_err(|error| ApiError::FailedPrecondition(format!("invoice of deal {}: {error}", deal.id)))?;
+            let stored = StoredInvoice {
+                issuer: roles.issuer,
+                year,
+                prefix: prefix.clone(),
+                number: issued.number,
+                text: invoice.render_text(),
+                invoice: codec::invoice_to_wire(invoice_id, &invoice),
+                at_ms: now,
+            };
+            let encoded = vec![codec::encode_invoice(&stored)];
+            if append(&self.store, &stream, loaded.expected(), loaded.version, &actor, encoded)
+                .await?
+                .is_some()
+            {
+                return Ok(());
+            }
+        }
+        Err(ApiError::Aborted(format!(
+            "the invoices of {} changed under {COMMAND_ATTEMPTS_MAX} attempts",
+            roles.issuer
+        )))
+    }
+
+    /// Pallets paid for instead of returned: from the debtor's account to the creditor's. A
+    /// debtor without the money on the platform is logged and skipped (the payment is then
+    /// made outside the platform).
+    pub async fn pallets_paid(&self, payment: &PalletPayment) -> Result<(), ApiError> {
+        let actor = Actor::service(&format!("pallets/{}", payment.settlement_id));
+        let command = escrow::on_pallet_payment(payment);
+        if let Executed::Refused(refused) =
+            self.execute(payment.amount.currency(), &actor, vec![command]).await?
+        {
+            tracing::warn!(settlement = %payment.settlement_id, %refused, "a pallet payment could not be made on the platform");
+        }
+        Ok(())
+    }
+
+    /// Money that reached the platform for `organization` (the operator records it).
+    pub async fn deposit(&self, actor: &Actor, organization: Uuid, amount: Money) -> Result<u64, ApiError> {
+        if self.view().organization(organization).is_none() {
+            return Err(ApiError::NotFound(format!("organization {organization} not found")));
+        }
+        let id = Uuid::new_v5(
+            &TREASURY_NAMESPACE,
+            format!(
+                "deposit/{}/{}",
+                actor.organization,
+                actor.request_id.clone().unwrap_or_else(|| Uuid::now_v7().to_string())
+            )
+            .as_bytes(),
+        );
+        let transfer = Transfer {
+            id,
+            debit: AccountId::external(amount.currency()),
+            credit: AccountId::available(organization, amount.currency()),
+            amount,
+            code: TransferCode::Deposit,
+            deal_id: None,
+        };
+        match self.execute(amount.currency(), actor, vec![Command::Transfer(transfer)]).await? {
+            Executed::Done(position) => Ok(position),
+            Executed::Refused(refused) => Err(rejection(refused.kind(), refused.to_string())),
+        }
+    }
+}
+
+/// What an invoice line says of a deal's material.
+fn description_of(deal: &Deal) -> String {
+    match deal.waste_code {
+        Some(code) => format!("{}, EWC {}", deal.family.labels().en, code),
+        None => deal.family.labels().en.to_owned(),
+    }
+}
+
+/// An organization as an invoice prints it: its name, the address of its first site, its
+/// country, its registration number, and its VAT number when that is what it registered with.
+fn party_details(organization: &Organization) -> PartyDetails {
+    let address = organization.sites.first().map_or_else(String::new, |site| {
+        format!("{}\n{} {}", site.address.street, site.address.postal_code, site.address.city)
+    });
+    let is_vat = organization.identifier.kind().is_vat();
+    PartyDetails {
+        organization: organization.id,
+        name: organization.legal_name.clone(),
+        address,
+        country: organization.country,
+        identifiers: if is_vat { vec![] } else { vec![organization.identifier.clone()] },
+        vat_number: vat_number_of(organization),
+    }
+}
+
+/// The VAT number of an organization: the one it registered with, or for a French company
+/// registered by its SIREN or SIRET, the number derived from it (FR, the key
+/// (12 + 3 x (SIREN mod 97)) mod 97, the SIREN).
+fn vat_number_of(organization: &Organization) -> Option<symbiose_domain::Identifier> {
+    let identifier = &organization.identifier;
+    if identifier.kind().is_vat() {
+        return Some(identifier.clone());
+    }
+    let siren = identifier.siren()?;
+    let number: u64 = siren.parse().ok()?;
+    let key = (12 + 3 * (number % 97)) % 97;
+    symbiose_domain::Identifier::parse(&format!("FR{key:02}{siren}")).ok()
+}
+
+/// An invoice sequence's event from a stored issue.
+fn decode_sequence_event(event_type: &str, payload: &[u8]) -> Result<invoice::Event, String> {
+    let stored = codec::decode_invoice(event_type, payload)?;
+    let invoice_id =
+        codec::id(&stored.invoice.invoice_id, "invoice_id").map_err(|error| error.to_string())?;
+    let deal_id = codec::id(&stored.invoice.deal_id, "deal_id").map_err(|error| error.to_string())?;
+    let issue_date = parse_date(&stored.invoice.issue_date)?;
+    Ok(invoice::Event::Issued {
+        issuer: stored.issuer,
+        year: stored.year,
+        prefix: stored.prefix.clone(),
+        issued: invoice::Issued {
+            invoice_id,
+            deal_id,
+            number: stored.number,
+            formatted: stored.invoice.number.clone(),
+            issue_date,
+        },
+        at_ms: stored.at_ms,
+    })
+}
+
+fn parse_date(text: &str) -> Result<CalendarDate, String> {
+    let mut parts = text.split('-');
+    let mut next = || parts.next().and_then(|part| part.parse::<i64>().ok());
+    let (year, month, day) = match (next(), next(), next()) {
+        (Some(year), Some(month), Some(day)) => (year, month, day),
+        _ => return Err(format!("{text:?} is not a date")),
+    };
+    CalendarDate::new(
+        i32::try_from(year).map_err(|_| format!("{text:?}: year out of range"))?,
+        u8::try_from(month).map_err(|_| format!("{text:?}: month out of range"))?,
+        u8::try_from(day).map_err(|_| format!("{text:?}: day out of range"))?,
+    )
+    .map_err(|error| format!("{text:?}: {error}"))
+}

@@ -1,0 +1,191 @@
+//! The settlement service's own read model, fed by the log: the organizations (for the VAT
+//! regime and the invoices' parties), the deals matching agreed or cancelled, one ledger per
+//! currency with its version, the escrow of each deal, and the invoices issued. Rebuilt from the
+//! first event at every start; never written to by commands.
+
+use std::collections::{BTreeSet, HashMap};
+
+use symbiose_domain::Currency;
+use symbiose_eventstore::RecordedEvent;
+use symbiose_listings::organization::{self, Organization, OrganizationState};
+use symbiose_matching::deal::{self as matching_deal, Deal, DealState};
+use uuid::Uuid;
+
+use crate::codec::{self, EscrowEvent, StoredInvoice};
+use crate::ledger::{self, Ledger};
+
+pub(crate) const LEDGER_CATEGORY: &str = "ledger";
+pub(crate) const ESCROW_CATEGORY: &str = "escrow";
+pub(crate) const INVOICES_CATEGORY: &str = "invoices";
+const ORGANIZATION_CATEGORY: &str = "organization";
+const DEAL_CATEGORY: &str = "deal";
+
+/// The escrow of a deal as the view follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Escrow {
+    Held { fee_rate_bp: u32, regime: crate::vat::Regime, pending_id: Uuid },
+    Refused { reason: String },
+    Released { accepted_milli: i64 },
+    Cancelled,
+}
+
+#[derive(Debug, Default)]
+pub struct View {
+    organizations: HashMap<Uuid, Organization>,
+    deals: HashMap<Uuid, Deal>,
+    ledgers: HashMap<Currency, (Ledger, u64)>,
+    escrows: HashMap<Uuid, Escrow>,
+    deal_transfers: HashMap<Uuid, Vec<(Currency, Uuid)>>,
+    invoices: HashMap<Uuid, StoredInvoice>,
+    /// (organization, issue position, invoice) for the issuer and the customer of each.
+    invoices_by_party: BTreeSet<(Uuid, u64, Uuid)>,
+}
+
+impl symbiose_shell::View for View {
+    /// Applies one stored event; events of other streams are skipped. An event that does not
+    /// decode is logged and skipped, so one cannot stop the view.
+    fn apply(&mut self, recorded: &RecordedEvent) {
+        let outcome = match recorded.stream.category() {
+            ORGANIZATION_CATEGORY => self.apply_organization(recorded),
+            DEAL_CATEGORY => self.apply_deal(recorded),
+            LEDGER_CATEGORY => self.apply_ledger(recorded),
+            ESCROW_CATEGORY => self.apply_escrow(recorded),
+            INVOICES_CATEGORY => self.apply_invoice(recorded),
+            _ => Ok(()),
+        };
+        if let Err(error) = outcome {
+            tracing::error!(position = recorded.position, stream = %recorded.stream, %error, "settlement view: skipping an event");
+        }
+    }
+}
+
+impl View {
+    fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, ORGANIZATION_CATEGORY)?;
+        let event = symbiose_listings::decode_organization_event(&recorded.event_type, &recorded.payload)?;
+        let state = match self.organizations.remove(&id) {
+            Some(organization) => OrganizationState::Registered(Box::new(organization)),
+            None => OrganizationState::Unregistered,
+        };
+        if let OrganizationState::Registered(mut organization) = organization::evolve(state, &event) {
+            organization.contacts = organization::Contacts::None;
+            self.organizations.insert(id, *organization);
+        }
+        Ok(())
+    }
+
+    fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let id = stream_id(recorded, DEAL_CATEGORY)?;
+        let event = symbiose_matching::codec::decode_deal_event(&recorded.event_type, &recorded.payload)?;
+        let state =
+            self.deals.remove(&id).map_or(DealState::Absent, |deal| DealState::Present(Box::new(deal)));
+        if let DealState::Present(deal) = matching_deal::evolve(state, &event) {
+            self.deals.insert(id, *deal);
+        }
+        Ok(())
+    }
+
+    fn apply_ledger(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let name = recorded.stream.as_str();
+        let code = name.strip_prefix("ledger-").ok_or_else(|| format!("{name}: not a ledger stream"))?;
+        let currency: Currency = code.parse().map_err(|_| format!("{name}: not a currency's ledger"))?;
+        let event = codec::decode_ledger_event(&recorded.event_type, &recorded.payload)?;
+        if let ledger::Event::Transferred { transfer, .. } | ledger::Event::PendingCreated { transfer, .. } =
+            &event
+            && let Some(deal) = transfer.deal_id
+        {
+            self.deal_transfers.entry(deal).or_default().push((currency, transfer.id));
+        }
+        let (state, _) = self.ledgers.remove(&currency).unwrap_or_else(|| (Ledger::new(currency), 0));
+        self.ledgers.insert(currency, (ledger::evolve(state, &event), recorded.version));
+        Ok(())
+    }
+
+    fn apply_escrow(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let deal = stream_id(recorded, ESCROW_CATEGORY)?;
+        let escrow = match codec::decode_escrow_event(&recorded.event_type, &recorded.payload)? {
+            EscrowEvent::Held { fee_rate_bp, regime, pending_id, .. } => {
+                Escrow::Held { fee_rate_bp, regime, pending_id }
+            }
+            EscrowEvent::Refused { reason } => Escrow::Refused { reason },
+            EscrowEvent::Released { accepted_milli } => Escrow::Released { accepted_milli },
+            EscrowEvent::Cancelled => Escrow::Cancelled,
+        };
+        self.escrows.insert(deal, escrow);
+        Ok(())
+    }
+
+    fn apply_invoice(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
+        let stored = codec::decode_invoice(&recorded.event_type, &recorded.payload)?;
+        let invoice_id =
+            codec::id(&stored.invoice.invoice_id, "invoice_id").map_err(|error| error.to_string())?;
+        let customer = stored
+            .invoice
+            .customer
+            .as_ref()
+            .and_then(|customer| Uuid::parse_str(&customer.organization_id).ok());
+        self.invoices_by_party.insert((stored.issuer, recorded.position, invoice_id));
+        if let Some(customer) = customer {
+            self.invoices_by_party.insert((customer, recorded.position, invoice_id));
+        }
+        self.invoices.insert(invoice_id, stored);
+        Ok(())
+    }
+
+    pub fn organization(&self, id: Uuid) -> Option<&Organization> {
+        self.organizations.get(&id)
+    }
+
+    pub fn deal(&self, id: Uuid) -> Option<&Deal> {
+        self.deals.get(&id)
+    }
+
+    /// The ledger of `currency` (`None`: no event yet) and the version of its stream.
+    pub fn ledger(&self, currency: Currency) -> (Option<&Ledger>, Option<u64>) {
+        match self.ledgers.get(&currency) {
+            Some((ledger, version)) => (Some(ledger), Some(*version)),
+            None => (None, None),
+        }
+    }
+
+    pub fn escrow(&self, deal: Uuid) -> Option<&Escrow> {
+        self.escrows.get(&deal)
+    }
+
+    /// The transfers of `deal`, in the order they were made.
+    pub fn deal_transfers(&self, deal: Uuid) -> &[(Currency, Uuid)] {
+        self.deal_transfers.get(&deal).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn invoice(&self, id: Uuid) -> Option<&StoredInvoice> {
+        self.invoices.get(&id)
+    }
+
+    /// The invoices `organization` issued or received, newest first, after the key `after` (the
+    /// last of the previous page); at most `limit`, and whether more follow.
+    pub fn invoices_of(
+        &self,
+        organization: Uuid,
+        after: Option<(u64, Uuid)>,
+        limit: usize,
+    ) -> (Vec<(u64, &StoredInvoice)>, bool) {
+        let upper = after
+            .map_or((organization, u64::MAX, Uuid::max()), |(position, id)| (organization, position, id));
+        let mut found = self
+            .invoices_by_party
+            .range((organization, 0, Uuid::nil())..upper)
+            .rev()
+            .filter_map(|(_, position, id)| self.invoices.get(id).map(|stored| (*position, stored)));
+        let page: Vec<(u64, &StoredInvoice)> = found.by_ref().take(limit).collect();
+        let more = found.next().is_some();
+        (page, more)
+    }
+}
+
+fn stream_id(recorded: &RecordedEvent, category: &str) -> Result<Uuid, String> {
+    let name = recorded.stream.as_str();
+    name.strip_prefix(category)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| format!("{name}: not a {category} stream"))
+}
