@@ -6,7 +6,7 @@ use symbiose_domain::{Country, Unit};
 use symbiose_listings::listing::LegalStatus;
 
 use super::*;
-use crate::ledger::{self, Context, Ledger};
+use crate::ledger::{self, AccountKind, Context, Ledger};
 use crate::testing::{NOW_MS, deal, eur, id};
 use crate::vat::{MENTION_INTRA_EU_FR, Regime};
 
@@ -215,5 +215,102 @@ proptest! {
             ledger::decide_batch(&settled, commands, &Context { now_ms: NOW_MS }),
             Ok(vec![])
         );
+    }
+}
+
+/// What becomes of one deal in a generated history.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    /// Delivered, with this share of the quantity accepted, in thousandths (above 1000: more
+    /// than agreed was received).
+    Delivered(i64),
+    Cancelled,
+    /// Still in transit when the history ends.
+    Pending,
+}
+
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![(0i64..=1_100).prop_map(Outcome::Delivered), Just(Outcome::Cancelled), Just(Outcome::Pending),]
+}
+
+proptest! {
+    /// Any history of deals (gate fees among them), deposits that may fall short, deliveries
+    /// accepted in part, refused in whole, cancellations and redeliveries: every step balances,
+    /// the ledger sums to zero, no account but the outside world goes below zero, and folding the
+    /// log again from the start gives every balance.
+    #[test]
+    fn any_history_of_deals_balances_and_replays(
+        deals in proptest::collection::vec(
+            (1i64..50_000, -2_000i64..5_000, 0u32..=500, 0i64..200_000, outcome(), any::<bool>(), any::<bool>()),
+            1..16,
+        ),
+    ) {
+        let context = Context { now_ms: NOW_MS };
+        let mut state = Ledger::new(Currency::Eur);
+        let mut log = Vec::new();
+        let mut step = |state: &mut Ledger, commands: Vec<Command>| -> bool {
+            match ledger::decide_batch(state, commands, &context) {
+                Ok(events) => {
+                    for event in &events {
+                        *state = ledger::evolve(std::mem::replace(state, Ledger::new(Currency::Eur)), event);
+                    }
+                    log.extend(events);
+                    true
+                }
+                Err(_) => false,
+            }
+        };
+        for (index, (amount_milli, price_minor, fee_rate_bp, deposit_minor, outcome, domestic, redeliver)) in
+            deals.into_iter().enumerate()
+        {
+            let (seller, buyer) = (10 + 2 * index as u128, 11 + 2 * index as u128);
+            let mut deal = deal(seller, buyer, amount_milli, Unit::Pallet, eur(price_minor), LegalStatus::Waste);
+            deal.id = id(0x1000 + index as u128);
+            let regime =
+                if domestic { Regime::DomesticStandard { country: Country::Fr, rate_bp: 2000 } } else { intra_eu() };
+            let plan = on_deal_agreed(&deal, fee_rate_bp, regime).expect("a plan");
+            if deposit_minor > 0 {
+                let deposit = Command::Transfer(Transfer {
+                    id: id(0x9000 + index as u128),
+                    debit: AccountId::external(Currency::Eur),
+                    credit: AccountId::available(plan.payer, Currency::Eur),
+                    amount: eur(deposit_minor),
+                    code: TransferCode::Deposit,
+                    deal_id: None,
+                });
+                prop_assert!(step(&mut state, vec![deposit]));
+            }
+            // A payer short of money gets no hold: the deal moves no money.
+            let held = plan.hold().is_none_or(|hold| step(&mut state, vec![hold]));
+            if held {
+                let commands = match outcome {
+                    Outcome::Delivered(permille) => {
+                        let accepted = i64::try_from(i128::from(amount_milli) * i128::from(permille) / 1000).expect("fits");
+                        on_delivery(&plan, accepted).expect("commands")
+                    }
+                    Outcome::Cancelled => on_cancel(&plan),
+                    Outcome::Pending => vec![],
+                };
+                if !commands.is_empty() {
+                    prop_assert!(step(&mut state, commands.clone()), "a planned settlement applies");
+                    if redeliver {
+                        // The same fact again moves nothing.
+                        prop_assert_eq!(ledger::decide_batch(&state, commands, &context), Ok(vec![]));
+                    }
+                }
+            }
+            prop_assert_eq!(state.posted_sum_minor(), 0);
+            for (account, balances) in state.accounts() {
+                if account.kind() != AccountKind::External {
+                    prop_assert!(balances.posted_minor >= 0, "{account}: {balances:?}");
+                    prop_assert!(balances.available_minor() >= 0, "{account}: {balances:?}");
+                }
+            }
+        }
+        let replayed = log.iter().fold(Ledger::new(Currency::Eur), ledger::evolve);
+        for (account, balances) in state.accounts() {
+            prop_assert_eq!(&replayed.balances(account), balances, "{}", account);
+        }
+        prop_assert_eq!(replayed.accounts().count(), state.accounts().count());
     }
 }

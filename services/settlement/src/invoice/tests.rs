@@ -321,3 +321,73 @@ proptest! {
         prop_assert_eq!(invoice.vat, part.vat);
     }
 }
+
+/// The regimes of the brief, each on the invoice of 40 pallets at 3.50 EUR (net 140.00),
+/// against figures computed by hand.
+#[test]
+fn the_regimes_on_hand_computed_invoices() {
+    let party =
+        |country: Country, vat: Option<&str>| Party::new(country, vat.map(identifier)).expect("a party");
+    let details = |organization: u128, country: Country, vat: Option<&str>| PartyDetails {
+        organization: id(organization),
+        country,
+        vat_number: vat.map(identifier),
+        ..seller()
+    };
+    let fr = (Country::Fr, Some("FR40303265045"));
+    let fr_buyer = (Country::Fr, Some("FR40303265045"));
+    let de = (Country::De, Some("DE812345673"));
+    let de_buyer = (Country::De, Some("DE136695976"));
+    let ch = (Country::Ch, Some("CHE-109.322.551"));
+    // (seller, buyer, legal status, regime, VAT in cents, a mention the invoice carries)
+    let rows = [
+        // FR-FR waste between businesses: reverse charge, no VAT on the invoice.
+        (fr, fr_buyer, LegalStatus::Waste, "domestic reverse charge", 0, Some("283-2 sexies")),
+        // FR-FR product for reuse: 20% of 140.00 = 28.00.
+        (fr, fr_buyer, LegalStatus::ProductForReuse, "domestic standard", 2_800, None),
+        // FR-DE to a buyer with a VAT number: exempt intra-EU supply.
+        (fr, de_buyer, LegalStatus::Waste, "intra-EU exempt", 0, Some("262 ter I")),
+        // FR-CH: an export.
+        (fr, ch, LegalStatus::ByProduct, "export", 0, Some("262 I")),
+        // DE-DE scrap (waste): reverse charge under UStG 13b.
+        (de, de_buyer, LegalStatus::Waste, "domestic reverse charge", 0, Some("13b")),
+    ];
+    for (index, (supplier, customer, legal_status, kind, vat_cents, mention)) in rows.into_iter().enumerate()
+    {
+        let regime = crate::vat::regime(
+            &party(supplier.0, supplier.1),
+            &party(customer.0, customer.1),
+            legal_status,
+            Supply::Goods,
+        );
+        let found = match regime {
+            Regime::DomesticStandard { .. } => "domestic standard",
+            Regime::DomesticReverseCharge { .. } => "domestic reverse charge",
+            Regime::IntraEuExempt { .. } => "intra-EU exempt",
+            Regime::Export { .. } => "export",
+            Regime::ServiceReverseCharge { .. } => "service reverse charge",
+        };
+        assert_eq!(found, kind, "row {index}");
+        let invoice = Invoice::new(Draft {
+            issuer: details(1, supplier.0, supplier.1),
+            customer: details(2, customer.0, customer.1),
+            ..draft(vec![pallets(40_000)], regime)
+        })
+        .expect("an invoice");
+        assert_eq!(
+            (invoice.net_total, invoice.vat, invoice.gross_total),
+            (eur(14_000), eur(vat_cents), eur(14_000 + vat_cents)),
+            "row {index}"
+        );
+        if let Some(mention) = mention {
+            assert!(
+                invoice.mentions.iter().any(|printed| printed.contains(mention)),
+                "row {index}: {:?}",
+                invoice.mentions
+            );
+            assert!(invoice.render_text().contains(mention), "row {index}");
+        } else {
+            assert!(invoice.mentions.is_empty(), "row {index}: {:?}", invoice.mentions);
+        }
+    }
+}
