@@ -279,6 +279,12 @@ mod tests {
         let name = stream("thing", Uuid::now_v7());
         let decode = |_: &str, _: &[u8]| Ok::<(), String>(());
         let evolve = |count: u64, _: &()| count + 1;
+        // Position 0 means "no wait" to a view: another stream takes it first.
+        let other = stream("other", Uuid::now_v7());
+        append(&store, &other, ExpectedVersion::NoStream, None, &actor, vec![("t", vec![0])])
+            .await
+            .expect("appended")
+            .expect("no conflict");
         let loaded = load(&store, &name, decode, evolve).await.expect("loaded");
         let first = append(&store, &name, loaded.expected(), loaded.version, &actor, vec![("t", vec![1])])
             .await
@@ -298,7 +304,7 @@ mod tests {
             Err(format!("request_id: must be at most {REQUEST_ID_BYTES_MAX} bytes"))
         );
         followed.wait_for(first.1).await.expect("the view reaches the append");
-        assert_eq!(followed.read().0, 1);
+        assert_eq!(followed.read().0, 2, "the other stream's event and this one");
         store.close().await;
     }
 }
