@@ -58,11 +58,11 @@ pub const RING_KM_FIRST: f64 = 5.0;
 /// times the last): few rings, so few descents of the trees.
 pub const RING_GROWTH: f64 = 2.0;
 /// Counterparts the summaries admit after which a search stops widening.
-pub const COMPATIBLE_ENOUGH: usize = 64;
+pub const COMPATIBLE_ENOUGH: usize = 32;
 /// Counterparts the summaries admit after which a search stops.
 pub const COMPATIBLE_MAX: usize = 256;
 /// Entries a search reads at most, over all its rings.
-pub const EXAMINED_MAX: usize = 1_024;
+pub const EXAMINED_MAX: usize = 512;
 
 /// The earth's radius of the domain's distances, in km, for the index's coordinates.
 const EARTH_RADIUS_KM: f64 = symbiose_domain::geo::EARTH_RADIUS_M / 1000.0;
