@@ -29,6 +29,10 @@ pub const REQUEST_ID_BYTES_MAX: usize = 128;
 /// Longest wait for a view to reach a position a caller names.
 pub const VIEW_WAIT_MS_MAX: u64 = 5_000;
 
+/// The organization the platform's services act as when they react to an event: not the
+/// operator's (nil), so the two are told apart in the events' metadata and ids.
+pub const SERVICE_ORGANIZATION_ID: Uuid = Uuid::from_u128(0x5e41_11ce_5e41_4ce0_8000_0000_0000_0001);
+
 /// Namespace of the ids of events, derived from what caused them.
 const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6d61_7463_6865_7645_9b02_41d3_c0a1_7e11);
 
@@ -69,7 +73,7 @@ impl Actor {
     /// The platform's service itself, reacting to `cause` (an event or a decision), so a
     /// reaction repeated writes the same events.
     pub fn service(cause: &str) -> Actor {
-        Actor { organization: Uuid::nil(), request_id: Some(cause.to_owned()) }
+        Actor { organization: SERVICE_ORGANIZATION_ID, request_id: Some(cause.to_owned()) }
     }
 
     fn event_id(&self, stream: &StreamName, version: Option<u64>, index: usize) -> Uuid {
@@ -234,24 +238,50 @@ impl<V: View> Followed<V> {
     }
 }
 
+/// Failures in a row of a view's subscription after which the view stops following (and its
+/// waits answer UNAVAILABLE, saying how far behind it is).
+pub const FOLLOW_FAILURES_MAX: u32 = 60;
+/// Longest pause after a failure of a view's subscription, in milliseconds.
+const FOLLOW_BACKOFF_MS_MAX: u64 = 5_000;
+
 async fn follow<S: EventStore, V: View>(
     store: S,
     view: Arc<RwLock<V>>,
     position: watch::Sender<u64>,
     name: &str,
 ) {
-    let mut subscription = store.subscribe_all(0);
+    let mut next = 0;
+    let mut failures = 0_u32;
+    let mut subscription = store.subscribe_all(next);
     loop {
         let recorded = match subscription.next().await {
             Ok(recorded) => recorded,
             Err(StoreError::Closed) => return,
             Err(error) => {
-                tracing::error!(%error, view = name, "a view stopped following the log");
-                return;
+                failures += 1;
+                if failures >= FOLLOW_FAILURES_MAX {
+                    tracing::error!(%error, view = name, failures, "a view stopped following the log");
+                    return;
+                }
+                tracing::warn!(%error, view = name, failures, "a view's subscription failed: subscribing again");
+                tokio::time::sleep(Duration::from_millis(
+                    (100 * u64::from(failures)).min(FOLLOW_BACKOFF_MS_MAX),
+                ))
+                .await;
+                subscription = store.subscribe_all(next);
+                continue;
             }
         };
-        view.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&recorded);
-        position.send_replace(recorded.position + 1);
+        failures = 0;
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            view.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&recorded);
+        }));
+        if applied.is_err() {
+            // A fold that panics must not stop the view: the event is skipped, loudly.
+            tracing::error!(view = name, position = recorded.position, stream = %recorded.stream, "a view could not apply an event: skipped");
+        }
+        next = recorded.position + 1;
+        position.send_replace(next);
     }
 }
 

@@ -27,6 +27,9 @@ use crate::view::{
 };
 use crate::{RejectionKind, annex_vii::Rejection as AnnexRejection};
 
+/// Most pallet balances listed for one organization: the largest.
+pub const BALANCES_MAX: usize = 1_000;
+
 /// Namespace of the shipments' and settlements' ids.
 const LOGISTICS_NAMESPACE: Uuid = Uuid::from_u128(0x7368_6970_6d65_4e74_a1c3_55e2_9d08_4b6f);
 
@@ -104,6 +107,14 @@ impl<S: EventStore> Logistics<S> {
 
     pub async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
         self.view.wait_for(position).await
+    }
+
+    /// Waits until the view holds every event written so far.
+    pub async fn caught_up(&self) -> Result<(), ApiError> {
+        match self.store.head().checked_sub(1) {
+            Some(last) => self.wait_for(last).await,
+            None => Ok(()),
+        }
     }
 
     /// Registers `actor`'s carrier profile, or replaces it. `token_is_carrier`: the caller's
@@ -335,6 +346,17 @@ impl<S: EventStore> Logistics<S> {
                 (None, shipment::Command::Book { transport, .. }) => (id, transport.deal_id),
                 (None, _) => return Err(ApiError::NotFound(format!("shipment {id} not found"))),
             };
+            // A deal cancelled (before pickup) is not picked up: its lot may be sold again.
+            if matches!(command, shipment::Command::ReportPickup { .. })
+                && loaded.state.shipment().is_some_and(|shipment| shipment.pickup.is_none())
+            {
+                self.caught_up().await?;
+                if self.view().deal(deal_id).is_some_and(|deal| deal.status != DealStatus::Agreed) {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "deal {deal_id} was cancelled: its shipment is not picked up"
+                    )));
+                }
+            }
             if events.is_empty() {
                 return self.shipment_as_written(id, loaded.last_position).await;
             }
@@ -381,9 +403,12 @@ impl<S: EventStore> Logistics<S> {
         }
     }
 
-    /// `organization`'s pallet balances.
+    /// `organization`'s pallet balances, the largest first, at most [`BALANCES_MAX`].
     pub fn pallet_balances(&self, organization: Uuid) -> Vec<Balance> {
-        self.view().pallets().balances_of(organization)
+        let mut balances = self.view().pallets().balances_of(organization);
+        balances.sort_by_key(|balance| std::cmp::Reverse(balance.owed.unsigned_abs()));
+        balances.truncate(BALANCES_MAX);
+        balances
     }
 
     /// `actor` settles pallets owed between it and `counterparty`: a return is recorded by the
@@ -397,18 +422,22 @@ impl<S: EventStore> Logistics<S> {
     ) -> Result<(Settlement, u64), ApiError> {
         let account = pallets::account_id(actor.organization, counterparty);
         let stream: StreamName = symbiose_shell::stream(PALLET_ACCOUNT_CATEGORY, account);
-        for attempt in 0..COMMAND_ATTEMPTS_MAX {
+        // A request id names one settlement: the same request again returns it.
+        let settlement_id = match &actor.request_id {
+            Some(request_id) => Uuid::new_v5(
+                &LOGISTICS_NAMESPACE,
+                format!("settlement/{account}/{}/{request_id}", actor.organization).as_bytes(),
+            ),
+            None => Uuid::now_v7(),
+        };
+        for _ in 0..COMMAND_ATTEMPTS_MAX {
             let loaded =
                 load(&self.store, &stream, codec::decode_settlement, |count: u64, _| count + 1).await?;
-            // Decide on a view that holds every settlement of the account so far.
-            if loaded.version.is_some() {
-                self.wait_for(loaded.last_position).await?;
+            // Decide on a view that holds every settlement and every exchange so far.
+            self.caught_up().await?;
+            if let Some(settled) = self.view().settlement(settlement_id).copied() {
+                return Ok((settled, self.position().saturating_sub(1)));
             }
-            let settlement_id = Uuid::new_v5(
-                &LOGISTICS_NAMESPACE,
-                format!("settlement/{account}/{:?}/{attempt}/{:?}", loaded.version, actor.request_id)
-                    .as_bytes(),
-            );
             let settlement = self
                 .view()
                 .pallets()

@@ -295,7 +295,8 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
         let request = request.into_inner();
         let actor = actor(&caller, &request.request_id)?;
         let id = id(&request.shipment_id, "shipment_id")?;
-        // The buyer confirms what the delivery reported as accepted.
+        // The buyer confirms what the delivery reported as accepted: read once the view holds it.
+        self.desk.caught_up().await?;
         let accepted_milli = self
             .desk
             .shipment(caller.organization_id, caller.is_operator(), id)?
@@ -362,12 +363,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
         };
         let (settlement, position) = self.desk.settle_pallets(&actor, counterparty, grade, by).await?;
         self.desk.wait_for(position).await?;
-        let owed = self
-            .desk
-            .pallet_balances(caller.organization_id)
-            .into_iter()
-            .find(|balance| balance.counterparty == counterparty && balance.grade == settlement.grade)
-            .map_or(0, |balance| balance.owed);
+        let owed = self.desk.view().pallets().balance(caller.organization_id, counterparty, settlement.grade);
         Ok(Response::new(pb::SettlePalletBalanceResponse {
             balance: Some(pb::PalletBalance {
                 counterparty_organization_id: counterparty.to_string(),

@@ -3,7 +3,7 @@
 //! profiles, the transport requests, the shipments with their history, and the pallet
 //! accounts. Rebuilt from the first event at every start; never written to by commands.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use symbiose_domain::{Country, Quantity};
 use symbiose_eventstore::RecordedEvent;
@@ -22,6 +22,8 @@ pub(crate) const TRANSPORT_CATEGORY: &str = "transport";
 pub(crate) const SHIPMENT_CATEGORY: &str = "shipment";
 pub(crate) const PALLET_ACCOUNT_CATEGORY: &str = "pallet_account";
 const ORGANIZATION_CATEGORY: &str = "organization";
+/// Most quotes a transport lists: the cheapest.
+pub const QUOTES_MAX: usize = 100;
 const DEAL_CATEGORY: &str = "deal";
 
 /// An aggregate as the view holds it, with its version.
@@ -60,8 +62,8 @@ pub struct View {
     shipments: HashMap<Uuid, HeldShipment>,
     shipment_of_deal: HashMap<Uuid, Uuid>,
     pallets: PalletLedger,
-    /// Settlement ids applied, so a settlement is counted once.
-    settlements: BTreeSet<Uuid>,
+    /// Settlements applied, by id, so each is counted once.
+    settlements: HashMap<Uuid, pallets::Settlement>,
 }
 
 impl symbiose_shell::View for View {
@@ -157,7 +159,7 @@ impl View {
 
     fn apply_settlement(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let settlement = codec::decode_settlement(&recorded.event_type, &recorded.payload)?;
-        if self.settlements.insert(settlement.settlement_id) {
+        if self.settlements.insert(settlement.settlement_id, settlement).is_none() {
             self.pallets.apply(&Fact::Settled(settlement));
         }
         Ok(())
@@ -198,6 +200,11 @@ impl View {
         self.shipment_of_deal.get(&deal).copied()
     }
 
+    /// The settlement `id`, if applied.
+    pub fn settlement(&self, id: Uuid) -> Option<&pallets::Settlement> {
+        self.settlements.get(&id)
+    }
+
     pub fn pallets(&self) -> &PalletLedger {
         &self.pallets
     }
@@ -223,6 +230,7 @@ impl View {
             .filter(|quote| quote.is_valid_at(now_ms))
             .collect();
         quotes.sort_by(|a, b| a.price.minor().cmp(&b.price.minor()).then(a.id.cmp(&b.id)));
+        quotes.truncate(QUOTES_MAX);
         quotes
     }
 }

@@ -263,57 +263,80 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
             return self.conclude(proposal).await;
         }
         let deals =
-            if proposal.status == Status::Concluded { self.deals_of(&proposal).await? } else { vec![] };
+            if proposal.status == Status::Concluded { self.agree_deals(&proposal).await? } else { vec![] };
         Ok(Accepted { proposal, version, deals, position })
     }
 
-    /// Reserves every line, then agrees the deals and concludes the proposal; or releases what
-    /// was reserved and closes it as unavailable. Every step is idempotent (ids derived from the
-    /// proposal), so a conclusion cut short is finished by the next acceptance.
+    /// Reserves every line, concludes the proposal, then agrees its deals; or closes it as
+    /// unavailable and releases what was reserved. The conclusion is appended at the version
+    /// the proposal was decided on, so a decline or a close that came first wins and the
+    /// reservations are given back. Every step is idempotent (ids derived from the proposal),
+    /// so a conclusion cut short is finished by the next acceptance.
     async fn conclude(&self, proposal: Proposal) -> Result<Accepted, ApiError> {
         let id = proposal.id;
         let actor = Actor::service(&format!("conclude/{id}"));
         let mut held = Vec::new();
         for line in &proposal.lines {
-            match self.reservations.reserve(line.offer_id, line.deal_id, line.quantity).await {
-                Ok(Reserved::Held { .. }) => held.push(line),
-                Ok(Reserved::Refused(reason)) => {
-                    for line in held {
-                        self.reservations
-                            .release(line.offer_id, line.deal_id)
-                            .await
-                            .map_err(|error| ApiError::Unavailable(error.to_string()))?;
-                    }
+            let reserved = match self.reservations.reserve(line.offer_id, line.deal_id, line.quantity).await {
+                Ok(reserved) => reserved,
+                Err(error) => {
+                    self.release(&held).await?;
+                    return Err(ApiError::Unavailable(error.to_string()));
+                }
+            };
+            match reserved {
+                Reserved::Held { .. } => held.push(line.clone()),
+                Reserved::Refused(reason) => {
                     let reason = format!("offer {}: {reason}", line.offer_id);
-                    self.execute_proposal(id, &actor, proposal::Command::Close { reason: reason.clone() })
-                        .await?;
+                    let command = proposal::Command::Close { reason: reason.clone() };
+                    let ((closed, version, position), _) = self.execute_proposal(id, &actor, command).await?;
+                    if closed.status == Status::Concluded {
+                        // Another acceptance concluded it meanwhile, with these reservations.
+                        let deals = self.agree_deals(&closed).await?;
+                        return Ok(Accepted { proposal: closed, version, deals, position });
+                    }
+                    self.release(&held).await?;
                     return Err(ApiError::FailedPrecondition(format!(
                         "proposal {id} is closed as unavailable: {reason}"
                     )));
                 }
-                Err(error) => return Err(ApiError::Unavailable(error.to_string())),
             }
         }
-        let now = now_ms();
-        let mut deals = Vec::new();
-        for line in &proposal.lines {
-            let deal = deal_of(&proposal, line, now);
-            let (deal, version, _) =
-                self.execute_deal(deal.id, &actor, deal::Command::Agree(Box::new(deal))).await?;
-            deals.push((deal, version));
-        }
-        let ((proposal, version, position), _) =
-            self.execute_proposal(id, &actor, proposal::Command::Conclude).await?;
+        let concluded = self.execute_proposal(id, &actor, proposal::Command::Conclude).await;
+        let ((proposal, version, position), _) = match concluded {
+            Ok(concluded) => concluded,
+            Err(error) => {
+                // Declined or closed first: what was reserved for it goes back.
+                self.release(&held).await?;
+                return Err(error);
+            }
+        };
+        let deals = self.agree_deals(&proposal).await?;
         Ok(Accepted { proposal, version, deals, position })
     }
 
-    async fn deals_of(&self, proposal: &Proposal) -> Result<Vec<(Deal, u64)>, ApiError> {
+    /// Gives back the reservations of `lines`.
+    async fn release(&self, lines: &[Line]) -> Result<(), ApiError> {
+        for line in lines {
+            self.reservations
+                .release(line.offer_id, line.deal_id)
+                .await
+                .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The deals of a concluded proposal, agreed if they are not yet (a conclusion cut short
+    /// before them).
+    async fn agree_deals(&self, proposal: &Proposal) -> Result<Vec<(Deal, u64)>, ApiError> {
+        let actor = Actor::service(&format!("conclude/{}", proposal.id));
+        let now = now_ms();
         let mut deals = Vec::new();
         for line in &proposal.lines {
-            let loaded = self.load_deal(line.deal_id).await?;
-            if let Some(deal) = loaded.state.deal() {
-                deals.push((deal.clone(), loaded.version.unwrap_or_default()));
-            }
+            let deal = deal_of(proposal, line, now);
+            let (deal, version, _) =
+                self.execute_deal(deal.id, &actor, deal::Command::Agree(Box::new(deal))).await?;
+            deals.push((deal, version));
         }
         Ok(deals)
     }
@@ -328,8 +351,8 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         Ok(self.execute_proposal(id, actor, command).await?.0)
     }
 
-    /// `actor` (a party) cancels deal `id` before its material is picked up: its reservation
-    /// is released first, then the deal is recorded as cancelled.
+    /// `actor` (a party) cancels deal `id` before its material is picked up: the deal is
+    /// recorded as cancelled, then its reservation released.
     pub async fn cancel_deal(
         &self,
         id: Uuid,
@@ -347,24 +370,22 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
                 "deal {id} cannot be cancelled: its material was picked up"
             )));
         }
-        // The rules first, so a stranger or a bad reason releases nothing.
-        let events = deal::decide(
-            &loaded.state,
-            deal::Command::Cancel { by: actor.organization, reason: reason.clone(), now_ms: now_ms() },
-        )
-        .map_err(deal_rejection)?;
-        if !events.is_empty() && deal.status == DealStatus::Agreed {
+        // Cancelled first, then released: a crash in between leaves a cancelled deal whose
+        // reservation the next cancel (or any retry) releases, never a live deal without one.
+        let cancelled = self
+            .execute_deal(
+                id,
+                actor,
+                deal::Command::Cancel { by: actor.organization, reason, now_ms: now_ms() },
+            )
+            .await?;
+        if matches!(cancelled.0.status, DealStatus::Cancelled { .. }) {
             self.reservations
-                .release(deal.offer_id, deal.id)
+                .release(cancelled.0.offer_id, cancelled.0.id)
                 .await
                 .map_err(|error| ApiError::Unavailable(error.to_string()))?;
         }
-        self.execute_deal(
-            id,
-            actor,
-            deal::Command::Cancel { by: actor.organization, reason, now_ms: now_ms() },
-        )
-        .await
+        Ok(cancelled)
     }
 }
 
@@ -482,7 +503,7 @@ fn proposal_rejection(rejection: proposal::Rejection) -> ApiError {
         R::NotFound => ApiError::NotFound("proposal not found".to_owned()),
         R::NotAParty => ApiError::PermissionDenied(rejection.to_string()),
         R::ReasonTooLong => ApiError::invalid_argument("reason", rejection),
-        R::Declined | R::Unavailable | R::Concluded | R::NotAcceptedByAll => {
+        R::Declined | R::Unavailable | R::Concluded | R::NotAcceptedByAll | R::AcceptedByAll => {
             ApiError::FailedPrecondition(rejection.to_string())
         }
     }

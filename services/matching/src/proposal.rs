@@ -152,6 +152,8 @@ pub enum Rejection {
     Concluded,
     #[error("not every party has accepted")]
     NotAcceptedByAll,
+    #[error("every party accepted: the proposal is being concluded")]
+    AcceptedByAll,
     #[error("a reason is at most {REASON_BYTES_MAX} bytes")]
     ReasonTooLong,
 }
@@ -184,6 +186,8 @@ pub fn decide(state: &ProposalState, command: Command) -> Result<Vec<Event>, Rej
                 return Err(Rejection::ReasonTooLong);
             }
             match proposal.status {
+                // Every party accepted: it is being concluded, the reservations made.
+                Status::Open if proposal.accepted_by_all() => Err(Rejection::AcceptedByAll),
                 Status::Open => Ok(vec![Event::Declined { by, reason }]),
                 Status::Declined => Ok(vec![]),
                 Status::Concluded => Err(Rejection::Concluded),
@@ -313,6 +317,11 @@ mod tests {
         assert_eq!(decide(&state, Command::Conclude), Err(Rejection::NotAcceptedByAll));
         let state = apply(state, Command::Accept { by: first, now_ms: 3 }).expect("accepted");
         let state = apply(state, Command::Accept { by: second, now_ms: 4 }).expect("accepted");
+        // Once every party accepted, the conclusion is under way: no one declines any more.
+        assert_eq!(
+            decide(&state, Command::Decline { by: buyer, reason: String::new() }),
+            Err(Rejection::AcceptedByAll)
+        );
         let events = decide(&state, Command::Conclude).expect("concludes");
         let Some(Event::Concluded { deal_ids }) = events.first() else { panic!("{events:?}") };
         assert_eq!(deal_ids.len(), 2);

@@ -225,13 +225,15 @@ impl<S: EventStore> Treasury<S> {
                 self.escrow_event(deal.id, &actor, EscrowEvent::Released { accepted_milli }).await?;
                 self.issue_invoice(deal, &plan, accepted_milli).await
             }
-            Some(Escrow::Released { accepted_milli: released }) => {
-                let regime = {
-                    let view = self.view();
-                    Self::regime(&view, deal)?
-                };
-                let plan = self.plan(deal, self.fee_rate_bp, regime)?;
+            Some(Escrow::Released { accepted_milli: released, fee_rate_bp, regime }) => {
+                // Paid out already (a redelivery, or a crash before the invoice): the invoice,
+                // under the fee and the regime the money moved with.
+                let plan = self.plan(deal, fee_rate_bp, regime)?;
                 self.issue_invoice(deal, &plan, released).await
+            }
+            Some(Escrow::Cancelled) => {
+                tracing::error!(deal = %deal.id, "a delivery was accepted for a cancelled deal: nothing is paid");
+                Ok(())
             }
             _ => Ok(()),
         }
@@ -253,6 +255,10 @@ impl<S: EventStore> Treasury<S> {
         let issue_date = CalendarDate::from_unix_ms(now);
         let year = issue_date.year();
         let invoice_id = Uuid::new_v5(&TREASURY_NAMESPACE, format!("invoice/{}", deal.id).as_bytes());
+        // Issued already, maybe in another year's sequence: a deal has one invoice.
+        if self.view().invoice(invoice_id).is_some() {
+            return Ok(());
+        }
         let (issuer, customer) = {
             let view = self.view();
             let details = |organization: Uuid| -> Result<PartyDetails, ApiError> {

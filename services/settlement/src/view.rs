@@ -23,9 +23,20 @@ const DEAL_CATEGORY: &str = "deal";
 /// The escrow of a deal as the view follows it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Escrow {
-    Held { fee_rate_bp: u32, regime: crate::vat::Regime, pending_id: Uuid },
-    Refused { reason: String },
-    Released { accepted_milli: i64 },
+    Held {
+        fee_rate_bp: u32,
+        regime: crate::vat::Regime,
+        pending_id: Uuid,
+    },
+    Refused {
+        reason: String,
+    },
+    /// Paid out for `accepted_milli`, under the fee and the regime it was held with.
+    Released {
+        accepted_milli: i64,
+        fee_rate_bp: u32,
+        regime: crate::vat::Regime,
+    },
     Cancelled,
 }
 
@@ -108,7 +119,12 @@ impl View {
                 Escrow::Held { fee_rate_bp, regime, pending_id }
             }
             EscrowEvent::Refused { reason } => Escrow::Refused { reason },
-            EscrowEvent::Released { accepted_milli } => Escrow::Released { accepted_milli },
+            EscrowEvent::Released { accepted_milli } => match self.escrows.get(&deal) {
+                Some(Escrow::Held { fee_rate_bp, regime, .. }) => {
+                    Escrow::Released { accepted_milli, fee_rate_bp: *fee_rate_bp, regime: *regime }
+                }
+                _ => return Err(format!("escrow of {deal}: released without being held")),
+            },
             EscrowEvent::Cancelled => Escrow::Cancelled,
         };
         self.escrows.insert(deal, escrow);
