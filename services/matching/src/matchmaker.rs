@@ -387,6 +387,30 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         }
         Ok(cancelled)
     }
+
+    /// The receiver accepted `accepted_milli` of deal `id`'s lot: the offer's reservation
+    /// becomes that delivery, and what was refused goes back to the offer.
+    pub async fn delivered(&self, id: Uuid, accepted_milli: i64) -> Result<(), ApiError> {
+        let loaded = self.load_deal(id).await?;
+        let Some(deal) = loaded.state.deal() else {
+            return Err(ApiError::NotFound(format!("deal {id} not found")));
+        };
+        if deal.status != DealStatus::Agreed {
+            return Ok(());
+        }
+        let delivered = if accepted_milli > 0 {
+            Some(
+                Quantity::new(accepted_milli, deal.quantity.unit(), true)
+                    .map_err(|error| ApiError::FailedPrecondition(format!("deal {id}: {error}")))?,
+            )
+        } else {
+            None
+        };
+        self.reservations
+            .confirm_delivery(deal.offer_id, deal.id, delivered)
+            .await
+            .map_err(|error| ApiError::Unavailable(error.to_string()))
+    }
 }
 
 /// The proposal of one offer to one request.

@@ -45,6 +45,15 @@ pub trait Reservations: Send + Sync + 'static {
         offer: Uuid,
         reservation_id: Uuid,
     ) -> impl Future<Output = Result<(), ReservationsError>> + Send;
+
+    /// Turns the reservation `reservation_id` of `offer` into `delivered` (the rest goes back
+    /// to the offer); nothing delivered releases it. Nothing if it was confirmed or released.
+    fn confirm_delivery(
+        &self,
+        offer: Uuid,
+        reservation_id: Uuid,
+        delivered: Option<Quantity>,
+    ) -> impl Future<Output = Result<(), ReservationsError>> + Send;
 }
 
 /// The reservations of any `ListingService` implementation, called with the platform
@@ -107,6 +116,27 @@ impl<L: ListingService> Reservations for ListingsReservations<L> {
         match self.listings.release_reservation(request(message)).await {
             // Released already, or never made: nothing is held either way.
             Ok(_) => Ok(()),
+            Err(status) if status.code() == Code::NotFound => Ok(()),
+            Err(status) => Err(ReservationsError(format!("{:?}: {}", status.code(), status.message()))),
+        }
+    }
+
+    async fn confirm_delivery(
+        &self,
+        offer: Uuid,
+        reservation_id: Uuid,
+        delivered: Option<Quantity>,
+    ) -> Result<(), ReservationsError> {
+        let Some(delivered) = delivered else { return self.release(offer, reservation_id).await };
+        let message = listings::ConfirmDeliveryRequest {
+            request_id: format!("deliver/{reservation_id}"),
+            listing_id: offer.to_string(),
+            reservation_id: reservation_id.to_string(),
+            delivered: Some(delivered.into()),
+        };
+        match self.listings.confirm_delivery(request(message)).await {
+            Ok(_) => Ok(()),
+            // Confirmed or released already: the reservation is gone either way.
             Err(status) if status.code() == Code::NotFound => Ok(()),
             Err(status) => Err(ReservationsError(format!("{:?}: {}", status.code(), status.message()))),
         }

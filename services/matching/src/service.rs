@@ -1,10 +1,12 @@
 //! The matching service put together: the matchmaker over a store, its proposer (the consumer
-//! that proposes the best counterparts of each listing published), and its gRPC service.
+//! that proposes the best counterparts of each listing published), its deliverer (the consumer
+//! that turns a deal's reservation into the quantity delivered), and its gRPC service.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use prost::Message as _;
 use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
 use symbiose_kit::ServerConfig;
@@ -22,6 +24,28 @@ use crate::reservations::Reservations;
 pub const PROPOSER_NAME: &str = "matching-proposer";
 /// The event the proposer reacts to.
 const LISTING_PUBLISHED: &str = "symbiose.listings.v1.ListingPublished";
+/// The deliverer's consumer name.
+pub const DELIVERER_NAME: &str = "matching-deliveries";
+/// The event the deliverer reacts to: the receiver confirmed what it accepted.
+const SHIPMENT_CLOSED: &str = "symbiose.logistics.v1.ShipmentClosed";
+
+/// The deliverer: when a deal's shipment closes, the offer's reservation becomes the quantity
+/// the receiver accepted (the rest goes back to the offer), through the listings service.
+#[derive(Debug)]
+pub struct Deliverer<S, R>(pub Arc<Matchmaker<S, R>>);
+
+impl<S: EventStore, R: Reservations> Handler for Deliverer<S, R> {
+    async fn handle(&mut self, event: &RecordedEvent) -> Result<(), HandlerError> {
+        if event.event_type != SHIPMENT_CLOSED {
+            return Ok(());
+        }
+        let closed = symbiose_proto::logistics::v1::ShipmentClosed::decode(event.payload.as_ref())?;
+        let deal =
+            Uuid::parse_str(&closed.deal_id).map_err(|_| format!("{:?} is not a deal id", closed.deal_id))?;
+        self.0.delivered(deal, closed.accepted_milli).await?;
+        Ok(())
+    }
+}
 
 /// The proposer: for each listing published, proposes its best counterparts (once per pair,
 /// whatever the redeliveries).
@@ -60,14 +84,29 @@ pub fn start<S: EventStore, R: Reservations>(
     reservations: R,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<Matchmaker<S, R>>, Proposing), FeedError> {
-    let options = ConsumerOptions::new(PROPOSER_NAME, checkpoint_dir)?;
+    let proposing = ConsumerOptions::new(PROPOSER_NAME, checkpoint_dir.clone())?;
+    let delivering = ConsumerOptions::new(DELIVERER_NAME, checkpoint_dir)?;
     let matchmaker = Matchmaker::start(store.clone(), reservations);
-    let from_position = options.load_position()?;
-    let feed = Feed::local(store, from_position, Some("listings"), &options);
+    let proposals = Feed::local(store.clone(), proposing.load_position()?, Some("listings"), &proposing);
+    let deliveries = Feed::local(store, delivering.load_position()?, Some("logistics"), &delivering);
     let mut proposer = Proposer(matchmaker.clone());
+    let mut deliverer = Deliverer(matchmaker.clone());
+    // One shutdown for both consumers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+    };
     let task = tokio::spawn(async move {
-        let metrics = ConsumerMetrics::default();
-        run_consumer(feed, &mut proposer, &options, &metrics, shutdown).await.map(|_| ())
+        let (metrics, delivery_metrics) = (ConsumerMetrics::default(), ConsumerMetrics::default());
+        let (proposed, delivered) = tokio::join!(
+            run_consumer(proposals, &mut proposer, &proposing, &metrics, until_stopped(stopped.clone())),
+            run_consumer(deliveries, &mut deliverer, &delivering, &delivery_metrics, until_stopped(stopped)),
+        );
+        proposed.and(delivered).map(|_| ())
     });
     Ok((matchmaker, task))
 }

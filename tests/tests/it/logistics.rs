@@ -335,6 +335,28 @@ async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
     );
     assert_eq!(closed.history[2].country, i32::from(common::Country::Germany));
 
+    // The offer's reservation became the 38 pallets accepted: the 2 refused are back on offer.
+    let mut listings = symbiose_proto::listings::v1::listing_service_client::ListingServiceClient::new(
+        server.authed(&seller.token).await.expect("channel"),
+    );
+    let deadline = Instant::now() + TRANSPORT_WAIT;
+    loop {
+        let offer = listings
+            .get_listing(pb::GetListingRequest { listing_id: deal.offer_id.clone() })
+            .await
+            .expect("the offer")
+            .into_inner()
+            .listing
+            .expect("a listing");
+        if offer.open_reservations.is_empty() {
+            assert_eq!(offer.available.map(|available| available.amount_milli), Some(2_000));
+            assert_eq!(offer.delivered.map(|delivered| delivered.amount_milli), Some(38_000));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reservation was not turned into a delivery: {offer:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // Pallet balances, as each side sees them.
     let mut seller_side = logistics(&server, &seller.token).await;
     assert_eq!(
