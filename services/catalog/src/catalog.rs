@@ -72,6 +72,8 @@ pub struct Catalog {
     queries: Cache<String, Arc<Page>>,
     /// Woken when the operator asks for a rebuild.
     rebuild_requested: Notify,
+    /// Whether a rebuild is under way (from its start to its install).
+    rebuilding: std::sync::atomic::AtomicBool,
     rebuilt: watch::Sender<Rebuilt>,
 }
 
@@ -82,6 +84,7 @@ impl Catalog {
             position: watch::channel(0).0,
             queries: Cache::new(QUERY_CACHE_PAGES_MAX),
             rebuild_requested: Notify::new(),
+            rebuilding: std::sync::atomic::AtomicBool::new(true),
             rebuilt: watch::channel(Rebuilt::default()).0,
         })
     }
@@ -103,12 +106,14 @@ impl Catalog {
     /// Queries go on against the previous state meanwhile.
     pub async fn rebuild(&self) -> Result<Rebuilt, ApiError> {
         let mut receiver = self.rebuilt.subscribe();
+        // Read together, before asking: a rebuild under way counts once, the one asked for next.
+        let running = self.rebuilding();
         let asked_after = receiver.borrow_and_update().count;
         self.rebuild_requested.notify_one();
         let done = tokio::time::timeout(
             Duration::from_millis(REBUILD_WAIT_MS_MAX),
             // A rebuild that was running when asked counts once; the one it asked for is next.
-            receiver.wait_for(|rebuilt| rebuilt.count > asked_after + u64::from(self.rebuilding())),
+            receiver.wait_for(|rebuilt| rebuilt.count > asked_after + u64::from(running)),
         )
         .await;
         match done {
@@ -120,10 +125,14 @@ impl Catalog {
         }
     }
 
-    /// Whether a rebuild is under way: the first one not finished yet. (Later ones are only
-    /// seen through [`Catalog::rebuilt`].)
+    /// Whether a rebuild is under way: one that started before a request cannot answer it.
     fn rebuilding(&self) -> bool {
-        self.rebuilt.borrow().count == 0
+        self.rebuilding.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A rebuild starts: the rebuild it installs may predate requests made from now on.
+    fn rebuild_started(&self) {
+        self.rebuilding.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Puts a rebuilt projection in place of the current one, at once: queries see the old
@@ -140,6 +149,8 @@ impl Catalog {
         // Freeing a large projection takes a while: not under the lock queries wait for.
         drop(previous);
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // Cleared before the count moves, so a request never waits for a rebuild that will not come.
+        self.rebuilding.store(false, std::sync::atomic::Ordering::SeqCst);
         self.rebuilt.send_modify(|rebuilt| {
             *rebuilt = Rebuilt { count: rebuilt.count + 1, entries, position, duration_ms };
         });
@@ -281,6 +292,7 @@ pub async fn follow<S: EventStore>(
 /// index are built on blocking threads. Each spent page goes back to the stage that allocated
 /// it, to be freed there.
 async fn catch_up<S: EventStore>(catalog: &Catalog, store: &S) -> Result<u64, FeedError> {
+    catalog.rebuild_started();
     let started = Instant::now();
     let head = store.head();
     let (to_decode, decoding_from) = link();
@@ -455,6 +467,7 @@ async fn replay_once(
     revocations: &Revocations,
     failures: &mut u32,
 ) -> Result<(), FeedError> {
+    catalog.rebuild_started();
     let started = Instant::now();
     let mut replay = Replay::open(jetstream.clone(), LISTINGS_CONTEXT, CONSUMER_NAME).await?;
     let head = replay.head_at_open();

@@ -213,8 +213,11 @@ impl<S: EventStore> Logistics<S> {
         if view.deal(deal_id).is_some_and(|deal| operator || deal.is_party(organization)) {
             return Ok(quotes);
         }
-        if view.carrier(organization).is_some() && view.deal(deal_id).is_some() {
-            return Ok(quotes.into_iter().filter(|quote| quote.carrier == organization).collect());
+        // A carrier sees its own quotes, and learns nothing of a deal it was not quoted for.
+        let own: Vec<OfferedQuote> =
+            quotes.into_iter().filter(|quote| quote.carrier == organization).collect();
+        if !own.is_empty() {
+            return Ok(own);
         }
         Err(ApiError::NotFound(format!("deal {deal_id} not found")))
     }
