@@ -41,7 +41,7 @@ pub use feed::{Delivery, Feed, JetStreamFeed, LocalFeed};
 pub use relay::{
     RELAY_ATTEMPTS_MAX, RELAY_BACKOFF_MS_MAX, RELAY_CHECKPOINT_EVENTS_MAX, RELAY_CHECKPOINT_INTERVAL_MS,
     RELAY_IN_FLIGHT_MAX, RELAY_READ_EVENTS, RELAY_RESTART_DELAY_MS, Relay, RelayMetrics, RelayOptions,
-    RelayStats,
+    RelayStats, RunningRelay, start_relay, without_credentials,
 };
 pub use replay::{Replay, Replayed};
 pub use route::{DUPLICATE_WINDOW, Route};

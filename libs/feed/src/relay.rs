@@ -697,3 +697,64 @@ mod tests {
         assert!(State::from_checkpoint(&checkpoint, &["Not A Context".to_owned()]).is_err());
     }
 }
+
+/// A relay running in the background: tell it to stop, then wait for it.
+#[derive(Debug)]
+pub struct RunningRelay {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), FeedError>>,
+}
+
+impl RunningRelay {
+    /// Stops the relay (it saves its checkpoint) and waits for it; its error, logged, if it
+    /// had stopped on one.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the relay stopped with an error"),
+            Err(error) => tracing::error!(%error, "the relay task failed"),
+        }
+    }
+}
+
+/// Starts relaying `store`'s events of `contexts` to the NATS at `url` (with `credentials`),
+/// supervised, from the checkpoint at `checkpoint`; `None` (and a line in the log saying events
+/// stay local) when `url` is `None`.
+pub async fn start_relay<S: EventStore>(
+    url: Option<&str>,
+    credentials: Option<&std::path::Path>,
+    store: S,
+    checkpoint: &std::path::Path,
+    contexts: &[&str],
+) -> Result<Option<RunningRelay>, FeedError> {
+    let Some(url) = url else {
+        tracing::info!("NATS is off (SYMBIOSE_NATS_URL is not set): events stay on the local feed, no relay");
+        return Ok(None);
+    };
+    let client = crate::connect(url, credentials, "symbiose-relay").await?;
+    let relay =
+        Relay::new(store, crate::jetstream(client), RelayOptions::new(checkpoint).with_contexts(contexts));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(relay.supervise(async move {
+        let _ = stopped.await;
+    }));
+    tracing::info!(
+        nats = %without_credentials(url),
+        checkpoint = %checkpoint.display(),
+        "relaying events to NATS JetStream"
+    );
+    Ok(Some(RunningRelay { stop, task }))
+}
+
+/// `url` with any `user:password@` replaced, for the logs.
+pub fn without_credentials(url: &str) -> String {
+    url.split(',')
+        .map(|server| match (server.split_once("://"), server.rsplit_once('@')) {
+            (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+            (None, Some((_, host))) => format!("***@{host}"),
+            _ => server.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -44,6 +44,12 @@ pub use vault::{Vault, VaultError};
 pub const VAULT_DIR: &str = "vault";
 /// The directory of the event store, under the data directory.
 pub const EVENTS_DIR: &str = "events";
+/// The directory of the event feed's state (the relay's checkpoint), under the data directory.
+pub const FEED_DIR: &str = "feed";
+/// The relay's checkpoint, in the feed directory.
+pub const RELAY_CHECKPOINT_FILE: &str = "relay.checkpoint";
+/// The context whose events this service writes (`symbiose.listings.v1.*`).
+pub const CONTEXT: &str = "listings";
 
 /// Longest wait at start for the directory view to catch up with the log.
 pub const CATCH_UP_WAIT_MS: u64 = 60_000;
@@ -96,7 +102,22 @@ pub async fn run(
     services
         .add(InterceptedService::new(symbiose_reference::service(&config), security.authenticator.clone()));
     add_services(&mut services, &config, store.clone(), &security).await?;
+    // Alone, the listings service relays its events itself: catalog replicas and the other
+    // services take them from NATS.
+    let checkpoint = config.data_dir.join(FEED_DIR).join(RELAY_CHECKPOINT_FILE);
+    let relay = symbiose_feed::start_relay(
+        config.nats_url.as_deref(),
+        config.nats_credentials.as_deref(),
+        store.clone(),
+        &checkpoint,
+        &[CONTEXT],
+    )
+    .await
+    .context("connecting to NATS")?;
     let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
+    if let Some(relay) = relay {
+        relay.stop().await;
+    }
     store.close().await;
     served
 }

@@ -19,18 +19,19 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use symbiose_eventstore::embedded::{self, EmbeddedStore};
-use symbiose_feed::{Relay, RelayOptions};
 use symbiose_kit::auth::Security;
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_matching::ListingsReservations;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 
 /// The directory of the event store under the data directory.
 pub const EVENTS_DIR: &str = symbiose_listings::EVENTS_DIR;
-/// The directory of the event feed's state (the relay's checkpoint) under the data directory.
-pub const FEED_DIR: &str = "feed";
+/// The directory of the event feed's state (the relay's and the consumers' checkpoints) under
+/// the data directory.
+pub const FEED_DIR: &str = symbiose_listings::FEED_DIR;
+/// The relay's checkpoint, in the feed directory.
+pub const RELAY_CHECKPOINT_FILE: &str = symbiose_listings::RELAY_CHECKPOINT_FILE;
 /// The contexts this server hosts, whose NATS streams the relay sets up at start.
 const CONTEXTS: &[&str] = &["listings", "matching", "logistics", "settlement"];
 
@@ -80,7 +81,16 @@ impl Standalone {
     /// and closes the store.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Standalone { config, listeners, store, security } = self;
-        let relay = start_relay(&config, &store).await?;
+        let checkpoint = config.data_dir.join(FEED_DIR).join(RELAY_CHECKPOINT_FILE);
+        let relay = symbiose_feed::start_relay(
+            config.nats_url.as_deref(),
+            config.nats_credentials.as_deref(),
+            store.clone(),
+            &checkpoint,
+            CONTEXTS,
+        )
+        .await
+        .context("connecting to NATS")?;
         let mut services = ServiceSet::new();
         services.add(InterceptedService::new(
             symbiose_reference::service(&config),
@@ -143,60 +153,12 @@ impl Standalone {
             Ok(Err(error)) => tracing::error!(%error, "the catalog stopped with an error"),
             Err(error) => tracing::error!(%error, "the catalog task failed"),
         }
-        if let Some((stop, task)) = relay {
-            let _ = stop.send(());
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::error!(%error, "the relay stopped with an error"),
-                Err(error) => tracing::error!(%error, "the relay task failed"),
-            }
+        if let Some(relay) = relay {
+            relay.stop().await;
         }
         store.close().await;
         served
     }
-}
-
-/// Starts relaying the store to NATS in the background when `SYMBIOSE_NATS_URL` is set;
-/// otherwise says that events stay on the local feed. The relay stops when told.
-async fn start_relay(
-    config: &ServerConfig,
-    store: &EmbeddedStore,
-) -> anyhow::Result<Option<(oneshot::Sender<()>, JoinHandle<Result<(), symbiose_feed::FeedError>>)>> {
-    let Some(url) = &config.nats_url else {
-        tracing::info!("NATS is off (SYMBIOSE_NATS_URL is not set): events stay on the local feed, no relay");
-        return Ok(None);
-    };
-    let client = symbiose_feed::connect(url, config.nats_credentials.as_deref(), "symbiose-relay")
-        .await
-        .context("connecting to NATS")?;
-    let checkpoint = config.data_dir.join(FEED_DIR).join("relay.checkpoint");
-    let relay = Relay::new(
-        store.clone(),
-        symbiose_feed::jetstream(client),
-        RelayOptions::new(&checkpoint).with_contexts(CONTEXTS),
-    );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(relay.supervise(async move {
-        let _ = stopped.await;
-    }));
-    tracing::info!(
-        nats = %without_credentials(url),
-        checkpoint = %checkpoint.display(),
-        "relaying events to NATS JetStream"
-    );
-    Ok(Some((stop, task)))
-}
-
-/// `url` with any `user:password@` replaced, for the logs.
-fn without_credentials(url: &str) -> String {
-    url.split(',')
-        .map(|server| match (server.split_once("://"), server.rsplit_once('@')) {
-            (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
-            (None, Some((_, host))) => format!("***@{host}"),
-            _ => server.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Builds and runs the standalone server until `shutdown` completes.
