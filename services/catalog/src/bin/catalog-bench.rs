@@ -14,6 +14,10 @@
 //!
 //! `cargo run --release -p symbiose-catalog --bin catalog-bench -- --listings 1000000`
 
+/// The allocator the server binaries use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
