@@ -223,3 +223,29 @@ pub async fn agree(
     let concluded = buyer_side.accept_proposal(accept(proposal.proposal_id)).await?.into_inner();
     concluded.deals.into_iter().next().context("the last acceptance made a deal")
 }
+
+/// The producer of the walk-throughs: Palettes de l'Est SAS, in Strasbourg.
+pub async fn strasbourg_producer(server: &TestServer) -> anyhow::Result<Member> {
+    member(
+        server,
+        "Palettes de l'Est SAS",
+        common::Country::France,
+        "73282932000074",
+        &[common::Role::Producer],
+        "Strasbourg",
+    )
+    .await
+}
+
+/// The buyer of the walk-throughs, across the Rhine: Kehler Palettenservice GmbH, in Kehl.
+pub async fn kehl_buyer(server: &TestServer) -> anyhow::Result<Member> {
+    member(
+        server,
+        "Kehler Palettenservice GmbH",
+        common::Country::Germany,
+        "DE136695976",
+        &[common::Role::Buyer],
+        "Kehl",
+    )
+    .await
+}

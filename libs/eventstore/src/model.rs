@@ -66,6 +66,11 @@ impl StreamName {
     pub fn category(&self) -> &str {
         self.0.split('-').next().unwrap_or_default()
     }
+
+    /// The aggregate's id of a stream named `<category>-<id>`, if the rest is a uuid.
+    pub fn aggregate_id(&self) -> Option<Uuid> {
+        self.0.split_once('-').and_then(|(_, id)| Uuid::parse_str(id).ok())
+    }
 }
 
 impl std::borrow::Borrow<str> for StreamName {

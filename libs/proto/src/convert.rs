@@ -31,6 +31,14 @@ impl FieldError {
     }
 }
 
+/// An id, such as a listing's or a deal's: a uuid, surrounding spaces ignored; `field` names it.
+pub fn id(value: &str, field: &str) -> Result<uuid::Uuid, FieldError> {
+    if value.trim().is_empty() {
+        return Err(FieldError::required(field));
+    }
+    uuid::Uuid::parse_str(value.trim()).map_err(|_| FieldError::new(field, format!("{value:?} is not an id")))
+}
+
 /// A required sub-message, converted; `field` names it.
 pub fn required<W, D>(value: Option<W>, field: &str) -> Result<D, FieldError>
 where

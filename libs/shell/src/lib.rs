@@ -42,7 +42,12 @@ pub fn now_ms() -> i64 {
 
 /// The stream `<category>-<id>`.
 pub fn stream(category: &str, id: Uuid) -> StreamName {
-    StreamName::new(&format!("{category}-{id}")).expect("a category and a uuid make a valid stream name")
+    StreamName::for_aggregate(category, id).expect("a category and a uuid make a valid stream name")
+}
+
+/// The aggregate's id of the stream `recorded` was written to, for a view's fold.
+pub fn aggregate_id(recorded: &RecordedEvent) -> Result<Uuid, String> {
+    recorded.stream.aggregate_id().ok_or_else(|| format!("{}: not an aggregate's stream", recorded.stream))
 }
 
 /// The stream named `name` (such as `ledger-EUR`), for a stream that is not one aggregate's.

@@ -6,7 +6,7 @@
 //! (the shell passes new ids). Contacts arrive already sealed: the aggregate never sees
 //! personal data in the clear.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use symbiose_domain::{Country, GeoPoint, Identifier, Role, WasteCode};
 use uuid::Uuid;
@@ -251,6 +251,19 @@ pub fn decide(
 }
 
 /// Applies an event. Total: events are facts, whatever the state says.
+/// Folds `event` of organization `id` into a map of public records, as other services' views
+/// keep the directory: without contacts, sealed or not.
+pub fn fold_public(organizations: &mut HashMap<Uuid, Organization>, id: Uuid, event: &Event) {
+    let state = match organizations.remove(&id) {
+        Some(organization) => OrganizationState::Registered(Box::new(organization)),
+        None => OrganizationState::Unregistered,
+    };
+    if let OrganizationState::Registered(mut organization) = evolve(state, event) {
+        organization.contacts = Contacts::None;
+        organizations.insert(id, *organization);
+    }
+}
+
 pub fn evolve(state: OrganizationState, event: &Event) -> OrganizationState {
     match (state, event) {
         (_, Event::Registered { id, legal_name, country, identifier, roles, registered_at_ms }) => {

@@ -35,12 +35,7 @@ pub const PALLET_BALANCE_SETTLED: &str = "symbiose.logistics.v1.PalletBalanceSet
 /// Namespace of the ids of depots and vehicles a profile leaves out.
 const PROFILE_NAMESPACE: Uuid = Uuid::from_u128(0x6c6f_6769_7374_4963_8d21_5a0e_77b3_0c19);
 
-pub fn id(value: &str, field: &str) -> Result<Uuid, FieldError> {
-    if value.trim().is_empty() {
-        return Err(FieldError::required(field));
-    }
-    Uuid::parse_str(value.trim()).map_err(|_| FieldError::new(field, format!("{value:?} is not an id")))
-}
+pub use symbiose_proto::convert::id;
 
 fn optional_id(value: &str, field: &str, derived: impl FnOnce() -> Uuid) -> Result<Uuid, FieldError> {
     if value.trim().is_empty() { Ok(derived()) } else { id(value, field) }

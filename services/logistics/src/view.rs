@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use symbiose_domain::{Country, Quantity};
 use symbiose_eventstore::RecordedEvent;
-use symbiose_listings::organization::{self, Organization, OrganizationState, PermitKind};
-use symbiose_matching::deal::{self as matching_deal, Deal, DealState};
+use symbiose_listings::organization::{self, Organization, PermitKind};
+use symbiose_matching::deal::{self as matching_deal, Deal};
+use symbiose_shell::aggregate_id;
 use uuid::Uuid;
 
 use crate::carrier::{self, Carrier, CarrierState};
@@ -87,33 +88,21 @@ impl symbiose_shell::View for View {
 
 impl View {
     fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, ORGANIZATION_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let event = symbiose_listings::decode_organization_event(&recorded.event_type, &recorded.payload)?;
-        let state = match self.organizations.remove(&id) {
-            Some(organization) => OrganizationState::Registered(Box::new(organization)),
-            None => OrganizationState::Unregistered,
-        };
-        if let OrganizationState::Registered(mut organization) = organization::evolve(state, &event) {
-            // Contacts stay with the directory: the view keeps none, sealed or not.
-            organization.contacts = organization::Contacts::None;
-            self.organizations.insert(id, *organization);
-        }
+        organization::fold_public(&mut self.organizations, id, &event);
         Ok(())
     }
 
     fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, DEAL_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let event = symbiose_matching::codec::decode_deal_event(&recorded.event_type, &recorded.payload)?;
-        let state =
-            self.deals.remove(&id).map_or(DealState::Absent, |deal| DealState::Present(Box::new(deal)));
-        if let DealState::Present(deal) = matching_deal::evolve(state, &event) {
-            self.deals.insert(id, *deal);
-        }
+        matching_deal::fold(&mut self.deals, id, &event);
         Ok(())
     }
 
     fn apply_carrier(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, CARRIER_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let event = codec::decode_carrier_event(id, &recorded.event_type, &recorded.payload)?;
         let state = self
             .carriers
@@ -126,7 +115,7 @@ impl View {
     }
 
     fn apply_transport(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, TRANSPORT_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let event = codec::decode_transport_event(&recorded.event_type, &recorded.payload)?;
         let state = self.transports.remove(&id).map_or(TransportState::Absent, |held| held.value);
         self.transports
@@ -135,7 +124,7 @@ impl View {
     }
 
     fn apply_shipment(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, SHIPMENT_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let stored = codec::decode_shipment_event(&recorded.event_type, &recorded.payload)?;
         let held = self.shipments.remove(&id);
         let (state, mut history, mut quote) = match held {
@@ -262,12 +251,4 @@ fn step_of(event: &shipment::Event) -> Step {
         },
         shipment::Event::Closed { at_ms, .. } => step("closed", *at_ms),
     }
-}
-
-fn stream_id(recorded: &RecordedEvent, category: &str) -> Result<Uuid, String> {
-    let name = recorded.stream.as_str();
-    name.strip_prefix(category)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| format!("{name}: not a {category} stream"))
 }

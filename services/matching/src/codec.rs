@@ -27,12 +27,7 @@ pub const PROPOSAL_CONCLUDED: &str = "symbiose.matching.v1.ProposalConcluded";
 pub const DEAL_AGREED: &str = "symbiose.matching.v1.DealAgreed";
 pub const DEAL_CANCELLED: &str = "symbiose.matching.v1.DealCancelled";
 
-pub(crate) fn id(value: &str, field: &str) -> Result<Uuid, FieldError> {
-    if value.trim().is_empty() {
-        return Err(FieldError::required(field));
-    }
-    Uuid::parse_str(value.trim()).map_err(|_| FieldError::new(field, format!("{value:?} is not an id")))
-}
+pub use symbiose_proto::convert::id;
 
 pub(crate) fn legal_status_to_wire(status: LegalStatus) -> listings::LegalStatus {
     match status {

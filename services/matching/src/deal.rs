@@ -2,6 +2,8 @@
 //! the offer, the price, the places, the distance and the documents the shipment needs), until
 //! either cancels it before pickup. Logistics and settlement act on its events. Pure.
 
+use std::collections::HashMap;
+
 use symbiose_domain::{MaterialFamily, Money, MoneyError, Quantity, WasteCode};
 use symbiose_listings::listing::{LegalStatus, Place};
 use uuid::Uuid;
@@ -113,6 +115,14 @@ pub fn decide(state: &DealState, command: Command) -> Result<Vec<Event>, Rejecti
                 DealStatus::Cancelled { .. } => Ok(vec![]),
             }
         }
+    }
+}
+
+/// Folds `event` of deal `id` into a map of deals, as the views of other services keep them.
+pub fn fold(deals: &mut HashMap<Uuid, Deal>, id: Uuid, event: &Event) {
+    let state = deals.remove(&id).map_or(DealState::Absent, |deal| DealState::Present(Box::new(deal)));
+    if let DealState::Present(deal) = evolve(state, event) {
+        deals.insert(id, *deal);
     }
 }
 

@@ -57,12 +57,7 @@ impl<S: EventStore, R: Reservations> Handler for Proposer<S, R> {
         if event.event_type != LISTING_PUBLISHED {
             return Ok(());
         }
-        let listing = event
-            .stream
-            .as_str()
-            .strip_prefix("listing-")
-            .and_then(|id| Uuid::parse_str(id).ok())
-            .ok_or_else(|| format!("{}: not a listing stream", event.stream))?;
+        let listing = symbiose_shell::aggregate_id(event)?;
         // The view must know the listing as published before it is matched.
         self.0.wait_for(event.position).await?;
         let proposed = self.0.propose_for(listing).await?;

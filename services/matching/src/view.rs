@@ -10,6 +10,7 @@ use prost::Message as _;
 use symbiose_eventstore::RecordedEvent;
 use symbiose_listings::listing::{self, ListingState};
 use symbiose_listings::organization;
+use symbiose_shell::aggregate_id;
 use uuid::Uuid;
 
 use crate::candidate::Candidate;
@@ -70,7 +71,7 @@ impl symbiose_shell::View for View {
 
 impl View {
     fn apply_listing(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, LISTING_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let event = symbiose_listings::decode_listing_event(&recorded.event_type, &recorded.payload)?;
         if matches!(event, listing::Event::Published) {
             self.published_at.insert(id, recorded.position);
@@ -92,7 +93,7 @@ impl View {
     }
 
     fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, ORGANIZATION_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let event = symbiose_listings::decode_organization_event(&recorded.event_type, &recorded.payload)?;
         if let organization::Event::PermitAdded(permit) = event {
             let mut permits = self.index.permits_of(id).to_vec();
@@ -103,7 +104,7 @@ impl View {
     }
 
     fn apply_proposal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, PROPOSAL_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let event = codec::decode_proposal_event(&recorded.event_type, &recorded.payload)?;
         let held = self.proposals.remove(&id);
         let first_position = held.as_ref().map_or(recorded.position, |held| held.first_position);
@@ -118,7 +119,7 @@ impl View {
     }
 
     fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, DEAL_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let event = codec::decode_deal_event(&recorded.event_type, &recorded.payload)?;
         let held = self.deals.remove(&id);
         let first_position = held.as_ref().map_or(recorded.position, |held| held.first_position);
@@ -203,12 +204,4 @@ impl View {
         let more = found.next().is_some();
         (page, more)
     }
-}
-
-fn stream_id(recorded: &RecordedEvent, category: &str) -> Result<Uuid, String> {
-    let name = recorded.stream.as_str();
-    name.strip_prefix(category)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| format!("{name}: not a {category} stream"))
 }

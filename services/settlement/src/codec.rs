@@ -41,12 +41,7 @@ const MENTIONS: [&str; 13] = [
     vat::MENTION_SERVICE_REVERSE_CHARGE_OTHER,
 ];
 
-pub fn id(value: &str, field: &str) -> Result<Uuid, FieldError> {
-    if value.trim().is_empty() {
-        return Err(FieldError::required(field));
-    }
-    Uuid::parse_str(value.trim()).map_err(|_| FieldError::new(field, format!("{value:?} is not an id")))
-}
+pub use symbiose_proto::convert::id;
 
 fn ms(timestamp: Option<&prost_types::Timestamp>, field: &str) -> Result<i64, FieldError> {
     timestamp.map_or(Ok(0), |at| ms_from_timestamp(at, field))

@@ -33,8 +33,7 @@ const PALLET_BALANCE_SETTLED: &str = "symbiose.logistics.v1.PalletBalanceSettled
 pub struct Settler<S>(pub Arc<Treasury<S>>);
 
 impl<S: EventStore> Settler<S> {
-    fn deal(&self, deal_id: &str) -> Result<deal::Deal, HandlerError> {
-        let id = Uuid::parse_str(deal_id).map_err(|_| format!("{deal_id:?} is not a deal id"))?;
+    fn deal(&self, id: Uuid) -> Result<deal::Deal, HandlerError> {
         self.0.view().deal(id).cloned().ok_or_else(|| format!("deal {id} is not known yet").into())
     }
 }
@@ -53,13 +52,15 @@ impl<S: EventStore> Handler for Settler<S> {
             }
             DEAL_CANCELLED => {
                 self.0.wait_for(event.position).await?;
-                let deal = self.deal(event.stream.as_str().trim_start_matches("deal-"))?;
+                let deal = self.deal(symbiose_shell::aggregate_id(event)?)?;
                 self.0.deal_cancelled(&deal).await?;
             }
             SHIPMENT_CLOSED => {
                 let closed = logistics::ShipmentClosed::decode(event.payload.as_ref())?;
                 self.0.wait_for(event.position).await?;
-                let deal = self.deal(&closed.deal_id)?;
+                let deal_id = Uuid::parse_str(&closed.deal_id)
+                    .map_err(|_| format!("{:?} is not a deal id", closed.deal_id))?;
+                let deal = self.deal(deal_id)?;
                 self.0.delivery_accepted(&deal, closed.accepted_milli).await?;
             }
             PALLET_BALANCE_SETTLED => {

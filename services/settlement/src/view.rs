@@ -7,8 +7,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use symbiose_domain::Currency;
 use symbiose_eventstore::RecordedEvent;
-use symbiose_listings::organization::{self, Organization, OrganizationState};
-use symbiose_matching::deal::{self as matching_deal, Deal, DealState};
+use symbiose_listings::organization::{self, Organization};
+use symbiose_matching::deal::{self as matching_deal, Deal};
+use symbiose_shell::aggregate_id;
 use uuid::Uuid;
 
 use crate::codec::{self, EscrowEvent, StoredInvoice};
@@ -72,27 +73,16 @@ impl symbiose_shell::View for View {
 
 impl View {
     fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, ORGANIZATION_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let event = symbiose_listings::decode_organization_event(&recorded.event_type, &recorded.payload)?;
-        let state = match self.organizations.remove(&id) {
-            Some(organization) => OrganizationState::Registered(Box::new(organization)),
-            None => OrganizationState::Unregistered,
-        };
-        if let OrganizationState::Registered(mut organization) = organization::evolve(state, &event) {
-            organization.contacts = organization::Contacts::None;
-            self.organizations.insert(id, *organization);
-        }
+        organization::fold_public(&mut self.organizations, id, &event);
         Ok(())
     }
 
     fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = stream_id(recorded, DEAL_CATEGORY)?;
+        let id = aggregate_id(recorded)?;
         let event = symbiose_matching::codec::decode_deal_event(&recorded.event_type, &recorded.payload)?;
-        let state =
-            self.deals.remove(&id).map_or(DealState::Absent, |deal| DealState::Present(Box::new(deal)));
-        if let DealState::Present(deal) = matching_deal::evolve(state, &event) {
-            self.deals.insert(id, *deal);
-        }
+        matching_deal::fold(&mut self.deals, id, &event);
         Ok(())
     }
 
@@ -113,7 +103,7 @@ impl View {
     }
 
     fn apply_escrow(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let deal = stream_id(recorded, ESCROW_CATEGORY)?;
+        let deal = aggregate_id(recorded)?;
         let escrow = match codec::decode_escrow_event(&recorded.event_type, &recorded.payload)? {
             EscrowEvent::Held { fee_rate_bp, regime, pending_id, .. } => {
                 Escrow::Held { fee_rate_bp, regime, pending_id }
@@ -196,12 +186,4 @@ impl View {
         let more = found.next().is_some();
         (page, more)
     }
-}
-
-fn stream_id(recorded: &RecordedEvent, category: &str) -> Result<Uuid, String> {
-    let name = recorded.stream.as_str();
-    name.strip_prefix(category)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| format!("{name}: not a {category} stream"))
 }

@@ -128,26 +128,8 @@ async fn balance_with(client: &mut Logistics, counterparty: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
     let server = TestServer::start().await.expect("server");
-    let seller = member(
-        &server,
-        "Palettes de l'Est SAS",
-        common::Country::France,
-        "73282932000074",
-        &[common::Role::Producer],
-        "Strasbourg",
-    )
-    .await
-    .expect("seller");
-    let buyer = member(
-        &server,
-        "Kehler Palettenservice GmbH",
-        common::Country::Germany,
-        "DE136695976",
-        &[common::Role::Buyer],
-        "Kehl",
-    )
-    .await
-    .expect("buyer");
+    let seller = fixtures::strasbourg_producer(&server).await.expect("seller");
+    let buyer = fixtures::kehl_buyer(&server).await.expect("buyer");
     let rhine = carrier(
         &server,
         "Transports du Rhin SARL",

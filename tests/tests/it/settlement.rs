@@ -195,31 +195,12 @@ async fn register_carrier(server: &TestServer, carrier: &Member) {
         .expect("a carrier profile");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cross_border_deal_is_paid_through_escrow_and_invoiced() {
-    let server = TestServer::start().await.expect("server");
-    let seller = member(
-        &server,
-        "Palettes de l'Est SAS",
-        common::Country::France,
-        "73282932000074",
-        &[common::Role::Producer],
-        "Strasbourg",
-    )
-    .await
-    .expect("seller");
-    let buyer = member(
-        &server,
-        "Kehler Palettenservice GmbH",
-        common::Country::Germany,
-        "DE136695976",
-        &[common::Role::Buyer],
-        "Kehl",
-    )
-    .await
-    .expect("buyer");
+/// The producer in Strasbourg, the buyer in Kehl, and a carrier in Strasbourg with its profile.
+async fn parties(server: &TestServer) -> (Member, Member, Member) {
+    let seller = fixtures::strasbourg_producer(server).await.expect("seller");
+    let buyer = fixtures::kehl_buyer(server).await.expect("buyer");
     let carrier = member(
-        &server,
+        server,
         "Transports du Rhin SARL",
         common::Country::France,
         &fixtures::siren(3_001),
@@ -228,7 +209,14 @@ async fn a_cross_border_deal_is_paid_through_escrow_and_invoiced() {
     )
     .await
     .expect("carrier");
-    register_carrier(&server, &carrier).await;
+    register_carrier(server, &carrier).await;
+    (seller, buyer, carrier)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_border_deal_is_paid_through_escrow_and_invoiced() {
+    let server = TestServer::start().await.expect("server");
+    let (seller, buyer, carrier) = parties(&server).await;
     deposit(&server, &buyer.organization_id, 50_000).await;
 
     // Agreed: 40 pallets at 3.50 EUR: net 140.00, the 2% fee 2.80, no VAT (intra-EU, the buyer
@@ -336,26 +324,8 @@ async fn a_cross_border_deal_is_paid_through_escrow_and_invoiced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unfunded_escrow_is_refused_and_a_cancelled_deal_is_voided() {
     let server = TestServer::start().await.expect("server");
-    let seller = member(
-        &server,
-        "Palettes de l'Est SAS",
-        common::Country::France,
-        "73282932000074",
-        &[common::Role::Producer],
-        "Strasbourg",
-    )
-    .await
-    .expect("seller");
-    let funded = member(
-        &server,
-        "Kehler Palettenservice GmbH",
-        common::Country::Germany,
-        "DE136695976",
-        &[common::Role::Buyer],
-        "Kehl",
-    )
-    .await
-    .expect("a funded buyer");
+    let seller = fixtures::strasbourg_producer(&server).await.expect("seller");
+    let funded = fixtures::kehl_buyer(&server).await.expect("a funded buyer");
     let unfunded = member(
         &server,
         "Recyclage Lorrain SARL",
@@ -436,37 +406,7 @@ async fn an_unfunded_escrow_is_refused_and_a_cancelled_deal_is_voided() {
 async fn invoices_have_no_gap_when_deliveries_are_accepted_at_once() {
     const DEALS: usize = 4;
     let server = TestServer::start().await.expect("server");
-    let seller = member(
-        &server,
-        "Palettes de l'Est SAS",
-        common::Country::France,
-        "73282932000074",
-        &[common::Role::Producer],
-        "Strasbourg",
-    )
-    .await
-    .expect("seller");
-    let buyer = member(
-        &server,
-        "Kehler Palettenservice GmbH",
-        common::Country::Germany,
-        "DE136695976",
-        &[common::Role::Buyer],
-        "Kehl",
-    )
-    .await
-    .expect("buyer");
-    let carrier = member(
-        &server,
-        "Transports du Rhin SARL",
-        common::Country::France,
-        &fixtures::siren(3_001),
-        &[common::Role::Carrier],
-        "Strasbourg",
-    )
-    .await
-    .expect("carrier");
-    register_carrier(&server, &carrier).await;
+    let (seller, buyer, carrier) = parties(&server).await;
     deposit(&server, &buyer.organization_id, 100_000).await;
     let mut shipments = Vec::new();
     for _ in 0..DEALS {

@@ -93,6 +93,15 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The word after `prefix` on the first line of `output` that starts with it.
+fn first_line_word(output: &Output, prefix: &str) -> Option<String> {
+    stdout(output)
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -349,6 +358,54 @@ impl ServerProcess {
         (stdout(&token).trim().to_owned(), stdout(&site).trim().to_owned(), organization)
     }
 
+    /// Creates and publishes 40 EUR pallets of grade B (EWC 15 01 03) at `site` with `token`,
+    /// at `price` each; the listing's id.
+    fn publish_pallets(&self, token: &str, side: &str, site: &str, price: &str) -> String {
+        let create = self.as_member(
+            token,
+            &[
+                "listing",
+                "create",
+                "--side",
+                side,
+                "--family",
+                "pallets",
+                "--site",
+                site,
+                "--quantity",
+                "40",
+                "--unit",
+                "pallet",
+                "--waste-code",
+                "15 01 03",
+                "--pallet-grade",
+                "b",
+                "--price",
+                price,
+            ],
+        );
+        assert!(create.status.success(), "{}", stderr(&create));
+        let id = stdout(&create).trim().to_owned();
+        let publish = self.as_member(token, &["listing", "publish", &id]);
+        assert!(publish.status.success(), "{}", stderr(&publish));
+        id
+    }
+
+    /// Runs `args` with `token` until a line of its output starts with `prefix` (within a
+    /// bound: what a reactor writes comes shortly after the call that caused it); the word after it.
+    fn poll(&self, token: &str, args: &[&str], prefix: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let output = self.as_member(token, args);
+            assert!(output.status.success(), "{}", stderr(&output));
+            if let Some(word) = first_line_word(&output, prefix) {
+                return word;
+            }
+            assert!(std::time::Instant::now() < deadline, "nothing for {args:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Runs the client with `token`.
     fn as_member(&self, token: &str, args: &[&str]) -> Output {
         Command::new(BINARY)
@@ -377,38 +434,8 @@ fn a_cross_border_pallet_deal_through_the_cli() {
         "buyer",
         ("Kehl", "48.5724", "7.8154"),
     );
-    let listing = |token: &str, side: &str, site: &str, price: &str| {
-        let create = server.as_member(
-            token,
-            &[
-                "listing",
-                "create",
-                "--side",
-                side,
-                "--family",
-                "pallets",
-                "--site",
-                site,
-                "--quantity",
-                "40",
-                "--unit",
-                "pallet",
-                "--waste-code",
-                "15 01 03",
-                "--pallet-grade",
-                "b",
-                "--price",
-                price,
-            ],
-        );
-        assert!(create.status.success(), "{}", stderr(&create));
-        let id = stdout(&create).trim().to_owned();
-        let publish = server.as_member(token, &["listing", "publish", &id]);
-        assert!(publish.status.success(), "{}", stderr(&publish));
-        id
-    };
-    let offer = listing(&producer, "offer", &producer_site, "3.50");
-    let request = listing(&buyer, "request", &buyer_site, "4.00");
+    let offer = server.publish_pallets(&producer, "offer", &producer_site, "3.50");
+    let request = server.publish_pallets(&buyer, "request", &buyer_site, "4.00");
 
     let found = server.as_member(&buyer, &["matches", "find", &request]);
     assert!(found.status.success(), "{}", stderr(&found));
@@ -416,32 +443,14 @@ fn a_cross_border_pallet_deal_through_the_cli() {
     assert!(text.contains(&offer) && text.contains("cross-border: annex-vii"), "{text}");
 
     // The proposer proposes the pair shortly after the publication: poll, with a bound.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let proposal = loop {
-        let listed = server.as_member(&buyer, &["proposal", "list"]);
-        assert!(listed.status.success(), "{}", stderr(&listed));
-        if let Some(id) = stdout(&listed)
-            .lines()
-            .find_map(|line| line.strip_prefix("proposal "))
-            .and_then(|rest| rest.split_whitespace().next())
-        {
-            break id.to_owned();
-        }
-        assert!(std::time::Instant::now() < deadline, "no proposal for the request");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let proposal = server.poll(&buyer, &["proposal", "list"], "proposal ");
     let seller_accepts = server.as_member(&producer, &["proposal", "accept", &proposal]);
     assert!(seller_accepts.status.success(), "{}", stderr(&seller_accepts));
     let buyer_accepts = server.as_member(&buyer, &["proposal", "accept", &proposal]);
     assert!(buyer_accepts.status.success(), "{}", stderr(&buyer_accepts));
     let text = stdout(&buyer_accepts);
     assert!(text.contains("concluded") && text.contains("40 pallet at 3.50 EUR = 140.00 EUR"), "{text}");
-    let deal = text
-        .lines()
-        .find_map(|line| line.strip_prefix("deal "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("a deal id")
-        .to_owned();
+    let deal = first_line_word(&buyer_accepts, "deal ").expect("a deal id");
 
     let shown = server.as_member(&producer, &["deal", "show", &deal]);
     assert!(
@@ -516,64 +525,17 @@ fn a_cross_border_shipment_through_the_cli() {
     );
     assert!(profile.status.success(), "{}", stderr(&profile));
 
-    let listing = |token: &str, side: &str, site: &str, price: &str| {
-        let create = server.as_member(
-            token,
-            &[
-                "listing",
-                "create",
-                "--side",
-                side,
-                "--family",
-                "pallets",
-                "--site",
-                site,
-                "--quantity",
-                "40",
-                "--unit",
-                "pallet",
-                "--waste-code",
-                "15 01 03",
-                "--pallet-grade",
-                "b",
-                "--price",
-                price,
-            ],
-        );
-        assert!(create.status.success(), "{}", stderr(&create));
-        let id = stdout(&create).trim().to_owned();
-        assert!(server.as_member(token, &["listing", "publish", &id]).status.success());
-    };
     let deposit = server.cli(&["money", "deposit", "--organization", &buyer_id, "--amount", "500.00"]);
     assert!(stdout(&deposit).contains("available 500.00 EUR"), "{}", stdout(&deposit));
-    listing(&producer, "offer", &producer_site, "3.50");
-    listing(&buyer, "request", &buyer_site, "4.00");
-    let first_line_word = |output: &Output, prefix: &str| {
-        stdout(output)
-            .lines()
-            .find_map(|line| line.strip_prefix(prefix))
-            .and_then(|rest| rest.split_whitespace().next())
-            .map(str::to_owned)
-    };
-    let poll = |token: &str, args: &[&str], prefix: &str| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let output = server.as_member(token, args);
-            assert!(output.status.success(), "{}", stderr(&output));
-            if let Some(word) = first_line_word(&output, prefix) {
-                return word;
-            }
-            assert!(std::time::Instant::now() < deadline, "nothing for {args:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    let proposal = poll(&buyer, &["proposal", "list"], "proposal ");
+    server.publish_pallets(&producer, "offer", &producer_site, "3.50");
+    server.publish_pallets(&buyer, "request", &buyer_site, "4.00");
+    let proposal = server.poll(&buyer, &["proposal", "list"], "proposal ");
     assert!(server.as_member(&producer, &["proposal", "accept", &proposal]).status.success());
     let accepted = server.as_member(&buyer, &["proposal", "accept", &proposal]);
     let deal = first_line_word(&accepted, "deal ").expect("a deal");
 
     // By hand: 6.057 km by road, 1 t: 1.80 x 6.057 + 15.00 = 25.90, under the minimum: 90.00 EUR.
-    let quote = poll(&buyer, &["quote", "list", &deal], "quote ");
+    let quote = server.poll(&buyer, &["quote", "list", &deal], "quote ");
     let quotes = server.as_member(&buyer, &["quote", "list", &deal]);
     assert!(
         stdout(&quotes).contains("90.00 EUR") && stdout(&quotes).contains("6.1 km by road"),
