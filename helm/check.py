@@ -211,6 +211,9 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
             "SYMBIOSE_LOG_FORMAT": merged["config"]["logFormat"],
             "SYMBIOSE_TOKEN_TTL_DAYS": str(merged["config"]["tokenTtlDays"]),
         }
+        # Matching reserves offers through the listings service's gRPC port; the others call no one.
+        listings_url = merged["config"]["listingsUrl"] or f"http://{RELEASE}-listings:{grpc_port}"
+        expected_env["SYMBIOSE_LISTINGS_URL"] = listings_url if service == "matching" else None
         for variable, value in expected_env.items():
             failures.check(env.get(variable) == value, context,
                            f"{variable} is {env.get(variable)!r}, expected {value!r}")
@@ -343,6 +346,8 @@ def main() -> int:
             "listings replicas 2": (merge(REQUIRED_VALUES, {"services": {"listings": {"replicas": 2}}}), "replicas"),
             "a bad pullPolicy": (merge(REQUIRED_VALUES, {"image": {"pullPolicy": "Sometimes"}}), "pullPolicy"),
             "a bad log format": (merge(REQUIRED_VALUES, {"config": {"logFormat": "xml"}}), "logFormat"),
+            "an https listings URL": (merge(REQUIRED_VALUES, {"config": {"listingsUrl": "https://listings:443"}}),
+                                      "listingsUrl"),
             "grpc port 0": (merge(REQUIRED_VALUES, {"ports": {"grpc": 0}}), "/ports/grpc"),
             "metrics port 70000": (merge(REQUIRED_VALUES, {"ports": {"metrics": 70000}}), "/ports/metrics"),
             "a timeout as text": (merge(REQUIRED_VALUES, {"config": {"requestTimeoutMs": "10s"}}), "requestTimeoutMs"),

@@ -114,6 +114,10 @@ The container's environment, one variable per setting of the services' configura
   value: {{ printf "%s/%s" (include "symbiose.tlsDir" $root) $values.tls.clientCaKey | quote }}
 {{- end }}
 {{- end }}
+{{- if eq .name "matching" }}
+- name: SYMBIOSE_LISTINGS_URL
+  value: {{ default (printf "http://%s:%d" (include "symbiose.serviceName" (dict "root" $root "name" "listings")) (int $values.ports.grpc)) $config.listingsUrl | quote }}
+{{- end }}
 {{- if $values.eventstore.enabled }}
 - name: SYMBIOSE_EVENTSTORE_CONNECTION_STRING
   value: {{ $values.eventstore.connectionString | quote }}

@@ -81,6 +81,9 @@ pub struct RelayOptions {
     /// Contexts whose streams are created or updated at start; others are when their first
     /// event comes.
     pub contexts: Vec<String>,
+    /// Relay the events of [`RelayOptions::contexts`] only: a service running alone keeps in
+    /// its store copies of the other contexts' events it consumes, which are not its to publish.
+    pub only_contexts: bool,
     pub in_flight_max: usize,
     pub checkpoint_events_max: u64,
     pub checkpoint_interval: Duration,
@@ -93,6 +96,7 @@ impl RelayOptions {
         RelayOptions {
             checkpoint_path: checkpoint_path.into(),
             contexts: Vec::new(),
+            only_contexts: false,
             in_flight_max: RELAY_IN_FLIGHT_MAX,
             checkpoint_events_max: RELAY_CHECKPOINT_EVENTS_MAX,
             checkpoint_interval: Duration::from_millis(RELAY_CHECKPOINT_INTERVAL_MS),
@@ -103,6 +107,13 @@ impl RelayOptions {
 
     pub fn with_contexts(mut self, contexts: &[&str]) -> RelayOptions {
         self.contexts = contexts.iter().map(|context| (*context).to_owned()).collect();
+        self
+    }
+
+    /// Relays the events of `contexts` and of no other context.
+    pub fn only_contexts(mut self, contexts: &[&str]) -> RelayOptions {
+        self = self.with_contexts(contexts);
+        self.only_contexts = true;
         self
     }
 }
@@ -116,6 +127,7 @@ struct RelayCounters {
     published: AtomicU64,
     already_stored: AtomicU64,
     unroutable: AtomicU64,
+    foreign: AtomicU64,
     oversized: AtomicU64,
     failures: AtomicU64,
     confirmed_position: AtomicU64,
@@ -132,6 +144,8 @@ pub struct RelayStats {
     pub already_stored: u64,
     /// Events skipped because their type is not a contract type.
     pub unroutable: u64,
+    /// Events skipped because their context is another service's ([`RelayOptions::only_contexts`]).
+    pub foreign: u64,
     /// Events skipped because they are larger than the NATS server takes.
     pub oversized: u64,
     /// Rounds that ended in a NATS error.
@@ -158,6 +172,7 @@ impl RelayMetrics {
             published: counters.published.load(Ordering::Relaxed),
             already_stored: counters.already_stored.load(Ordering::Relaxed),
             unroutable: counters.unroutable.load(Ordering::Relaxed),
+            foreign: counters.foreign.load(Ordering::Relaxed),
             oversized: counters.oversized.load(Ordering::Relaxed),
             failures: counters.failures.load(Ordering::Relaxed),
             confirmed_position: counters.confirmed_position.load(Ordering::Relaxed),
@@ -363,6 +378,10 @@ impl<S: EventStore> Relay<S> {
             self.metrics.0.unroutable.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         };
+        if self.options.only_contexts && !self.options.contexts.contains(&route.context) {
+            self.metrics.0.foreign.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         if !state.contexts.contains_key(&route.context) {
             if state.contexts.len() >= RELAY_CONTEXTS_MAX {
                 tracing::error!(context = %route.context, "relay: too many contexts, event not relayed");
@@ -658,6 +677,7 @@ impl State {
             published = stats.published,
             already_stored = stats.already_stored,
             unroutable = stats.unroutable,
+            foreign = stats.foreign,
             lag = stats.head.saturating_sub(confirmed),
             "relay checkpoint"
         );
@@ -718,7 +738,8 @@ impl RunningRelay {
     }
 }
 
-/// Starts relaying `store`'s events of `contexts` to the NATS at `url` (with `credentials`),
+/// Starts relaying `store`'s events of `contexts`, and of no other context, to the NATS at
+/// `url` (with `credentials`),
 /// supervised, from the checkpoint at `checkpoint`; `None` (and a line in the log saying events
 /// stay local) when `url` is `None`.
 pub async fn start_relay<S: EventStore>(
@@ -734,7 +755,7 @@ pub async fn start_relay<S: EventStore>(
     };
     let client = crate::connect(url, credentials, "symbiose-relay").await?;
     let relay =
-        Relay::new(store, crate::jetstream(client), RelayOptions::new(checkpoint).with_contexts(contexts));
+        Relay::new(store, crate::jetstream(client), RelayOptions::new(checkpoint).only_contexts(contexts));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(relay.supervise(async move {
         let _ = stopped.await;

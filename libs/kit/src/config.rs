@@ -43,6 +43,8 @@ pub const TLS_CLIENT_CA: &str = "SYMBIOSE_TLS_CLIENT_CA";
 pub const NATS_URL: &str = "SYMBIOSE_NATS_URL";
 /// A NATS credentials file (`.creds`: a user JWT and its nkey seed) for [`NATS_URL`].
 pub const NATS_CREDENTIALS: &str = "SYMBIOSE_NATS_CREDENTIALS";
+/// The listings service's gRPC address, for matching when each service runs alone.
+pub const LISTINGS_URL: &str = "SYMBIOSE_LISTINGS_URL";
 
 /// One setting: its key, its default as written in the environment, and what it is for.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +133,12 @@ pub const SETTINGS: &[Setting] = &[
         default: "",
         description: "NATS credentials file (`.creds`) for `SYMBIOSE_NATS_URL`, if the NATS server asks for one",
     },
+    Setting {
+        key: LISTINGS_URL,
+        default: "",
+        description: "the listings service's gRPC address (`http://symbiose-listings:50051`), through which \
+                      matching running alone reserves offers; unused by the one-process server",
+    },
 ];
 
 const REQUEST_TIMEOUT_MS_MAX: u64 = 300_000;
@@ -172,6 +180,8 @@ pub struct ServerConfig {
     pub nats_url: Option<String>,
     /// The credentials file for `nats_url`, read when connecting.
     pub nats_credentials: Option<PathBuf>,
+    /// `http://host:port` of the listings service, for a service running alone.
+    pub listings_url: Option<String>,
 }
 
 /// The PEM files of a TLS gRPC port. Read when the server starts, not when the config is
@@ -220,6 +230,7 @@ impl ServerConfig {
         let (_, data_dir) = get(DATA_DIR);
         let tls = parse_tls(get(TLS_CERT).1, get(TLS_KEY).1, get(TLS_CLIENT_CA).1)?;
         let (nats_url, nats_credentials) = parse_nats(get(NATS_URL).1, get(NATS_CREDENTIALS).1)?;
+        let listings_url = parse_service_url(get(LISTINGS_URL))?;
 
         Ok(ServerConfig {
             listen_addr,
@@ -245,6 +256,7 @@ impl ServerConfig {
             tls,
             nats_url,
             nats_credentials,
+            listings_url,
         })
     }
 
@@ -308,6 +320,22 @@ fn parse_nats(url: String, credentials: String) -> Result<(Option<String>, Optio
         }
     }
     Ok((Some(url), (!credentials.is_empty()).then(|| PathBuf::from(credentials))))
+}
+
+/// `http://host:port` of another service, or nothing. Calls between the services are
+/// plaintext: inside a cluster, their encryption is the network's (a service mesh).
+fn parse_service_url((key, value): (&'static str, String)) -> Result<Option<String>, ConfigError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let address = value.strip_prefix("http://").unwrap_or_default().trim_end_matches('/');
+    let valid = address.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && !host.contains(['/', '@', ' ']) && port.parse::<u16>().is_ok()
+    });
+    if !valid {
+        return Err(invalid(key, &value, "must be http://host:port"));
+    }
+    Ok(Some(format!("http://{address}")))
 }
 
 fn default_of(key: &str) -> &'static str {
@@ -432,6 +460,23 @@ mod tests {
         let error = config(&[(NATS_CREDENTIALS, "nats.creds")]).expect_err("credentials alone");
         assert_eq!(error.key, NATS_CREDENTIALS);
         assert!(error.to_string().contains(NATS_URL), "{error}");
+    }
+
+    #[test]
+    fn the_listings_url_is_http_host_and_port() {
+        for (url, parsed) in [
+            ("http://symbiose-listings:50051", "http://symbiose-listings:50051"),
+            ("http://127.0.0.1:7001/", "http://127.0.0.1:7001"),
+        ] {
+            assert_eq!(config(&[(LISTINGS_URL, url)]).expect(url).listings_url.as_deref(), Some(parsed));
+        }
+        for url in
+            ["symbiose-listings:50051", "https://listings:443", "http://:50051", "http://a:port", "http://a"]
+        {
+            let error = config(&[(LISTINGS_URL, url)]).expect_err(url);
+            assert_eq!(error.key, LISTINGS_URL, "{url}");
+        }
+        assert_eq!(config(&[]).expect("defaults").listings_url, None);
     }
 
     #[test]

@@ -180,7 +180,7 @@ pub async fn append<S: EventStore>(
 
 /// A read model that follows a store's log from its first event, and the position it
 /// reflects, for read-your-writes waits.
-pub trait View: Default + Send + Sync + 'static {
+pub trait View: Send + Sync + 'static {
     fn apply(&mut self, recorded: &RecordedEvent);
 }
 
@@ -204,8 +204,16 @@ impl<V> std::fmt::Debug for Followed<V> {
 impl<V: View> Followed<V> {
     /// Starts following `store` from its first event into a new view named `name` (in logs
     /// and answers), for as long as the store is open.
-    pub fn start<S: EventStore>(store: S, name: &'static str) -> Followed<V> {
-        let view = Arc::new(RwLock::new(V::default()));
+    pub fn start<S: EventStore>(store: S, name: &'static str) -> Followed<V>
+    where
+        V: Default,
+    {
+        Followed::start_with(store, name, V::default())
+    }
+
+    /// Starts following `store` from its first event into `view`.
+    pub fn start_with<S: EventStore>(store: S, name: &'static str, view: V) -> Followed<V> {
+        let view = Arc::new(RwLock::new(view));
         let (sender, position) = watch::channel(0);
         tokio::spawn(follow(store, view.clone(), sender, name));
         Followed { view, position, name }

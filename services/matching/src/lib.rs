@@ -30,7 +30,7 @@ pub use consolidation::Consolidation;
 pub use grpc::{LIST_PAGE_SIZE_MAX, MatchingApi};
 pub use index::{Match, MatchIndex};
 pub use matchmaker::Matchmaker;
-pub use reservations::{ListingsReservations, Reservations};
+pub use reservations::{ListingsReservations, RemoteReservations, Reservations};
 pub use rules::{Fit, Mismatch, RequiredDocument};
 pub use score::Score;
 pub use service::{DELIVERER_NAME, Deliverer, PROPOSER_NAME, Proposer, Proposing, service, start};

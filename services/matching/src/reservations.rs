@@ -3,17 +3,20 @@
 //! service, with the deal's id as the reservation id and in the request id, so a retry never
 //! reserves twice.
 //!
-//! [`Reservations`] is the port; [`ListingsReservations`] calls any `ListingService`: the
-//! listings service's handler itself when both run in one process, or a gRPC client of it
-//! when each runs alone. Either way the listings service decides, with its own rules.
+//! [`Reservations`] is the port; [`ListingsReservations`] calls the listings service's handler
+//! itself when both run in one process, [`RemoteReservations`] calls it over gRPC when each
+//! runs alone. Either way the listings service decides, with its own rules.
 
 use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use symbiose_domain::{Quantity, Role};
-use symbiose_kit::auth::Caller;
+use symbiose_kit::auth::{Caller, Claims, TokenAuthority};
 use symbiose_proto::listings::v1 as listings;
+use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
 use symbiose_proto::listings::v1::listing_service_server::ListingService;
-use tonic::{Code, Request};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
 /// What the listings service answered to a reservation.
@@ -92,33 +95,14 @@ impl<L: ListingService> Reservations for ListingsReservations<L> {
         reservation_id: Uuid,
         quantity: Quantity,
     ) -> Result<Reserved, ReservationsError> {
-        let message = listings::ReserveQuantityRequest {
-            request_id: format!("reserve/{reservation_id}"),
-            listing_id: offer.to_string(),
-            reservation_id: reservation_id.to_string(),
-            quantity: Some(quantity.into()),
-        };
-        match self.listings.reserve_quantity(request(message)).await {
-            Ok(response) => Ok(Reserved::Held { position: response.into_inner().position }),
-            Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) => {
-                Ok(Reserved::Refused(status.message().to_owned()))
-            }
-            Err(status) => Err(ReservationsError(format!("{:?}: {}", status.code(), status.message()))),
-        }
+        let answer =
+            self.listings.reserve_quantity(request(reserve_message(offer, reservation_id, quantity)));
+        reserved(answer.await.map(Response::into_inner))
     }
 
     async fn release(&self, offer: Uuid, reservation_id: Uuid) -> Result<(), ReservationsError> {
-        let message = listings::ReleaseReservationRequest {
-            request_id: format!("release/{reservation_id}"),
-            listing_id: offer.to_string(),
-            reservation_id: reservation_id.to_string(),
-        };
-        match self.listings.release_reservation(request(message)).await {
-            // Released already, or never made: nothing is held either way.
-            Ok(_) => Ok(()),
-            Err(status) if status.code() == Code::NotFound => Ok(()),
-            Err(status) => Err(ReservationsError(format!("{:?}: {}", status.code(), status.message()))),
-        }
+        let answer = self.listings.release_reservation(request(release_message(offer, reservation_id)));
+        gone(answer.await.map(|_| ()))
     }
 
     async fn confirm_delivery(
@@ -128,17 +112,135 @@ impl<L: ListingService> Reservations for ListingsReservations<L> {
         delivered: Option<Quantity>,
     ) -> Result<(), ReservationsError> {
         let Some(delivered) = delivered else { return self.release(offer, reservation_id).await };
-        let message = listings::ConfirmDeliveryRequest {
-            request_id: format!("deliver/{reservation_id}"),
-            listing_id: offer.to_string(),
-            reservation_id: reservation_id.to_string(),
-            delivered: Some(delivered.into()),
-        };
-        match self.listings.confirm_delivery(request(message)).await {
-            Ok(_) => Ok(()),
-            // Confirmed or released already: the reservation is gone either way.
-            Err(status) if status.code() == Code::NotFound => Ok(()),
-            Err(status) => Err(ReservationsError(format!("{:?}: {}", status.code(), status.message()))),
+        let message = delivery_message(offer, reservation_id, delivered);
+        gone(self.listings.confirm_delivery(request(message)).await.map(|_| ()))
+    }
+}
+
+/// The listings service's reservations over gRPC, when each service runs alone: every call
+/// carries a short-lived token of the platform's service, signed with the platform's key.
+#[derive(Debug, Clone)]
+pub struct RemoteReservations {
+    client: ListingServiceClient<Channel>,
+    authority: TokenAuthority,
+}
+
+/// How long the token of one call to the listings service is valid, in seconds.
+pub const SERVICE_CALL_TOKEN_TTL_S: u64 = 60;
+
+impl RemoteReservations {
+    /// Calls the listings service through `channel` (connected lazily, so the two may start
+    /// in any order), signing its tokens with `authority`.
+    pub fn new(channel: Channel, authority: TokenAuthority) -> RemoteReservations {
+        RemoteReservations { client: ListingServiceClient::new(channel), authority }
+    }
+
+    fn request<T>(&self, message: T) -> Result<Request<T>, ReservationsError> {
+        let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+        let caller = service_caller();
+        let token = self.authority.issue(&Claims {
+            organization_id: caller.organization_id,
+            roles: caller.roles,
+            issued_at_s: now_s,
+            expires_at_s: now_s + SERVICE_CALL_TOKEN_TTL_S,
+            token_id: Uuid::now_v7(),
+        });
+        let mut request = Request::new(message);
+        let bearer = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| ReservationsError("a service token that is not a header value".to_owned()))?;
+        request.metadata_mut().insert("authorization", bearer);
+        Ok(request)
+    }
+}
+
+impl Reservations for RemoteReservations {
+    async fn reserve(
+        &self,
+        offer: Uuid,
+        reservation_id: Uuid,
+        quantity: Quantity,
+    ) -> Result<Reserved, ReservationsError> {
+        let request = self.request(reserve_message(offer, reservation_id, quantity))?;
+        reserved(self.client.clone().reserve_quantity(request).await.map(Response::into_inner))
+    }
+
+    async fn release(&self, offer: Uuid, reservation_id: Uuid) -> Result<(), ReservationsError> {
+        let request = self.request(release_message(offer, reservation_id))?;
+        gone(self.client.clone().release_reservation(request).await.map(|_| ()))
+    }
+
+    async fn confirm_delivery(
+        &self,
+        offer: Uuid,
+        reservation_id: Uuid,
+        delivered: Option<Quantity>,
+    ) -> Result<(), ReservationsError> {
+        let Some(delivered) = delivered else { return self.release(offer, reservation_id).await };
+        let request = self.request(delivery_message(offer, reservation_id, delivered))?;
+        gone(self.client.clone().confirm_delivery(request).await.map(|_| ()))
+    }
+}
+
+/// The request ids derive from the reservation id, so a call repeated (after a lost answer,
+/// or by a service restarted) is recognised by the listings service and applied once.
+fn reserve_message(
+    offer: Uuid,
+    reservation_id: Uuid,
+    quantity: Quantity,
+) -> listings::ReserveQuantityRequest {
+    listings::ReserveQuantityRequest {
+        request_id: format!("reserve/{reservation_id}"),
+        listing_id: offer.to_string(),
+        reservation_id: reservation_id.to_string(),
+        quantity: Some(quantity.into()),
+    }
+}
+
+fn release_message(offer: Uuid, reservation_id: Uuid) -> listings::ReleaseReservationRequest {
+    listings::ReleaseReservationRequest {
+        request_id: format!("release/{reservation_id}"),
+        listing_id: offer.to_string(),
+        reservation_id: reservation_id.to_string(),
+    }
+}
+
+fn delivery_message(
+    offer: Uuid,
+    reservation_id: Uuid,
+    delivered: Quantity,
+) -> listings::ConfirmDeliveryRequest {
+    listings::ConfirmDeliveryRequest {
+        request_id: format!("deliver/{reservation_id}"),
+        listing_id: offer.to_string(),
+        reservation_id: reservation_id.to_string(),
+        delivered: Some(delivered.into()),
+    }
+}
+
+fn failed(status: &Status) -> ReservationsError {
+    ReservationsError(format!("{:?}: {}", status.code(), status.message()))
+}
+
+/// A reservation's answer: refused by a rule of the listing, or not reached.
+fn reserved(
+    answer: Result<listings::ReserveQuantityResponse, Status>,
+) -> Result<Reserved, ReservationsError> {
+    match answer {
+        Ok(response) => Ok(Reserved::Held { position: response.position }),
+        Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::NotFound) => {
+            Ok(Reserved::Refused(status.message().to_owned()))
         }
+        Err(status) => Err(failed(&status)),
+    }
+}
+
+/// A release's or a confirmation's answer: NOT_FOUND means released or confirmed already, or
+/// never made; nothing is held either way.
+fn gone(answer: Result<(), Status>) -> Result<(), ReservationsError> {
+    match answer {
+        Ok(()) => Ok(()),
+        Err(status) if status.code() == Code::NotFound => Ok(()),
+        Err(status) => Err(failed(&status)),
     }
 }

@@ -6,8 +6,13 @@
 //! the black-box tests start on free ports. With `SYMBIOSE_NATS_URL` set it also relays its
 //! events to NATS JetStream, for partners and for services running on their own.
 //!
+//! `alone` runs matching, logistics and settlement each as a process of its own (the binaries
+//! `symbiose-matching`, `symbiose-logistics`, `symbiose-settlement`, next to
+//! `symbiose-listings`).
+//!
 //! It only composes the services: it holds no business rule of its own.
 
+pub mod alone;
 pub mod cli;
 pub mod cli_logistics;
 pub mod cli_matching;

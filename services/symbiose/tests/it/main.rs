@@ -1,13 +1,18 @@
 //! The `symbiose` binary as a person uses it: the server started as a real process, the
 //! command-line client against it, and a graceful stop on SIGTERM.
 
-use std::io::{BufRead as _, BufReader};
+mod alone;
+mod listings_alone;
+
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_symbiose");
 /// Longest wait for the server to say where it listens, or to exit.
 const SERVER_WAIT_MS: u64 = 30_000;
+/// Lines of a server's log a failing test shows.
+const LOG_LINES_SHOWN: usize = 40;
 
 /// The server binary, started on free ports with its data in a temporary directory.
 struct ServerProcess {
@@ -18,23 +23,36 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start() -> ServerProcess {
-        let data_dir = tempfile::tempdir().expect("temporary directory");
-        let mut child = Command::new(BINARY)
+        ServerProcess::spawn(BINARY, tempfile::tempdir().expect("temporary directory"), &[])
+    }
+
+    /// Starts `binary` on free ports with its data in `data_dir` (a fresh one, or that of a
+    /// process killed before) and the variables `env` on top, and waits for it to listen.
+    fn spawn(binary: &str, data_dir: tempfile::TempDir, env: &[(&str, &str)]) -> ServerProcess {
+        let mut child = Command::new(binary)
             .env("SYMBIOSE_LISTEN_ADDR", "127.0.0.1:0")
             .env("SYMBIOSE_METRICS_ADDR", "127.0.0.1:0")
             .env("SYMBIOSE_DATA_DIR", data_dir.path().join("data"))
             .env("SYMBIOSE_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start the server");
-        // The server logs the address it bound; port 0 let the system choose it.
+            .unwrap_or_else(|error| panic!("start {binary}: {error}"));
+        // The server logs the address it bound; port 0 let the system choose it. Its log is
+        // kept in its data directory (a process started again appends to it).
         let stderr = child.stderr.take().expect("stderr");
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.path().join("stderr.log"))
+            .expect("the process's log file");
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         std::thread::spawn(move || {
             let mut sender = Some(sender);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
                 if line.contains("gRPC listening")
                     && let Some(addr) =
                         line.split("\"addr\":\"").nth(1).and_then(|rest| rest.split('"').next())
@@ -46,8 +64,17 @@ impl ServerProcess {
         });
         let addr = receiver
             .recv_timeout(Duration::from_millis(SERVER_WAIT_MS))
-            .expect("the server says where it listens");
+            .unwrap_or_else(|_| panic!("{binary} says where it listens"));
         ServerProcess { child: Some(child), url: format!("http://{addr}"), data_dir }
+    }
+
+    /// Kills the process with SIGKILL (no graceful stop, no last checkpoint) and waits for it;
+    /// its data directory, to start it again on.
+    fn kill(mut self) -> tempfile::TempDir {
+        let mut child = self.child.take().expect("a running server");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait");
+        std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("a placeholder"))
     }
 
     /// Runs the client as a person on the server's machine would: the operator token is
@@ -85,6 +112,14 @@ impl Drop for ServerProcess {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // A failing test shows what its servers said last.
+        if std::thread::panicking()
+            && let Ok(log) = std::fs::read_to_string(self.data_dir.path().join("stderr.log"))
+        {
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(LOG_LINES_SHOWN)..].join("\n");
+            eprintln!("--- the last lines of the server at {} ---\n{tail}", self.url);
         }
     }
 }

@@ -1,8 +1,6 @@
 //! The listings service alone, as a process: with `SYMBIOSE_NATS_URL` set it relays its own
 //! events to NATS, so catalog replicas and the other services can follow them.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use prost::Message as _;
@@ -13,8 +11,10 @@ use symbiose_proto::listings::v1::organization_service_client::OrganizationServi
 use tokio_stream::StreamExt as _;
 use tonic::metadata::MetadataValue;
 
+use super::ServerProcess;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_symbiose-listings");
-/// Longest wait for the process to say where it listens, and for the event on NATS.
+/// Longest wait for the event on NATS.
 const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,35 +27,16 @@ async fn the_listings_service_alone_relays_its_events_to_nats() {
         partner.subscribe("symbiose.listings.v1.organization_registered").await.expect("subscribe");
     partner.flush().await.expect("flush");
 
-    let data_dir = tempfile::tempdir().expect("a data directory");
-    let mut child = Command::new(BINARY)
-        .env("SYMBIOSE_LISTEN_ADDR", "127.0.0.1:0")
-        .env("SYMBIOSE_METRICS_ADDR", "127.0.0.1:0")
-        .env("SYMBIOSE_DATA_DIR", data_dir.path())
-        .env("SYMBIOSE_NATS_URL", nats.url())
-        .env("SYMBIOSE_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the listings service");
-    let stderr = child.stderr.take().expect("stderr");
-    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-    std::thread::spawn(move || {
-        let mut sender = Some(sender);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("gRPC listening")
-                && let Some(addr) = line.split("\"addr\":\"").nth(1).and_then(|rest| rest.split('"').next())
-                && let Some(sender) = sender.take()
-            {
-                let _ = sender.send(addr.to_owned());
-            }
-        }
-    });
-    let addr = receiver.recv_timeout(WAIT).expect("the service says where it listens");
-    let token = std::fs::read_to_string(data_dir.path().join("operator.token")).expect("the operator token");
+    let nats_url = nats.url();
+    let service = ServerProcess::spawn(
+        BINARY,
+        tempfile::tempdir().expect("a data directory"),
+        &[("SYMBIOSE_NATS_URL", nats_url.as_str())],
+    );
+    let token = std::fs::read_to_string(service.data_dir.path().join("data/operator.token"))
+        .expect("the operator token");
     let bearer: MetadataValue<_> = format!("Bearer {}", token.trim()).parse().expect("a header");
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+    let channel = tonic::transport::Endpoint::from_shared(service.url.clone())
         .expect("an address")
         .connect()
         .await
@@ -82,7 +63,6 @@ async fn the_listings_service_alone_relays_its_events_to_nats() {
         pb::OrganizationRegistered::decode(message.payload.as_ref()).expect("decodes with the .proto");
     assert_eq!(event.organization_id, registered.organization_id);
 
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let status = child.wait().expect("the service exits");
+    let status = service.terminate();
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
 }

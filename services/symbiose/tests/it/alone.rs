@@ -1,0 +1,283 @@
+//! Each service as a process of its own, as the chart deploys them: a real nats-server, the
+//! four service binaries on free ports with a data directory each and the platform's one
+//! signing key, and the whole cross-border exchange through their gRPC ports (with the
+//! command-line client), with two services killed with SIGKILL in the middle of the flow and
+//! started again: the flow completes, with nothing lost and nothing done twice. Each process's
+//! log is in `<its data directory>/stderr.log`, and printed when the test fails.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use symbiose_feed::testing::NatsServer;
+
+use super::{ServerProcess, first_line_word, stderr, stdout};
+
+const LISTINGS: &str = env!("CARGO_BIN_EXE_symbiose-listings");
+const MATCHING: &str = env!("CARGO_BIN_EXE_symbiose-matching");
+const LOGISTICS: &str = env!("CARGO_BIN_EXE_symbiose-logistics");
+const SETTLEMENT: &str = env!("CARGO_BIN_EXE_symbiose-settlement");
+/// Longest wait for what another service does on an event (it comes through NATS).
+const REACTION_WAIT: Duration = Duration::from_secs(30);
+
+/// The platform: NATS and the listings service, which the others are started against.
+struct Platform {
+    nats_url: String,
+    listings: ServerProcess,
+    signing_key: Vec<u8>,
+}
+
+impl Platform {
+    /// Starts `binary` on `data_dir` with the platform's key (where the chart mounts it from
+    /// its Secret), NATS and the listings service's address.
+    fn start(&self, binary: &str, data_dir: tempfile::TempDir) -> ServerProcess {
+        let keys = data_dir.path().join("data/keys");
+        std::fs::create_dir_all(&keys).expect("the keys directory");
+        std::fs::write(keys.join("signing.key"), &self.signing_key).expect("the signing key");
+        ServerProcess::spawn(
+            binary,
+            data_dir,
+            &[("SYMBIOSE_NATS_URL", &self.nats_url), ("SYMBIOSE_LISTINGS_URL", &self.listings.url)],
+        )
+    }
+
+    /// Kills `process` with SIGKILL and starts it again on its data directory.
+    fn kill_and_restart(&self, binary: &str, process: ServerProcess) -> ServerProcess {
+        let data_dir = process.kill();
+        self.start(binary, data_dir)
+    }
+}
+
+/// Runs `args` against `process` with `token` until it succeeds and its output satisfies
+/// `done` (a service learns of the others' events through NATS, shortly after they happen);
+/// the output.
+fn until(process: &ServerProcess, token: &str, args: &[&str], done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + REACTION_WAIT;
+    loop {
+        let output = process.as_member(token, args);
+        if output.status.success() && done(&stdout(&output)) {
+            return stdout(&output);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{args:?} never gave the expected answer: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The pallets a listing shown by the client has left to reserve.
+fn available(shown: &str) -> Option<f64> {
+    let line = shown.lines().find_map(|line| line.strip_prefix("available:"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+fn succeeded(output: Output, what: &str) -> Output {
+    assert!(output.status.success(), "{what}: {}", stderr(&output));
+    output
+}
+
+#[test]
+fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
+    let Some(nats) = NatsServer::start_or_skip("each_service_alone_carries_a_cross_border_deal") else {
+        return;
+    };
+    let started = Instant::now();
+    let nats_url = nats.url();
+    let listings = ServerProcess::spawn(
+        LISTINGS,
+        tempfile::tempdir().expect("a data directory"),
+        &[("SYMBIOSE_NATS_URL", nats_url.as_str())],
+    );
+    let signing_key =
+        std::fs::read(listings.data_dir.path().join("data/keys/signing.key")).expect("the platform's key");
+    let platform = Platform { nats_url, listings, signing_key };
+    let listings = &platform.listings;
+    let matching = platform.start(MATCHING, tempfile::tempdir().expect("a data directory"));
+    let mut logistics = platform.start(LOGISTICS, tempfile::tempdir().expect("a data directory"));
+    let settlement = platform.start(SETTLEMENT, tempfile::tempdir().expect("a data directory"));
+
+    // The directory, at the listings service.
+    let (producer, producer_site, producer_id) = listings.member(
+        "Palettes de l'Est SAS",
+        "FR",
+        "73282932000074",
+        "producer",
+        ("Strasbourg", "48.5734", "7.7521"),
+    );
+    let (buyer, buyer_site, buyer_id) = listings.member(
+        "Kehler Palettenservice GmbH",
+        "DE",
+        "DE136695976",
+        "buyer",
+        ("Kehl", "48.5724", "7.8154"),
+    );
+    let register = succeeded(
+        listings.cli(&[
+            "organization",
+            "register",
+            "--name",
+            "Transports du Rhin SARL",
+            "--country",
+            "FR",
+            "--identifier",
+            "552100554",
+            "--roles",
+            "carrier",
+        ]),
+        "register the carrier",
+    );
+    let carrier_id = stdout(&register).trim().to_owned();
+    let token = succeeded(listings.cli(&["token", "issue", "--organization", &carrier_id]), "a token");
+    let carrier = stdout(&token).trim().to_owned();
+
+    // Logistics and settlement know the organizations from the listings' events on NATS; the
+    // carrier's token, issued by the listings service, is good at logistics (one signing key).
+    until(
+        &logistics,
+        &carrier,
+        &[
+            "carrier",
+            "register",
+            "--depot",
+            "Strasbourg",
+            "--countries",
+            "FR,DE",
+            "--radius-km",
+            "100",
+            "--vehicle",
+            "Porteur 12 t:12000:18:tail-lift",
+            "--per-km",
+            "1.80",
+            "--per-tonne",
+            "15.00",
+            "--minimum",
+            "90.00",
+            "--pallet-exchange",
+        ],
+        |_| true,
+    );
+    let operator = std::fs::read_to_string(listings.data_dir.path().join("data/operator.token"))
+        .expect("the operator token");
+    let deposited = until(
+        &settlement,
+        operator.trim(),
+        &["money", "deposit", "--organization", &buyer_id, "--amount", "500.00"],
+        |_| true,
+    );
+    assert!(deposited.contains("available 500.00 EUR"), "{deposited}");
+
+    // Offer and request at the listings service; matching proposes the pair from their events,
+    // and reserves the offer through the listings service's gRPC port.
+    let offer = listings.publish_pallets(&producer, "offer", &producer_site, "3.50");
+    listings.publish_pallets(&buyer, "request", &buyer_site, "4.00");
+    let proposals = until(&matching, &buyer, &["proposal", "list"], |text| text.contains("proposal "));
+    let proposal = proposals
+        .lines()
+        .find_map(|line| line.strip_prefix("proposal "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a proposal")
+        .to_owned();
+    succeeded(matching.as_member(&producer, &["proposal", "accept", &proposal]), "the producer accepts");
+    // SIGKILL settlement in the middle of the agreement: the deal is agreed while it is down.
+    let settlement_data = settlement.kill();
+    let accepted =
+        succeeded(matching.as_member(&buyer, &["proposal", "accept", &proposal]), "the buyer accepts");
+    assert!(stdout(&accepted).contains("40 pallet at 3.50 EUR = 140.00 EUR"), "{}", stdout(&accepted));
+    let deal = first_line_word(&accepted, "deal ").expect("a deal");
+    let reserved =
+        until(listings, &producer, &["listing", "show", &offer], |text| available(text) == Some(0.0));
+    assert!(reserved.contains("published"), "{reserved}");
+
+    // Logistics opened the deal's transport from matching's DealAgreed, and quotes it.
+    let quotes = until(&logistics, &buyer, &["quote", "list", &deal], |text| text.contains("quote "));
+    assert!(quotes.contains("90.00 EUR") && quotes.contains("6.1 km by road"), "{quotes}");
+    assert_eq!(quotes.lines().filter(|line| line.starts_with("quote ")).count(), 1, "one carrier: {quotes}");
+    let quote = quotes
+        .lines()
+        .find_map(|line| line.strip_prefix("quote "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a quote")
+        .to_owned();
+    // Settlement, started again, finds the DealAgreed it missed waiting on NATS, and holds the
+    // deal's escrow once.
+    let settlement = platform.start(SETTLEMENT, settlement_data);
+    let held =
+        until(&settlement, &buyer, &["money", "balances"], |text| text.contains("available 357.20 EUR"));
+    assert!(held.contains("held 142.80 EUR"), "the escrow of 140.00 + 2% fee: {held}");
+    let booked =
+        succeeded(logistics.as_member(&buyer, &["shipment", "book", &deal, "--quote", &quote]), "book");
+    let shipment = first_line_word(&booked, "shipment ").expect("a shipment");
+    let steps: [&[&str]; 3] = [
+        &[
+            "shipment",
+            "pickup",
+            &shipment,
+            "--quantity",
+            "40",
+            "--unit",
+            "pallet",
+            "--pallet-grade",
+            "b",
+            "--handed-over",
+            "35",
+            "--taken-back",
+            "40",
+        ],
+        &["shipment", "border", &shipment, "--country", "DE"],
+        &[
+            "shipment",
+            "deliver",
+            &shipment,
+            "--received",
+            "40",
+            "--accepted",
+            "38",
+            "--refused",
+            "2",
+            "--unit",
+            "pallet",
+            "--reason",
+            "two with broken boards",
+            "--pallet-grade",
+            "b",
+            "--handed-over",
+            "40",
+            "--taken-back",
+            "36",
+        ],
+    ];
+    for step in steps {
+        succeeded(logistics.as_member(&carrier, step), &format!("{step:?}"));
+    }
+    let closed = succeeded(logistics.as_member(&buyer, &["shipment", "accept", &shipment]), "accept");
+    assert!(stdout(&closed).contains("closed"), "{}", stdout(&closed));
+
+    // SIGKILL logistics right after the receiver's acceptance, before its relay may have put
+    // the ShipmentClosed on NATS: started again, it relays it from its checkpoint, once.
+    logistics = platform.kill_and_restart(LOGISTICS, logistics);
+    let shown = until(&logistics, &buyer, &["shipment", "show", &shipment], |text| text.contains("closed"));
+    assert!(shown.contains("two with broken boards"), "{shown}");
+
+    // Settlement paid the 38 pallets accepted once, and invoiced them once; matching turned the
+    // reservation into the 38 delivered, the 2 refused back on offer at the listings service.
+    let transfers = until(&settlement, &buyer, &["money", "transfers", &deal], |text| {
+        text.contains("settlement   133.00 EUR")
+    });
+    assert_eq!(transfers.matches("settlement   133.00 EUR").count(), 1, "paid once: {transfers}");
+    let paid =
+        until(&settlement, &producer, &["money", "balances"], |text| text.contains("available 133.00 EUR"));
+    assert!(paid.contains(&producer_id), "{paid}");
+    let refunded =
+        until(&settlement, &buyer, &["money", "balances"], |text| text.contains("available 364.34 EUR"));
+    assert!(refunded.contains("held 0.00 EUR"), "the 7.14 not delivered released: {refunded}");
+    let invoices = until(&settlement, &producer, &["invoice", "list"], |text| text.contains("-000001"));
+    assert!(invoices.contains("intra_eu_exempt") && !invoices.contains("-000002"), "one invoice: {invoices}");
+    let offered =
+        until(listings, &producer, &["listing", "show", &offer], |text| available(text) == Some(2.0));
+    assert!(offered.contains("published"), "{offered}");
+    let balances = until(&logistics, &producer, &["pallets", "balances"], |text| text.contains(&carrier_id));
+    assert!(balances.contains(&format!("{carrier_id}  grade b  +5")), "{balances}");
+    println!("the multi-process flow took {:.1} s", started.elapsed().as_secs_f64());
+}
