@@ -27,6 +27,7 @@ where
     keeps_every_concurrent_append(&new_store().await).await;
     subscribes_without_gap_or_duplicate(&new_store().await).await;
     reads_absent_and_deleted_streams(&new_store().await).await;
+    appends_many_in_order_each_on_its_own(&new_store().await).await;
 }
 
 fn stream(name: &str) -> StreamName {
@@ -294,4 +295,43 @@ pub async fn reads_absent_and_deleted_streams<S: EventStore>(store: &S) {
         .await
         .expect("append after");
     assert_eq!(store.read_all(0, 100).await.expect("read all").len(), 3, "positions go on after a delete");
+}
+
+pub async fn appends_many_in_order_each_on_its_own<S: EventStore>(store: &S) {
+    let (first, second) = (stream("deal-1"), stream("deal-2"));
+    let append = |stream: &StreamName, expected, count, tag| crate::Append {
+        stream: stream.clone(),
+        expected,
+        events: events(count, tag),
+    };
+    let answers = store
+        .append_many(vec![
+            append(&first, ExpectedVersion::NoStream, 2, "a"),
+            append(&second, ExpectedVersion::NoStream, 1, "b"),
+            // Refused (deal-1 is at version 1), and leaves the others.
+            append(&first, ExpectedVersion::NoStream, 1, "c"),
+            append(&first, ExpectedVersion::Exact(1), 1, "d"),
+        ])
+        .await;
+    assert_eq!(answers.len(), 4);
+    let positions: Vec<u64> = answers
+        .iter()
+        .filter_map(|answer| answer.as_ref().ok())
+        .map(|result| result.first_position)
+        .collect();
+    assert_eq!(positions, vec![0, 2, 3], "in their order, without gaps: {answers:?}");
+    assert!(matches!(answers[2], Err(StoreError::WrongExpectedVersion { .. })), "{:?}", answers[2]);
+    let log: Vec<String> = store
+        .read_all(0, 10)
+        .await
+        .expect("read")
+        .iter()
+        .map(|event| String::from_utf8_lossy(&event.payload).into_owned())
+        .collect();
+    assert_eq!(log, ["a-0", "a-1", "b-0", "d-0"]);
+    let too_many = (0..=crate::APPEND_MANY_MAX)
+        .map(|index| append(&stream(&format!("t-{index}")), ExpectedVersion::Any, 1, "e"));
+    let answers = store.append_many(too_many.collect()).await;
+    assert!(answers[..crate::APPEND_MANY_MAX].iter().all(Result::is_ok));
+    assert!(matches!(answers[crate::APPEND_MANY_MAX], Err(StoreError::InvalidInput(_))));
 }

@@ -24,6 +24,22 @@ pub use model::{
 };
 pub use subscription::{SUBSCRIPTION_PAGE_EVENTS, Subscription};
 
+/// Appends one [`EventStore::append_many`] takes, at most.
+pub const APPEND_MANY_MAX: usize = 1024;
+
+/// One append of [`EventStore::append_many`].
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub stream: StreamName,
+    pub expected: ExpectedVersion,
+    pub events: Vec<EventData>,
+}
+
+/// The answer to each append past [`APPEND_MANY_MAX`].
+pub fn too_many_appends() -> StoreError {
+    StoreError::InvalidInput(format!("at most {APPEND_MANY_MAX} appends at once"))
+}
+
 /// A store of event streams with one global order.
 ///
 /// Versions count from 0 within a stream; positions count from 0 across the log, in commit
@@ -38,6 +54,28 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         expected: ExpectedVersion,
         events: Vec<EventData>,
     ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send;
+
+    /// Appends each of `appends` (stream, expected version, events) as [`EventStore::append`]
+    /// would, in their order (an append's positions follow the previous one's), each on its own
+    /// (one refused leaves the others), and answers each. A backend may write them together:
+    /// the embedded store makes them durable with one `fdatasync`. At most
+    /// [`APPEND_MANY_MAX`] appends.
+    fn append_many(
+        &self,
+        appends: Vec<Append>,
+    ) -> impl Future<Output = Vec<Result<AppendResult, StoreError>>> + Send {
+        async move {
+            let mut answers = Vec::with_capacity(appends.len());
+            for (index, append) in appends.into_iter().enumerate() {
+                answers.push(if index < APPEND_MANY_MAX {
+                    self.append(&append.stream, append.expected, append.events).await
+                } else {
+                    Err(too_many_appends())
+                });
+            }
+            answers
+        }
+    }
 
     /// At most `max_count` events of `stream` from `from_version` on (forwards), or from
     /// `from_version` down (backwards; [`STREAM_END`] for the last event). An absent stream is

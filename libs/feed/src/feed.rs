@@ -252,37 +252,14 @@ impl JetStreamFeed {
         context: &str,
         options: &ConsumerOptions,
     ) -> Result<JetStreamFeed, FeedError> {
-        if !route::is_context(context) {
-            return Err(FeedError::Invalid {
-                what: "context",
-                reason: format!("{context:?} is not a context name"),
-            });
-        }
-        let stream = jetstream
-            .get_or_create_stream(route::stream_config(context))
-            .await
-            .map_err(|error| FeedError::nats(&format!("opening the stream of {context}"), error))?;
-        jetstream
-            .create_or_update_stream(route::dead_letter_stream_config())
-            .await
-            .map_err(|error| FeedError::nats("creating the dead-letter stream", error))?;
-        let config = pull::Config {
-            durable_name: Some(options.name.clone()),
-            description: Some(format!("Symbiose consumer {} of the {context} events", options.name)),
-            deliver_policy: DeliverPolicy::All,
-            ack_policy: AckPolicy::Explicit,
-            ack_wait: Duration::from_millis(CONSUMER_ACK_WAIT_MS),
-            // One delivery more than the runner's bound: the runner parks the message on its
-            // last delivery, and this one more lets it do so if it crashed in between.
-            max_deliver: i64::from(options.deliveries_max) + 1,
-            max_ack_pending: CONSUMER_ACK_PENDING_MAX,
-            filter_subject: route::stream_subjects(context),
-            ..Default::default()
-        };
-        let consumer = stream
-            .get_or_create_consumer(&options.name, config)
-            .await
-            .map_err(|error| FeedError::nats(&format!("opening the consumer {}", options.name), error))?;
+        let consumer = durable_consumer(
+            &jetstream,
+            context,
+            &options.name,
+            options.deliveries_max,
+            CONSUMER_ACK_PENDING_MAX,
+        )
+        .await?;
         Ok(JetStreamFeed {
             jetstream,
             consumer: Box::new(consumer),
@@ -366,73 +343,123 @@ impl JetStreamFeed {
         self.park_message(&message, delivery.delivered, error).await
     }
 
-    /// Publishes a copy of `message` on the dead-letter subject, with the error, waits for
-    /// JetStream to keep it, then tells the consumer never to deliver it again.
     async fn park_message(
         &mut self,
         message: &jetstream::Message,
         delivered: u64,
         error: &str,
     ) -> Result<(), FeedError> {
-        let original = message.headers.clone().unwrap_or_default();
-        let original_id =
-            original.get(cloudevents::NATS_MSG_ID).map(|id| id.as_str().to_owned()).unwrap_or_else(|| {
-                message.info().map(|info| info.stream_sequence.to_string()).unwrap_or_default()
-            });
-        // The CloudEvents headers go along; NATS's own (`Nats-Msg-Id`, the relay's
-        // `Nats-Expected-Last-Sequence`) do not: they would make JetStream refuse the copy.
-        let mut headers = HeaderMap::new();
-        for (name, values) in original.iter() {
-            if name.to_string().to_ascii_lowercase().starts_with("nats-") {
-                continue;
-            }
-            for value in values {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-        headers.insert(cloudevents::NATS_MSG_ID, format!("{}.{original_id}", self.consumer_name));
-        headers.insert(DEAD_LETTER_ERROR, bounded_error(error));
-        headers.insert(DEAD_LETTER_CONSUMER, self.consumer_name.as_str());
-        headers.insert(DEAD_LETTER_DELIVERIES, delivered.to_string());
-        headers.insert(DEAD_LETTER_ORIGINAL_SUBJECT, message.subject.as_str());
-        let subject = route::dead_letter_subject(&self.consumer_name);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.publish_and_wait(&subject, headers.clone(), message.payload.clone()).await {
-                Ok(()) => break,
-                Err(error) if attempt >= PARK_ATTEMPTS_MAX => {
-                    return Err(FeedError::nats(&format!("parking on {subject}"), error));
-                }
-                Err(error) => {
-                    tracing::warn!(consumer = %self.consumer_name, attempt, %error, "parking failed, trying again");
-                    tokio::time::sleep(Duration::from_millis(
-                        (50 * u64::from(attempt)).min(FEED_BACKOFF_MS_MAX),
-                    ))
-                    .await;
-                }
-            }
-        }
-        message
-            .ack_with(AckKind::Term)
-            .await
-            .map_err(|error| FeedError::nats("terminating a parked message", error))
+        park_message(&self.jetstream, &self.consumer_name, message, delivered, error).await
     }
+}
 
-    /// Publishes to JetStream and waits for the acknowledgement (the message is kept).
-    async fn publish_and_wait(
-        &self,
-        subject: &str,
-        headers: HeaderMap,
-        payload: bytes::Bytes,
-    ) -> Result<(), String> {
-        let ack = self
-            .jetstream
-            .publish_with_headers(subject.to_owned(), headers, payload)
-            .await
-            .map_err(|error| error.to_string())?;
-        ack.await.map(|_| ()).map_err(|error| error.to_string())
+/// The durable pull consumer `name` of `context`'s events (and the stream and the dead-letter
+/// stream, created if absent), delivering from the stream's start, with at most
+/// `ack_pending_max` messages unacknowledged at a time.
+pub(crate) async fn durable_consumer(
+    jetstream: &jetstream::Context,
+    context: &str,
+    name: &str,
+    deliveries_max: u32,
+    ack_pending_max: i64,
+) -> Result<consumer::Consumer<pull::Config>, FeedError> {
+    if !route::is_context(context) {
+        return Err(FeedError::Invalid {
+            what: "context",
+            reason: format!("{context:?} is not a context name"),
+        });
     }
+    let stream = jetstream
+        .get_or_create_stream(route::stream_config(context))
+        .await
+        .map_err(|error| FeedError::nats(&format!("opening the stream of {context}"), error))?;
+    jetstream
+        .create_or_update_stream(route::dead_letter_stream_config())
+        .await
+        .map_err(|error| FeedError::nats("creating the dead-letter stream", error))?;
+    let config = pull::Config {
+        durable_name: Some(name.to_owned()),
+        description: Some(format!("Symbiose consumer {name} of the {context} events")),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_millis(CONSUMER_ACK_WAIT_MS),
+        // One delivery more than the consumer's bound: it parks the message on its last
+        // delivery, and this one more lets it do so if it crashed in between.
+        max_deliver: i64::from(deliveries_max) + 1,
+        max_ack_pending: ack_pending_max,
+        filter_subject: route::stream_subjects(context),
+        ..Default::default()
+    };
+    stream
+        .get_or_create_consumer(name, config)
+        .await
+        .map_err(|error| FeedError::nats(&format!("opening the consumer {name}"), error))
+}
+
+/// Publishes a copy of `message` on `consumer`'s dead-letter subject, with the error, waits
+/// for JetStream to keep it, then tells the consumer never to deliver it again.
+pub(crate) async fn park_message(
+    jetstream: &jetstream::Context,
+    consumer: &str,
+    message: &jetstream::Message,
+    delivered: u64,
+    error: &str,
+) -> Result<(), FeedError> {
+    let original = message.headers.clone().unwrap_or_default();
+    let original_id = original
+        .get(cloudevents::NATS_MSG_ID)
+        .map(|id| id.as_str().to_owned())
+        .unwrap_or_else(|| message.info().map(|info| info.stream_sequence.to_string()).unwrap_or_default());
+    // The CloudEvents headers go along; NATS's own (`Nats-Msg-Id`, the relay's
+    // `Nats-Expected-Last-Sequence`) do not: they would make JetStream refuse the copy.
+    let mut headers = HeaderMap::new();
+    for (name, values) in original.iter() {
+        if name.to_string().to_ascii_lowercase().starts_with("nats-") {
+            continue;
+        }
+        for value in values {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers.insert(cloudevents::NATS_MSG_ID, format!("{consumer}.{original_id}"));
+    headers.insert(DEAD_LETTER_ERROR, bounded_error(error));
+    headers.insert(DEAD_LETTER_CONSUMER, consumer);
+    headers.insert(DEAD_LETTER_DELIVERIES, delivered.to_string());
+    headers.insert(DEAD_LETTER_ORIGINAL_SUBJECT, message.subject.as_str());
+    let subject = route::dead_letter_subject(consumer);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match publish_and_wait(jetstream, &subject, headers.clone(), message.payload.clone()).await {
+            Ok(()) => break,
+            Err(error) if attempt >= PARK_ATTEMPTS_MAX => {
+                return Err(FeedError::nats(&format!("parking on {subject}"), error));
+            }
+            Err(error) => {
+                tracing::warn!(consumer, attempt, %error, "parking failed, trying again");
+                tokio::time::sleep(Duration::from_millis((50 * u64::from(attempt)).min(FEED_BACKOFF_MS_MAX)))
+                    .await;
+            }
+        }
+    }
+    message
+        .ack_with(AckKind::Term)
+        .await
+        .map_err(|error| FeedError::nats("terminating a parked message", error))
+}
+
+/// Publishes to JetStream and waits for the acknowledgement (the message is kept).
+async fn publish_and_wait(
+    jetstream: &jetstream::Context,
+    subject: &str,
+    headers: HeaderMap,
+    payload: bytes::Bytes,
+) -> Result<(), String> {
+    let ack = jetstream
+        .publish_with_headers(subject.to_owned(), headers, payload)
+        .await
+        .map_err(|error| error.to_string())?;
+    ack.await.map(|_| ()).map_err(|error| error.to_string())
 }
 
 /// `error` on one line, at most [`DEAD_LETTER_ERROR_BYTES_MAX`] bytes.

@@ -11,7 +11,8 @@
 //!   deliveries then the message parked on `symbiose.deadletter.<consumer>`, a checkpoint per
 //!   consumer, duplicates skipped by position, and metrics.
 //! - [`import`]: a service running alone copies the other contexts' events it consumes into
-//!   its own store, through a durable consumer per context, so it follows one local log.
+//!   its own store, through a durable consumer per context, in batches, so it follows one
+//!   local log.
 //! - [`replay`]: [`Replay`] is a context's whole stream, then its live events, through an
 //!   ordered consumer of its own: how a stateless replica of a read model rebuilds and follows.
 //! - [`testing`]: a real `nats-server` with JetStream on a free port, for tests and benchmarks.
@@ -41,7 +42,10 @@ pub use consumer::{
     Handler, HandlerError, run_consumer,
 };
 pub use feed::{Delivery, Feed, JetStreamFeed, LocalFeed};
-pub use import::{Import, RunningImports, import, importer_name, start_imports};
+pub use import::{
+    IMPORT_BATCH_MAX, IMPORT_DELIVERIES_MAX, ImportCounters, Imported, RunningImports, import_events,
+    importer_name, start_imports,
+};
 pub use relay::{
     RELAY_ATTEMPTS_MAX, RELAY_BACKOFF_MS_MAX, RELAY_CHECKPOINT_EVENTS_MAX, RELAY_CHECKPOINT_INTERVAL_MS,
     RELAY_IN_FLIGHT_MAX, RELAY_READ_EVENTS, RELAY_RESTART_DELAY_MS, Relay, RelayMetrics, RelayOptions,

@@ -175,13 +175,8 @@ impl Alone {
         )
         .await
         .context("connecting to NATS")?;
-        let imported = symbiose_feed::start_imports(
-            symbiose_feed::jetstream(nats),
-            store.clone(),
-            context,
-            imports,
-            &feed_dir,
-        )?;
+        let imported =
+            symbiose_feed::start_imports(symbiose_feed::jetstream(nats), store.clone(), context, imports);
         let revoked: Followed<RevokedTokens> = Followed::start_with(
             store.clone(),
             "revoked tokens",

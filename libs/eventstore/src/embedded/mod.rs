@@ -235,6 +235,37 @@ impl crate::EventStore for EmbeddedStore {
         self.submit(Operation::Append { stream: stream.clone(), expected, events }).await
     }
 
+    /// Queues every append for the writer in order before waiting for any answer, so that the
+    /// writer takes them in one round: one write and one `fdatasync` for all.
+    async fn append_many(&self, appends: Vec<crate::Append>) -> Vec<Result<AppendResult, StoreError>> {
+        let mut answers = Vec::with_capacity(appends.len());
+        for (index, append) in appends.into_iter().enumerate() {
+            if index >= crate::APPEND_MANY_MAX {
+                answers.push(Err(crate::too_many_appends()));
+                continue;
+            }
+            if let Err(error) = check_append(&append.events) {
+                answers.push(Err(error));
+                continue;
+            }
+            let (reply, answer) = oneshot::channel();
+            let operation =
+                Operation::Append { stream: append.stream, expected: append.expected, events: append.events };
+            match self.appends.send(AppendRequest { operation, reply }).await {
+                Ok(()) => answers.push(Ok(answer)),
+                Err(_) => answers.push(Err(StoreError::Closed)),
+            }
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(match answer {
+                Ok(answer) => answer.await.map_err(|_| StoreError::Closed).and_then(|result| result),
+                Err(error) => Err(error),
+            });
+        }
+        results
+    }
+
     async fn read_stream(
         &self,
         stream: &StreamName,

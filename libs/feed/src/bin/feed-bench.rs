@@ -9,8 +9,11 @@
 //! payloads, 64 events per append, spread over many streams), then times a fresh relay from
 //! position 0 until every event is acknowledged by JetStream, with the default window of
 //! publishes in flight, and once more with one publish in flight (no pipelining) on a tenth
-//! of the events, for comparison. Both runs end with a checkpoint saved. `--quick` relays
-//! 20,000 events (a smoke test, not a measurement).
+//! of the events, for comparison. Both runs end with a checkpoint saved. Between the two, it
+//! times an import (`symbiose_feed::start_imports`, what a service running alone does with
+//! another context's events) of a tenth of the relayed events from JetStream into a fresh
+//! store: a durable consumer, up to 256 messages taken at once, each stream's events of a
+//! batch in one append and the batch's appends written together (one `fdatasync`). `--quick` relays 20,000 events (a smoke test, not a measurement).
 
 use std::time::{Duration, Instant};
 
@@ -70,6 +73,16 @@ async fn bench(events: u64) -> BenchResult<()> {
         (events as usize * PAYLOAD_BYTES) as f64 / pipelined.as_secs_f64() / 1e6,
     );
 
+    // The stream now holds the events relayed above: a service alone imports them.
+    let import_events = (events / 10).max(1);
+    let imported = import_run(&nats, import_events).await?;
+    println!(
+        "import, batches of up to {}: {import_events} events in {:.2} s = {:.0} events/s",
+        symbiose_feed::IMPORT_BATCH_MAX,
+        imported.as_secs_f64(),
+        import_events as f64 / imported.as_secs_f64(),
+    );
+
     let serial_events = (events / 10).max(1);
     let mut serial_options = RelayOptions::new("unused");
     serial_options.in_flight_max = 1;
@@ -79,7 +92,35 @@ async fn bench(events: u64) -> BenchResult<()> {
         serial.as_secs_f64(),
         serial_events as f64 / serial.as_secs_f64(),
     );
+    let import_rate = import_events as f64 / imported.as_secs_f64();
+    println!(
+        "import / relay (same run): {:.2} of the pipelined relay, {:.2} of the relay with 1 publish in flight",
+        import_rate / (events as f64 / pipelined.as_secs_f64()),
+        import_rate / (serial_events as f64 / serial.as_secs_f64())
+    );
     Ok(())
+}
+
+/// Times the import of the first `events` events of the listings' stream into a fresh store.
+async fn import_run(nats: &NatsServer, events: u64) -> BenchResult<Duration> {
+    let dir = tempfile::tempdir()?;
+    let (store, _) = EmbeddedStore::open(dir.path().join("events"), Options::default())?;
+    let client = symbiose_feed::connect(&nats.url(), None, "feed-bench-import").await?;
+    let started = Instant::now();
+    let imports =
+        symbiose_feed::start_imports(symbiose_feed::jetstream(client), store.clone(), "bench", &["listings"]);
+    while store.head() < events {
+        if started.elapsed() > RUN_TIMEOUT {
+            return Err(
+                format!("the import did not finish in {RUN_TIMEOUT:?}: {} events", store.head()).into()
+            );
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    let elapsed = started.elapsed();
+    imports.stop().await;
+    store.close().await;
+    Ok(elapsed)
 }
 
 /// Fills a fresh store with `events` events of a context of its own, then times a relay from

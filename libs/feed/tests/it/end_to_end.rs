@@ -166,3 +166,54 @@ async fn a_projection_runs_the_same_on_the_local_feed_and_on_jetstream_and_resum
     }
     relay.stop().await;
 }
+
+/// Two services alone: the listings service relays its events, matching imports them into its
+/// own store through NATS (stopping and starting again in between) and relays its own context
+/// only, so the copies never go back on NATS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_alone_imports_another_contexts_events_once_and_never_relays_them() {
+    let Some(nats) = NatsServer::start_or_skip("a_service_alone_imports_another_contexts_events") else {
+        return;
+    };
+    let dirs = (tempfile::tempdir().expect("a directory"), tempfile::tempdir().expect("a directory"));
+    let listings = open_store(&dirs.0.path().join("events"));
+    let matching = open_store(&dirs.1.path().join("events"));
+    let client = symbiose_feed::connect(&nats.url(), None, "services").await.expect("connect");
+    let mut ids = append_organizations(&listings, 0, EVENTS, 3).await;
+    let listings_relay =
+        RelayTask::spawn(&listings, &client, relay_options(dirs.0.path()).only_contexts(&[CONTEXT]));
+    let jetstream = symbiose_feed::jetstream(client.clone());
+    let imports = symbiose_feed::start_imports(jetstream.clone(), matching.clone(), "matching", &[CONTEXT]);
+    crate::support::eventually("the first events imported", || matching.head() == EVENTS).await;
+    imports.stop().await;
+
+    // More events while matching's import is stopped: it resumes where its consumer stood.
+    ids.extend(append_organizations(&listings, EVENTS, EVENTS, 3).await);
+    let imports = symbiose_feed::start_imports(jetstream.clone(), matching.clone(), "matching", &[CONTEXT]);
+    crate::support::eventually("every event imported", || matching.head() == 2 * EVENTS).await;
+    let copies = matching.read_all(0, 2 * EVENTS as usize + 1).await.expect("the copies");
+    let originals = listings.read_all(0, 2 * EVENTS as usize + 1).await.expect("the originals");
+    assert_eq!(copies.len(), originals.len(), "each event once");
+    for (copy, original) in copies.iter().zip(&originals) {
+        assert_eq!(
+            (copy.id, &copy.stream, copy.version, &copy.payload, &copy.metadata),
+            (original.id, &original.stream, original.version, &original.payload, &original.metadata),
+            "the copy of the event at {}",
+            original.position
+        );
+    }
+    assert_eq!(copies.iter().map(|copy| copy.id).collect::<Vec<_>>(), ids);
+
+    // Matching's relay publishes matching's events only: the copies stay home.
+    let matching_relay =
+        RelayTask::spawn(&matching, &client, relay_options(dirs.1.path()).only_contexts(&["matching"]));
+    matching_relay.caught_up(&matching).await;
+    let stats = matching_relay.metrics.stats();
+    assert_eq!((stats.published, stats.foreign), (0, 2 * EVENTS));
+    let mut stream = jetstream.get_stream(STREAM).await.expect("the listings' stream");
+    let info = stream.info().await.expect("stream info");
+    assert_eq!(info.state.messages, 2 * EVENTS, "the listings' events, once each");
+    matching_relay.stop().await;
+    imports.stop().await;
+    listings_relay.stop().await;
+}
