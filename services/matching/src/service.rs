@@ -9,8 +9,8 @@ use std::sync::Arc;
 use prost::Message as _;
 use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
-use symbiose_kit::ServerConfig;
 use symbiose_kit::auth::Authenticator;
+use symbiose_kit::{ApiError, ServerConfig};
 use symbiose_proto::matching::v1::matching_service_server::MatchingServiceServer;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
@@ -42,10 +42,29 @@ impl<S: EventStore, R: Reservations> Handler for Deliverer<S, R> {
         let closed = symbiose_proto::logistics::v1::ShipmentClosed::decode(event.payload.as_ref())?;
         let deal =
             Uuid::parse_str(&closed.deal_id).map_err(|_| format!("{:?} is not a deal id", closed.deal_id))?;
-        self.0.delivered(deal, closed.accepted_milli).await?;
-        Ok(())
+        // The listings service may be restarting (each service alone): ask again for a while
+        // before the consumer counts a failed delivery.
+        let mut attempt = 0_u32;
+        loop {
+            match self.0.delivered(deal, closed.accepted_milli).await {
+                Err(ApiError::Unavailable(reason)) if attempt < DELIVERY_ATTEMPTS_MAX => {
+                    attempt += 1;
+                    tracing::warn!(%deal, attempt, %reason, "the listings service did not answer a delivery: asking again");
+                    let delay =
+                        (DELIVERY_RETRY_DELAY_MS_MIN << attempt.min(6)).min(DELIVERY_RETRY_DELAY_MS_MAX);
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                }
+                answer => return Ok(answer?),
+            }
+        }
     }
 }
+
+/// Calls to the listings service one delivery makes while it does not answer, at most, before
+/// the consumer counts a failure (and, after its own bound, parks the delivery): about a minute.
+const DELIVERY_ATTEMPTS_MAX: u32 = 20;
+const DELIVERY_RETRY_DELAY_MS_MIN: u64 = 50;
+const DELIVERY_RETRY_DELAY_MS_MAX: u64 = 3_000;
 
 /// The proposer: for each listing published, proposes its best counterparts (once per pair,
 /// whatever the redeliveries).

@@ -1,7 +1,7 @@
 //! Each service as a process of its own, as the chart deploys them: a real nats-server, the
 //! four service binaries on free ports with a data directory each and the platform's one
 //! signing key, and the whole cross-border exchange through their gRPC ports (with the
-//! command-line client), with two services killed with SIGKILL in the middle of the flow and
+//! command-line client), with three services killed with SIGKILL in the middle of the flow and
 //! started again: the flow completes, with nothing lost and nothing done twice. Each process's
 //! log is in `<its data directory>/stderr.log`, and printed when the test fails.
 
@@ -19,10 +19,11 @@ const SETTLEMENT: &str = env!("CARGO_BIN_EXE_symbiose-settlement");
 /// Longest wait for what another service does on an event (it comes through NATS).
 const REACTION_WAIT: Duration = Duration::from_secs(30);
 
-/// The platform: NATS and the listings service, which the others are started against.
+/// The platform: NATS and the listings service's address, which the others are started
+/// against, and the platform's key.
 struct Platform {
     nats_url: String,
-    listings: ServerProcess,
+    listings_url: String,
     signing_key: Vec<u8>,
 }
 
@@ -36,7 +37,17 @@ impl Platform {
         ServerProcess::spawn(
             binary,
             data_dir,
-            &[("SYMBIOSE_NATS_URL", &self.nats_url), ("SYMBIOSE_LISTINGS_URL", &self.listings.url)],
+            &[("SYMBIOSE_NATS_URL", &self.nats_url), ("SYMBIOSE_LISTINGS_URL", &self.listings_url)],
+        )
+    }
+
+    /// Starts the listings service again on `data_dir`, at the address the others know.
+    fn restart_listings(&self, data_dir: tempfile::TempDir) -> ServerProcess {
+        let addr = self.listings_url.trim_start_matches("http://");
+        ServerProcess::spawn(
+            LISTINGS,
+            data_dir,
+            &[("SYMBIOSE_NATS_URL", &self.nats_url), ("SYMBIOSE_LISTEN_ADDR", addr)],
         )
     }
 
@@ -92,8 +103,7 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     );
     let signing_key =
         std::fs::read(listings.data_dir.path().join("data/keys/signing.key")).expect("the platform's key");
-    let platform = Platform { nats_url, listings, signing_key };
-    let listings = &platform.listings;
+    let platform = Platform { nats_url, listings_url: listings.url.clone(), signing_key };
     let matching = platform.start(MATCHING, tempfile::tempdir().expect("a data directory"));
     let mut logistics = platform.start(LOGISTICS, tempfile::tempdir().expect("a data directory"));
     let settlement = platform.start(SETTLEMENT, tempfile::tempdir().expect("a data directory"));
@@ -187,7 +197,7 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     assert!(stdout(&accepted).contains("40 pallet at 3.50 EUR = 140.00 EUR"), "{}", stdout(&accepted));
     let deal = first_line_word(&accepted, "deal ").expect("a deal");
     let reserved =
-        until(listings, &producer, &["listing", "show", &offer], |text| available(text) == Some(0.0));
+        until(&listings, &producer, &["listing", "show", &offer], |text| available(text) == Some(0.0));
     assert!(reserved.contains("published"), "{reserved}");
 
     // Logistics opened the deal's transport from matching's DealAgreed, and quotes it.
@@ -251,6 +261,9 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     for step in steps {
         succeeded(logistics.as_member(&carrier, step), &format!("{step:?}"));
     }
+    // SIGKILL the listings service before the receiver's acceptance: matching's delivery will
+    // find it away, and must wait for it.
+    let listings_data = listings.kill();
     let closed = succeeded(logistics.as_member(&buyer, &["shipment", "accept", &shipment]), "accept");
     assert!(stdout(&closed).contains("closed"), "{}", stdout(&closed));
 
@@ -260,8 +273,7 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     let shown = until(&logistics, &buyer, &["shipment", "show", &shipment], |text| text.contains("closed"));
     assert!(shown.contains("two with broken boards"), "{shown}");
 
-    // Settlement paid the 38 pallets accepted once, and invoiced them once; matching turned the
-    // reservation into the 38 delivered, the 2 refused back on offer at the listings service.
+    // Settlement paid the 38 pallets accepted once, and invoiced them once.
     let transfers = until(&settlement, &buyer, &["money", "transfers", &deal], |text| {
         text.contains("settlement   133.00 EUR")
     });
@@ -274,10 +286,45 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     assert!(refunded.contains("held 0.00 EUR"), "the 7.14 not delivered released: {refunded}");
     let invoices = until(&settlement, &producer, &["invoice", "list"], |text| text.contains("-000001"));
     assert!(invoices.contains("intra_eu_exempt") && !invoices.contains("-000002"), "one invoice: {invoices}");
+    // The listings service, started again at its address: matching's delivery, which found it
+    // away, goes through; the reservation becomes the 38 delivered, the 2 refused back on offer.
+    let listings = platform.restart_listings(listings_data);
     let offered =
-        until(listings, &producer, &["listing", "show", &offer], |text| available(text) == Some(2.0));
+        until(&listings, &producer, &["listing", "show", &offer], |text| available(text) == Some(2.0));
     assert!(offered.contains("published"), "{offered}");
     let balances = until(&logistics, &producer, &["pallets", "balances"], |text| text.contains(&carrier_id));
     assert!(balances.contains(&format!("{carrier_id}  grade b  +5")), "{balances}");
+
+    // A token revoked at the listings service is refused by every other service once the
+    // revocation reaches it on NATS.
+    let issued = succeeded(listings.cli(&["token", "issue", "--organization", &buyer_id]), "a second token");
+    let second = stdout(&issued).trim().to_owned();
+    let token_id = stderr(&issued)
+        .lines()
+        .find_map(|line| line.strip_prefix("token id "))
+        .expect("the token's id")
+        .trim()
+        .to_owned();
+    let asks: [(&ServerProcess, &[&str]); 3] = [
+        (&matching, &["proposal", "list"]),
+        (&logistics, &["pallets", "balances"]),
+        (&settlement, &["money", "balances"]),
+    ];
+    for (service, args) in asks {
+        succeeded(service.as_member(&second, args), "the second token, before its revocation");
+    }
+    succeeded(listings.cli(&["token", "revoke", &token_id]), "revoke the second token");
+    for (service, args) in asks {
+        let deadline = Instant::now() + REACTION_WAIT;
+        loop {
+            let output = service.as_member(&second, args);
+            if !output.status.success() {
+                assert!(stderr(&output).contains("has been revoked"), "{args:?}: {}", stderr(&output));
+                break;
+            }
+            assert!(Instant::now() < deadline, "{args:?}: the revoked token is still accepted");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     println!("the multi-process flow took {:.1} s", started.elapsed().as_secs_f64());
 }
