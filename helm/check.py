@@ -348,6 +348,8 @@ def main() -> int:
             "a bad log format": (merge(REQUIRED_VALUES, {"config": {"logFormat": "xml"}}), "logFormat"),
             "an https listings URL": (merge(REQUIRED_VALUES, {"config": {"listingsUrl": "https://listings:443"}}),
                                       "listingsUrl"),
+            "a listings URL on port 70000": (merge(REQUIRED_VALUES, {"config": {
+                "listingsUrl": "http://listings:70000"}}), "listingsUrl"),
             "grpc port 0": (merge(REQUIRED_VALUES, {"ports": {"grpc": 0}}), "/ports/grpc"),
             "metrics port 70000": (merge(REQUIRED_VALUES, {"ports": {"metrics": 70000}}), "/ports/metrics"),
             "a timeout as text": (merge(REQUIRED_VALUES, {"config": {"requestTimeoutMs": "10s"}}), "requestTimeoutMs"),

@@ -107,9 +107,14 @@ impl ConsumerOptions {
 
     /// The delay before the delivery that follows the `delivered`-th.
     fn retry_delay(&self, delivered: u64) -> Duration {
-        let doubling = u32::try_from(delivered.saturating_sub(1).min(16)).unwrap_or(16);
-        self.retry_delay_min.saturating_mul(1 << doubling).min(self.retry_delay_max)
+        doubling_delay(delivered, self.retry_delay_min, self.retry_delay_max)
     }
+}
+
+/// `min` after the first failure, doubling with each one after it, up to `max`.
+pub(crate) fn doubling_delay(failures: u64, min: Duration, max: Duration) -> Duration {
+    let doubling = u32::try_from(failures.saturating_sub(1).min(16)).unwrap_or(16);
+    min.saturating_mul(1 << doubling).min(max)
 }
 
 /// A consumer's counters, shared with whoever watches it.

@@ -256,8 +256,9 @@ impl JetStreamFeed {
             &jetstream,
             context,
             &options.name,
-            options.deliveries_max,
+            Some(options.deliveries_max),
             CONSUMER_ACK_PENDING_MAX,
+            None,
         )
         .await?;
         Ok(JetStreamFeed {
@@ -354,14 +355,16 @@ impl JetStreamFeed {
 }
 
 /// The durable pull consumer `name` of `context`'s events (and the stream and the dead-letter
-/// stream, created if absent), delivering from the stream's start, with at most
-/// `ack_pending_max` messages unacknowledged at a time.
+/// stream, created if absent), delivering from the stream's start (or from `start_sequence`
+/// when it is made), each message at most `deliveries_max` times and one more (`None`: no
+/// bound), with at most `ack_pending_max` messages unacknowledged at a time.
 pub(crate) async fn durable_consumer(
     jetstream: &jetstream::Context,
     context: &str,
     name: &str,
-    deliveries_max: u32,
+    deliveries_max: Option<u32>,
     ack_pending_max: i64,
+    start_sequence: Option<u64>,
 ) -> Result<consumer::Consumer<pull::Config>, FeedError> {
     if !route::is_context(context) {
         return Err(FeedError::Invalid {
@@ -380,12 +383,13 @@ pub(crate) async fn durable_consumer(
     let config = pull::Config {
         durable_name: Some(name.to_owned()),
         description: Some(format!("Symbiose consumer {name} of the {context} events")),
-        deliver_policy: DeliverPolicy::All,
+        deliver_policy: start_sequence
+            .map_or(DeliverPolicy::All, |start_sequence| DeliverPolicy::ByStartSequence { start_sequence }),
         ack_policy: AckPolicy::Explicit,
         ack_wait: Duration::from_millis(CONSUMER_ACK_WAIT_MS),
         // One delivery more than the consumer's bound: it parks the message on its last
         // delivery, and this one more lets it do so if it crashed in between.
-        max_deliver: i64::from(deliveries_max) + 1,
+        max_deliver: deliveries_max.map_or(-1, |deliveries_max| i64::from(deliveries_max) + 1),
         max_ack_pending: ack_pending_max,
         filter_subject: route::stream_subjects(context),
         ..Default::default()

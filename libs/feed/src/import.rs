@@ -5,13 +5,19 @@
 //!
 //! An import takes the messages ready, up to [`IMPORT_BATCH_MAX`], appends each run of one
 //! stream's events in one append and hands the batch's appends to the store together and in
-//! order ([`EventStore::append_many`]: one `fdatasync` for the batch, and the copy's log in the
-//! context's order); then it acknowledges each message. An import is idempotent: an
-//! event the copy holds already at its place (delivered again after a crash between the
-//! append and the acknowledgement) is acknowledged and not copied twice. A copy never skips a
-//! version nor replaces an event: such an event is delivered again later (its predecessor may
-//! be on its way), and parked on `symbiose.deadletter.<consumer>` after
-//! [`IMPORT_DELIVERIES_MAX`] deliveries, never written out of place.
+//! order ([`EventStore::append_many`]: the embedded store writes what it has queued with one
+//! `fdatasync`); then it acknowledges each message. The copy's log keeps the context's order:
+//! messages are taken in stream order only, and the import stops at the first event it cannot
+//! copy and takes the stream again from the consumer's acknowledgement floor (the consumer is
+//! made anew there, so nothing later overtakes it), after a pause; it does so at start too when
+//! the last run left messages unacknowledged.
+//!
+//! An import is idempotent: an event the copy holds already at its place (delivered again after
+//! a crash between the append and the acknowledgement) is acknowledged and not copied twice. A
+//! copy never skips a version nor replaces an event: such an event is tried
+//! [`IMPORT_ATTEMPTS_MAX`] times, then parked on `symbiose.deadletter.<consumer>` with the
+//! reason, and the later events of its stream are parked at once (they could never follow it).
+//! A store that fails ends the import, and the service with it: its views would go stale.
 //!
 //! The copies are the service's to read and never to publish: its relay publishes its own
 //! context only ([`crate::RelayOptions::only_contexts`]).
@@ -21,27 +27,33 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind};
+use async_nats::jetstream::consumer::{self, pull};
+use async_nats::jetstream::{self};
 use symbiose_eventstore::{
-    Append, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StreamName,
+    APPEND_BYTES_MAX, Append, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError,
+    StreamName,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_stream::StreamExt as _;
 
-use crate::feed::{FEED_BACKOFF_MS_MAX, FEED_ERRORS_MAX};
-use crate::feed::{durable_consumer, park_message};
-use crate::{CONSUMER_DELIVERIES_MAX, FeedError, RELAY_RESTART_DELAY_MS, cloudevents};
+use crate::feed::{FEED_BACKOFF_MS_MAX, FEED_ERRORS_MAX, durable_consumer, park_message};
+use crate::{CONSUMER_DELIVERIES_MAX, FeedError, RELAY_RESTART_DELAY_MS, cloudevents, route};
 
 /// Messages an import takes at once, and lets wait for their acknowledgement.
 pub const IMPORT_BATCH_MAX: usize = 256;
-/// Deliveries of one message after which an import parks it.
-pub const IMPORT_DELIVERIES_MAX: u32 = CONSUMER_DELIVERIES_MAX;
-/// The delay before a message that could not be imported is delivered again: it doubles
-/// with each delivery up to [`IMPORT_RETRY_DELAY_MS_MAX`].
+/// Times an import tries an event that cannot go in the copy before it parks it.
+pub const IMPORT_ATTEMPTS_MAX: u32 = CONSUMER_DELIVERIES_MAX;
+/// The pause before an import tries again an event it could not copy: it doubles with each
+/// attempt up to [`IMPORT_RETRY_DELAY_MS_MAX`].
 pub const IMPORT_RETRY_DELAY_MS_MIN: u64 = 200;
 pub const IMPORT_RETRY_DELAY_MS_MAX: u64 = 5_000;
+/// Bytes of events one append of an import takes, at most: half the store's bound, for the
+/// records' own headers.
+const IMPORT_APPEND_BYTES_MAX: usize = APPEND_BYTES_MAX / 2;
+/// Streams an import remembers as broken (an event of theirs parked), at most.
+const BROKEN_STREAMS_MAX: usize = 4096;
 /// How often an import logs its progress, at most.
 const IMPORT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -52,89 +64,95 @@ pub enum Imported {
     Copied,
     /// The copy held it already: it was delivered again.
     Held,
-    /// Not in the copy, and why: deliver it again later.
-    NotYet(String),
+    /// It cannot go in the copy now, and why: its place is not the next of its stream, or holds
+    /// another event, or the store refuses it.
+    Refused(String),
+    /// The store failed, whatever the event.
+    Failed(String),
+    /// Not tried: an event before it in the batch was not copied.
+    Skipped,
 }
 
-/// Appends `events` (in the order they were delivered: each context's order) to `store` at
-/// their places, and says what became of each. Each run of consecutive versions of one stream
-/// is one append, after what the copy holds of it; the appends go to the store together and
-/// in order ([`EventStore::append_many`]), so the copy's log keeps the delivered order.
+/// Appends `events` (in the context's order) to `store` at their places, and says what became
+/// of each. Each run of consecutive versions of one stream is one append, after what the copy
+/// holds of it; the appends go to the store together and in order
+/// ([`EventStore::append_many`]). Planning stops at the first event that cannot be copied: the
+/// ones after it are [`Imported::Skipped`], so nothing overtakes it.
 pub async fn import_events<S: EventStore>(store: &S, events: &[RecordedEvent]) -> Vec<Imported> {
-    let mut outcomes: Vec<Option<Imported>> = vec![None; events.len()];
+    let mut outcomes = vec![Imported::Skipped; events.len()];
     // The version each stream's copy takes next, with what this batch plans before it.
-    let mut next_of: HashMap<&StreamName, Result<u64, String>> = HashMap::new();
+    let mut next_of: HashMap<&StreamName, u64> = HashMap::new();
     let mut seen = HashSet::new();
     let mut appends = Vec::new();
     let mut planned: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
-    while start < events.len() {
+    'plan: while start < events.len() {
         let first = &events[start];
         if !seen.insert(first.id) {
-            outcomes[start] = Some(Imported::NotYet(format!("{} delivered twice in one batch", first.id)));
+            // The same event published twice: it is in the copy once the first is.
+            outcomes[start] = Imported::Held;
             start += 1;
             continue;
         }
         let mut end = start + 1;
+        let mut bytes = encoded_len(first);
         while end < events.len()
             && events[end].stream == first.stream
             && events[end].version == events[end - 1].version + 1
+            && bytes + encoded_len(&events[end]) <= IMPORT_APPEND_BYTES_MAX
             && seen.insert(events[end].id)
         {
+            bytes += encoded_len(&events[end]);
             end += 1;
         }
         let run = start..end;
         start = end;
         let next = match next_of.get(&first.stream) {
-            Some(next) => next.clone(),
-            None => {
-                let next = match store.stream_info(&first.stream).await {
-                    Ok(Some(info)) if info.deleted => Err(format!("{}: deleted in the copy", first.stream)),
-                    Ok(info) => Ok(info.map_or(0, |info| info.last_version + 1)),
-                    Err(error) => Err(error.to_string()),
-                };
-                next_of.insert(&first.stream, next.clone());
-                next
-            }
-        };
-        let next = match next {
-            Ok(next) => next,
-            Err(reason) => {
-                run.for_each(|index| outcomes[index] = Some(Imported::NotYet(reason.clone())));
-                continue;
-            }
+            Some(next) => *next,
+            None => match store.stream_info(&first.stream).await {
+                Ok(Some(info)) if info.deleted => {
+                    outcomes[run.start] = Imported::Refused(format!("{}: deleted in the copy", first.stream));
+                    break 'plan;
+                }
+                Ok(info) => info.map_or(0, |info| info.last_version + 1),
+                Err(error) => {
+                    outcomes[run.start] = Imported::Failed(error.to_string());
+                    break 'plan;
+                }
+            },
         };
         if first.version > next {
-            let reason = format!(
+            outcomes[run.start] = Imported::Refused(format!(
                 "{}: the copy ends before version {next}, the event {} is version {}: the events between are \
                  missing",
                 first.stream, first.id, first.version
-            );
-            run.for_each(|index| outcomes[index] = Some(Imported::NotYet(reason.clone())));
-            continue;
+            ));
+            break 'plan;
         }
         // The events of the run the copy holds already must be the same events.
         let overlap = usize::try_from(next - first.version).unwrap_or(usize::MAX).min(run.len());
-        let mut fresh = run.start + overlap;
         if overlap > 0 {
-            let stored = store.read_stream(&first.stream, first.version, Direction::Forward, overlap).await;
-            let stored = stored.unwrap_or_default();
+            let stored =
+                match store.read_stream(&first.stream, first.version, Direction::Forward, overlap).await {
+                    Ok(stored) => stored,
+                    Err(error) => {
+                        outcomes[run.start] = Imported::Failed(error.to_string());
+                        break 'plan;
+                    }
+                };
             for index in run.start..run.start + overlap {
                 let event = &events[index];
-                let same = stored.get(index - run.start).is_some_and(|stored| stored.id == event.id);
-                if !same {
-                    let reason = format!(
+                if stored.get(index - run.start).is_none_or(|stored| stored.id != event.id) {
+                    outcomes[index] = Imported::Refused(format!(
                         "{}: version {} holds another event than {} ({})",
                         event.stream, event.version, event.id, event.event_type
-                    );
-                    (index..run.end)
-                        .for_each(|index| outcomes[index] = Some(Imported::NotYet(reason.clone())));
-                    fresh = run.end;
-                    break;
+                    ));
+                    break 'plan;
                 }
-                outcomes[index] = Some(Imported::Held);
+                outcomes[index] = Imported::Held;
             }
         }
+        let fresh = run.start + overlap;
         if fresh < run.end {
             appends.push(Append {
                 stream: first.stream.clone(),
@@ -142,21 +160,31 @@ pub async fn import_events<S: EventStore>(store: &S, events: &[RecordedEvent]) -
                 events: copies(&events[fresh..run.end]),
             });
             planned.push(fresh..run.end);
-            next_of.insert(&first.stream, Ok(events[run.end - 1].version + 1));
+            next_of.insert(&first.stream, events[run.end - 1].version + 1);
+        } else {
+            next_of.insert(&first.stream, next);
         }
     }
     for (answer, range) in store.append_many(appends).await.into_iter().zip(planned) {
+        let outcome = match answer {
+            Ok(_) => Imported::Copied,
+            Err(
+                error @ (StoreError::WrongExpectedVersion { .. }
+                | StoreError::DuplicateEvent { .. }
+                | StoreError::InvalidInput(_)),
+            ) => Imported::Refused(error.to_string()),
+            Err(error) => Imported::Failed(error.to_string()),
+        };
         for index in range {
-            outcomes[index] = Some(match &answer {
-                Ok(_) => Imported::Copied,
-                Err(error) => Imported::NotYet(error.to_string()),
-            });
+            outcomes[index] = outcome.clone();
         }
     }
     outcomes
-        .into_iter()
-        .map(|outcome| outcome.unwrap_or(Imported::NotYet("not planned".to_owned())))
-        .collect()
+}
+
+/// The bytes an event takes in an append, as the store counts them.
+fn encoded_len(event: &RecordedEvent) -> usize {
+    16 + 2 + event.event_type.len() + 4 + event.metadata.len() + 4 + event.payload.len()
 }
 
 fn expected_before(version: u64) -> ExpectedVersion {
@@ -183,16 +211,19 @@ pub fn importer_name(service: &str, context: &str) -> String {
 pub struct ImportCounters {
     pub imported: AtomicU64,
     pub already_held: AtomicU64,
-    pub retried: AtomicU64,
+    /// Times the import took the stream again from its consumer's acknowledgement floor.
+    pub restarts: AtomicU64,
     pub parked: AtomicU64,
     /// Messages of the stream not delivered yet, as of the last one delivered.
     pub pending: AtomicU64,
 }
 
-/// Imports running in the background, one per context: tell them to stop, then wait.
+/// Imports running in the background, one per context: tell them to stop, then wait; or wait
+/// for one to fail.
 #[derive(Debug)]
 pub struct RunningImports {
     stop: watch::Sender<bool>,
+    failed: watch::Receiver<Option<String>>,
     tasks: Vec<(String, Arc<ImportCounters>, ImportTask)>,
 }
 
@@ -202,6 +233,21 @@ impl RunningImports {
     /// Each context's counters.
     pub fn counters(&self) -> impl Iterator<Item = (&str, &ImportCounters)> {
         self.tasks.iter().map(|(context, counters, _)| (context.as_str(), counters.as_ref()))
+    }
+
+    /// Completes when an import has ended on an error (a store error): why. A service stops
+    /// then, rather than serve views that no longer follow.
+    pub fn failure(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        let mut failed = self.failed.clone();
+        async move {
+            let reason =
+                failed.wait_for(Option::is_some).await.map(|reason| reason.clone().unwrap_or_default());
+            match reason {
+                Ok(reason) => reason,
+                // Every import ended without an error: nothing will fail.
+                Err(_) => std::future::pending().await,
+            }
+        }
     }
 
     /// Stops every import and waits for them.
@@ -220,7 +266,7 @@ impl RunningImports {
 /// Starts importing the events of each of `contexts` into `store`, for `service`, through
 /// durable JetStream consumers (named by [`importer_name`]; JetStream keeps where each
 /// stands). An import that gives up on NATS starts again after [`RELAY_RESTART_DELAY_MS`]; a
-/// store error ends it.
+/// store error ends it, and [`RunningImports::failure`] says so.
 pub fn start_imports<S: EventStore>(
     jetstream: jetstream::Context,
     store: S,
@@ -228,6 +274,8 @@ pub fn start_imports<S: EventStore>(
     contexts: &[&str],
 ) -> RunningImports {
     let (stop, stopped) = watch::channel(false);
+    let (failure, failed) = watch::channel(None);
+    let failure = Arc::new(failure);
     let tasks = contexts
         .iter()
         .map(|context| {
@@ -239,11 +287,20 @@ pub fn start_imports<S: EventStore>(
                 name: importer_name(service, context),
                 counters: counters.clone(),
             };
-            ((*context).to_owned(), counters, tokio::spawn(import.supervise(stopped.clone())))
+            let (stopped, failure) = (stopped.clone(), failure.clone());
+            let task = tokio::spawn(async move {
+                let result = import.supervise(stopped).await;
+                if let Err(error) = &result {
+                    tracing::error!(%error, consumer = %import.name, "an import stopped on an error");
+                    failure.send_replace(Some(format!("{}: {error}", import.name)));
+                }
+                result
+            });
+            ((*context).to_owned(), counters, task)
         })
         .collect();
     tracing::info!(service, ?contexts, "importing the other contexts' events from NATS");
-    RunningImports { stop, tasks }
+    RunningImports { stop, failed, tasks }
 }
 
 struct Import<S> {
@@ -254,8 +311,23 @@ struct Import<S> {
     counters: Arc<ImportCounters>,
 }
 
+/// How a batch ended.
+enum Next {
+    /// Take the next batch.
+    Go,
+    /// Take the stream again from the acknowledgement floor, after this pause.
+    Again(Duration),
+}
+
+/// An event that could not be copied, and how many times in a row.
+#[derive(Debug, Default)]
+struct Attempts {
+    sequence: u64,
+    count: u32,
+}
+
 impl<S: EventStore> Import<S> {
-    async fn supervise(self, mut stopped: watch::Receiver<bool>) -> Result<(), FeedError> {
+    async fn supervise(&self, mut stopped: watch::Receiver<bool>) -> Result<(), FeedError> {
         loop {
             match self.run(&mut stopped).await {
                 Err(error @ (FeedError::Nats(_) | FeedError::NatsUnavailable { .. })) => {
@@ -279,88 +351,181 @@ impl<S: EventStore> Import<S> {
         }
     }
 
-    /// Imports batch after batch until `stopped`.
+    /// Imports batch after batch until `stopped`, taking the stream again from the
+    /// acknowledgement floor whenever a batch asks for it.
     async fn run(&self, stopped: &mut watch::Receiver<bool>) -> Result<(), FeedError> {
-        let consumer = durable_consumer(
-            &self.jetstream,
-            &self.context,
-            &self.name,
-            IMPORT_DELIVERIES_MAX,
-            IMPORT_BATCH_MAX as i64,
-        )
-        .await?;
-        let mut messages =
-            consumer.stream().max_messages_per_batch(IMPORT_BATCH_MAX).messages().await.map_err(|error| {
-                FeedError::nats(&format!("pulling from the consumer {}", self.name), error)
-            })?;
-        tracing::info!(consumer = %self.name, context = %self.context, "import starting");
-        let mut errors_in_a_row = 0_u32;
+        let mut attempts = Attempts::default();
+        let mut broken: HashSet<StreamName> = HashSet::new();
         let mut logged_at = Instant::now();
         loop {
-            let first = tokio::select! {
-                _ = stopped.wait_for(|stopped| *stopped) => return Ok(()),
-                first = messages.next() => first,
-            };
-            let mut batch = match first {
-                Some(Ok(message)) => vec![message],
-                Some(Err(error)) => {
-                    errors_in_a_row += 1;
-                    if errors_in_a_row > FEED_ERRORS_MAX {
-                        return Err(FeedError::NatsUnavailable {
-                            attempts: errors_in_a_row,
-                            last_error: format!("receiving from the consumer {}: {error}", self.name),
-                        });
+            let consumer = self.consumer_from_floor().await?;
+            let mut messages =
+                consumer.stream().max_messages_per_batch(IMPORT_BATCH_MAX).messages().await.map_err(
+                    |error| FeedError::nats(&format!("pulling from the consumer {}", self.name), error),
+                )?;
+            let mut last_sequence = 0;
+            let mut errors_in_a_row = 0_u32;
+            let pause = loop {
+                let first = tokio::select! {
+                    _ = stopped.wait_for(|stopped| *stopped) => return Ok(()),
+                    first = messages.next() => first,
+                };
+                let mut batch = match first {
+                    Some(Ok(message)) => vec![message],
+                    Some(Err(error)) => {
+                        errors_in_a_row += 1;
+                        if errors_in_a_row > FEED_ERRORS_MAX {
+                            return Err(FeedError::NatsUnavailable {
+                                attempts: errors_in_a_row,
+                                last_error: format!("receiving from the consumer {}: {error}", self.name),
+                            });
+                        }
+                        tracing::warn!(consumer = %self.name, attempt = errors_in_a_row, %error, "receiving failed");
+                        let backoff = (10 * u64::from(errors_in_a_row).pow(2)).min(FEED_BACKOFF_MS_MAX);
+                        tokio::time::sleep(Duration::from_millis(backoff)).await;
+                        continue;
                     }
-                    tracing::warn!(consumer = %self.name, attempt = errors_in_a_row, %error, "receiving failed");
-                    let backoff = (10 * u64::from(errors_in_a_row).pow(2)).min(FEED_BACKOFF_MS_MAX);
-                    tokio::time::sleep(Duration::from_millis(backoff)).await;
-                    continue;
+                    None => {
+                        return Err(FeedError::Nats(format!(
+                            "the consumer {} stopped delivering",
+                            self.name
+                        )));
+                    }
+                };
+                errors_in_a_row = 0;
+                // What else is ready goes in the same batch (a zero timeout polls once).
+                while batch.len() < IMPORT_BATCH_MAX {
+                    match tokio::time::timeout(Duration::ZERO, messages.next()).await {
+                        Ok(Some(Ok(message))) => batch.push(message),
+                        Ok(Some(Err(error))) => {
+                            tracing::warn!(consumer = %self.name, %error, "receiving failed");
+                            break;
+                        }
+                        _ => break,
+                    }
                 }
-                None => {
-                    return Err(FeedError::Nats(format!("the consumer {} stopped delivering", self.name)));
+                let next = self.import_batch(batch, &mut last_sequence, &mut attempts, &mut broken).await?;
+                if logged_at.elapsed() >= IMPORT_LOG_INTERVAL {
+                    self.log_progress("import progress");
+                    logged_at = Instant::now();
+                }
+                if let Next::Again(pause) = next {
+                    break pause;
                 }
             };
-            errors_in_a_row = 0;
-            // What else is ready goes in the same batch (a zero timeout polls once).
-            while batch.len() < IMPORT_BATCH_MAX {
-                match tokio::time::timeout(Duration::ZERO, messages.next()).await {
-                    Ok(Some(Ok(message))) => batch.push(message),
-                    _ => break,
-                }
-            }
-            self.import_batch(batch).await?;
-            if logged_at.elapsed() >= IMPORT_LOG_INTERVAL {
-                self.log_progress("import progress");
-                logged_at = Instant::now();
+            drop(messages);
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stopped.wait_for(|stopped| *stopped) => return Ok(()),
             }
         }
     }
 
-    /// Imports the batch's events, then acknowledges what the copy holds, and asks again for
-    /// (or parks) the rest.
-    async fn import_batch(&self, batch: Vec<jetstream::Message>) -> Result<(), FeedError> {
+    /// The durable consumer, made anew from its acknowledgement floor when messages wait
+    /// unacknowledged (a crash, or a batch that stopped early): JetStream would hand them out
+    /// again only after their acknowledgement wait, behind later ones.
+    async fn consumer_from_floor(&self) -> Result<consumer::Consumer<pull::Config>, FeedError> {
+        let nats = |what: &str| {
+            let what = format!("{what} {}", self.name);
+            move |error: Box<dyn std::error::Error + Send + Sync>| FeedError::nats(&what, error)
+        };
+        let mut consumer =
+            durable_consumer(&self.jetstream, &self.context, &self.name, None, IMPORT_BATCH_MAX as i64, None)
+                .await?;
+        let info = consumer.info().await.map_err(|error| nats("reading the consumer")(error.into()))?;
+        let (floor, delivered) = (info.ack_floor.stream_sequence, info.delivered.stream_sequence);
+        if delivered <= floor {
+            return Ok(consumer);
+        }
+        tracing::info!(consumer = %self.name, floor, delivered, "taking the stream again from the acknowledgement floor");
+        self.counters.restarts.fetch_add(1, Ordering::Relaxed);
+        let stream = self
+            .jetstream
+            .get_stream(route::stream_name(&self.context))
+            .await
+            .map_err(|error| nats("opening the stream of")(error.into()))?;
+        stream
+            .delete_consumer(&self.name)
+            .await
+            .map_err(|error| nats("deleting the consumer")(error.into()))?;
+        durable_consumer(
+            &self.jetstream,
+            &self.context,
+            &self.name,
+            None,
+            IMPORT_BATCH_MAX as i64,
+            Some(floor + 1),
+        )
+        .await
+    }
+
+    /// Imports the batch's messages in stream order, acknowledges what the copy holds, and
+    /// says whether to go on or to take the stream again from the acknowledgement floor (at
+    /// the first event that could not be copied, or a message out of order).
+    async fn import_batch(
+        &self,
+        batch: Vec<jetstream::Message>,
+        last_sequence: &mut u64,
+        attempts: &mut Attempts,
+        broken: &mut HashSet<StreamName>,
+    ) -> Result<Next, FeedError> {
         let mut events = Vec::with_capacity(batch.len());
         let mut messages = Vec::with_capacity(batch.len());
+        let mut next = Next::Go;
         for message in batch {
-            if let Ok(info) = message.info() {
-                self.counters.pending.store(info.pending, Ordering::Relaxed);
+            let Ok(info) = message.info() else {
+                next = Next::Again(Duration::ZERO);
+                break;
+            };
+            // A message delivered again (its acknowledgement wait ran out) comes behind later
+            // ones: take the stream again from the floor rather than copy out of order.
+            if info.stream_sequence <= *last_sequence {
+                next = Next::Again(Duration::ZERO);
+                break;
             }
-            match cloudevents::event(message.headers.as_ref(), message.payload.clone()) {
+            *last_sequence = info.stream_sequence;
+            self.counters.pending.store(info.pending, Ordering::Relaxed);
+            let parked = match cloudevents::event(message.headers.as_ref(), message.payload.clone()) {
+                Ok(event) if broken.contains(&event.stream) => {
+                    Some(format!("{}: an earlier event of this stream was parked", event.stream))
+                }
                 Ok(event) => {
                     events.push(event);
                     messages.push(message);
+                    continue;
                 }
-                Err(reason) => {
-                    tracing::error!(consumer = %self.name, subject = %message.subject, %reason, "not a Symbiose event: parked");
-                    let error = format!("not a Symbiose event: {reason}");
-                    park_message(&self.jetstream, &self.name, &message, delivered(&message), &error).await?;
-                    self.counters.parked.fetch_add(1, Ordering::Relaxed);
+                Err(reason) => Some(format!("not a Symbiose event: {reason}")),
+            };
+            // Parked where it stands: the events before it are in the batch, not yet copied,
+            // and go in before anything after it.
+            if let Some(reason) = parked {
+                next = self.copy(&mut events, &mut messages, attempts, broken).await?;
+                if !matches!(next, Next::Go) {
+                    return Ok(next);
                 }
+                tracing::error!(consumer = %self.name, subject = %message.subject, %reason, "event parked");
+                park_message(&self.jetstream, &self.name, &message, 1, &reason).await?;
+                self.counters.parked.fetch_add(1, Ordering::Relaxed);
             }
         }
+        let copied = self.copy(&mut events, &mut messages, attempts, broken).await?;
+        Ok(if matches!(copied, Next::Go) { next } else { copied })
+    }
+
+    /// Copies `events` (taking them), acknowledges their `messages` up to the first that could
+    /// not be copied, and parks that one after its last attempt.
+    async fn copy(
+        &self,
+        events: &mut Vec<RecordedEvent>,
+        messages: &mut Vec<jetstream::Message>,
+        attempts: &mut Attempts,
+        broken: &mut HashSet<StreamName>,
+    ) -> Result<Next, FeedError> {
+        let events = std::mem::take(events);
+        let messages = std::mem::take(messages);
         let outcomes = import_events(&self.store, &events).await;
         for ((event, message), outcome) in events.iter().zip(messages).zip(outcomes) {
-            let error = match outcome {
+            let reason = match outcome {
                 Imported::Copied | Imported::Held => {
                     let counter = if outcome == Imported::Copied {
                         &self.counters.imported
@@ -371,24 +536,33 @@ impl<S: EventStore> Import<S> {
                     message.ack().await.map_err(|error| FeedError::nats("acknowledging a message", error))?;
                     continue;
                 }
-                Imported::NotYet(error) => error,
+                Imported::Failed(reason) => {
+                    return Err(FeedError::Internal(format!("the store, importing {}: {reason}", event.id)));
+                }
+                Imported::Skipped => return Ok(Next::Again(Duration::ZERO)),
+                Imported::Refused(reason) => reason,
             };
-            let delivered = delivered(&message);
-            if delivered >= u64::from(IMPORT_DELIVERIES_MAX) {
-                tracing::error!(consumer = %self.name, position = event.position, id = %event.id, delivered, %error, "event parked");
-                park_message(&self.jetstream, &self.name, &message, delivered, &error).await?;
-                self.counters.parked.fetch_add(1, Ordering::Relaxed);
+            let sequence = message.info().map_or(0, |info| info.stream_sequence);
+            if attempts.sequence == sequence {
+                attempts.count += 1;
             } else {
-                let delay = retry_delay(delivered);
-                tracing::warn!(consumer = %self.name, position = event.position, id = %event.id, delivered, %error, "event not imported, delivering it again");
-                message
-                    .ack_with(AckKind::Nak(Some(delay)))
-                    .await
-                    .map_err(|error| FeedError::nats("asking for a message again", error))?;
-                self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                *attempts = Attempts { sequence, count: 1 };
             }
+            if attempts.count < IMPORT_ATTEMPTS_MAX {
+                let pause = retry_delay(attempts.count);
+                tracing::warn!(consumer = %self.name, position = event.position, id = %event.id, attempt = attempts.count, %reason, "event not imported: trying again");
+                return Ok(Next::Again(pause));
+            }
+            tracing::error!(consumer = %self.name, position = event.position, id = %event.id, attempts = attempts.count, %reason, "event parked");
+            park_message(&self.jetstream, &self.name, &message, u64::from(attempts.count), &reason).await?;
+            self.counters.parked.fetch_add(1, Ordering::Relaxed);
+            if broken.len() < BROKEN_STREAMS_MAX {
+                broken.insert(event.stream.clone());
+            }
+            // What came after it in the batch was not tried: take it again, at once.
+            return Ok(Next::Again(Duration::ZERO));
         }
-        Ok(())
+        Ok(Next::Go)
     }
 
     fn log_progress(&self, message: &'static str) {
@@ -397,7 +571,7 @@ impl<S: EventStore> Import<S> {
             consumer = %self.name,
             imported = counters.imported.load(Ordering::Relaxed),
             already_held = counters.already_held.load(Ordering::Relaxed),
-            retried = counters.retried.load(Ordering::Relaxed),
+            restarts = counters.restarts.load(Ordering::Relaxed),
             parked = counters.parked.load(Ordering::Relaxed),
             pending = counters.pending.load(Ordering::Relaxed),
             "{message}"
@@ -405,16 +579,12 @@ impl<S: EventStore> Import<S> {
     }
 }
 
-/// How many times `message` has been delivered to its consumer, this time included.
-fn delivered(message: &jetstream::Message) -> u64 {
-    message.info().map_or(1, |info| u64::try_from(info.delivered).unwrap_or(1).max(1))
-}
-
-/// The delay before the delivery that follows the `delivered`-th.
-fn retry_delay(delivered: u64) -> Duration {
-    let doubling = u32::try_from(delivered.saturating_sub(1).min(16)).unwrap_or(16);
-    Duration::from_millis(
-        IMPORT_RETRY_DELAY_MS_MIN.saturating_mul(1 << doubling).min(IMPORT_RETRY_DELAY_MS_MAX),
+/// The pause before the attempt that follows the `attempt`-th.
+fn retry_delay(attempt: u32) -> Duration {
+    crate::consumer::doubling_delay(
+        u64::from(attempt),
+        Duration::from_millis(IMPORT_RETRY_DELAY_MS_MIN),
+        Duration::from_millis(IMPORT_RETRY_DELAY_MS_MAX),
     )
 }
 
@@ -453,10 +623,10 @@ mod tests {
         store.read_stream(&stream, 0, Direction::Forward, 10).await.expect("the copy")
     }
 
-    use Imported::{Copied, Held};
+    use Imported::{Copied, Held, Skipped};
 
-    fn not_yet(outcome: &Imported, saying: &str) -> bool {
-        matches!(outcome, Imported::NotYet(reason) if reason.contains(saying))
+    fn refused(outcome: &Imported, saying: &str) -> bool {
+        matches!(outcome, Imported::Refused(reason) if reason.contains(saying))
     }
 
     #[tokio::test]
@@ -496,33 +666,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_copy_never_skips_a_version_nor_replaces_an_event() {
+    async fn a_copy_never_skips_a_version_nor_replaces_an_event_nor_lets_one_overtake_it() {
         let dirs = (tempfile::tempdir().expect("a dir"), tempfile::tempdir().expect("a dir"));
         let events = recorded_elsewhere(dirs.0.path()).await;
         let store = open(dirs.1.path());
         let gap = import_events(&store, &events[2..3]).await;
-        assert!(not_yet(&gap[0], "missing"), "{gap:?}");
+        assert!(refused(&gap[0], "missing"), "{gap:?}");
         assert_eq!(store.head(), 0, "nothing written");
 
-        // Out of order: what comes before its turn waits, the rest goes on.
+        // Out of order: what comes before its turn is refused, and nothing after it overtakes it.
         let shuffled = [events[0].clone(), events[3].clone(), events[1].clone()];
         let outcomes = import_events(&store, &shuffled).await;
         assert_eq!(outcomes[0], Copied);
-        assert!(not_yet(&outcomes[1], "missing"), "{outcomes:?}");
-        assert_eq!(outcomes[2], Copied);
-        // Twice in one batch: the second waits for the next delivery.
-        let twice = import_events(&store, &[events[2].clone(), events[2].clone()]).await;
-        assert_eq!(twice[0], Copied);
-        assert!(not_yet(&twice[1], "twice"), "{twice:?}");
+        assert!(refused(&outcomes[1], "missing"), "{outcomes:?}");
+        assert_eq!(outcomes[2], Skipped);
+        assert_eq!(store.head(), 1);
+        // The same event twice in one batch (published twice): copied once.
+        assert_eq!(import_events(&store, &[events[2].clone(), events[2].clone()]).await, [Copied, Held]);
 
         let mut impostor = events[3].clone();
         impostor.id = Uuid::now_v7();
         assert_eq!(import_events(&store, &[impostor.clone()]).await, [Copied]);
-        let replaced = import_events(&store, &events[2..4]).await;
+        let replaced =
+            import_events(&store, &[events[2].clone(), events[3].clone(), events[1].clone()]).await;
         assert_eq!(replaced[0], Held);
-        assert!(not_yet(&replaced[1], "holds another event"), "{replaced:?}");
+        assert!(refused(&replaced[1], "holds another event"), "{replaced:?}");
+        assert_eq!(replaced[2], Skipped);
         assert_eq!(stream_of(&store, "deal-1").await[2].id, impostor.id, "the copy is unchanged");
-        assert_eq!(store.head(), 4);
+        assert_eq!(store.head(), 3);
         store.close().await;
     }
 }

@@ -43,7 +43,7 @@ pub use consumer::{
 };
 pub use feed::{Delivery, Feed, JetStreamFeed, LocalFeed};
 pub use import::{
-    IMPORT_BATCH_MAX, IMPORT_DELIVERIES_MAX, ImportCounters, Imported, RunningImports, import_events,
+    IMPORT_ATTEMPTS_MAX, IMPORT_BATCH_MAX, ImportCounters, Imported, RunningImports, import_events,
     importer_name, start_imports,
 };
 pub use relay::{

@@ -406,10 +406,13 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         } else {
             None
         };
-        self.reservations
-            .confirm_delivery(deal.offer_id, deal.id, delivered)
-            .await
-            .map_err(|error| ApiError::Unavailable(error.to_string()))
+        self.reservations.confirm_delivery(deal.offer_id, deal.id, delivered).await.map_err(|error| {
+            if error.unreachable {
+                ApiError::Unavailable(error.to_string())
+            } else {
+                ApiError::Internal(anyhow::anyhow!("deal {id}'s delivery: {error}"))
+            }
+        })
     }
 }
 

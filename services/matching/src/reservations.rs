@@ -29,8 +29,12 @@ pub enum Reserved {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the listings service: {0}")]
-pub struct ReservationsError(pub String);
+#[error("the listings service: {message}")]
+pub struct ReservationsError {
+    pub message: String,
+    /// The listings service did not answer (it may be starting again): asking again may do.
+    pub unreachable: bool,
+}
 
 /// The listings service's reservation commands, as matching uses them.
 pub trait Reservations: Send + Sync + 'static {
@@ -146,9 +150,10 @@ impl RemoteReservations {
             token_id: Uuid::now_v7(),
         });
         let mut request = Request::new(message);
-        let bearer = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| ReservationsError("a service token that is not a header value".to_owned()))?;
+        let bearer = format!("Bearer {token}").parse().map_err(|_| ReservationsError {
+            message: "a service token that is not a header value".to_owned(),
+            unreachable: false,
+        })?;
         request.metadata_mut().insert("authorization", bearer);
         Ok(request)
     }
@@ -219,7 +224,10 @@ fn delivery_message(
 }
 
 fn failed(status: &Status) -> ReservationsError {
-    ReservationsError(format!("{:?}: {}", status.code(), status.message()))
+    ReservationsError {
+        message: format!("{:?}: {}", status.code(), status.message()),
+        unreachable: matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled),
+    }
 }
 
 /// A reservation's answer: refused by a rule of the listing, or not reached.

@@ -32,7 +32,12 @@ const SHIPMENT_CLOSED: &str = "symbiose.logistics.v1.ShipmentClosed";
 /// The deliverer: when a deal's shipment closes, the offer's reservation becomes the quantity
 /// the receiver accepted (the rest goes back to the offer), through the listings service.
 #[derive(Debug)]
-pub struct Deliverer<S, R>(pub Arc<Matchmaker<S, R>>);
+pub struct Deliverer<S, R> {
+    pub matchmaker: Arc<Matchmaker<S, R>>,
+    /// True once the service stops: a delivery waiting for the listings service gives up then
+    /// (it is handed out again at the next start).
+    pub stopped: tokio::sync::watch::Receiver<bool>,
+}
 
 impl<S: EventStore, R: Reservations> Handler for Deliverer<S, R> {
     async fn handle(&mut self, event: &RecordedEvent) -> Result<(), HandlerError> {
@@ -46,13 +51,18 @@ impl<S: EventStore, R: Reservations> Handler for Deliverer<S, R> {
         // before the consumer counts a failed delivery.
         let mut attempt = 0_u32;
         loop {
-            match self.0.delivered(deal, closed.accepted_milli).await {
+            match self.matchmaker.delivered(deal, closed.accepted_milli).await {
                 Err(ApiError::Unavailable(reason)) if attempt < DELIVERY_ATTEMPTS_MAX => {
                     attempt += 1;
                     tracing::warn!(%deal, attempt, %reason, "the listings service did not answer a delivery: asking again");
                     let delay =
                         (DELIVERY_RETRY_DELAY_MS_MIN << attempt.min(6)).min(DELIVERY_RETRY_DELAY_MS_MAX);
-                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(std::time::Duration::from_millis(delay)) => {}
+                        _ = self.stopped.wait_for(|stopped| *stopped) => {
+                            return Err(format!("stopping before deal {deal}'s delivery reached the listings service").into());
+                        }
+                    }
                 }
                 answer => return Ok(answer?),
             }
@@ -103,10 +113,10 @@ pub fn start<S: EventStore, R: Reservations>(
     let matchmaker = Matchmaker::start(store.clone(), reservations);
     let proposals = Feed::local(store.clone(), proposing.load_position()?, Some("listings"), &proposing);
     let deliveries = Feed::local(store, delivering.load_position()?, Some("logistics"), &delivering);
-    let mut proposer = Proposer(matchmaker.clone());
-    let mut deliverer = Deliverer(matchmaker.clone());
     // One shutdown for both consumers.
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut proposer = Proposer(matchmaker.clone());
+    let mut deliverer = Deliverer { matchmaker: matchmaker.clone(), stopped: stopped.clone() };
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);

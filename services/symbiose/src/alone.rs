@@ -29,9 +29,9 @@ use crate::{EVENTS_DIR, FEED_DIR, RELAY_CHECKPOINT_FILE};
 pub const SERVICE_CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// Longest wait for another service's answer.
 pub const SERVICE_CALL_TIMEOUT_MS: u64 = 10_000;
-/// Waits (of `symbiose_shell::VIEW_WAIT_MS_MAX` each) at start for the revoked tokens the
-/// store already holds, before the service answers anyone.
-const REVOCATIONS_CATCH_UP_WAITS: u32 = 6;
+/// Longest wait at start for the revoked tokens the store already holds, before the service
+/// answers anyone.
+const REVOCATIONS_CATCH_UP_MS_MAX: u64 = 600_000;
 
 /// The matching service alone: the listings' events (offers, requests, the directory) and the
 /// logistics' (deliveries) from NATS, the reservations through the listings service's gRPC
@@ -165,6 +165,29 @@ impl Alone {
         ) -> Result<JoinHandle<Result<(), FeedError>>, FeedError>,
     ) -> anyhow::Result<()> {
         let Alone { context, config, listeners, store, security, nats } = self;
+        // The tokens revoked before this start are known before anyone is answered.
+        let revoked: Followed<RevokedTokens> = Followed::start_with(
+            store.clone(),
+            "revoked tokens",
+            RevokedTokens(security.revocations.clone()),
+        );
+        if let Err(error) = catch_up(&store, &revoked).await {
+            store.close().await;
+            return Err(error);
+        }
+        let (stop, stopping) = watch::channel(false);
+        let stopped: Stopped = Box::pin(async move {
+            let mut stopping = stopping;
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        });
+        let mut services = ServiceSet::new();
+        let reactors = match add(&mut services, &config, store.clone(), &security, stopped) {
+            Ok(reactors) => reactors,
+            Err(error) => {
+                store.close().await;
+                return Err(error.into());
+            }
+        };
         let feed_dir = config.data_dir.join(FEED_DIR);
         let relay = symbiose_feed::start_relay(
             config.nats_url.as_deref(),
@@ -173,48 +196,68 @@ impl Alone {
             &feed_dir.join(RELAY_CHECKPOINT_FILE),
             &[context],
         )
-        .await
-        .context("connecting to NATS")?;
-        let imported =
-            symbiose_feed::start_imports(symbiose_feed::jetstream(nats), store.clone(), context, imports);
-        let revoked: Followed<RevokedTokens> = Followed::start_with(
-            store.clone(),
-            "revoked tokens",
-            RevokedTokens(security.revocations.clone()),
-        );
-        if let Some(last) = store.head().checked_sub(1) {
-            let mut caught_up = revoked.wait_for(last).await;
-            for _ in 1..REVOCATIONS_CATCH_UP_WAITS {
-                if caught_up.is_ok() {
-                    break;
+        .await;
+        let served = match relay {
+            Err(error) => Err(anyhow::Error::from(error).context("connecting to NATS")),
+            Ok(relay) => {
+                let imported = symbiose_feed::start_imports(
+                    symbiose_feed::jetstream(nats),
+                    store.clone(),
+                    context,
+                    imports,
+                );
+                // An import that fails (a store error) stops the service: its views would no
+                // longer follow the other contexts.
+                let failure = imported.failure();
+                let (import_failed, import_failure) = tokio::sync::oneshot::channel();
+                let until = async move {
+                    tokio::select! {
+                        () = shutdown => {}
+                        reason = failure => {
+                            tracing::error!(%reason, service = context, "an import failed: the service stops");
+                            let _ = import_failed.send(reason);
+                        }
+                    }
+                };
+                let served = symbiose_kit::server::serve(&config, services, listeners, until).await;
+                imported.stop().await;
+                if let Some(relay) = relay {
+                    relay.stop().await;
                 }
-                caught_up = revoked.wait_for(last).await;
+                match import_failure.await {
+                    Ok(reason) => served.and(Err(anyhow::anyhow!("an import failed: {reason}"))),
+                    Err(_) => served,
+                }
             }
-            caught_up.map_err(|error| anyhow::anyhow!("{error}"))?;
-        }
-        let (stop, stopping) = watch::channel(false);
-        let stopped: Stopped = Box::pin(async move {
-            let mut stopping = stopping;
-            let _ = stopping.wait_for(|stopping| *stopping).await;
-        });
-        let mut services = ServiceSet::new();
-        let reactors = add(&mut services, &config, store.clone(), &security, stopped)?;
-        let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
+        };
         let _ = stop.send(true);
-        match reactors.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::error!(%error, service = context, "the reactors stopped with an error")
-            }
-            Err(error) => tracing::error!(%error, service = context, "the reactors' task failed"),
-        }
-        imported.stop().await;
-        if let Some(relay) = relay {
-            relay.stop().await;
-        }
+        crate::log_end(reactors.await, &format!("the {context} reactors"));
         store.close().await;
         served
     }
+}
+
+/// Waits, at most [`REVOCATIONS_CATCH_UP_MS_MAX`], for the revoked tokens to reflect the store
+/// as it was at start, saying how far they are while it waits.
+async fn catch_up(store: &EmbeddedStore, revoked: &Followed<RevokedTokens>) -> anyhow::Result<()> {
+    let Some(last) = store.head().checked_sub(1) else { return Ok(()) };
+    let started = tokio::time::Instant::now();
+    while revoked.wait_for(last).await.is_err() {
+        if started.elapsed() >= Duration::from_millis(REVOCATIONS_CATCH_UP_MS_MAX) {
+            anyhow::bail!(
+                "the revoked tokens did not catch up with the store in {} s (they reflect {} of {} events)",
+                REVOCATIONS_CATCH_UP_MS_MAX / 1000,
+                revoked.position(),
+                last + 1
+            );
+        }
+        tracing::info!(
+            position = revoked.position(),
+            of = last + 1,
+            "reading the revoked tokens from the store"
+        );
+    }
+    Ok(())
 }
 
 /// The revoked tokens, from the listings' `TokenRevoked` events in the store.

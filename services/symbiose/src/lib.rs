@@ -135,34 +135,30 @@ impl Standalone {
         services.add(symbiose_catalog::service(&config, catalog, security.authenticator.clone()));
         let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
         let _ = stop_settlement.send(());
-        match settling.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "the settler stopped with an error"),
-            Err(error) => tracing::error!(%error, "the settler task failed"),
-        }
+        log_end(settling.await, "the settler");
         let _ = stop_logistics.send(());
-        match opening.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "the logistics transport opener stopped with an error"),
-            Err(error) => tracing::error!(%error, "the logistics transport opener task failed"),
-        }
+        log_end(opening.await, "the logistics transport opener");
         let _ = stop_matching.send(());
-        match proposing.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "the matching proposer stopped with an error"),
-            Err(error) => tracing::error!(%error, "the matching proposer task failed"),
-        }
+        log_end(proposing.await, "the matching proposer");
         let _ = stop_catalog.send(());
-        match catalog_task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "the catalog stopped with an error"),
-            Err(error) => tracing::error!(%error, "the catalog task failed"),
-        }
+        log_end(catalog_task.await, "the catalog");
         if let Some(relay) = relay {
             relay.stop().await;
         }
         store.close().await;
         served
+    }
+}
+
+/// Logs how a background task (`what`) ended, if not well: its error, or its failure.
+pub(crate) fn log_end<E: std::fmt::Display>(
+    joined: Result<Result<(), E>, tokio::task::JoinError>,
+    what: &str,
+) {
+    match joined {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "{what} stopped with an error"),
+        Err(error) => tracing::error!(%error, "{what}: the task failed"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Events appended to a store come out of NATS as a partner sees them, and a projection runs
 //! the same on the local feed and on JetStream.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, pull};
@@ -168,8 +169,8 @@ async fn a_projection_runs_the_same_on_the_local_feed_and_on_jetstream_and_resum
 }
 
 /// Two services alone: the listings service relays its events, matching imports them into its
-/// own store through NATS (stopping and starting again in between) and relays its own context
-/// only, so the copies never go back on NATS.
+/// own store through NATS (stopping, crashing with a batch unacknowledged, and starting again
+/// in between) and relays its own context only, so the copies never go back on NATS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_alone_imports_another_contexts_events_once_and_never_relays_them() {
     let Some(nats) = NatsServer::start_or_skip("a_service_alone_imports_another_contexts_events") else {
@@ -191,8 +192,36 @@ async fn a_service_alone_imports_another_contexts_events_once_and_never_relays_t
     ids.extend(append_organizations(&listings, EVENTS, EVENTS, 3).await);
     let imports = symbiose_feed::start_imports(jetstream.clone(), matching.clone(), "matching", &[CONTEXT]);
     crate::support::eventually("every event imported", || matching.head() == 2 * EVENTS).await;
-    let copies = matching.read_all(0, 2 * EVENTS as usize + 1).await.expect("the copies");
-    let originals = listings.read_all(0, 2 * EVENTS as usize + 1).await.expect("the originals");
+    let counts = |imports: &symbiose_feed::RunningImports| {
+        let (_, counters) = imports.counters().next().expect("one import");
+        (counters.imported.load(Ordering::Relaxed), counters.already_held.load(Ordering::Relaxed))
+    };
+    assert_eq!(counts(&imports), (EVENTS, 0), "resumed after the last acknowledged, not from the start");
+    imports.stop().await;
+
+    // An import that crashed with a batch taken and not acknowledged: the next one takes the
+    // stream again from the acknowledgement floor, at once and in order, not after those
+    // messages' acknowledgement wait and behind later ones.
+    ids.extend(append_organizations(&listings, 2 * EVENTS, EVENTS, 3).await);
+    listings_relay.caught_up(&listings).await;
+    let consumer: async_nats::jetstream::consumer::Consumer<pull::Config> = jetstream
+        .get_stream(STREAM)
+        .await
+        .expect("the stream")
+        .get_consumer(&symbiose_feed::importer_name("matching", CONTEXT))
+        .await
+        .expect("the import's consumer");
+    let mut taken = consumer.fetch().max_messages(10).messages().await.expect("fetch");
+    for _ in 0..10 {
+        tokio::time::timeout(WAIT_MAX, taken.next()).await.expect("in time").expect("a message").expect("ok");
+    }
+    let imports = symbiose_feed::start_imports(jetstream.clone(), matching.clone(), "matching", &[CONTEXT]);
+    crate::support::eventually("the rest imported", || matching.head() == 3 * EVENTS).await;
+    assert_eq!(counts(&imports), (EVENTS, 0), "each event once");
+    let (_, counters) = imports.counters().next().expect("one import");
+    assert_eq!(counters.restarts.load(Ordering::Relaxed), 1, "once from the floor, at start");
+    let copies = matching.read_all(0, 3 * EVENTS as usize + 1).await.expect("the copies");
+    let originals = listings.read_all(0, 3 * EVENTS as usize + 1).await.expect("the originals");
     assert_eq!(copies.len(), originals.len(), "each event once");
     for (copy, original) in copies.iter().zip(&originals) {
         assert_eq!(
@@ -209,10 +238,10 @@ async fn a_service_alone_imports_another_contexts_events_once_and_never_relays_t
         RelayTask::spawn(&matching, &client, relay_options(dirs.1.path()).only_contexts(&["matching"]));
     matching_relay.caught_up(&matching).await;
     let stats = matching_relay.metrics.stats();
-    assert_eq!((stats.published, stats.foreign), (0, 2 * EVENTS));
+    assert_eq!((stats.published, stats.foreign), (0, 3 * EVENTS));
     let mut stream = jetstream.get_stream(STREAM).await.expect("the listings' stream");
     let info = stream.info().await.expect("stream info");
-    assert_eq!(info.state.messages, 2 * EVENTS, "the listings' events, once each");
+    assert_eq!(info.state.messages, 3 * EVENTS, "the listings' events, once each");
     matching_relay.stop().await;
     imports.stop().await;
     listings_relay.stop().await;

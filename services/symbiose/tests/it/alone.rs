@@ -58,6 +58,19 @@ impl Platform {
     }
 }
 
+/// `127.0.0.1:<port>` with a port from 20000 to 29999 that is free now (the system hands out
+/// ephemeral ports from 32768 on).
+fn free_port_below_ephemeral() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let seed = u64::from(std::process::id()) ^ u64::from(now.subsec_nanos());
+    (0..1000)
+        .map(|attempt| 20_000 + (seed.wrapping_mul(7919).wrapping_add(attempt * 104_729)) % 10_000)
+        .find_map(|port| {
+            std::net::TcpListener::bind(("127.0.0.1", port as u16)).ok().map(|_| format!("127.0.0.1:{port}"))
+        })
+        .expect("a free port from 20000 to 29999")
+}
+
 /// Runs `args` against `process` with `token` until it succeeds and its output satisfies
 /// `done` (a service learns of the others' events through NATS, shortly after they happen);
 /// the output.
@@ -96,10 +109,13 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     };
     let started = Instant::now();
     let nats_url = nats.url();
+    // The listings service is started again at the same address: a port below the system's
+    // ephemeral range, so that no client connection takes it while the service is down.
+    let listings_addr = free_port_below_ephemeral();
     let listings = ServerProcess::spawn(
         LISTINGS,
         tempfile::tempdir().expect("a data directory"),
-        &[("SYMBIOSE_NATS_URL", nats_url.as_str())],
+        &[("SYMBIOSE_NATS_URL", nats_url.as_str()), ("SYMBIOSE_LISTEN_ADDR", listings_addr.as_str())],
     );
     let signing_key =
         std::fs::read(listings.data_dir.path().join("data/keys/signing.key")).expect("the platform's key");
@@ -326,5 +342,12 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+    // Nothing came twice later either: one payment, one invoice.
+    let transfers = succeeded(settlement.as_member(&buyer, &["money", "transfers", &deal]), "transfers");
+    assert_eq!(stdout(&transfers).matches("settlement   133.00 EUR").count(), 1, "{}", stdout(&transfers));
+    let invoices = succeeded(settlement.as_member(&producer, &["invoice", "list"]), "invoices");
+    assert!(!stdout(&invoices).contains("-000002"), "{}", stdout(&invoices));
+    let offered = succeeded(listings.as_member(&producer, &["listing", "show", &offer]), "the offer");
+    assert_eq!(available(&stdout(&offered)), Some(2.0), "{}", stdout(&offered));
     println!("the multi-process flow took {:.1} s", started.elapsed().as_secs_f64());
 }
