@@ -83,6 +83,23 @@ pub async fn add_services<S: EventStore>(
     Ok((directory, market))
 }
 
+/// Opens the embedded store in `<data dir>/events` (recovering it if the last run crashed; off
+/// the async threads) and loads or creates the signing key: what every server does first.
+/// Fails if another process holds the data directory.
+pub async fn open_store_and_key(
+    config: &ServerConfig,
+) -> anyhow::Result<(EmbeddedStore, embedded::OpenReport, Security)> {
+    let events_dir = config.data_dir.join(EVENTS_DIR);
+    let (store, report) = tokio::task::spawn_blocking(move || {
+        EmbeddedStore::open(&events_dir, embedded::Options::default())
+            .with_context(|| format!("opening the event store in {}", events_dir.display()))
+    })
+    .await
+    .context("opening the event store")??;
+    let security = Security::open(config).context("loading the token signing key")?;
+    Ok((store, report, security))
+}
+
 /// Runs the listings service alone (with the reference data), on its own store in
 /// `<data dir>/events`, until `shutdown` completes.
 pub async fn run(
@@ -90,14 +107,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let events_dir = config.data_dir.join(EVENTS_DIR);
-    let (store, _) = tokio::task::spawn_blocking(move || {
-        EmbeddedStore::open(&events_dir, embedded::Options::default())
-            .with_context(|| format!("opening the event store in {}", events_dir.display()))
-    })
-    .await
-    .context("opening the event store")??;
-    let security = Security::open(&config).context("loading the token signing key")?;
+    let (store, _, security) = open_store_and_key(&config).await?;
     let mut services = ServiceSet::new();
     services
         .add(InterceptedService::new(symbiose_reference::service(&config), security.authenticator.clone()));

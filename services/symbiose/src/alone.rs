@@ -12,7 +12,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use symbiose_eventstore::embedded::{self, EmbeddedStore};
+use symbiose_eventstore::embedded::EmbeddedStore;
 use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::FeedError;
 use symbiose_kit::auth::{Revocations, Security};
@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Endpoint;
 
-use crate::{EVENTS_DIR, FEED_DIR, RELAY_CHECKPOINT_FILE};
+use crate::{FEED_DIR, RELAY_CHECKPOINT_FILE};
 
 /// Longest wait for a TCP connection to another service.
 pub const SERVICE_CONNECT_TIMEOUT_MS: u64 = 5_000;
@@ -125,14 +125,7 @@ impl Alone {
                 "{NATS_URL}: the {context} service alone takes the other services' events from NATS: set it"
             )
         })?;
-        let events_dir = config.data_dir.join(EVENTS_DIR);
-        let (store, report) = tokio::task::spawn_blocking(move || {
-            EmbeddedStore::open(&events_dir, embedded::Options::default())
-                .with_context(|| format!("opening the event store in {}", events_dir.display()))
-        })
-        .await
-        .context("opening the event store")??;
-        let security = Security::open(&config).context("loading the token signing key")?;
+        let (store, report, security) = symbiose_listings::open_store_and_key(&config).await?;
         let nats = symbiose_feed::connect(
             &nats_url,
             config.nats_credentials.as_deref(),

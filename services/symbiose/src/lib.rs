@@ -23,7 +23,7 @@ use std::future::Future;
 use std::path::Path;
 
 use anyhow::Context as _;
-use symbiose_eventstore::embedded::{self, EmbeddedStore};
+use symbiose_eventstore::embedded::EmbeddedStore;
 use symbiose_kit::auth::Security;
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_matching::ListingsReservations;
@@ -55,14 +55,7 @@ impl Standalone {
     /// signing key and the operator token, and takes the ports. Fails if another process
     /// holds the data directory.
     pub async fn build(config: ServerConfig, listeners: Listeners) -> anyhow::Result<Standalone> {
-        let events_dir = config.data_dir.join(EVENTS_DIR);
-        let (store, report) = tokio::task::spawn_blocking(move || {
-            EmbeddedStore::open(&events_dir, embedded::Options::default())
-                .with_context(|| format!("opening the event store in {}", events_dir.display()))
-        })
-        .await
-        .context("opening the event store")??;
-        let security = Security::open(&config).context("loading the token signing key")?;
+        let (store, report, security) = symbiose_listings::open_store_and_key(&config).await?;
         tracing::info!(
             data_dir = %config.data_dir.display(),
             events = report.events,
