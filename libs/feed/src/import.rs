@@ -16,7 +16,8 @@
 //! a crash between the append and the acknowledgement) is acknowledged and not copied twice. A
 //! copy never skips a version nor replaces an event: such an event is tried
 //! [`IMPORT_ATTEMPTS_MAX`] times, then parked on `symbiose.deadletter.<consumer>` with the
-//! reason, and the later events of its stream are parked at once (they could never follow it).
+//! reason, and the later events of its stream are parked at once while the process runs (they
+//! could never follow it; after a restart, each is tried again first).
 //! A store that fails ends the import, and the service with it: its views would go stale.
 //!
 //! The copies are the service's to read and never to publish: its relay publishes its own
