@@ -83,26 +83,36 @@ pub async fn import_events<S: EventStore>(store: &S, events: &[RecordedEvent]) -
     let mut outcomes = vec![Imported::Skipped; events.len()];
     // The version each stream's copy takes next, with what this batch plans before it.
     let mut next_of: HashMap<&StreamName, u64> = HashMap::new();
-    let mut seen = HashSet::new();
+    // Each event id met in the batch, and where.
+    let mut seen: HashMap<uuid::Uuid, (&StreamName, u64)> = HashMap::new();
     let mut appends = Vec::new();
     let mut planned: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
     'plan: while start < events.len() {
         let first = &events[start];
-        if !seen.insert(first.id) {
+        if let Some(&(stream, version)) = seen.get(&first.id) {
+            if (stream, version) != (&first.stream, first.version) {
+                outcomes[start] = Imported::Refused(format!(
+                    "the event {} is both {stream} version {version} and {} version {}",
+                    first.id, first.stream, first.version
+                ));
+                break 'plan;
+            }
             // The same event published twice: it is in the copy once the first is.
             outcomes[start] = Imported::Held;
             start += 1;
             continue;
         }
+        seen.insert(first.id, (&first.stream, first.version));
         let mut end = start + 1;
         let mut bytes = encoded_len(first);
         while end < events.len()
             && events[end].stream == first.stream
             && events[end].version == events[end - 1].version + 1
             && bytes + encoded_len(&events[end]) <= IMPORT_APPEND_BYTES_MAX
-            && seen.insert(events[end].id)
+            && !seen.contains_key(&events[end].id)
         {
+            seen.insert(events[end].id, (&events[end].stream, events[end].version));
             bytes += encoded_len(&events[end]);
             end += 1;
         }
@@ -166,7 +176,15 @@ pub async fn import_events<S: EventStore>(store: &S, events: &[RecordedEvent]) -
             next_of.insert(&first.stream, next);
         }
     }
+    let mut refused_before = false;
     for (answer, range) in store.append_many(appends).await.into_iter().zip(planned) {
+        if answer.is_ok() && refused_before {
+            tracing::error!(
+                position = events[range.start].position,
+                "the store took an append after refusing one before it: the copy's log is out of the context's order"
+            );
+        }
+        refused_before |= answer.is_err();
         let outcome = match answer {
             Ok(_) => Imported::Copied,
             Err(
@@ -289,11 +307,16 @@ pub fn start_imports<S: EventStore>(
                 counters: counters.clone(),
             };
             let (stopped, failure) = (stopped.clone(), failure.clone());
+            let name = import.name.clone();
+            let running = tokio::spawn(async move { import.supervise(stopped).await });
             let task = tokio::spawn(async move {
-                let result = import.supervise(stopped).await;
+                // A panic fails the import as an error does.
+                let result = running.await.unwrap_or_else(|error| {
+                    Err(FeedError::Internal(format!("the import task failed: {error}")))
+                });
                 if let Err(error) = &result {
-                    tracing::error!(%error, consumer = %import.name, "an import stopped on an error");
-                    failure.send_replace(Some(format!("{}: {error}", import.name)));
+                    tracing::error!(%error, consumer = %name, "an import stopped on an error");
+                    failure.send_replace(Some(format!("{name}: {error}")));
                 }
                 result
             });
@@ -359,12 +382,12 @@ impl<S: EventStore> Import<S> {
         let mut broken: HashSet<StreamName> = HashSet::new();
         let mut logged_at = Instant::now();
         loop {
-            let consumer = self.consumer_from_floor().await?;
+            let (consumer, last_delivery) = self.consumer_from_floor().await?;
             let mut messages =
                 consumer.stream().max_messages_per_batch(IMPORT_BATCH_MAX).messages().await.map_err(
                     |error| FeedError::nats(&format!("pulling from the consumer {}", self.name), error),
                 )?;
-            let mut last_sequence = 0;
+            let mut delivery = last_delivery;
             let mut errors_in_a_row = 0_u32;
             let pause = loop {
                 let first = tokio::select! {
@@ -405,7 +428,7 @@ impl<S: EventStore> Import<S> {
                         _ => break,
                     }
                 }
-                let next = self.import_batch(batch, &mut last_sequence, &mut attempts, &mut broken).await?;
+                let next = self.import_batch(batch, &mut delivery, &mut attempts, &mut broken).await?;
                 if logged_at.elapsed() >= IMPORT_LOG_INTERVAL {
                     self.log_progress("import progress");
                     logged_at = Instant::now();
@@ -425,7 +448,9 @@ impl<S: EventStore> Import<S> {
     /// The durable consumer, made anew from its acknowledgement floor when messages wait
     /// unacknowledged (a crash, or a batch that stopped early): JetStream would hand them out
     /// again only after their acknowledgement wait, behind later ones.
-    async fn consumer_from_floor(&self) -> Result<consumer::Consumer<pull::Config>, FeedError> {
+    /// Also the consumer's sequence of its last delivery: the next one is one more (JetStream
+    /// numbers every delivery, a delivery again included).
+    async fn consumer_from_floor(&self) -> Result<(consumer::Consumer<pull::Config>, u64), FeedError> {
         let nats = |what: &str| {
             let what = format!("{what} {}", self.name);
             move |error: Box<dyn std::error::Error + Send + Sync>| FeedError::nats(&what, error)
@@ -436,7 +461,8 @@ impl<S: EventStore> Import<S> {
         let info = consumer.info().await.map_err(|error| nats("reading the consumer")(error.into()))?;
         let (floor, delivered) = (info.ack_floor.stream_sequence, info.delivered.stream_sequence);
         if delivered <= floor {
-            return Ok(consumer);
+            let last_delivery = info.delivered.consumer_sequence;
+            return Ok((consumer, last_delivery));
         }
         tracing::info!(consumer = %self.name, floor, delivered, "taking the stream again from the acknowledgement floor");
         self.counters.restarts.fetch_add(1, Ordering::Relaxed);
@@ -458,15 +484,17 @@ impl<S: EventStore> Import<S> {
             Some(floor + 1),
         )
         .await
+        .map(|consumer| (consumer, 0))
     }
 
-    /// Imports the batch's messages in stream order, acknowledges what the copy holds, and
-    /// says whether to go on or to take the stream again from the acknowledgement floor (at
-    /// the first event that could not be copied, or a message out of order).
+    /// Imports the batch's messages in their delivery order (the stream's, when every delivery
+    /// comes in turn after `delivery`), acknowledges what the copy holds, and says whether to go
+    /// on or to take the stream again from the acknowledgement floor (at the first event that
+    /// could not be copied, or a delivery out of turn).
     async fn import_batch(
         &self,
         batch: Vec<jetstream::Message>,
-        last_sequence: &mut u64,
+        delivery: &mut u64,
         attempts: &mut Attempts,
         broken: &mut HashSet<StreamName>,
     ) -> Result<Next, FeedError> {
@@ -475,16 +503,19 @@ impl<S: EventStore> Import<S> {
         let mut next = Next::Go;
         for message in batch {
             let Ok(info) = message.info() else {
-                next = Next::Again(Duration::ZERO);
+                tracing::error!(consumer = %self.name, subject = %message.subject, "a message without its JetStream metadata");
+                next = Next::Again(Duration::from_millis(IMPORT_RETRY_DELAY_MS_MAX));
                 break;
             };
-            // A message delivered again (its acknowledgement wait ran out) comes behind later
-            // ones: take the stream again from the floor rather than copy out of order.
-            if info.stream_sequence <= *last_sequence {
+            // Every delivery in turn: one missed (lost on a reconnection, or taken by a pull
+            // of an earlier session) or one delivered again behind later ones would let a
+            // later event in first. Take the stream again from the floor instead.
+            if info.consumer_sequence != *delivery + 1 {
+                tracing::info!(consumer = %self.name, expected = *delivery + 1, got = info.consumer_sequence, "a delivery out of turn");
                 next = Next::Again(Duration::ZERO);
                 break;
             }
-            *last_sequence = info.stream_sequence;
+            *delivery = info.consumer_sequence;
             self.counters.pending.store(info.pending, Ordering::Relaxed);
             let parked = match cloudevents::event(message.headers.as_ref(), message.payload.clone()) {
                 Ok(event) if broken.contains(&event.stream) => {
