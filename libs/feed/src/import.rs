@@ -55,6 +55,8 @@ pub const IMPORT_RETRY_DELAY_MS_MAX: u64 = 5_000;
 const IMPORT_APPEND_BYTES_MAX: usize = APPEND_BYTES_MAX / 2;
 /// Streams an import remembers as broken (an event of theirs parked), at most.
 const BROKEN_STREAMS_MAX: usize = 4096;
+/// Longest wait, at a stop, for JetStream to take the acknowledgements sent.
+const IMPORT_SETTLE_MS_MAX: u64 = 2_000;
 /// How often an import logs its progress, at most.
 const IMPORT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -382,7 +384,7 @@ impl<S: EventStore> Import<S> {
         let mut broken: HashSet<StreamName> = HashSet::new();
         let mut logged_at = Instant::now();
         loop {
-            let (consumer, last_delivery) = self.consumer_from_floor().await?;
+            let (mut consumer, last_delivery) = self.consumer_from_floor().await?;
             let mut messages =
                 consumer.stream().max_messages_per_batch(IMPORT_BATCH_MAX).messages().await.map_err(
                     |error| FeedError::nats(&format!("pulling from the consumer {}", self.name), error),
@@ -391,8 +393,13 @@ impl<S: EventStore> Import<S> {
             let mut errors_in_a_row = 0_u32;
             let pause = loop {
                 let first = tokio::select! {
-                    _ = stopped.wait_for(|stopped| *stopped) => return Ok(()),
-                    first = messages.next() => first,
+                    _ = stopped.wait_for(|stopped| *stopped) => None,
+                    first = messages.next() => Some(first),
+                };
+                let Some(first) = first else {
+                    drop(messages);
+                    self.settle(&mut consumer).await;
+                    return Ok(());
                 };
                 let mut batch = match first {
                     Some(Ok(message)) => vec![message],
@@ -441,6 +448,23 @@ impl<S: EventStore> Import<S> {
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
                 _ = stopped.wait_for(|stopped| *stopped) => return Ok(()),
+            }
+        }
+    }
+
+    /// Waits, at most [`IMPORT_SETTLE_MS_MAX`], for JetStream to have taken every
+    /// acknowledgement sent (they are sent without waiting): a stop leaves no message
+    /// delivered and unacknowledged, so the next start goes on without taking the stream again.
+    async fn settle(&self, consumer: &mut consumer::Consumer<pull::Config>) {
+        let deadline = Instant::now() + Duration::from_millis(IMPORT_SETTLE_MS_MAX);
+        loop {
+            match consumer.info().await {
+                Ok(info) if info.delivered.stream_sequence <= info.ack_floor.stream_sequence => return,
+                _ if Instant::now() >= deadline => {
+                    tracing::warn!(consumer = %self.name, "stopping with deliveries not yet acknowledged: the next start takes them again");
+                    return;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
     }

@@ -174,8 +174,8 @@ impl Alone {
             let _ = stopping.wait_for(|stopping| *stopping).await;
         });
         let mut services = ServiceSet::new();
-        let reactors = match add(&mut services, &config, store.clone(), &security, stopped) {
-            Ok(reactors) => reactors,
+        let mut reactors = match add(&mut services, &config, store.clone(), &security, stopped) {
+            Ok(reactors) => Some(reactors),
             Err(error) => {
                 store.close().await;
                 return Err(error.into());
@@ -214,6 +214,11 @@ impl Alone {
                 };
                 let served = symbiose_kit::server::serve(&config, services, listeners, until).await;
                 imported.stop().await;
+                // The reactors stop before the relay, so what they wrote last is relayed now.
+                let _ = stop.send(true);
+                if let Some(reactors) = reactors.take() {
+                    crate::log_end(reactors.await, &format!("the {context} reactors"));
+                }
                 if let Some(relay) = relay {
                     relay.stop().await;
                 }
@@ -224,7 +229,9 @@ impl Alone {
             }
         };
         let _ = stop.send(true);
-        crate::log_end(reactors.await, &format!("the {context} reactors"));
+        if let Some(reactors) = reactors.take() {
+            crate::log_end(reactors.await, &format!("the {context} reactors"));
+        }
         store.close().await;
         served
     }
