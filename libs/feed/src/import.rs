@@ -25,7 +25,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, pull};
@@ -55,6 +55,8 @@ pub const IMPORT_RETRY_DELAY_MS_MAX: u64 = 5_000;
 const IMPORT_APPEND_BYTES_MAX: usize = APPEND_BYTES_MAX / 2;
 /// Streams an import remembers as broken (an event of theirs parked), at most.
 const BROKEN_STREAMS_MAX: usize = 4096;
+/// How often [`RunningImports::caught_up`] looks.
+pub const IMPORT_CATCH_UP_POLL_MS: u64 = 50;
 /// Longest wait, at a stop, for JetStream to take the acknowledgements sent.
 const IMPORT_SETTLE_MS_MAX: u64 = 2_000;
 /// How often an import logs its progress, at most.
@@ -237,6 +239,8 @@ pub struct ImportCounters {
     pub parked: AtomicU64,
     /// Messages of the stream not delivered yet, as of the last one delivered.
     pub pending: AtomicU64,
+    /// The import has copied, once since it started, everything the stream held.
+    pub caught_up: AtomicBool,
 }
 
 /// Imports running in the background, one per context: tell them to stop, then wait; or wait
@@ -268,6 +272,14 @@ impl RunningImports {
                 // Every import ended without an error: nothing will fail.
                 Err(_) => std::future::pending().await,
             }
+        }
+    }
+
+    /// Completes once every import has copied what its stream held (each one once since it
+    /// started), checking every [`IMPORT_CATCH_UP_POLL_MS`].
+    pub async fn caught_up(&self) {
+        while !self.tasks.iter().all(|(_, counters, _)| counters.caught_up.load(Ordering::Relaxed)) {
+            tokio::time::sleep(Duration::from_millis(IMPORT_CATCH_UP_POLL_MS)).await;
         }
     }
 
@@ -485,6 +497,9 @@ impl<S: EventStore> Import<S> {
         let info = consumer.info().await.map_err(|error| nats("reading the consumer")(error.into()))?;
         let (floor, delivered) = (info.ack_floor.stream_sequence, info.delivered.stream_sequence);
         if delivered <= floor {
+            if info.num_pending == 0 {
+                self.counters.caught_up.store(true, Ordering::Relaxed);
+            }
             let last_delivery = info.delivered.consumer_sequence;
             return Ok((consumer, last_delivery));
         }
@@ -565,6 +580,11 @@ impl<S: EventStore> Import<S> {
             }
         }
         let copied = self.copy(&mut events, &mut messages, attempts, broken).await?;
+        if matches!((&copied, &next), (Next::Go, Next::Go))
+            && self.counters.pending.load(Ordering::Relaxed) == 0
+        {
+            self.counters.caught_up.store(true, Ordering::Relaxed);
+        }
         Ok(if matches!(copied, Next::Go) { next } else { copied })
     }
 

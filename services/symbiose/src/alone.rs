@@ -29,6 +29,9 @@ use crate::{FEED_DIR, RELAY_CHECKPOINT_FILE};
 pub const SERVICE_CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// Longest wait for another service's answer.
 pub const SERVICE_CALL_TIMEOUT_MS: u64 = 10_000;
+/// Longest wait at start for the imports to copy what NATS holds of the other contexts, before
+/// the service answers anyone.
+const IMPORTS_CATCH_UP_MS_MAX: u64 = 600_000;
 /// Longest wait at start for the revoked tokens the store already holds, before the service
 /// answers anyone.
 const REVOCATIONS_CATCH_UP_MS_MAX: u64 = 600_000;
@@ -203,7 +206,8 @@ impl Alone {
                 // longer follow the other contexts.
                 let failure = imported.failure();
                 let (import_failed, import_failure) = tokio::sync::oneshot::channel();
-                let until = async move {
+                let (shut, mut shutting) = watch::channel(false);
+                tokio::spawn(async move {
                     tokio::select! {
                         () = shutdown => {}
                         reason = failure => {
@@ -211,6 +215,21 @@ impl Alone {
                             let _ = import_failed.send(reason);
                         }
                     }
+                    let _ = shut.send(true);
+                });
+                // Like a catalog replica, the service answers once it holds the other contexts'
+                // events (its readiness probe fails until then), within a bound.
+                tokio::select! {
+                    () = imported.caught_up() => tracing::info!(service = context, "imports caught up: serving"),
+                    () = tokio::time::sleep(Duration::from_millis(IMPORTS_CATCH_UP_MS_MAX)) => tracing::warn!(
+                        service = context,
+                        "the imports have not caught up in {} s: serving, with views behind the other contexts",
+                        IMPORTS_CATCH_UP_MS_MAX / 1000
+                    ),
+                    _ = shutting.wait_for(|shutting| *shutting) => {}
+                }
+                let until = async move {
+                    let _ = shutting.wait_for(|shutting| *shutting).await;
                 };
                 let served = symbiose_kit::server::serve(&config, services, listeners, until).await;
                 imported.stop().await;

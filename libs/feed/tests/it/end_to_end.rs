@@ -198,6 +198,7 @@ async fn a_service_alone_imports_another_contexts_events_once_and_never_relays_t
     // The counters move once a batch is durable and acknowledged, a moment after the store's head.
     crate::support::eventually("every event imported", || counts(&imports).0 == EVENTS).await;
     assert_eq!(matching.head(), 2 * EVENTS);
+    tokio::time::timeout(WAIT_MAX, imports.caught_up()).await.expect("the import says it caught up");
     assert_eq!(counts(&imports), (EVENTS, 0), "resumed after the last acknowledged, not from the start");
     imports.stop().await;
 
