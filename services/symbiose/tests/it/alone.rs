@@ -351,3 +351,33 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     assert_eq!(available(&stdout(&offered)), Some(2.0), "{}", stdout(&offered));
     println!("the multi-process flow took {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// A service alone that lacks what it needs stops at start, naming the setting, before it
+/// writes anything.
+#[test]
+fn a_service_alone_without_nats_or_the_listings_address_stops_naming_the_setting() {
+    let run = |binary: &str, env: &[(&str, &str)]| {
+        let data_dir = tempfile::tempdir().expect("a data directory");
+        let output = std::process::Command::new(binary)
+            .env("SYMBIOSE_LISTEN_ADDR", "127.0.0.1:0")
+            .env("SYMBIOSE_METRICS_ADDR", "off")
+            .env("SYMBIOSE_DATA_DIR", data_dir.path().join("data"))
+            .env_remove("SYMBIOSE_NATS_URL")
+            .env_remove("SYMBIOSE_LISTINGS_URL")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run the service");
+        assert!(!output.status.success(), "{binary} started");
+        assert!(!data_dir.path().join("data").exists(), "{binary} wrote its data directory");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    for binary in [MATCHING, LOGISTICS, SETTLEMENT] {
+        let said = run(binary, &[("SYMBIOSE_LISTINGS_URL", "http://127.0.0.1:1")]);
+        assert!(said.contains("SYMBIOSE_NATS_URL"), "{binary}: {said}");
+    }
+    let said = run(MATCHING, &[("SYMBIOSE_NATS_URL", "nats://127.0.0.1:1")]);
+    assert!(said.contains("SYMBIOSE_LISTINGS_URL"), "{said}");
+    let said =
+        run(MATCHING, &[("SYMBIOSE_NATS_URL", "nats://127.0.0.1:1"), ("SYMBIOSE_LISTINGS_URL", "listings")]);
+    assert!(said.contains("SYMBIOSE_LISTINGS_URL") && said.contains("http://host:port"), "{said}");
+}
