@@ -122,8 +122,8 @@ impl EventData {
         self
     }
 
-    /// Bytes this event takes in a record, for the size limits.
-    pub(crate) fn encoded_len(&self) -> usize {
+    /// Bytes this event takes in a record, for the size limits ([`APPEND_BYTES_MAX`]).
+    pub fn encoded_len(&self) -> usize {
         16 + 2 + self.event_type.len() + 4 + self.metadata.len() + 4 + self.payload.len()
     }
 

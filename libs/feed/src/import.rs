@@ -91,6 +91,10 @@ pub async fn import_events<S: EventStore>(store: &S, events: &[RecordedEvent]) -
     let mut seen: HashMap<uuid::Uuid, (&StreamName, u64)> = HashMap::new();
     let mut appends = Vec::new();
     let mut planned: Vec<std::ops::Range<usize>> = Vec::new();
+    // Each event as it would be appended, made once: its size cuts the runs, and the appends
+    // take it.
+    let mut copies: Vec<Option<EventData>> = events.iter().map(|event| Some(copy_of(event))).collect();
+    let size = |copy: &Option<EventData>| copy.as_ref().map_or(0, EventData::encoded_len);
     let mut start = 0;
     'plan: while start < events.len() {
         let first = &events[start];
@@ -109,15 +113,15 @@ pub async fn import_events<S: EventStore>(store: &S, events: &[RecordedEvent]) -
         }
         seen.insert(first.id, (&first.stream, first.version));
         let mut end = start + 1;
-        let mut bytes = encoded_len(first);
+        let mut bytes = size(&copies[start]);
         while end < events.len()
             && events[end].stream == first.stream
             && events[end].version == events[end - 1].version + 1
-            && bytes + encoded_len(&events[end]) <= IMPORT_APPEND_BYTES_MAX
+            && bytes + size(&copies[end]) <= IMPORT_APPEND_BYTES_MAX
             && !seen.contains_key(&events[end].id)
         {
             seen.insert(events[end].id, (&events[end].stream, events[end].version));
-            bytes += encoded_len(&events[end]);
+            bytes += size(&copies[end]);
             end += 1;
         }
         let run = start..end;
@@ -172,7 +176,7 @@ pub async fn import_events<S: EventStore>(store: &S, events: &[RecordedEvent]) -
             appends.push(Append {
                 stream: first.stream.clone(),
                 expected: expected_before(events[fresh].version),
-                events: copies(&events[fresh..run.end]),
+                events: copies[fresh..run.end].iter_mut().filter_map(Option::take).collect(),
             });
             planned.push(fresh..run.end);
             next_of.insert(&first.stream, events[run.end - 1].version + 1);
@@ -205,23 +209,14 @@ pub async fn import_events<S: EventStore>(store: &S, events: &[RecordedEvent]) -
     outcomes
 }
 
-/// The bytes an event takes in an append, as the store counts them.
-fn encoded_len(event: &RecordedEvent) -> usize {
-    16 + 2 + event.event_type.len() + 4 + event.metadata.len() + 4 + event.payload.len()
-}
-
 fn expected_before(version: u64) -> ExpectedVersion {
     version.checked_sub(1).map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact)
 }
 
-fn copies(events: &[RecordedEvent]) -> Vec<EventData> {
-    events
-        .iter()
-        .map(|event| {
-            EventData::new(event.id, event.event_type.clone(), event.payload.clone())
-                .with_metadata(event.metadata.clone())
-        })
-        .collect()
+/// The event to append for `event`: the same id, type, payload and metadata.
+fn copy_of(event: &RecordedEvent) -> EventData {
+    EventData::new(event.id, event.event_type.clone(), event.payload.clone())
+        .with_metadata(event.metadata.clone())
 }
 
 /// The name of the consumer through which `service` imports `context`'s events.

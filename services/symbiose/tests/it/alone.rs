@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use symbiose_feed::testing::NatsServer;
 
-use super::{ServerProcess, first_line_word, stderr, stdout};
+use super::{CARRIER_PROFILE, ServerProcess, first_line_word, first_word_after, stderr, stdout};
 
 const LISTINGS: &str = env!("CARGO_BIN_EXE_symbiose-listings");
 const MATCHING: &str = env!("CARGO_BIN_EXE_symbiose-matching");
@@ -75,11 +75,24 @@ fn free_port_below_ephemeral() -> String {
 /// `done` (a service learns of the others' events through NATS, shortly after they happen);
 /// the output.
 fn until(process: &ServerProcess, token: &str, args: &[&str], done: impl Fn(&str) -> bool) -> String {
+    let output =
+        until_output(process, token, args, |output| output.status.success() && done(&stdout(output)));
+    stdout(&output)
+}
+
+/// Runs `args` against `process` with `token` until `done` says yes to what it printed, within
+/// [`REACTION_WAIT`]; that run.
+fn until_output(
+    process: &ServerProcess,
+    token: &str,
+    args: &[&str],
+    done: impl Fn(&Output) -> bool,
+) -> Output {
     let deadline = Instant::now() + REACTION_WAIT;
     loop {
         let output = process.as_member(token, args);
-        if output.status.success() && done(&stdout(&output)) {
-            return stdout(&output);
+        if done(&output) {
+            return output;
         }
         assert!(
             Instant::now() < deadline,
@@ -139,51 +152,11 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
         "buyer",
         ("Kehl", "48.5724", "7.8154"),
     );
-    let register = succeeded(
-        listings.cli(&[
-            "organization",
-            "register",
-            "--name",
-            "Transports du Rhin SARL",
-            "--country",
-            "FR",
-            "--identifier",
-            "552100554",
-            "--roles",
-            "carrier",
-        ]),
-        "register the carrier",
-    );
-    let carrier_id = stdout(&register).trim().to_owned();
-    let token = succeeded(listings.cli(&["token", "issue", "--organization", &carrier_id]), "a token");
-    let carrier = stdout(&token).trim().to_owned();
+    let (carrier, carrier_id) = listings.carrier();
 
     // Logistics and settlement know the organizations from the listings' events on NATS; the
     // carrier's token, issued by the listings service, is good at logistics (one signing key).
-    until(
-        &logistics,
-        &carrier,
-        &[
-            "carrier",
-            "register",
-            "--depot",
-            "Strasbourg",
-            "--countries",
-            "FR,DE",
-            "--radius-km",
-            "100",
-            "--vehicle",
-            "Porteur 12 t:12000:18:tail-lift",
-            "--per-km",
-            "1.80",
-            "--per-tonne",
-            "15.00",
-            "--minimum",
-            "90.00",
-            "--pallet-exchange",
-        ],
-        |_| true,
-    );
+    until(&logistics, &carrier, CARRIER_PROFILE, |_| true);
     let operator = std::fs::read_to_string(listings.data_dir.path().join("data/operator.token"))
         .expect("the operator token");
     let deposited = until(
@@ -199,12 +172,7 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     let offer = listings.publish_pallets(&producer, "offer", &producer_site, "3.50");
     listings.publish_pallets(&buyer, "request", &buyer_site, "4.00");
     let proposals = until(&matching, &buyer, &["proposal", "list"], |text| text.contains("proposal "));
-    let proposal = proposals
-        .lines()
-        .find_map(|line| line.strip_prefix("proposal "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("a proposal")
-        .to_owned();
+    let proposal = first_word_after(&proposals, "proposal ").expect("a proposal");
     succeeded(matching.as_member(&producer, &["proposal", "accept", &proposal]), "the producer accepts");
     // SIGKILL settlement in the middle of the agreement: the deal is agreed while it is down.
     let settlement_data = settlement.kill();
@@ -220,12 +188,7 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     let quotes = until(&logistics, &buyer, &["quote", "list", &deal], |text| text.contains("quote "));
     assert!(quotes.contains("90.00 EUR") && quotes.contains("6.1 km by road"), "{quotes}");
     assert_eq!(quotes.lines().filter(|line| line.starts_with("quote ")).count(), 1, "one carrier: {quotes}");
-    let quote = quotes
-        .lines()
-        .find_map(|line| line.strip_prefix("quote "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("a quote")
-        .to_owned();
+    let quote = first_word_after(&quotes, "quote ").expect("a quote");
     // Settlement, started again, finds the DealAgreed it missed waiting on NATS, and holds the
     // deal's escrow once.
     let settlement = platform.start(SETTLEMENT, settlement_data);
@@ -235,48 +198,7 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     let booked =
         succeeded(logistics.as_member(&buyer, &["shipment", "book", &deal, "--quote", &quote]), "book");
     let shipment = first_line_word(&booked, "shipment ").expect("a shipment");
-    let steps: [&[&str]; 3] = [
-        &[
-            "shipment",
-            "pickup",
-            &shipment,
-            "--quantity",
-            "40",
-            "--unit",
-            "pallet",
-            "--pallet-grade",
-            "b",
-            "--handed-over",
-            "35",
-            "--taken-back",
-            "40",
-        ],
-        &["shipment", "border", &shipment, "--country", "DE"],
-        &[
-            "shipment",
-            "deliver",
-            &shipment,
-            "--received",
-            "40",
-            "--accepted",
-            "38",
-            "--refused",
-            "2",
-            "--unit",
-            "pallet",
-            "--reason",
-            "two with broken boards",
-            "--pallet-grade",
-            "b",
-            "--handed-over",
-            "40",
-            "--taken-back",
-            "36",
-        ],
-    ];
-    for step in steps {
-        succeeded(logistics.as_member(&carrier, step), &format!("{step:?}"));
-    }
+    logistics.carry_pallets(&carrier, &shipment);
     // SIGKILL the listings service before the receiver's acceptance: matching's delivery will
     // find it away, and must wait for it.
     let listings_data = listings.kill();
@@ -331,16 +253,8 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     }
     succeeded(listings.cli(&["token", "revoke", &token_id]), "revoke the second token");
     for (service, args) in asks {
-        let deadline = Instant::now() + REACTION_WAIT;
-        loop {
-            let output = service.as_member(&second, args);
-            if !output.status.success() {
-                assert!(stderr(&output).contains("has been revoked"), "{args:?}: {}", stderr(&output));
-                break;
-            }
-            assert!(Instant::now() < deadline, "{args:?}: the revoked token is still accepted");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let refused = until_output(service, &second, args, |output| !output.status.success());
+        assert!(stderr(&refused).contains("has been revoked"), "{args:?}: {}", stderr(&refused));
     }
     // Nothing came twice later either: one payment, one invoice.
     let transfers = succeeded(settlement.as_member(&buyer, &["money", "transfers", &deal]), "transfers");

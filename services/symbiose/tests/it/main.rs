@@ -130,12 +130,37 @@ fn stdout(output: &Output) -> String {
 
 /// The word after `prefix` on the first line of `output` that starts with it.
 fn first_line_word(output: &Output, prefix: &str) -> Option<String> {
-    stdout(output)
-        .lines()
+    first_word_after(&stdout(output), prefix)
+}
+
+/// The word after `prefix` on the first line of `text` that starts with it.
+fn first_word_after(text: &str, prefix: &str) -> Option<String> {
+    text.lines()
         .find_map(|line| line.strip_prefix(prefix))
         .and_then(|rest| rest.split_whitespace().next())
         .map(str::to_owned)
 }
+
+/// The carrier profile of the walk-throughs: a 12 t truck from Strasbourg, France and Germany.
+const CARRIER_PROFILE: &[&str] = &[
+    "carrier",
+    "register",
+    "--depot",
+    "Strasbourg",
+    "--countries",
+    "FR,DE",
+    "--radius-km",
+    "100",
+    "--vehicle",
+    "Porteur 12 t:12000:18:tail-lift",
+    "--per-km",
+    "1.80",
+    "--per-tonne",
+    "15.00",
+    "--minimum",
+    "90.00",
+    "--pallet-exchange",
+];
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -441,6 +466,77 @@ impl ServerProcess {
         }
     }
 
+    /// Registers the carrier of the walk-throughs, Transports du Rhin SARL, as the operator;
+    /// its token and its id.
+    fn carrier(&self) -> (String, String) {
+        let register = self.cli(&[
+            "organization",
+            "register",
+            "--name",
+            "Transports du Rhin SARL",
+            "--country",
+            "FR",
+            "--identifier",
+            "552100554",
+            "--roles",
+            "carrier",
+        ]);
+        assert!(register.status.success(), "{}", stderr(&register));
+        let carrier_id = stdout(&register).trim().to_owned();
+        let token = self.cli(&["token", "issue", "--organization", &carrier_id]);
+        assert!(token.status.success(), "{}", stderr(&token));
+        (stdout(&token).trim().to_owned(), carrier_id)
+    }
+
+    /// The carrier's reports of the walk-throughs on `shipment`: 40 pallets picked up (35
+    /// handed over, 40 taken back), the border into Germany, 40 received of which 38 accepted
+    /// and 2 refused (40 handed over, 36 taken back).
+    fn carry_pallets(&self, carrier: &str, shipment: &str) {
+        let steps: [&[&str]; 3] = [
+            &[
+                "shipment",
+                "pickup",
+                shipment,
+                "--quantity",
+                "40",
+                "--unit",
+                "pallet",
+                "--pallet-grade",
+                "b",
+                "--handed-over",
+                "35",
+                "--taken-back",
+                "40",
+            ],
+            &["shipment", "border", shipment, "--country", "DE"],
+            &[
+                "shipment",
+                "deliver",
+                shipment,
+                "--received",
+                "40",
+                "--accepted",
+                "38",
+                "--refused",
+                "2",
+                "--unit",
+                "pallet",
+                "--reason",
+                "two with broken boards",
+                "--pallet-grade",
+                "b",
+                "--handed-over",
+                "40",
+                "--taken-back",
+                "36",
+            ],
+        ];
+        for step in steps {
+            let output = self.as_member(carrier, step);
+            assert!(output.status.success(), "{step:?}: {}", stderr(&output));
+        }
+    }
+
     /// Runs the client with `token`.
     fn as_member(&self, token: &str, args: &[&str]) -> Output {
         Command::new(BINARY)
@@ -520,44 +616,8 @@ fn a_cross_border_shipment_through_the_cli() {
         ("Kehl", "48.5724", "7.8154"),
     );
     // A carrier with no site of its own: its depot is its address.
-    let register = server.cli(&[
-        "organization",
-        "register",
-        "--name",
-        "Transports du Rhin SARL",
-        "--country",
-        "FR",
-        "--identifier",
-        "552100554",
-        "--roles",
-        "carrier",
-    ]);
-    assert!(register.status.success(), "{}", stderr(&register));
-    let carrier_id = stdout(&register).trim().to_owned();
-    let token = server.cli(&["token", "issue", "--organization", &carrier_id]);
-    let carrier = stdout(&token).trim().to_owned();
-    let profile = server.as_member(
-        &carrier,
-        &[
-            "carrier",
-            "register",
-            "--depot",
-            "Strasbourg",
-            "--countries",
-            "FR,DE",
-            "--radius-km",
-            "100",
-            "--vehicle",
-            "Porteur 12 t:12000:18:tail-lift",
-            "--per-km",
-            "1.80",
-            "--per-tonne",
-            "15.00",
-            "--minimum",
-            "90.00",
-            "--pallet-exchange",
-        ],
-    );
+    let (carrier, carrier_id) = server.carrier();
+    let profile = server.as_member(&carrier, CARRIER_PROFILE);
     assert!(profile.status.success(), "{}", stderr(&profile));
 
     let deposit = server.cli(&["money", "deposit", "--organization", &buyer_id, "--amount", "500.00"]);
@@ -580,49 +640,7 @@ fn a_cross_border_shipment_through_the_cli() {
     let booked = server.as_member(&buyer, &["shipment", "book", &deal, "--quote", &quote]);
     assert!(booked.status.success(), "{}", stderr(&booked));
     let shipment = first_line_word(&booked, "shipment ").expect("a shipment");
-    let steps: [&[&str]; 3] = [
-        &[
-            "shipment",
-            "pickup",
-            &shipment,
-            "--quantity",
-            "40",
-            "--unit",
-            "pallet",
-            "--pallet-grade",
-            "b",
-            "--handed-over",
-            "35",
-            "--taken-back",
-            "40",
-        ],
-        &["shipment", "border", &shipment, "--country", "DE"],
-        &[
-            "shipment",
-            "deliver",
-            &shipment,
-            "--received",
-            "40",
-            "--accepted",
-            "38",
-            "--refused",
-            "2",
-            "--unit",
-            "pallet",
-            "--reason",
-            "two with broken boards",
-            "--pallet-grade",
-            "b",
-            "--handed-over",
-            "40",
-            "--taken-back",
-            "36",
-        ],
-    ];
-    for step in steps {
-        let output = server.as_member(&carrier, step);
-        assert!(output.status.success(), "{step:?}: {}", stderr(&output));
-    }
+    server.carry_pallets(&carrier, &shipment);
     let closed = server.as_member(&buyer, &["shipment", "accept", &shipment]);
     let text = stdout(&closed);
     assert!(
