@@ -15,9 +15,11 @@ use crate::input::echo;
 pub enum IdentifierKind {
     /// French company number: 9 digits, Luhn.
     Siren,
-    /// French establishment number: the SIREN and a 5-digit establishment number, Luhn.
+    /// French establishment number: a valid SIREN and a 5-digit establishment number, Luhn
+    /// (La Poste's establishments: a digit sum that is a multiple of 5).
     Siret,
-    /// French VAT number: FR, a 2-digit key, the SIREN.
+    /// French VAT number: FR, a key of 2 digits or letters, the SIREN (or for a company of
+    /// Monaco, which has none, 9 digits starting with 000).
     FrVat,
     /// German VAT number (Umsatzsteuer-Identifikationsnummer): DE and 9 digits.
     DeVat,
@@ -168,13 +170,14 @@ impl Identifier {
         }
     }
 
-    /// The SIREN inside a SIREN, SIRET or FR VAT number.
+    /// The SIREN inside a SIREN, SIRET or FR VAT number; none for the FR VAT number of a
+    /// company of Monaco, whose 9 digits are not a SIREN.
     pub fn siren(&self) -> Option<&str> {
         let n = self.normalized.as_str();
         match self.kind {
             IdentifierKind::Siren => Some(n),
             IdentifierKind::Siret => Some(&n[..9]),
-            IdentifierKind::FrVat => Some(&n[4..]),
+            IdentifierKind::FrVat => Some(&n[4..]).filter(|number| !number.starts_with(MONACO_PREFIX)),
             _ => None,
         }
     }
@@ -193,10 +196,10 @@ impl Identifier {
                 (normalized, valid)
             }
             IdentifierKind::FrVat => {
-                let digits = prefixed_digits(&normalized, "FR", 11)
-                    .ok_or_else(|| malformed("must be FR followed by a 2-digit key and the 9-digit SIREN"))?;
-                let (key, siren) = digits.split_at(2);
-                let valid = luhn_holds(siren) && number(key) == fr_vat_key(number(siren));
+                let (key, digits) = fr_vat_parts(&normalized).ok_or_else(|| {
+                    malformed("must be FR followed by a key of 2 digits or letters other than I and O, and 9 digits")
+                })?;
+                let valid = fr_vat_check_holds(key, &digits);
                 (normalized, valid)
             }
             IdentifierKind::DeVat => {
@@ -272,9 +275,24 @@ impl fmt::Display for Identifier {
     }
 }
 
-/// La Poste was registered before the Luhn key was introduced: the SIRETs of its
-/// establishments instead have a digit sum that is a multiple of 5.
+/// When La Poste became a company (2010), all its establishments were gathered under this
+/// SIREN, too many for the NICs that Luhn allows: INSEE gives the SIRETs of its establishments
+/// a digit sum that is a multiple of 5 instead ("Exceptions pour le groupe La Poste" in the
+/// French Wikipedia article on the SIRET, citing INSEE; python-stdnum `stdnum.fr.siret`). The
+/// SIREN itself passes Luhn.
 const LA_POSTE_SIREN: &str = "356000000";
+
+/// La Poste's head office, the one establishment of La Poste whose SIRET follows Luhn (and
+/// whose digit sum, 26, is not a multiple of 5).
+const LA_POSTE_HEAD_OFFICE_SIRET: &str = "35600000000048";
+
+/// The characters of a French VAT key: the digits and the letters other than I and O.
+const FR_VAT_KEY_ALPHABET: &[u8; 34] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+/// Companies of Monaco, which France's VAT covers, have no SIREN: their French VAT number
+/// carries 9 digits starting with these, which are not a SIREN and so not checked by Luhn
+/// (python-stdnum `stdnum.fr.tva` and `stdnum.mc.tva`). The key is checked as for everyone.
+const MONACO_PREFIX: &str = "000";
 
 /// Trims, removes the separators people type (spaces, dots, hyphens), upper-cases.
 fn normalize(input: &str) -> String {
@@ -343,18 +361,80 @@ fn luhn_holds(digits: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-fn siret_check_holds(digits: &[u8]) -> bool {
-    if luhn_holds(digits) {
-        // The head office of La Poste, 356 000 000 00048, follows Luhn like everyone else.
-        return true;
-    }
-    let is_la_poste = digits[..9].iter().map(|digit| digit + b'0').eq(LA_POSTE_SIREN.bytes());
-    is_la_poste && digits.iter().map(|digit| u32::from(*digit)).sum::<u32>().is_multiple_of(5)
+/// Whether the digits spell `text`.
+fn spells(digits: &[u8], text: &str) -> bool {
+    digits.iter().map(|digit| digit + b'0').eq(text.bytes())
 }
 
-/// The key of a French VAT number for a SIREN.
-fn fr_vat_key(siren: u64) -> u64 {
-    (12 + 3 * (siren % 97)) % 97
+/// A SIRET holds when its first 9 digits are a valid SIREN and its own check holds: Luhn over
+/// the 14 digits, except for La Poste's establishments other than the head office, whose
+/// digit sum is a multiple of 5 instead (the rule is one or the other, never either).
+fn siret_check_holds(digits: &[u8]) -> bool {
+    let siren = &digits[..9];
+    if !luhn_holds(siren) {
+        return false;
+    }
+    let is_la_poste_establishment =
+        spells(siren, LA_POSTE_SIREN) && !spells(digits, LA_POSTE_HEAD_OFFICE_SIRET);
+    if is_la_poste_establishment {
+        digits.iter().map(|digit| u32::from(*digit)).sum::<u32>().is_multiple_of(5)
+    } else {
+        luhn_holds(digits)
+    }
+}
+
+/// The key of a French VAT number, as positions in `FR_VAT_KEY_ALPHABET`, and its 9 digits.
+fn fr_vat_parts(text: &str) -> Option<([u64; 2], Vec<u8>)> {
+    let rest = text.strip_prefix("FR")?;
+    let position = |byte: &u8| {
+        let position = FR_VAT_KEY_ALPHABET.iter().position(|key_byte| key_byte == byte)?;
+        u64::try_from(position).ok()
+    };
+    let key = match rest.as_bytes() {
+        [first, second, ..] => [position(first)?, position(second)?],
+        _ => return None,
+    };
+    let digits = all_digits(rest.get(2..)?, 9)?;
+    Some((key, digits))
+}
+
+/// Whether a French VAT number's key fits its 9 digits, as python-stdnum's `stdnum.fr.tva`
+/// checks it (and VIES with it): the digits must be a SIREN, unless they are Monaco's; a key
+/// of two digits is the old numeric key of the SIREN; a key with a letter, the new kind,
+/// passes the check of `fr_vat_letter_key_holds`.
+fn fr_vat_check_holds(key: [u64; 2], digits: &[u8]) -> bool {
+    let is_monaco = spells(&digits[..MONACO_PREFIX.len()], MONACO_PREFIX);
+    if !is_monaco && !luhn_holds(digits) {
+        return false;
+    }
+    let number = number(digits);
+    match key {
+        [first, second] if first < 10 && second < 10 => first * 10 + second == fr_vat_key(number),
+        key => fr_vat_letter_key_holds(key, number),
+    }
+}
+
+/// The numeric key of a French VAT number for its 9 digits: the remainder of the digits
+/// followed by 12, divided by 97.
+fn fr_vat_key(number: u64) -> u64 {
+    (12 + 3 * (number % 97)) % 97
+}
+
+/// The check of a key with a letter (python-stdnum `stdnum.fr.tva`). Such keys are counted
+/// in order, digit then letter first (`0A` is 0, `9Z` is 239), then letter then any
+/// character (`A0` is 240, `ZZ` is 1055); the count's remainder by 11 must equal the 9 digits
+/// plus 1 plus the count's quotient by 11, modulo 11. Any change of one of the 9 digits moves
+/// their value modulo 11, so it is caught, but a change of the key may not be.
+fn fr_vat_letter_key_holds(key: [u64; 2], number: u64) -> bool {
+    let [first, second] = key;
+    let count = if first < 10 {
+        // Not both digits, so the second is a letter, at position 10 or more.
+        debug_assert!(second >= 10);
+        first * 24 + second.saturating_sub(10)
+    } else {
+        240 + (first - 10) * 34 + second
+    };
+    (number + 1 + count / 11) % 11 == count % 11
 }
 
 /// The ISO 7064 MOD 11,10 check digit, as used by the German USt-IdNr.
@@ -427,16 +507,32 @@ mod tests {
     }
 
     #[test]
+    fn a_siret_is_valid_only_if_its_siren_is() {
+        // Built for this test: 732829321 fails Luhn as a SIREN, and the establishment digits
+        // 00072 make the 14 digits pass Luhn. The SIREN sits at an odd offset in the SIRET, so
+        // the 14-digit Luhn says nothing about it.
+        let siret = all_digits("73282932100072", 14).unwrap();
+        assert!(luhn_holds(&siret));
+        assert!(!luhn_holds(&siret[..9]));
+        fails_check_digits("732 829 321 00072", IdentifierKind::Siret, "73282932100072");
+    }
+
+    #[test]
     fn la_poste_sirets_have_a_digit_sum_that_is_a_multiple_of_5() {
         use IdentifierKind::*;
+        assert!(luhn_holds(&all_digits(LA_POSTE_SIREN, 9).unwrap()));
         // The head office passes Luhn (its digit sum is 26).
         valid("35600000000048", Siret, "35600000000048", "356 000 000 00048");
         // This establishment fails Luhn but its digit sum is 45.
         valid("35600000049837", Siret, "35600000049837", "356 000 000 49837");
         fails_check_digits("35600000000049", Siret, "35600000000049");
-        // The exception is for La Poste only.
-        assert!(!luhn_holds(&all_digits("73282932000070", 14).unwrap()));
-        fails_check_digits("73282932000070", Siret, "73282932000070");
+        // An establishment of La Poste that passes Luhn but whose digit sum is 19: Luhn is not
+        // its rule.
+        assert!(luhn_holds(&all_digits("35600000000014", 14).unwrap()));
+        fails_check_digits("35600000000014", Siret, "35600000000014");
+        // The exception is for La Poste only: this digit sum is 45 but Luhn fails.
+        assert!(!luhn_holds(&all_digits("73282932000072", 14).unwrap()));
+        fails_check_digits("73282932000072", Siret, "73282932000072");
     }
 
     #[test]
@@ -452,8 +548,131 @@ mod tests {
         fails_check_digits("FR43303265046", FrVat, "FR43303265046");
         assert_eq!(
             Identifier::parse("FR4030326504").unwrap_err().to_string(),
-            "FR VAT must be FR followed by a 2-digit key and the 9-digit SIREN"
+            "FR VAT must be FR followed by a key of 2 digits or letters other than I and O, and 9 digits"
         );
+    }
+
+    #[test]
+    fn fr_vat_keys_with_a_letter_have_their_own_check() {
+        use IdentifierKind::*;
+        valid("FR K7 399 859 412", FrVat, "FRK7399859412", "FR K7 399 859 412");
+        valid("fr k7399859412", FrVat, "FRK7399859412", "FR K7 399 859 412");
+        assert_eq!(Identifier::parse("FRK7399859412").unwrap().siren(), Some("399859412"));
+        // python-stdnum's example of a key that starts with a digit (123456782 is a made-up
+        // SIREN that passes Luhn).
+        valid("FR 4Z 123 456 782", FrVat, "FR4Z123456782", "FR 4Z 123 456 782");
+        fails_check_digits("FR5Z123456782", FrVat, "FR5Z123456782");
+        // Both 0J and 1J fit 399859412: unlike the numeric key, a key with a letter does not
+        // catch every change of one of its own characters.
+        valid("FR0J399859412", FrVat, "FR0J399859412", "FR 0J 399 859 412");
+        valid("FR1J399859412", FrVat, "FR1J399859412", "FR 1J 399 859 412");
+        // 0A and ZZ are the first and the last of the 1056 keys with a letter.
+        assert!(fr_vat_letter_key_holds([0, 10], 10));
+        assert!(fr_vat_letter_key_holds([33, 33], 2));
+        for letter_i_or_o in ["FRI7399859412", "FRKO399859412", "FRIO334175221"] {
+            assert!(
+                matches!(
+                    Identifier::parse(letter_i_or_o),
+                    Err(IdentifierError::Malformed { kind: FrVat, .. })
+                ),
+                "{letter_i_or_o:?}"
+            );
+        }
+        for not_a_key in ["FR-7399859412", "FRÉ7399859412", "FRK739985941Z", "FRK"] {
+            assert!(
+                matches!(Identifier::parse(not_a_key), Err(IdentifierError::Malformed { kind: FrVat, .. })),
+                "{not_a_key:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fr_vat_numbers_of_monaco_have_no_siren() {
+        use IdentifierKind::*;
+        // 000004605 fails Luhn, but as a number of Monaco it is not a SIREN.
+        assert!(!luhn_holds(&all_digits("000004605", 9).unwrap()));
+        valid("FR 53 000 004 605", FrVat, "FR53000004605", "FR 53 000 004 605");
+        let monaco = Identifier::parse("FR53000004605").unwrap();
+        assert_eq!(monaco.siren(), None);
+        assert_eq!(monaco.kind().country(), Country::Fr);
+        // The key is still checked.
+        fails_check_digits("FR54000004605", FrVat, "FR54000004605");
+        // Outside Monaco's numbers, the 9 digits must pass Luhn whatever the key: 87 is the
+        // key of 010004605, which fails Luhn.
+        assert_eq!(fr_vat_key(10_004_605), 87);
+        fails_check_digits("FR87010004605", FrVat, "FR87010004605");
+    }
+
+    /// Published numbers, all valid. python-stdnum's tests list them as found online
+    /// (`tests/test_fr_siren.doctest`, `test_fr_siret.doctest`, `test_eu_vat.doctest`), except
+    /// 732 829 320 00074, the example of the French Wikipedia article on the SIRET, the La
+    /// Poste SIRETs of `test_fr_siret.doctest` and FR 53 000 004 605, the example of
+    /// `stdnum/mc/tva.py`.
+    const REAL_VALID: [(&str, IdentifierKind); 33] = [
+        ("404833048", IdentifierKind::Siren),
+        ("552 008 443", IdentifierKind::Siren),
+        ("350792008", IdentifierKind::Siren),
+        ("775672272", IdentifierKind::Siren),
+        ("820043784", IdentifierKind::Siren),
+        ("738 205 269", IdentifierKind::Siren),
+        ("356000000", IdentifierKind::Siren),
+        ("732 829 320 00074", IdentifierKind::Siret),
+        ("30206838200050", IdentifierKind::Siret),
+        ("31719324100013", IdentifierKind::Siret),
+        ("44126652500019", IdentifierKind::Siret),
+        ("79068156300017", IdentifierKind::Siret),
+        ("775.563.232.00104", IdentifierKind::Siret),
+        ("652 059 213 00023", IdentifierKind::Siret),
+        // La Poste: the head office by Luhn, two establishments by their digit sum.
+        ("35600000000048", IdentifierKind::Siret),
+        ("356 000 000 09075", IdentifierKind::Siret),
+        ("35600000049837", IdentifierKind::Siret),
+        ("Fr 40 303 265 045", IdentifierKind::FrVat),
+        ("FR23334175221", IdentifierKind::FrVat),
+        ("FR 83 404 833 048", IdentifierKind::FrVat),
+        ("FR 19 552 008 443", IdentifierKind::FrVat),
+        ("FR 84 323 140 392", IdentifierKind::FrVat),
+        ("FR64333266765", IdentifierKind::FrVat),
+        ("FR 41-343848552", IdentifierKind::FrVat),
+        // A key with a letter.
+        ("FR K 7399859412", IdentifierKind::FrVat),
+        // Companies of Monaco.
+        ("FR 53 0000 04605", IdentifierKind::FrVat),
+        ("FR23000047372", IdentifierKind::FrVat),
+        ("FR16000063601", IdentifierKind::FrVat),
+        ("FR96000110899", IdentifierKind::FrVat),
+        ("FR32000000330", IdentifierKind::FrVat),
+        ("FR88000008820", IdentifierKind::FrVat),
+        ("FR65000100833", IdentifierKind::FrVat),
+        ("FR83000113158", IdentifierKind::FrVat),
+    ];
+
+    /// Published numbers with one character wrong, from python-stdnum's tests and examples of
+    /// invalid numbers, and 73282932100072, built here: 14 digits that pass Luhn around a
+    /// SIREN that does not.
+    const REAL_INVALID: [(&str, IdentifierKind); 7] = [
+        ("404833047", IdentifierKind::Siren),
+        ("73282932000079", IdentifierKind::Siret),
+        ("35600000049838", IdentifierKind::Siret),
+        ("73282932100072", IdentifierKind::Siret),
+        ("FR 84 323 140 391", IdentifierKind::FrVat),
+        ("FR K 7399859312", IdentifierKind::FrVat),
+        ("FR L 7399859412", IdentifierKind::FrVat),
+    ];
+
+    #[test]
+    fn real_numbers_are_told_apart_from_their_typos() {
+        for (input, kind) in REAL_VALID {
+            let identifier = Identifier::parse(input);
+            assert_eq!(identifier.as_ref().map(Identifier::kind), Ok(kind), "{input:?}");
+            assert_eq!(Identifier::parse_as(input, kind).as_ref(), identifier.as_ref(), "{input:?}");
+        }
+        for (input, kind) in REAL_INVALID {
+            assert!(
+                matches!(Identifier::parse(input), Err(IdentifierError::CheckDigits { kind: k, .. }) if k == kind),
+                "{input:?}"
+            );
+        }
     }
 
     #[test]
@@ -589,6 +808,19 @@ mod tests {
         u8::try_from((10 - sum % 10) % 10).unwrap()
     }
 
+    /// The key with a letter for `number` whose count, in the order of
+    /// `fr_vat_letter_key_holds`, has `quotient` as its quotient by 11: the count is written
+    /// out rather than the validator tried.
+    fn fr_vat_letter_key(quotient: u64, number: u64) -> String {
+        let count = quotient * 11 + (number + 1 + quotient) % 11;
+        let character = |position: u64| char::from(FR_VAT_KEY_ALPHABET[usize::try_from(position).unwrap()]);
+        if count < 240 {
+            format!("{}{}", character(count / 24), character(10 + count % 24))
+        } else {
+            format!("{}{}", character(10 + (count - 240) / 34), character((count - 240) % 34))
+        }
+    }
+
     fn text(digits: &[u8]) -> String {
         digits.iter().map(|digit| char::from(b'0' + digit)).collect()
     }
@@ -632,17 +864,35 @@ mod tests {
         }
 
         #[test]
-        fn siret_with_its_luhn_digit_validates(body in prop::collection::vec(0..=9u8, 13)) {
-            // La Poste's mod 5 rule cannot catch a change of 5, so its SIRETs are left out,
-            // as is any number one digit away from La Poste's SIREN.
-            let near_la_poste = body[..9]
-                .iter()
-                .zip(LA_POSTE_SIREN.bytes())
-                .filter(|(digit, la_poste)| **digit + b'0' != *la_poste)
-                .count() <= 1;
-            prop_assume!(!near_la_poste);
+        fn siret_with_its_luhn_digits_validates(
+            siren_body in prop::collection::vec(0..=9u8, 8),
+            establishment in prop::collection::vec(0..=9u8, 4),
+        ) {
+            let mut body = siren_body.clone();
+            body.push(luhn_check_digit(&siren_body));
+            // La Poste's mod 5 rule cannot catch a change of 5, so its SIRETs are left out. No
+            // single-digit change of another valid SIREN reaches La Poste's: Luhn catches it.
+            prop_assume!(!spells(&body, LA_POSTE_SIREN));
+            body.extend(establishment);
             let siret = format!("{}{}", text(&body), luhn_check_digit(&body));
             check_validates_and_catches_changes(&siret, IdentifierKind::Siret)?;
+        }
+
+        #[test]
+        fn siret_around_a_siren_failing_luhn_is_refused(
+            siren_body in prop::collection::vec(0..=9u8, 8),
+            wrong in 1..=9u8,
+            establishment in prop::collection::vec(0..=9u8, 4),
+        ) {
+            let mut body = siren_body.clone();
+            body.push((luhn_check_digit(&siren_body) + wrong) % 10);
+            body.extend(establishment);
+            let siret = format!("{}{}", text(&body), luhn_check_digit(&body));
+            prop_assert!(
+                matches!(Identifier::parse(&siret), Err(IdentifierError::CheckDigits { .. })),
+                "{} accepted",
+                siret
+            );
         }
 
         #[test]
@@ -651,6 +901,22 @@ mod tests {
             let key = fr_vat_key(siren.parse().unwrap());
             let vat = format!("FR{key:02}{siren}");
             check_validates_and_catches_changes(&vat, IdentifierKind::FrVat)?;
+        }
+
+        #[test]
+        fn fr_vat_with_a_letter_key_catches_changes_of_its_siren(
+            body in prop::collection::vec(0..=9u8, 8),
+            quotient in 0..96u64,
+        ) {
+            let siren = format!("{}{}", text(&body), luhn_check_digit(&body));
+            let key = fr_vat_letter_key(quotient, siren.parse().unwrap());
+            let vat = format!("FR{key}{siren}");
+            prop_assert_eq!(Identifier::parse(&vat).map(|i| i.kind()), Ok(IdentifierKind::FrVat));
+            // Only changes of the SIREN: a letter key does not catch every change of itself.
+            for changed in single_digit_changes(&siren) {
+                let changed = format!("FR{key}{changed}");
+                prop_assert!(Identifier::parse(&changed).is_err(), "{} accepted", changed);
+            }
         }
 
         #[test]
