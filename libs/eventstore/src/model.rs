@@ -203,7 +203,9 @@ pub enum StoreError {
     Overloaded(String),
     #[error("the data directory {0} is in use by another process")]
     Locked(String),
-    /// A record that fails its checksum or does not decode, before the end of the log.
+    /// A record that fails a checksum or does not decode, where it cannot be a write cut
+    /// short: the open refuses the store, or a read that reaches it fails. `file` and
+    /// `offset` name where the record starts.
     #[error("corrupted log: {file} at offset {offset}: {reason}")]
     Corrupted { file: String, offset: u64, reason: String },
     /// The store stopped after an I/O error and takes no more appends; reopening recovers

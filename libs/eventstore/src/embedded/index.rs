@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::record::Format;
 use crate::model::StreamName;
 
 /// One sparse entry every this many bytes of log: a lookup by position scans at most about
@@ -30,6 +31,7 @@ impl StreamState {
 pub(crate) struct SegmentRef {
     pub(crate) name: String,
     pub(crate) file: Arc<File>,
+    pub(crate) format: Format,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -1,17 +1,49 @@
 //! The embedded backend: an append-only log of segment files in one directory.
 //!
-//! - One record per append ([`record`]), length-prefixed and CRC32C-checksummed, so an append
-//!   is all there or not at all.
+//! - One record per append ([`record`]), with a checksummed header, a checksummed body and a
+//!   constant trailer, so an append is all there or not at all, and no byte of it can change
+//!   unseen.
 //! - One writer thread takes the appends waiting in a bounded queue, checks each against the
 //!   index, writes them with one `write` and one `fdatasync` (group commit), and only then
 //!   publishes the new committed position and answers: no append is acknowledged before it is
 //!   on disk, and readers never see past the committed position.
-//! - On open, the log is scanned to rebuild the index. A record cut short at the end of the
-//!   last segment (a torn write) is truncated away; any other bad record stops the open with
-//!   an error naming the file and offset.
 //! - A `LOCK` file, held with an exclusive lock, keeps a second process out.
+//! - [`verify`] and [`repair`] are for an operator, on a store no process has open.
+//!
+//! # Recovery: a torn write or damage
+//!
+//! On open, sealed segments are read from their index files (scanned if they have none), and
+//! the last segment is scanned. At its first bad record, at offset X, the bytes from X on are
+//! a torn write, an append that never completed and so was never acknowledged, only if:
+//! - fewer bytes than a record header are left after X;
+//! - or the header at X holds its checksum and its record runs past the end of the file;
+//! - or every byte is zero from X, or from a 512-byte boundary before the end of the bad
+//!   record (its header only, if the header fails its checksum), to the end of the file:
+//!   space the file system extended but whose data never reached the disk in a power loss.
+//!
+//! Those bytes are cut, and kept beside the segment in `<segment>.torn-<X>`. Anything else is
+//! damage to written records: the open fails with [`StoreError::Corrupted`] naming the file
+//! and offset, and changes nothing on disk. A flipped bit cannot shorten a file, CRC32C
+//! catches every single-bit error in a header or body, and a complete record ends in a
+//! non-zero trailer; so one flipped bit anywhere in the last segment's records always stops
+//! the open. What the rule cannot tell apart: damage that zeroes everything from a sector
+//! boundary inside the last record to the end of the file looks like lost sectors, and is
+//! cut; and sectors lost in the middle of a torn append, with later ones written, look like
+//! damage, and are refused (the operator then cuts them with [`repair`]).
+//!
+//! Sealed segments are not scanned at open, so that a large log opens fast: a damaged record
+//! in one is not seen by the open (unless its index file is missing or its length changed).
+//! Every read checks both checksums of every record it passes, so a read that reaches a
+//! damaged record fails with [`StoreError::Corrupted`] naming the file and offset: it never
+//! returns wrong data nor skips the record. [`verify`] scans every segment.
+//!
+//! Segment files of the first format (no file header, no header checksum, no trailer) are
+//! still read, with the first format's weaker rule (a bad record is torn only if zeros follow
+//! it to the end); on open the last segment, if of that format, is rewritten in the current
+//! one, so new records are never written in it.
 
 mod index;
+mod offline;
 mod record;
 mod segment;
 mod summary;
@@ -27,8 +59,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use self::index::{Committed, Index, SegmentRef};
-use self::record::Kind;
-use self::segment::{ScanStop, Scanner};
+pub use self::offline::{
+    IndexFile, Problem, ProblemKind, Repaired, SegmentCheck, VerifyReport, repair, verify,
+};
+use self::record::{Format, Kind};
+use self::segment::{ScanStop, Scanner, Verdict};
 use self::summary::Summary;
 use crate::model::{
     APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EventData, ExpectedVersion,
@@ -317,22 +352,26 @@ impl crate::EventStore for EmbeddedStore {
                 return Ok(Vec::new());
             }
             let start = index.locate(from_position).expect("a committed position has a sparse entry");
-            let segments: Vec<(Arc<File>, String)> = index.segments[start.segment..=committed.segment]
+            let segments: Vec<(Arc<File>, String, Format)> = index.segments
+                [start.segment..=committed.segment]
                 .iter()
-                .map(|segment| (segment.file.clone(), segment.name.clone()))
+                .map(|segment| (segment.file.clone(), segment.name.clone(), segment.format))
                 .collect();
             (committed, start, segments)
         };
         let mut events = Vec::with_capacity(max_count.min(1024));
         let mut offset = start.offset;
-        for (index, (file, name)) in segments.iter().enumerate() {
+        for (index, (file, name, format)) in segments.iter().enumerate() {
             let segment = start.segment + index;
             let end = if segment == committed.segment {
                 committed.end
             } else {
                 file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len()
             };
-            let mut scanner = Scanner::new(file, offset, end);
+            if index > 0 {
+                offset = segment::data_start(*format);
+            }
+            let mut scanner = Scanner::new(file, *format, offset, end);
             while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(name, stop))? {
                 let decoded =
                     record::decode(raw.body).map_err(|reason| corrupted(name, raw.offset, reason))?;
@@ -345,7 +384,6 @@ impl crate::EventStore for EmbeddedStore {
                     return Ok(events);
                 }
             }
-            offset = 0;
         }
         Ok(events)
     }
@@ -380,13 +418,14 @@ impl crate::EventStore for EmbeddedStore {
 impl EmbeddedStore {
     /// Reads the event at `position`, scanning from `location`.
     fn read_one(&self, position: u64, location: index::SparseEntry) -> Result<RecordedEvent, StoreError> {
-        let (file, name) = {
+        let (file, name, format) = {
             let index = self.read_index();
             let segment = &index.segments[location.segment];
-            (segment.file.clone(), segment.name.clone())
+            (segment.file.clone(), segment.name.clone(), segment.format)
         };
         let end = file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len();
-        let mut scanner = Scanner::with_chunk(&file, location.offset, end, segment::LOOKUP_CHUNK_BYTES);
+        let mut scanner =
+            Scanner::with_chunk(&file, format, location.offset, end, segment::LOOKUP_CHUNK_BYTES);
         while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(&name, stop))? {
             let decoded = record::decode(raw.body).map_err(|reason| corrupted(&name, raw.offset, reason))?;
             let count = decoded.events.len() as u64;
@@ -459,10 +498,14 @@ fn corrupted(file: &str, offset: u64, reason: String) -> StoreError {
     StoreError::Corrupted { file: file.to_owned(), offset, reason }
 }
 
+/// A scan that stops inside committed data: every such stop is corruption, whatever it would
+/// be at the end of the log.
 fn scan_error(file: &str, stop: ScanStop) -> StoreError {
     match stop {
-        ScanStop::Truncated { offset } => corrupted(file, offset, "record cut short".to_owned()),
-        ScanStop::Invalid { offset, reason } => corrupted(file, offset, reason),
+        ScanStop::Short { offset } | ScanStop::PastEnd { offset } => {
+            corrupted(file, offset, "record cut short".to_owned())
+        }
+        ScanStop::Invalid { offset, reason, .. } => corrupted(file, offset, reason),
         ScanStop::Io(error) => StoreError::io(&format!("reading {file}"), error),
     }
 }
@@ -480,23 +523,16 @@ struct Active {
 }
 
 /// Rebuilds the index from every segment of `dir`: sealed segments from their index files
-/// where sound, by a scan otherwise; the last segment by a scan, truncating a torn tail.
+/// where sound, by a scan otherwise; the last segment by a scan, cutting a torn write at its
+/// end and refusing damage (see the module's rule). Nothing on disk changes before every
+/// segment has been judged, but for the removal of temporary files.
 fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
-    let mut first_positions = Vec::new();
-    for entry in
-        std::fs::read_dir(dir).map_err(|error| StoreError::io("listing the data directory", error))?
-    {
-        let entry = entry.map_err(|error| StoreError::io("listing the data directory", error))?;
-        if let Some(first_position) = entry.file_name().to_str().and_then(segment::parse_file_name) {
-            first_positions.push(first_position);
-        }
-    }
-    first_positions.sort_unstable();
+    remove_temporaries(dir)?;
+    let mut first_positions =
+        segment::list(dir).map_err(|error| StoreError::io("listing the data directory", error))?;
     if first_positions.is_empty() {
-        let name = segment::file_name(0);
-        File::create_new(dir.join(&name))
+        segment::create(dir, &segment::file_name(0))
             .map_err(|error| StoreError::io("creating the first segment", error))?;
-        segment::sync_dir(dir).map_err(|error| StoreError::io("syncing the data directory", error))?;
         first_positions.push(0);
     }
 
@@ -504,9 +540,11 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
     let mut report = OpenReport { segments: first_positions.len(), ..OpenReport::default() };
     let last = first_positions.len() - 1;
     let mut active_len = 0;
+    // Index files to write once every segment is known sound.
+    let mut to_index = Vec::new();
     for (segment_number, first_position) in first_positions.iter().copied().enumerate() {
         let name = segment::file_name(first_position);
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(dir.join(&name))
@@ -518,43 +556,63 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
                 format!("segment starts at position {first_position}, the log is at {}", index.next_position),
             ));
         }
-        let len = file.metadata().map_err(|error| StoreError::io(&format!("reading {name}"), error))?.len();
+        let mut len =
+            file.metadata().map_err(|error| StoreError::io(&format!("reading {name}"), error))?.len();
+        let mut format = segment::format_of(&file, len).map_err(|stop| scan_error(&name, stop))?;
         let sealed = segment_number != last;
-        let from_index = if sealed { summary::read(dir, first_position, len) } else { None };
-        let (summaries, end) = match from_index {
-            Some(summaries) => {
-                report.indexed_segments += 1;
-                (summaries, len)
-            }
-            None => {
-                let (summaries, stop) = summary::scan(&file, len);
-                let end = valid_end(&file, &name, len, sealed, stop)?;
-                if sealed && let Err(error) = summary::write(dir, first_position, len, &summaries) {
-                    tracing::warn!(file = %name, %error, "cannot write a segment index");
+        let summaries = if sealed {
+            match summary::read(dir, first_position, len) {
+                Some(summaries) => {
+                    report.indexed_segments += 1;
+                    summaries
                 }
-                (summaries, end)
+                None => {
+                    let (summaries, stop) = summary::scan(&file, format, len);
+                    if let Some(stop) = stop {
+                        return Err(refusal(&file, &name, len, stop));
+                    }
+                    to_index.push((first_position, len, summaries.clone()));
+                    summaries
+                }
             }
+        } else {
+            let (mut summaries, stop) = summary::scan(&file, format, len);
+            if let Some(stop) = stop {
+                let end = torn_write_end(&file, &name, len, stop)?;
+                cut_torn_write(dir, &file, &name, end, len)?;
+                report.truncated_bytes = len - end;
+                len = end;
+            }
+            if format == Format::V1 {
+                // The log goes on in the current format: the last segment is rewritten in it
+                // (the same bodies), so that no file mixes two formats. Sealed segments of
+                // the first format stay as they are, read with its rules.
+                file = segment::convert(dir, &name, &file, len).map_err(|error| {
+                    StoreError::io(&format!("rewriting {name} in the current format"), error)
+                })?;
+                format = Format::V2;
+                len =
+                    file.metadata().map_err(|error| StoreError::io(&format!("reading {name}"), error))?.len();
+                tracing::info!(file = %name, "segment of the first format rewritten in the current one");
+                let (converted, stop) = summary::scan(&file, format, len);
+                if let Some(stop) = stop {
+                    return Err(scan_error(&name, stop));
+                }
+                summaries = converted;
+            }
+            active_len = len;
+            summaries
         };
         for summary in &summaries {
             apply(&mut index, summary, segment_number)
                 .map_err(|reason| corrupted(&name, summary.offset, reason))?;
         }
-        if end < len {
-            // What is cut is kept beside the log: a torn write is never acknowledged data, but
-            // a length field damaged on disk can look like one, and those bytes are then the
-            // only way back.
-            let kept = dir.join(format!("{name}.torn-{end}"));
-            save_torn_tail(&file, end, len, &kept)
-                .map_err(|error| StoreError::io(&format!("keeping the torn tail of {name}"), error))?;
-            tracing::warn!(file = %name, offset = end, bytes = len - end, kept = %kept.display(), "truncating a torn write at the end of the log");
-            file.set_len(end).map_err(|error| StoreError::io(&format!("truncating {name}"), error))?;
-            file.sync_all().map_err(|error| StoreError::io(&format!("syncing {name}"), error))?;
-            report.truncated_bytes = len - end;
+        index.segments.push(SegmentRef { name, file: Arc::new(file), format });
+    }
+    for (first_position, len, summaries) in to_index {
+        if let Err(error) = summary::write(dir, first_position, len, &summaries) {
+            tracing::warn!(segment = first_position, %error, "cannot write a segment index");
         }
-        if !sealed {
-            active_len = end;
-        }
-        index.segments.push(SegmentRef { name, file: Arc::new(file) });
     }
 
     let active_segment = index.segments.len() - 1;
@@ -568,40 +626,69 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
     Ok((index, Active { segment: active_segment, file, len: active_len }, report))
 }
 
+/// Removes segment files a crash left half made under their temporary name: they were never
+/// renamed, so they never held acknowledged data.
+fn remove_temporaries(dir: &Path) -> Result<(), StoreError> {
+    let listing = |error| StoreError::io("listing the data directory", error);
+    for entry in std::fs::read_dir(dir).map_err(listing)? {
+        let entry = entry.map_err(listing)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_segment =
+            name.strip_suffix(segment::TEMPORARY_SUFFIX).and_then(segment::parse_file_name).is_some();
+        if is_segment {
+            tracing::info!(file = %name, "removing a segment file a crash left unfinished");
+            std::fs::remove_file(entry.path())
+                .map_err(|error| StoreError::io(&format!("removing {name}"), error))?;
+        }
+    }
+    Ok(())
+}
+
+/// Where the last segment's sound records end, when the scan's stop is a torn write; the
+/// corruption error otherwise.
+fn torn_write_end(file: &File, name: &str, len: u64, stop: ScanStop) -> Result<u64, StoreError> {
+    match segment::judge(file, len, stop, true) {
+        Ok(Verdict::Torn { offset, reason }) => {
+            tracing::warn!(file = %name, offset, %reason, "a torn write at the end of the log");
+            Ok(offset)
+        }
+        Ok(Verdict::Damage { offset, reason }) => Err(corrupted(name, offset, reason)),
+        Err(error) => Err(StoreError::io(&format!("reading {name}"), error)),
+    }
+}
+
+/// The error that stops an open at a bad record of a sealed segment: never a torn write, the
+/// segment having been synced before the next one was made.
+fn refusal(file: &File, name: &str, len: u64, stop: ScanStop) -> StoreError {
+    match segment::judge(file, len, stop, false) {
+        Ok(Verdict::Torn { offset, reason } | Verdict::Damage { offset, reason }) => {
+            corrupted(name, offset, reason)
+        }
+        Err(error) => StoreError::io(&format!("reading {name}"), error),
+    }
+}
+
+/// Cuts the last segment at `end`, keeping what is cut beside the log, in `<name>.torn-<end>`:
+/// a torn write was never acknowledged, but should the rule ever misjudge, those bytes are
+/// the way back.
+fn cut_torn_write(dir: &Path, file: &File, name: &str, end: u64, len: u64) -> Result<(), StoreError> {
+    let kept = dir.join(format!("{name}.torn-{end}"));
+    save_bytes(file, end, len, &kept)
+        .map_err(|error| StoreError::io(&format!("keeping the torn tail of {name}"), error))?;
+    tracing::warn!(file = %name, offset = end, bytes = len - end, kept = %kept.display(), "truncating a torn write at the end of the log");
+    file.set_len(end).map_err(|error| StoreError::io(&format!("truncating {name}"), error))?;
+    file.sync_all().map_err(|error| StoreError::io(&format!("syncing {name}"), error))
+}
+
 /// Copies `file[from..to]` to `path`, durably.
-fn save_torn_tail(file: &File, from: u64, to: u64, path: &Path) -> std::io::Result<()> {
+fn save_bytes(file: &File, from: u64, to: u64, path: &Path) -> std::io::Result<()> {
     let mut bytes = vec![0u8; usize::try_from(to - from).unwrap_or(usize::MAX)];
     file.read_exact_at(&mut bytes, from)?;
     let mut kept = OpenOptions::new().create(true).truncate(true).write(true).open(path)?;
     std::io::Write::write_all(&mut kept, &bytes)?;
     kept.sync_all()?;
     segment::sync_dir(path.parent().unwrap_or(Path::new(".")))
-}
-
-/// Where the valid records of a scanned segment end, or why the log cannot be opened. Only
-/// the last segment may end in a torn write: a record cut short, or zeros where a power loss
-/// left the file longer than its data.
-fn valid_end(
-    file: &File,
-    name: &str,
-    len: u64,
-    sealed: bool,
-    stop: Option<ScanStop>,
-) -> Result<u64, StoreError> {
-    match stop {
-        None => Ok(len),
-        Some(ScanStop::Io(error)) => Err(StoreError::io(&format!("reading {name}"), error)),
-        Some(ScanStop::Truncated { offset }) if !sealed => Ok(offset),
-        Some(ScanStop::Truncated { offset }) => {
-            Err(corrupted(name, offset, "record cut short before the last segment".to_owned()))
-        }
-        Some(ScanStop::Invalid { offset, reason }) => {
-            let torn = !sealed
-                && segment::is_zero_from(file, offset, len)
-                    .map_err(|error| StoreError::io(&format!("reading {name}"), error))?;
-            if torn { Ok(offset) } else { Err(corrupted(name, offset, reason)) }
-        }
-    }
 }
 
 /// Adds a record's summary to the index during recovery, checking that it follows.
@@ -983,23 +1070,21 @@ impl Writer {
         let mut index = self.shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let first_position = index.next_position;
         let name = segment::file_name(first_position);
-        let path = self.shared.dir.join(&name);
-        let file = OpenOptions::new().create_new(true).read(true).write(true).open(&path)?;
-        segment::sync_dir(&self.shared.dir)?;
-        let writer = OpenOptions::new().write(true).open(&path)?;
+        let file = segment::create(&self.shared.dir, &name)?;
+        let writer = OpenOptions::new().write(true).open(self.shared.dir.join(&name))?;
         let sealed = index.segments[self.active.segment].file.clone();
         let sealed_first_position = segment::parse_file_name(&index.segments[self.active.segment].name)
             .expect("segment names are parsed on open");
-        index.segments.push(SegmentRef { name, file: Arc::new(file) });
+        index.segments.push(SegmentRef { name, file: Arc::new(file), format: Format::V2 });
         let segment = index.segments.len() - 1;
         index.committed.segment = segment;
-        index.committed.end = 0;
+        index.committed.end = segment::FILE_HEADER_BYTES;
         drop(index);
 
         let sealed_len = self.active.len;
         let dir = self.shared.dir.clone();
         self.indexing.push(std::thread::spawn(move || {
-            let (summaries, stop) = summary::scan(&sealed, sealed_len);
+            let (summaries, stop) = summary::scan(&sealed, Format::V2, sealed_len);
             if stop.is_some() {
                 tracing::error!(segment = sealed_first_position, "a sealed segment does not scan whole");
                 return;
@@ -1008,7 +1093,7 @@ impl Writer {
                 tracing::warn!(segment = sealed_first_position, %error, "cannot write a segment index");
             }
         }));
-        self.active = Active { segment, file: writer, len: 0 };
+        self.active = Active { segment, file: writer, len: segment::FILE_HEADER_BYTES };
         Ok(())
     }
 
@@ -1051,7 +1136,8 @@ fn read_batch(index: &Index, position: u64) -> Result<(StreamName, u64, Vec<Uuid
     // Written but not yet synced batches count too: the writer checks repeats against them.
     let end =
         segment.file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len();
-    let mut scanner = Scanner::with_chunk(&segment.file, location.offset, end, segment::LOOKUP_CHUNK_BYTES);
+    let mut scanner =
+        Scanner::with_chunk(&segment.file, segment.format, location.offset, end, segment::LOOKUP_CHUNK_BYTES);
     while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(&segment.name, stop))? {
         let offset = raw.offset;
         let decoded = record::decode(raw.body).map_err(|reason| corrupted(&segment.name, offset, reason))?;
@@ -1063,4 +1149,86 @@ fn read_batch(index: &Index, position: u64) -> Result<(StreamName, u64, Vec<Uuid
         }
     }
     Err(corrupted(&segment.name, location.offset, format!("batch at position {position} not found")))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::EventStore as _;
+
+    fn event(tag: &str) -> EventData {
+        EventData::new(Uuid::now_v7(), "ThingHappened", Bytes::from(format!("payload {tag}")))
+    }
+
+    /// The bytes of a segment of the first format starting at `first_position`: one record per
+    /// append of (stream, first version, events), each a length, a body checksum and the body.
+    fn first_format_segment(first_position: u64, appends: &[(&str, u64, &[EventData])]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut position = first_position;
+        for (stream, first_version, events) in appends {
+            let mut current = Vec::new();
+            record::encode_events(&mut current, position, 1, stream, *first_version, events);
+            bytes.extend_from_slice(&current[..8]);
+            bytes.extend_from_slice(&current[12..current.len() - 1]);
+            position += events.len() as u64;
+        }
+        bytes
+    }
+
+    #[tokio::test]
+    async fn a_log_of_the_first_format_is_read_and_goes_on_in_the_current_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let events: Vec<EventData> = (0..6).map(|index| event(&index.to_string())).collect();
+        let sealed =
+            first_format_segment(0, &[("listing-1", 0, &events[0..2]), ("listing-2", 0, &events[2..3])]);
+        let mut last = first_format_segment(3, &[("listing-1", 2, &events[3..5])]);
+        // A torn write at the end, cut by the first format's rule.
+        let torn = first_format_segment(5, &[("listing-2", 1, &events[5..6])]);
+        last.extend_from_slice(&torn[..torn.len() / 2]);
+        std::fs::write(dir.path().join(segment::file_name(0)), &sealed).expect("write");
+        std::fs::write(dir.path().join(segment::file_name(3)), &last).expect("write");
+
+        let (store, report) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
+        assert_eq!((report.segments, report.events), (2, 5));
+        assert_eq!(report.truncated_bytes, (torn.len() / 2) as u64);
+        let read = store.read_all(0, 100).await.expect("read all");
+        let ids: Vec<Uuid> = read.iter().map(|event| event.id).collect();
+        assert_eq!(ids, events[..5].iter().map(|event| event.id).collect::<Vec<_>>());
+        let stream = StreamName::new("listing-1").expect("name");
+        let appended =
+            store.append(&stream, ExpectedVersion::Exact(3), vec![event("new")]).await.expect("append");
+        assert_eq!(appended.first_position, 5);
+        store.close().await;
+
+        // The sealed segment is as it was; the last one was rewritten in the current format.
+        assert_eq!(std::fs::read(dir.path().join(segment::file_name(0))).expect("read"), sealed);
+        let rewritten = std::fs::read(dir.path().join(segment::file_name(3))).expect("read");
+        assert_eq!(rewritten[..8], segment::FILE_MAGIC);
+        let (store, report) = EmbeddedStore::open(dir.path(), Options::default()).expect("reopen");
+        assert_eq!((report.events, report.indexed_segments, report.truncated_bytes), (6, 1, 0));
+        let read = store.read_stream(&stream, 0, Direction::Forward, 100).await.expect("read stream");
+        assert_eq!(read.iter().map(|event| event.version).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        store.close().await;
+
+        let verified = verify(dir.path()).expect("verify");
+        assert!(verified.is_sound(), "{:?}", verified.problems);
+        let formats: Vec<u8> = verified.segments.iter().map(|segment| segment.format).collect();
+        assert_eq!(formats, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn an_empty_last_segment_of_the_first_format_takes_appends() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join(segment::file_name(0)), b"").expect("write");
+        let (store, report) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
+        assert_eq!(report.events, 0);
+        let stream = StreamName::new("listing-1").expect("name");
+        store.append(&stream, ExpectedVersion::NoStream, vec![event("first")]).await.expect("append");
+        store.close().await;
+        let (store, report) = EmbeddedStore::open(dir.path(), Options::default()).expect("reopen");
+        assert_eq!(report.events, 1);
+        store.close().await;
+    }
 }

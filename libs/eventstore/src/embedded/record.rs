@@ -1,26 +1,81 @@
 //! The on-disk record: one per append, so that an append is atomic whatever crashes.
 //!
 //! ```text
-//! header  u32 body length, u32 CRC32C of the body        (little endian)
-//! body    u8  kind (1 events, 2 stream deleted)
-//!         u64 first position, u64 timestamp ms, u64 first version
-//!         u16 stream name length, stream name
-//!         u32 event count
-//!         per event: 16-byte id, u16 type length, type,
-//!                    u32 metadata length, metadata, u32 payload length, payload
+//! header   u32 body length, u32 CRC32C of the body,
+//!          u32 CRC32C of the 8 header bytes before                           (little endian)
+//! body     u8  kind (1 events, 2 stream deleted)
+//!          u64 first position, u64 timestamp ms, u64 first version
+//!          u16 stream name length, stream name
+//!          u32 event count
+//!          per event: 16-byte id, u16 type length, type,
+//!                     u32 metadata length, metadata, u32 payload length, payload
+//! trailer  u8  0xA5
 //! ```
+//! Every byte is checked: the header by its own checksum, so a damaged length is never
+//! trusted to find the next record; the body by its checksum; the trailer by its value. The
+//! trailer is there for recovery: a complete record never ends in a zero byte, even with one
+//! bit flipped, so zeros up to the end of a file can only be lost sectors, never the genuine
+//! end of an acknowledged record (see the rule in `embedded`).
+//!
 //! A "stream deleted" record has no event and takes no position: its first position is the
 //! next one to be assigned.
+//!
+//! Segment files of the first format ([`Format::V1`]) hold records of `u32 body length, u32
+//! CRC32C of the body`, the same body, and no trailer: they are still read, never written.
 
 use bytes::{Buf, Bytes};
 use uuid::Uuid;
 
 use crate::model::{APPEND_BYTES_MAX, EventData, STREAM_NAME_BYTES_MAX};
 
-pub(crate) const HEADER_BYTES: usize = 8;
 /// Largest body a record may have: a full append plus its fixed fields.
 pub(crate) const BODY_BYTES_MAX: usize = APPEND_BYTES_MAX + 64 + STREAM_NAME_BYTES_MAX;
+/// The last byte of every record of the current format. Four bits set: one flipped bit
+/// leaves it non-zero.
+pub(crate) const TRAILER: u8 = 0xA5;
 const FIXED_BODY_BYTES: usize = 1 + 8 + 8 + 8 + 2 + 4;
+
+/// The record layout of a segment file, told by the file's first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// The first format: the length is outside every checksum. Read only.
+    V1,
+    /// The current format: header checksum and trailer.
+    V2,
+}
+
+impl Format {
+    pub(crate) fn header_bytes(self) -> usize {
+        match self {
+            Format::V1 => 8,
+            Format::V2 => 12,
+        }
+    }
+
+    /// The bytes a record with a body of `body_len` takes on disk.
+    pub(crate) fn record_bytes(self, body_len: usize) -> u64 {
+        let trailer = match self {
+            Format::V1 => 0,
+            Format::V2 => 1,
+        };
+        (self.header_bytes() + body_len + trailer) as u64
+    }
+
+    /// The number operators see: 1 or 2.
+    pub(crate) fn number(self) -> u8 {
+        match self {
+            Format::V1 => 1,
+            Format::V2 => 2,
+        }
+    }
+}
+
+/// What a record header says, once its checksum holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Header {
+    pub(crate) body_len: usize,
+    pub(crate) body_crc: u32,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -93,10 +148,9 @@ pub(crate) fn encode_deleted(
 
 fn begin(buffer: &mut Vec<u8>, body_len: usize) -> usize {
     assert!(body_len <= BODY_BYTES_MAX, "appends are checked against the size limit first");
-    buffer.reserve(HEADER_BYTES + body_len);
+    buffer.reserve(Format::V2.record_bytes(body_len) as usize);
     let start = buffer.len();
-    buffer.extend_from_slice(&u32::try_from(body_len).expect("body length bounded").to_le_bytes());
-    buffer.extend_from_slice(&[0; 4]);
+    buffer.extend_from_slice(&[0; 12]);
     start
 }
 
@@ -118,18 +172,42 @@ fn put_fixed(
     buffer.extend_from_slice(&u32::try_from(count).expect("event count checked").to_le_bytes());
 }
 
-fn finish(buffer: &mut [u8], start: usize, body_len: usize) {
-    let body = &buffer[start + HEADER_BYTES..];
+fn finish(buffer: &mut Vec<u8>, start: usize, body_len: usize) {
+    let header_bytes = Format::V2.header_bytes();
+    let body = &buffer[start + header_bytes..];
     assert_eq!(body.len(), body_len, "encoded length matches the computed length");
-    let crc = crc32c::crc32c(body);
-    buffer[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    let header = header_for(body);
+    buffer[start..start + header_bytes].copy_from_slice(&header);
+    buffer.push(TRAILER);
 }
 
-/// The body length and checksum of a record header.
-pub(crate) fn parse_header(header: &[u8]) -> (usize, u32) {
-    let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
-    let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-    (length as usize, crc)
+/// Appends a whole record of the current format holding `body`, as it was in a file of the
+/// first format.
+pub(crate) fn encode_body(buffer: &mut Vec<u8>, body: &[u8]) {
+    assert!(body.len() <= BODY_BYTES_MAX, "a body read back was checked against the limit");
+    buffer.extend_from_slice(&header_for(body));
+    buffer.extend_from_slice(body);
+    buffer.push(TRAILER);
+}
+
+fn header_for(body: &[u8]) -> [u8; 12] {
+    let mut header = [0u8; 12];
+    let length = u32::try_from(body.len()).expect("body length bounded");
+    header[0..4].copy_from_slice(&length.to_le_bytes());
+    header[4..8].copy_from_slice(&crc32c::crc32c(body).to_le_bytes());
+    let header_crc = crc32c::crc32c(&header[0..8]);
+    header[8..12].copy_from_slice(&header_crc.to_le_bytes());
+    header
+}
+
+/// The header at the start of `bytes` (at least `format.header_bytes()` long), or why it
+/// cannot be trusted.
+pub(crate) fn parse_header(format: Format, bytes: &[u8]) -> Result<Header, String> {
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    if format == Format::V2 && crc32c::crc32c(&bytes[0..8]) != word(8) {
+        return Err("record header checksum mismatch".to_owned());
+    }
+    Ok(Header { body_len: word(0) as usize, body_crc: word(4) })
 }
 
 pub(crate) fn checksum_holds(body: &[u8], crc: u32) -> bool {
@@ -207,10 +285,11 @@ mod tests {
         ];
         let mut buffer = Vec::new();
         encode_events(&mut buffer, 41, 1_700_000_000_000, "listing-7", 3, &events);
-        let (length, crc) = parse_header(&buffer[..HEADER_BYTES]);
-        assert_eq!(length, buffer.len() - HEADER_BYTES);
-        let body = Bytes::copy_from_slice(&buffer[HEADER_BYTES..]);
-        assert!(checksum_holds(&body, crc));
+        let header = parse_header(Format::V2, &buffer).expect("a sound header");
+        assert_eq!(Format::V2.record_bytes(header.body_len), buffer.len() as u64);
+        assert_eq!(buffer.last(), Some(&TRAILER));
+        let body = Bytes::copy_from_slice(&buffer[12..12 + header.body_len]);
+        assert!(checksum_holds(&body, header.body_crc));
         let record = decode(body).expect("decodes");
         assert_eq!(record.kind, Kind::Events);
         assert_eq!((record.first_position, record.first_version), (41, 3));
@@ -224,12 +303,38 @@ mod tests {
     }
 
     #[test]
-    fn a_flipped_bit_fails_the_checksum() {
+    fn every_flipped_bit_of_a_record_is_caught() {
         let mut buffer = Vec::new();
         encode_deleted(&mut buffer, 7, 1, "listing-7", 2);
-        let (_, crc) = parse_header(&buffer[..HEADER_BYTES]);
-        buffer[HEADER_BYTES + 3] ^= 0x10;
-        assert!(!checksum_holds(&buffer[HEADER_BYTES..], crc));
+        let sound = |bytes: &[u8]| {
+            parse_header(Format::V2, bytes).is_ok_and(|header| {
+                Format::V2.record_bytes(header.body_len) == bytes.len() as u64
+                    && checksum_holds(&bytes[12..12 + header.body_len], header.body_crc)
+                    && bytes.last() == Some(&TRAILER)
+            })
+        };
+        assert!(sound(&buffer));
+        for bit in 0..buffer.len() * 8 {
+            let mut flipped = buffer.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(!sound(&flipped), "bit {bit} flipped goes unseen");
+        }
+    }
+
+    #[test]
+    fn a_zeroed_header_fails_its_checksum() {
+        assert!(parse_header(Format::V2, &[0; 12]).is_err());
+        assert!(parse_header(Format::V1, &[0; 8]).is_ok(), "the first format had no header checksum");
+    }
+
+    #[test]
+    fn a_body_of_the_first_format_becomes_a_record_of_the_current_one() {
+        let mut record = Vec::new();
+        encode_deleted(&mut record, 7, 1, "listing-7", 2);
+        let body = &record[12..record.len() - 1];
+        let mut converted = Vec::new();
+        encode_body(&mut converted, body);
+        assert_eq!(converted, record);
     }
 
     #[test]

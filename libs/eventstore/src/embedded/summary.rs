@@ -5,7 +5,9 @@
 //!
 //! An index file is written once, when its segment is sealed, in the background (or on open
 //! for a sealed segment that lacks one). It is only a cache of the segment: a missing,
-//! mismatched or corrupted one is ignored, and the segment is scanned instead.
+//! mismatched or corrupted one is ignored, and the segment is scanned instead. It does not
+//! vouch for the segment's records: a damaged record of a sealed segment is found when it is
+//! read (every read checks both checksums) or by `verify`, not by the open.
 //!
 //! ```text
 //! u8[8] magic "SYMIDX01", u64 segment length, u64 record count, u32 CRC32C of the entries
@@ -20,7 +22,7 @@ use std::path::Path;
 use bytes::Buf as _;
 use uuid::Uuid;
 
-use super::record::{self, Kind, Record};
+use super::record::{self, Format, Kind, Record};
 use super::segment::{self, ScanStop, Scanner};
 use crate::model::StreamName;
 
@@ -29,7 +31,7 @@ const HEADER_BYTES: usize = 8 + 8 + 8 + 4;
 pub(crate) const SUFFIX: &str = ".idx";
 
 /// What the index keeps of one record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Summary {
     pub(crate) kind: Kind,
     pub(crate) first_position: u64,
@@ -65,10 +67,10 @@ pub(crate) fn file_name(first_position: u64) -> String {
     format!("{first_position:020}{SUFFIX}")
 }
 
-/// Summarises every record of `file` up to `len`, with why the scan stopped short of `len`
-/// if it did (a record that does not decode is an invalid stop at its offset).
-pub(crate) fn scan(file: &File, len: u64) -> (Vec<Summary>, Option<ScanStop>) {
-    let mut scanner = Scanner::new(file, 0, len);
+/// Summarises every record of `file` (of `format`) up to `len`, with why the scan stopped
+/// short of `len` if it did (a record that does not decode is an invalid stop at its offset).
+pub(crate) fn scan(file: &File, format: Format, len: u64) -> (Vec<Summary>, Option<ScanStop>) {
+    let mut scanner = Scanner::new(file, format, segment::data_start(format), len);
     let mut summaries = Vec::new();
     loop {
         match scanner.next_record() {
@@ -77,7 +79,10 @@ pub(crate) fn scan(file: &File, len: u64) -> (Vec<Summary>, Option<ScanStop>) {
                 let summary = record::decode(raw.body).and_then(|record| Summary::of(&record, offset));
                 match summary {
                     Ok(summary) => summaries.push(summary),
-                    Err(reason) => return (summaries, Some(ScanStop::Invalid { offset, reason })),
+                    // Its checksums hold: it was written so, and is never a torn write.
+                    Err(reason) => {
+                        return (summaries, Some(ScanStop::Invalid { offset, reach: offset, reason }));
+                    }
                 }
             }
             Ok(None) => return (summaries, None),
@@ -126,20 +131,26 @@ pub(crate) fn write(
 /// and sound.
 pub(crate) fn read(dir: &Path, first_position: u64, segment_len: u64) -> Option<Vec<Summary>> {
     let name = file_name(first_position);
-    let bytes = match std::fs::read(dir.join(&name)) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(error) => {
-            tracing::warn!(file = %name, %error, "cannot read a segment index, scanning the segment instead");
-            return None;
-        }
-    };
-    match parse(&bytes, segment_len) {
+    match read_checked(dir, first_position, segment_len)? {
         Ok(summaries) => Some(summaries),
         Err(reason) => {
             tracing::warn!(file = %name, %reason, "ignoring a segment index, scanning the segment instead");
             None
         }
+    }
+}
+
+/// The summaries of a sealed segment of length `segment_len` from its index file, why they
+/// cannot be used, or `None` if there is no index file.
+pub(crate) fn read_checked(
+    dir: &Path,
+    first_position: u64,
+    segment_len: u64,
+) -> Option<Result<Vec<Summary>, String>> {
+    match std::fs::read(dir.join(file_name(first_position))) {
+        Ok(bytes) => Some(parse(&bytes, segment_len)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => Some(Err(format!("cannot be read: {error}"))),
     }
 }
 

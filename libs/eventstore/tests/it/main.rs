@@ -1,8 +1,11 @@
 //! Tests of the embedded store: the shared contract, recovery from torn and corrupted logs,
-//! and crashes of a real writing process.
+//! flipped bits everywhere in a record, the operator's verify and repair, and crashes of a
+//! real writing process.
 
 mod contract;
 mod crash;
+mod damage;
+mod offline;
 mod recovery;
 
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
