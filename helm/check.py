@@ -211,9 +211,12 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
             "SYMBIOSE_LOG_FORMAT": merged["config"]["logFormat"],
             "SYMBIOSE_TOKEN_TTL_DAYS": str(merged["config"]["tokenTtlDays"]),
         }
-        # Matching reserves offers through the listings service's gRPC port; the others call no one.
+        # Matching reserves offers through the listings service's gRPC port, logistics has pallets
+        # paid for through settlement's; the others call no one.
         listings_url = merged["config"]["listingsUrl"] or f"http://{RELEASE}-listings:{grpc_port}"
         expected_env["SYMBIOSE_LISTINGS_URL"] = listings_url if service == "matching" else None
+        settlement_url = merged["config"]["settlementUrl"] or f"http://{RELEASE}-settlement:{grpc_port}"
+        expected_env["SYMBIOSE_SETTLEMENT_URL"] = settlement_url if service == "logistics" else None
         for variable, value in expected_env.items():
             failures.check(env.get(variable) == value, context,
                            f"{variable} is {env.get(variable)!r}, expected {value!r}")
@@ -350,6 +353,8 @@ def main() -> int:
                                       "listingsUrl"),
             "a listings URL on port 70000": (merge(REQUIRED_VALUES, {"config": {
                 "listingsUrl": "http://listings:70000"}}), "listingsUrl"),
+            "an https settlement URL": (merge(REQUIRED_VALUES, {"config": {
+                "settlementUrl": "https://settlement:443"}}), "settlementUrl"),
             "grpc port 0": (merge(REQUIRED_VALUES, {"ports": {"grpc": 0}}), "/ports/grpc"),
             "metrics port 70000": (merge(REQUIRED_VALUES, {"ports": {"metrics": 70000}}), "/ports/metrics"),
             "a timeout as text": (merge(REQUIRED_VALUES, {"config": {"requestTimeoutMs": "10s"}}), "requestTimeoutMs"),

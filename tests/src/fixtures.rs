@@ -13,9 +13,51 @@ use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
 use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
 use symbiose_proto::matching::v1 as matching;
 use symbiose_proto::matching::v1::matching_service_client::MatchingServiceClient;
+use symbiose_proto::settlement::v1 as settlement;
+use symbiose_proto::settlement::v1::settlement_service_client::SettlementServiceClient;
 use uuid::Uuid;
 
 use crate::TestServer;
+
+/// Longest wait for settlement to hold a deal's payment after its agreement.
+const ESCROW_WAIT_MS: u64 = 20_000;
+
+/// The operator records a deposit of `minor` euro cents for `organization_id`.
+pub async fn deposit(server: &TestServer, organization_id: &str, minor: i64) -> anyhow::Result<()> {
+    SettlementServiceClient::new(server.authed(&server.operator_token).await?)
+        .record_deposit(settlement::RecordDepositRequest {
+            request_id: String::new(),
+            organization_id: organization_id.into(),
+            amount: Some(common::Money { amount_minor: minor, currency_code: "EUR".into() }),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Waits (with a bound) until settlement holds the payment of `deal_id` in escrow, as `token`
+/// (a party) sees it: a pickup waits for that.
+pub async fn escrow_held(server: &TestServer, token: &str, deal_id: &str) -> anyhow::Result<()> {
+    let mut client = SettlementServiceClient::new(server.authed(token).await?);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ESCROW_WAIT_MS);
+    loop {
+        let listed = client
+            .list_deal_transfers(settlement::ListDealTransfersRequest {
+                deal_id: deal_id.into(),
+                min_position: 0,
+            })
+            .await?
+            .into_inner();
+        if !listed.transfers.is_empty() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the payment of deal {deal_id} is not held: {}",
+            listed.escrow_refused
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
 
 /// Validity of a service token made for a test, in seconds.
 const SERVICE_TOKEN_TTL_S: u64 = 3600;

@@ -1,12 +1,13 @@
-//! Echoing untrusted input back in error messages, within a bound.
+//! Echoing untrusted input back in error messages, within a bound. Public so that the services'
+//! edges quote what a caller sent the same way the value types do.
 
 /// Error messages quote what the caller sent so that a person can see what is wrong, but a
 /// caller can send megabytes: only this many characters are quoted.
-pub(crate) const INPUT_ECHO_CHARS_MAX: usize = 40;
+pub const INPUT_ECHO_CHARS_MAX: usize = 40;
 
 /// The input as quoted in an error message: at most `INPUT_ECHO_CHARS_MAX` characters, with an
 /// ellipsis when cut.
-pub(crate) fn echo(input: &str) -> String {
+pub fn echo(input: &str) -> String {
     match input.char_indices().nth(INPUT_ECHO_CHARS_MAX) {
         Some((cut, _)) => format!("{}...", &input[..cut]),
         None => input.to_owned(),

@@ -10,6 +10,7 @@
 pub mod country;
 pub mod geo;
 pub mod identifier;
+pub mod input;
 pub mod material;
 pub mod money;
 pub mod quantity;
@@ -26,4 +27,3 @@ pub use role::{Role, UnknownRole};
 pub use waste::{EntryType, WasteCode, WasteCodeEntry, WasteCodeError, WasteFilter};
 
 mod csv;
-mod input;

@@ -4,7 +4,10 @@
 //!   delivered again after a growing delay when it fails; parked (kept with the error on
 //!   `symbiose.deadletter.<consumer>`, or in `<consumer>.deadletter` beside the checkpoint in
 //!   the local mode) on its [`ConsumerOptions::deliveries_max`]-th failure, after which the
-//!   consumer moves on to the next event.
+//!   consumer moves on to the next event. A failure the handler marks [`Transient`] (another
+//!   service away, a view behind, a conflict) is never parked: the event is delivered again,
+//!   the delay growing up to [`ConsumerOptions::retry_delay_max`], for as long as it takes, so
+//!   a flow waits for what it needs rather than stopping half-way.
 //! - The runner keeps the position after the last event it applied or parked, and skips any
 //!   delivery before it: duplicates from NATS (a redelivery after a lost ack, a republish
 //!   beyond the duplicate window) do nothing. It saves that position in
@@ -46,6 +49,27 @@ const NEXT_POSITION: &str = "next_position";
 
 /// Why a handler did not apply an event.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A failure that passes by itself (another service away, a read model behind, a conflict
+/// with another process): the runner delivers the event again, without a bound in count, and
+/// never parks it.
+#[derive(Debug)]
+pub struct Transient(pub String);
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{} (transient)", self.0)
+    }
+}
+
+impl std::error::Error for Transient {}
+
+impl Transient {
+    /// A handler error that is transient.
+    pub fn error(reason: impl std::fmt::Display) -> HandlerError {
+        Box::new(Transient(reason.to_string()))
+    }
+}
 
 /// A projection or a reactor: what a consumer does with each event.
 pub trait Handler: Send {
@@ -207,7 +231,7 @@ pub async fn run_consumer<S: EventStore, H: Handler>(
                     counters.processed.fetch_add(1, Ordering::Relaxed);
                     feed.ack(delivery).await
                 }
-                Err(error) if delivered >= u64::from(options.deliveries_max) => {
+                Err(error) if delivered >= u64::from(options.deliveries_max) && !error.is::<Transient>() => {
                     tracing::error!(consumer = %options.name, position, delivered, %error, "event parked");
                     let parked = feed.park(delivery, &error.to_string()).await;
                     if parked.is_ok() {
@@ -240,13 +264,13 @@ pub async fn run_consumer<S: EventStore, H: Handler>(
         if next_position > saved_position && due {
             save(next_position, &checkpoint_path).await?;
             (saved_position, saved_at) = (next_position, Instant::now());
-            log_progress(options, metrics);
+            log_progress(options, metrics, tracing::Level::DEBUG);
         }
     };
     if next_position != saved_position {
         save(next_position, &checkpoint_path).await?;
     }
-    log_progress(options, metrics);
+    log_progress(options, metrics, tracing::Level::INFO);
     match &result {
         Ok(()) => tracing::info!(consumer = %options.name, position = next_position, "consumer stopped"),
         Err(error) => {
@@ -262,18 +286,30 @@ async fn save(next_position: u64, path: &std::path::Path) -> Result<(), FeedErro
     checkpoint.save_async(path).await
 }
 
-fn log_progress(options: &ConsumerOptions, metrics: &ConsumerMetrics) {
+/// The consumer's counters: at `DEBUG` for each checkpoint (every second under a steady
+/// stream of events), at `INFO` when it stops.
+fn log_progress(options: &ConsumerOptions, metrics: &ConsumerMetrics, level: tracing::Level) {
     let stats = metrics.stats();
-    tracing::info!(
-        consumer = %options.name,
-        position = stats.position,
-        processed = stats.processed,
-        duplicates = stats.duplicates,
-        retried = stats.retried,
-        parked = stats.parked,
-        lag = stats.lag,
-        "consumer checkpoint"
-    );
+    macro_rules! progress {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                consumer = %options.name,
+                position = stats.position,
+                processed = stats.processed,
+                duplicates = stats.duplicates,
+                retried = stats.retried,
+                parked = stats.parked,
+                lag = stats.lag,
+                "consumer checkpoint"
+            )
+        };
+    }
+    if level == tracing::Level::INFO {
+        progress!(tracing::Level::INFO);
+    } else {
+        progress!(tracing::Level::DEBUG);
+    }
 }
 
 #[cfg(test)]

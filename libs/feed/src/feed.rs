@@ -252,15 +252,11 @@ impl JetStreamFeed {
         context: &str,
         options: &ConsumerOptions,
     ) -> Result<JetStreamFeed, FeedError> {
-        let consumer = durable_consumer(
-            &jetstream,
-            context,
-            &options.name,
-            Some(options.deliveries_max),
-            CONSUMER_ACK_PENDING_MAX,
-            None,
-        )
-        .await?;
+        // No bound at JetStream: the runner parks a failing event itself, and retries one
+        // that failed for a passing reason (another service away) for as long as it takes.
+        let consumer =
+            durable_consumer(&jetstream, context, &options.name, None, CONSUMER_ACK_PENDING_MAX, None)
+                .await?;
         Ok(JetStreamFeed {
             jetstream,
             consumer: Box::new(consumer),

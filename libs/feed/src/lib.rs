@@ -39,7 +39,7 @@ pub use checkpoint::Checkpoint;
 pub use consumer::{
     CONSUMER_CHECKPOINT_EVENTS_MAX, CONSUMER_CHECKPOINT_INTERVAL_MS, CONSUMER_DELIVERIES_MAX,
     CONSUMER_NAME_BYTES_MAX, CONSUMER_RETRY_DELAY_MS_MAX, ConsumerMetrics, ConsumerOptions, ConsumerStats,
-    Handler, HandlerError, run_consumer,
+    Handler, HandlerError, Transient, run_consumer,
 };
 pub use feed::{Delivery, Feed, JetStreamFeed, LocalFeed};
 pub use import::{

@@ -672,7 +672,8 @@ impl State {
         self.saved_at = Instant::now();
         let stats = metrics.stats();
         metrics.0.checkpoint_position.store(confirmed, Ordering::Relaxed);
-        tracing::info!(
+        // Every second under a steady stream of events: a debug line, not the operator's log.
+        tracing::debug!(
             position = confirmed,
             published = stats.published,
             already_stored = stats.already_stored,

@@ -94,6 +94,23 @@ pub enum AuthError {
     KeyFileSize { path: PathBuf, size_bytes: u64 },
     #[error("drawing random bytes for a new signing key: {0}")]
     Random(String),
+    #[error(
+        "{}: the platform's signing key is missing. Every process of the platform checks tokens with the same key: copy it here from another process's data directory, or make the platform's first one with `symbiose key create --data-dir <data dir>`",
+        path.display()
+    )]
+    MissingKey { path: PathBuf },
+    #[error("{}: a signing key is already there; refusing to replace it, which would invalidate every token issued", path.display())]
+    KeyExists { path: PathBuf },
+}
+
+/// Whether a server may make the platform's signing key when it finds none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPolicy {
+    /// The one-process server: the platform is this process, its first start makes the key.
+    CreateIfMissing,
+    /// A service alone, a catalog replica: the key is the platform's, made once and shared;
+    /// one made here would refuse every token the others issue.
+    MustExist,
 }
 
 /// Issues and verifies tokens with one Ed25519 key.
@@ -120,18 +137,33 @@ impl TokenAuthority {
     /// one. A key file of the wrong size is refused, never replaced, since replacing it would
     /// silently invalidate every token issued.
     pub fn load_or_create(dir: &Path) -> Result<(TokenAuthority, bool), AuthError> {
-        fs::create_dir_all(dir).map_err(io_error("creating the key directory", dir))?;
+        match TokenAuthority::load(dir) {
+            Err(AuthError::MissingKey { .. }) => Ok((TokenAuthority::create(dir)?, true)),
+            loaded => loaded.map(|authority| (authority, false)),
+        }
+    }
+
+    /// Loads the key from `dir/signing.key`; a missing file is [`AuthError::MissingKey`].
+    pub fn load(dir: &Path) -> Result<TokenAuthority, AuthError> {
         let path = dir.join(SIGNING_KEY_FILE);
         match File::open(&path) {
-            Ok(file) => Ok((TokenAuthority::from_seed(read_seed(file, &path)?), false)),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                let mut seed = [0_u8; SECRET_KEY_LENGTH];
-                getrandom::fill(&mut seed).map_err(|error| AuthError::Random(error.to_string()))?;
-                write_seed(dir, &path, &seed)?;
-                Ok((TokenAuthority::from_seed(seed), true))
-            }
+            Ok(file) => Ok(TokenAuthority::from_seed(read_seed(file, &path)?)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Err(AuthError::MissingKey { path }),
             Err(error) => Err(io_error("opening the signing key", &path)(error)),
         }
+    }
+
+    /// Makes a new key in `dir/signing.key` (and `dir`); refuses if one is there.
+    pub fn create(dir: &Path) -> Result<TokenAuthority, AuthError> {
+        fs::create_dir_all(dir).map_err(io_error("creating the key directory", dir))?;
+        let path = dir.join(SIGNING_KEY_FILE);
+        if path.exists() {
+            return Err(AuthError::KeyExists { path });
+        }
+        let mut seed = [0_u8; SECRET_KEY_LENGTH];
+        getrandom::fill(&mut seed).map_err(|error| AuthError::Random(error.to_string()))?;
+        write_seed(dir, &path, &seed)?;
+        Ok(TokenAuthority::from_seed(seed))
     }
 
     /// The authority of a known seed: for tests, and for keys kept elsewhere.
@@ -454,6 +486,41 @@ impl Interceptor for Authenticator {
     }
 }
 
+/// How long the token of one call between the platform's services is valid, in seconds.
+pub const SERVICE_CALL_TOKEN_TTL_S: u64 = 60;
+
+/// A call from one of the platform's services to another (each service alone): `message` with a
+/// short-lived token of the platform's service role, signed with the platform's key, so the
+/// callee's one authenticator checks it like any other.
+pub fn service_request<T>(authority: &TokenAuthority, message: T) -> Request<T> {
+    let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+    let token = authority.issue(&Claims {
+        organization_id: OPERATOR_ORGANIZATION_ID,
+        roles: vec![Role::Service],
+        issued_at_s: now_s,
+        expires_at_s: now_s + SERVICE_CALL_TOKEN_TTL_S,
+        token_id: Uuid::now_v7(),
+    });
+    let mut request = Request::new(message);
+    // A signed token is base64url and dots: always a valid header value.
+    let bearer = format!("Bearer {token}").parse().expect("a token is a header value");
+    request.metadata_mut().insert("authorization", bearer);
+    request
+}
+
+/// The same call between two services of one process: the handler is called directly, with the
+/// platform's service as the caller the authenticator would have put in the request.
+pub fn service_request_in_process<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.extensions_mut().insert(Caller {
+        organization_id: OPERATOR_ORGANIZATION_ID,
+        roles: vec![Role::Service],
+        token_id: Uuid::nil(),
+        expires_at_s: u64::MAX,
+    });
+    request
+}
+
 /// The organization id of the platform operator, named in its tokens.
 pub const OPERATOR_ORGANIZATION_ID: Uuid = Uuid::nil();
 /// The operator's token, in the data directory, written when missing.
@@ -477,11 +544,15 @@ pub struct Security {
 }
 
 impl Security {
-    /// Loads (or creates, on a first start) the signing key under `<data dir>/keys`, and
-    /// writes an operator token to `<data dir>/operator.token` if there is none.
-    pub fn open(config: &ServerConfig) -> Result<Security, AuthError> {
+    /// Loads the signing key under `<data dir>/keys` (or, with
+    /// [`KeyPolicy::CreateIfMissing`], creates it on a first start), and writes an operator
+    /// token to `<data dir>/operator.token` if there is none.
+    pub fn open(config: &ServerConfig, key: KeyPolicy) -> Result<Security, AuthError> {
         let keys_dir = config.data_dir.join(KEYS_DIR);
-        let (authority, created) = TokenAuthority::load_or_create(&keys_dir)?;
+        let (authority, created) = match key {
+            KeyPolicy::CreateIfMissing => TokenAuthority::load_or_create(&keys_dir)?,
+            KeyPolicy::MustExist => (TokenAuthority::load(&keys_dir)?, false),
+        };
         if created {
             tracing::info!(dir = %keys_dir.display(), "created the token signing key");
         }
@@ -613,7 +684,16 @@ fn write_seed(dir: &Path, path: &Path, seed: &[u8; SECRET_KEY_LENGTH]) -> Result
     file.write_all(seed).map_err(io_error("writing the signing key", &temporary))?;
     file.sync_all().map_err(io_error("syncing the signing key", &temporary))?;
     drop(file);
-    fs::rename(&temporary, path).map_err(io_error("renaming the signing key into place", path))?;
+    // A link, not a rename: it never replaces a key another process put there meanwhile.
+    match fs::hard_link(&temporary, path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(&temporary);
+            return Err(AuthError::KeyExists { path: path.to_owned() });
+        }
+        Err(error) => return Err(io_error("putting the signing key into place", path)(error)),
+    }
+    fs::remove_file(&temporary).map_err(io_error("removing the temporary key", &temporary))?;
     sync_directory(dir)
 }
 
@@ -635,20 +715,39 @@ mod tests {
     fn the_operator_token_is_kept_while_valid_and_written_anew_when_not() {
         let dir = tempfile::tempdir().expect("dir");
         let config = ServerConfig::for_tests(dir.path().to_path_buf());
-        let first = Security::open(&config).expect("first start");
+        let first = Security::open(&config, KeyPolicy::CreateIfMissing).expect("first start");
         let token = fs::read_to_string(&first.operator_token_path).expect("token");
         let now_s = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
         let claims = first.authority.verify(token.trim(), now_s).expect("a valid token");
         assert_eq!(claims.organization_id, OPERATOR_ORGANIZATION_ID);
         assert_eq!(claims.roles, vec![Role::Operator]);
 
-        let second = Security::open(&config).expect("second start");
+        let second = Security::open(&config, KeyPolicy::MustExist).expect("second start");
         assert_eq!(fs::read_to_string(&second.operator_token_path).expect("token"), token, "kept");
 
         fs::write(&first.operator_token_path, "damaged").expect("damage it");
-        let third = Security::open(&config).expect("third start");
+        let third = Security::open(&config, KeyPolicy::MustExist).expect("third start");
         let renewed = fs::read_to_string(&third.operator_token_path).expect("token");
         assert!(third.authority.verify(renewed.trim(), now_s).is_ok(), "written anew");
+    }
+
+    #[test]
+    fn a_service_alone_refuses_to_start_without_the_platforms_key_and_makes_none() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = ServerConfig::for_tests(dir.path().to_path_buf());
+        let refused = Security::open(&config, KeyPolicy::MustExist).expect_err("no key");
+        let key = dir.path().join(KEYS_DIR).join(SIGNING_KEY_FILE);
+        assert!(matches!(&refused, AuthError::MissingKey { path } if *path == key), "{refused}");
+        assert!(refused.to_string().contains(&key.display().to_string()), "names the file: {refused}");
+        assert!(refused.to_string().contains("symbiose key create"), "says how to make one: {refused}");
+        assert!(!key.exists(), "no key of its own");
+        assert!(!dir.path().join(OPERATOR_TOKEN_FILE).exists(), "nothing written");
+
+        let made = TokenAuthority::create(&dir.path().join(KEYS_DIR)).expect("the platform's key");
+        let again = TokenAuthority::create(&dir.path().join(KEYS_DIR)).expect_err("never replaced");
+        assert!(matches!(again, AuthError::KeyExists { .. }), "{again}");
+        let opened = Security::open(&config, KeyPolicy::MustExist).expect("the key is there");
+        assert_eq!(opened.authority.key_id(), made.key_id(), "the same key");
     }
 
     use super::*;

@@ -45,6 +45,7 @@ pub const NATS_URL: &str = "SYMBIOSE_NATS_URL";
 pub const NATS_CREDENTIALS: &str = "SYMBIOSE_NATS_CREDENTIALS";
 /// The listings service's gRPC address, for matching when each service runs alone.
 pub const LISTINGS_URL: &str = "SYMBIOSE_LISTINGS_URL";
+pub const SETTLEMENT_URL: &str = "SYMBIOSE_SETTLEMENT_URL";
 
 /// One setting: its key, its default as written in the environment, and what it is for.
 #[derive(Debug, Clone, Copy)]
@@ -139,6 +140,12 @@ pub const SETTINGS: &[Setting] = &[
         description: "the listings service's gRPC address (`http://symbiose-listings:50051`), through which \
                       matching running alone reserves offers; unused by the one-process server",
     },
+    Setting {
+        key: SETTLEMENT_URL,
+        default: "",
+        description: "the settlement service's gRPC address (`http://symbiose-settlement:50051`), through \
+                      which logistics running alone has pallets paid for; unused by the one-process server",
+    },
 ];
 
 const REQUEST_TIMEOUT_MS_MAX: u64 = 300_000;
@@ -182,6 +189,8 @@ pub struct ServerConfig {
     pub nats_credentials: Option<PathBuf>,
     /// `http://host:port` of the listings service, for a service running alone.
     pub listings_url: Option<String>,
+    /// `http://host:port` of the settlement service, for logistics running alone.
+    pub settlement_url: Option<String>,
 }
 
 /// The PEM files of a TLS gRPC port. Read when the server starts, not when the config is
@@ -231,6 +240,7 @@ impl ServerConfig {
         let tls = parse_tls(get(TLS_CERT).1, get(TLS_KEY).1, get(TLS_CLIENT_CA).1)?;
         let (nats_url, nats_credentials) = parse_nats(get(NATS_URL).1, get(NATS_CREDENTIALS).1)?;
         let listings_url = parse_service_url(get(LISTINGS_URL))?;
+        let settlement_url = parse_service_url(get(SETTLEMENT_URL))?;
 
         Ok(ServerConfig {
             listen_addr,
@@ -257,6 +267,7 @@ impl ServerConfig {
             nats_url,
             nats_credentials,
             listings_url,
+            settlement_url,
         })
     }
 
@@ -477,6 +488,10 @@ mod tests {
             assert_eq!(error.key, LISTINGS_URL, "{url}");
         }
         assert_eq!(config(&[]).expect("defaults").listings_url, None);
+        let settlement =
+            config(&[(SETTLEMENT_URL, "http://symbiose-settlement:50051/")]).expect("an address");
+        assert_eq!(settlement.settlement_url.as_deref(), Some("http://symbiose-settlement:50051"));
+        assert_eq!(config(&[(SETTLEMENT_URL, "settlement")]).expect_err("no scheme").key, SETTLEMENT_URL);
     }
 
     #[test]

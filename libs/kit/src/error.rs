@@ -3,10 +3,19 @@
 //! Service crates have their own error enums; each converts into [`ApiError`], and only
 //! [`ApiError`] becomes a [`tonic::Status`]. Bad input names its field (in the message and in
 //! a `google.rpc.BadRequest` detail); internal errors are logged in full and answered without
-//! detail.
+//! detail. Every message is bounded ([`STATUS_MESSAGE_BYTES_MAX`]): a message that quotes
+//! what the caller sent must not grow the answer's headers past what clients accept.
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+
+/// Longest message of a status, and of a bad request's description, in bytes. Both travel in
+/// headers (`grpc-message`, `grpc-status-details-bin`), which common clients cap at 16 KiB
+/// in all; messages quote at most a short prefix of the input, so this is a last defence.
+pub const STATUS_MESSAGE_BYTES_MAX: usize = 1024;
+
+/// What a message cut at [`STATUS_MESSAGE_BYTES_MAX`] ends with.
+const CUT_MARK: &str = "...";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -44,6 +53,32 @@ impl ApiError {
     pub fn not_found(what: &str, id: impl std::fmt::Display) -> ApiError {
         ApiError::NotFound(format!("{what} {id} not found"))
     }
+
+    /// The same error naming its field as the request does: a domain names what it checks
+    /// (`service_radius_km`), the caller needs the path in the request it sent
+    /// (`profile.radius_km`). `paths` maps the one to the other; other fields stay as they are.
+    pub fn in_request(self, paths: &[(&str, &str)]) -> ApiError {
+        match self {
+            ApiError::InvalidArgument { field, message } => {
+                let field = paths
+                    .iter()
+                    .find(|(named, _)| *named == field)
+                    .map_or(field, |(_, path)| (*path).to_owned());
+                ApiError::InvalidArgument { field, message }
+            }
+            other => other,
+        }
+    }
+
+    /// The same error for a call whose request holds none of the values a rule checks (publish
+    /// a listing whose expiry has passed): what the domain calls bad input is then a state the
+    /// call cannot change, `FAILED_PRECONDITION`.
+    pub fn not_from_request(self) -> ApiError {
+        match self {
+            ApiError::InvalidArgument { message, .. } => ApiError::FailedPrecondition(message),
+            other => other,
+        }
+    }
 }
 
 impl From<symbiose_proto::convert::FieldError> for ApiError {
@@ -52,14 +87,28 @@ impl From<symbiose_proto::convert::FieldError> for ApiError {
     }
 }
 
+/// `message` cut to at most [`STATUS_MESSAGE_BYTES_MAX`] bytes, on a character boundary.
+pub fn bounded(mut message: String) -> String {
+    if message.len() <= STATUS_MESSAGE_BYTES_MAX {
+        return message;
+    }
+    let mut cut = STATUS_MESSAGE_BYTES_MAX - CUT_MARK.len();
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    message.truncate(cut);
+    message.push_str(CUT_MARK);
+    message
+}
+
 impl From<ApiError> for Status {
     fn from(error: ApiError) -> Status {
-        let message = error.to_string();
+        let message = bounded(error.to_string());
         match error {
             ApiError::InvalidArgument { field, message: description } => Status::with_error_details(
                 Code::InvalidArgument,
                 message,
-                ErrorDetails::with_bad_request_violation(field, description),
+                ErrorDetails::with_bad_request_violation(field, bounded(description)),
             ),
             ApiError::NotFound(_) => Status::not_found(message),
             ApiError::FailedPrecondition(_) => Status::failed_precondition(message),
@@ -89,6 +138,35 @@ mod tests {
         let violation = &details.bad_request().expect("a BadRequest detail").field_violations[0];
         assert_eq!(violation.field, "page_size");
         assert_eq!(violation.description, "must be at most 200");
+    }
+
+    #[test]
+    fn a_domain_field_is_renamed_to_the_request_path() {
+        let paths = [("service_radius_km", "profile.radius_km")];
+        let renamed = ApiError::invalid_argument("service_radius_km", "1 to 1000 km").in_request(&paths);
+        assert_eq!(renamed.to_string(), "profile.radius_km: 1 to 1000 km");
+        let kept = ApiError::invalid_argument("request_id", "too long").in_request(&paths);
+        assert_eq!(kept.to_string(), "request_id: too long");
+        let other = ApiError::not_found("listing", "42").in_request(&paths);
+        assert!(matches!(other, ApiError::NotFound(_)));
+        let state =
+            ApiError::invalid_argument("terms.expires_at", "the expiry has passed").not_from_request();
+        assert_eq!(Status::from(state).code(), Code::FailedPrecondition);
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let status = Status::from(ApiError::invalid_argument("name", "é".repeat(5000)));
+        assert!(status.message().len() <= STATUS_MESSAGE_BYTES_MAX, "{}", status.message().len());
+        assert!(status.message().starts_with("name: éé") && status.message().ends_with(CUT_MARK));
+        let details = status.get_error_details();
+        let violation = &details.bad_request().expect("a BadRequest detail").field_violations[0];
+        assert!(violation.description.len() <= STATUS_MESSAGE_BYTES_MAX);
+        assert_eq!(violation.field, "name");
+        for kind in [ApiError::NotFound("x".repeat(5000)), ApiError::FailedPrecondition("x".repeat(5000))] {
+            assert!(Status::from(kind).message().len() <= STATUS_MESSAGE_BYTES_MAX);
+        }
+        assert_eq!(bounded("short".to_owned()), "short");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! - [`error`]: the one mapping from an error to a gRPC status;
 //! - [`auth`]: signed tokens, the caller they name, revocations, rate limits, the interceptor;
 //! - [`page`]: page sizes and opaque page tokens;
-//! - [`server`]: the gRPC server with health, reflection, limits, TLS and graceful shutdown.
+//! - [`server`]: the gRPC server with health, reflection, limits, TLS and graceful shutdown;
+//! - [`undecodable`]: `INVALID_ARGUMENT`, not `INTERNAL`, for a request body that does not decode.
 //!
 //! The kit knows nothing of any business domain and never touches a service's storage.
 
@@ -18,9 +19,11 @@ pub mod metrics;
 pub mod page;
 pub mod server;
 pub mod telemetry;
+pub mod undecodable;
 
 pub use auth::{
-    Authenticator, Caller, Claims, RateLimits, Revocations, Security, TokenAuthority, TokenError, caller,
+    Authenticator, Caller, Claims, KeyPolicy, RateLimits, Revocations, Security, TokenAuthority, TokenError,
+    caller,
 };
 pub use config::ServerConfig;
 pub use error::ApiError;

@@ -23,6 +23,7 @@ use tonic_health::ServingStatus;
 use crate::ServerConfig;
 use crate::config::{self, TlsFiles};
 use crate::metrics::{self, Metrics};
+use crate::undecodable::UndecodableLayer;
 
 /// Longest a client may take to finish the TLS handshake: a client that stalls holds a task
 /// and a socket.
@@ -156,6 +157,8 @@ pub async fn serve(
         .tcp_nodelay(true)
         .trace_fn(|request| tracing::info_span!("rpc", rpc = %request.uri().path()))
         .layer(metrics.layer())
+        // Inside the metrics, so that they count an undecodable request as the caller sees it.
+        .layer(UndecodableLayer)
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, {
             let health_reporter = health_reporter.clone();

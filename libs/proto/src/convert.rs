@@ -2,6 +2,7 @@
 //! value types. Wire to domain is a `TryFrom` that names the bad field; domain to wire cannot
 //! fail. The domain never sees a wire type: this module is the edge.
 
+use symbiose_domain::input::echo;
 use symbiose_domain::{
     Country, Currency, GeoPoint, IdentifierKind, MaterialFamily, Money, Quantity, Role, Unit, WasteCode,
 };
@@ -36,7 +37,8 @@ pub fn id(value: &str, field: &str) -> Result<uuid::Uuid, FieldError> {
     if value.trim().is_empty() {
         return Err(FieldError::required(field));
     }
-    uuid::Uuid::parse_str(value.trim()).map_err(|_| FieldError::new(field, format!("{value:?} is not an id")))
+    uuid::Uuid::parse_str(value.trim())
+        .map_err(|_| FieldError::new(field, format!("{:?} is not an id", echo(value.trim()))))
 }
 
 /// A required sub-message, converted; `field` names it.
@@ -330,6 +332,13 @@ mod tests {
         let error = required::<_, Quantity>(Some(quantity), "quantity").expect_err("zero");
         assert_eq!(error.field, "quantity.amount_milli");
         assert_eq!(required::<pb::Money, Money>(None, "price"), Err(FieldError::required("price")));
+    }
+
+    #[test]
+    fn a_long_id_is_quoted_short() {
+        let error = id(&"z".repeat(5_000), "listing_id").expect_err("not an id");
+        assert_eq!(error.field, "listing_id");
+        assert!(error.message.len() < 100, "{}", error.message);
     }
 
     #[test]

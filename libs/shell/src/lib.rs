@@ -2,11 +2,16 @@
 //! which request id ([`Actor`]), loading an aggregate by folding its stream ([`load`]),
 //! appending decided events at the version they were decided on, with ids derived from the
 //! request or the cause ([`append`]), and a read model that follows the log from its first
-//! event ([`Followed`]).
+//! event ([`Followed`]), and the turns commands take on one stream inside a process
+//! ([`Turns`]), so that only writers of other processes ever meet a conflict.
 //!
-//! Each shell keeps its own command loop (load, decide, append, again on a conflict, a bounded
-//! number of times): the loop is short, and what differs between aggregates is the point.
+//! Each shell keeps its own command loop (take the stream's turn, load, decide, append, again
+//! on a conflict, a bounded number of times): the loop is short, and what differs between
+//! aggregates is the point.
 
+mod turns;
+
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +24,8 @@ use symbiose_kit::ApiError;
 use symbiose_proto::common::v1::EventMetadata;
 use tokio::sync::watch;
 use uuid::Uuid;
+
+pub use turns::{TURN_WAITERS_MAX, Turn, Turns};
 
 /// Times a command is decided again after its append met a concurrent one.
 pub const COMMAND_ATTEMPTS_MAX: usize = 5;
@@ -38,6 +45,19 @@ const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6d61_7463_6865_7645_9b02_41d3_c0
 
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// A reaction's failure, for the consumer runner. A passing one is [`symbiose_feed::Transient`]
+/// and delivered again without a bound in count: UNAVAILABLE (another service away, a view
+/// behind), ABORTED (a conflict with another process), RESOURCE_EXHAUSTED (a queue full).
+/// Any other (a rule, a bad event) is parked after the consumer's bound.
+pub fn reaction_failed(error: ApiError) -> symbiose_feed::HandlerError {
+    match error {
+        ApiError::Unavailable(_) | ApiError::Aborted(_) | ApiError::ResourceExhausted(_) => {
+            symbiose_feed::Transient::error(error)
+        }
+        error => Box::new(error),
+    }
 }
 
 /// The stream `<category>-<id>`.
@@ -60,10 +80,14 @@ pub fn stream_named(name: &str) -> StreamName {
 pub struct Actor {
     pub organization: Uuid,
     pub request_id: Option<String>,
+    /// The fingerprint of the request the id came with ([`fingerprint`]), kept in the events'
+    /// metadata: the same id with another request is refused.
+    pub fingerprint: Option<[u8; 32]>,
 }
 
 impl Actor {
-    /// `organization` acting with the client's `request_id` (empty: none).
+    /// `organization` acting with the client's `request_id` (empty: none), for a command with
+    /// no request to compare a repeat with.
     pub fn new(organization: Uuid, request_id: &str) -> Result<Actor, ApiError> {
         let request_id = request_id.trim();
         if request_id.len() > REQUEST_ID_BYTES_MAX {
@@ -72,13 +96,31 @@ impl Actor {
                 format!("must be at most {REQUEST_ID_BYTES_MAX} bytes"),
             ));
         }
-        Ok(Actor { organization, request_id: (!request_id.is_empty()).then(|| request_id.to_owned()) })
+        Ok(Actor {
+            organization,
+            request_id: (!request_id.is_empty()).then(|| request_id.to_owned()),
+            fingerprint: None,
+        })
+    }
+
+    /// `organization` acting with `request`, which carries `request_id`: a repeat of the id
+    /// with another request is refused ([`Loaded::repeated`]).
+    pub fn for_request(
+        organization: Uuid,
+        request_id: &str,
+        request: &impl prost::Message,
+    ) -> Result<Actor, ApiError> {
+        let mut actor = Actor::new(organization, request_id)?;
+        if actor.request_id.is_some() {
+            actor.fingerprint = Some(fingerprint(request));
+        }
+        Ok(actor)
     }
 
     /// The platform's service itself, reacting to `cause` (an event or a decision), so a
     /// reaction repeated writes the same events.
     pub fn service(cause: &str) -> Actor {
-        Actor { organization: SERVICE_ORGANIZATION_ID, request_id: Some(cause.to_owned()) }
+        Actor { organization: SERVICE_ORGANIZATION_ID, request_id: Some(cause.to_owned()), fingerprint: None }
     }
 
     fn event_id(&self, stream: &StreamName, version: Option<u64>, index: usize) -> Uuid {
@@ -97,10 +139,34 @@ impl Actor {
                 request_id: self.request_id.clone().unwrap_or_default(),
                 actor_organization_id: self.organization.to_string(),
                 causation_id: String::new(),
+                request_fingerprint: self
+                    .fingerprint
+                    .map(|fingerprint| fingerprint.to_vec())
+                    .unwrap_or_default(),
             }
             .encode_to_vec(),
         )
     }
+}
+
+/// SHA-256 of a request's protobuf encoding: what a request_id is compared against when it
+/// comes again. Requests have no map fields, so their encoding is deterministic.
+pub fn fingerprint(request: &impl prost::Message) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(request.encode_to_vec()).into()
+}
+
+/// The key of a request among those a stream applied: its organization and its id (request
+/// ids are each caller's own).
+pub fn request_key(organization: &str, request_id: &str) -> String {
+    format!("{organization}/{request_id}")
+}
+
+/// The error of a request_id sent again with another request, naming the field.
+pub fn request_id_reused(request_id: &str) -> ApiError {
+    ApiError::FailedPrecondition(format!(
+        "request_id: {request_id:?} was sent before with another request; send a new request_id for a new request"
+    ))
 }
 
 /// An aggregate loaded from its stream.
@@ -109,11 +175,32 @@ pub struct Loaded<State> {
     pub state: State,
     pub version: Option<u64>,
     pub last_position: u64,
+    /// The fingerprint each request id that wrote to the stream came with (empty: none kept).
+    requests: HashMap<String, Vec<u8>>,
 }
 
 impl<State> Loaded<State> {
     pub fn expected(&self) -> ExpectedVersion {
         self.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact)
+    }
+
+    /// Whether `actor`'s request already wrote to this stream (then it decides nothing
+    /// again); refused (FAILED_PRECONDITION naming `request_id`) if its request id wrote here
+    /// for another request: never the first one's result again.
+    pub fn repeated(&self, actor: &Actor) -> Result<bool, ApiError> {
+        let Some(request_id) = &actor.request_id else { return Ok(false) };
+        match (
+            self.requests.get(&request_key(&actor.organization.to_string(), request_id)),
+            &actor.fingerprint,
+        ) {
+            (Some(stored), Some(fingerprint))
+                if !stored.is_empty() && stored.as_slice() != fingerprint.as_slice() =>
+            {
+                Err(request_id_reused(request_id))
+            }
+            (Some(_), _) => Ok(true),
+            (None, _) => Ok(false),
+        }
     }
 }
 
@@ -128,7 +215,8 @@ where
     S: EventStore,
     State: Default,
 {
-    let mut loaded = Loaded { state: State::default(), version: None, last_position: 0 };
+    let mut loaded =
+        Loaded { state: State::default(), version: None, last_position: 0, requests: HashMap::new() };
     loop {
         let from = loaded.version.map_or(0, |version| version + 1);
         let events = match store.read_stream(stream, from, Direction::Forward, LOAD_PAGE_EVENTS).await {
@@ -144,6 +232,14 @@ where
             loaded.state = evolve(std::mem::take(&mut loaded.state), &event);
             loaded.version = Some(recorded.version);
             loaded.last_position = recorded.position;
+            if let Ok(metadata) = EventMetadata::decode(recorded.metadata.as_ref())
+                && !metadata.request_id.is_empty()
+            {
+                loaded.requests.insert(
+                    request_key(&metadata.actor_organization_id, &metadata.request_id),
+                    metadata.request_fingerprint,
+                );
+            }
         }
         if count < LOAD_PAGE_EVENTS {
             return Ok(loaded);

@@ -219,7 +219,7 @@ impl Catalog {
                 let next = self.position();
                 Err(ApiError::Unavailable(format!(
                     "min_position: the catalog reflects positions before {next}, {} behind {min_position} after {POSITION_WAIT_MS_MAX} ms",
-                    (min_position + 1).saturating_sub(next)
+                    min_position.saturating_add(1).saturating_sub(next)
                 )))
             }
         }

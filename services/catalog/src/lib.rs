@@ -20,7 +20,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use symbiose_eventstore::EventStore;
 use symbiose_feed::{ConsumerOptions, FeedError};
-use symbiose_kit::auth::{Authenticator, KEYS_DIR, SIGNING_KEY_FILE, Security};
+use symbiose_kit::auth::{Authenticator, KeyPolicy, Security};
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use tokio::task::JoinHandle;
@@ -76,13 +76,7 @@ pub async fn run(
             symbiose_kit::config::NATS_URL
         )
     })?;
-    let key = config.data_dir.join(KEYS_DIR).join(SIGNING_KEY_FILE);
-    anyhow::ensure!(
-        key.is_file(),
-        "{}: the catalog checks tokens with the platform's signing key, the same file as the listings service's; it is missing",
-        key.display()
-    );
-    let security = Security::open(&config).context("loading the token signing key")?;
+    let security = Security::open(&config, KeyPolicy::MustExist).context("loading the token signing key")?;
     let client = symbiose_feed::connect(&url, config.nats_credentials.as_deref(), "symbiose-catalog")
         .await
         .context("connecting to NATS")?;

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use prost::Message as _;
+use symbiose_domain::input::echo;
 use symbiose_domain::{Identifier, Role, WasteCode};
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::convert::{
@@ -51,7 +52,7 @@ pub(crate) fn id(value: &str, field: &str) -> Result<Uuid, FieldError> {
     if value.is_empty() {
         return Err(FieldError::required(field));
     }
-    Uuid::parse_str(value).map_err(|_| FieldError::new(field, format!("{value:?} is not an id")))
+    Uuid::parse_str(value).map_err(|_| FieldError::new(field, format!("{:?} is not an id", echo(value))))
 }
 
 pub(crate) fn roles_from_wire(values: &[i32], field: &str) -> Result<BTreeSet<Role>, FieldError> {

@@ -39,6 +39,7 @@ pub struct Directory<S> {
     token_ttl_days: u32,
     view: Arc<RwLock<View>>,
     view_position: watch::Receiver<u64>,
+    turns: symbiose_shell::Turns,
 }
 
 impl<S> std::fmt::Debug for Directory<S> {
@@ -74,7 +75,16 @@ impl<S: EventStore> Directory<S> {
         tokio::spawn(shell::follow_log(store.clone(), "directory", position_sender, move |recorded| {
             apply(&followed, &followed_revocations, recorded)
         }));
-        Directory { store, vault, authority, revocations, token_ttl_days, view, view_position }
+        Directory {
+            store,
+            vault,
+            authority,
+            revocations,
+            token_ttl_days,
+            view,
+            view_position,
+            turns: symbiose_shell::Turns::new(),
+        }
     }
 
     pub fn store(&self) -> &S {
@@ -93,9 +103,10 @@ impl<S: EventStore> Directory<S> {
     /// number of times. A request id already applied returns what it did.
     pub async fn execute(&self, id: Uuid, meta: &Meta, command: Command) -> Result<Written, ListingsError> {
         let stream = organization_stream(id);
+        let _turn = self.turns.take(&stream).await?;
         for attempt in 0..COMMAND_ATTEMPTS_MAX {
             let loaded = self.load(id).await?;
-            if let Some(written) = loaded.repeated(meta) {
+            if let Some(written) = loaded.repeated(meta)? {
                 return Ok(written);
             }
             let events = organization::decide(&loaded.state, command.clone(), &Context { now_ms: now_ms() })?;

@@ -112,7 +112,6 @@ fn listing_rejection(rejection: listing::Rejection) -> ApiError {
         | R::AlreadyPublished
         | R::NotPublished
         | R::QuantityBelowCommitted(_)
-        | R::NotAnOffer
         | R::QuantityExceedsAvailable { .. }
         | R::BelowMinimumLot(_)
         | R::ReservationConflict(_)

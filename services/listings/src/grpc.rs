@@ -56,7 +56,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         caller.require_role(Role::Operator)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let legal_name = text(&request.legal_name, "legal_name").map_err(ListingsError::from)?;
         let country = country_from_wire(request.country, "country").map_err(ListingsError::from)?;
         let identifier = Identifier::parse(&request.legal_identifier)
@@ -86,7 +86,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         let id = organization_id(&request.organization_id)?;
         caller.require_organization(id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let site_id = meta.derive_id(&format!("site/{id}"));
         let site = codec::site_from_wire(site_id, &request.name, request.address, request.location)
             .map_err(ListingsError::from)?;
@@ -102,7 +102,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         let id = organization_id(&request.organization_id)?;
         caller.require_organization(id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let site_id = codec::id(&request.site_id, "site_id").map_err(ListingsError::from)?;
         let site = codec::site_from_wire(site_id, &request.name, request.address, request.location)
             .map_err(ListingsError::from)?;
@@ -119,7 +119,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         caller.require_role(Role::Operator)?;
         let id = organization_id(&request.organization_id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let roles = codec::roles_from_wire(&request.roles, "roles").map_err(ListingsError::from)?;
         if roles.contains(&Role::Operator) || roles.contains(&Role::Service) {
             return Err(ListingsError::invalid(
@@ -140,7 +140,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         let id = organization_id(&request.organization_id)?;
         caller.require_organization(id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let permit_id = meta.derive_id(&format!("permit/{id}"));
         let permit =
             request.permit.ok_or_else(|| FieldError::required("permit")).map_err(ListingsError::from)?;
@@ -159,7 +159,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         let id = organization_id(&request.organization_id)?;
         caller.require_organization(id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         if request.contacts.len() > CONTACTS_MAX {
             return Err(ListingsError::invalid("contacts", format!("at most {CONTACTS_MAX} contacts")).into());
         }
@@ -187,7 +187,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         let id = organization_id(&request.organization_id)?;
         caller.require_organization(id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         // The key goes first: once it is gone the contacts are unreadable, whatever happens
         // to the event that records the erasure.
         self.directory.vault().erase(id).map_err(ListingsError::from)?;

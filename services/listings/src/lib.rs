@@ -25,7 +25,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use symbiose_eventstore::EventStore;
 use symbiose_eventstore::embedded::{self, EmbeddedStore};
-use symbiose_kit::auth::{Authenticator, Security};
+use symbiose_kit::auth::{Authenticator, KeyPolicy, Security};
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_proto::listings::v1::listing_service_server::ListingServiceServer;
 use symbiose_proto::listings::v1::organization_service_server::OrganizationServiceServer;
@@ -84,11 +84,17 @@ pub async fn add_services<S: EventStore>(
 }
 
 /// Opens the embedded store in `<data dir>/events` (recovering it if the last run crashed; off
-/// the async threads) and loads or creates the signing key: what every server does first.
-/// Fails if another process holds the data directory.
+/// the async threads) and loads the signing key (creating it only as `key` allows): what every
+/// server does first. Fails if another process holds the data directory, and, before touching
+/// the store, if the key must exist and does not.
 pub async fn open_store_and_key(
     config: &ServerConfig,
+    key: KeyPolicy,
 ) -> anyhow::Result<(EmbeddedStore, embedded::OpenReport, Security)> {
+    if key == KeyPolicy::MustExist {
+        let keys_dir = config.data_dir.join(symbiose_kit::auth::KEYS_DIR);
+        symbiose_kit::TokenAuthority::load(&keys_dir).context("loading the token signing key")?;
+    }
     let events_dir = config.data_dir.join(EVENTS_DIR);
     let (store, report) = tokio::task::spawn_blocking(move || {
         EmbeddedStore::open(&events_dir, embedded::Options::default())
@@ -96,7 +102,7 @@ pub async fn open_store_and_key(
     })
     .await
     .context("opening the event store")??;
-    let security = Security::open(config).context("loading the token signing key")?;
+    let security = Security::open(config, key).context("loading the token signing key")?;
     Ok((store, report, security))
 }
 
@@ -107,7 +113,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (store, _, security) = open_store_and_key(&config).await?;
+    let (store, _, security) = open_store_and_key(&config, KeyPolicy::MustExist).await?;
     let mut services = ServiceSet::new();
     services
         .add(InterceptedService::new(symbiose_reference::service(&config), security.authenticator.clone()));

@@ -289,8 +289,6 @@ pub enum Rejection {
     SideChanged,
     #[error("the quantity cannot go below what is reserved and delivered ({0} milli-units)")]
     QuantityBelowCommitted(i64),
-    #[error("only offers are reserved")]
-    NotAnOffer,
     #[error("the reservation is in another unit than the listing")]
     WrongUnit,
     #[error("{requested} milli-units asked, {available} available")]
@@ -442,10 +440,9 @@ pub fn decide(state: &ListingState, command: Command, context: &Context) -> Resu
     }
 }
 
+/// A reservation of an offer holds what a deal takes from it; of a request, what a deal serves
+/// of it: a request is consumed like an offer, and one fully served leaves the market.
 fn reserve(listing: &Listing, reservation_id: Uuid, quantity: Quantity) -> Result<Vec<Event>, Rejection> {
-    if listing.terms.side != Side::Offer {
-        return Err(Rejection::NotAnOffer);
-    }
     if quantity.unit() != listing.terms.quantity.unit() {
         return Err(Rejection::WrongUnit);
     }

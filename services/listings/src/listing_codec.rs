@@ -191,6 +191,19 @@ pub(crate) fn terms_from_wire(terms: pb::ListingTerms) -> Result<Terms, FieldErr
             format!("must be at most {RECURRENCE_DAYS_MAX}"),
         ));
     }
+    let available_from_ms = timestamp(terms.available_from.as_ref(), "available_from")?.unwrap_or(0);
+    // Without an end, the window ends at the expiry: an expiry before the start is then the
+    // field at fault, not the end the caller never sent.
+    let available_until_ms = match timestamp(terms.available_until.as_ref(), "available_until")? {
+        Some(until_ms) => until_ms,
+        None if expires_at_ms < available_from_ms => {
+            return Err(FieldError::new(
+                "expires_at",
+                "must not be before available_from without available_until",
+            ));
+        }
+        None => expires_at_ms,
+    };
     let max_distance_km = match (side, terms.max_distance_km) {
         (Side::Request, 0) | (Side::Offer, _) => REQUEST_DISTANCE_KM_DEFAULT,
         (Side::Request, km) => km,
@@ -213,9 +226,8 @@ pub(crate) fn terms_from_wire(terms: pb::ListingTerms) -> Result<Terms, FieldErr
             .location
             .map(|location| GeoPoint::try_from(location).map_err(|error| error.under("location")))
             .transpose()?,
-        available_from_ms: timestamp(terms.available_from.as_ref(), "available_from")?.unwrap_or(0),
-        available_until_ms: timestamp(terms.available_until.as_ref(), "available_until")?
-            .unwrap_or(expires_at_ms),
+        available_from_ms,
+        available_until_ms,
         price_per_unit: convert::required::<_, Money>(terms.price_per_unit, "price_per_unit")?,
         delivery: delivery(terms.delivery)?,
         max_distance_km,

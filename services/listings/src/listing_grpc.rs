@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use symbiose_domain::{Quantity, Role};
 use symbiose_eventstore::EventStore;
+use symbiose_kit::ApiError;
 use symbiose_kit::auth::{self, Caller};
 use symbiose_kit::page;
 use symbiose_proto::convert::{self, FieldError, material_family_from_wire};
@@ -71,7 +72,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
     ) -> Result<Response<pb::CreateListingResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let terms =
             request.terms.ok_or_else(|| FieldError::required("terms")).map_err(ListingsError::from)?;
         let terms = terms_from_wire(terms).map_err(|error| ListingsError::from(error.under("terms")))?;
@@ -91,11 +92,14 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let terms =
             request.terms.ok_or_else(|| FieldError::required("terms")).map_err(ListingsError::from)?;
         let terms = terms_from_wire(terms).map_err(|error| ListingsError::from(error.under("terms")))?;
-        let (written, changed) = self.market.amend(id, &meta, terms, owned_by(&caller)).await?;
+        let (written, changed) =
+            self.market.amend(id, &meta, terms, owned_by(&caller)).await.map_err(|error| {
+                ApiError::from(error).in_request(&[("quantity.unit", "terms.quantity.unit")])
+            })?;
         Ok(Response::new(pb::AmendListingResponse {
             changed,
             version: written.version,
@@ -110,8 +114,14 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
-        let written = self.market.execute(id, &meta, Command::Publish, false, owned_by(&caller)).await?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        // The request holds no terms: a term the rules refuse now (an expiry passed) is the
+        // listing's state.
+        let written = self
+            .market
+            .execute(id, &meta, Command::Publish, false, owned_by(&caller))
+            .await
+            .map_err(|error| ApiError::from(error).not_from_request())?;
         Ok(Response::new(pb::PublishListingResponse { version: written.version, position: written.position }))
     }
 
@@ -122,7 +132,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let written = self.market.execute(id, &meta, Command::Withdraw, false, owned_by(&caller)).await?;
         Ok(Response::new(pb::WithdrawListingResponse {
             version: written.version,
@@ -207,7 +217,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         require_service(&caller)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let reservation_id =
             codec::id(&request.reservation_id, "reservation_id").map_err(ListingsError::from)?;
         let quantity = quantity(request.quantity, "quantity")?;
@@ -232,7 +242,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         require_service(&caller)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let reservation_id =
             codec::id(&request.reservation_id, "reservation_id").map_err(ListingsError::from)?;
         let written =
@@ -251,12 +261,16 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         require_service(&caller)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
         let reservation_id =
             codec::id(&request.reservation_id, "reservation_id").map_err(ListingsError::from)?;
         let delivered = quantity(request.delivered, "delivered")?;
         let command = Command::ConfirmDelivery { reservation_id, delivered };
-        let written = self.market.execute(id, &meta, command, false, |_| Ok(())).await?;
+        let written = self
+            .market
+            .execute(id, &meta, command, false, |_| Ok(()))
+            .await
+            .map_err(|error| ApiError::from(error).in_request(&[("quantity.unit", "delivered.unit")]))?;
         Ok(Response::new(pb::ConfirmDeliveryResponse {
             version: written.version,
             position: written.position,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use symbiose_domain::{MaterialFamily, Role, Unit};
 use symbiose_eventstore::{EventStore, RecordedEvent, StoreError, StreamName};
+use symbiose_shell::Turns;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -23,6 +24,8 @@ use crate::shell::{self, COMMAND_ATTEMPTS_MAX, Loaded, Meta, Written, now_ms};
 pub(crate) const EXPIRY_SWEEP_MS: u64 = 1000;
 /// Most listings the sweeper expires in one pass.
 const EXPIRY_SWEEP_LISTINGS_MAX: usize = 100;
+/// Listings whose last loaded state is kept, at most: the hot ones.
+const LOADED_LISTINGS_MAX: u64 = 10_000;
 /// Longest wait for the listings view to reach a position.
 pub(crate) const VIEW_WAIT_MS: u64 = 5000;
 
@@ -42,6 +45,10 @@ pub struct Market<S> {
     directory: Arc<Directory<S>>,
     view: Arc<RwLock<View>>,
     view_position: watch::Receiver<u64>,
+    turns: Turns,
+    /// Listings as last loaded, each at its version: a command reads only the events written
+    /// since, so a hot offer's thousandth reservation costs what its first did.
+    loaded: moka::sync::Cache<Uuid, Arc<Loaded<ListingState>>>,
 }
 
 impl<S: EventStore> Market<S> {
@@ -54,13 +61,33 @@ impl<S: EventStore> Market<S> {
         tokio::spawn(shell::follow_log(store.clone(), "listings view", position_sender, move |recorded| {
             apply(&followed, recorded)
         }));
-        let market = Arc::new(Market { store, directory, view, view_position });
+        let market = Arc::new(Market {
+            store,
+            directory,
+            view,
+            view_position,
+            turns: Turns::new(),
+            loaded: moka::sync::Cache::new(LOADED_LISTINGS_MAX),
+        });
         tokio::spawn(sweep_expired(Arc::downgrade(&market)));
         market
     }
 
+    /// The listing `id` as its stream says now: from its cached state, with the events since.
     pub async fn load(&self, id: Uuid) -> Result<Loaded<ListingState>, ListingsError> {
-        shell::load(&self.store, &listing_stream(id), listing_codec::decode, listing::evolve).await
+        let cached = self.loaded.get(&id).map(|cached| (*cached).clone()).unwrap_or_default();
+        let loaded = shell::load_from(
+            &self.store,
+            &listing_stream(id),
+            listing_codec::decode,
+            listing::evolve,
+            cached,
+        )
+        .await?;
+        if loaded.version.is_some() {
+            self.loaded.insert(id, Arc::new(loaded.clone()));
+        }
+        Ok(loaded)
     }
 
     /// Where the lot is, from the owner's site, and whether the owner's permits accept the
@@ -139,12 +166,13 @@ impl<S: EventStore> Market<S> {
         authorize: impl Fn(&Listing) -> Result<(), ListingsError>,
     ) -> Result<Written, ListingsError> {
         let stream = listing_stream(id);
+        let _turn = self.turns.take(&stream).await?;
         for attempt in 0..COMMAND_ATTEMPTS_MAX {
             let loaded = self.load(id).await?;
             if let Some(listing) = loaded.state.listing() {
                 authorize(listing)?;
             }
-            if let Some(written) = loaded.repeated(meta) {
+            if let Some(written) = loaded.repeated(meta)? {
                 return Ok(written);
             }
             let context = Context { now_ms: now_ms(), owner_may_receive_hazardous };
@@ -237,7 +265,7 @@ fn apply(view: &RwLock<View>, recorded: &RecordedEvent) {
 
 /// Expires listings once their expiry passes, until the market is dropped or the store closes.
 async fn sweep_expired<S: EventStore>(market: std::sync::Weak<Market<S>>) {
-    let system = Meta { actor: Uuid::nil(), request_id: None };
+    let system = Meta { actor: Uuid::nil(), request_id: None, fingerprint: None };
     let mut ticks = tokio::time::interval(Duration::from_millis(EXPIRY_SWEEP_MS));
     loop {
         ticks.tick().await;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use prost::Message as _;
+use prost::Message;
 use symbiose_eventstore::{Direction, EventData, EventStore, ExpectedVersion, StoreError, StreamName};
 use symbiose_kit::auth::Caller;
 use symbiose_proto::common::v1::EventMetadata;
@@ -36,9 +36,14 @@ pub(crate) fn now_ms() -> i64 {
 pub struct Meta {
     pub actor: Uuid,
     pub request_id: Option<String>,
+    /// The fingerprint of the request the id came with: the same id with another request is
+    /// refused.
+    pub fingerprint: Option<[u8; 32]>,
 }
 
 impl Meta {
+    /// `caller` asking with `request_id` (empty: none), for a command with no request to
+    /// compare a repeat with.
     pub fn new(caller: &Caller, request_id: &str) -> Result<Meta, ListingsError> {
         let request_id = request_id.trim();
         if request_id.len() > REQUEST_ID_BYTES_MAX {
@@ -50,7 +55,22 @@ impl Meta {
         Ok(Meta {
             actor: caller.organization_id,
             request_id: (!request_id.is_empty()).then(|| request_id.to_owned()),
+            fingerprint: None,
         })
+    }
+
+    /// `caller` asking with `request`, which carries `request_id`: a repeat of the id with
+    /// another request is refused ([`Loaded::repeated`]).
+    pub fn for_request(
+        caller: &Caller,
+        request_id: &str,
+        request: &impl Message,
+    ) -> Result<Meta, ListingsError> {
+        let mut meta = Meta::new(caller, request_id)?;
+        if meta.request_id.is_some() {
+            meta.fingerprint = Some(symbiose_shell::fingerprint(request));
+        }
+        Ok(meta)
     }
 
     /// An id derived from the caller, its request id and `purpose`, or a new one without a
@@ -64,17 +84,16 @@ impl Meta {
         }
     }
 
-    /// The key of a request among those a stream already applied: the caller and its id.
-    fn request_key(actor: &str, request_id: &str) -> String {
-        format!("{actor}/{request_id}")
-    }
-
     pub(crate) fn metadata(&self) -> Bytes {
         Bytes::from(
             EventMetadata {
                 request_id: self.request_id.clone().unwrap_or_default(),
                 actor_organization_id: self.actor.to_string(),
                 causation_id: String::new(),
+                request_fingerprint: self
+                    .fingerprint
+                    .map(|fingerprint| fingerprint.to_vec())
+                    .unwrap_or_default(),
             }
             .encode_to_vec(),
         )
@@ -89,20 +108,37 @@ pub struct Written {
 }
 
 /// An aggregate as loaded from its stream.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Loaded<State> {
     pub state: State,
     pub version: Option<u64>,
     pub last_position: u64,
-    /// What each caller's request id already did, so a repeat has one effect.
-    pub(crate) requests: HashMap<String, Written>,
+    /// What each caller's request id already did, with the fingerprint of the request it came
+    /// with, so a repeat has one effect and another request under the same id is refused.
+    pub(crate) requests: HashMap<String, (Written, Vec<u8>)>,
+}
+
+impl<State: Default> Default for Loaded<State> {
+    fn default() -> Loaded<State> {
+        Loaded { state: State::default(), version: None, last_position: 0, requests: HashMap::new() }
+    }
 }
 
 impl<State> Loaded<State> {
-    /// What `meta`'s request id already did, if it was applied.
-    pub(crate) fn repeated(&self, meta: &Meta) -> Option<Written> {
-        let request_id = meta.request_id.as_ref()?;
-        self.requests.get(&Meta::request_key(&meta.actor.to_string(), request_id)).copied()
+    /// What `meta`'s request id already did, if it was applied; refused (FAILED_PRECONDITION
+    /// naming `request_id`) if it was applied to another request.
+    pub(crate) fn repeated(&self, meta: &Meta) -> Result<Option<Written>, ListingsError> {
+        let Some(request_id) = meta.request_id.as_ref() else { return Ok(None) };
+        let key = symbiose_shell::request_key(&meta.actor.to_string(), request_id);
+        match (self.requests.get(&key), meta.fingerprint) {
+            (Some((_, stored)), Some(fingerprint))
+                if !stored.is_empty() && stored.as_slice() != fingerprint =>
+            {
+                Err(ListingsError::Api(symbiose_shell::request_id_reused(request_id)))
+            }
+            (Some((written, _)), _) => Ok(Some(*written)),
+            (None, _) => Ok(None),
+        }
     }
 
     pub(crate) fn expected(&self) -> ExpectedVersion {
@@ -126,8 +162,23 @@ where
     S: EventStore,
     State: Default,
 {
-    let mut loaded =
-        Loaded { state: State::default(), version: None, last_position: 0, requests: HashMap::new() };
+    load_from(store, stream, decode, evolve, Loaded::default()).await
+}
+
+/// Folds the events of `stream` after `loaded` (its state at its version, from a cache) into
+/// it: the same state as a whole load, reading only what came since. Events are never edited,
+/// so a state folded up to a version stays true.
+pub(crate) async fn load_from<S, State, Event>(
+    store: &S,
+    stream: &StreamName,
+    decode: impl Fn(&str, &[u8]) -> Result<Event, String>,
+    evolve: impl Fn(State, &Event) -> State,
+    mut loaded: Loaded<State>,
+) -> Result<Loaded<State>, ListingsError>
+where
+    S: EventStore,
+    State: Default,
+{
     loop {
         let from = loaded.version.map_or(0, |version| version + 1);
         let events = match store.read_stream(stream, from, Direction::Forward, LOAD_PAGE_EVENTS).await {
@@ -145,8 +196,11 @@ where
                 && !metadata.request_id.is_empty()
             {
                 loaded.requests.insert(
-                    Meta::request_key(&metadata.actor_organization_id, &metadata.request_id),
-                    Written { version: recorded.version, position: recorded.position },
+                    symbiose_shell::request_key(&metadata.actor_organization_id, &metadata.request_id),
+                    (
+                        Written { version: recorded.version, position: recorded.position },
+                        metadata.request_fingerprint,
+                    ),
                 );
             }
         }

@@ -119,6 +119,7 @@ pub fn profile_from_wire(carrier: Uuid, profile: pb::CarrierProfile) -> Result<P
         .iter()
         .map(|country| country_from_wire(*country, "profile.countries"))
         .collect::<Result<BTreeSet<Country>, FieldError>>()?;
+    check_parts(&depots, &vehicles)?;
     Ok(Profile {
         depots,
         countries,
@@ -132,6 +133,50 @@ pub fn profile_from_wire(carrier: Uuid, profile: pb::CarrierProfile) -> Result<P
         },
         takes_pallet_exchange: profile.pallet_exchange,
     })
+}
+
+/// The rules of each depot and vehicle, which the aggregate checks again: checked here too so
+/// that the error names the depot or vehicle at fault by its index in the request.
+fn check_parts(depots: &[Depot], vehicles: &[Vehicle]) -> Result<(), FieldError> {
+    let bad_name = |name: &str| name.trim().is_empty() || name.len() > carrier::NAME_BYTES_MAX;
+    let mut ids = BTreeSet::new();
+    for (index, depot) in depots.iter().enumerate() {
+        let field = format!("profile.depots[{index}]");
+        if !ids.insert(depot.id) {
+            return Err(FieldError::new(
+                format!("{field}.depot_id"),
+                carrier::Rejection::DuplicateId(depot.id),
+            ));
+        }
+        if bad_name(&depot.name) {
+            return Err(FieldError::new(format!("{field}.name"), carrier::Rejection::BadName));
+        }
+    }
+    for (index, vehicle) in vehicles.iter().enumerate() {
+        let field = format!("profile.vehicles[{index}]");
+        if !ids.insert(vehicle.id) {
+            return Err(FieldError::new(
+                format!("{field}.vehicle_id"),
+                carrier::Rejection::DuplicateId(vehicle.id),
+            ));
+        }
+        if bad_name(&vehicle.name) {
+            return Err(FieldError::new(format!("{field}.name"), carrier::Rejection::BadName));
+        }
+        if !(1..=carrier::VEHICLE_PAYLOAD_KG_MAX).contains(&vehicle.payload_kg) {
+            return Err(FieldError::new(
+                format!("{field}.payload_kg"),
+                carrier::Rejection::PayloadOutOfRange,
+            ));
+        }
+        if !(0..=carrier::VEHICLE_PALLET_PLACES_MAX).contains(&vehicle.pallet_places) {
+            return Err(FieldError::new(
+                format!("{field}.pallet_places"),
+                carrier::Rejection::PalletPlacesOutOfRange,
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn profile_to_wire(carrier: Uuid, profile: &Profile) -> pb::CarrierProfile {

@@ -13,13 +13,14 @@ use symbiose_eventstore::{EventStore, StreamName};
 use symbiose_kit::ApiError;
 use symbiose_listings::organization::Organization;
 use symbiose_matching::deal::{Deal, DealStatus};
-use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, append, load, now_ms};
+use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, Turns, append, load, now_ms};
 use uuid::Uuid;
 
 use crate::annex_vii::{self, AnnexVii, Inputs, Party};
 use crate::carrier::{self, CarrierState, Profile};
 use crate::codec;
 use crate::pallets::{self, Balance, SettleBy, Settlement};
+use crate::payments::{PalletPaymentOrder, PalletPayments, PaymentError};
 use crate::shipment::{self, Shipment, Transport};
 use crate::transport::{self, OfferedQuote};
 use crate::view::{
@@ -82,6 +83,8 @@ impl ShipmentView {
 pub struct Logistics<S> {
     store: S,
     view: Followed<View>,
+    turns: Turns,
+    payments: Arc<dyn PalletPayments>,
 }
 
 impl<S> std::fmt::Debug for Logistics<S> {
@@ -91,10 +94,11 @@ impl<S> std::fmt::Debug for Logistics<S> {
 }
 
 impl<S: EventStore> Logistics<S> {
-    /// The logistics shell over `store`, its view following the log from the first event.
-    pub fn start(store: S) -> Arc<Logistics<S>> {
+    /// The logistics shell over `store`, its view following the log from the first event;
+    /// pallets paid for go through `payments` (settlement).
+    pub fn start(store: S, payments: Arc<dyn PalletPayments>) -> Arc<Logistics<S>> {
         let view = Followed::start(store.clone(), "logistics view");
-        Arc::new(Logistics { store, view })
+        Arc::new(Logistics { store, view, turns: Turns::new(), payments })
     }
 
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
@@ -132,6 +136,7 @@ impl<S: EventStore> Logistics<S> {
                 .organization(organization)
                 .is_some_and(|organization| organization.roles.contains(&symbiose_domain::Role::Carrier));
         let stream = symbiose_shell::stream(CARRIER_CATEGORY, organization);
+        let _turn = self.turns.take(&stream).await?;
         for _ in 0..COMMAND_ATTEMPTS_MAX {
             let loaded = load(
                 &self.store,
@@ -142,6 +147,9 @@ impl<S: EventStore> Logistics<S> {
                 carrier::evolve,
             )
             .await?;
+            if loaded.repeated(actor)? {
+                return Ok((loaded.version.unwrap_or_default(), loaded.last_position));
+            }
             let command = match loaded.state {
                 CarrierState::Absent => carrier::Command::Register { organization, profile: profile.clone() },
                 CarrierState::Registered(_) => carrier::Command::Update { profile: profile.clone() },
@@ -165,11 +173,29 @@ impl<S: EventStore> Logistics<S> {
         )))
     }
 
+    /// Material leaves its seller only once the buyer's payment is held: a pickup of a deal
+    /// still waiting for funds is refused, naming the deal, until a deposit covers it.
+    async fn check_funded(&self, shipment_id: Uuid) -> Result<(), ApiError> {
+        self.caught_up().await?;
+        let view = self.view();
+        let shipment = view.shipment(shipment_id).and_then(|held| held.state.shipment());
+        let Some(deal) = shipment.map(|shipment| shipment.transport.deal_id) else {
+            return Ok(());
+        };
+        if view.is_funded(deal) {
+            return Ok(());
+        }
+        Err(ApiError::FailedPrecondition(format!(
+            "deal {deal} is not funded yet: its payment is not held in escrow; the pickup is possible once the payer's deposit covers it"
+        )))
+    }
+
     /// Opens the transport of `deal`, once: what logistics does when a deal is agreed.
     /// Returns whether it was opened now.
     pub async fn open_transport(&self, deal: &Deal) -> Result<bool, ApiError> {
         let stream = symbiose_shell::stream(TRANSPORT_CATEGORY, deal.id);
         let actor = Actor::service(&format!("transport/{}", deal.id));
+        let _turn = self.turns.take(&stream).await?;
         for _ in 0..COMMAND_ATTEMPTS_MAX {
             let loaded = load(&self.store, &stream, codec::decode_transport_event, transport::evolve).await?;
             let events = transport::request(&loaded.state, deal, now_ms());
@@ -232,6 +258,7 @@ impl<S: EventStore> Logistics<S> {
     ) -> Result<(OfferedQuote, u64), ApiError> {
         let carrier = actor.organization;
         let stream = symbiose_shell::stream(TRANSPORT_CATEGORY, deal_id);
+        let _turn = self.turns.take(&stream).await?;
         for _ in 0..COMMAND_ATTEMPTS_MAX {
             let now = now_ms();
             let estimate = {
@@ -250,6 +277,7 @@ impl<S: EventStore> Logistics<S> {
                 })
             };
             let loaded = load(&self.store, &stream, codec::decode_transport_event, transport::evolve).await?;
+            loaded.repeated(actor)?;
             if loaded.state.request().is_some_and(|request| request.deal.is_party(carrier)) {
                 return Err(ApiError::PermissionDenied(
                     "a party of the deal does not quote its transport".to_owned(),
@@ -331,6 +359,10 @@ impl<S: EventStore> Logistics<S> {
         quote: Option<&OfferedQuote>,
     ) -> Result<(ShipmentView, u64), ApiError> {
         let stream = symbiose_shell::stream(SHIPMENT_CATEGORY, id);
+        if let shipment::Command::ReportPickup { .. } = &command {
+            self.check_funded(id).await?;
+        }
+        let _turn = self.turns.take(&stream).await?;
         for _ in 0..COMMAND_ATTEMPTS_MAX {
             let loaded = load(
                 &self.store,
@@ -341,6 +373,7 @@ impl<S: EventStore> Logistics<S> {
                 shipment::evolve,
             )
             .await?;
+            loaded.repeated(actor)?;
             let context = shipment::Context { now_ms: now_ms() };
             let events = shipment::decide(&loaded.state, command.clone(), &context)
                 .map_err(|error| rejection(error.kind(), error.to_string()))?;
@@ -433,9 +466,11 @@ impl<S: EventStore> Logistics<S> {
             ),
             None => Uuid::now_v7(),
         };
+        let _turn = self.turns.take(&stream).await?;
         for _ in 0..COMMAND_ATTEMPTS_MAX {
             let loaded =
                 load(&self.store, &stream, codec::decode_settlement, |count: u64, _| count + 1).await?;
+            loaded.repeated(actor)?;
             // Decide on a view that holds every settlement and every exchange so far.
             self.caught_up().await?;
             if let Some(settled) = self.view().settlement(settlement_id).copied() {
@@ -457,7 +492,22 @@ impl<S: EventStore> Logistics<S> {
                         "a payment for pallets is made by the one who owes them".to_owned(),
                     ));
                 }
-                _ => {}
+                // The money first: a balance settled by payment is one whose money moved, and
+                // a debtor without it keeps owing the pallets. A retry pays once (the transfer
+                // derives from the settlement's id, from the request id).
+                SettleBy::Payment { amount, .. } => {
+                    let order = PalletPaymentOrder {
+                        settlement_id,
+                        debtor: settlement.debtor,
+                        creditor: settlement.creditor,
+                        amount,
+                    };
+                    self.payments.pay(order).await.map_err(|error| match error {
+                        PaymentError::Refused(reason) => ApiError::FailedPrecondition(reason),
+                        PaymentError::Unavailable(_) => ApiError::Unavailable(error.to_string()),
+                    })?;
+                }
+                SettleBy::Return { .. } => {}
             }
             let encoded = vec![codec::encode_settlement(&settlement)];
             if let Some((_, position)) =

@@ -47,8 +47,9 @@ fn country_to_wire(country: Country) -> i32 {
     common::Country::from(country).into()
 }
 
-fn actor(caller: &Caller, request_id: &str) -> Result<Actor, ApiError> {
-    Actor::new(caller.organization_id, request_id)
+/// `caller` acting with `request` and its `request_id`.
+fn actor(caller: &Caller, request_id: &str, request: &impl prost::Message) -> Result<Actor, ApiError> {
+    Actor::for_request(caller.organization_id, request_id, request)
 }
 
 fn state_to_wire(state: &str) -> pb::ShipmentState {
@@ -138,6 +139,27 @@ fn party_to_wire(party: &crate::annex_vii::Party) -> pb::AnnexViiParty {
     }
 }
 
+/// The fields of a carrier profile as the domain names them, and their paths in
+/// `RegisterCarrierRequest`. Rules of one depot or vehicle are checked by
+/// `codec::profile_from_wire`, which knows its index.
+const PROFILE_PATHS: &[(&str, &str)] = &[
+    ("depots", "profile.depots"),
+    ("countries", "profile.countries"),
+    ("vehicles", "profile.vehicles"),
+    ("service_radius_km", "profile.radius_km"),
+    ("rates.per_km", "profile.rates.per_km_minor"),
+    ("rates.per_tonne", "profile.rates.per_tonne_minor"),
+    ("rates.minimum", "profile.rates.minimum_charge_minor"),
+];
+
+/// A report is dated now by the service: a date the rules refuse is not the request's.
+fn reported_now(error: ApiError) -> ApiError {
+    match error {
+        ApiError::InvalidArgument { ref field, .. } if field == "at" => error.not_from_request(),
+        other => other,
+    }
+}
+
 fn quantity_field(value: Option<common::Quantity>, field: &str) -> Result<Quantity, ApiError> {
     required(value, field).map_err(invalid)
 }
@@ -150,11 +172,14 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
     ) -> Result<Response<pb::RegisterCarrierResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let actor = actor(&caller, &request.request_id)?;
+        let actor = actor(&caller, &request.request_id, &request)?;
         let profile = request.profile.ok_or_else(|| ApiError::invalid_argument("profile", "is required"))?;
         let profile = codec::profile_from_wire(caller.organization_id, profile).map_err(invalid)?;
-        let (version, position) =
-            self.desk.register_carrier(&actor, caller.has_role(Role::Carrier), profile).await?;
+        let (version, position) = self
+            .desk
+            .register_carrier(&actor, caller.has_role(Role::Carrier), profile)
+            .await
+            .map_err(|error| error.in_request(PROFILE_PATHS))?;
         Ok(Response::new(pb::RegisterCarrierResponse { version, position }))
     }
 
@@ -177,7 +202,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
         let caller = auth::caller(&request)?;
         caller.require_role(Role::Carrier)?;
         let request = request.into_inner();
-        let actor = actor(&caller, &request.request_id)?;
+        let actor = actor(&caller, &request.request_id, &request)?;
         let deal = id(&request.deal_id, "deal_id")?;
         let price = required(request.price, "price").map_err(invalid)?;
         let valid_hours = match request.valid_hours {
@@ -201,12 +226,17 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
     ) -> Result<Response<pb::BookShipmentResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let actor = actor(&caller, &request.request_id)?;
+        let actor = actor(&caller, &request.request_id, &request)?;
         let deal = id(&request.deal_id, "deal_id")?;
         let quote = id(&request.quote_id, "quote_id")?;
         let notification = request.prior_notification_number.trim();
         let notification = (!notification.is_empty()).then(|| notification.to_owned());
-        let (shipment, position) = self.desk.book(&actor, deal, quote, notification).await?;
+        let (shipment, position) =
+            self.desk.book(&actor, deal, quote, notification).await.map_err(|error| match error {
+                ApiError::InvalidArgument { ref field, .. } if field == "prior_notification_number" => error,
+                // The rest is of the deal and the quote the request names: their state.
+                other => other.not_from_request(),
+            })?;
         Ok(Response::new(pb::BookShipmentResponse { shipment: Some(shipment_to_wire(&shipment)), position }))
     }
 
@@ -216,7 +246,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
     ) -> Result<Response<pb::ReportPickupResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let actor = actor(&caller, &request.request_id)?;
+        let actor = actor(&caller, &request.request_id, &request)?;
         let shipment = id(&request.shipment_id, "shipment_id")?;
         let pickup = Pickup {
             quantity: quantity_field(request.quantity, "quantity")?,
@@ -224,7 +254,11 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
             at_ms: now_ms(),
         };
         let command = shipment::Command::ReportPickup { by: caller.organization_id, pickup };
-        let (shipment, position) = self.desk.execute_shipment(shipment, &actor, command, None).await?;
+        let (shipment, position) = self
+            .desk
+            .execute_shipment(shipment, &actor, command, None)
+            .await
+            .map_err(|error| reported_now(error.in_request(&[("quantity", "quantity.unit")])))?;
         Ok(Response::new(pb::ReportPickupResponse { shipment: Some(shipment_to_wire(&shipment)), position }))
     }
 
@@ -234,7 +268,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
     ) -> Result<Response<pb::ReportBorderCrossingResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let actor = actor(&caller, &request.request_id)?;
+        let actor = actor(&caller, &request.request_id, &request)?;
         let shipment = id(&request.shipment_id, "shipment_id")?;
         let crossing = BorderCrossing {
             country: country_from_wire(request.country, "country").map_err(invalid)?,
@@ -257,7 +291,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
     ) -> Result<Response<pb::ReportDeliveryResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let actor = actor(&caller, &request.request_id)?;
+        let actor = actor(&caller, &request.request_id, &request)?;
         let shipment = id(&request.shipment_id, "shipment_id")?;
         let received = quantity_field(request.received, "received")?;
         let accepted = quantity_field(request.accepted, "accepted")?;
@@ -280,7 +314,11 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
             at_ms: now_ms(),
         };
         let command = shipment::Command::ReportDelivery { by: caller.organization_id, delivery };
-        let (shipment, position) = self.desk.execute_shipment(shipment, &actor, command, None).await?;
+        let (shipment, position) = self
+            .desk
+            .execute_shipment(shipment, &actor, command, None)
+            .await
+            .map_err(|error| reported_now(error.in_request(&[("quantity", "received.unit")])))?;
         Ok(Response::new(pb::ReportDeliveryResponse {
             shipment: Some(shipment_to_wire(&shipment)),
             position,
@@ -293,7 +331,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
     ) -> Result<Response<pb::ConfirmAcceptanceResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let actor = actor(&caller, &request.request_id)?;
+        let actor = actor(&caller, &request.request_id, &request)?;
         let id = id(&request.shipment_id, "shipment_id")?;
         // The buyer confirms what the delivery reported as accepted: read once the view holds it.
         self.desk.caught_up().await?;
@@ -305,7 +343,12 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
             .map(|delivery| delivery.accepted_milli)
             .unwrap_or_default();
         let command = shipment::Command::ConfirmAcceptance { by: caller.organization_id, accepted_milli };
-        let (shipment, position) = self.desk.execute_shipment(id, &actor, command, None).await?;
+        // The request names the shipment only: what the rules refuse is the shipment's state.
+        let (shipment, position) = self
+            .desk
+            .execute_shipment(id, &actor, command, None)
+            .await
+            .map_err(ApiError::not_from_request)?;
         Ok(Response::new(pb::ConfirmAcceptanceResponse {
             shipment: Some(shipment_to_wire(&shipment)),
             position,
@@ -351,7 +394,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
     ) -> Result<Response<pb::SettlePalletBalanceResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let actor = actor(&caller, &request.request_id)?;
+        let actor = actor(&caller, &request.request_id, &request)?;
         let counterparty = id(&request.counterparty_organization_id, "counterparty_organization_id")?;
         let grade = grade_from_wire(request.grade, "grade").map_err(invalid)?;
         let count = i64::from(request.pallets);
@@ -361,7 +404,14 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
             }
             None => SettleBy::Return { count },
         };
-        let (settlement, position) = self.desk.settle_pallets(&actor, counterparty, grade, by).await?;
+        let (settlement, position) =
+            self.desk.settle_pallets(&actor, counterparty, grade, by).await.map_err(|error| {
+                error.in_request(&[
+                    ("counterparty", "counterparty_organization_id"),
+                    ("count", "pallets"),
+                    ("amount", "payment.amount_minor"),
+                ])
+            })?;
         self.desk.wait_for(position).await?;
         let owed = self.desk.view().pallets().balance(caller.organization_id, counterparty, settlement.grade);
         Ok(Response::new(pb::SettlePalletBalanceResponse {
@@ -382,7 +432,11 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
         let request = request.into_inner();
         let id = id(&request.shipment_id, "shipment_id")?;
         self.desk.wait_for(request.min_position).await?;
-        let annex = self.desk.annex_vii(caller.organization_id, caller.is_operator(), id)?;
+        // The document is made of the shipment's data, none of it in the request.
+        let annex = self
+            .desk
+            .annex_vii(caller.organization_id, caller.is_operator(), id)
+            .map_err(ApiError::not_from_request)?;
         let text = annex.render_text();
         Ok(Response::new(pb::GetAnnexViiResponse {
             annex_vii: Some(pb::AnnexVii {

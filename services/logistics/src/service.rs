@@ -16,6 +16,7 @@ use tonic::service::interceptor::InterceptedService;
 
 use crate::desk::Logistics;
 use crate::grpc::LogisticsApi;
+use crate::payments::PalletPayments;
 
 /// The transport opener's consumer name (its checkpoint and dead letters are named after it).
 pub const TRANSPORT_OPENER_NAME: &str = "logistics-transports";
@@ -35,7 +36,7 @@ impl<S: EventStore> Handler for TransportOpener<S> {
         else {
             return Ok(());
         };
-        if self.0.open_transport(&deal).await? {
+        if self.0.open_transport(&deal).await.map_err(symbiose_shell::reaction_failed)? {
             tracing::info!(deal = %deal.id, "opened the transport of an agreed deal");
         }
         Ok(())
@@ -50,10 +51,11 @@ pub type Opening = JoinHandle<Result<(), FeedError>>;
 pub fn start<S: EventStore>(
     checkpoint_dir: PathBuf,
     store: S,
+    payments: Arc<dyn PalletPayments>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<Logistics<S>>, Opening), FeedError> {
     let options = ConsumerOptions::new(TRANSPORT_OPENER_NAME, checkpoint_dir)?;
-    let desk = Logistics::start(store.clone());
+    let desk = Logistics::start(store.clone(), payments);
     let from_position = options.load_position()?;
     let feed = Feed::local(store, from_position, Some("matching"), &options);
     let mut opener = TransportOpener(desk.clone());

@@ -3,7 +3,7 @@
 //! profiles, the transport requests, the shipments with their history, and the pallet
 //! accounts. Rebuilt from the first event at every start; never written to by commands.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use symbiose_domain::{Country, Quantity};
 use symbiose_eventstore::RecordedEvent;
@@ -26,6 +26,9 @@ const ORGANIZATION_CATEGORY: &str = "organization";
 /// Most quotes a transport lists: the cheapest.
 pub const QUOTES_MAX: usize = 100;
 const DEAL_CATEGORY: &str = "deal";
+/// Settlement's escrow of a deal: its pickup waits for the payment to be held.
+const ESCROW_CATEGORY: &str = "escrow";
+const ESCROW_HELD: &str = "symbiose.settlement.v1.EscrowHeld";
 
 /// An aggregate as the view holds it, with its version.
 #[derive(Debug, Clone)]
@@ -65,6 +68,8 @@ pub struct View {
     pallets: PalletLedger,
     /// Settlements applied, by id, so each is counted once.
     settlements: HashMap<Uuid, pallets::Settlement>,
+    /// The deals whose payment settlement holds in escrow.
+    funded: HashSet<Uuid>,
 }
 
 impl symbiose_shell::View for View {
@@ -78,6 +83,9 @@ impl symbiose_shell::View for View {
             TRANSPORT_CATEGORY => self.apply_transport(recorded),
             SHIPMENT_CATEGORY => self.apply_shipment(recorded),
             PALLET_ACCOUNT_CATEGORY => self.apply_settlement(recorded),
+            ESCROW_CATEGORY if recorded.event_type == ESCROW_HELD => aggregate_id(recorded).map(|deal| {
+                self.funded.insert(deal);
+            }),
             _ => Ok(()),
         };
         if let Err(error) = outcome {
@@ -183,6 +191,11 @@ impl View {
 
     pub fn shipment(&self, id: Uuid) -> Option<&HeldShipment> {
         self.shipments.get(&id)
+    }
+
+    /// Whether settlement holds the payment of `deal` in escrow.
+    pub fn is_funded(&self, deal: Uuid) -> bool {
+        self.funded.contains(&deal)
     }
 
     pub fn shipment_of_deal(&self, deal: Uuid) -> Option<Uuid> {

@@ -185,7 +185,7 @@ impl<S: EventStore, R: Reservations> MatchingService for MatchingApi<S, R> {
     ) -> Result<Response<pb::AcceptProposalResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let actor = Actor::new(caller.organization_id, &request.request_id)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let proposal = id(&request.proposal_id, "proposal_id")?;
         let accepted = self.matchmaker.accept(proposal, &actor).await?;
         Ok(Response::new(pb::AcceptProposalResponse {
@@ -201,7 +201,7 @@ impl<S: EventStore, R: Reservations> MatchingService for MatchingApi<S, R> {
     ) -> Result<Response<pb::DeclineProposalResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let actor = Actor::new(caller.organization_id, &request.request_id)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let proposal = id(&request.proposal_id, "proposal_id")?;
         let (proposal, version, position) = self.matchmaker.decline(proposal, &actor, request.reason).await?;
         Ok(Response::new(pb::DeclineProposalResponse {
@@ -255,7 +255,7 @@ impl<S: EventStore, R: Reservations> MatchingService for MatchingApi<S, R> {
     ) -> Result<Response<pb::CancelDealResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let actor = Actor::new(caller.organization_id, &request.request_id)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let deal = id(&request.deal_id, "deal_id")?;
         let (deal, version, position) = self.matchmaker.cancel_deal(deal, &actor, request.reason).await?;
         Ok(Response::new(pb::CancelDealResponse { deal: Some(deal_to_wire(&deal, version)), position }))

@@ -14,7 +14,7 @@ use symbiose_domain::Quantity;
 use symbiose_eventstore::{EventStore, StreamName};
 use symbiose_kit::ApiError;
 use symbiose_listings::listing::Side;
-use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, Loaded, append, load, now_ms};
+use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, Loaded, Turns, append, load, now_ms};
 use uuid::Uuid;
 
 use crate::candidate::Candidate;
@@ -24,7 +24,7 @@ use crate::deal::{self, Deal, DealState, DealStatus};
 use crate::index::Match;
 use crate::proposal::{self, Line, Proposal, ProposalState, Status};
 use crate::reservations::{Reservations, Reserved};
-use crate::view::{DEAL_CATEGORY, PROPOSAL_CATEGORY, View};
+use crate::view::{DEAL_CATEGORY, PROPOSAL_CATEGORY, Unfinished, View};
 
 /// Proposals made automatically when a listing is published: its best counterparts.
 pub const PROPOSALS_PER_LISTING: usize = 3;
@@ -67,6 +67,7 @@ pub struct Matchmaker<S, R> {
     store: S,
     reservations: R,
     view: Followed<View>,
+    turns: Turns,
 }
 
 impl<S, R> std::fmt::Debug for Matchmaker<S, R> {
@@ -80,7 +81,7 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
     /// first event for as long as the store is open.
     pub fn start(store: S, reservations: R) -> Arc<Matchmaker<S, R>> {
         let view = Followed::start(store.clone(), "matching view");
-        Arc::new(Matchmaker { store, reservations, view })
+        Arc::new(Matchmaker { store, reservations, view, turns: Turns::new() })
     }
 
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
@@ -207,9 +208,14 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         command: proposal::Command,
     ) -> Result<((Proposal, u64, u64), bool), ApiError> {
         let stream = proposal_stream(id);
+        let _turn = self.turns.take(&stream).await?;
         for _ in 0..COMMAND_ATTEMPTS_MAX {
             let loaded = self.load_proposal(id).await?;
-            let events = proposal::decide(&loaded.state, command.clone()).map_err(proposal_rejection)?;
+            let events = if loaded.repeated(actor)? {
+                Vec::new()
+            } else {
+                proposal::decide(&loaded.state, command.clone()).map_err(proposal_rejection)?
+            };
             if events.is_empty() {
                 let proposal = loaded.state.proposal().cloned().ok_or_else(|| not_found_proposal(id))?;
                 return Ok(((proposal, loaded.version.unwrap_or_default(), loaded.last_position), false));
@@ -233,9 +239,14 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         command: deal::Command,
     ) -> Result<(Deal, u64, u64), ApiError> {
         let stream = deal_stream(id);
+        let _turn = self.turns.take(&stream).await?;
         for _ in 0..COMMAND_ATTEMPTS_MAX {
             let loaded = self.load_deal(id).await?;
-            let events = deal::decide(&loaded.state, command.clone()).map_err(deal_rejection)?;
+            let events = if loaded.repeated(actor)? {
+                Vec::new()
+            } else {
+                deal::decide(&loaded.state, command.clone()).map_err(deal_rejection)?
+            };
             if events.is_empty() {
                 let deal = loaded.state.deal().cloned().ok_or_else(|| not_found_deal(id))?;
                 return Ok((deal, loaded.version.unwrap_or_default(), loaded.last_position));
@@ -267,7 +278,8 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         Ok(Accepted { proposal, version, deals, position })
     }
 
-    /// Reserves every line, concludes the proposal, then agrees its deals; or closes it as
+    /// Reserves every line, on its offer (what the deal takes) and on the request (what the deal
+    /// serves of it), concludes the proposal, then agrees its deals; or closes it as
     /// unavailable and releases what was reserved. The conclusion is appended at the version
     /// the proposal was decided on, so a decline or a close that came first wins and the
     /// reservations are given back. Every step is idempotent (ids derived from the proposal),
@@ -276,8 +288,12 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         let id = proposal.id;
         let actor = Actor::service(&format!("conclude/{id}"));
         let mut held = Vec::new();
-        for line in &proposal.lines {
-            let reserved = match self.reservations.reserve(line.offer_id, line.deal_id, line.quantity).await {
+        let reservations = proposal
+            .lines
+            .iter()
+            .flat_map(|line| [("offer", line.offer_id, line), ("request", proposal.request_id, line)]);
+        for (side, listing, line) in reservations {
+            let reserved = match self.reservations.reserve(listing, line.deal_id, line.quantity).await {
                 Ok(reserved) => reserved,
                 Err(error) => {
                     self.release(&held).await?;
@@ -285,9 +301,9 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
                 }
             };
             match reserved {
-                Reserved::Held { .. } => held.push(line.clone()),
+                Reserved::Held { .. } => held.push((listing, line.deal_id)),
                 Reserved::Refused(reason) => {
-                    let reason = format!("offer {}: {reason}", line.offer_id);
+                    let reason = format!("{side} {listing}: {reason}");
                     let command = proposal::Command::Close { reason: reason.clone() };
                     let ((closed, version, position), _) = self.execute_proposal(id, &actor, command).await?;
                     if closed.status == Status::Concluded {
@@ -315,11 +331,47 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         Ok(Accepted { proposal, version, deals, position })
     }
 
-    /// Gives back the reservations of `lines`.
-    async fn release(&self, lines: &[Line]) -> Result<(), ApiError> {
-        for line in lines {
+    /// Finishes a flow left half-way (see [`Unfinished`]): what the concluder does. Each step
+    /// is idempotent, so finishing one a live call is finishing too does no harm.
+    pub async fn finish(&self, unfinished: Unfinished) -> Result<(), ApiError> {
+        match unfinished {
+            Unfinished::Conclude(id) => {
+                let loaded = self.load_proposal(id).await?;
+                let Some(proposal) = loaded.state.proposal().cloned() else { return Ok(()) };
+                if proposal.status != Status::Open || !proposal.accepted_by_all() {
+                    return Ok(());
+                }
+                match self.conclude(proposal).await {
+                    // Closed as unavailable: the flow ended, as the rules say.
+                    Err(ApiError::FailedPrecondition(reason)) => {
+                        tracing::info!(proposal = %id, %reason, "closed a proposal left half-way");
+                        Ok(())
+                    }
+                    Ok(_) => {
+                        tracing::info!(proposal = %id, "concluded a proposal left half-way");
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Unfinished::Agree(id) => {
+                let loaded = self.load_proposal(id).await?;
+                match loaded.state.proposal() {
+                    Some(proposal) if proposal.status == Status::Concluded => {
+                        self.agree_deals(proposal).await.map(|_| ())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Unfinished::Release { listing, deal } => self.release(&[(listing, deal)]).await,
+        }
+    }
+
+    /// Gives back the reservations `(listing, deal)`.
+    async fn release(&self, held: &[(Uuid, Uuid)]) -> Result<(), ApiError> {
+        for (listing, deal) in held {
             self.reservations
-                .release(line.offer_id, line.deal_id)
+                .release(*listing, *deal)
                 .await
                 .map_err(|error| ApiError::Unavailable(error.to_string()))?;
         }
@@ -380,10 +432,8 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
             )
             .await?;
         if matches!(cancelled.0.status, DealStatus::Cancelled { .. }) {
-            self.reservations
-                .release(cancelled.0.offer_id, cancelled.0.id)
-                .await
-                .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+            let deal = &cancelled.0;
+            self.release(&[(deal.offer_id, deal.id), (deal.request_id, deal.id)]).await?;
         }
         Ok(cancelled)
     }
@@ -412,7 +462,17 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
             } else {
                 ApiError::Internal(anyhow::anyhow!("deal {id}'s delivery: {error}"))
             }
-        })
+        })?;
+        // What was delivered served the request. A request that closed meanwhile (withdrawn,
+        // expired) refuses it: the offer's side is what must not be lost, so that is logged.
+        match self.reservations.confirm_delivery(deal.request_id, deal.id, delivered).await {
+            Err(error) if error.unreachable => Err(ApiError::Unavailable(error.to_string())),
+            Err(error) => {
+                tracing::warn!(deal = %id, request = %deal.request_id, %error, "the request did not take the delivery");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
     }
 }
 

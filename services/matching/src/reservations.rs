@@ -8,15 +8,14 @@
 //! runs alone. Either way the listings service decides, with its own rules.
 
 use std::future::Future;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use symbiose_domain::{Quantity, Role};
-use symbiose_kit::auth::{Caller, Claims, TokenAuthority};
+use symbiose_domain::Quantity;
+use symbiose_kit::auth::{TokenAuthority, service_request, service_request_in_process as request};
 use symbiose_proto::listings::v1 as listings;
 use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
 use symbiose_proto::listings::v1::listing_service_server::ListingService;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Response, Status};
 use uuid::Uuid;
 
 /// What the listings service answered to a reservation.
@@ -76,22 +75,6 @@ impl<L> ListingsReservations<L> {
     }
 }
 
-/// The identity matching acts under in one process: the platform's service role.
-fn service_caller() -> Caller {
-    Caller {
-        organization_id: Uuid::nil(),
-        roles: vec![Role::Service],
-        token_id: Uuid::nil(),
-        expires_at_s: u64::MAX,
-    }
-}
-
-fn request<T>(message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.extensions_mut().insert(service_caller());
-    request
-}
-
 impl<L: ListingService> Reservations for ListingsReservations<L> {
     async fn reserve(
         &self,
@@ -129,33 +112,11 @@ pub struct RemoteReservations {
     authority: TokenAuthority,
 }
 
-/// How long the token of one call to the listings service is valid, in seconds.
-pub const SERVICE_CALL_TOKEN_TTL_S: u64 = 60;
-
 impl RemoteReservations {
     /// Calls the listings service through `channel` (connected lazily, so the two may start
     /// in any order), signing its tokens with `authority`.
     pub fn new(channel: Channel, authority: TokenAuthority) -> RemoteReservations {
         RemoteReservations { client: ListingServiceClient::new(channel), authority }
-    }
-
-    fn request<T>(&self, message: T) -> Result<Request<T>, ReservationsError> {
-        let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
-        let caller = service_caller();
-        let token = self.authority.issue(&Claims {
-            organization_id: caller.organization_id,
-            roles: caller.roles,
-            issued_at_s: now_s,
-            expires_at_s: now_s + SERVICE_CALL_TOKEN_TTL_S,
-            token_id: Uuid::now_v7(),
-        });
-        let mut request = Request::new(message);
-        let bearer = format!("Bearer {token}").parse().map_err(|_| ReservationsError {
-            message: "a service token that is not a header value".to_owned(),
-            unreachable: false,
-        })?;
-        request.metadata_mut().insert("authorization", bearer);
-        Ok(request)
     }
 }
 
@@ -166,12 +127,12 @@ impl Reservations for RemoteReservations {
         reservation_id: Uuid,
         quantity: Quantity,
     ) -> Result<Reserved, ReservationsError> {
-        let request = self.request(reserve_message(offer, reservation_id, quantity))?;
+        let request = service_request(&self.authority, reserve_message(offer, reservation_id, quantity));
         reserved(self.client.clone().reserve_quantity(request).await.map(Response::into_inner))
     }
 
     async fn release(&self, offer: Uuid, reservation_id: Uuid) -> Result<(), ReservationsError> {
-        let request = self.request(release_message(offer, reservation_id))?;
+        let request = service_request(&self.authority, release_message(offer, reservation_id));
         gone(self.client.clone().release_reservation(request).await.map(|_| ()))
     }
 
@@ -182,7 +143,7 @@ impl Reservations for RemoteReservations {
         delivered: Option<Quantity>,
     ) -> Result<(), ReservationsError> {
         let Some(delivered) = delivered else { return self.release(offer, reservation_id).await };
-        let request = self.request(delivery_message(offer, reservation_id, delivered))?;
+        let request = service_request(&self.authority, delivery_message(offer, reservation_id, delivered));
         gone(self.client.clone().confirm_delivery(request).await.map(|_| ()))
     }
 }

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use prost::Message as _;
 use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
+use symbiose_kit::ServerConfig;
 use symbiose_kit::auth::Authenticator;
-use symbiose_kit::{ApiError, ServerConfig};
 use symbiose_proto::matching::v1::matching_service_server::MatchingServiceServer;
+use symbiose_shell::reaction_failed;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use uuid::Uuid;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use crate::grpc::MatchingApi;
 use crate::matchmaker::Matchmaker;
 use crate::reservations::Reservations;
+use crate::view::Unfinished;
 
 /// The proposer's consumer name (its checkpoint and dead letters are named after it).
 pub const PROPOSER_NAME: &str = "matching-proposer";
@@ -30,13 +32,12 @@ pub const DELIVERER_NAME: &str = "matching-deliveries";
 const SHIPMENT_CLOSED: &str = "symbiose.logistics.v1.ShipmentClosed";
 
 /// The deliverer: when a deal's shipment closes, the offer's reservation becomes the quantity
-/// the receiver accepted (the rest goes back to the offer), through the listings service.
+/// the receiver accepted (the rest goes back to the offer), through the listings service. While
+/// the listings service does not answer, the delivery is asked again, for as long as it takes
+/// (the consumer's transient retries).
 #[derive(Debug)]
 pub struct Deliverer<S, R> {
     pub matchmaker: Arc<Matchmaker<S, R>>,
-    /// True once the service stops: a delivery waiting for the listings service gives up then
-    /// (it is handed out again at the next start).
-    pub stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl<S: EventStore, R: Reservations> Handler for Deliverer<S, R> {
@@ -47,34 +48,9 @@ impl<S: EventStore, R: Reservations> Handler for Deliverer<S, R> {
         let closed = symbiose_proto::logistics::v1::ShipmentClosed::decode(event.payload.as_ref())?;
         let deal =
             Uuid::parse_str(&closed.deal_id).map_err(|_| format!("{:?} is not a deal id", closed.deal_id))?;
-        // The listings service may be restarting (each service alone): ask again for a while
-        // before the consumer counts a failed delivery.
-        let mut attempt = 0_u32;
-        loop {
-            match self.matchmaker.delivered(deal, closed.accepted_milli).await {
-                Err(ApiError::Unavailable(reason)) if attempt < DELIVERY_ATTEMPTS_MAX => {
-                    attempt += 1;
-                    tracing::warn!(%deal, attempt, %reason, "the listings service did not answer a delivery: asking again");
-                    let delay =
-                        (DELIVERY_RETRY_DELAY_MS_MIN << attempt.min(6)).min(DELIVERY_RETRY_DELAY_MS_MAX);
-                    tokio::select! {
-                        () = tokio::time::sleep(std::time::Duration::from_millis(delay)) => {}
-                        _ = self.stopped.wait_for(|stopped| *stopped) => {
-                            return Err(format!("stopping before deal {deal}'s delivery reached the listings service").into());
-                        }
-                    }
-                }
-                answer => return Ok(answer?),
-            }
-        }
+        self.matchmaker.delivered(deal, closed.accepted_milli).await.map_err(reaction_failed)
     }
 }
-
-/// Calls to the listings service one delivery makes while it does not answer, at most, before
-/// the consumer counts a failure (and, after its own bound, parks the delivery): about a minute.
-const DELIVERY_ATTEMPTS_MAX: u32 = 20;
-const DELIVERY_RETRY_DELAY_MS_MIN: u64 = 50;
-const DELIVERY_RETRY_DELAY_MS_MAX: u64 = 3_000;
 
 /// The proposer: for each listing published, proposes its best counterparts (once per pair,
 /// whatever the redeliveries).
@@ -88,8 +64,8 @@ impl<S: EventStore, R: Reservations> Handler for Proposer<S, R> {
         }
         let listing = symbiose_shell::aggregate_id(event)?;
         // The view must know the listing as published before it is matched.
-        self.0.wait_for(event.position).await?;
-        let proposed = self.0.propose_for(listing).await?;
+        self.0.wait_for(event.position).await.map_err(reaction_failed)?;
+        let proposed = self.0.propose_for(listing).await.map_err(reaction_failed)?;
         if proposed > 0 {
             tracing::info!(%listing, proposed, "proposed matches for a published listing");
         }
@@ -116,7 +92,8 @@ pub fn start<S: EventStore, R: Reservations>(
     // One shutdown for both consumers.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut proposer = Proposer(matchmaker.clone());
-    let mut deliverer = Deliverer { matchmaker: matchmaker.clone(), stopped: stopped.clone() };
+    let mut deliverer = Deliverer { matchmaker: matchmaker.clone() };
+    let concluder = matchmaker.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
@@ -126,13 +103,77 @@ pub fn start<S: EventStore, R: Reservations>(
     };
     let task = tokio::spawn(async move {
         let (metrics, delivery_metrics) = (ConsumerMetrics::default(), ConsumerMetrics::default());
-        let (proposed, delivered) = tokio::join!(
+        let (proposed, delivered, ()) = tokio::join!(
             run_consumer(proposals, &mut proposer, &proposing, &metrics, until_stopped(stopped.clone())),
-            run_consumer(deliveries, &mut deliverer, &delivering, &delivery_metrics, until_stopped(stopped)),
+            run_consumer(
+                deliveries,
+                &mut deliverer,
+                &delivering,
+                &delivery_metrics,
+                until_stopped(stopped.clone())
+            ),
+            conclude_unfinished(concluder, until_stopped(stopped)),
         );
         proposed.and(delivered).map(|_| ())
     });
     Ok((matchmaker, task))
+}
+
+/// How often the concluder looks for flows left half-way.
+const CONCLUDER_INTERVAL_MS: u64 = 1_000;
+/// How long a flow must have been left half-way before the concluder takes it up: a live call
+/// finishing it takes milliseconds.
+const CONCLUDER_GRACE_MS: u64 = 2_000;
+/// Flows the concluder takes up in one pass, at most.
+const CONCLUDER_BATCH_MAX: usize = 100;
+/// Longest pause before the concluder tries a flow again after a failure.
+const CONCLUDER_BACKOFF_MS_MAX: u64 = 30_000;
+
+/// The concluder: finishes the flows matching left half-way (a proposal every party accepted
+/// while the listings service was away, a conclusion or a cancellation cut short by a crash),
+/// after a restart as well, since the view is rebuilt from the log. A flow that fails is tried
+/// again after a pause that doubles up to [`CONCLUDER_BACKOFF_MS_MAX`], for as long as it takes.
+async fn conclude_unfinished<S: EventStore, R: Reservations>(
+    matchmaker: Arc<Matchmaker<S, R>>,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+    // When each flow was first seen, and when it may be tried again with how many failures.
+    let mut seen: HashMap<Unfinished, (Instant, Instant, u32)> = HashMap::new();
+    let mut ticks = tokio::time::interval(Duration::from_millis(CONCLUDER_INTERVAL_MS));
+    let pass = async {
+        loop {
+            ticks.tick().await;
+            let now = Instant::now();
+            let unfinished = matchmaker.view().unfinished(CONCLUDER_BATCH_MAX);
+            seen.retain(|flow, _| unfinished.contains(flow));
+            for flow in unfinished {
+                let (first_seen, due, failures) = *seen.entry(flow).or_insert((now, now, 0));
+                if now.duration_since(first_seen) < Duration::from_millis(CONCLUDER_GRACE_MS) || now < due {
+                    continue;
+                }
+                match matchmaker.finish(flow).await {
+                    Ok(()) => {
+                        seen.remove(&flow);
+                    }
+                    Err(error) => {
+                        let failures = failures + 1;
+                        let pause = (CONCLUDER_INTERVAL_MS << failures.min(8)).min(CONCLUDER_BACKOFF_MS_MAX);
+                        tracing::warn!(?flow, failures, %error, retry_in_ms = pause, "cannot finish a flow yet");
+                        seen.insert(
+                            flow,
+                            (first_seen, Instant::now() + Duration::from_millis(pause), failures),
+                        );
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = pass => {}
+        () = shutdown => {}
+    }
 }
 
 /// The matching service's gRPC service behind the authenticator, with the request size limit.

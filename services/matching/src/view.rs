@@ -49,6 +49,24 @@ pub struct View {
     deals_by_party: BTreeSet<(Uuid, u64, Uuid)>,
     /// The deals whose material was picked up.
     picked_up: HashSet<Uuid>,
+    /// What matching still owes a flow, for the concluder: proposals every party accepted that
+    /// are neither concluded nor closed; concluded proposals with a deal not agreed yet; and
+    /// (listing, deal) for cancelled deals whose reservation the offer or the request still
+    /// holds.
+    to_conclude: BTreeSet<Uuid>,
+    to_agree: BTreeSet<Uuid>,
+    to_release: BTreeSet<(Uuid, Uuid)>,
+}
+
+/// A flow matching left half-way (the listings service away, a crash), to be finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unfinished {
+    /// Every party accepted the proposal: reserve, then conclude or close it.
+    Conclude(Uuid),
+    /// The proposal concluded: agree its deals.
+    Agree(Uuid),
+    /// The deal was cancelled: release its reservation of the offer or the request.
+    Release { listing: Uuid, deal: Uuid },
 }
 
 impl symbiose_shell::View for View {
@@ -88,6 +106,17 @@ impl View {
                 self.index.remove(id);
             }
         }
+        if let Some(listing) = state.listing() {
+            let held: Vec<(Uuid, Uuid)> = self
+                .to_release
+                .range((id, Uuid::nil())..=(id, Uuid::max()))
+                .filter(|(_, deal)| !listing.reservations.contains_key(deal))
+                .copied()
+                .collect();
+            for released in held {
+                self.to_release.remove(&released);
+            }
+        }
         self.listings.insert(id, state);
         Ok(())
     }
@@ -113,6 +142,19 @@ impl View {
             for party in proposal.parties() {
                 self.proposals_by_party.insert((party, first_position, id));
             }
+            self.to_conclude.remove(&id);
+            self.to_agree.remove(&id);
+            match proposal.status {
+                proposal::Status::Open if proposal.accepted_by_all() => {
+                    self.to_conclude.insert(id);
+                }
+                proposal::Status::Concluded
+                    if proposal.lines.iter().any(|line| !self.deals.contains_key(&line.deal_id)) =>
+                {
+                    self.to_agree.insert(id);
+                }
+                _ => {}
+            }
             self.proposals.insert(id, Held { value: *proposal, version: recorded.version, first_position });
         }
         Ok(())
@@ -127,6 +169,27 @@ impl View {
         if let DealState::Present(deal) = deal::evolve(state, &event) {
             self.deals_by_party.insert((deal.seller, first_position, id));
             self.deals_by_party.insert((deal.buyer, first_position, id));
+            if let Some(held) = self.proposals.get(&deal.proposal_id)
+                && held
+                    .value
+                    .lines
+                    .iter()
+                    .all(|line| line.deal_id == id || self.deals.contains_key(&line.deal_id))
+            {
+                self.to_agree.remove(&deal.proposal_id);
+            }
+            if matches!(deal.status, deal::DealStatus::Cancelled { .. }) {
+                for listing in [deal.offer_id, deal.request_id] {
+                    let reserved = self
+                        .listings
+                        .get(&listing)
+                        .and_then(ListingState::listing)
+                        .is_some_and(|held| held.reservations.contains_key(&id));
+                    if reserved {
+                        self.to_release.insert((listing, id));
+                    }
+                }
+            }
             self.deals.insert(id, Held { value: *deal, version: recorded.version, first_position });
         }
         Ok(())
@@ -144,6 +207,21 @@ impl View {
     /// Whether the material of `deal` was picked up.
     pub fn is_picked_up(&self, deal: Uuid) -> bool {
         self.picked_up.contains(&deal)
+    }
+
+    /// The flows left half-way, at most `limit` (see [`Unfinished`]).
+    pub fn unfinished(&self, limit: usize) -> Vec<Unfinished> {
+        self.to_conclude
+            .iter()
+            .map(|id| Unfinished::Conclude(*id))
+            .chain(self.to_agree.iter().map(|id| Unfinished::Agree(*id)))
+            .chain(
+                self.to_release
+                    .iter()
+                    .map(|(listing, deal)| Unfinished::Release { listing: *listing, deal: *deal }),
+            )
+            .take(limit)
+            .collect()
     }
 
     pub fn listing(&self, id: Uuid) -> Option<&ListingState> {

@@ -1,6 +1,7 @@
 //! The `ReferenceService` handlers: convert the request, ask the domain, convert the answer.
 
 use symbiose_domain::identifier::{Identifier, IdentifierError};
+use symbiose_domain::input::echo;
 use symbiose_domain::waste::{self, EntryType, WasteCode, WasteCodeEntry, WasteCodeError, WasteFilter};
 use symbiose_domain::{MaterialFamily, Unit};
 use symbiose_kit::ApiError;
@@ -115,7 +116,10 @@ fn optional_digits<'a>(value: &'a str, digits: usize, field: &str) -> Result<Opt
         return Ok(None);
     }
     if value.len() != digits || !value.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(ApiError::invalid_argument(field, format!("must be {digits} digits, not {value:?}")));
+        return Err(ApiError::invalid_argument(
+            field,
+            format!("must be {digits} digits, not {:?}", echo(value)),
+        ));
     }
     Ok(Some(value))
 }

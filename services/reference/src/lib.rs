@@ -28,7 +28,8 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let security = Security::open(&config).context("loading the token signing key")?;
+    let security = Security::open(&config, symbiose_kit::KeyPolicy::MustExist)
+        .context("loading the token signing key")?;
     let mut services = ServiceSet::new();
     services.add(InterceptedService::new(service(&config), security.authenticator));
     symbiose_kit::server::serve(&config, services, listeners, shutdown).await

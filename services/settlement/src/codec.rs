@@ -2,6 +2,7 @@
 //! (`symbiose.settlement.v1.<type>`), and invoices to `settlement.proto`.
 
 use prost::Message as _;
+use symbiose_domain::input::echo;
 use symbiose_domain::{Country, Money};
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::convert::{
@@ -79,15 +80,17 @@ fn transfer_to_wire(transfer: &Transfer) -> pb::LedgerTransfer {
 
 fn transfer_from_wire(transfer: pb::LedgerTransfer) -> Result<Transfer, FieldError> {
     let account = |key: &str, field: &str| {
-        AccountId::parse_key(key).map_err(|error| FieldError::new(field, format!("{key:?}: {error}")))
+        AccountId::parse_key(key)
+            .map_err(|_| FieldError::new(field, format!("{:?} is not an account key", echo(key))))
     };
     Ok(Transfer {
         id: id(&transfer.transfer_id, "transfer_id")?,
         debit: account(&transfer.debit_account, "debit_account")?,
         credit: account(&transfer.credit_account, "credit_account")?,
         amount: money(transfer.amount, "amount")?,
-        code: code_from_name(&transfer.code)
-            .ok_or_else(|| FieldError::new("code", format!("{:?} is not a transfer code", transfer.code)))?,
+        code: code_from_name(&transfer.code).ok_or_else(|| {
+            FieldError::new("code", format!("{:?} is not a transfer code", echo(&transfer.code)))
+        })?,
         deal_id: if transfer.deal_id.is_empty() { None } else { Some(id(&transfer.deal_id, "deal_id")?) },
     })
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use symbiose_domain::input::echo;
 use symbiose_domain::{Currency, Role};
 use symbiose_eventstore::EventStore;
 use symbiose_kit::auth::{self, Caller};
@@ -66,7 +67,13 @@ fn statement_account(caller: &Caller, account: &str, currency: Currency) -> Resu
         "" => Ok(AccountId::available(caller.organization_id, currency)),
         key if caller.is_operator() => match Uuid::parse_str(key) {
             Ok(organization) => Ok(AccountId::available(organization, currency)),
-            Err(_) => AccountId::parse_key(key).map_err(|error| ApiError::invalid_argument("account", error)),
+            // The key's own error quotes more of it than an answer should.
+            Err(_) => AccountId::parse_key(key).map_err(|_| {
+                ApiError::invalid_argument(
+                    "account",
+                    format!("{:?} is not <kind>[:<organization>]:<currency>", echo(key)),
+                )
+            }),
         },
         _ => {
             Err(ApiError::PermissionDenied("only the operator reads another account's statement".to_owned()))
@@ -271,13 +278,17 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
         let caller = auth::caller(&request)?;
         caller.require_role(Role::Operator)?;
         let request = request.into_inner();
-        let actor = Actor::new(caller.organization_id, &request.request_id)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let organization = codec::id(&request.organization_id, "organization_id").map_err(invalid)?;
         let amount: symbiose_domain::Money = required(request.amount, "amount").map_err(invalid)?;
         if amount.minor() <= 0 {
             return Err(ApiError::invalid_argument("amount.amount_minor", "must be positive").into());
         }
-        let position = self.treasury.deposit(&actor, organization, amount).await?;
+        let position = self
+            .treasury
+            .deposit(&actor, organization, amount)
+            .await
+            .map_err(|error| error.in_request(&[("amount", "amount.amount_minor")]))?;
         self.treasury.wait_for(position).await?;
         let view = self.treasury.view();
         let account = AccountId::available(organization, amount.currency());
@@ -287,5 +298,33 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
             balance: Some(balance_to_wire(&account, &balances)),
             position,
         }))
+    }
+
+    async fn pay_for_pallets(
+        &self,
+        request: Request<pb::PayForPalletsRequest>,
+    ) -> Result<Response<pb::PayForPalletsResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        caller.require_any_role(&[Role::Service, Role::Operator])?;
+        let request = request.into_inner();
+        let payment = crate::escrow::PalletPayment {
+            settlement_id: codec::id(&request.settlement_id, "settlement_id").map_err(invalid)?,
+            debtor: codec::id(&request.debtor_organization_id, "debtor_organization_id").map_err(invalid)?,
+            creditor: codec::id(&request.creditor_organization_id, "creditor_organization_id")
+                .map_err(invalid)?,
+            amount: required(request.amount, "amount").map_err(invalid)?,
+        };
+        if payment.amount.minor() <= 0 {
+            return Err(ApiError::invalid_argument("amount.amount_minor", "must be positive").into());
+        }
+        if payment.debtor == payment.creditor {
+            return Err(ApiError::invalid_argument(
+                "creditor_organization_id",
+                "must be another organization than the debtor",
+            )
+            .into());
+        }
+        let position = self.treasury.pay_for_pallets(&payment).await?;
+        Ok(Response::new(pb::PayForPalletsResponse { position }))
     }
 }

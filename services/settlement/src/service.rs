@@ -8,12 +8,15 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use symbiose_eventstore::{EventStore, RecordedEvent};
-use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
+use symbiose_feed::{
+    ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, Transient, run_consumer,
+};
 use symbiose_kit::ServerConfig;
 use symbiose_kit::auth::Authenticator;
 use symbiose_matching::deal;
 use symbiose_proto::logistics::v1 as logistics;
 use symbiose_proto::settlement::v1::settlement_service_server::SettlementServiceServer;
+use symbiose_shell::reaction_failed;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use uuid::Uuid;
@@ -21,6 +24,7 @@ use uuid::Uuid;
 use crate::escrow::PalletPayment;
 use crate::grpc::SettlementApi;
 use crate::treasury::Treasury;
+use crate::{codec, ledger};
 
 /// The settler's consumer name (its checkpoint and dead letters are named after it).
 pub const SETTLER_NAME: &str = "settlement";
@@ -34,7 +38,8 @@ pub struct Settler<S>(pub Arc<Treasury<S>>);
 
 impl<S: EventStore> Settler<S> {
     fn deal(&self, id: Uuid) -> Result<deal::Deal, HandlerError> {
-        self.0.view().deal(id).cloned().ok_or_else(|| format!("deal {id} is not known yet").into())
+        // Its agreement comes before any later fact of it in the log: the view is behind.
+        self.0.view().deal(id).cloned().ok_or_else(|| Transient::error(format!("deal {id} is not known yet")))
     }
 }
 
@@ -47,21 +52,33 @@ impl<S: EventStore> Handler for Settler<S> {
                 else {
                     return Ok(());
                 };
-                self.0.wait_for(event.position).await?;
-                self.0.deal_agreed(&deal).await?;
+                self.0.wait_for(event.position).await.map_err(reaction_failed)?;
+                self.0.deal_agreed(&deal).await.map_err(reaction_failed)?;
             }
             DEAL_CANCELLED => {
-                self.0.wait_for(event.position).await?;
+                self.0.wait_for(event.position).await.map_err(reaction_failed)?;
                 let deal = self.deal(symbiose_shell::aggregate_id(event)?)?;
-                self.0.deal_cancelled(&deal).await?;
+                self.0.deal_cancelled(&deal).await.map_err(reaction_failed)?;
             }
             SHIPMENT_CLOSED => {
                 let closed = logistics::ShipmentClosed::decode(event.payload.as_ref())?;
-                self.0.wait_for(event.position).await?;
+                self.0.wait_for(event.position).await.map_err(reaction_failed)?;
                 let deal_id = Uuid::parse_str(&closed.deal_id)
                     .map_err(|_| format!("{:?} is not a deal id", closed.deal_id))?;
                 let deal = self.deal(deal_id)?;
-                self.0.delivery_accepted(&deal, closed.accepted_milli).await?;
+                self.0.delivery_accepted(&deal, closed.accepted_milli).await.map_err(reaction_failed)?;
+            }
+            codec::TRANSFERRED => {
+                // Money reached an organization: the deals waiting for it are funded now.
+                let ledger::Event::Transferred { transfer, .. } =
+                    codec::decode_ledger_event(&event.event_type, &event.payload)?
+                else {
+                    return Ok(());
+                };
+                if let Some(organization) = transfer.credit.organization() {
+                    self.0.wait_for(event.position).await.map_err(reaction_failed)?;
+                    self.0.fund_waiting(organization).await.map_err(reaction_failed)?;
+                }
             }
             PALLET_BALANCE_SETTLED => {
                 let settled = logistics::PalletBalanceSettled::decode(event.payload.as_ref())?;
@@ -74,7 +91,7 @@ impl<S: EventStore> Handler for Settler<S> {
                         .try_into()
                         .map_err(|error: symbiose_proto::convert::FieldError| error.to_string())?,
                 };
-                self.0.pallets_paid(&payment).await?;
+                self.0.pallets_paid(&payment).await.map_err(reaction_failed)?;
             }
             _ => {}
         }

@@ -16,7 +16,7 @@ use symbiose_eventstore::EventStore;
 use symbiose_kit::ApiError;
 use symbiose_listings::organization::Organization;
 use symbiose_matching::deal::Deal;
-use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, append, load, now_ms};
+use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, Turns, append, load, now_ms};
 use uuid::Uuid;
 
 use crate::RejectionKind;
@@ -28,6 +28,9 @@ use crate::vat::{self, Party, Regime};
 use crate::view::{ESCROW_CATEGORY, Escrow, INVOICES_CATEGORY, LEDGER_CATEGORY, View};
 
 /// Namespace of the ids of deposits and invoices.
+/// Deals waiting for their payment that one deposit tries to fund, at most (the next deposit
+/// tries the rest).
+const FUNDING_DEALS_MAX: usize = 100;
 const TREASURY_NAMESPACE: Uuid = Uuid::from_u128(0x7472_6561_7375_5279_8f6a_2c44_b1d0_93e7);
 
 fn rejection(kind: RejectionKind, message: String) -> ApiError {
@@ -52,6 +55,7 @@ pub struct Treasury<S> {
     store: S,
     view: Followed<View>,
     fee_rate_bp: u32,
+    turns: Turns,
 }
 
 impl<S> std::fmt::Debug for Treasury<S> {
@@ -68,7 +72,7 @@ impl<S: EventStore> Treasury<S> {
     /// The settlement shell over `store`, charging `fee_rate_bp` on each deal's net amount.
     pub fn start(store: S, fee_rate_bp: u32) -> Arc<Treasury<S>> {
         let view = Followed::start(store.clone(), "settlement view");
-        Arc::new(Treasury { store, view, fee_rate_bp })
+        Arc::new(Treasury { store, view, fee_rate_bp, turns: Turns::new() })
     }
 
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
@@ -99,6 +103,7 @@ impl<S: EventStore> Treasury<S> {
         commands: Vec<Command>,
     ) -> Result<Executed, ApiError> {
         let stream = symbiose_shell::stream_named(&format!("{LEDGER_CATEGORY}-{}", currency.code()));
+        let _turn = self.turns.take(&stream).await?;
         for _ in 0..COMMAND_ATTEMPTS_MAX {
             self.caught_up().await?;
             let (events, version) = {
@@ -158,7 +163,10 @@ impl<S: EventStore> Treasury<S> {
             .map_err(|error| ApiError::FailedPrecondition(format!("deal {}: {error}", deal.id)))
     }
 
-    /// A deal was agreed: hold its payment in escrow, or record why it could not be held.
+    /// A deal was agreed: hold its payment in escrow. A payer without the money yet leaves
+    /// the deal waiting for funds (an `EscrowRefused` saying what is short, once): the payment
+    /// is held as soon as a deposit covers it ([`Treasury::fund_waiting`]), and until then
+    /// logistics refuses its pickup. A deal already held, paid or cancelled is left alone.
     pub async fn deal_agreed(&self, deal: &Deal) -> Result<(), ApiError> {
         self.caught_up().await?;
         let actor = Actor::service(&format!("escrow/{}", deal.id));
@@ -166,15 +174,20 @@ impl<S: EventStore> Treasury<S> {
             let view = self.view();
             (Self::regime(&view, deal)?, view.escrow(deal.id).cloned())
         };
-        if escrow.is_some() {
+        let waiting = matches!(escrow, Some(Escrow::Refused { .. }));
+        if escrow.is_some() && !waiting {
             return Ok(());
         }
         let plan = self.plan(deal, self.fee_rate_bp, regime)?;
         if let Some(hold) = plan.hold()
             && let Executed::Refused(refused) = self.execute(plan.currency, &actor, vec![hold]).await?
         {
-            let reason = format!("the payment could not be held: {refused}");
-            tracing::warn!(deal = %deal.id, %reason, "escrow refused");
+            if waiting {
+                return Ok(());
+            }
+            let reason =
+                format!("the payment could not be held: {refused}; it is held once a deposit covers it");
+            tracing::info!(deal = %deal.id, %reason, "a deal waits for its payment");
             return self.escrow_event(deal.id, &actor, EscrowEvent::Refused { reason }).await;
         }
         let held = EscrowEvent::Held {
@@ -186,13 +199,28 @@ impl<S: EventStore> Treasury<S> {
         self.escrow_event(deal.id, &actor, held).await
     }
 
-    /// A deal was cancelled before pickup: the escrow is voided.
+    /// Money reached `organization`'s account: hold the payments of its deals that were
+    /// waiting for funds, oldest first, as far as the money goes.
+    pub async fn fund_waiting(&self, organization: Uuid) -> Result<(), ApiError> {
+        self.caught_up().await?;
+        let waiting = self.view().waiting_for_funds(organization, FUNDING_DEALS_MAX);
+        for deal in waiting {
+            self.deal_agreed(&deal).await?;
+        }
+        Ok(())
+    }
+
+    /// A deal was cancelled before pickup: the escrow is voided (a deal still waiting for its
+    /// payment stops waiting).
     pub async fn deal_cancelled(&self, deal: &Deal) -> Result<(), ApiError> {
         self.caught_up().await?;
+        let actor = Actor::service(&format!("cancel/{}", deal.id));
         let Some(Escrow::Held { fee_rate_bp, regime, .. }) = self.view().escrow(deal.id).cloned() else {
+            if matches!(self.view().escrow(deal.id), Some(Escrow::Refused { .. })) {
+                return self.escrow_event(deal.id, &actor, EscrowEvent::Cancelled).await;
+            }
             return Ok(());
         };
-        let actor = Actor::service(&format!("cancel/{}", deal.id));
         let plan = self.plan(deal, fee_rate_bp, regime)?;
         if let Executed::Refused(refused) =
             self.execute(plan.currency, &actor, escrow::on_cancel(&plan)).await?
@@ -271,6 +299,7 @@ impl<S: EventStore> Treasury<S> {
         let prefix = issuer.country.code().to_owned();
         let stream = symbiose_shell::stream(INVOICES_CATEGORY, invoice::sequence_id(roles.issuer, year));
         let actor = Actor::service(&format!("invoice/{}", deal.id));
+        let _turn = self.turns.take(&stream).await?;
         for _ in 0..COMMAND_ATTEMPTS_MAX {
             let loaded = load(&self.store, &stream, decode_sequence_event, invoice::evolve).await?;
             let command = invoice::Command::Issue {
@@ -324,9 +353,28 @@ impl<S: EventStore> Treasury<S> {
         )))
     }
 
-    /// Pallets paid for instead of returned: from the debtor's account to the creditor's. A
-    /// debtor without the money on the platform is logged and skipped (the payment is then
-    /// made outside the platform).
+    /// Pallets paid for instead of returned, asked by logistics before it records the balance
+    /// settled: from the debtor's account to the creditor's, at once, or FAILED_PRECONDITION
+    /// naming the shortfall, with nothing moved. Repeated, it moves the money once (the
+    /// transfer's id derives from the settlement's). The log position of the transfer.
+    pub async fn pay_for_pallets(&self, payment: &PalletPayment) -> Result<u64, ApiError> {
+        let actor = Actor::service(&format!("pallets/{}", payment.settlement_id));
+        match self
+            .execute(payment.amount.currency(), &actor, vec![escrow::on_pallet_payment(payment)])
+            .await?
+        {
+            Executed::Done(position) => Ok(position),
+            Executed::Refused(refused) => Err(ApiError::FailedPrecondition(format!(
+                "the pallet payment of {} cannot be made: {refused}",
+                payment.amount
+            ))),
+        }
+    }
+
+    /// Pallets paid for, as logistics recorded them: the money moved when logistics asked
+    /// ([`Treasury::pay_for_pallets`]), so this finds the transfer made and does nothing. A
+    /// settlement recorded before payments were asked first moves it now, or, if the debtor
+    /// has not the money, is logged.
     pub async fn pallets_paid(&self, payment: &PalletPayment) -> Result<(), ApiError> {
         let actor = Actor::service(&format!("pallets/{}", payment.settlement_id));
         let command = escrow::on_pallet_payment(payment);
@@ -362,6 +410,11 @@ impl<S: EventStore> Treasury<S> {
         };
         match self.execute(amount.currency(), actor, vec![Command::Transfer(transfer)]).await? {
             Executed::Done(position) => Ok(position),
+            // The transfer's id derives from the request id: other terms under the same id are
+            // another request sent with it.
+            Executed::Refused(ledger::Rejection::IdConflict { .. }) if actor.request_id.is_some() => {
+                Err(symbiose_shell::request_id_reused(actor.request_id.as_deref().unwrap_or_default()))
+            }
             Executed::Refused(refused) => Err(rejection(refused.kind(), refused.to_string())),
         }
     }

@@ -47,6 +47,8 @@ pub struct View {
     deals: HashMap<Uuid, Deal>,
     ledgers: HashMap<Currency, (Ledger, u64)>,
     escrows: HashMap<Uuid, Escrow>,
+    /// (party, deal) for both parties of each deal whose payment waits for funds.
+    waiting: BTreeSet<(Uuid, Uuid)>,
     deal_transfers: HashMap<Uuid, Vec<(Currency, Uuid)>>,
     invoices: HashMap<Uuid, StoredInvoice>,
     /// (organization, issue position, invoice) for the issuer and the customer of each.
@@ -117,6 +119,15 @@ impl View {
             },
             EscrowEvent::Cancelled => Escrow::Cancelled,
         };
+        if let Some(parties) = self.deals.get(&deal).map(|held| [held.buyer, held.seller]) {
+            for party in parties {
+                if matches!(escrow, Escrow::Refused { .. }) {
+                    self.waiting.insert((party, deal));
+                } else {
+                    self.waiting.remove(&(party, deal));
+                }
+            }
+        }
         self.escrows.insert(deal, escrow);
         Ok(())
     }
@@ -156,6 +167,17 @@ impl View {
 
     pub fn escrow(&self, deal: Uuid) -> Option<&Escrow> {
         self.escrows.get(&deal)
+    }
+
+    /// The deals of `organization` (either side: a gate fee is paid by the seller) whose
+    /// payment waits for funds, oldest first (deal ids are UUIDv7), at most `limit`.
+    pub fn waiting_for_funds(&self, organization: Uuid, limit: usize) -> Vec<Deal> {
+        self.waiting
+            .range((organization, Uuid::nil())..=(organization, Uuid::max()))
+            .filter_map(|(_, deal)| self.deals.get(deal))
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// The transfers of `deal`, in the order they were made.

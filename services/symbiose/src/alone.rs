@@ -16,7 +16,7 @@ use symbiose_eventstore::embedded::EmbeddedStore;
 use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::FeedError;
 use symbiose_kit::auth::{Revocations, Security};
-use symbiose_kit::config::{LISTINGS_URL, NATS_URL};
+use symbiose_kit::config::{LISTINGS_URL, NATS_URL, SETTLEMENT_URL};
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_shell::{Followed, View};
 use tokio::sync::watch;
@@ -49,11 +49,7 @@ pub async fn run_matching(
             "{LISTINGS_URL}: matching alone reserves offers through the listings service: set its address"
         )
     })?;
-    let channel = Endpoint::from_shared(listings_url.clone())
-        .with_context(|| format!("{LISTINGS_URL}: {listings_url}"))?
-        .connect_timeout(Duration::from_millis(SERVICE_CONNECT_TIMEOUT_MS))
-        .timeout(Duration::from_millis(SERVICE_CALL_TIMEOUT_MS))
-        .connect_lazy();
+    let channel = service_channel(&listings_url, LISTINGS_URL)?;
     let alone = Alone::open(config, listeners, "matching").await?;
     let reservations = symbiose_matching::RemoteReservations::new(channel, alone.security.authority.clone());
     alone
@@ -66,20 +62,45 @@ pub async fn run_matching(
         .await
 }
 
-/// The logistics service alone: the listings' events (the directory) and the matching's
-/// (deals) from NATS.
+/// A lazy channel to another service at `url` (the setting `key`), with the bounds of a call
+/// between services.
+fn service_channel(url: &str, key: &str) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("{key}: {url}"))?
+        .connect_timeout(Duration::from_millis(SERVICE_CONNECT_TIMEOUT_MS))
+        .timeout(Duration::from_millis(SERVICE_CALL_TIMEOUT_MS))
+        .connect_lazy())
+}
+
+/// The logistics service alone: the listings' events (the directory), matching's (deals) and
+/// settlement's (escrows held) from NATS, pallets paid for through settlement's gRPC port at
+/// `SYMBIOSE_SETTLEMENT_URL`.
 pub async fn run_logistics(
     config: ServerConfig,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let settlement_url = config.settlement_url.clone().with_context(|| {
+        format!("{SETTLEMENT_URL}: logistics alone has pallets paid for through settlement: set its address")
+    })?;
+    let channel = service_channel(&settlement_url, SETTLEMENT_URL)?;
     let alone = Alone::open(config, listeners, "logistics").await?;
+    let payments = symbiose_logistics::RemotePayments::new(channel, alone.security.authority.clone());
     alone
-        .run(&["listings", "matching"], shutdown, |services, config, store, security, stopped| {
-            let (desk, task) = symbiose_logistics::start(config.data_dir.join(FEED_DIR), store, stopped)?;
-            services.add(symbiose_logistics::service(config, desk, security.authenticator.clone()));
-            Ok(task)
-        })
+        .run(
+            &["listings", "matching", "settlement"],
+            shutdown,
+            |services, config, store, security, stopped| {
+                let (desk, task) = symbiose_logistics::start(
+                    config.data_dir.join(FEED_DIR),
+                    store,
+                    std::sync::Arc::new(payments),
+                    stopped,
+                )?;
+                services.add(symbiose_logistics::service(config, desk, security.authenticator.clone()));
+                Ok(task)
+            },
+        )
         .await
 }
 
@@ -128,7 +149,8 @@ impl Alone {
                 "{NATS_URL}: the {context} service alone takes the other services' events from NATS: set it"
             )
         })?;
-        let (store, report, security) = symbiose_listings::open_store_and_key(&config).await?;
+        let (store, report, security) =
+            symbiose_listings::open_store_and_key(&config, symbiose_kit::KeyPolicy::MustExist).await?;
         let nats = symbiose_feed::connect(
             &nats_url,
             config.nats_credentials.as_deref(),

@@ -34,7 +34,8 @@ pub struct Cli {
     /// wrote in its data directory is used.
     #[arg(long, global = true, env = "SYMBIOSE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// The server's data directory, where the operator token is read from.
+    /// The server's data directory, where the operator token is read from, and whose event
+    /// log `store` works on.
     #[arg(long, global = true, env = "SYMBIOSE_DATA_DIR", default_value = "./data")]
     pub data_dir: std::path::PathBuf,
     #[command(subcommand)]
@@ -94,6 +95,12 @@ pub enum Command {
     /// Invoices issued and received.
     #[command(subcommand)]
     Invoice(crate::cli_settlement::InvoiceCommand),
+    /// The platform's token signing key, on this machine (no server needed).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The event log on disk, checked or repaired offline, the server stopped.
+    #[command(subcommand)]
+    Store(crate::cli_store::StoreCommand),
     /// Fill a running server with organizations in every town of the region and its borders,
     /// and listings of every material (operator token).
     Demo {
@@ -104,6 +111,14 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make the platform's signing key in `<data dir>/keys/signing.key`, once: every process of
+    /// the platform (each service alone, each catalog replica) gets a copy of this file. An
+    /// existing key is never replaced.
+    Create,
 }
 
 #[derive(Debug, Subcommand)]
@@ -356,6 +371,12 @@ pub enum KindArg {
 /// (not serving, not valid), 2 on an error.
 pub async fn run(cli: Cli) -> ExitCode {
     let Some(command) = cli.command else { return ExitCode::from(2) };
+    if let Command::Key(KeyCommand::Create) = command {
+        return create_key(&cli.data_dir);
+    }
+    if let Command::Store(command) = command {
+        return crate::cli_store::run(&cli.data_dir, command);
+    }
     let token = match cli.token {
         Some(token) => Some(token),
         None => std::fs::read_to_string(cli.data_dir.join("operator.token")).ok(),
@@ -365,6 +386,25 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(false) => ExitCode::from(1),
         Err(error) => {
             eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `symbiose key create`: the platform's signing key, made where the data directory says.
+fn create_key(data_dir: &std::path::Path) -> ExitCode {
+    let keys_dir = data_dir.join(symbiose_kit::auth::KEYS_DIR);
+    match symbiose_kit::TokenAuthority::create(&keys_dir) {
+        Ok(authority) => {
+            println!(
+                "created {} (key id {}): copy it to <data dir>/keys/ of every process of the platform",
+                keys_dir.join(symbiose_kit::auth::SIGNING_KEY_FILE).display(),
+                authority.key_id()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
             ExitCode::from(2)
         }
     }
@@ -404,7 +444,7 @@ async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow:
     };
     let channel = InterceptedService::new(raw.clone(), Bearer(bearer));
     match command {
-        Command::Serve => anyhow::bail!("serve is not a client subcommand"),
+        Command::Serve | Command::Key(_) | Command::Store(_) => anyhow::bail!("not a client subcommand"),
         Command::Health => health(raw).await,
         Command::WasteCodes(WasteCodesCommand::Search { text, chapter, sub_chapter, hazardous, limit }) => {
             let request = pb::ListWasteCodesRequest {

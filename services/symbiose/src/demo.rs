@@ -127,7 +127,11 @@ pub(crate) async fn run(
         MaterialFamily::ProcessWater,
         MaterialFamily::Solvents,
     ];
+    // The listings' times start at the beginning of the day (UTC), and the day is in their
+    // request ids: the demo run again the same day sends the very same requests, which add
+    // nothing; a request id never comes again with other terms, which would be refused.
     let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let day_s = now_s - now_s.rem_euclid(86_400);
     let mut published = 0;
     for index in 0..listing_count {
         let family = families[random.below(families.len() as u64) as usize];
@@ -135,8 +139,8 @@ pub(crate) async fn run(
         let request = family != MaterialFamily::Solvents && random.below(5) == 0;
         let members = if request { &recyclers } else { &producers };
         let member = &members[index % members.len()];
-        let terms = terms(family, request, &member.site, &mut random, now_s);
-        let request_id = format!("demo/{seed}/listing/{index}");
+        let terms = terms(family, request, &member.site, &mut random, day_s);
+        let request_id = format!("demo/{seed}/{}/listing/{index}", day_s / 86_400);
         let client = member.listings.clone();
         let created = retry(|| {
             let mut client = client.clone();
@@ -195,13 +199,13 @@ fn identifier_for(country: Country, number: u64) -> anyhow::Result<String> {
     anyhow::bail!("no valid identifier found for {}", country.code())
 }
 
-/// The terms of a demo listing of `family` at `site`.
+/// The terms of a demo listing of `family` at `site`, available from `from_s`.
 fn terms(
     family: MaterialFamily,
     request: bool,
     site: &str,
     random: &mut Random,
-    now_s: i64,
+    from_s: i64,
 ) -> listings::ListingTerms {
     let unit = family.units()[0];
     let code = family.typical_waste_codes()[random.below(family.typical_waste_codes().len() as u64) as usize];
@@ -236,7 +240,7 @@ fn terms(
         recurrence: (random.below(3) == 0).then_some(listings::Recurrence { every_days: 7 }),
         site_id: site.to_owned(),
         location: None,
-        available_from: Some(prost_types::Timestamp { seconds: now_s, nanos: 0 }),
+        available_from: Some(prost_types::Timestamp { seconds: from_s, nanos: 0 }),
         available_until: None,
         price_per_unit: Some(common::Money {
             amount_minor: price_minor,
@@ -249,7 +253,7 @@ fn terms(
         max_distance_km: if request { 50 + random.below(250) as u32 } else { 0 },
         accepts_other_countries: random.below(4) != 0,
         attachments: Vec::new(),
-        expires_at: Some(prost_types::Timestamp { seconds: now_s + 90 * 86_400, nanos: 0 }),
+        expires_at: Some(prost_types::Timestamp { seconds: from_s + 90 * 86_400, nanos: 0 }),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod cli_logistics;
 pub mod cli_matching;
 pub mod cli_settlement;
+pub mod cli_store;
 mod demo;
 
 use std::future::Future;
@@ -55,7 +56,8 @@ impl Standalone {
     /// signing key and the operator token, and takes the ports. Fails if another process
     /// holds the data directory.
     pub async fn build(config: ServerConfig, listeners: Listeners) -> anyhow::Result<Standalone> {
-        let (store, report, security) = symbiose_listings::open_store_and_key(&config).await?;
+        let (store, report, security) =
+            symbiose_listings::open_store_and_key(&config, symbiose_kit::KeyPolicy::CreateIfMissing).await?;
         tracing::info!(
             data_dir = %config.data_dir.display(),
             events = report.events,
@@ -108,18 +110,26 @@ impl Standalone {
             },
         )?;
         services.add(symbiose_matching::service(&config, matchmaker, security.authenticator.clone()));
-        let (stop_logistics, logistics_stopped) = oneshot::channel::<()>();
-        let (desk, opening) =
-            symbiose_logistics::start(config.data_dir.join(FEED_DIR), store.clone(), async move {
-                let _ = logistics_stopped.await;
-            })?;
-        services.add(symbiose_logistics::service(&config, desk, security.authenticator.clone()));
         let (stop_settlement, settlement_stopped) = oneshot::channel::<()>();
         let (treasury, settling) =
             symbiose_settlement::start(&config, config.data_dir.join(FEED_DIR), store.clone(), async move {
                 let _ = settlement_stopped.await;
             })?;
+        // Logistics has pallets paid for through settlement's own handler, as the platform's service.
+        let payments = symbiose_logistics::SettlementPayments::new(symbiose_settlement::SettlementApi::new(
+            treasury.clone(),
+        ));
         services.add(symbiose_settlement::service(&config, treasury, security.authenticator.clone()));
+        let (stop_logistics, logistics_stopped) = oneshot::channel::<()>();
+        let (desk, opening) = symbiose_logistics::start(
+            config.data_dir.join(FEED_DIR),
+            store.clone(),
+            std::sync::Arc::new(payments),
+            async move {
+                let _ = logistics_stopped.await;
+            },
+        )?;
+        services.add(symbiose_logistics::service(&config, desk, security.authenticator.clone()));
         let (stop_catalog, catalog_stopped) = oneshot::channel::<()>();
         let (catalog, catalog_task) =
             symbiose_catalog::start(config.data_dir.join(FEED_DIR), store.clone(), async move {

@@ -368,6 +368,12 @@ async fn bad_listings_are_refused_naming_the_field_and_nothing_is_appended() {
             "terms.price_per_unit.currency_code",
         ),
         (pb::ListingTerms { expires_at: Some(at(-3600)), ..base() }, "terms.expires_at"),
+        // The end of the availability defaults to the expiry: the expiry is at fault, not the
+        // end the caller never sent.
+        (
+            pb::ListingTerms { available_until: None, expires_at: Some(at(-3600)), ..base() },
+            "terms.expires_at",
+        ),
         (pb::ListingTerms { price_per_unit: None, ..base() }, "terms.price_per_unit"),
         (
             pb::ListingTerms {

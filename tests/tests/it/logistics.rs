@@ -2,7 +2,8 @@
 //! Strasbourg to Kehl with pallet exchange (quotes, booking, pickup, border, delivery,
 //! acceptance, pallet balances and their settlement, Annex VII; no cancellation of the deal
 //! once picked up); carriers out of area or too
-//! small are not quoted; a hazardous cross-border booking needs its prior notification.
+//! small are not quoted; a hazardous cross-border booking needs its prior notification; bad
+//! profiles and settlements name the request's own fields.
 
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,12 @@ use symbiose_proto::listings::v1::organization_service_client::OrganizationServi
 use symbiose_proto::logistics::v1 as logistics;
 use symbiose_proto::logistics::v1::logistics_service_client::LogisticsServiceClient;
 use symbiose_proto::matching::v1::matching_service_client::MatchingServiceClient;
+use symbiose_proto::settlement::v1 as settlement;
+use symbiose_proto::settlement::v1::settlement_service_client::SettlementServiceClient;
 use symbiose_tests::fixtures::{self, Member, agree, at, member, pallet_terms};
 use symbiose_tests::{AuthedChannel, TestServer};
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 type Logistics = LogisticsServiceClient<AuthedChannel>;
 
@@ -159,6 +163,9 @@ async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
     )
     .await;
 
+    // The buyer's money first: its payment is held in escrow when the deal is agreed, and the
+    // material is picked up only then.
+    fixtures::deposit(&server, &buyer.organization_id, 50_000).await.expect("a deposit");
     let deal = agree(
         &server,
         &seller,
@@ -168,6 +175,7 @@ async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
     )
     .await
     .expect("a deal");
+    fixtures::escrow_held(&server, &buyer.token, &deal.deal_id).await.expect("the payment held");
 
     // Quotes: only the carrier whose area covers both towns and whose vehicle fits.
     let mut buyer_side = logistics(&server, &buyer.token).await;
@@ -374,12 +382,31 @@ async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
         .await
         .expect_err("more than owed");
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-    let paid = buyer_side
-        .settle_pallet_balance(settle(&rhine.organization_id, 4, Some(eur(2800))))
+    // A payment the buyer cannot cover (364.34 EUR left after the deal) is refused naming the
+    // shortfall, and the pallets stay owed.
+    let status = buyer_side
+        .settle_pallet_balance(settle(&rhine.organization_id, 4, Some(eur(40_000))))
         .await
-        .expect("paid")
-        .into_inner();
+        .expect_err("more money than the buyer has");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("short of 3566 minor units"), "{}", status.message());
+    assert_eq!(balance_with(&mut buyer_side, &rhine.organization_id).await, -4, "still owed");
+    let request = logistics::SettlePalletBalanceRequest {
+        request_id: "pallets-rhine-1".into(),
+        ..settle(&rhine.organization_id, 4, Some(eur(2800)))
+    };
+    let paid = buyer_side.settle_pallet_balance(request.clone()).await.expect("paid").into_inner();
     assert_eq!(paid.balance.map(|balance| balance.pallets), Some(0));
+    // The money moved with it, once, even when the same request comes again.
+    buyer_side.settle_pallet_balance(request).await.expect("the same request again");
+    let carrier_money = SettlementServiceClient::new(server.authed(&rhine.token).await.expect("channel"))
+        .get_balances(settlement::GetBalancesRequest::default())
+        .await
+        .expect("the carrier's balances")
+        .into_inner()
+        .balances;
+    let posted: Vec<i64> = carrier_money.iter().map(|balance| balance.posted_minor).collect();
+    assert_eq!(posted, [2800], "the carrier was paid 28.00 EUR once: {carrier_money:?}");
     let returned = seller_side
         .settle_pallet_balance(settle(&rhine.organization_id, 5, None))
         .await
@@ -533,4 +560,96 @@ async fn a_hazardous_cross_border_shipment_is_booked_only_with_its_prior_notific
         .expect_err("no Annex VII for hazardous waste");
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     server.stop().await.expect("stop");
+}
+
+/// The field a bad request's `google.rpc.BadRequest` names.
+fn field(status: &tonic::Status) -> String {
+    status.get_details_bad_request().map(|bad| bad.field_violations[0].field.clone()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn bad_profiles_and_settlements_name_the_request_fields() {
+    let server = TestServer::start().await.expect("server");
+    let carrier = member(
+        &server,
+        "Transports du Rhin SAS",
+        common::Country::France,
+        &fixtures::siren(3_020),
+        &[common::Role::Carrier],
+        "Strasbourg",
+    )
+    .await
+    .expect("carrier");
+    let mut client = logistics(&server, &carrier.token).await;
+    let base = || profile("Strasbourg", 100, truck(false));
+    let with_rates = |rates: logistics::Rates| logistics::CarrierProfile { rates: Some(rates), ..base() };
+    let rates = base().rates.expect("rates");
+    let two_trucks = |second: logistics::Vehicle| logistics::CarrierProfile {
+        vehicles: vec![truck(false), second],
+        ..base()
+    };
+    let same_id = "0199a1c2-0000-7000-8000-000000000001".to_owned();
+    let cases: Vec<(logistics::CarrierProfile, &str)> = vec![
+        (logistics::CarrierProfile { radius_km: 0, ..base() }, "profile.radius_km"),
+        (logistics::CarrierProfile { depots: vec![], ..base() }, "profile.depots"),
+        (logistics::CarrierProfile { countries: vec![], ..base() }, "profile.countries"),
+        (logistics::CarrierProfile { vehicles: vec![], ..base() }, "profile.vehicles"),
+        (with_rates(logistics::Rates { per_km_minor: -1, ..rates.clone() }), "profile.rates.per_km_minor"),
+        (
+            with_rates(logistics::Rates { per_tonne_minor: -1, ..rates.clone() }),
+            "profile.rates.per_tonne_minor",
+        ),
+        (
+            with_rates(logistics::Rates { minimum_charge_minor: 0, ..rates.clone() }),
+            "profile.rates.minimum_charge_minor",
+        ),
+        (two_trucks(logistics::Vehicle { payload_kg: 0, ..truck(false) }), "profile.vehicles[1].payload_kg"),
+        (
+            two_trucks(logistics::Vehicle { pallet_places: 1_000, ..truck(false) }),
+            "profile.vehicles[1].pallet_places",
+        ),
+        (two_trucks(logistics::Vehicle { name: " ".into(), ..truck(false) }), "profile.vehicles[1].name"),
+        (
+            logistics::CarrierProfile {
+                vehicles: vec![
+                    logistics::Vehicle { vehicle_id: same_id.clone(), ..truck(false) },
+                    logistics::Vehicle { vehicle_id: same_id, ..truck(false) },
+                ],
+                ..base()
+            },
+            "profile.vehicles[1].vehicle_id",
+        ),
+    ];
+    for (profile, expected) in cases {
+        let status = client
+            .register_carrier(logistics::RegisterCarrierRequest {
+                request_id: String::new(),
+                profile: Some(profile),
+            })
+            .await
+            .expect_err(expected);
+        assert_eq!(status.code(), Code::InvalidArgument, "{expected}: {status:?}");
+        assert_eq!(field(&status), expected, "{status:?}");
+    }
+
+    let other = fixtures::strasbourg_producer(&server).await.expect("another organization");
+    let settle = |counterparty: &str, pallets: u32, payment: Option<common::Money>| {
+        logistics::SettlePalletBalanceRequest {
+            request_id: String::new(),
+            counterparty_organization_id: counterparty.to_owned(),
+            grade: pb::PalletGrade::B.into(),
+            pallets,
+            payment,
+        }
+    };
+    let cases = [
+        (settle(&carrier.organization_id, 1, None), "counterparty_organization_id"),
+        (settle(&other.organization_id, 0, None), "pallets"),
+        (settle(&other.organization_id, 1, Some(eur(i64::MAX))), "payment.amount_minor"),
+    ];
+    for (request, expected) in cases {
+        let status = client.settle_pallet_balance(request).await.expect_err(expected);
+        assert_eq!(status.code(), Code::InvalidArgument, "{expected}: {status:?}");
+        assert_eq!(field(&status), expected, "{status:?}");
+    }
 }

@@ -1,7 +1,10 @@
 //! Black-box tests of the standalone server, one binary with a module per area.
 
+mod bad_bodies;
 mod catalog;
+mod contention;
 mod directory;
+mod field_paths;
 mod health;
 mod listings;
 mod logistics;
@@ -10,5 +13,7 @@ mod metrics;
 mod nats;
 mod reference;
 mod reflection;
+mod request_ids;
 mod settlement;
 mod standalone;
+mod wire;

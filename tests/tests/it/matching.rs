@@ -445,3 +445,76 @@ async fn bad_matching_requests_are_refused_naming_the_field() {
     assert_eq!(status.code(), Code::NotFound);
     server.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_fully_served_leaves_the_catalog_and_gets_no_more_matches() {
+    use symbiose_proto::catalog::v1 as catalog;
+    use symbiose_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+
+    let server = TestServer::start().await.expect("server");
+    let seller = producer(&server, "Strasbourg").await;
+    let buyer = fixtures::kehl_buyer(&server).await.expect("buyer");
+    let deal = fixtures::agree(
+        &server,
+        &seller,
+        pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350),
+        &buyer,
+        pallet_terms(pb::ListingSide::Request, &buyer.site_id, 40, 400),
+    )
+    .await
+    .expect("a deal");
+    let request = deal.request_id.clone();
+    // The deal serves the whole request: it is reserved like an offer.
+    assert_eq!(available(&server, &buyer.token, &request).await, 0, "40 of 40 served");
+
+    // Gone from the catalog: the requests near Kehl no longer list it.
+    let requests_near_kehl = || catalog::SearchCatalogRequest {
+        near: Some(symbiose_domain::geo::place("Kehl").expect("a town").point.into()),
+        radius_km: 50,
+        side: pb::ListingSide::Request.into(),
+        ..Default::default()
+    };
+    let mut catalog_client = CatalogServiceClient::new(server.authed(&buyer.token).await.expect("channel"));
+    let deadline = Instant::now() + PROPOSAL_WAIT;
+    loop {
+        let hits = catalog_client.search_catalog(requests_near_kehl()).await.expect("search").into_inner();
+        if hits.entries.iter().all(|entry| entry.listing_id != request) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the served request is still in the catalog");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A second offer that would fit finds no match in it.
+    let (second, position) =
+        publish(&server, &seller.token, pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 300))
+            .await
+            .expect("a second offer");
+    let found = matching(&server, &seller.token)
+        .await
+        .find_matches(matching::FindMatchesRequest { listing_id: second, limit: 20, min_position: position })
+        .await
+        .expect("matches")
+        .into_inner();
+    assert!(
+        found.matches.iter().all(|found| found.counterpart.as_ref().is_none_or(|c| c.listing_id != request)),
+        "{found:?}"
+    );
+
+    // Cancelled, the deal gives the request back: 40 asked again.
+    matching(&server, &buyer.token)
+        .await
+        .cancel_deal(matching::CancelDealRequest {
+            request_id: String::new(),
+            deal_id: deal.deal_id.clone(),
+            reason: "plans changed".into(),
+        })
+        .await
+        .expect("cancelled");
+    let deadline = Instant::now() + PROPOSAL_WAIT;
+    while available(&server, &buyer.token, &request).await != 40_000 {
+        assert!(Instant::now() < deadline, "the request was not released");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await.expect("stop");
+}

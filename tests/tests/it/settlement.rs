@@ -31,15 +31,7 @@ fn eur(minor: i64) -> common::Money {
 }
 
 async fn deposit(server: &TestServer, organization: &str, minor: i64) {
-    settlement(server, &server.operator_token)
-        .await
-        .record_deposit(settlement::RecordDepositRequest {
-            request_id: String::new(),
-            organization_id: organization.into(),
-            amount: Some(eur(minor)),
-        })
-        .await
-        .expect("a deposit");
+    fixtures::deposit(server, organization, minor).await.expect("a deposit");
 }
 
 /// The transfers of `deal`, polled (with a bound) until `done` says they are what is awaited.
@@ -87,7 +79,8 @@ async fn deliver(server: &TestServer, buyer: &Member, carrier: &Member, deal: &s
     confirm(server, buyer, shipment).await;
 }
 
-/// Moves `deal` from booking to its delivery of `accepted` of its 40 pallets; the shipment.
+/// Moves `deal` from booking to its delivery of `accepted` of its 40 pallets, once its escrow
+/// is held (a pickup waits for it); the shipment.
 async fn deliver_unconfirmed(
     server: &TestServer,
     buyer: &Member,
@@ -95,6 +88,43 @@ async fn deliver_unconfirmed(
     deal: &str,
     accepted: i64,
 ) -> String {
+    let shipment = book(server, buyer, deal).await;
+    fixtures::escrow_held(server, &buyer.token, deal).await.expect("the payment held");
+    pickup(server, carrier, &shipment).await.expect("picked up");
+    let mut carrier_side = LogisticsServiceClient::new(server.authed(&carrier.token).await.expect("channel"));
+    carrier_side
+        .report_delivery(logistics::ReportDeliveryRequest {
+            request_id: String::new(),
+            shipment_id: shipment.clone(),
+            received: Some(fixtures::pallets(40)),
+            accepted: Some(fixtures::pallets(accepted)),
+            refused: (accepted < 40).then(|| fixtures::pallets(40 - accepted)),
+            refusal_reason: if accepted < 40 { "broken boards".into() } else { String::new() },
+            pallets: None,
+        })
+        .await
+        .expect("delivered");
+    shipment
+}
+
+/// The carrier reports the pickup of all 40 pallets of `shipment`.
+async fn pickup(
+    server: &TestServer,
+    carrier: &Member,
+    shipment: &str,
+) -> Result<tonic::Response<logistics::ReportPickupResponse>, tonic::Status> {
+    LogisticsServiceClient::new(server.authed(&carrier.token).await.expect("channel"))
+        .report_pickup(logistics::ReportPickupRequest {
+            request_id: String::new(),
+            shipment_id: shipment.into(),
+            quantity: Some(fixtures::pallets(40)),
+            pallets: None,
+        })
+        .await
+}
+
+/// The buyer books the first quote of `deal`'s transport; the shipment.
+async fn book(server: &TestServer, buyer: &Member, deal: &str) -> String {
     let mut buyer_side = LogisticsServiceClient::new(server.authed(&buyer.token).await.expect("channel"));
     let deadline = Instant::now() + SETTLE_WAIT;
     let quote = loop {
@@ -110,7 +140,7 @@ async fn deliver_unconfirmed(
         assert!(Instant::now() < deadline, "no quote");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let shipment = buyer_side
+    buyer_side
         .book_shipment(logistics::BookShipmentRequest {
             request_id: String::new(),
             deal_id: deal.into(),
@@ -122,30 +152,7 @@ async fn deliver_unconfirmed(
         .into_inner()
         .shipment
         .expect("a shipment")
-        .shipment_id;
-    let mut carrier_side = LogisticsServiceClient::new(server.authed(&carrier.token).await.expect("channel"));
-    carrier_side
-        .report_pickup(logistics::ReportPickupRequest {
-            request_id: String::new(),
-            shipment_id: shipment.clone(),
-            quantity: Some(fixtures::pallets(40)),
-            pallets: None,
-        })
-        .await
-        .expect("picked up");
-    carrier_side
-        .report_delivery(logistics::ReportDeliveryRequest {
-            request_id: String::new(),
-            shipment_id: shipment.clone(),
-            received: Some(fixtures::pallets(40)),
-            accepted: Some(fixtures::pallets(accepted)),
-            refused: (accepted < 40).then(|| fixtures::pallets(40 - accepted)),
-            refusal_reason: if accepted < 40 { "broken boards".into() } else { String::new() },
-            pallets: None,
-        })
-        .await
-        .expect("delivered");
-    shipment
+        .shipment_id
 }
 
 async fn confirm(server: &TestServer, buyer: &Member, shipment: String) {
@@ -332,10 +339,21 @@ async fn an_unfunded_escrow_is_refused_and_a_cancelled_deal_is_voided() {
         common::Country::France,
         &fixtures::siren(4_001),
         &[common::Role::Buyer],
-        "Strasbourg",
+        "Haguenau",
     )
     .await
     .expect("an unfunded buyer");
+    let carrier = member(
+        &server,
+        "Transports du Rhin SARL",
+        common::Country::France,
+        &fixtures::siren(3_001),
+        &[common::Role::Carrier],
+        "Strasbourg",
+    )
+    .await
+    .expect("carrier");
+    register_carrier(&server, &carrier).await;
     deposit(&server, &funded.organization_id, 50_000).await;
 
     let deal = agree(
@@ -352,6 +370,31 @@ async fn an_unfunded_escrow_is_refused_and_a_cancelled_deal_is_voided() {
         transfers_until(&mut unfunded_money, &deal.deal_id, |listed| !listed.escrow_refused.is_empty()).await;
     assert!(refused.transfers.is_empty());
     assert!(refused.escrow_refused.contains("available"), "{}", refused.escrow_refused);
+
+    // Until a deposit covers it, the deal waits for its payment and its material stays put.
+    let shipment = book(&server, &unfunded, &deal.deal_id).await;
+    let status = pickup(&server, &carrier, &shipment).await.expect_err("not funded yet");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains(&deal.deal_id) && status.message().contains("not funded"),
+        "{}",
+        status.message()
+    );
+    // The deposit funds it: the payment is held without anyone asking again, and the pickup
+    // goes through.
+    deposit(&server, &unfunded.organization_id, 20_000).await;
+    let held =
+        transfers_until(&mut unfunded_money, &deal.deal_id, |listed| !listed.transfers.is_empty()).await;
+    assert_eq!(held.transfers.len(), 1, "held once: {held:?}");
+    assert_eq!(state(&held.transfers[0]), settlement::TransferState::Pending);
+    assert!(held.escrow_refused.is_empty(), "no longer waiting: {}", held.escrow_refused);
+    let amount = held.transfers[0].amount.as_ref().expect("an amount").amount_minor;
+    assert_eq!(available(&mut unfunded_money).await.2, 20_000 - amount);
+    let deadline = Instant::now() + SETTLE_WAIT;
+    while let Err(status) = pickup(&server, &carrier, &shipment).await {
+        assert!(Instant::now() < deadline, "the pickup is still refused: {status:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let deal = agree(
         &server,

@@ -101,3 +101,49 @@ async fn a_consumer_on_the_local_feed_parks_a_poison_event_in_its_dead_letter_fi
     assert!(lines[0].contains(&format!("deliveries={DELIVERIES_MAX}")), "{}", lines[0]);
     assert!(lines[0].contains("poison for this test"), "{}", lines[0]);
 }
+
+/// Fails with a transient error the first `failures` deliveries of one event (another service
+/// away), then applies it: the recorder underneath sees every event once, in order.
+struct Away {
+    recorder: Recorder,
+    failures: u32,
+    failed: u32,
+    on: String,
+}
+
+impl symbiose_feed::Handler for Away {
+    async fn handle(
+        &mut self,
+        event: &symbiose_eventstore::RecordedEvent,
+    ) -> Result<(), symbiose_feed::HandlerError> {
+        let name = decoded_name(&event.payload);
+        if name == self.on && self.failed < self.failures {
+            self.failed += 1;
+            return Err(symbiose_feed::Transient::error("the listings service did not answer"));
+        }
+        self.recorder.handle(event).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_failure_is_retried_past_the_delivery_bound_and_never_parked() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = open_store(&dir.path().join("events"));
+    append_organizations(&store, 0, EVENTS, 4).await;
+
+    let options = options("deliverer", dir.path());
+    let recorder = Recorder::new();
+    let applied = recorder.applied.clone();
+    // Four times the bound after which a failing event would be parked.
+    let failures = 4 * DELIVERIES_MAX;
+    let away = Away { recorder, failures, failed: 0, on: legal_name(POISON) };
+    let feed = Feed::local(store.clone(), 0, Some(CONTEXT), &options);
+    let consumer = ConsumerTask::spawn(feed, away, options.clone());
+    consumer.done_with(EVENTS).await;
+    let stats = consumer.stop().await;
+
+    assert_eq!((stats.processed, stats.parked, stats.retried), (EVENTS, 0, u64::from(failures)));
+    let names: Vec<String> = applied.lock().expect("lock").iter().map(|(_, _, name)| name.clone()).collect();
+    assert_eq!(names, (0..EVENTS).map(legal_name).collect::<Vec<_>>(), "every event once, in order");
+    assert!(!options.dead_letter_path().exists(), "nothing parked");
+}

@@ -5,4 +5,5 @@
 mod consumer;
 mod end_to_end;
 mod faults;
+mod quiet;
 mod support;

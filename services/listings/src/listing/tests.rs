@@ -234,7 +234,7 @@ fn a_reservation_is_idempotent_by_its_id() {
 }
 
 #[test]
-fn only_published_offers_are_reserved_in_their_unit() {
+fn only_published_listings_are_reserved_in_their_unit_and_requests_are_consumed_too() {
     check(&[created()], reserve(1, 10), Err(Rejection::NotPublished));
     let request = Event::Created {
         id: id(1),
@@ -242,7 +242,20 @@ fn only_published_offers_are_reserved_in_their_unit() {
         terms: Terms { side: Side::Request, ..offer() },
         place: strasbourg(),
     };
-    check(&[request, Event::Published], reserve(1, 10), Err(Rejection::NotAnOffer));
+    // A deal serves a request as it takes from an offer: what is served is reserved.
+    check(
+        &[request.clone(), Event::Published],
+        reserve(1, 10),
+        Ok(vec![Event::QuantityReserved { reservation_id: id(101), quantity_milli: 10_000 }]),
+    );
+    let state = [
+        request,
+        Event::Published,
+        Event::QuantityReserved { reservation_id: id(101), quantity_milli: 40_000 },
+    ]
+    .iter()
+    .fold(ListingState::Absent, evolve);
+    assert_eq!(state.listing().map(Listing::available_milli), Some(0), "a request fully served");
     let kilos = Command::Reserve {
         reservation_id: id(101),
         quantity: Quantity::new(10_000, Unit::Kilogram, false).expect("q"),

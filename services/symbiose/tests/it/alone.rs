@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use symbiose_feed::testing::NatsServer;
 
-use super::{CARRIER_PROFILE, ServerProcess, first_line_word, first_word_after, stderr, stdout};
+use super::{
+    CARRIER_PROFILE, ServerProcess, data_dir_with_a_new_key, first_line_word, first_word_after, stderr,
+    stdout,
+};
 
 const LISTINGS: &str = env!("CARGO_BIN_EXE_symbiose-listings");
 const MATCHING: &str = env!("CARGO_BIN_EXE_symbiose-matching");
@@ -19,11 +22,12 @@ const SETTLEMENT: &str = env!("CARGO_BIN_EXE_symbiose-settlement");
 /// Longest wait for what another service does on an event (it comes through NATS).
 const REACTION_WAIT: Duration = Duration::from_secs(30);
 
-/// The platform: NATS and the listings service's address, which the others are started
-/// against, and the platform's key.
+/// The platform: NATS, the listings service's address, settlement's (the one logistics calls:
+/// settlement is always started at it), and the platform's key.
 struct Platform {
     nats_url: String,
     listings_url: String,
+    settlement_addr: String,
     signing_key: Vec<u8>,
 }
 
@@ -34,11 +38,16 @@ impl Platform {
         let keys = data_dir.path().join("data/keys");
         std::fs::create_dir_all(&keys).expect("the keys directory");
         std::fs::write(keys.join("signing.key"), &self.signing_key).expect("the signing key");
-        ServerProcess::spawn(
-            binary,
-            data_dir,
-            &[("SYMBIOSE_NATS_URL", &self.nats_url), ("SYMBIOSE_LISTINGS_URL", &self.listings_url)],
-        )
+        let settlement_url = format!("http://{}", self.settlement_addr);
+        let mut env = vec![
+            ("SYMBIOSE_NATS_URL", self.nats_url.as_str()),
+            ("SYMBIOSE_LISTINGS_URL", self.listings_url.as_str()),
+            ("SYMBIOSE_SETTLEMENT_URL", settlement_url.as_str()),
+        ];
+        if binary == SETTLEMENT {
+            env.push(("SYMBIOSE_LISTEN_ADDR", self.settlement_addr.as_str()));
+        }
+        ServerProcess::spawn(binary, data_dir, &env)
     }
 
     /// Starts the listings service again on `data_dir`, at the address the others know.
@@ -127,15 +136,17 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     let listings_addr = free_port_below_ephemeral();
     let listings = ServerProcess::spawn(
         LISTINGS,
-        tempfile::tempdir().expect("a data directory"),
+        data_dir_with_a_new_key(),
         &[("SYMBIOSE_NATS_URL", nats_url.as_str()), ("SYMBIOSE_LISTEN_ADDR", listings_addr.as_str())],
     );
     let signing_key =
         std::fs::read(listings.data_dir.path().join("data/keys/signing.key")).expect("the platform's key");
-    let platform = Platform { nats_url, listings_url: listings.url.clone(), signing_key };
+    // Settlement too is started again at its address, the one logistics calls.
+    let settlement_addr = free_port_below_ephemeral();
+    let platform = Platform { nats_url, listings_url: listings.url.clone(), settlement_addr, signing_key };
     let matching = platform.start(MATCHING, tempfile::tempdir().expect("a data directory"));
-    let mut logistics = platform.start(LOGISTICS, tempfile::tempdir().expect("a data directory"));
     let settlement = platform.start(SETTLEMENT, tempfile::tempdir().expect("a data directory"));
+    let mut logistics = platform.start(LOGISTICS, tempfile::tempdir().expect("a data directory"));
 
     // The directory, at the listings service.
     let (producer, producer_site, producer_id) = listings.member(
@@ -176,10 +187,26 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     succeeded(matching.as_member(&producer, &["proposal", "accept", &proposal]), "the producer accepts");
     // SIGKILL settlement in the middle of the agreement: the deal is agreed while it is down.
     let settlement_data = settlement.kill();
-    let accepted =
-        succeeded(matching.as_member(&buyer, &["proposal", "accept", &proposal]), "the buyer accepts");
-    assert!(stdout(&accepted).contains("40 pallet at 3.50 EUR = 140.00 EUR"), "{}", stdout(&accepted));
-    let deal = first_line_word(&accepted, "deal ").expect("a deal");
+    // SIGKILL the listings service too: the buyer's acceptance, the last, cannot reserve the
+    // offer and says so; the proposal holds every acceptance, and matching concludes it by
+    // itself once the listings service is back, with no one asking again.
+    let listings_data = listings.kill();
+    let refused = matching.as_member(&buyer, &["proposal", "accept", &proposal]);
+    assert!(
+        !refused.status.success() && stderr(&refused).contains("Unavailable"),
+        "the acceptance says the listings service is away: {}{}",
+        stdout(&refused),
+        stderr(&refused)
+    );
+    let listings = platform.restart_listings(listings_data);
+    let concluded = until(&matching, &buyer, &["proposal", "list"], |text| {
+        text.contains(&format!("{proposal}  concluded"))
+    });
+    assert!(concluded.contains("40 pallet  at 3.50 EUR"), "{concluded}");
+    let deals = until(&matching, &buyer, &["deal", "list"], |text| text.contains("agreed"));
+    let deal = first_word_after(&deals, "deal ").expect("a deal");
+    let shown = until(&matching, &buyer, &["deal", "show", &deal], |text| text.contains("agreed"));
+    assert!(shown.contains("40 pallet at 3.50 EUR = 140.00 EUR"), "{shown}");
     let reserved =
         until(&listings, &producer, &["listing", "show", &offer], |text| available(text) == Some(0.0));
     assert!(reserved.contains("published"), "{reserved}");
@@ -232,6 +259,25 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     assert!(offered.contains("published"), "{offered}");
     let balances = until(&logistics, &producer, &["pallets", "balances"], |text| text.contains(&carrier_id));
     assert!(balances.contains(&format!("{carrier_id}  grade b  +5")), "{balances}");
+    // The buyer pays the carrier for the 4 pallets it kept: logistics has settlement move the
+    // money over gRPC first, then records the balance settled.
+    let settle = [
+        "pallets",
+        "settle",
+        "--counterparty",
+        &carrier_id,
+        "--pallet-grade",
+        "b",
+        "--count",
+        "4",
+        "--payment",
+        "28.00",
+    ];
+    let settled = until(&logistics, &buyer, &settle, |_| true);
+    assert!(settled.contains("+0"), "{settled}");
+    let paid =
+        until(&settlement, &carrier, &["money", "balances"], |text| text.contains("available 28.00 EUR"));
+    assert!(paid.contains(&carrier_id), "{paid}");
 
     // A token revoked at the listings service is refused by every other service once the
     // revocation reaches it on NATS.
@@ -286,12 +332,34 @@ fn a_service_alone_without_nats_or_the_listings_address_stops_naming_the_setting
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
     for binary in [MATCHING, LOGISTICS, SETTLEMENT] {
-        let said = run(binary, &[("SYMBIOSE_LISTINGS_URL", "http://127.0.0.1:1")]);
+        let said = run(
+            binary,
+            &[
+                ("SYMBIOSE_LISTINGS_URL", "http://127.0.0.1:1"),
+                ("SYMBIOSE_SETTLEMENT_URL", "http://127.0.0.1:1"),
+            ],
+        );
         assert!(said.contains("SYMBIOSE_NATS_URL"), "{binary}: {said}");
     }
     let said = run(MATCHING, &[("SYMBIOSE_NATS_URL", "nats://127.0.0.1:1")]);
     assert!(said.contains("SYMBIOSE_LISTINGS_URL"), "{said}");
+    let said = run(LOGISTICS, &[("SYMBIOSE_NATS_URL", "nats://127.0.0.1:1")]);
+    assert!(said.contains("SYMBIOSE_SETTLEMENT_URL"), "{said}");
     let said =
         run(MATCHING, &[("SYMBIOSE_NATS_URL", "nats://127.0.0.1:1"), ("SYMBIOSE_LISTINGS_URL", "listings")]);
     assert!(said.contains("SYMBIOSE_LISTINGS_URL") && said.contains("http://host:port"), "{said}");
+    // Every setting given but the platform's key: each refuses to start, naming the file,
+    // rather than make a key of its own that would refuse every token the others issue.
+    let settings = [
+        ("SYMBIOSE_NATS_URL", "nats://127.0.0.1:1"),
+        ("SYMBIOSE_LISTINGS_URL", "http://127.0.0.1:1"),
+        ("SYMBIOSE_SETTLEMENT_URL", "http://127.0.0.1:1"),
+    ];
+    for binary in [LISTINGS, MATCHING, LOGISTICS, SETTLEMENT] {
+        let said = run(binary, &settings);
+        assert!(
+            said.contains("keys/signing.key") && said.contains("symbiose key create"),
+            "{binary}: {said}"
+        );
+    }
 }

@@ -30,7 +30,7 @@ async fn the_listings_service_alone_relays_its_events_to_nats() {
     let nats_url = nats.url();
     let service = ServerProcess::spawn(
         BINARY,
-        tempfile::tempdir().expect("a data directory"),
+        super::data_dir_with_a_new_key(),
         &[("SYMBIOSE_NATS_URL", nats_url.as_str())],
     );
     let token = std::fs::read_to_string(service.data_dir.path().join("data/operator.token"))

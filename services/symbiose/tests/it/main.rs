@@ -3,6 +3,7 @@
 
 mod alone;
 mod listings_alone;
+mod store;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Output, Stdio};
@@ -13,6 +14,26 @@ const BINARY: &str = env!("CARGO_BIN_EXE_symbiose");
 const SERVER_WAIT_MS: u64 = 30_000;
 /// Lines of a server's log a failing test shows.
 const LOG_LINES_SHOWN: usize = 40;
+
+/// A data directory holding a new platform signing key, made as an operator makes the
+/// platform's first one (`symbiose key create`): a service alone refuses to start without it.
+fn data_dir_with_a_new_key() -> tempfile::TempDir {
+    let data_dir = tempfile::tempdir().expect("a data directory");
+    let output = Command::new(BINARY)
+        .args(["key", "create", "--data-dir"])
+        .arg(data_dir.path().join("data"))
+        .output()
+        .expect("run symbiose key create");
+    assert!(output.status.success(), "key create: {}", String::from_utf8_lossy(&output.stderr));
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("signing.key"), "key create names the file it wrote: {said}");
+    assert_eq!(
+        std::fs::metadata(data_dir.path().join("data/keys/signing.key")).expect("the key").len(),
+        32,
+        "a 32-byte seed"
+    );
+    data_dir
+}
 
 /// The server binary, started on free ports with its data in a temporary directory.
 struct ServerProcess {
@@ -489,8 +510,9 @@ impl ServerProcess {
     }
 
     /// The carrier's reports of the walk-throughs on `shipment`: 40 pallets picked up (35
-    /// handed over, 40 taken back), the border into Germany, 40 received of which 38 accepted
-    /// and 2 refused (40 handed over, 36 taken back).
+    /// handed over, 40 taken back) once settlement holds the buyer's payment (the pickup is
+    /// refused until then, and asked again), the border into Germany, 40 received of which 38
+    /// accepted and 2 refused (40 handed over, 36 taken back).
     fn carry_pallets(&self, carrier: &str, shipment: &str) {
         let steps: [&[&str]; 3] = [
             &[
@@ -531,7 +553,21 @@ impl ServerProcess {
                 "36",
             ],
         ];
-        for step in steps {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let output = self.as_member(carrier, steps[0]);
+            if output.status.success() {
+                break;
+            }
+            assert!(
+                stderr(&output).contains("not funded yet") && std::time::Instant::now() < deadline,
+                "{:?}: {}",
+                steps[0],
+                stderr(&output)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for step in &steps[1..] {
             let output = self.as_member(carrier, step);
             assert!(output.status.success(), "{step:?}: {}", stderr(&output));
         }
