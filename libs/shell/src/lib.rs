@@ -47,6 +47,15 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
+/// A store's error as the API says it: a full queue is a passing UNAVAILABLE, anything else
+/// internal.
+fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Overloaded(reason) => ApiError::Unavailable(reason),
+        error => ApiError::Internal(error.into()),
+    }
+}
+
 /// A reaction's failure, for the consumer runner. A passing one is [`symbiose_feed::Transient`]
 /// and delivered again without a bound in count: UNAVAILABLE (another service away, a view
 /// behind), ABORTED (a conflict with another process), RESOURCE_EXHAUSTED (a queue full).
@@ -149,11 +158,18 @@ impl Actor {
     }
 }
 
-/// SHA-256 of a request's protobuf encoding: what a request_id is compared against when it
-/// comes again. Requests have no map fields, so their encoding is deterministic.
-pub fn fingerprint(request: &impl prost::Message) -> [u8; 32] {
+/// SHA-256 of a request's message name and protobuf encoding: what a request_id is compared
+/// against when it comes again. The name tells apart requests that encode alike (a publication
+/// and a withdrawal both carry only ids); requests have no map fields, so their encoding is
+/// deterministic.
+pub fn fingerprint<M: prost::Message>(request: &M) -> [u8; 32] {
     use sha2::Digest as _;
-    sha2::Sha256::digest(request.encode_to_vec()).into()
+    let name = std::any::type_name::<M>().rsplit("::").next().unwrap_or_default();
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update([0]);
+    hasher.update(request.encode_to_vec());
+    hasher.finalize().into()
 }
 
 /// The key of a request among those a stream applied: its organization and its id (request
@@ -222,7 +238,7 @@ where
         let events = match store.read_stream(stream, from, Direction::Forward, LOAD_PAGE_EVENTS).await {
             Ok(events) => events,
             Err(StoreError::StreamNotFound(_)) => return Ok(loaded),
-            Err(error) => return Err(ApiError::Internal(error.into())),
+            Err(error) => return Err(store_error(error)),
         };
         let count = events.len();
         for recorded in events {
@@ -270,7 +286,7 @@ pub async fn append<S: EventStore>(
     match store.append(stream, expected, data).await {
         Ok(result) => Ok(Some((result.next_expected_version, result.last_position))),
         Err(StoreError::WrongExpectedVersion { .. }) => Ok(None),
-        Err(error) => Err(ApiError::Internal(error.into())),
+        Err(error) => Err(store_error(error)),
     }
 }
 

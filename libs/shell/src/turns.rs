@@ -19,7 +19,7 @@ use symbiose_eventstore::StreamName;
 use symbiose_kit::ApiError;
 use tokio::sync::OwnedMutexGuard;
 
-/// Commands waiting for their turn on one stream, at most.
+/// Commands waiting for their turn on one stream (besides the one holding it), at most.
 pub const TURN_WAITERS_MAX: usize = 4096;
 
 /// Streams in the map past which entries nobody holds are swept at the next turn taken.
@@ -56,8 +56,8 @@ impl Turns {
                 slots.retain(|_, slot| Arc::strong_count(slot) > 1);
             }
             let slot = slots.entry(key.clone()).or_default();
-            // The map's reference and one per command holding or waiting.
-            if Arc::strong_count(slot) > TURN_WAITERS_MAX {
+            // The map's reference, the command holding the turn, and one per command waiting.
+            if Arc::strong_count(slot) > TURN_WAITERS_MAX + 1 {
                 return Err(ApiError::ResourceExhausted(format!(
                     "{stream}: {TURN_WAITERS_MAX} commands are already waiting for it"
                 )));
@@ -119,6 +119,30 @@ mod tests {
         }
         assert_eq!(most.load(Ordering::SeqCst), 1, "never two commands on one stream at once");
         assert_eq!(turns.streams(), 0, "no entry is left behind");
+    }
+
+    #[tokio::test]
+    async fn a_stream_with_its_queue_full_refuses_the_next_command() {
+        let turns = Turns::new();
+        let held = turns.take(&name("ledger-EUR")).await.expect("a turn");
+        let mut waiting = Vec::new();
+        for _ in 0..TURN_WAITERS_MAX {
+            let turns = turns.clone();
+            waiting.push(tokio::spawn(async move { turns.take(&name("ledger-EUR")).await.map(|_| ()) }));
+        }
+        // Every waiter has cloned its slot once it first runs.
+        while turns.slots.lock().expect("not poisoned").get("ledger-EUR").map(Arc::strong_count)
+            != Some(TURN_WAITERS_MAX + 2)
+        {
+            tokio::task::yield_now().await;
+        }
+        let refused = turns.take(&name("ledger-EUR")).await.expect_err("the queue is full");
+        assert!(matches!(refused, ApiError::ResourceExhausted(_)), "{refused}");
+        drop(held);
+        for waiter in waiting {
+            waiter.await.expect("no panic").expect("each waiter gets its turn");
+        }
+        assert_eq!(turns.streams(), 0);
     }
 
     #[tokio::test]

@@ -354,6 +354,12 @@ pub fn decide(state: &ListingState, command: Command, context: &Context) -> Resu
         (_, Command::Create { .. }) => Err(Rejection::AlreadyExists),
         (ListingState::Absent, _) => Err(Rejection::NotFound),
         (ListingState::Closed(..), Command::Expire) => Ok(Vec::new()),
+        // A closed listing holds no reservation: a release or a confirmation asked again (the
+        // platform's retries) is answered as for any reservation the listing does not hold.
+        (
+            ListingState::Closed(..),
+            Command::Release { reservation_id } | Command::ConfirmDelivery { reservation_id, .. },
+        ) => Err(Rejection::UnknownReservation(reservation_id)),
         (ListingState::Closed(..), _) => Err(Rejection::Closed),
 
         (
@@ -461,7 +467,11 @@ fn reserve(listing: &Listing, reservation_id: Uuid, quantity: Quantity) -> Resul
     if requested > available {
         return Err(Rejection::QuantityExceedsAvailable { requested, available });
     }
+    // An offer's minimum lot bounds what one deal takes. A request's bounds what it receives in
+    // one delivery, which the matching rules checked for the whole pickup: a consolidated
+    // pickup reserves its lines one by one, each below it.
     if let Some(minimum) = listing.terms.minimum_lot
+        && listing.terms.side == Side::Offer
         && requested < minimum.amount_milli()
         && requested != available
     {

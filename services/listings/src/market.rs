@@ -47,7 +47,8 @@ pub struct Market<S> {
     view_position: watch::Receiver<u64>,
     turns: Turns,
     /// Listings as last loaded, each at its version: a command reads only the events written
-    /// since, so a hot offer's thousandth reservation costs what its first did.
+    /// since, not the whole stream, so a hot offer's thousandth reservation does not read the
+    /// 999 before it (it still copies the state, which holds at most 1,000 reservations).
     loaded: moka::sync::Cache<Uuid, Arc<Loaded<ListingState>>>,
 }
 

@@ -458,19 +458,28 @@ impl<S: EventStore> Logistics<S> {
     ) -> Result<(Settlement, u64), ApiError> {
         let account = pallets::account_id(actor.organization, counterparty);
         let stream: StreamName = symbiose_shell::stream(PALLET_ACCOUNT_CATEGORY, account);
-        // A request id names one settlement: the same request again returns it.
-        let settlement_id = match &actor.request_id {
-            Some(request_id) => Uuid::new_v5(
-                &LOGISTICS_NAMESPACE,
-                format!("settlement/{account}/{}/{request_id}", actor.organization).as_bytes(),
-            ),
-            None => Uuid::now_v7(),
-        };
         let _turn = self.turns.take(&stream).await?;
         for _ in 0..COMMAND_ATTEMPTS_MAX {
             let loaded =
                 load(&self.store, &stream, codec::decode_settlement, |count: u64, _| count + 1).await?;
             loaded.repeated(actor)?;
+            // A request id names one settlement: the same request again returns it. Without
+            // one, the same settlement asked again of the same account (its version unchanged)
+            // has the same id, so a payment retried after a lost answer moves the money once.
+            let settlement_id = match &actor.request_id {
+                Some(request_id) => Uuid::new_v5(
+                    &LOGISTICS_NAMESPACE,
+                    format!("settlement/{account}/{}/{request_id}", actor.organization).as_bytes(),
+                ),
+                None => Uuid::new_v5(
+                    &LOGISTICS_NAMESPACE,
+                    format!(
+                        "settlement/{account}/{}/{grade:?}/{by:?}/{:?}",
+                        actor.organization, loaded.version
+                    )
+                    .as_bytes(),
+                ),
+            };
             // Decide on a view that holds every settlement and every exchange so far.
             self.caught_up().await?;
             if let Some(settled) = self.view().settlement(settlement_id).copied() {
@@ -505,6 +514,7 @@ impl<S: EventStore> Logistics<S> {
                     self.payments.pay(order).await.map_err(|error| match error {
                         PaymentError::Refused(reason) => ApiError::FailedPrecondition(reason),
                         PaymentError::Unavailable(_) => ApiError::Unavailable(error.to_string()),
+                        PaymentError::Failed(_) => ApiError::Internal(anyhow::anyhow!(error)),
                     })?;
                 }
                 SettleBy::Return { .. } => {}

@@ -34,9 +34,13 @@ pub enum PaymentError {
     /// Settlement refused it (not enough money): its reason, which names the shortfall.
     #[error("{0}")]
     Refused(String),
-    /// Settlement did not answer, or failed: nothing is known to have moved.
+    /// Settlement did not answer: nothing is known to have moved, and asking again may pass.
     #[error("settlement did not make the payment: {0}")]
     Unavailable(String),
+    /// Settlement failed otherwise (a bad call, a key it does not accept): asking again will
+    /// not help.
+    #[error("settlement failed the payment: {0}")]
+    Failed(String),
 }
 
 pub type PaymentFuture<'a> = Pin<Box<dyn Future<Output = Result<(), PaymentError>> + Send + 'a>>;
@@ -107,6 +111,16 @@ fn answer(answered: Result<(), Status>) -> Result<(), PaymentError> {
         Err(status) if status.code() == Code::FailedPrecondition => {
             Err(PaymentError::Refused(status.message().to_owned()))
         }
-        Err(status) => Err(PaymentError::Unavailable(format!("{:?}: {}", status.code(), status.message()))),
+        Err(status) => {
+            let said = format!("{:?}: {}", status.code(), status.message());
+            match status.code() {
+                Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Cancelled
+                | Code::ResourceExhausted
+                | Code::Aborted => Err(PaymentError::Unavailable(said)),
+                _ => Err(PaymentError::Failed(said)),
+            }
+        }
     }
 }

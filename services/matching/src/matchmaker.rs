@@ -287,6 +287,9 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
     async fn conclude(&self, proposal: Proposal) -> Result<Accepted, ApiError> {
         let id = proposal.id;
         let actor = Actor::service(&format!("conclude/{id}"));
+        // Closing is another decision than concluding: its own request id, so that neither is
+        // taken for a repeat of the other.
+        let closer = Actor::service(&format!("close/{id}"));
         let mut held = Vec::new();
         let reservations = proposal
             .lines
@@ -295,17 +298,21 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         for (side, listing, line) in reservations {
             let reserved = match self.reservations.reserve(listing, line.deal_id, line.quantity).await {
                 Ok(reserved) => reserved,
-                Err(error) => {
+                // Away: what was reserved goes back, and the concluder tries again later.
+                Err(error) if error.unreachable => {
                     self.release(&held).await?;
                     return Err(ApiError::Unavailable(error.to_string()));
                 }
+                // Any other answer will not change by asking again: the pair is not available.
+                Err(error) => Reserved::Refused(error.to_string()),
             };
             match reserved {
                 Reserved::Held { .. } => held.push((listing, line.deal_id)),
                 Reserved::Refused(reason) => {
                     let reason = format!("{side} {listing}: {reason}");
                     let command = proposal::Command::Close { reason: reason.clone() };
-                    let ((closed, version, position), _) = self.execute_proposal(id, &actor, command).await?;
+                    let ((closed, version, position), _) =
+                        self.execute_proposal(id, &closer, command).await?;
                     if closed.status == Status::Concluded {
                         // Another acceptance concluded it meanwhile, with these reservations.
                         let deals = self.agree_deals(&closed).await?;
@@ -327,6 +334,13 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
                 return Err(error);
             }
         };
+        if proposal.status != Status::Concluded {
+            self.release(&held).await?;
+            return Err(ApiError::FailedPrecondition(format!(
+                "proposal {id} is closed as unavailable: {}",
+                proposal.reason
+            )));
+        }
         let deals = self.agree_deals(&proposal).await?;
         Ok(Accepted { proposal, version, deals, position })
     }
@@ -463,9 +477,14 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
                 ApiError::Internal(anyhow::anyhow!("deal {id}'s delivery: {error}"))
             }
         })?;
-        // What was delivered served the request. A request that closed meanwhile (withdrawn,
-        // expired) refuses it: the offer's side is what must not be lost, so that is logged.
-        match self.reservations.confirm_delivery(deal.request_id, deal.id, delivered).await {
+        // What was delivered served the request, up to what the deal reserved of it (a surplus
+        // picked up is the offer's business). A request that closed meanwhile refuses it: the
+        // offer's side is what must not be lost, so that is logged.
+        let served = match delivered {
+            Some(delivered) if delivered.amount_milli() > deal.quantity.amount_milli() => Some(deal.quantity),
+            delivered => delivered,
+        };
+        match self.reservations.confirm_delivery(deal.request_id, deal.id, served).await {
             Err(error) if error.unreachable => Err(ApiError::Unavailable(error.to_string())),
             Err(error) => {
                 tracing::warn!(deal = %id, request = %deal.request_id, %error, "the request did not take the delivery");

@@ -1,7 +1,9 @@
-//! How matching holds an offer's quantity for a deal: through the listings service's own
-//! reservation commands (`ReserveQuantity`, `ReleaseReservation`), called as the platform's
-//! service, with the deal's id as the reservation id and in the request id, so a retry never
-//! reserves twice.
+//! How matching holds a listing's quantity for a deal: through the listings service's own
+//! reservation commands (`ReserveQuantity`, `ReleaseReservation`, `ConfirmDelivery`), called as
+//! the platform's service, with the deal's id as the reservation id, so a retry never reserves
+//! twice: the listing itself recognises a reservation it holds (same id, same quantity), and one
+//! released is reserved again by a later call, as the listing's state says, never answered from
+//! a request id's earlier write.
 //!
 //! [`Reservations`] is the port; [`ListingsReservations`] calls the listings service's handler
 //! itself when both run in one process, [`RemoteReservations`] calls it over gRPC when each
@@ -148,15 +150,17 @@ impl Reservations for RemoteReservations {
     }
 }
 
-/// The request ids derive from the reservation id, so a call repeated (after a lost answer,
-/// or by a service restarted) is recognised by the listings service and applied once.
+/// No request id: a call repeated (after a lost answer, or by a service restarted) is applied
+/// once by the listing's own rule for the reservation id, which follows what the listing holds
+/// now. A request id would answer a reservation made, released, then asked again with the first
+/// write, although nothing is held any more.
 fn reserve_message(
     offer: Uuid,
     reservation_id: Uuid,
     quantity: Quantity,
 ) -> listings::ReserveQuantityRequest {
     listings::ReserveQuantityRequest {
-        request_id: format!("reserve/{reservation_id}"),
+        request_id: String::new(),
         listing_id: offer.to_string(),
         reservation_id: reservation_id.to_string(),
         quantity: Some(quantity.into()),
@@ -165,7 +169,7 @@ fn reserve_message(
 
 fn release_message(offer: Uuid, reservation_id: Uuid) -> listings::ReleaseReservationRequest {
     listings::ReleaseReservationRequest {
-        request_id: format!("release/{reservation_id}"),
+        request_id: String::new(),
         listing_id: offer.to_string(),
         reservation_id: reservation_id.to_string(),
     }
@@ -177,7 +181,7 @@ fn delivery_message(
     delivered: Quantity,
 ) -> listings::ConfirmDeliveryRequest {
     listings::ConfirmDeliveryRequest {
-        request_id: format!("deliver/{reservation_id}"),
+        request_id: String::new(),
         listing_id: offer.to_string(),
         reservation_id: reservation_id.to_string(),
         delivered: Some(delivered.into()),

@@ -124,8 +124,11 @@ const CONCLUDER_INTERVAL_MS: u64 = 1_000;
 /// How long a flow must have been left half-way before the concluder takes it up: a live call
 /// finishing it takes milliseconds.
 const CONCLUDER_GRACE_MS: u64 = 2_000;
-/// Flows the concluder takes up in one pass, at most.
+/// Flows the concluder tries in one pass, at most.
 const CONCLUDER_BATCH_MAX: usize = 100;
+/// Flows the concluder looks at in one pass, at most: those waiting out a pause are passed
+/// over, so a hundred that keep failing do not hide the others.
+const CONCLUDER_SCAN_MAX: usize = 10_000;
 /// Longest pause before the concluder tries a flow again after a failure.
 const CONCLUDER_BACKOFF_MS_MAX: u64 = 30_000;
 
@@ -146,13 +149,19 @@ async fn conclude_unfinished<S: EventStore, R: Reservations>(
         loop {
             ticks.tick().await;
             let now = Instant::now();
-            let unfinished = matchmaker.view().unfinished(CONCLUDER_BATCH_MAX);
-            seen.retain(|flow, _| unfinished.contains(flow));
+            let unfinished = matchmaker.view().unfinished(CONCLUDER_SCAN_MAX);
+            let listed: std::collections::HashSet<Unfinished> = unfinished.iter().copied().collect();
+            seen.retain(|flow, _| listed.contains(flow));
+            let mut tried = 0;
             for flow in unfinished {
                 let (first_seen, due, failures) = *seen.entry(flow).or_insert((now, now, 0));
                 if now.duration_since(first_seen) < Duration::from_millis(CONCLUDER_GRACE_MS) || now < due {
                     continue;
                 }
+                if tried == CONCLUDER_BATCH_MAX {
+                    break;
+                }
+                tried += 1;
                 match matchmaker.finish(flow).await {
                     Ok(()) => {
                         seen.remove(&flow);

@@ -94,6 +94,16 @@ impl View {
         if matches!(event, listing::Event::Published) {
             self.published_at.insert(id, recorded.position);
         }
+        // A reservation that reaches the view after its deal's cancellation (each service
+        // alone imports the listings' events on their own) is still to be released.
+        if let listing::Event::QuantityReserved { reservation_id, .. } = &event
+            && self
+                .deals
+                .get(reservation_id)
+                .is_some_and(|held| matches!(held.value.status, deal::DealStatus::Cancelled { .. }))
+        {
+            self.to_release.insert((id, *reservation_id));
+        }
         let state = self.listings.remove(&id).unwrap_or_default();
         let state = listing::evolve(state, &event);
         match &state {

@@ -324,7 +324,14 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
             )
             .into());
         }
-        let position = self.treasury.pay_for_pallets(&payment).await?;
+        for organization in [payment.debtor, payment.creditor] {
+            if self.treasury.view().organization(organization).is_none() {
+                return Err(ApiError::not_found("organization", organization).into());
+            }
+        }
+        // Who asked is recorded (the platform's service, or an operator by hand).
+        let actor = Actor::new(caller.organization_id, "")?;
+        let position = self.treasury.pay_for_pallets(&actor, &payment).await?;
         Ok(Response::new(pb::PayForPalletsResponse { position }))
     }
 }

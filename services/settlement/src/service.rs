@@ -80,6 +80,14 @@ impl<S: EventStore> Handler for Settler<S> {
                     self.0.fund_waiting(organization).await.map_err(reaction_failed)?;
                 }
             }
+            codec::PENDING_POSTED | codec::PENDING_VOIDED => {
+                // A hold posted in part or voided gives money back to its payer: the deals it
+                // waits for may be funded now.
+                self.0.wait_for(event.position).await.map_err(reaction_failed)?;
+                if let Some(payer) = self.0.pending_payer(&event.stream, &event.event_type, &event.payload)? {
+                    self.0.fund_waiting(payer).await.map_err(reaction_failed)?;
+                }
+            }
             PALLET_BALANCE_SETTLED => {
                 let settled = logistics::PalletBalanceSettled::decode(event.payload.as_ref())?;
                 let Some(amount) = settled.payment else { return Ok(()) };

@@ -15,7 +15,7 @@ use symbiose_domain::{Currency, Money};
 use symbiose_eventstore::EventStore;
 use symbiose_kit::ApiError;
 use symbiose_listings::organization::Organization;
-use symbiose_matching::deal::Deal;
+use symbiose_matching::deal::{Deal, DealStatus};
 use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, Turns, append, load, now_ms};
 use uuid::Uuid;
 
@@ -28,9 +28,6 @@ use crate::vat::{self, Party, Regime};
 use crate::view::{ESCROW_CATEGORY, Escrow, INVOICES_CATEGORY, LEDGER_CATEGORY, View};
 
 /// Namespace of the ids of deposits and invoices.
-/// Deals waiting for their payment that one deposit tries to fund, at most (the next deposit
-/// tries the rest).
-const FUNDING_DEALS_MAX: usize = 100;
 const TREASURY_NAMESPACE: Uuid = Uuid::from_u128(0x7472_6561_7375_5279_8f6a_2c44_b1d0_93e7);
 
 fn rejection(kind: RejectionKind, message: String) -> ApiError {
@@ -43,6 +40,10 @@ fn rejection(kind: RejectionKind, message: String) -> ApiError {
 }
 
 /// What an execution of ledger commands did.
+/// Deals waiting for their payment that one credit to their payer tries to fund, at most,
+/// oldest first: those it cannot fund stay waiting for the next credit.
+const FUNDING_DEALS_MAX: usize = 100;
+
 #[derive(Debug)]
 pub enum Executed {
     /// Appended (or already there): the position of the last write.
@@ -172,8 +173,19 @@ impl<S: EventStore> Treasury<S> {
         let actor = Actor::service(&format!("escrow/{}", deal.id));
         let (regime, escrow) = {
             let view = self.view();
-            (Self::regime(&view, deal)?, view.escrow(deal.id).cloned())
+            // A party not known yet is a view behind its imports (each service alone): the
+            // settler asks again.
+            let regime = Self::regime(&view, deal).map_err(|error| match error {
+                ApiError::NotFound(reason) => ApiError::Unavailable(reason),
+                error => error,
+            })?;
+            (regime, view.escrow(deal.id).cloned())
         };
+        // Cancelled meanwhile (the settler meets the agreement after the cancellation when it
+        // catches up): nothing to hold.
+        if self.view().deal(deal.id).is_some_and(|known| known.status != DealStatus::Agreed) {
+            return Ok(());
+        }
         let waiting = matches!(escrow, Some(Escrow::Refused { .. }));
         if escrow.is_some() && !waiting {
             return Ok(());
@@ -208,6 +220,31 @@ impl<S: EventStore> Treasury<S> {
             self.deal_agreed(&deal).await?;
         }
         Ok(())
+    }
+
+    /// The organization a posted or voided hold gives money back to, from the ledger that holds
+    /// it (`stream`, `ledger-<currency>`).
+    pub fn pending_payer(
+        &self,
+        stream: &symbiose_eventstore::StreamName,
+        event_type: &str,
+        payload: &[u8],
+    ) -> Result<Option<Uuid>, String> {
+        let id = match codec::decode_ledger_event(event_type, payload)? {
+            ledger::Event::PendingPosted { id, .. } | ledger::Event::PendingVoided { id, .. } => id,
+            _ => return Ok(None),
+        };
+        let currency = stream
+            .as_str()
+            .strip_prefix(&format!("{LEDGER_CATEGORY}-"))
+            .and_then(|code| code.parse::<Currency>().ok())
+            .ok_or_else(|| format!("{stream}: not a ledger stream"))?;
+        let view = self.view();
+        let (ledger, _) = view.ledger(currency);
+        Ok(match ledger.and_then(|ledger| ledger.transfer(id)) {
+            Some(ledger::Applied::TwoPhase { transfer, .. }) => transfer.debit.organization(),
+            _ => None,
+        })
     }
 
     /// A deal was cancelled before pickup: the escrow is voided (a deal still waiting for its
@@ -262,6 +299,13 @@ impl<S: EventStore> Treasury<S> {
             Some(Escrow::Cancelled) => {
                 tracing::error!(deal = %deal.id, "a delivery was accepted for a cancelled deal: nothing is paid");
                 Ok(())
+            }
+            Some(Escrow::Refused { .. }) => {
+                // Delivered while its payment waited (a log from before pickups waited for
+                // it): it is settled outside the platform, and stops waiting, so that no later
+                // deposit holds money nothing would release.
+                tracing::warn!(deal = %deal.id, "a delivery was accepted for a deal whose payment was never held: settled outside the platform");
+                self.escrow_event(deal.id, &actor, EscrowEvent::Cancelled).await
             }
             _ => Ok(()),
         }
@@ -357,11 +401,8 @@ impl<S: EventStore> Treasury<S> {
     /// settled: from the debtor's account to the creditor's, at once, or FAILED_PRECONDITION
     /// naming the shortfall, with nothing moved. Repeated, it moves the money once (the
     /// transfer's id derives from the settlement's). The log position of the transfer.
-    pub async fn pay_for_pallets(&self, payment: &PalletPayment) -> Result<u64, ApiError> {
-        let actor = Actor::service(&format!("pallets/{}", payment.settlement_id));
-        match self
-            .execute(payment.amount.currency(), &actor, vec![escrow::on_pallet_payment(payment)])
-            .await?
+    pub async fn pay_for_pallets(&self, actor: &Actor, payment: &PalletPayment) -> Result<u64, ApiError> {
+        match self.execute(payment.amount.currency(), actor, vec![escrow::on_pallet_payment(payment)]).await?
         {
             Executed::Done(position) => Ok(position),
             Executed::Refused(refused) => Err(ApiError::FailedPrecondition(format!(

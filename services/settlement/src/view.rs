@@ -47,8 +47,11 @@ pub struct View {
     deals: HashMap<Uuid, Deal>,
     ledgers: HashMap<Currency, (Ledger, u64)>,
     escrows: HashMap<Uuid, Escrow>,
-    /// (party, deal) for both parties of each deal whose payment waits for funds.
-    waiting: BTreeSet<(Uuid, Uuid)>,
+    /// (payer, position of the refusal, deal) for each deal whose payment waits for funds:
+    /// a payer's oldest first.
+    waiting: BTreeSet<(Uuid, u64, Uuid)>,
+    /// Where each waiting deal stands in `waiting`.
+    waiting_at: HashMap<Uuid, (Uuid, u64)>,
     deal_transfers: HashMap<Uuid, Vec<(Currency, Uuid)>>,
     invoices: HashMap<Uuid, StoredInvoice>,
     /// (organization, issue position, invoice) for the issuer and the customer of each.
@@ -119,14 +122,16 @@ impl View {
             },
             EscrowEvent::Cancelled => Escrow::Cancelled,
         };
-        if let Some(parties) = self.deals.get(&deal).map(|held| [held.buyer, held.seller]) {
-            for party in parties {
-                if matches!(escrow, Escrow::Refused { .. }) {
-                    self.waiting.insert((party, deal));
-                } else {
-                    self.waiting.remove(&(party, deal));
-                }
-            }
+        if let Some((payer, position)) = self.waiting_at.remove(&deal) {
+            self.waiting.remove(&(payer, position, deal));
+        }
+        if matches!(escrow, Escrow::Refused { .. })
+            && let Some(held) = self.deals.get(&deal)
+        {
+            // The payer is the buyer; for a gate fee (a negative price), the seller.
+            let payer = if held.price_per_unit.is_negative() { held.seller } else { held.buyer };
+            self.waiting.insert((payer, recorded.position, deal));
+            self.waiting_at.insert(deal, (payer, recorded.position));
         }
         self.escrows.insert(deal, escrow);
         Ok(())
@@ -169,12 +174,12 @@ impl View {
         self.escrows.get(&deal)
     }
 
-    /// The deals of `organization` (either side: a gate fee is paid by the seller) whose
-    /// payment waits for funds, oldest first (deal ids are UUIDv7), at most `limit`.
-    pub fn waiting_for_funds(&self, organization: Uuid, limit: usize) -> Vec<Deal> {
+    /// The deals whose payment `payer` owes and that wait for funds, in the order their
+    /// payment was first refused, at most `limit`.
+    pub fn waiting_for_funds(&self, payer: Uuid, limit: usize) -> Vec<Deal> {
         self.waiting
-            .range((organization, Uuid::nil())..=(organization, Uuid::max()))
-            .filter_map(|(_, deal)| self.deals.get(deal))
+            .range((payer, 0, Uuid::nil())..=(payer, u64::MAX, Uuid::max()))
+            .filter_map(|(_, _, deal)| self.deals.get(deal))
             .take(limit)
             .cloned()
             .collect()

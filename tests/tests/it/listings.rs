@@ -566,3 +566,47 @@ async fn a_listing_closes_itself_when_its_expiry_passes() {
         .expect_err("closed");
     assert_eq!(status.code(), Code::FailedPrecondition);
 }
+
+#[tokio::test]
+async fn a_reservation_released_then_asked_again_is_held_again_and_repeats_hold_once() {
+    let server = TestServer::start().await.expect("server");
+    let market = market(&server).await;
+    let mut producer = client(&server, &market.producer_token).await;
+    let id = create(&mut producer, pallet_offer(&market.producer_site)).await;
+    publish(&mut producer, &id).await;
+    let mut service = client(&server, &market.service_token).await;
+    let reservation = Uuid::now_v7();
+    let held = |listing: &pb::Listing| {
+        listing.open_reservations.iter().any(|open| open.reservation_id == reservation.to_string())
+    };
+    let show = |mut producer: Listings, id: String| async move {
+        producer
+            .get_listing(pb::GetListingRequest { listing_id: id })
+            .await
+            .expect("get")
+            .into_inner()
+            .listing
+            .expect("listing")
+    };
+    // The platform's retries carry no request id: the listing's own state answers them.
+    service.reserve_quantity(reserve(&id, reservation, 4)).await.expect("reserved");
+    service.reserve_quantity(reserve(&id, reservation, 4)).await.expect("the same again: held once");
+    let listing = show(producer.clone(), id.clone()).await;
+    assert_eq!(listing.open_reservations.len(), 1);
+    assert_eq!(listing.available.map(|quantity| quantity.amount_milli), Some(36_000));
+    service
+        .release_reservation(pb::ReleaseReservationRequest {
+            request_id: String::new(),
+            listing_id: id.clone(),
+            reservation_id: reservation.to_string(),
+        })
+        .await
+        .expect("released");
+    assert!(!held(&show(producer.clone(), id.clone()).await));
+    // Asked again after its release (a conclusion tried again), it is held again: never
+    // answered "held" while nothing is.
+    service.reserve_quantity(reserve(&id, reservation, 4)).await.expect("reserved again");
+    let listing = show(producer, id).await;
+    assert!(held(&listing), "{listing:?}");
+    assert_eq!(listing.available.map(|quantity| quantity.amount_milli), Some(36_000));
+}

@@ -256,6 +256,13 @@ fn only_published_listings_are_reserved_in_their_unit_and_requests_are_consumed_
     .iter()
     .fold(ListingState::Absent, evolve);
     assert_eq!(state.listing().map(Listing::available_milli), Some(0), "a request fully served");
+    // Closed, a listing holds no reservation: a release asked again is an unknown reservation.
+    let withdrawn = [created(), Event::Published, Event::Withdrawn];
+    check(
+        &withdrawn,
+        Command::Release { reservation_id: id(101) },
+        Err(Rejection::UnknownReservation(id(101))),
+    );
     let kilos = Command::Reserve {
         reservation_id: id(101),
         quantity: Quantity::new(10_000, Unit::Kilogram, false).expect("q"),
