@@ -11,6 +11,8 @@ use symbiose_proto::common::v1 as common;
 use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
 use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
+use symbiose_proto::logistics::v1 as logistics;
+use symbiose_proto::logistics::v1::logistics_service_client::LogisticsServiceClient;
 use symbiose_proto::matching::v1 as matching;
 use symbiose_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use symbiose_proto::settlement::v1 as settlement;
@@ -230,6 +232,31 @@ pub async fn publish(
 /// Longest wait for the matching proposer to propose a pair after a publication.
 const PROPOSAL_WAIT_MS: u64 = 20_000;
 
+/// The first proposal naming `listing` that `token`'s organization sees, waited for (with a
+/// bound): the proposer works after a publication, not within it.
+pub async fn first_proposal(
+    server: &TestServer,
+    token: &str,
+    listing: &str,
+) -> anyhow::Result<matching::Proposal> {
+    let mut client = MatchingServiceClient::new(server.authed(token).await?);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(PROPOSAL_WAIT_MS);
+    loop {
+        let listed = client
+            .list_proposals(matching::ListProposalsRequest {
+                listing_id: listing.into(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        if let Some(proposal) = listed.proposals.into_iter().next() {
+            return Ok(proposal);
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no proposal for listing {listing}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Publishes `offer` (by `seller`) and `request` (by `buyer`), waits for the proposal of the
 /// pair, and has both accept it: the deal they agreed.
 pub async fn agree(
@@ -242,21 +269,7 @@ pub async fn agree(
     publish(server, &seller.token, offer).await?;
     let (request_id, _) = publish(server, &buyer.token, request).await?;
     let mut buyer_side = MatchingServiceClient::new(server.authed(&buyer.token).await?);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(PROPOSAL_WAIT_MS);
-    let proposal = loop {
-        let listed = buyer_side
-            .list_proposals(matching::ListProposalsRequest {
-                listing_id: request_id.clone(),
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        if let Some(proposal) = listed.proposals.into_iter().next() {
-            break proposal;
-        }
-        anyhow::ensure!(std::time::Instant::now() < deadline, "no proposal for request {request_id}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let proposal = first_proposal(server, &buyer.token, &request_id).await?;
     let accept =
         |proposal_id: String| matching::AcceptProposalRequest { request_id: String::new(), proposal_id };
     MatchingServiceClient::new(server.authed(&seller.token).await?)
@@ -277,6 +290,60 @@ pub async fn strasbourg_producer(server: &TestServer) -> anyhow::Result<Member> 
         "Strasbourg",
     )
     .await
+}
+
+/// A carrier profile: a depot in Strasbourg (Port du Rhin) serving France and Germany within
+/// `radius_km`, a 12 t truck of 18 pallet places, 1.80 EUR per km, 15.00 EUR per tonne, at least
+/// 90.00 EUR, no pallet exchange.
+pub fn carrier_profile(radius_km: u32) -> anyhow::Result<logistics::CarrierProfile> {
+    let place = symbiose_domain::geo::place("Strasbourg").context("Strasbourg is in the table")?;
+    Ok(logistics::CarrierProfile {
+        carrier_organization_id: String::new(),
+        depots: vec![logistics::Depot {
+            depot_id: String::new(),
+            name: "Port du Rhin".into(),
+            location: Some(place.point.into()),
+            country: common::Country::France.into(),
+        }],
+        countries: vec![common::Country::France.into(), common::Country::Germany.into()],
+        radius_km,
+        vehicles: vec![logistics::Vehicle {
+            vehicle_id: String::new(),
+            name: "Porteur 12 t".into(),
+            payload_kg: 12_000,
+            pallet_places: 18,
+            tail_lift: true,
+            dangerous_goods: false,
+        }],
+        rates: Some(logistics::Rates {
+            per_km_minor: 180,
+            per_tonne_minor: 1500,
+            minimum_charge_minor: 9000,
+            currency_code: "EUR".into(),
+        }),
+        pallet_exchange: false,
+    })
+}
+
+/// The carrier of the walk-throughs, Transports du Rhin SARL in Strasbourg, with the profile of
+/// [`carrier_profile`] (100 km) registered.
+pub async fn rhine_carrier(server: &TestServer) -> anyhow::Result<Member> {
+    let carrier = member(
+        server,
+        "Transports du Rhin SARL",
+        common::Country::France,
+        &siren(3_001),
+        &[common::Role::Carrier],
+        "Strasbourg",
+    )
+    .await?;
+    LogisticsServiceClient::new(server.authed(&carrier.token).await?)
+        .register_carrier(logistics::RegisterCarrierRequest {
+            request_id: String::new(),
+            profile: Some(carrier_profile(100)?),
+        })
+        .await?;
+    Ok(carrier)
 }
 
 /// The buyer of the walk-throughs, across the Rhine: Kehler Palettenservice GmbH, in Kehl.

@@ -29,19 +29,6 @@ async fn server() -> TestServer {
     .expect("server")
 }
 
-async fn seller(server: &TestServer) -> fixtures::Member {
-    member(
-        server,
-        "Palettes de l'Est SAS",
-        common::Country::France,
-        "73282932000074",
-        &[common::Role::Producer],
-        "Strasbourg",
-    )
-    .await
-    .expect("seller")
-}
-
 async fn available(server: &TestServer, token: &str, listing: &str) -> pb::Listing {
     ListingServiceClient::new(server.authed(token).await.expect("channel"))
         .get_listing(pb::GetListingRequest { listing_id: listing.into() })
@@ -55,7 +42,7 @@ async fn available(server: &TestServer, token: &str, listing: &str) -> pb::Listi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_reservations_on_one_offer_all_succeed_exactly() {
     let server = server().await;
-    let seller = seller(&server).await;
+    let seller = fixtures::strasbourg_producer(&server).await.expect("seller");
     let (offer, _) =
         publish(&server, &seller.token, pallet_terms(pb::ListingSide::Offer, &seller.site_id, 1_000, 350))
             .await
@@ -105,7 +92,7 @@ async fn two_hundred_concurrent_reservations_on_one_offer_all_succeed_exactly() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eighty_concurrent_acceptances_on_one_offer_conclude_every_proposal() {
     let server = server().await;
-    let seller = seller(&server).await;
+    let seller = fixtures::strasbourg_producer(&server).await.expect("seller");
     let (offer, _) =
         publish(&server, &seller.token, pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350))
             .await
@@ -131,23 +118,7 @@ async fn eighty_concurrent_acceptances_on_one_offer_conclude_every_proposal() {
     // The proposer proposes the offer to every request; wait for each proposal.
     let mut proposals = Vec::new();
     for (buyer, request) in &buyers {
-        let mut client = MatchingServiceClient::new(server.authed(&buyer.token).await.expect("channel"));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let proposal = loop {
-            let listed = client
-                .list_proposals(matching::ListProposalsRequest {
-                    listing_id: request.clone(),
-                    ..Default::default()
-                })
-                .await
-                .expect("list proposals")
-                .into_inner();
-            if let Some(proposal) = listed.proposals.into_iter().next() {
-                break proposal;
-            }
-            assert!(std::time::Instant::now() < deadline, "no proposal for {request}");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        };
+        let proposal = fixtures::first_proposal(&server, &buyer.token, request).await.expect("a proposal");
         proposals.push((buyer.token.clone(), proposal.proposal_id, request.clone()));
     }
     // Both sides of every proposal accept at once: 80 acceptances, each last one reserving

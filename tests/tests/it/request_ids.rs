@@ -73,41 +73,15 @@ async fn a_request_id_sent_again_with_another_request_is_refused_everywhere() {
     // Logistics: a carrier profile registered under an id; another profile under it is refused.
     let carrier = member(
         &server,
-        "Transports du Rhin SARL",
+        "Transports de l'Ill SARL",
         common::Country::France,
-        &fixtures::siren(3_001),
+        &fixtures::siren(3_002),
         &[common::Role::Carrier],
         "Strasbourg",
     )
     .await
     .expect("carrier");
-    let place = symbiose_domain::geo::place("Strasbourg").expect("a town");
-    let profile = |radius_km: u32| logistics::CarrierProfile {
-        carrier_organization_id: String::new(),
-        depots: vec![logistics::Depot {
-            depot_id: String::new(),
-            name: "Port du Rhin".into(),
-            location: Some(place.point.into()),
-            country: common::Country::France.into(),
-        }],
-        countries: vec![common::Country::France.into()],
-        radius_km,
-        vehicles: vec![logistics::Vehicle {
-            vehicle_id: String::new(),
-            name: "Porteur 12 t".into(),
-            payload_kg: 12_000,
-            pallet_places: 18,
-            tail_lift: true,
-            dangerous_goods: false,
-        }],
-        rates: Some(logistics::Rates {
-            per_km_minor: 180,
-            per_tonne_minor: 1500,
-            minimum_charge_minor: 9000,
-            currency_code: "EUR".into(),
-        }),
-        pallet_exchange: false,
-    };
+    let profile = |radius_km: u32| fixtures::carrier_profile(radius_km).expect("a profile");
     let mut logistics_client =
         LogisticsServiceClient::new(server.authed(&carrier.token).await.expect("channel"));
     let register = |radius_km: u32| logistics::RegisterCarrierRequest {

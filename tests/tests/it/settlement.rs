@@ -165,58 +165,11 @@ async fn confirm(server: &TestServer, buyer: &Member, shipment: String) {
         .expect("accepted");
 }
 
-/// A carrier profile in Strasbourg serving France and Germany with a 12 t truck.
-async fn register_carrier(server: &TestServer, carrier: &Member) {
-    let place = symbiose_domain::geo::place("Strasbourg").expect("a town");
-    LogisticsServiceClient::new(server.authed(&carrier.token).await.expect("channel"))
-        .register_carrier(logistics::RegisterCarrierRequest {
-            request_id: String::new(),
-            profile: Some(logistics::CarrierProfile {
-                carrier_organization_id: String::new(),
-                depots: vec![logistics::Depot {
-                    depot_id: String::new(),
-                    name: "Port du Rhin".into(),
-                    location: Some(place.point.into()),
-                    country: common::Country::France.into(),
-                }],
-                countries: vec![common::Country::France.into(), common::Country::Germany.into()],
-                radius_km: 100,
-                vehicles: vec![logistics::Vehicle {
-                    vehicle_id: String::new(),
-                    name: "Porteur 12 t".into(),
-                    payload_kg: 12_000,
-                    pallet_places: 18,
-                    tail_lift: true,
-                    dangerous_goods: false,
-                }],
-                rates: Some(logistics::Rates {
-                    per_km_minor: 180,
-                    per_tonne_minor: 1500,
-                    minimum_charge_minor: 9000,
-                    currency_code: "EUR".into(),
-                }),
-                pallet_exchange: false,
-            }),
-        })
-        .await
-        .expect("a carrier profile");
-}
-
 /// The producer in Strasbourg, the buyer in Kehl, and a carrier in Strasbourg with its profile.
 async fn parties(server: &TestServer) -> (Member, Member, Member) {
     let seller = fixtures::strasbourg_producer(server).await.expect("seller");
     let buyer = fixtures::kehl_buyer(server).await.expect("buyer");
-    let carrier = member(
-        server,
-        "Transports du Rhin SARL",
-        common::Country::France,
-        &fixtures::siren(3_001),
-        &[common::Role::Carrier],
-        "Strasbourg",
-    )
-    .await
-    .expect("carrier");
-    register_carrier(server, &carrier).await;
+    let carrier = fixtures::rhine_carrier(server).await.expect("carrier");
     (seller, buyer, carrier)
 }
 
@@ -343,17 +296,7 @@ async fn an_unfunded_escrow_is_refused_and_a_cancelled_deal_is_voided() {
     )
     .await
     .expect("an unfunded buyer");
-    let carrier = member(
-        &server,
-        "Transports du Rhin SARL",
-        common::Country::France,
-        &fixtures::siren(3_001),
-        &[common::Role::Carrier],
-        "Strasbourg",
-    )
-    .await
-    .expect("carrier");
-    register_carrier(&server, &carrier).await;
+    let carrier = fixtures::rhine_carrier(&server).await.expect("carrier");
     deposit(&server, &funded.organization_id, 50_000).await;
 
     let deal = agree(
