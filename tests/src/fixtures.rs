@@ -346,6 +346,36 @@ pub async fn rhine_carrier(server: &TestServer) -> anyhow::Result<Member> {
     Ok(carrier)
 }
 
+/// `count` buyers in Strasbourg ("Acheteur <i> SAS", SIRENs from `siren_base`), each with a
+/// published request of `pallets` EUR pallets at 4.00 EUR at most: each buyer and its request.
+pub async fn strasbourg_buyers(
+    server: &TestServer,
+    count: usize,
+    siren_base: u32,
+    pallets: i64,
+) -> anyhow::Result<Vec<(Member, String)>> {
+    let mut buyers = Vec::new();
+    for index in 0..count {
+        let buyer = member(
+            server,
+            &format!("Acheteur {index} SAS"),
+            common::Country::France,
+            &siren(siren_base + index as u32),
+            &[common::Role::Buyer],
+            "Strasbourg",
+        )
+        .await?;
+        let (request, _) = publish(
+            server,
+            &buyer.token,
+            pallet_terms(pb::ListingSide::Request, &buyer.site_id, pallets, 400),
+        )
+        .await?;
+        buyers.push((buyer, request));
+    }
+    Ok(buyers)
+}
+
 /// The buyer of the walk-throughs, across the Rhine: Kehler Palettenservice GmbH, in Kehl.
 pub async fn kehl_buyer(server: &TestServer) -> anyhow::Result<Member> {
     member(

@@ -4,13 +4,12 @@
 
 use std::num::NonZeroU32;
 
-use symbiose_proto::common::v1 as common;
 use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
 use symbiose_proto::matching::v1 as matching;
 use symbiose_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use symbiose_tests::TestServer;
-use symbiose_tests::fixtures::{self, member, pallet_terms, pallets, publish};
+use symbiose_tests::fixtures::{self, pallet_terms, pallets, publish};
 use uuid::Uuid;
 
 /// Reservations sent at once on one offer.
@@ -97,24 +96,7 @@ async fn eighty_concurrent_acceptances_on_one_offer_conclude_every_proposal() {
         publish(&server, &seller.token, pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350))
             .await
             .expect("offer");
-    let mut buyers = Vec::new();
-    for index in 0..BUYERS {
-        let buyer = member(
-            &server,
-            &format!("Acheteur {index} SAS"),
-            common::Country::France,
-            &fixtures::siren(3_000 + index as u32),
-            &[common::Role::Buyer],
-            "Strasbourg",
-        )
-        .await
-        .expect("buyer");
-        let (request, _) =
-            publish(&server, &buyer.token, pallet_terms(pb::ListingSide::Request, &buyer.site_id, 1, 400))
-                .await
-                .expect("request");
-        buyers.push((buyer, request));
-    }
+    let buyers = fixtures::strasbourg_buyers(&server, BUYERS, 3_000, 1).await.expect("buyers");
     // The proposer proposes the offer to every request; wait for each proposal.
     let mut proposals = Vec::new();
     for (buyer, request) in &buyers {

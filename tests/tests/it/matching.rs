@@ -348,24 +348,7 @@ async fn buyers_racing_for_one_offer_never_get_more_than_it_has() {
         publish(&server, &seller.token, pallet_terms(pb::ListingSide::Offer, &seller.site_id, 10, 350))
             .await
             .expect("offer");
-    let mut buyers = Vec::new();
-    for index in 0..BUYERS {
-        let buyer = member(
-            &server,
-            &format!("Acheteur {index} SAS"),
-            common::Country::France,
-            &fixtures::siren(2_000 + index as u32),
-            &[common::Role::Buyer],
-            "Strasbourg",
-        )
-        .await
-        .expect("buyer");
-        let (request, _) =
-            publish(&server, &buyer.token, pallet_terms(pb::ListingSide::Request, &buyer.site_id, 4, 400))
-                .await
-                .expect("request");
-        buyers.push((buyer, request));
-    }
+    let buyers = fixtures::strasbourg_buyers(&server, BUYERS, 2_000, 4).await.expect("buyers");
     // Each request's publication proposed the offer; the seller accepts every proposal.
     let mut seller_side = matching(&server, &seller.token).await;
     let mut proposals = Vec::new();
