@@ -425,6 +425,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn event_ids_derived_from_a_request_are_pinned_for_good() {
+        // A request repeated is recognised by these ids in the store: a change of derivation
+        // would apply it twice.
+        let organization: Uuid = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".parse().expect("a uuid");
+        let actor = Actor::new(organization, "request-1").expect("an actor");
+        let stream = stream("proposal", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60".parse().expect("a uuid"));
+        assert_eq!(actor.event_id(&stream, Some(3), 0).to_string(), "86aef118-8cfd-5919-8745-e1abc3357cfa");
+        assert_eq!(actor.event_id(&stream, None, 1).to_string(), "28a5295e-325d-547c-a601-25e187471e9b");
+    }
+
     #[tokio::test]
     async fn a_repeated_request_appends_once_and_the_view_follows() {
         let dir = tempfile::tempdir().expect("a directory");

@@ -287,3 +287,24 @@ pub(crate) async fn follow_log<S: EventStore>(
         position.send_replace(recorded.position + 1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_derived_from_a_request_are_pinned_for_good() {
+        // A request repeated is recognised by these ids (its listing's, its events'): a change
+        // of derivation would apply it twice.
+        let organization: Uuid = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".parse().expect("a uuid");
+        let meta = Meta { actor: organization, request_id: Some("request-1".to_owned()), fingerprint: None };
+        assert_eq!(
+            meta.derive_id("listing-0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60/0/0").to_string(),
+            "71a4e981-0b6a-50d7-b80d-5d54390ce61a"
+        );
+        assert_eq!(
+            meta.derive_id(&format!("listing/{organization}")).to_string(),
+            "4018463c-54a4-57f1-8b2c-0188bcb8ce64"
+        );
+    }
+}

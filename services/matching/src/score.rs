@@ -186,6 +186,18 @@ mod tests {
     }
 
     #[test]
+    fn the_weights_are_pinned_by_literal_totals() {
+        // Worked by hand: 0.40 distance, 0.25 price, 0.20 quantity, 0.15 timing.
+        close(weighted(1.0, 1.0, 1.0, 1.0), 1.0);
+        close(weighted(1.0, 0.0, 0.0, 0.0), 0.40);
+        close(weighted(0.0, 1.0, 0.0, 0.0), 0.25);
+        close(weighted(0.0, 0.0, 1.0, 0.0), 0.20);
+        close(weighted(0.0, 0.0, 0.0, 1.0), 0.15);
+        // The README's Strasbourg-Kehl pair: 0.4 x 0.98 + 0.25 x 0.12 + 0.2 + 0.15 = 0.772.
+        close(weighted(0.98, 0.12, 1.0, 1.0), 0.772);
+    }
+
+    #[test]
     fn components_of_the_strasbourg_kehl_pair() {
         let score = score_of(&offer(1, "Strasbourg"), &request(2, "Kehl"));
         // About 4.6 km of 200.

@@ -468,7 +468,8 @@ async fn a_request_fully_served_leaves_the_catalog_and_gets_no_more_matches() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // A second offer that would fit finds no match in it.
+    // A second offer that would fit finds another open request, and not the one served.
+    let open = fixtures::strasbourg_buyers(&server, 1, 5_000, 10).await.expect("another buyer");
     let (second, position) =
         publish(&server, &seller.token, pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 300))
             .await
@@ -479,10 +480,13 @@ async fn a_request_fully_served_leaves_the_catalog_and_gets_no_more_matches() {
         .await
         .expect("matches")
         .into_inner();
-    assert!(
-        found.matches.iter().all(|found| found.counterpart.as_ref().is_none_or(|c| c.listing_id != request)),
-        "{found:?}"
-    );
+    let counterparts: Vec<&str> = found
+        .matches
+        .iter()
+        .filter_map(|found| found.counterpart.as_ref().map(|counterpart| counterpart.listing_id.as_str()))
+        .collect();
+    assert!(counterparts.contains(&open[0].1.as_str()), "the open request is matched: {counterparts:?}");
+    assert!(!counterparts.contains(&request.as_str()), "the served request is not: {counterparts:?}");
 
     // Cancelled, the deal gives the request back: 40 asked again.
     matching(&server, &buyer.token)

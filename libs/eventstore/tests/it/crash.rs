@@ -57,6 +57,7 @@ async fn no_acknowledged_event_is_lost_when_the_writer_is_killed() {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(CYCLES_DEFAULT);
+    assert!(cycles >= 1, "SYMBIOSE_CRASH_CYCLES must be at least 1: a run of no cycle proves nothing");
     let dir = tempfile::tempdir().expect("dir");
     let seed =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_nanos() as u64;
@@ -83,8 +84,15 @@ async fn no_acknowledged_event_is_lost_when_the_writer_is_killed() {
                 break;
             }
         }
-        // Lines already in the pipe when the process died were acknowledged too.
-        let _ = child.wait();
+        // The writer acknowledged as many appends as the cycle waited for, and died of the
+        // SIGKILL, not of itself: a writer that stopped early would make the cycle prove less.
+        assert_eq!(seen, kill_after, "cycle {cycle}: the writer stopped after {seen} acknowledgements");
+        let status = child.wait().expect("wait for the writer");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "cycle {cycle}: the writer ended with {status}, not by the SIGKILL"
+        );
 
         let (store, report) = EmbeddedStore::open(dir.path(), Options { segment_bytes_max: 256 * 1024 })
             .unwrap_or_else(|error| panic!("cycle {cycle}: reopen after SIGKILL: {error}"));
@@ -98,6 +106,11 @@ async fn no_acknowledged_event_is_lost_when_the_writer_is_killed() {
         assert_eq!(appended.first_position, report.events, "cycle {cycle}: no gap after recovery");
         store.close().await;
     }
+    assert!(
+        acknowledged.len() >= cycles,
+        "{} acknowledgements over {cycles} cycles: each cycle waits for at least one",
+        acknowledged.len()
+    );
 }
 
 /// Every acknowledged event is in the log once, at the position and version it was given.
