@@ -6,6 +6,7 @@ mod contention;
 mod directory;
 mod field_paths;
 mod health;
+mod isolation;
 mod listings;
 mod logistics;
 mod matching;
