@@ -279,6 +279,39 @@ pub async fn agree(
     concluded.deals.into_iter().next().context("the last acceptance made a deal")
 }
 
+/// The deal of the walk-throughs between `seller` and `buyer`: 40 EUR pallets offered at 3.50
+/// EUR, asked for at 4.00 EUR at most, proposed and accepted by both.
+pub async fn pallet_deal(
+    server: &TestServer,
+    seller: &Member,
+    buyer: &Member,
+) -> anyhow::Result<matching::Deal> {
+    agree(
+        server,
+        seller,
+        pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350),
+        buyer,
+        pallet_terms(pb::ListingSide::Request, &buyer.site_id, 40, 400),
+    )
+    .await
+}
+
+/// The first invoice `token`'s organization issued or received, waited for (with a bound):
+/// settlement issues it after the delivery, not within it.
+pub async fn first_invoice(server: &TestServer, token: &str) -> anyhow::Result<settlement::Invoice> {
+    let mut client = SettlementServiceClient::new(server.authed(token).await?);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ESCROW_WAIT_MS);
+    loop {
+        let listed =
+            client.list_invoices(settlement::ListInvoicesRequest::default()).await?.into_inner().invoices;
+        if let Some(invoice) = listed.into_iter().next() {
+            return Ok(invoice);
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no invoice");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The producer of the walk-throughs: Palettes de l'Est SAS, in Strasbourg.
 pub async fn strasbourg_producer(server: &TestServer) -> anyhow::Result<Member> {
     member(

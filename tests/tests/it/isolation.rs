@@ -15,7 +15,7 @@ use symbiose_proto::matching::v1 as matching;
 use symbiose_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use symbiose_proto::settlement::v1 as settlement;
 use symbiose_proto::settlement::v1::settlement_service_client::SettlementServiceClient;
-use symbiose_tests::fixtures::{self, Member, agree, member, pallet_terms, publish};
+use symbiose_tests::fixtures::{self, Member, member, pallet_terms, publish};
 use symbiose_tests::{AuthedChannel, TestServer};
 use tonic::{Code, Response, Status};
 
@@ -40,15 +40,7 @@ async fn a_stranger_reads_nothing_and_changes_nothing_of_a_cross_border_deal() {
     .await
     .expect("a stranger");
     fixtures::deposit(&server, &buyer.organization_id, 50_000).await.expect("a deposit");
-    let deal = agree(
-        &server,
-        &seller,
-        pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350),
-        &buyer,
-        pallet_terms(pb::ListingSide::Request, &buyer.site_id, 40, 400),
-    )
-    .await
-    .expect("a deal");
+    let deal = fixtures::pallet_deal(&server, &seller, &buyer).await.expect("a deal");
     let deal_id = deal.deal_id.clone();
     fixtures::escrow_held(&server, &buyer.token, &deal_id).await.expect("the payment held");
     let mut them = Clients::of(&server, &stranger).await;
@@ -135,7 +127,7 @@ async fn a_stranger_reads_nothing_and_changes_nothing_of_a_cross_border_deal() {
 
     // Closed, paid out and invoiced: the stranger reads none of the money or the documents.
     transfers_until(&mut buyer_side.settlement, &deal_id, 3).await;
-    let invoice = first_invoice(&mut seller_side.settlement).await;
+    let invoice = fixtures::first_invoice(&server, &seller.token).await.expect("an invoice");
     let shown =
         seller_side.settlement.get_invoice(get_invoice(&invoice.invoice_id)).await.expect("the invoice");
     let shown = shown.into_inner();
@@ -326,24 +318,6 @@ async fn transfers_until(client: &mut SettlementServiceClient<AuthedChannel>, de
             return;
         }
         assert!(Instant::now() < deadline, "the settler did not pay deal {deal} out: {listed:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The first invoice the caller issued or received, waited for with a bound.
-async fn first_invoice(client: &mut SettlementServiceClient<AuthedChannel>) -> settlement::Invoice {
-    let deadline = Instant::now() + REACTION_WAIT;
-    loop {
-        let listed = client
-            .list_invoices(settlement::ListInvoicesRequest::default())
-            .await
-            .expect("invoices")
-            .into_inner()
-            .invoices;
-        if let Some(invoice) = listed.into_iter().next() {
-            return invoice;
-        }
-        assert!(Instant::now() < deadline, "no invoice");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

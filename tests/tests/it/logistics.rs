@@ -166,15 +166,7 @@ async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
     // The buyer's money first: its payment is held in escrow when the deal is agreed, and the
     // material is picked up only then.
     fixtures::deposit(&server, &buyer.organization_id, 50_000).await.expect("a deposit");
-    let deal = agree(
-        &server,
-        &seller,
-        pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350),
-        &buyer,
-        pallet_terms(pb::ListingSide::Request, &buyer.site_id, 40, 400),
-    )
-    .await
-    .expect("a deal");
+    let deal = fixtures::pallet_deal(&server, &seller, &buyer).await.expect("a deal");
     fixtures::escrow_held(&server, &buyer.token, &deal.deal_id).await.expect("the payment held");
 
     // Quotes: only the carrier whose area covers both towns and whose vehicle fits.

@@ -437,15 +437,7 @@ async fn a_request_fully_served_leaves_the_catalog_and_gets_no_more_matches() {
     let server = TestServer::start().await.expect("server");
     let seller = producer(&server, "Strasbourg").await;
     let buyer = fixtures::kehl_buyer(&server).await.expect("buyer");
-    let deal = fixtures::agree(
-        &server,
-        &seller,
-        pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350),
-        &buyer,
-        pallet_terms(pb::ListingSide::Request, &buyer.site_id, 40, 400),
-    )
-    .await
-    .expect("a deal");
+    let deal = fixtures::pallet_deal(&server, &seller, &buyer).await.expect("a deal");
     let request = deal.request_id.clone();
     // The deal serves the whole request: it is reserved like an offer.
     assert_eq!(available(&server, &buyer.token, &request).await, 0, "40 of 40 served");

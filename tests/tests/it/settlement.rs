@@ -6,14 +6,13 @@
 use std::time::{Duration, Instant};
 
 use symbiose_proto::common::v1 as common;
-use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::logistics::v1 as logistics;
 use symbiose_proto::logistics::v1::logistics_service_client::LogisticsServiceClient;
 use symbiose_proto::matching::v1 as matching;
 use symbiose_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use symbiose_proto::settlement::v1 as settlement;
 use symbiose_proto::settlement::v1::settlement_service_client::SettlementServiceClient;
-use symbiose_tests::fixtures::{self, Member, agree, member, pallet_terms};
+use symbiose_tests::fixtures::{self, Member, member};
 use symbiose_tests::{AuthedChannel, TestServer};
 use tonic::Code;
 
@@ -181,15 +180,7 @@ async fn a_cross_border_deal_is_paid_through_escrow_and_invoiced() {
 
     // Agreed: 40 pallets at 3.50 EUR: net 140.00, the 2% fee 2.80, no VAT (intra-EU, the buyer
     // has a VAT number): 142.80 held.
-    let deal = agree(
-        &server,
-        &seller,
-        pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350),
-        &buyer,
-        pallet_terms(pb::ListingSide::Request, &buyer.site_id, 40, 400),
-    )
-    .await
-    .expect("a deal");
+    let deal = fixtures::pallet_deal(&server, &seller, &buyer).await.expect("a deal");
     let mut buyer_money = settlement(&server, &buyer.token).await;
     let held = transfers_until(&mut buyer_money, &deal.deal_id, |listed| !listed.transfers.is_empty()).await;
     assert_eq!(held.transfers.len(), 1, "{held:?}");
@@ -241,20 +232,7 @@ async fn a_cross_border_deal_is_paid_through_escrow_and_invoiced() {
     );
 
     // The invoice: the seller's first of the year, exempt intra-EU supply with both VAT numbers.
-    let deadline = Instant::now() + SETTLE_WAIT;
-    let invoice = loop {
-        let listed = seller_money
-            .list_invoices(settlement::ListInvoicesRequest::default())
-            .await
-            .expect("invoices")
-            .into_inner()
-            .invoices;
-        if let Some(invoice) = listed.into_iter().next() {
-            break invoice;
-        }
-        assert!(Instant::now() < deadline, "no invoice");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let invoice = fixtures::first_invoice(&server, &seller.token).await.expect("an invoice");
     let year = invoice.issue_date[..4].to_owned();
     assert_eq!(invoice.number, format!("FR-{year}-000001"));
     assert_eq!(invoice.vat_regime, "intra_eu_exempt");
@@ -299,15 +277,7 @@ async fn an_unfunded_escrow_is_refused_and_a_cancelled_deal_is_voided() {
     let carrier = fixtures::rhine_carrier(&server).await.expect("carrier");
     deposit(&server, &funded.organization_id, 50_000).await;
 
-    let deal = agree(
-        &server,
-        &seller,
-        pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350),
-        &unfunded,
-        pallet_terms(pb::ListingSide::Request, &unfunded.site_id, 40, 400),
-    )
-    .await
-    .expect("a deal");
+    let deal = fixtures::pallet_deal(&server, &seller, &unfunded).await.expect("a deal");
     let mut unfunded_money = settlement(&server, &unfunded.token).await;
     let refused =
         transfers_until(&mut unfunded_money, &deal.deal_id, |listed| !listed.escrow_refused.is_empty()).await;
@@ -339,15 +309,7 @@ async fn an_unfunded_escrow_is_refused_and_a_cancelled_deal_is_voided() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let deal = agree(
-        &server,
-        &seller,
-        pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350),
-        &funded,
-        pallet_terms(pb::ListingSide::Request, &funded.site_id, 40, 400),
-    )
-    .await
-    .expect("a deal");
+    let deal = fixtures::pallet_deal(&server, &seller, &funded).await.expect("a deal");
     let mut funded_money = settlement(&server, &funded.token).await;
     transfers_until(&mut funded_money, &deal.deal_id, |listed| !listed.transfers.is_empty()).await;
     MatchingServiceClient::new(server.authed(&funded.token).await.expect("channel"))
@@ -396,15 +358,7 @@ async fn invoices_have_no_gap_when_deliveries_are_accepted_at_once() {
     deposit(&server, &buyer.organization_id, 100_000).await;
     let mut shipments = Vec::new();
     for _ in 0..DEALS {
-        let deal = agree(
-            &server,
-            &seller,
-            pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350),
-            &buyer,
-            pallet_terms(pb::ListingSide::Request, &buyer.site_id, 40, 400),
-        )
-        .await
-        .expect("a deal");
+        let deal = fixtures::pallet_deal(&server, &seller, &buyer).await.expect("a deal");
         shipments.push(deliver_unconfirmed(&server, &buyer, &carrier, &deal.deal_id, 40).await);
     }
     // Every delivery accepted at once: the settler issues their invoices one after the other,
