@@ -32,6 +32,26 @@ pub(crate) fn options() -> Options {
     Options { segment_bytes_max: SEGMENT_BYTES_MAX }
 }
 
+/// Longest wait for the `LOCK` of a directory this test closed to be free again.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the store in `dir`. Another test of this binary that starts a process forks while
+/// holding every open file for an instant, the `LOCK` of a store just closed here included:
+/// that brief hold is waited out (with a bound), any other answer is the open's.
+pub(crate) fn open(
+    dir: &Path,
+) -> Result<(EmbeddedStore, symbiose_eventstore::embedded::OpenReport), StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match EmbeddedStore::open(dir, options()) {
+            Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 /// One acknowledged append: one record of the log, in order.
 #[derive(Debug, Clone)]
 pub(crate) struct Acknowledged {
@@ -63,7 +83,7 @@ impl Fixture {
     /// A fixture whose last append has a payload of `final_payload_bytes`.
     pub(crate) async fn build_with(final_payload_bytes: usize) -> Fixture {
         let dir = tempfile::tempdir().expect("dir");
-        let (store, _) = EmbeddedStore::open(dir.path(), options()).expect("open");
+        let (store, _) = open(dir.path()).expect("open");
         let mut acknowledged = Vec::new();
         for index in 0..=APPENDS {
             let stream = format!("listing-{}", index % 3);
@@ -221,7 +241,7 @@ async fn a_flipped_bit_in_the_last_segment_always_stops_the_open() {
             let trial = fixture.copy();
             let damaged = damage(trial.path(), &located.file, |bytes| bytes[byte] ^= 1 << bit);
             let context = format!("{target}: bit {bit} of byte {byte}");
-            match EmbeddedStore::open(trial.path(), options()) {
+            match open(trial.path()) {
                 Err(error) => assert_corrupted_at(&error, &located.file, located.range.start, &context),
                 Ok((store, report)) => {
                     store.close().await;
@@ -251,7 +271,7 @@ async fn a_flipped_bit_in_a_sealed_segment_fails_every_read_that_reaches_it() {
         let context = format!("bit {bit} of byte {byte}");
         // The open reads the sealed segment from its index file, not its records: it succeeds,
         // and the damage is found by every read that reaches the record.
-        let store = match EmbeddedStore::open(trial.path(), options()) {
+        let store = match open(trial.path()) {
             Err(error) => {
                 assert_corrupted_at(&error, &located.file, located.range.start, &context);
                 continue;
@@ -292,7 +312,7 @@ async fn a_flipped_bit_in_a_sealed_segment_fails_every_read_that_reaches_it() {
         // Without its index file, the open scans the segment and refuses.
         let index_file = located.file.replace(".seg", ".idx");
         std::fs::remove_file(trial.path().join(&index_file)).expect("remove the index file");
-        let error = EmbeddedStore::open(trial.path(), options()).map(|_| ()).expect_err("a damaged segment");
+        let error = open(trial.path()).map(|_| ()).expect_err("a damaged segment");
         assert_corrupted_at(&error, &located.file, located.range.start, &format!("{context}, without index"));
     }
 }
@@ -306,8 +326,7 @@ async fn a_flipped_bit_in_a_segment_file_header_stops_the_open() {
         for bit in 0..64 {
             let trial = fixture.copy();
             damage(trial.path(), &file, |bytes| bytes[bit / 8] ^= 1 << (bit % 8));
-            let error =
-                EmbeddedStore::open(trial.path(), options()).map(|_| ()).expect_err("a damaged header");
+            let error = open(trial.path()).map(|_| ()).expect_err("a damaged header");
             assert_corrupted_at(&error, &file, 0, &format!("bit {bit} of {file}"));
         }
     }
@@ -317,8 +336,7 @@ async fn a_flipped_bit_in_a_segment_file_header_stops_the_open() {
 async fn assert_last_record_cut(fixture: &Fixture, dir: &Path, context: &str) {
     let tail = fixture.tail();
     let length = std::fs::metadata(dir.join(&tail.file)).expect("metadata").len();
-    let (store, report) =
-        EmbeddedStore::open(dir, options()).unwrap_or_else(|error| panic!("{context}: {error}"));
+    let (store, report) = open(dir).unwrap_or_else(|error| panic!("{context}: {error}"));
     let last = fixture.acknowledged.last().expect("appends");
     assert_eq!(report.events, fixture.events() - last.ids.len() as u64, "{context}");
     assert_eq!(report.truncated_bytes, length - tail.range.start as u64, "{context}");
@@ -377,14 +395,14 @@ async fn zeros_that_cannot_be_lost_sectors_are_refused() {
     for (context, zeroed) in cases {
         let trial = fixture.copy();
         damage(trial.path(), &tail.file, |bytes| bytes[zeroed].fill(0));
-        let error = EmbeddedStore::open(trial.path(), options()).map(|_| ()).expect_err(context);
+        let error = open(trial.path()).map(|_| ()).expect_err(context);
         assert_corrupted_at(&error, &tail.file, tail.range.start, context);
     }
     // A zeroed record in the middle of the last segment, with records after it.
     let middle = fixture.middle_of_last();
     let trial = fixture.copy();
     damage(trial.path(), &middle.file, |bytes| bytes[middle.range.clone()].fill(0));
-    let error = EmbeddedStore::open(trial.path(), options()).map(|_| ()).expect_err("a zeroed record");
+    let error = open(trial.path()).map(|_| ()).expect_err("a zeroed record");
     assert_corrupted_at(&error, &middle.file, middle.range.start, "a zeroed record in the middle");
 }
 
@@ -395,7 +413,7 @@ async fn zeros_after_the_last_record_are_cut() {
     for zeros in [1, RECORD_HEADER_BYTES - 1, RECORD_HEADER_BYTES, 4096] {
         let trial = fixture.copy();
         damage(trial.path(), &tail.file, |bytes| bytes.resize(bytes.len() + zeros, 0));
-        let (store, report) = EmbeddedStore::open(trial.path(), options()).expect("open");
+        let (store, report) = open(trial.path()).expect("open");
         assert_eq!(
             (report.events, report.truncated_bytes),
             (fixture.events(), zeros as u64),
@@ -411,7 +429,7 @@ async fn a_segment_left_unfinished_by_a_crash_is_removed() {
     let trial = fixture.copy();
     let unfinished = trial.path().join("00000000000000999999.seg.tmp");
     std::fs::write(&unfinished, FILE_MAGIC).expect("write");
-    let (store, report) = EmbeddedStore::open(trial.path(), options()).expect("open");
+    let (store, report) = open(trial.path()).expect("open");
     assert_eq!(report.events, fixture.events());
     assert!(!unfinished.exists());
     let next = store
@@ -428,7 +446,7 @@ async fn a_segment_left_unfinished_by_a_crash_is_removed() {
 #[tokio::test]
 async fn a_final_record_ending_in_zeros_with_a_flipped_bit_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
-    let (store, _) = EmbeddedStore::open(dir.path(), options()).expect("open");
+    let (store, _) = open(dir.path()).expect("open");
     let stream = StreamName::new("listing-1").expect("name");
     store.append(&stream, ExpectedVersion::NoStream, vec![event("first")]).await.expect("append");
     let mut payload = b"zeros follow".to_vec();
@@ -441,6 +459,6 @@ async fn a_final_record_ending_in_zeros_with_a_flipped_bit_is_refused() {
     let file = file_name(&path);
     let last = records(&std::fs::read(&path).expect("read")).pop().expect("records");
     damage(dir.path(), &file, |bytes| bytes[last.start + RECORD_HEADER_BYTES + 40] ^= 0x01);
-    let error = EmbeddedStore::open(dir.path(), options()).map(|_| ()).expect_err("damage");
+    let error = open(dir.path()).map(|_| ()).expect_err("damage");
     assert_corrupted_at(&error, &file, last.start, "a flipped bit before a run of zeros");
 }

@@ -1,11 +1,11 @@
 //! What an operator runs on a closed store: `verify` says what is wrong and where, `repair`
 //! cuts the log at a record boundary and keeps what it cuts.
 
-use symbiose_eventstore::embedded::{self, EmbeddedStore, IndexFile, ProblemKind};
+use symbiose_eventstore::embedded::{self, IndexFile, ProblemKind};
 use symbiose_eventstore::{EventStore, ExpectedVersion, READ_EVENTS_MAX, StoreError, StreamName};
 use uuid::Uuid;
 
-use crate::damage::{Fixture, damage, event, file_name, options, segments};
+use crate::damage::{Fixture, damage, event, file_name, open, segments};
 
 #[tokio::test]
 async fn verify_finds_a_sound_log_sound() {
@@ -72,7 +72,7 @@ async fn verify_names_damage_torn_tails_and_bad_index_files() {
 #[tokio::test]
 async fn verify_and_repair_refuse_a_store_another_process_has_open() {
     let fixture = Fixture::build().await;
-    let (store, _) = EmbeddedStore::open(fixture.path(), options()).expect("open");
+    let (store, _) = open(fixture.path()).expect("open");
     let verified = embedded::verify(fixture.path());
     assert!(matches!(verified, Err(StoreError::Locked(_))), "{verified:?}");
     let tail = fixture.tail();
@@ -87,7 +87,7 @@ async fn repair_cuts_at_a_damaged_record_and_keeps_the_cut_bytes() {
     let middle = fixture.middle_of_last();
     let trial = fixture.copy();
     let damaged = damage(trial.path(), &middle.file, |bytes| bytes[middle.range.start + 30] ^= 0x40);
-    let error = EmbeddedStore::open(trial.path(), options()).map(|_| ()).expect_err("damage");
+    let error = open(trial.path()).map(|_| ()).expect_err("damage");
     assert!(matches!(&error, StoreError::Corrupted { offset, .. } if *offset == middle.range.start as u64));
 
     let inside = embedded::repair(trial.path(), &middle.file, middle.range.start as u64 + 1, false);
@@ -116,7 +116,7 @@ async fn repair_cuts_at_a_damaged_record_and_keeps_the_cut_bytes() {
         embedded::repair(trial.path(), &middle.file, middle.range.start as u64, false).expect("again");
     assert_eq!((again.cut_bytes, again.kept), (0, None), "repairing twice cuts nothing more");
 
-    let (store, report) = EmbeddedStore::open(trial.path(), options()).expect("open after the repair");
+    let (store, report) = open(trial.path()).expect("open after the repair");
     let before = fixture.ids_before(middle.record);
     assert_eq!(report.events, before.len() as u64);
     let read: Vec<Uuid> =
@@ -157,7 +157,7 @@ async fn repair_in_a_sealed_segment_sets_the_later_ones_aside_only_when_asked() 
     assert_eq!(segments(trial.path()).len(), 1);
     assert!(!trial.path().join(sealed.file.replace(".seg", ".idx")).exists(), "its index file is gone");
 
-    let (store, report) = EmbeddedStore::open(trial.path(), options()).expect("open after the repair");
+    let (store, report) = open(trial.path()).expect("open after the repair");
     let before = fixture.ids_before(sealed.record);
     assert_eq!(report.events, before.len() as u64);
     let read: Vec<Uuid> =
