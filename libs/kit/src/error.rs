@@ -162,9 +162,12 @@ mod tests {
         let details = status.get_error_details();
         let violation = &details.bad_request().expect("a BadRequest detail").field_violations[0];
         assert!(violation.description.len() <= STATUS_MESSAGE_BYTES_MAX);
+        assert!(violation.description.starts_with("éé") && violation.description.ends_with(CUT_MARK));
         assert_eq!(violation.field, "name");
         for kind in [ApiError::NotFound("x".repeat(5000)), ApiError::FailedPrecondition("x".repeat(5000))] {
-            assert!(Status::from(kind).message().len() <= STATUS_MESSAGE_BYTES_MAX);
+            let message = Status::from(kind).message().to_owned();
+            assert!(message.len() <= STATUS_MESSAGE_BYTES_MAX, "{}", message.len());
+            assert!(message.starts_with("xx") && message.ends_with(CUT_MARK), "{message}");
         }
         assert_eq!(bounded("short".to_owned()), "short");
     }

@@ -338,6 +338,8 @@ mod tests {
     fn a_long_id_is_quoted_short() {
         let error = id(&"z".repeat(5_000), "listing_id").expect_err("not an id");
         assert_eq!(error.field, "listing_id");
+        let quoted = format!("{}...", "z".repeat(symbiose_domain::input::INPUT_ECHO_CHARS_MAX));
+        assert_eq!(error.message, format!("{quoted:?} is not an id"));
         assert!(error.message.len() < 100, "{}", error.message);
     }
 

@@ -414,7 +414,22 @@ mod tests {
                 })
                 .collect();
             let mut ledger = PalletLedger::fold(&facts);
+            // What each pair owes, summed by hand: the ledger holds every debt the exchanges
+            // made, so the settlements below settle something.
+            let mut owed: BTreeMap<(u128, u128, usize), i64> = BTreeMap::new();
+            for &(carrier, party, grade, handed_over, taken_back) in &exchanges {
+                if carrier != party {
+                    *owed.entry((carrier, party, grade)).or_default() += taken_back - handed_over;
+                    *owed.entry((party, carrier, grade)).or_default() -= taken_back - handed_over;
+                }
+            }
+            for (&(a, b, grade), &count) in &owed {
+                proptest::prop_assert_eq!(ledger.balance(id(a), id(b), PalletGrade::ALL[grade]), count);
+            }
             let organizations: Vec<Uuid> = (0..4).map(id).collect();
+            let lines: usize =
+                organizations.iter().map(|organization| ledger.balances_of(*organization).len()).sum();
+            proptest::prop_assert_eq!(lines, owed.values().filter(|count| **count != 0).count());
             let total: i64 = organizations
                 .iter()
                 .flat_map(|organization| ledger.balances_of(*organization))

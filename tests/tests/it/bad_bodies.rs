@@ -37,6 +37,10 @@ async fn every_rpc_answers_an_undecodable_body_with_invalid_argument() {
     let rpcs = wire::rpcs(&pool);
     assert!(rpcs.iter().any(|rpc| rpc.path == "/grpc.health.v1.Health/Check"), "health is walked");
     assert!(rpcs.iter().any(|rpc| rpc.path.ends_with("ServerReflection/ServerReflectionInfo")));
+    assert!(
+        rpcs.iter().any(|rpc| rpc.path == "/symbiose.settlement.v1.SettlementService/RecordDeposit"),
+        "the Symbiose RPCs are walked"
+    );
 
     let mut wrong = Vec::new();
     for rpc in &rpcs {

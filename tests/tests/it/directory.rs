@@ -389,10 +389,14 @@ async fn erased_contacts_can_be_read_back_from_nowhere() {
         as_token(&server, &world.a_token).await.get_organization(get()).await.expect("get").into_inner();
     assert!(by_other.organization.expect("organization").contacts.is_empty(), "contacts are private");
 
+    // The search finds what is stored in the clear: the site's name is in the log.
+    assert!(data_contains(&server, b"Hafen Kehl"), "the data directory is searched");
     assert!(
         !data_contains(&server, name.as_bytes()),
         "the contacts are never on disk in the clear, even before erasure"
     );
+    let key = server.config.data_dir.join("vault").join(format!("{}.key", world.b));
+    assert!(key.exists(), "the contacts' key is in the vault");
     b.erase_contacts(pb::EraseContactsRequest {
         request_id: String::new(),
         organization_id: world.b.clone(),
@@ -412,7 +416,6 @@ async fn erased_contacts_can_be_read_back_from_nowhere() {
             String::from_utf8_lossy(needle)
         );
     }
-    let key = server.config.data_dir.join("vault").join(format!("{}.key", world.b));
     assert!(!key.exists(), "the key is gone");
 }
 
@@ -471,12 +474,32 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
         .expect("get")
         .into_inner();
     assert_eq!(record.version, 0, "nothing was appended");
+    // A good registration after them: the list, caught up with it, holds it and the world's two.
+    let good = operator
+        .register_organization(register(
+            "Sarre Recyclage",
+            common::Country::France,
+            "552100554",
+            &[common::Role::Recycler],
+        ))
+        .await
+        .expect("a good registration")
+        .into_inner();
     let listed = operator
-        .list_organizations(pb::ListOrganizationsRequest { page_size: 200, ..Default::default() })
+        .list_organizations(pb::ListOrganizationsRequest {
+            page_size: 200,
+            min_position: good.position,
+            ..Default::default()
+        })
         .await
         .expect("list")
         .into_inner();
-    assert!(listed.organizations.len() <= 2, "no bad registration went through");
+    let mut ids: Vec<String> =
+        listed.organizations.into_iter().map(|organization| organization.organization_id).collect();
+    ids.sort();
+    let mut expected = vec![world.a, world.b, good.organization_id];
+    expected.sort();
+    assert_eq!(ids, expected, "no bad registration went through");
 }
 
 #[tokio::test]

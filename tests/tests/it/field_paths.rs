@@ -66,6 +66,7 @@ async fn every_invalid_argument_names_a_field_of_its_request() {
         let base = walk.repair(&rpc).await;
         based.push((rpc, base, walk.probe.token.clone()));
     }
+    assert!(!based.is_empty(), "no RPC in the descriptors");
     walk.restore().await;
     // Some bad values make a call wait for its bound (a position far ahead): the RPCs are
     // mutated at the same time, each on its own connection.
@@ -74,19 +75,30 @@ async fn every_invalid_argument_names_a_field_of_its_request() {
         let probe = walk.probe(token).await;
         tasks.push(tokio::spawn(async move {
             let mut problems = BTreeSet::new();
+            let mut refused = 0;
             for (location, bad) in mutations(&base) {
                 let mut request = base.clone();
                 set(&mut request, &location, bad);
                 let answer = probe.call(&rpc, &request).await;
+                refused += usize::from(answer.status.code() == Code::InvalidArgument);
                 problems.extend(check(&rpc, &request, &answer.status));
             }
-            problems
+            (rpc, refused, problems)
         }));
     }
+    // The walk checks the fields INVALID_ARGUMENT answers name: every RPC whose request has a
+    // field that can hold a bad value (a log position to wait for takes any number) must have
+    // answered some, or it was not walked.
+    let mut never_refused = Vec::new();
     for task in tasks {
-        walk.problems.extend(task.await.expect("a walk task"));
+        let (rpc, refused, problems) = task.await.expect("a walk task");
+        if refused == 0 && rpc.input.fields().any(|field| field.name() != "min_position") {
+            never_refused.push(rpc.path);
+        }
+        walk.problems.extend(problems);
     }
     assert!(walk.problems.is_empty(), "{} problems:\n{}", walk.problems.len(), report(&walk.problems));
+    assert!(never_refused.is_empty(), "no bad value refused on {never_refused:?}");
 }
 
 #[tokio::test]

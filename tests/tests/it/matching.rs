@@ -92,6 +92,15 @@ async fn available(server: &TestServer, token: &str, listing: &str) -> i64 {
         .map_or(0, |quantity| quantity.amount_milli)
 }
 
+/// The ids of the listings `found` offers, best first.
+fn counterparts(found: &matching::FindMatchesResponse) -> Vec<&str> {
+    found
+        .matches
+        .iter()
+        .filter_map(|found| found.counterpart.as_ref().map(|counterpart| counterpart.listing_id.as_str()))
+        .collect()
+}
+
 fn field(status: &tonic::Status) -> String {
     status
         .get_error_details()
@@ -265,9 +274,10 @@ async fn pairs_too_far_apart_or_without_a_permit_are_not_matched() {
     )
     .await
     .expect("buyer in Reims");
-    publish(&server, &seller.token, pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350))
-        .await
-        .expect("offer");
+    let (offer, _) =
+        publish(&server, &seller.token, pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 350))
+            .await
+            .expect("offer");
     let (request, position) =
         publish(&server, &reims.token, pallet_terms(pb::ListingSide::Request, &reims.site_id, 40, 400))
             .await
@@ -280,6 +290,19 @@ async fn pairs_too_far_apart_or_without_a_permit_are_not_matched() {
         .expect("matches")
         .into_inner();
     assert!(found.matches.is_empty(), "{found:?}");
+    // The same request reaching 300 km finds the offer: the answer above is the distance's.
+    let reaching = pb::ListingTerms {
+        max_distance_km: 300,
+        ..pallet_terms(pb::ListingSide::Request, &reims.site_id, 40, 400)
+    };
+    let (request, position) = publish(&server, &reims.token, reaching).await.expect("a request to 300 km");
+    let found = matching(&server, &reims.token)
+        .await
+        .find_matches(matching::FindMatchesRequest { listing_id: request, limit: 5, min_position: position })
+        .await
+        .expect("matches")
+        .into_inner();
+    assert_eq!(counterparts(&found), [offer.as_str()]);
 
     // A hazardous solvent offered in Strasbourg, asked for in Strasbourg by a recycler whose
     // permit does not cover it: the request itself is refused by listings; a request of the
@@ -299,6 +322,13 @@ async fn pairs_too_far_apart_or_without_a_permit_are_not_matched() {
     };
     let (solvent_offer, _) =
         publish(&server, &seller.token, solvent.clone()).await.expect("a hazardous offer");
+    // The same solvent as a by-product with no code needs no permit: it is offered.
+    let by_product = pb::ListingTerms {
+        waste_code: String::new(),
+        legal_status: pb::LegalStatus::ByProduct.into(),
+        ..solvent.clone()
+    };
+    let (by_product_offer, _) = publish(&server, &seller.token, by_product).await.expect("a by-product");
     let recycler = member(
         &server,
         "Solvants Recyclage SAS",
@@ -328,12 +358,10 @@ async fn pairs_too_far_apart_or_without_a_permit_are_not_matched() {
         .await
         .expect("matches")
         .into_inner();
-    assert!(
-        found
-            .matches
-            .iter()
-            .all(|found| found.counterpart.as_ref().is_none_or(|offer| offer.listing_id != solvent_offer)),
-        "a hazardous lot offered to a buyer without a permit: {found:?}"
+    assert_eq!(
+        counterparts(&found),
+        [by_product_offer.as_str()],
+        "the by-product only, no hazardous lot to a buyer without a permit ({solvent_offer})"
     );
     server.stop().await.expect("stop");
 }
@@ -449,19 +477,22 @@ async fn a_request_fully_served_leaves_the_catalog_and_gets_no_more_matches() {
         side: pb::ListingSide::Request.into(),
         ..Default::default()
     };
+    // Another buyer's request, published after the deal: once the catalog lists it, it has
+    // seen the deal's reservation too (the catalog follows the log in order).
+    let open = fixtures::strasbourg_buyers(&server, 1, 5_000, 10).await.expect("another buyer");
     let mut catalog_client = CatalogServiceClient::new(server.authed(&buyer.token).await.expect("channel"));
     let deadline = Instant::now() + PROPOSAL_WAIT;
     loop {
         let hits = catalog_client.search_catalog(requests_near_kehl()).await.expect("search").into_inner();
-        if hits.entries.iter().all(|entry| entry.listing_id != request) {
+        let listed: Vec<&str> = hits.entries.iter().map(|entry| entry.listing_id.as_str()).collect();
+        if listed == [open[0].1.as_str()] {
             break;
         }
-        assert!(Instant::now() < deadline, "the served request is still in the catalog");
+        assert!(Instant::now() < deadline, "the catalog lists {listed:?}, not only the open request");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // A second offer that would fit finds another open request, and not the one served.
-    let open = fixtures::strasbourg_buyers(&server, 1, 5_000, 10).await.expect("another buyer");
+    // A second offer that would fit finds the other open request, and not the one served.
     let (second, position) =
         publish(&server, &seller.token, pallet_terms(pb::ListingSide::Offer, &seller.site_id, 40, 300))
             .await
@@ -472,11 +503,7 @@ async fn a_request_fully_served_leaves_the_catalog_and_gets_no_more_matches() {
         .await
         .expect("matches")
         .into_inner();
-    let counterparts: Vec<&str> = found
-        .matches
-        .iter()
-        .filter_map(|found| found.counterpart.as_ref().map(|counterpart| counterpart.listing_id.as_str()))
-        .collect();
+    let counterparts = counterparts(&found);
     assert!(counterparts.contains(&open[0].1.as_str()), "the open request is matched: {counterparts:?}");
     assert!(!counterparts.contains(&request.as_str()), "the served request is not: {counterparts:?}");
 

@@ -113,6 +113,7 @@ async fn filters_narrow_the_list() {
     let hazardous = pb::ListWasteCodesRequest { hazardous: Some(true), page_size: 200, ..Default::default() };
     let response = client.list_waste_codes(hazardous).await.expect("hazardous").into_inner();
     assert_eq!(response.total_size, 408);
+    assert_eq!(response.waste_codes.len(), 200, "a full first page");
     assert!(
         response.waste_codes.iter().all(|entry| entry.waste_code.as_ref().is_some_and(|code| code.hazardous))
     );

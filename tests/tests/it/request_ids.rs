@@ -60,6 +60,7 @@ async fn a_request_id_sent_again_with_another_request_is_refused_everywhere() {
         response.balance.as_ref().map(|balance| balance.available_minor)
     };
     assert_eq!((available(&first), available(&again)), (Some(10_000), Some(10_000)), "moved once");
+    assert_eq!(again, first, "the same answer");
     let status = operator.record_deposit(deposit(20_000)).await.expect_err("another amount, same id");
     refused_naming_request_id(&status);
     let balances = SettlementServiceClient::new(server.authed(&producer.token).await.expect("channel"))

@@ -99,6 +99,13 @@ proptest! {
             followed.apply(*id, *version, *position, event);
         }
 
+        // Every listing the history touched has a state, at its last event's version: the
+        // comparisons below are of something.
+        let last_versions: BTreeMap<Uuid, u64> =
+            versions.iter().map(|(listing, version)| (Uuid::from_u128(*listing), *version)).collect();
+        let state_versions: BTreeMap<Uuid, u64> =
+            incremental.listing_states().into_iter().map(|(id, (_, version))| (id, version)).collect();
+        prop_assert_eq!(state_versions, last_versions);
         prop_assert_eq!(incremental.listing_states(), rebuilt.listing_states());
         prop_assert_eq!(incremental.entries().collect::<Vec<_>>(), rebuilt.entries().collect::<Vec<_>>());
         prop_assert!(incremental.index_matches_entries());
@@ -137,6 +144,7 @@ proptest! {
         radius_km in 1u32..300,
     ) {
         let projection = open_listings(&points);
+        prop_assert_eq!(projection.len(), points.len(), "every listing published is open");
         let strasbourg = GeoPoint::new(48.5734, 7.7521).expect("a point");
         let mut expected: Vec<(i64, Uuid)> = projection
             .entries()

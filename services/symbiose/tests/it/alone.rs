@@ -167,7 +167,8 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
 
     // Logistics and settlement know the organizations from the listings' events on NATS; the
     // carrier's token, issued by the listings service, is good at logistics (one signing key).
-    until(&logistics, &carrier, CARRIER_PROFILE, |_| true);
+    let registered = until(&logistics, &carrier, CARRIER_PROFILE, |_| true);
+    assert!(registered.starts_with("carrier profile registered"), "{registered}");
     let operator = std::fs::read_to_string(listings.data_dir.path().join("data/operator.token"))
         .expect("the operator token");
     let deposited = until(
@@ -184,7 +185,14 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     listings.publish_pallets(&buyer, "request", &buyer_site, "4.00");
     let proposals = until(&matching, &buyer, &["proposal", "list"], |text| text.contains("proposal "));
     let proposal = first_word_after(&proposals, "proposal ").expect("a proposal");
-    succeeded(matching.as_member(&producer, &["proposal", "accept", &proposal]), "the producer accepts");
+    let accepted =
+        succeeded(matching.as_member(&producer, &["proposal", "accept", &proposal]), "the producer accepts");
+    assert!(
+        stdout(&accepted).contains(&format!("proposal {proposal}  open"))
+            && stdout(&accepted).contains(&format!("accepted by: {producer_id}")),
+        "{}",
+        stdout(&accepted)
+    );
     // SIGKILL settlement in the middle of the agreement: the deal is agreed while it is down.
     let settlement_data = settlement.kill();
     // SIGKILL the listings service too: the buyer's acceptance, the last, cannot reserve the
@@ -294,10 +302,19 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
         (&logistics, &["pallets", "balances"]),
         (&settlement, &["money", "balances"]),
     ];
-    for (service, args) in asks {
-        succeeded(service.as_member(&second, args), "the second token, before its revocation");
+    // What each answers the buyer before the revocation: its proposal, its pallet balances
+    // (settled: none left), its money (364.34 less the 28.00 paid the carrier).
+    let answers = [
+        format!("proposal {proposal}  concluded"),
+        "(0 balances)".to_owned(),
+        "available 336.34 EUR".to_owned(),
+    ];
+    for ((service, args), answer) in asks.iter().zip(&answers) {
+        let output = succeeded(service.as_member(&second, args), "the second token, before its revocation");
+        assert!(stdout(&output).contains(answer.as_str()), "{args:?}: {}", stdout(&output));
     }
-    succeeded(listings.cli(&["token", "revoke", &token_id]), "revoke the second token");
+    let revoked = succeeded(listings.cli(&["token", "revoke", &token_id]), "revoke the second token");
+    assert_eq!(stdout(&revoked).trim(), "revoked");
     for (service, args) in asks {
         let refused = until_output(service, &second, args, |output| !output.status.success());
         assert!(stderr(&refused).contains("has been revoked"), "{args:?}: {}", stderr(&refused));

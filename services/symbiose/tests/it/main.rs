@@ -300,6 +300,7 @@ fn a_newcomer_registers_an_organization_adds_a_site_and_gets_its_token() {
 
     // The producer publishes 40 EUR pallets, grade B, every week, at its Strasbourg site.
     let site = stdout(&site).trim().to_owned();
+    assert_eq!(site.len(), 36, "add-site prints the site's id: {site}");
     let as_producer = |args: &[&str]| {
         Command::new(BINARY)
             .args(["--server", &server.url, "--token", &token])
@@ -335,6 +336,7 @@ fn a_newcomer_registers_an_organization_adds_a_site_and_gets_its_token() {
     let listing = stdout(&create).trim().to_owned();
     let publish = as_producer(&["listing", "publish", &listing]);
     assert!(publish.status.success(), "{}", stderr(&publish));
+    assert!(stdout(&publish).starts_with("published (version "), "{}", stdout(&publish));
     let show = as_producer(&["listing", "show", &listing]);
     let text = stdout(&show);
     assert!(text.contains("state:       published"), "{text}");
@@ -434,9 +436,13 @@ impl ServerProcess {
             longitude,
         ]);
         assert!(site.status.success(), "{}", stderr(&site));
+        let site = stdout(&site).trim().to_owned();
+        assert_eq!(site.len(), 36, "add-site prints the site's id: {site}");
         let token = self.cli(&["token", "issue", "--organization", &organization]);
         assert!(token.status.success(), "{}", stderr(&token));
-        (stdout(&token).trim().to_owned(), stdout(&site).trim().to_owned(), organization)
+        let token = stdout(&token).trim().to_owned();
+        assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+        (token, site, organization)
     }
 
     /// Creates and publishes 40 EUR pallets of grade B (EWC 15 01 03) at `site` with `token`,
@@ -467,8 +473,10 @@ impl ServerProcess {
         );
         assert!(create.status.success(), "{}", stderr(&create));
         let id = stdout(&create).trim().to_owned();
+        assert_eq!(id.len(), 36, "listing create prints the listing's id: {id}");
         let publish = self.as_member(token, &["listing", "publish", &id]);
         assert!(publish.status.success(), "{}", stderr(&publish));
+        assert!(stdout(&publish).starts_with("published (version "), "{}", stdout(&publish));
         id
     }
 
@@ -504,6 +512,7 @@ impl ServerProcess {
         ]);
         assert!(register.status.success(), "{}", stderr(&register));
         let carrier_id = stdout(&register).trim().to_owned();
+        assert_eq!(carrier_id.len(), 36, "register prints the organization's id: {carrier_id}");
         let token = self.cli(&["token", "issue", "--organization", &carrier_id]);
         assert!(token.status.success(), "{}", stderr(&token));
         (stdout(&token).trim().to_owned(), carrier_id)
@@ -553,10 +562,20 @@ impl ServerProcess {
                 "36",
             ],
         ];
+        // What the shipment shows after each report.
+        let said =
+            ["picked_up", "into germany", "pallets b: 40 handed over, 36 taken  (two with broken boards)"];
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let output = self.as_member(carrier, steps[0]);
             if output.status.success() {
+                assert!(stdout(&output).contains(said[0]), "{:?}: {}", steps[0], stdout(&output));
+                assert!(
+                    stdout(&output).contains("pallets b: 35 handed over, 40 taken"),
+                    "{:?}: {}",
+                    steps[0],
+                    stdout(&output)
+                );
                 break;
             }
             assert!(
@@ -567,9 +586,10 @@ impl ServerProcess {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        for step in &steps[1..] {
+        for (step, said) in steps[1..].iter().zip(&said[1..]) {
             let output = self.as_member(carrier, step);
             assert!(output.status.success(), "{step:?}: {}", stderr(&output));
+            assert!(stdout(&output).contains(said), "{step:?}: {}", stdout(&output));
         }
     }
 
@@ -587,7 +607,7 @@ impl ServerProcess {
 #[test]
 fn a_cross_border_pallet_deal_through_the_cli() {
     let server = ServerProcess::start();
-    let (producer, producer_site, _) = server.member(
+    let (producer, producer_site, producer_id) = server.member(
         "Palettes de l'Est SAS",
         "FR",
         "732 829 320 00074",
@@ -613,6 +633,13 @@ fn a_cross_border_pallet_deal_through_the_cli() {
     let proposal = server.poll(&buyer, &["proposal", "list"], "proposal ");
     let seller_accepts = server.as_member(&producer, &["proposal", "accept", &proposal]);
     assert!(seller_accepts.status.success(), "{}", stderr(&seller_accepts));
+    let text = stdout(&seller_accepts);
+    assert!(
+        text.contains(&format!("proposal {proposal}  open"))
+            && text.contains(&format!("accepted by: {producer_id}")),
+        "{text}"
+    );
+    assert!(!text.contains("deal "), "no deal on one acceptance: {text}");
     let buyer_accepts = server.as_member(&buyer, &["proposal", "accept", &proposal]);
     assert!(buyer_accepts.status.success(), "{}", stderr(&buyer_accepts));
     let text = stdout(&buyer_accepts);
@@ -630,6 +657,9 @@ fn a_cross_border_pallet_deal_through_the_cli() {
     assert!(stdout(&cancelled).contains("cancelled"), "{}", stdout(&cancelled));
     let again = server.as_member(&producer, &["proposal", "accept", &proposal]);
     assert!(again.status.success(), "accepting a concluded proposal changes nothing: {}", stderr(&again));
+    let text = stdout(&again);
+    assert!(text.contains(&format!("proposal {proposal}  concluded")), "{text}");
+    assert!(!text.contains("agreed"), "no deal agreed again: {text}");
 }
 
 /// The README's walk-through goes on: a carrier quotes, the buyer books, the carrier reports
@@ -655,13 +685,20 @@ fn a_cross_border_shipment_through_the_cli() {
     let (carrier, carrier_id) = server.carrier();
     let profile = server.as_member(&carrier, CARRIER_PROFILE);
     assert!(profile.status.success(), "{}", stderr(&profile));
+    assert!(stdout(&profile).starts_with("carrier profile registered"), "{}", stdout(&profile));
 
     let deposit = server.cli(&["money", "deposit", "--organization", &buyer_id, "--amount", "500.00"]);
     assert!(stdout(&deposit).contains("available 500.00 EUR"), "{}", stdout(&deposit));
     server.publish_pallets(&producer, "offer", &producer_site, "3.50");
     server.publish_pallets(&buyer, "request", &buyer_site, "4.00");
     let proposal = server.poll(&buyer, &["proposal", "list"], "proposal ");
-    assert!(server.as_member(&producer, &["proposal", "accept", &proposal]).status.success());
+    let seller_accepts = server.as_member(&producer, &["proposal", "accept", &proposal]);
+    assert!(
+        stdout(&seller_accepts).contains(&format!("proposal {proposal}  open")),
+        "{}{}",
+        stdout(&seller_accepts),
+        stderr(&seller_accepts)
+    );
     let accepted = server.as_member(&buyer, &["proposal", "accept", &proposal]);
     let deal = first_line_word(&accepted, "deal ").expect("a deal");
 
@@ -734,6 +771,11 @@ fn the_demo_fills_a_server_that_the_catalog_then_shows() {
     // is added, and nothing fails.
     let again = server.cli(&["demo", "--listings", "60", "--seed", "7"]);
     assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("80 organizations in 40 towns, 60 listings published"),
+        "{}",
+        stdout(&again)
+    );
 
     // The catalog follows the log: poll it, with a bound, until it shows the demo's listings.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -751,6 +793,7 @@ fn the_demo_fills_a_server_that_the_catalog_then_shows() {
     assert!(stdout(&rebuilt).starts_with("rebuilt: 60 open entries"), "{}", stdout(&rebuilt));
     let too_many = server.cli(&["demo", "--listings", "20001"]);
     assert_eq!(too_many.status.code(), Some(2));
+    assert!(stderr(&too_many).contains("--listings must be at most 20000"), "{}", stderr(&too_many));
 }
 
 #[test]

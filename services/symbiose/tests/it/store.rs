@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
 use symbiose_eventstore::{EventData, EventStore as _, ExpectedVersion, StreamName};
 
-use crate::{BINARY, stdout};
+use crate::{BINARY, stderr, stdout};
 
 /// Appends of the log the test damages.
 const APPENDS: u64 = 20;
@@ -64,6 +64,11 @@ async fn store_verify_names_the_damage_and_store_repair_cuts_there() {
     let inside = (offset_bytes + 1).to_string();
     let refused = store_command(data_dir.path(), &["repair", "--segment", file, "--offset", &inside]);
     assert_eq!(refused.status.code(), Some(2), "an offset inside a record is refused");
+    assert!(
+        stderr(&refused).contains(&format!("offset {inside} is not a record boundary")),
+        "{}",
+        stderr(&refused)
+    );
     let repaired = store_command(data_dir.path(), &["repair", "--segment", file, "--offset", offset]);
     assert_eq!(repaired.status.code(), Some(0), "{}", String::from_utf8_lossy(&repaired.stderr));
     assert!(stdout(&repaired).contains("kept in"), "{}", stdout(&repaired));
@@ -74,6 +79,11 @@ async fn store_verify_names_the_damage_and_store_repair_cuts_there() {
     assert_eq!(after.status.code(), Some(0), "{}", stdout(&after));
     let (store, report) =
         EmbeddedStore::open(&events_dir, Options::default()).expect("open after the repair");
-    assert!(report.events < APPENDS);
+    assert!((1..APPENDS).contains(&report.events), "the events before the damage: {}", report.events);
     store.close().await;
+    assert!(
+        stdout(&after).contains(&format!("1 segments, {} events: sound", report.events)),
+        "{}",
+        stdout(&after)
+    );
 }
