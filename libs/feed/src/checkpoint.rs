@@ -76,7 +76,7 @@ impl Checkpoint {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
         };
-        fs::create_dir_all(&dir).map_err(failed)?;
+        symbiose_eventstore::embedded::disk::create_dir_all_durably(&dir).map_err(failed)?;
         let mut text = String::from(HEADER);
         text.push('\n');
         for (name, value) in &self.values {

@@ -155,7 +155,8 @@ impl TokenAuthority {
 
     /// Makes a new key in `dir/signing.key` (and `dir`); refuses if one is there.
     pub fn create(dir: &Path) -> Result<TokenAuthority, AuthError> {
-        fs::create_dir_all(dir).map_err(io_error("creating the key directory", dir))?;
+        symbiose_eventstore::embedded::disk::create_dir_all_durably(dir)
+            .map_err(io_error("creating the key directory", dir))?;
         let path = dir.join(SIGNING_KEY_FILE);
         if path.exists() {
             return Err(AuthError::KeyExists { path });

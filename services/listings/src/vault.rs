@@ -34,7 +34,7 @@ pub struct Vault {
 impl Vault {
     pub fn open(dir: impl Into<PathBuf>) -> Result<Vault, VaultError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|error| io(&dir, error))?;
+        symbiose_eventstore::embedded::disk::create_dir_all_durably(&dir).map_err(|error| io(&dir, error))?;
         Ok(Vault { dir })
     }
 

@@ -2,11 +2,10 @@
 //! where in the files a position lies. Rebuilt on open by a scan of the log.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::disk::FileRef;
 use super::record::Format;
 use crate::model::StreamName;
 
@@ -30,7 +29,7 @@ impl StreamState {
 #[derive(Debug)]
 pub(crate) struct SegmentRef {
     pub(crate) name: String,
-    pub(crate) file: Arc<File>,
+    pub(crate) file: FileRef,
     pub(crate) format: Format,
 }
 

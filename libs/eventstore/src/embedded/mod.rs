@@ -42,14 +42,13 @@
 //! it to the end); on open the last segment, if of that format, is rewritten in the current
 //! one, so new records are never written in it.
 
+pub mod disk;
 mod index;
 mod offline;
 mod record;
 mod segment;
 mod summary;
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -58,6 +57,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use self::disk::{DirLock, Disk, DiskFile, FileRef, OpenMode, Plain};
 use self::index::{Committed, Index, SegmentRef};
 pub use self::offline::{
     IndexFile, Problem, ProblemKind, Repaired, SegmentCheck, VerifyReport, repair, verify,
@@ -115,6 +115,7 @@ pub struct EmbeddedStore {
 
 #[derive(Debug)]
 struct Shared {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
     index: RwLock<Index>,
     head: watch::Sender<Head>,
@@ -167,29 +168,29 @@ struct AppendRequest {
 impl EmbeddedStore {
     /// Opens (or creates) the store in `dir`, recovering its index from the log.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(EmbeddedStore, OpenReport), StoreError> {
-        let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir)
-            .map_err(|error| StoreError::io(&format!("creating {}", dir.display()), error))?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK_FILE))
-            .map_err(|error| StoreError::io("opening the lock file", error))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked(dir.display().to_string()));
-            }
-            Err(std::fs::TryLockError::Error(error)) => {
-                return Err(StoreError::io("locking the data directory", error));
-            }
-        }
+        EmbeddedStore::open_on(Arc::new(Plain), dir, options)
+    }
 
-        let (index, active, report) = recover(&dir)?;
+    /// Opens (or creates) the store in `dir` of `disk`: [`EmbeddedStore::open`] on another
+    /// [`Disk`] than the local file system, such as a simulated one.
+    pub fn open_on(
+        disk: Arc<dyn Disk>,
+        dir: impl AsRef<Path>,
+        options: Options,
+    ) -> Result<(EmbeddedStore, OpenReport), StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        disk.create_dir_all(&dir)
+            .map_err(|error| StoreError::io(&format!("creating {}", dir.display()), error))?;
+        let lock = disk
+            .try_lock(&dir.join(LOCK_FILE))
+            .map_err(|error| StoreError::io("locking the data directory", error))?
+            .ok_or_else(|| StoreError::Locked(dir.display().to_string()))?;
+
+        let (index, active, report) = recover(&*disk, &dir)?;
         let head = index.committed.position;
         let (head_sender, _) = watch::channel(Head { position: head, closed: false });
         let shared = Arc::new(Shared {
+            disk,
             dir,
             index: RwLock::new(index),
             head: head_sender,
@@ -352,8 +353,7 @@ impl crate::EventStore for EmbeddedStore {
                 return Ok(Vec::new());
             }
             let start = index.locate(from_position).expect("a committed position has a sparse entry");
-            let segments: Vec<(Arc<File>, String, Format)> = index.segments
-                [start.segment..=committed.segment]
+            let segments: Vec<(FileRef, String, Format)> = index.segments[start.segment..=committed.segment]
                 .iter()
                 .map(|segment| (segment.file.clone(), segment.name.clone(), segment.format))
                 .collect();
@@ -366,12 +366,12 @@ impl crate::EventStore for EmbeddedStore {
             let end = if segment == committed.segment {
                 committed.end
             } else {
-                file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len()
+                file.size().map_err(|error| StoreError::io("reading a segment's size", error))?
             };
             if index > 0 {
                 offset = segment::data_start(*format);
             }
-            let mut scanner = Scanner::new(file, *format, offset, end);
+            let mut scanner = Scanner::new(&**file, *format, offset, end);
             while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(name, stop))? {
                 let decoded =
                     record::decode(raw.body).map_err(|reason| corrupted(name, raw.offset, reason))?;
@@ -423,9 +423,9 @@ impl EmbeddedStore {
             let segment = &index.segments[location.segment];
             (segment.file.clone(), segment.name.clone(), segment.format)
         };
-        let end = file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len();
+        let end = file.size().map_err(|error| StoreError::io("reading a segment's size", error))?;
         let mut scanner =
-            Scanner::with_chunk(&file, format, location.offset, end, segment::LOOKUP_CHUNK_BYTES);
+            Scanner::with_chunk(&*file, format, location.offset, end, segment::LOOKUP_CHUNK_BYTES);
         while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(&name, stop))? {
             let decoded = record::decode(raw.body).map_err(|reason| corrupted(&name, raw.offset, reason))?;
             let count = decoded.events.len() as u64;
@@ -518,7 +518,7 @@ fn now_ms() -> u64 {
 #[derive(Debug)]
 struct Active {
     segment: usize,
-    file: File,
+    file: FileRef,
     len: u64,
 }
 
@@ -526,12 +526,12 @@ struct Active {
 /// where sound, by a scan otherwise; the last segment by a scan, cutting a torn write at its
 /// end and refusing damage (see the module's rule). Nothing on disk changes before every
 /// segment has been judged, but for the removal of temporary files.
-fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
-    remove_temporaries(dir)?;
+fn recover(disk: &dyn Disk, dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
+    remove_temporaries(disk, dir)?;
     let mut first_positions =
-        segment::list(dir).map_err(|error| StoreError::io("listing the data directory", error))?;
+        segment::list(disk, dir).map_err(|error| StoreError::io("listing the data directory", error))?;
     if first_positions.is_empty() {
-        segment::create(dir, &segment::file_name(0))
+        segment::create(disk, dir, &segment::file_name(0))
             .map_err(|error| StoreError::io("creating the first segment", error))?;
         first_positions.push(0);
     }
@@ -544,10 +544,8 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
     let mut to_index = Vec::new();
     for (segment_number, first_position) in first_positions.iter().copied().enumerate() {
         let name = segment::file_name(first_position);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(dir.join(&name))
+        let mut file = disk
+            .open(&dir.join(&name), OpenMode::ReadWrite)
             .map_err(|error| StoreError::io(&format!("opening {name}"), error))?;
         if first_position != index.next_position {
             return Err(corrupted(
@@ -556,30 +554,29 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
                 format!("segment starts at position {first_position}, the log is at {}", index.next_position),
             ));
         }
-        let mut len =
-            file.metadata().map_err(|error| StoreError::io(&format!("reading {name}"), error))?.len();
-        let mut format = segment::format_of(&file, len).map_err(|stop| scan_error(&name, stop))?;
+        let mut len = file.size().map_err(|error| StoreError::io(&format!("reading {name}"), error))?;
+        let mut format = segment::format_of(&*file, len).map_err(|stop| scan_error(&name, stop))?;
         let sealed = segment_number != last;
         let summaries = if sealed {
-            match summary::read(dir, first_position, len) {
+            match summary::read(disk, dir, first_position, len) {
                 Some(summaries) => {
                     report.indexed_segments += 1;
                     summaries
                 }
                 None => {
-                    let (summaries, stop) = summary::scan(&file, format, len);
+                    let (summaries, stop) = summary::scan(&*file, format, len);
                     if let Some(stop) = stop {
-                        return Err(refusal(&file, &name, len, stop));
+                        return Err(refusal(&*file, &name, len, stop));
                     }
                     to_index.push((first_position, len, summaries.clone()));
                     summaries
                 }
             }
         } else {
-            let (mut summaries, stop) = summary::scan(&file, format, len);
+            let (mut summaries, stop) = summary::scan(&*file, format, len);
             if let Some(stop) = stop {
-                let end = torn_write_end(&file, &name, len, stop)?;
-                cut_torn_write(dir, &file, &name, end, len)?;
+                let end = torn_write_end(&*file, &name, len, stop)?;
+                cut_torn_write(disk, dir, &*file, &name, end, len)?;
                 report.truncated_bytes = len - end;
                 len = end;
             }
@@ -587,14 +584,13 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
                 // The log goes on in the current format: the last segment is rewritten in it
                 // (the same bodies), so that no file mixes two formats. Sealed segments of
                 // the first format stay as they are, read with its rules.
-                file = segment::convert(dir, &name, &file, len).map_err(|error| {
+                file = segment::convert(disk, dir, &name, &*file, len).map_err(|error| {
                     StoreError::io(&format!("rewriting {name} in the current format"), error)
                 })?;
                 format = Format::V2;
-                len =
-                    file.metadata().map_err(|error| StoreError::io(&format!("reading {name}"), error))?.len();
+                len = file.size().map_err(|error| StoreError::io(&format!("reading {name}"), error))?;
                 tracing::info!(file = %name, "segment of the first format rewritten in the current one");
-                let (converted, stop) = summary::scan(&file, format, len);
+                let (converted, stop) = summary::scan(&*file, format, len);
                 if let Some(stop) = stop {
                     return Err(scan_error(&name, stop));
                 }
@@ -607,20 +603,16 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
             apply(&mut index, summary, segment_number)
                 .map_err(|reason| corrupted(&name, summary.offset, reason))?;
         }
-        index.segments.push(SegmentRef { name, file: Arc::new(file), format });
+        index.segments.push(SegmentRef { name, file, format });
     }
     for (first_position, len, summaries) in to_index {
-        if let Err(error) = summary::write(dir, first_position, len, &summaries) {
+        if let Err(error) = summary::write(disk, dir, first_position, len, &summaries) {
             tracing::warn!(segment = first_position, %error, "cannot write a segment index");
         }
     }
 
     let active_segment = index.segments.len() - 1;
-    let path = dir.join(&index.segments[active_segment].name);
-    let file = OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .map_err(|error| StoreError::io("opening the active segment for writing", error))?;
+    let file = index.segments[active_segment].file.clone();
     index.committed = Committed { position: index.next_position, segment: active_segment, end: active_len };
     report.events = index.next_position;
     Ok((index, Active { segment: active_segment, file, len: active_len }, report))
@@ -628,17 +620,14 @@ fn recover(dir: &Path) -> Result<(Index, Active, OpenReport), StoreError> {
 
 /// Removes segment files a crash left half made under their temporary name: they were never
 /// renamed, so they never held acknowledged data.
-fn remove_temporaries(dir: &Path) -> Result<(), StoreError> {
-    let listing = |error| StoreError::io("listing the data directory", error);
-    for entry in std::fs::read_dir(dir).map_err(listing)? {
-        let entry = entry.map_err(listing)?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+fn remove_temporaries(disk: &dyn Disk, dir: &Path) -> Result<(), StoreError> {
+    let names = disk.list(dir).map_err(|error| StoreError::io("listing the data directory", error))?;
+    for name in &names {
         let is_segment =
             name.strip_suffix(segment::TEMPORARY_SUFFIX).and_then(segment::parse_file_name).is_some();
         if is_segment {
             tracing::info!(file = %name, "removing a segment file a crash left unfinished");
-            std::fs::remove_file(entry.path())
+            disk.remove_file(&dir.join(name))
                 .map_err(|error| StoreError::io(&format!("removing {name}"), error))?;
         }
     }
@@ -647,7 +636,7 @@ fn remove_temporaries(dir: &Path) -> Result<(), StoreError> {
 
 /// Where the last segment's sound records end, when the scan's stop is a torn write; the
 /// corruption error otherwise.
-fn torn_write_end(file: &File, name: &str, len: u64, stop: ScanStop) -> Result<u64, StoreError> {
+fn torn_write_end(file: &dyn DiskFile, name: &str, len: u64, stop: ScanStop) -> Result<u64, StoreError> {
     match segment::judge(file, len, stop, true) {
         Ok(Verdict::Torn { offset, reason }) => {
             tracing::warn!(file = %name, offset, %reason, "a torn write at the end of the log");
@@ -660,7 +649,7 @@ fn torn_write_end(file: &File, name: &str, len: u64, stop: ScanStop) -> Result<u
 
 /// The error that stops an open at a bad record of a sealed segment: never a torn write, the
 /// segment having been synced before the next one was made.
-fn refusal(file: &File, name: &str, len: u64, stop: ScanStop) -> StoreError {
+fn refusal(file: &dyn DiskFile, name: &str, len: u64, stop: ScanStop) -> StoreError {
     match segment::judge(file, len, stop, false) {
         Ok(Verdict::Torn { offset, reason } | Verdict::Damage { offset, reason }) => {
             corrupted(name, offset, reason)
@@ -672,9 +661,16 @@ fn refusal(file: &File, name: &str, len: u64, stop: ScanStop) -> StoreError {
 /// Cuts the last segment at `end`, keeping what is cut beside the log, in `<name>.torn-<end>`:
 /// a torn write was never acknowledged, but should the rule ever misjudge, those bytes are
 /// the way back.
-fn cut_torn_write(dir: &Path, file: &File, name: &str, end: u64, len: u64) -> Result<(), StoreError> {
+fn cut_torn_write(
+    disk: &dyn Disk,
+    dir: &Path,
+    file: &dyn DiskFile,
+    name: &str,
+    end: u64,
+    len: u64,
+) -> Result<(), StoreError> {
     let kept = dir.join(format!("{name}.torn-{end}"));
-    save_bytes(file, end, len, &kept)
+    save_bytes(disk, dir, file, end, len, &kept)
         .map_err(|error| StoreError::io(&format!("keeping the torn tail of {name}"), error))?;
     tracing::warn!(file = %name, offset = end, bytes = len - end, kept = %kept.display(), "truncating a torn write at the end of the log");
     file.set_len(end).map_err(|error| StoreError::io(&format!("truncating {name}"), error))?;
@@ -682,13 +678,20 @@ fn cut_torn_write(dir: &Path, file: &File, name: &str, end: u64, len: u64) -> Re
 }
 
 /// Copies `file[from..to]` to `path`, durably.
-fn save_bytes(file: &File, from: u64, to: u64, path: &Path) -> std::io::Result<()> {
+fn save_bytes(
+    disk: &dyn Disk,
+    dir: &Path,
+    file: &dyn DiskFile,
+    from: u64,
+    to: u64,
+    path: &Path,
+) -> std::io::Result<()> {
     let mut bytes = vec![0u8; usize::try_from(to - from).unwrap_or(usize::MAX)];
     file.read_exact_at(&mut bytes, from)?;
-    let mut kept = OpenOptions::new().create(true).truncate(true).write(true).open(path)?;
-    std::io::Write::write_all(&mut kept, &bytes)?;
+    let kept = disk.open(path, OpenMode::Truncate)?;
+    kept.write_all_at(&bytes, 0)?;
     kept.sync_all()?;
-    segment::sync_dir(path.parent().unwrap_or(Path::new(".")))
+    disk.sync_dir(dir)
 }
 
 /// Adds a record's summary to the index during recovery, checking that it follows.
@@ -730,7 +733,7 @@ struct Writer {
     options: Options,
     /// Set after an I/O error: from then on every append is refused.
     failed: Option<String>,
-    _lock: File,
+    _lock: DirLock,
     buffer: Vec<u8>,
     /// Threads writing the index files of sealed segments, joined before the writer stops.
     indexing: Vec<JoinHandle<()>>,
@@ -743,7 +746,7 @@ type Reply = (oneshot::Sender<Result<AppendResult, StoreError>>, Result<AppendRe
 
 /// A written group: what the sync thread makes durable, publishes, then answers.
 struct SyncItem {
-    file: Arc<File>,
+    file: FileRef,
     has_bytes: bool,
     segment: usize,
     end: u64,
@@ -768,7 +771,11 @@ fn run_syncer(shared: Arc<Shared>, receiver: std::sync::mpsc::Receiver<SyncItem>
                 Err(_) => break,
             }
         }
-        let mut synced: Vec<&Arc<File>> = Vec::new();
+        if cfg!(feature = "unsafe-ack-before-sync") {
+            // The broken store the power-loss tests must catch: answered, then synced.
+            answer(&shared, &mut items);
+        }
+        let mut synced: Vec<&FileRef> = Vec::new();
         let mut failure = shared.failure();
         for item in items.iter().filter(|item| item.has_bytes) {
             if failure.is_some() || synced.iter().any(|file| Arc::ptr_eq(file, &item.file)) {
@@ -799,17 +806,22 @@ fn run_syncer(shared: Arc<Shared>, receiver: std::sync::mpsc::Receiver<SyncItem>
             }
             continue;
         }
-        let last = items.last().expect("at least the first item");
-        {
-            let mut index = shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            index.committed = Committed { position: last.position, segment: last.segment, end: last.end };
-        }
-        let position = last.position;
-        shared.head.send_modify(|head| head.position = position);
-        for item in items {
-            for (reply, result) in item.replies {
-                let _ = reply.send(result);
-            }
+        answer(&shared, &mut items);
+    }
+}
+
+/// Publishes the committed position of the last of `items` and sends their answers.
+fn answer(shared: &Shared, items: &mut [SyncItem]) {
+    let Some(last) = items.last() else { return };
+    {
+        let mut index = shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        index.committed = Committed { position: last.position, segment: last.segment, end: last.end };
+    }
+    let position = last.position;
+    shared.head.send_modify(|head| head.position = position);
+    for item in items {
+        for (reply, result) in item.replies.drain(..) {
+            let _ = reply.send(result);
         }
     }
 }
@@ -1070,26 +1082,26 @@ impl Writer {
         let mut index = self.shared.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let first_position = index.next_position;
         let name = segment::file_name(first_position);
-        let file = segment::create(&self.shared.dir, &name)?;
-        let writer = OpenOptions::new().write(true).open(self.shared.dir.join(&name))?;
+        let file = segment::create(&*self.shared.disk, &self.shared.dir, &name)?;
+        let writer = file.clone();
         let sealed = index.segments[self.active.segment].file.clone();
         let sealed_first_position = segment::parse_file_name(&index.segments[self.active.segment].name)
             .expect("segment names are parsed on open");
-        index.segments.push(SegmentRef { name, file: Arc::new(file), format: Format::V2 });
+        index.segments.push(SegmentRef { name, file, format: Format::V2 });
         let segment = index.segments.len() - 1;
         index.committed.segment = segment;
         index.committed.end = segment::FILE_HEADER_BYTES;
         drop(index);
 
         let sealed_len = self.active.len;
-        let dir = self.shared.dir.clone();
+        let (disk, dir) = (self.shared.disk.clone(), self.shared.dir.clone());
         self.indexing.push(std::thread::spawn(move || {
-            let (summaries, stop) = summary::scan(&sealed, Format::V2, sealed_len);
+            let (summaries, stop) = summary::scan(&*sealed, Format::V2, sealed_len);
             if stop.is_some() {
                 tracing::error!(segment = sealed_first_position, "a sealed segment does not scan whole");
                 return;
             }
-            if let Err(error) = summary::write(&dir, sealed_first_position, sealed_len, &summaries) {
+            if let Err(error) = summary::write(&*disk, &dir, sealed_first_position, sealed_len, &summaries) {
                 tracing::warn!(segment = sealed_first_position, %error, "cannot write a segment index");
             }
         }));
@@ -1134,10 +1146,14 @@ fn read_batch(index: &Index, position: u64) -> Result<(StreamName, u64, Vec<Uuid
     let location = index.locate(position).expect("an indexed batch has a sparse entry");
     let segment = &index.segments[location.segment];
     // Written but not yet synced batches count too: the writer checks repeats against them.
-    let end =
-        segment.file.metadata().map_err(|error| StoreError::io("reading a segment's size", error))?.len();
-    let mut scanner =
-        Scanner::with_chunk(&segment.file, segment.format, location.offset, end, segment::LOOKUP_CHUNK_BYTES);
+    let end = segment.file.size().map_err(|error| StoreError::io("reading a segment's size", error))?;
+    let mut scanner = Scanner::with_chunk(
+        &*segment.file,
+        segment.format,
+        location.offset,
+        end,
+        segment::LOOKUP_CHUNK_BYTES,
+    );
     while let Some(raw) = scanner.next_record().map_err(|stop| scan_error(&segment.name, stop))? {
         let offset = raw.offset;
         let decoded = record::decode(raw.body).map_err(|reason| corrupted(&segment.name, offset, reason))?;

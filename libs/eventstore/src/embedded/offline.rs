@@ -3,11 +3,10 @@
 //! beside it. Neither is ever run by the store itself: cutting acknowledged events is the
 //! operator's decision.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
-use std::os::unix::fs::FileExt as _;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::disk::{self, Disk as _, DiskFile, OpenMode, Plain};
 use super::index::Index;
 use super::record::Kind;
 use super::segment::{self, ScanStop, Scanner, Verdict};
@@ -122,16 +121,19 @@ pub struct Repaired {
 pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, StoreError> {
     let dir = dir.as_ref();
     let _lock = lock(dir, false)?;
-    let first_positions = segment::list(dir).map_err(|error| StoreError::io("listing the log", error))?;
+    let first_positions =
+        segment::list(&Plain, dir).map_err(|error| StoreError::io("listing the log", error))?;
     let mut report = VerifyReport::default();
     let mut index = Some(Index::default());
     let last = first_positions.len().saturating_sub(1);
     for (number, first_position) in first_positions.iter().copied().enumerate() {
         let name = segment::file_name(first_position);
         let sealed = number != last;
-        let file =
-            File::open(dir.join(&name)).map_err(|error| StoreError::io(&format!("opening {name}"), error))?;
-        let len = file.metadata().map_err(|error| StoreError::io(&format!("reading {name}"), error))?.len();
+        let file = Plain
+            .open(&dir.join(&name), OpenMode::Read)
+            .map_err(|error| StoreError::io(&format!("opening {name}"), error))?;
+        let file = &*file;
+        let len = file.size().map_err(|error| StoreError::io(&format!("reading {name}"), error))?;
         let mut check = SegmentCheck {
             file: name.clone(),
             format: 0,
@@ -146,10 +148,10 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, StoreError> {
         let damage = |report: &mut VerifyReport, offset: u64, reason: String| {
             report.problems.push(Problem { file: name.clone(), offset, kind: ProblemKind::Damage, reason });
         };
-        let format = match segment::format_of(&file, len) {
+        let format = match segment::format_of(file, len) {
             Ok(format) => format,
             Err(stop) => {
-                let (_, offset, reason) = judged(&file, len, stop, !sealed, &name)?;
+                let (_, offset, reason) = judged(file, len, stop, !sealed, &name)?;
                 damage(&mut report, offset, reason);
                 report.segments.push(check);
                 index = None;
@@ -167,7 +169,7 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, StoreError> {
             damage(&mut report, 0, reason);
             index = None;
         }
-        let (summaries, stop) = summary::scan(&file, format, len);
+        let (summaries, stop) = summary::scan(file, format, len);
         for summary in &summaries {
             check.records += 1;
             if summary.kind == Kind::Events {
@@ -183,14 +185,14 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, StoreError> {
             }
         }
         if let Some(stop) = stop {
-            let (kind, offset, reason) = judged(&file, len, stop, !sealed, &name)?;
+            let (kind, offset, reason) = judged(file, len, stop, !sealed, &name)?;
             report.problems.push(Problem { file: name.clone(), offset, kind, reason });
             if kind == ProblemKind::Damage {
                 index = None;
             }
         }
         if sealed && report.problems.len() == problems_before {
-            check.index = match summary::read_checked(dir, first_position, len) {
+            check.index = match summary::read_checked(&Plain, dir, first_position, len) {
                 None => IndexFile::Missing,
                 Some(Ok(indexed)) if indexed == summaries => IndexFile::Sound,
                 Some(Ok(_)) => {
@@ -236,7 +238,8 @@ pub fn repair(
         return invalid(format!("no segment {segment_name} in {}", dir.display()));
     }
     let _lock = lock(dir, true)?;
-    let first_positions = segment::list(dir).map_err(|error| StoreError::io("listing the log", error))?;
+    let first_positions =
+        segment::list(&Plain, dir).map_err(|error| StoreError::io("listing the log", error))?;
     let later: Vec<u64> = first_positions.into_iter().filter(|position| *position > first_position).collect();
     if !later.is_empty() && !drop_later_segments {
         return invalid(format!(
@@ -245,14 +248,11 @@ pub fn repair(
             later.len()
         ));
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
+    let file = Plain
+        .open(&path, OpenMode::ReadWrite)
         .map_err(|error| StoreError::io(&format!("opening {segment_name}"), error))?;
-    let len =
-        file.metadata().map_err(|error| StoreError::io(&format!("reading {segment_name}"), error))?.len();
-    let boundaries = record_boundaries(&file, len, segment_name)?;
+    let len = file.size().map_err(|error| StoreError::io(&format!("reading {segment_name}"), error))?;
+    let boundaries = record_boundaries(&*file, len, segment_name)?;
     if !boundaries.contains(&offset) {
         let before = boundaries.iter().copied().filter(|boundary| *boundary < offset).max();
         let after = boundaries.iter().copied().find(|boundary| *boundary > offset);
@@ -277,7 +277,7 @@ pub fn repair(
         return invalid(format!("{} exists: move it away first", taken.display()));
     }
     let kept = dir.join(format!("{segment_name}{CUT_SUFFIX}-{offset}"));
-    let cut = read_range(&file, offset, len)
+    let cut = read_range(&*file, offset, len)
         .map_err(|error| StoreError::io(&format!("reading {segment_name}"), error))?;
     let kept_already = match std::fs::read(&kept) {
         _ if cut.is_empty() => false,
@@ -292,7 +292,7 @@ pub fn repair(
         move |error| StoreError::io(&what, error)
     };
     if !cut.is_empty() && !kept_already {
-        write_durably(dir, &kept, &cut).map_err(failed("keeping the cut bytes"))?;
+        disk::write_durably(&Plain, dir, &kept, &cut).map_err(failed("keeping the cut bytes"))?;
     }
     // The last segment first: a crash halfway leaves the log a run of segments without a gap.
     for (segment_path, aside) in set_aside.iter().rev() {
@@ -300,10 +300,10 @@ pub fn repair(
         std::fs::rename(segment_path, aside).map_err(failed("setting a later segment aside"))?;
     }
     remove_index_file(dir, &path)?;
-    segment::sync_dir(dir).map_err(failed("syncing the log directory"))?;
+    Plain.sync_dir(dir).map_err(failed("syncing the log directory"))?;
     file.set_len(offset).map_err(failed("cutting the segment"))?;
     file.sync_all().map_err(failed("syncing the segment"))?;
-    segment::sync_dir(dir).map_err(failed("syncing the log directory"))?;
+    Plain.sync_dir(dir).map_err(failed("syncing the log directory"))?;
     tracing::warn!(file = %segment_name, offset, bytes = cut.len(), kept = %kept.display(), "log cut by an operator");
     Ok(Repaired {
         cut_bytes: cut.len() as u64,
@@ -334,7 +334,7 @@ fn lock(dir: &Path, exclusive: bool) -> Result<Option<File>, StoreError> {
 
 /// Which kind of problem a scan's stop is, where, and why.
 fn judged(
-    file: &File,
+    file: &dyn DiskFile,
     len: u64,
     stop: ScanStop,
     last_segment: bool,
@@ -355,7 +355,7 @@ fn index_problem(first_position: u64, reason: String) -> Problem {
 
 /// The offsets a cut may be made at: the start of the records, and the end of each sound
 /// record up to the first bad one.
-fn record_boundaries(file: &File, len: u64, name: &str) -> Result<Vec<u64>, StoreError> {
+fn record_boundaries(file: &dyn DiskFile, len: u64, name: &str) -> Result<Vec<u64>, StoreError> {
     let format = segment::format_of(file, len).map_err(|_| {
         StoreError::InvalidInput(format!(
             "the file header of {name} is damaged: no cut inside it can be made sound; restore it from a \
@@ -375,22 +375,10 @@ fn record_boundaries(file: &File, len: u64, name: &str) -> Result<Vec<u64>, Stor
     }
 }
 
-fn read_range(file: &File, from: u64, to: u64) -> std::io::Result<Vec<u8>> {
+fn read_range(file: &dyn DiskFile, from: u64, to: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = vec![0u8; usize::try_from(to - from).unwrap_or(usize::MAX)];
     file.read_exact_at(&mut bytes, from)?;
     Ok(bytes)
-}
-
-/// Writes `bytes` to `path` whole or not at all: a temporary file, synced, renamed, and the
-/// directory synced.
-fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(segment::TEMPORARY_SUFFIX);
-    let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    segment::sync_dir(dir)
 }
 
 /// Deletes the index file of the segment at `segment_path`, if it has one: it is only a cache,

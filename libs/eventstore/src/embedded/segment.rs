@@ -8,13 +8,11 @@
 //! format is never taken for a damaged magic, nor a magic with a few bits flipped for a file
 //! of the first format.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
-use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 
+use super::disk::{Disk, DiskFile, FileRef, OpenMode};
 use super::record::{self, BODY_BYTES_MAX, Format};
 
 /// Bytes read from disk at once when scanning through a file.
@@ -49,13 +47,9 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
 }
 
 /// The first positions of the segments in `dir`, in order.
-pub(crate) fn list(dir: &Path) -> std::io::Result<Vec<u64>> {
-    let mut first_positions = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        if let Some(first_position) = entry?.file_name().to_str().and_then(parse_file_name) {
-            first_positions.push(first_position);
-        }
-    }
+pub(crate) fn list(disk: &dyn Disk, dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut first_positions: Vec<u64> =
+        disk.list(dir)?.iter().filter_map(|name| parse_file_name(name)).collect();
     first_positions.sort_unstable();
     Ok(first_positions)
 }
@@ -70,7 +64,7 @@ pub(crate) fn data_start(format: Format) -> u64 {
 
 /// The format of a segment file of `len` bytes, from its first bytes; a damaged file header
 /// is an invalid stop at offset 0.
-pub(crate) fn format_of(file: &File, len: u64) -> Result<Format, ScanStop> {
+pub(crate) fn format_of(file: &dyn DiskFile, len: u64) -> Result<Format, ScanStop> {
     // A file of the current format is created whole with its header (written, then renamed),
     // so a shorter file is of the first format: empty, or a record cut short.
     if len < FILE_HEADER_BYTES {
@@ -93,38 +87,46 @@ pub(crate) fn format_of(file: &File, len: u64) -> Result<Format, ScanStop> {
 /// Creates the segment file `name` in `dir`, of the current format, durably: written whole
 /// under a temporary name, synced, renamed, and the directory synced; so a segment file never
 /// exists without its header. Opened for reading and writing.
-pub(crate) fn create(dir: &Path, name: &str) -> std::io::Result<File> {
+pub(crate) fn create(disk: &dyn Disk, dir: &Path, name: &str) -> std::io::Result<FileRef> {
     let path = dir.join(name);
-    if path.try_exists()? {
+    if disk.exists(&path)? {
         return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{name} exists")));
     }
     let temporary = dir.join(format!("{name}{TEMPORARY_SUFFIX}"));
-    let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&temporary)?;
-    file.write_all(&FILE_MAGIC)?;
+    let file = disk.open(&temporary, OpenMode::Truncate)?;
+    file.write_all_at(&FILE_MAGIC, 0)?;
     file.sync_all()?;
-    std::fs::rename(&temporary, &path)?;
-    sync_dir(dir)?;
-    OpenOptions::new().read(true).write(true).open(&path)
+    drop(file);
+    disk.rename(&temporary, &path)?;
+    disk.sync_dir(dir)?;
+    disk.open(&path, OpenMode::ReadWrite)
 }
 
 /// Rewrites the segment `name` of the first format, whose records up to `end` are sound, in
 /// the current format (the same bodies, new headers and trailers), replacing it atomically:
 /// a crash leaves either file whole. Returns the new file, opened for reading and writing.
-pub(crate) fn convert(dir: &Path, name: &str, file: &File, end: u64) -> std::io::Result<File> {
+pub(crate) fn convert(
+    disk: &dyn Disk,
+    dir: &Path,
+    name: &str,
+    file: &dyn DiskFile,
+    end: u64,
+) -> std::io::Result<FileRef> {
     let temporary = dir.join(format!("{name}{TEMPORARY_SUFFIX}"));
-    let mut out = std::io::BufWriter::with_capacity(
-        SCAN_CHUNK_BYTES,
-        OpenOptions::new().create(true).truncate(true).write(true).open(&temporary)?,
-    );
-    out.write_all(&FILE_MAGIC)?;
+    let out = disk.open(&temporary, OpenMode::Truncate)?;
+    let mut pending = Vec::with_capacity(SCAN_CHUNK_BYTES);
+    pending.extend_from_slice(&FILE_MAGIC);
+    let mut written = 0u64;
     let mut scanner = Scanner::new(file, Format::V1, 0, end);
-    let mut buffer = Vec::new();
     loop {
         match scanner.next_record() {
             Ok(Some(raw)) => {
-                buffer.clear();
-                record::encode_body(&mut buffer, &raw.body);
-                out.write_all(&buffer)?;
+                record::encode_body(&mut pending, &raw.body);
+                if pending.len() >= SCAN_CHUNK_BYTES {
+                    out.write_all_at(&pending, written)?;
+                    written += pending.len() as u64;
+                    pending.clear();
+                }
             }
             Ok(None) => break,
             Err(ScanStop::Io(error)) => return Err(error),
@@ -133,12 +135,12 @@ pub(crate) fn convert(dir: &Path, name: &str, file: &File, end: u64) -> std::io:
             }
         }
     }
-    let out = out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+    out.write_all_at(&pending, written)?;
     out.sync_all()?;
     drop(out);
-    std::fs::rename(&temporary, dir.join(name))?;
-    sync_dir(dir)?;
-    OpenOptions::new().read(true).write(true).open(dir.join(name))
+    disk.rename(&temporary, &dir.join(name))?;
+    disk.sync_dir(dir)?;
+    disk.open(&dir.join(name), OpenMode::ReadWrite)
 }
 
 /// Why a scan stopped before the end it was given.
@@ -177,7 +179,7 @@ pub(crate) struct RawRecord {
 /// Reads the records of one file in order, from `offset` up to `end`, a large chunk at a time.
 #[derive(Debug)]
 pub(crate) struct Scanner<'a> {
-    file: &'a File,
+    file: &'a dyn DiskFile,
     format: Format,
     offset: u64,
     end: u64,
@@ -187,13 +189,13 @@ pub(crate) struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    pub(crate) fn new(file: &'a File, format: Format, offset: u64, end: u64) -> Scanner<'a> {
+    pub(crate) fn new(file: &'a dyn DiskFile, format: Format, offset: u64, end: u64) -> Scanner<'a> {
         Scanner::with_chunk(file, format, offset, end, SCAN_CHUNK_BYTES)
     }
 
     /// A scanner that reads `chunk_bytes` at a time (more for a larger record).
     pub(crate) fn with_chunk(
-        file: &'a File,
+        file: &'a dyn DiskFile,
         format: Format,
         offset: u64,
         end: u64,
@@ -292,7 +294,12 @@ pub(crate) enum Verdict {
 ///   end of an acknowledged record, with or without one flipped bit.
 ///
 /// Anything else, a failing header or body with non-zero bytes after it, is damage.
-pub(crate) fn judge(file: &File, len: u64, stop: ScanStop, last_segment: bool) -> std::io::Result<Verdict> {
+pub(crate) fn judge(
+    file: &dyn DiskFile,
+    len: u64,
+    stop: ScanStop,
+    last_segment: bool,
+) -> std::io::Result<Verdict> {
     let (offset, reach, reason) = match stop {
         ScanStop::Io(error) => return Err(error),
         ScanStop::Short { offset } if last_segment => {
@@ -324,7 +331,7 @@ pub(crate) fn judge(file: &File, len: u64, stop: ScanStop, last_segment: bool) -
 
 /// The start of the run of zeros that ends `file` at `len`, looking no further back than
 /// `floor`: `len` if the last byte is not zero, `floor` if every byte from it is.
-pub(crate) fn zero_tail_start(file: &File, floor: u64, len: u64) -> std::io::Result<u64> {
+pub(crate) fn zero_tail_start(file: &dyn DiskFile, floor: u64, len: u64) -> std::io::Result<u64> {
     let mut buffer = vec![0u8; SCAN_CHUNK_BYTES];
     let mut end = len;
     while end > floor {
@@ -339,15 +346,10 @@ pub(crate) fn zero_tail_start(file: &File, floor: u64, len: u64) -> std::io::Res
     Ok(floor)
 }
 
-/// Makes a directory entry durable: a created or renamed file is not on disk until its
-/// directory is synced.
-pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embedded::disk::Plain;
 
     #[test]
     fn file_names_round_trip_and_sort_by_position() {
@@ -365,8 +367,8 @@ mod tests {
         let path = dir.path().join("segment");
         let format = |first: &[u8]| {
             std::fs::write(&path, first).expect("write");
-            let file = File::open(&path).expect("open");
-            format_of(&file, first.len() as u64)
+            let file = Plain.open(&path, OpenMode::Read).expect("open");
+            format_of(&*file, first.len() as u64)
         };
         assert!(matches!(format(&FILE_MAGIC), Ok(Format::V2)));
         assert!(matches!(format(&[]), Ok(Format::V1)));
@@ -392,9 +394,10 @@ mod tests {
         let mut bytes = vec![7u8; 3000];
         bytes[1000..].fill(0);
         std::fs::write(&path, &bytes).expect("write");
-        let file = File::open(&path).expect("open");
-        assert_eq!(zero_tail_start(&file, 0, 3000).expect("read"), 1000);
-        assert_eq!(zero_tail_start(&file, 2000, 3000).expect("read"), 2000);
-        assert_eq!(zero_tail_start(&file, 0, 1000).expect("read"), 1000);
+        let file = Plain.open(&path, OpenMode::Read).expect("open");
+        let file = &*file;
+        assert_eq!(zero_tail_start(file, 0, 3000).expect("read"), 1000);
+        assert_eq!(zero_tail_start(file, 2000, 3000).expect("read"), 2000);
+        assert_eq!(zero_tail_start(file, 0, 1000).expect("read"), 1000);
     }
 }

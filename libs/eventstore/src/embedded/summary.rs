@@ -15,13 +15,12 @@
 //!          u8[16] first event id, u16 stream name length, stream name
 //! ```
 
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
 use std::path::Path;
 
 use bytes::Buf as _;
 use uuid::Uuid;
 
+use super::disk::{self, Disk, DiskFile};
 use super::record::{self, Format, Kind, Record};
 use super::segment::{self, ScanStop, Scanner};
 use crate::model::StreamName;
@@ -69,7 +68,7 @@ pub(crate) fn file_name(first_position: u64) -> String {
 
 /// Summarises every record of `file` (of `format`) up to `len`, with why the scan stopped
 /// short of `len` if it did (a record that does not decode is an invalid stop at its offset).
-pub(crate) fn scan(file: &File, format: Format, len: u64) -> (Vec<Summary>, Option<ScanStop>) {
+pub(crate) fn scan(file: &dyn DiskFile, format: Format, len: u64) -> (Vec<Summary>, Option<ScanStop>) {
     let mut scanner = Scanner::new(file, format, segment::data_start(format), len);
     let mut summaries = Vec::new();
     loop {
@@ -93,6 +92,7 @@ pub(crate) fn scan(file: &File, format: Format, len: u64) -> (Vec<Summary>, Opti
 
 /// Writes the index file of a sealed segment durably (temporary file, sync, rename, sync).
 pub(crate) fn write(
+    disk: &dyn Disk,
     dir: &Path,
     first_position: u64,
     segment_len: u64,
@@ -117,21 +117,20 @@ pub(crate) fn write(
     header.extend_from_slice(&(summaries.len() as u64).to_le_bytes());
     header.extend_from_slice(&crc32c::crc32c(&entries).to_le_bytes());
 
-    let name = file_name(first_position);
-    let temporary = dir.join(format!("{name}.tmp"));
-    let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&temporary)?;
-    file.write_all(&header)?;
-    file.write_all(&entries)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, dir.join(&name))?;
-    segment::sync_dir(dir)
+    header.extend_from_slice(&entries);
+    disk::write_durably(disk, dir, &dir.join(file_name(first_position)), &header)
 }
 
 /// The summaries of a sealed segment of length `segment_len`, if its index file is there
 /// and sound.
-pub(crate) fn read(dir: &Path, first_position: u64, segment_len: u64) -> Option<Vec<Summary>> {
+pub(crate) fn read(
+    disk: &dyn Disk,
+    dir: &Path,
+    first_position: u64,
+    segment_len: u64,
+) -> Option<Vec<Summary>> {
     let name = file_name(first_position);
-    match read_checked(dir, first_position, segment_len)? {
+    match read_checked(disk, dir, first_position, segment_len)? {
         Ok(summaries) => Some(summaries),
         Err(reason) => {
             tracing::warn!(file = %name, %reason, "ignoring a segment index, scanning the segment instead");
@@ -143,11 +142,12 @@ pub(crate) fn read(dir: &Path, first_position: u64, segment_len: u64) -> Option<
 /// The summaries of a sealed segment of length `segment_len` from its index file, why they
 /// cannot be used, or `None` if there is no index file.
 pub(crate) fn read_checked(
+    disk: &dyn Disk,
     dir: &Path,
     first_position: u64,
     segment_len: u64,
 ) -> Option<Result<Vec<Summary>, String>> {
-    match std::fs::read(dir.join(file_name(first_position))) {
+    match disk::read_all(disk, &dir.join(file_name(first_position))) {
         Ok(bytes) => Some(parse(&bytes, segment_len)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
         Err(error) => Some(Err(format!("cannot be read: {error}"))),

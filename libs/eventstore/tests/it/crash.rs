@@ -32,14 +32,14 @@ impl Random {
 }
 
 #[derive(Debug)]
-struct Ack {
-    stream: String,
-    last_version: u64,
-    first_position: u64,
-    ids: Vec<Uuid>,
+pub(crate) struct Ack {
+    pub(crate) stream: String,
+    pub(crate) last_version: u64,
+    pub(crate) first_position: u64,
+    pub(crate) ids: Vec<Uuid>,
 }
 
-fn parse(line: &str) -> Option<Ack> {
+pub(crate) fn parse(line: &str) -> Option<Ack> {
     let mut parts = line.split(' ');
     if parts.next()? != "ack" {
         return None;

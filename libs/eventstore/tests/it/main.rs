@@ -1,12 +1,16 @@
 //! Tests of the embedded store: the shared contract, recovery from torn and corrupted logs,
-//! flipped bits everywhere in a record, the operator's verify and repair, and crashes of a
-//! real writing process.
+//! flipped bits everywhere in a record, the operator's verify and repair, crashes of a real
+//! writing process, and power lost under the store, on a simulated disk and on a FUSE file
+//! system that forgets what was not synced.
 
 mod contract;
 mod crash;
 mod damage;
+mod fuse;
 mod offline;
+mod power_loss;
 mod recovery;
+mod sim_disk;
 
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
 

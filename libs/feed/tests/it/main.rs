@@ -5,5 +5,6 @@
 mod consumer;
 mod end_to_end;
 mod faults;
+mod power_loss;
 mod quiet;
 mod support;
