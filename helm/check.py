@@ -214,7 +214,7 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
         # Matching reserves offers through the listings service's gRPC port, logistics has pallets
         # paid for through settlement's; the others call no one.
         listings_url = merged["config"]["listingsUrl"] or f"http://{RELEASE}-listings:{grpc_port}"
-        expected_env["SYMBIOSE_LISTINGS_URL"] = listings_url if service == "matching" else None
+        expected_env["SYMBIOSE_LISTINGS_URL"] = listings_url if service in ("matching", "logistics") else None
         settlement_url = merged["config"]["settlementUrl"] or f"http://{RELEASE}-settlement:{grpc_port}"
         expected_env["SYMBIOSE_SETTLEMENT_URL"] = settlement_url if service == "logistics" else None
         for variable, value in expected_env.items():

@@ -46,6 +46,7 @@ pub async fn escrow_held(server: &TestServer, token: &str, deal_id: &str) -> any
             .list_deal_transfers(settlement::ListDealTransfersRequest {
                 deal_id: deal_id.into(),
                 min_position: 0,
+                ..Default::default()
             })
             .await?
             .into_inner();
@@ -420,4 +421,29 @@ pub async fn kehl_buyer(server: &TestServer) -> anyhow::Result<Member> {
         "Kehl",
     )
     .await
+}
+
+/// Pages a list through most this many before a test calls it endless.
+const PAGES_MAX: usize = 10;
+
+/// Every item of a paged list, read `page_size` at a time through `fetch` (a page token in,
+/// the page's items and the next token out), and how many pages it took. Fails if a page
+/// holds more than `page_size` items or the pages do not end.
+pub async fn read_pages<T, F, Fut>(page_size: u32, mut fetch: F) -> (Vec<T>, usize)
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = (Vec<T>, String)>,
+{
+    let (mut items, mut page_token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let (page, next_page_token) = fetch(page_token).await;
+        pages += 1;
+        assert!(page.len() <= page_size as usize, "a page of {} items for pages of {page_size}", page.len());
+        items.extend(page);
+        if next_page_token.is_empty() {
+            return (items, pages);
+        }
+        assert!(pages < PAGES_MAX, "the pages of {page_size} do not end");
+        page_token = next_page_token;
+    }
 }

@@ -114,7 +114,7 @@ The container's environment, one variable per setting of the services' configura
   value: {{ printf "%s/%s" (include "symbiose.tlsDir" $root) $values.tls.clientCaKey | quote }}
 {{- end }}
 {{- end }}
-{{- if eq .name "matching" }}
+{{- if has .name (list "matching" "logistics") }}
 - name: SYMBIOSE_LISTINGS_URL
   value: {{ default (printf "http://%s:%d" (include "symbiose.serviceName" (dict "root" $root "name" "listings")) (int $values.ports.grpc)) $config.listingsUrl | quote }}
 {{- end }}

@@ -138,7 +138,8 @@ pub const SETTINGS: &[Setting] = &[
         key: LISTINGS_URL,
         default: "",
         description: "the listings service's gRPC address (`http://symbiose-listings:50051`), through which \
-                      matching running alone reserves offers; unused by the one-process server",
+                      matching running alone reserves offers and logistics alone reads the parties' contacts \
+                      for the Annex VII document; unused by the one-process server",
     },
     Setting {
         key: SETTLEMENT_URL,

@@ -16,10 +16,17 @@
 //! - box 10, the Basel Annex IX code from a small table of List of Waste entries whose
 //!   green-list entry is plain (`basel_code`), else "not listed" unless given;
 //! - box 11, the transit countries from the border crossings reported
-//!   (`transit_countries`).
+//!   (`transit_countries`);
+//! - boxes 13 and 14, the date and the quantity received, from the delivery once recorded.
 //!
 //! Contacts are personal data: the document is built on demand from the directory and
-//! printed, never stored in an event.
+//! printed, never stored in an event. A contact the organization erased prints as erased.
+//!
+//! Every box the data cannot fill says so (`TO_BE_COMPLETED`), and the signatures are left to
+//! the hand (`SIGNED_BY_HAND`): no box of the printed form is silently empty. The printed form
+//! is text (`render_text`) or a PDF of the same lines (`render_pdf`).
+
+mod pdf;
 
 use symbiose_domain::{Country, MaterialFamily, Quantity, Unit, WasteCode};
 
@@ -34,13 +41,51 @@ pub const FIELD_BYTES_MAX: usize = 500;
 pub const ADDRESS_LINES_MAX: usize = 6;
 /// What box 10(i) says of a waste with no Basel Annex IX entry.
 pub const NOT_LISTED: &str = "not listed";
+/// What a box, or a part of one, says when the data does not fill it.
+pub const TO_BE_COMPLETED: &str = "to be completed";
+/// What a contact erased at its organization's request prints as.
+pub const ERASED: &str = "erased at the organization's request (not available)";
+/// What a code or a carrier the shipment does not have prints as.
+pub const NOT_APPLICABLE: &str = "not applicable";
+/// Where a signatory signs.
+pub const SIGNED_BY_HAND: &str = "(signed by hand)";
 
-/// The contact of a party, as the form asks for it.
+/// The contact of a party, as the form asks for it. The directory asks a telephone or an
+/// e-mail address of each contact: the other may be empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
     pub person: String,
     pub telephone: String,
     pub email: String,
+}
+
+/// What the document knows of a party's contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartyContact {
+    /// From the directory.
+    Listed(Contact),
+    /// The organization erased its contacts: the document says so and shows nothing of them.
+    Erased,
+    /// None in the directory, or the directory could not be asked: to be completed by hand.
+    Missing,
+}
+
+/// Boxes 13 and 14: the delivery, as the carrier recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub at_ms: i64,
+    /// What arrived, in the unit of the pickup.
+    pub quantity: Quantity,
+}
+
+/// Boxes 13 and 14 as printed: the date and the quantity received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    pub at_ms: i64,
+    /// In kg (shown in tonnes), when the mass is known.
+    pub mass_kg: Option<i64>,
+    /// In litres (shown in m3), when the lot is counted in volume.
+    pub volume_litres: Option<i64>,
 }
 
 /// One party of the document: arranger, consignee, carrier, generator or recovery facility.
@@ -51,7 +96,10 @@ pub struct Party {
     pub country: Country,
     /// Its registration number (SIRET, VAT number, UID...).
     pub identifier: String,
-    pub contact: Option<Contact>,
+    /// Whether `address_lines` hold a street address; a carrier known only by its depot's
+    /// name has its street address to be completed.
+    pub full_address: bool,
+    pub contact: PartyContact,
 }
 
 /// Box 10: the codes that identify the waste.
@@ -103,6 +151,8 @@ pub struct Inputs {
     /// The countries entered, in order, as the carrier reported them.
     pub border_crossings: Vec<Country>,
     pub destination: Country,
+    /// The delivery, once recorded: boxes 13 and 14.
+    pub receipt: Option<Receipt>,
 }
 
 /// The boxes of the Annex VII document.
@@ -132,6 +182,8 @@ pub struct AnnexVii {
     pub codes: WasteIdentification,
     /// Box 11.
     pub countries: Countries,
+    /// Boxes 13 and 14: the receipt by the consignee at the recovery facility, once delivered.
+    pub received: Option<Received>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -255,16 +307,15 @@ impl AnnexVii {
             }
             None => basel_code(inputs.waste_code).unwrap_or(NOT_LISTED).to_owned(),
         };
-        let volume_litres = match inputs.quantity.unit() {
-            Unit::Litre | Unit::CubicMetre => inputs.quantity.convert(Unit::Litre).ok().map(|litres| {
-                // Litres in thousandths: rounded up to the litre.
-                (litres.amount_milli() + 999) / 1000
-            }),
-            _ => None,
-        };
+        let (mass_kg, volume_litres) = measure(inputs.family, inputs.quantity, inputs.waste_code);
+        let received = inputs.receipt.map(|receipt| {
+            let (mass_kg, volume_litres) = measure(inputs.family, receipt.quantity, inputs.waste_code);
+            Received { at_ms: receipt.at_ms, mass_kg, volume_litres }
+        });
         Ok(AnnexVii {
-            mass_kg: Load::of(inputs.family, inputs.quantity, Some(inputs.waste_code)).mass_kg,
+            mass_kg,
             volume_litres,
+            received,
             shipment_date_ms: inputs.shipment_date_ms,
             carriers: inputs.carriers,
             recovery_operation,
@@ -293,20 +344,30 @@ impl AnnexVii {
     /// signatories fill in by hand.
     pub fn render_text(&self) -> String {
         let mut text = String::new();
-        let mut line = |content: String| {
-            text.push_str(&content);
+        for line in self.lines() {
+            text.push_str(&line);
             text.push('\n');
-        };
-        line("ANNEX VII - INFORMATION ACCOMPANYING SHIPMENTS OF WASTE".into());
+        }
+        text
+    }
+
+    /// The same lines as `render_text`, as a PDF of A4 pages.
+    pub fn render_pdf(&self) -> Vec<u8> {
+        pdf::render(TITLE, &self.lines())
+    }
+
+    /// The printed lines: a box starts a line with its number.
+    fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut line = |content: String| lines.push(content);
+        line(TITLE.into());
         line("Regulation (EU) 2024/1157 on shipments of waste: green-listed waste for recovery".into());
         line(String::new());
         line("1. Person who arranges the shipment".into());
-        party_lines(&self.arranger, &mut line);
+        party_lines(&self.arranger, "   ", &mut line);
         line("2. Importer/consignee".into());
-        party_lines(&self.consignee, &mut line);
-        let tonnes = self.mass_kg.map_or("-".to_owned(), thousandths);
-        let cubic_metres = self.volume_litres.map_or("-".to_owned(), thousandths);
-        line(format!("3. Actual quantity: Tonnes (Mg): {tonnes}   m3: {cubic_metres}"));
+        party_lines(&self.consignee, "   ", &mut line);
+        line(format!("3. Actual quantity: {}", quantity(self.mass_kg, self.volume_litres)));
         line(format!("4. Actual date of shipment: {}", date(self.shipment_date_ms)));
         line("5. Carriers".into());
         for (index, label) in
@@ -315,23 +376,24 @@ impl AnnexVii {
             match self.carriers.get(index) {
                 Some(carrier) => {
                     line(format!("   {label}:"));
-                    party_lines(carrier, &mut line);
-                    let transfer = if index == 0 { date(self.shipment_date_ms) } else { "-".into() };
+                    party_lines(carrier, "      ", &mut line);
+                    let transfer =
+                        if index == 0 { date(self.shipment_date_ms) } else { TO_BE_COMPLETED.into() };
                     line(format!("      Means of transport: R (road)   Date of transfer: {transfer}"));
-                    line("      Signature:".into());
+                    line(format!("      Signature: {SIGNED_BY_HAND}"));
                 }
-                None => line(format!("   {label}: -")),
+                None => line(format!("   {label}: {NOT_APPLICABLE} (no further carrier)")),
             }
         }
         line("6. Waste generator (original producer(s), new producer(s) or collector)".into());
-        party_lines(&self.generator, &mut line);
+        party_lines(&self.generator, "   ", &mut line);
         line("7. Recovery facility".into());
-        party_lines(&self.recovery_facility, &mut line);
+        party_lines(&self.recovery_facility, "   ", &mut line);
         line(format!("8. Recovery operation: {}", self.recovery_operation));
         line(format!("9. Usual description of the waste: {}", self.description));
         line("10. Waste identification (fill in relevant codes)".into());
         let codes = &self.codes;
-        let optional = |code: &Option<String>| code.clone().unwrap_or_else(|| "-".into());
+        let optional = |code: &Option<String>| code.clone().unwrap_or_else(|| NOT_APPLICABLE.into());
         line(format!("   (i) Basel Annex IX: {}", codes.basel_annex_ix));
         line(format!("   (ii) OECD (if different from (i)): {}", optional(&codes.oecd)));
         line(format!("   (iii) Annex IIIA: {}", optional(&codes.annex_iiia)));
@@ -340,7 +402,7 @@ impl AnnexVii {
         line(format!("   (vi) National code: {}", optional(&codes.national)));
         line("11. Countries/States concerned".into());
         let transit = if self.countries.transit.is_empty() {
-            "-".to_owned()
+            "none".to_owned()
         } else {
             self.countries.transit.iter().map(|country| country_name(*country)).collect::<Vec<_>>().join(", ")
         };
@@ -357,15 +419,56 @@ impl AnnexVii {
                 .into(),
         );
         line("    written contractual obligations have been entered into with the consignee.".into());
-        line(format!("    Name: {}   Date:   Signature:", self.arranger.name));
+        line(format!("    Name: {}", self.arranger.name));
+        line(format!("    Date: {TO_BE_COMPLETED} (at signature)   Signature: {SIGNED_BY_HAND}"));
+        let received_on =
+            self.received.map_or_else(|| TO_BE_COMPLETED.to_owned(), |received| date(received.at_ms));
         line("13. Signature upon receipt of the waste by the consignee".into());
-        line(format!("    Name: {}   Date:   Signature:", self.consignee.name));
+        line(format!("    Name: {}", self.consignee.name));
+        line(format!("    Date: {received_on}   Signature: {SIGNED_BY_HAND}"));
         line("14. To be completed by the recovery facility or by the laboratory".into());
-        line("    Shipment received at recovery facility [ ] or laboratory [ ]".into());
-        line("    Quantity received: Tonnes (Mg):        m3:".into());
-        line(format!("    Name: {}   Date:   Signature:", self.recovery_facility.name));
-        text
+        match &self.received {
+            Some(received) => {
+                line("    Shipment received at recovery facility [X] or laboratory [ ]".into());
+                line(format!(
+                    "    Quantity received: {}",
+                    quantity(received.mass_kg, received.volume_litres)
+                ));
+            }
+            None => {
+                line(format!("    Shipment received at recovery facility or laboratory: {TO_BE_COMPLETED}"));
+                line(format!("    Quantity received: {TO_BE_COMPLETED}"));
+            }
+        }
+        line(format!("    Name: {}", self.recovery_facility.name));
+        line(format!("    Date: {received_on}   Signature: {SIGNED_BY_HAND}"));
+        lines
     }
+}
+
+/// The document's first line, and the PDF's title.
+const TITLE: &str = "ANNEX VII - INFORMATION ACCOMPANYING SHIPMENTS OF WASTE";
+
+/// Box 3 and box 14's quantity: the mass in kg (rounded up, from the masses matching uses)
+/// and, for a lot counted in volume, the volume in litres (rounded up).
+fn measure(family: MaterialFamily, quantity: Quantity, waste_code: WasteCode) -> (Option<i64>, Option<i64>) {
+    let volume_litres = match quantity.unit() {
+        Unit::Litre | Unit::CubicMetre => quantity.convert(Unit::Litre).ok().map(|litres| {
+            // Litres in thousandths: rounded up to the litre.
+            (litres.amount_milli() + 999) / 1000
+        }),
+        _ => None,
+    };
+    (Load::of(family, quantity, Some(waste_code)).mass_kg, volume_litres)
+}
+
+/// `Tonnes (Mg): 1.000   m3: not applicable`: a lot weighed has no volume; a quantity with
+/// neither is to be completed.
+fn quantity(mass_kg: Option<i64>, volume_litres: Option<i64>) -> String {
+    let missing = if mass_kg.is_none() && volume_litres.is_none() { TO_BE_COMPLETED } else { NOT_APPLICABLE };
+    let tonnes = mass_kg.map_or(missing.to_owned(), thousandths);
+    let cubic_metres = volume_litres.map_or(missing.to_owned(), thousandths);
+    format!("Tonnes (Mg): {tonnes}   m3: {cubic_metres}")
 }
 
 fn check_text(field: &'static str, value: &str) -> Result<(), Rejection> {
@@ -384,13 +487,16 @@ fn check_party(party: &Party) -> Result<(), Rejection> {
     for address_line in &party.address_lines {
         check_text("address_lines", address_line)?;
     }
-    if let Some(contact) = &party.contact {
+    // A contact's empty field prints as to be completed; only its length is bounded.
+    if let PartyContact::Listed(contact) = &party.contact {
         for (field, value) in [
             ("contact.person", &contact.person),
             ("contact.telephone", &contact.telephone),
             ("contact.email", &contact.email),
         ] {
-            check_text(field, value)?;
+            if value.len() > FIELD_BYTES_MAX {
+                return Err(Rejection::BadField(field));
+            }
         }
     }
     Ok(())
@@ -406,17 +512,37 @@ fn parse_recovery_operation(code: &str) -> Result<String, Rejection> {
     }
 }
 
-fn party_lines(party: &Party, line: &mut impl FnMut(String)) {
-    line(format!("   Name: {}", party.name));
-    line(format!("   Address: {}", party.address_lines.join(", ")));
-    line(format!("   Country: {}", country_name(party.country)));
-    line(format!("   Registration No: {}", party.identifier));
+/// A party's lines under its box, each starting with `indent`.
+fn party_lines(party: &Party, indent: &str, line: &mut impl FnMut(String)) {
+    line(format!("{indent}Name: {}", party.name));
+    let street =
+        if party.full_address { String::new() } else { format!(" (street address {TO_BE_COMPLETED})") };
+    line(format!(
+        "{indent}Address: {}, {}{street}",
+        party.address_lines.join(", "),
+        country_name(party.country)
+    ));
+    line(format!("{indent}Registration No: {}", party.identifier));
+    let or_missing = |value: &str| {
+        if value.trim().is_empty() { TO_BE_COMPLETED.to_owned() } else { value.trim().to_owned() }
+    };
     match &party.contact {
-        Some(contact) => line(format!(
-            "   Contact person: {}   Tel.: {}   E-mail: {}",
-            contact.person, contact.telephone, contact.email
-        )),
-        None => line("   Contact person: -".into()),
+        PartyContact::Listed(contact) => {
+            line(format!("{indent}Contact person: {}", or_missing(&contact.person)));
+            line(format!(
+                "{indent}Tel.: {}   E-mail: {}",
+                or_missing(&contact.telephone),
+                or_missing(&contact.email)
+            ));
+        }
+        PartyContact::Erased => {
+            line(format!("{indent}Contact person: {ERASED}"));
+            line(format!("{indent}Tel.: erased   E-mail: erased"));
+        }
+        PartyContact::Missing => {
+            line(format!("{indent}Contact person: {TO_BE_COMPLETED}"));
+            line(format!("{indent}Tel.: {TO_BE_COMPLETED}   E-mail: {TO_BE_COMPLETED}"));
+        }
     }
 }
 
@@ -459,11 +585,61 @@ mod tests {
             },
             country,
             identifier: identifier.into(),
-            contact: Some(Contact {
+            full_address: true,
+            contact: PartyContact::Listed(Contact {
                 person: "Logistics desk".into(),
                 telephone: "+33 3 88 00 00 00".into(),
                 email: "logistics@example.org".into(),
             }),
+        }
+    }
+
+    fn listed(person: &str, telephone: &str, email: &str) -> PartyContact {
+        PartyContact::Listed(Contact {
+            person: person.into(),
+            telephone: telephone.into(),
+            email: email.into(),
+        })
+    }
+
+    /// The lines of box `number`: from its heading to the next box's.
+    #[track_caller]
+    fn section(text: &str, number: usize) -> &str {
+        let start = text.find(&format!("\n{number}. ")).expect("the box");
+        let end =
+            text[start + 1..].find(&format!("\n{}. ", number + 1)).map_or(text.len(), |end| start + 1 + end);
+        &text[start..end]
+    }
+
+    #[track_caller]
+    fn has(text: &str, expected: &[&str]) {
+        assert!(!expected.is_empty());
+        for expected in expected {
+            assert!(text.contains(expected), "{expected:?} is missing from\n{text}");
+        }
+    }
+
+    /// The pallets of `inputs`, delivered in Kehl the next day (38 of the 40 arrived), each
+    /// party with its own contact as the directory gives it; the carrier's contact has no
+    /// e-mail address.
+    fn delivered() -> Inputs {
+        let mut producer = party("Emballages du Rhin SAS", Country::Fr, "FR 12 345678901");
+        producer.contact = listed("Claire Martin", "+33 3 88 12 34 56", "c.martin@emballages-rhin.example");
+        let mut repairer = party("Kehler Palettenservice GmbH", Country::De, "DE123456789");
+        repairer.contact = listed("Jonas Weber", "+49 7851 123456", "j.weber@kehler-paletten.example");
+        let carrier = Party {
+            address_lines: vec!["12 route du Rhin".into(), "67100 Strasbourg".into()],
+            contact: listed("Luc Meyer", "+33 6 12 34 56 78", ""),
+            ..party("Transports Ill et Rhin", Country::Fr, "FR 98 765432109")
+        };
+        Inputs {
+            arranger: producer.clone(),
+            consignee: repairer.clone(),
+            carriers: vec![carrier],
+            generator: producer,
+            recovery_facility: repairer,
+            receipt: Some(Receipt { at_ms: NOW_MS + 86_400_000, quantity: quantity(38, Unit::Pallet) }),
+            ..inputs()
         }
     }
 
@@ -489,6 +665,7 @@ mod tests {
             dispatch: Country::Fr,
             border_crossings: vec![Country::De],
             destination: Country::De,
+            receipt: None,
         }
     }
 
@@ -516,13 +693,13 @@ mod tests {
         let boxes = [
             "1. Person who arranges the shipment",
             "2. Importer/consignee",
-            "3. Actual quantity: Tonnes (Mg): 1.000   m3: -",
+            "3. Actual quantity: Tonnes (Mg): 1.000   m3: not applicable",
             // NOW_MS, 1,790,000,000,000 ms, is 2026-09-21 at 13:33 UTC.
             "4. Actual date of shipment: 2026-09-21",
             "5. Carriers",
             "(a) First carrier:",
             "Means of transport: R (road)   Date of transfer: 2026-09-21",
-            "(b) Second carrier: -",
+            "(b) Second carrier: not applicable (no further carrier)",
             "6. Waste generator",
             "7. Recovery facility",
             "8. Recovery operation: R3",
@@ -531,7 +708,7 @@ mod tests {
             "(i) Basel Annex IX: B3050",
             "(v) EU list of wastes: 15 01 03",
             "11. Countries/States concerned",
-            "Export/dispatch: France (FR)   Transit: -   Import/destination: Germany (DE)",
+            "Export/dispatch: France (FR)   Transit: none   Import/destination: Germany (DE)",
             "12. Declaration of the person who arranges the shipment",
             "13. Signature upon receipt of the waste by the consignee",
             "14. To be completed by the recovery facility",
@@ -544,6 +721,144 @@ mod tests {
         let numbered: Vec<usize> =
             (1..=14).map(|number| text.find(&format!("\n{number}. ")).expect("every box")).collect();
         assert!(numbered.windows(2).all(|pair| pair[0] < pair[1]), "boxes in order");
+    }
+
+    #[test]
+    fn a_delivered_shipment_fills_every_box_the_data_allows() {
+        let document = AnnexVii::build(delivered()).expect("a document");
+        // 38 pallets x 25 kg.
+        assert_eq!(
+            document.received,
+            Some(Received { at_ms: NOW_MS + 86_400_000, mass_kg: Some(950), volume_litres: None })
+        );
+        let text = document.render_text();
+        let arranger = [
+            "Name: Emballages du Rhin SAS",
+            "Address: 1 rue du Port du Rhin, 67100 Strasbourg, France (FR)",
+            "Registration No: FR 12 345678901",
+            "Contact person: Claire Martin",
+            "Tel.: +33 3 88 12 34 56   E-mail: c.martin@emballages-rhin.example",
+        ];
+        let repairer = [
+            "Name: Kehler Palettenservice GmbH",
+            "Address: Hafenstraße 1, 77694 Kehl, Germany (DE)",
+            "Registration No: DE123456789",
+            "Contact person: Jonas Weber",
+            "Tel.: +49 7851 123456   E-mail: j.weber@kehler-paletten.example",
+        ];
+        has(section(&text, 1), &arranger);
+        has(section(&text, 2), &repairer);
+        has(section(&text, 3), &["Tonnes (Mg): 1.000   m3: not applicable"]);
+        has(section(&text, 4), &["2026-09-21"]);
+        has(
+            section(&text, 5),
+            &[
+                "(a) First carrier:",
+                "Name: Transports Ill et Rhin",
+                "Address: 12 route du Rhin, 67100 Strasbourg, France (FR)",
+                "Registration No: FR 98 765432109",
+                "Contact person: Luc Meyer",
+                // The directory has no e-mail address for him.
+                "Tel.: +33 6 12 34 56 78   E-mail: to be completed",
+                "Means of transport: R (road)   Date of transfer: 2026-09-21",
+                "Signature: (signed by hand)",
+                "(b) Second carrier: not applicable",
+                "(c) Third carrier: not applicable",
+            ],
+        );
+        has(section(&text, 6), &arranger);
+        has(section(&text, 7), &repairer);
+        has(section(&text, 12), &["Name: Emballages du Rhin SAS", "Date: to be completed (at signature)"]);
+        has(
+            section(&text, 13),
+            &["Name: Kehler Palettenservice GmbH", "Date: 2026-09-22   Signature: (signed by hand)"],
+        );
+        has(
+            section(&text, 14),
+            &[
+                "Shipment received at recovery facility [X] or laboratory [ ]",
+                "Quantity received: Tonnes (Mg): 0.950   m3: not applicable",
+                "Name: Kehler Palettenservice GmbH",
+                "Date: 2026-09-22",
+            ],
+        );
+        assert!(!text.contains(ERASED), "{text}");
+        assert_eq!(text.matches(TO_BE_COMPLETED).count(), 2, "the e-mail and box 12's date:\n{text}");
+    }
+
+    #[test]
+    fn what_the_data_does_not_give_is_marked_to_be_completed() {
+        let mut inputs = delivered();
+        // Not delivered yet; the consignee erased its contacts, the carrier is known by its
+        // depot only and the directory gave none of its contacts.
+        inputs.receipt = None;
+        inputs.consignee.contact = PartyContact::Erased;
+        inputs.recovery_facility.contact = PartyContact::Erased;
+        inputs.carriers[0].address_lines = vec!["Depot Port du Rhin".into()];
+        inputs.carriers[0].full_address = false;
+        inputs.carriers[0].contact = PartyContact::Missing;
+        let text = AnnexVii::build(inputs).expect("a document").render_text();
+        let erased = [
+            "Contact person: erased at the organization's request (not available)",
+            "Tel.: erased   E-mail: erased",
+        ];
+        has(section(&text, 2), &erased);
+        has(section(&text, 7), &erased);
+        for number in [2, 7] {
+            assert!(!section(&text, number).contains("Jonas Weber"), "{text}");
+        }
+        has(
+            section(&text, 5),
+            &[
+                "Address: Depot Port du Rhin, France (FR) (street address to be completed)",
+                "Contact person: to be completed",
+                "Tel.: to be completed   E-mail: to be completed",
+            ],
+        );
+        has(section(&text, 13), &["Date: to be completed   Signature: (signed by hand)"]);
+        has(
+            section(&text, 14),
+            &[
+                "Shipment received at recovery facility or laboratory: to be completed",
+                "Quantity received: to be completed",
+                "Date: to be completed",
+            ],
+        );
+        has(section(&text, 1), &["Contact person: Claire Martin"]);
+    }
+
+    #[test]
+    fn the_pdf_reads_back_with_every_box() {
+        let document = AnnexVii::build(delivered()).expect("a document");
+        let pdf = document.render_pdf();
+        assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+        let read = lopdf::Document::load_mem(&pdf).expect("a PDF lopdf reads");
+        let pages: Vec<u32> = read.get_pages().keys().copied().collect();
+        assert_eq!(pages.len(), 2, "two A4 pages");
+        let text = read.extract_text(&pages).expect("its text");
+        let expected = [
+            TITLE,
+            "1. Person who arranges the shipment",
+            "Contact person: Claire Martin",
+            "Tel.: +33 3 88 12 34 56   E-mail: c.martin@emballages-rhin.example",
+            // Hafenstraße comes back from WinAnsiEncoding.
+            "Address: Hafenstraße 1, 77694 Kehl, Germany (DE)",
+            "Contact person: Jonas Weber",
+            "Tel.: +49 7851 123456   E-mail: j.weber@kehler-paletten.example",
+            "3. Actual quantity: Tonnes (Mg): 1.000",
+            "4. Actual date of shipment: 2026-09-21",
+            "Address: 12 route du Rhin, 67100 Strasbourg, France (FR)",
+            "Contact person: Luc Meyer",
+            "Tel.: +33 6 12 34 56 78   E-mail: to be completed",
+            "8. Recovery operation: R3",
+            "(i) Basel Annex IX: B3050",
+            "(v) EU list of wastes: 15 01 03",
+            "13. Signature upon receipt of the waste by the consignee",
+            "Date: 2026-09-22   Signature: (signed by hand)",
+            "Shipment received at recovery facility [X] or laboratory [ ]",
+            "Quantity received: Tonnes (Mg): 0.950   m3: not applicable",
+        ];
+        has(&text, &expected);
     }
 
     #[test]

@@ -16,9 +16,10 @@ use symbiose_matching::deal::{Deal, DealStatus};
 use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, Turns, append, load, now_ms};
 use uuid::Uuid;
 
-use crate::annex_vii::{self, AnnexVii, Inputs, Party};
+use crate::annex_vii::{self, AnnexVii, Inputs, Party, PartyContact, Receipt};
 use crate::carrier::{self, CarrierState, Profile};
 use crate::codec;
+use crate::contacts::OrganizationContacts;
 use crate::pallets::{self, Balance, SettleBy, Settlement};
 use crate::payments::{PalletPaymentOrder, PalletPayments, PaymentError};
 use crate::shipment::{self, Shipment, Transport};
@@ -85,6 +86,9 @@ pub struct Logistics<S> {
     view: Followed<View>,
     turns: Turns,
     payments: Arc<dyn PalletPayments>,
+    /// The directory's contacts, for the Annex VII document; `None`: no directory to ask, the
+    /// contacts are to be completed by hand.
+    contacts: Option<Arc<dyn OrganizationContacts>>,
 }
 
 impl<S> std::fmt::Debug for Logistics<S> {
@@ -95,10 +99,15 @@ impl<S> std::fmt::Debug for Logistics<S> {
 
 impl<S: EventStore> Logistics<S> {
     /// The logistics shell over `store`, its view following the log from the first event;
-    /// pallets paid for go through `payments` (settlement).
-    pub fn start(store: S, payments: Arc<dyn PalletPayments>) -> Arc<Logistics<S>> {
+    /// pallets paid for go through `payments` (settlement), the parties' contacts come from
+    /// `contacts` (the listings service).
+    pub fn start(
+        store: S,
+        payments: Arc<dyn PalletPayments>,
+        contacts: Option<Arc<dyn OrganizationContacts>>,
+    ) -> Arc<Logistics<S>> {
         let view = Followed::start(store.clone(), "logistics view");
-        Arc::new(Logistics { store, view, turns: Turns::new(), payments })
+        Arc::new(Logistics { store, view, turns: Turns::new(), payments, contacts })
     }
 
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
@@ -531,8 +540,38 @@ impl<S: EventStore> Logistics<S> {
         )))
     }
 
-    /// The Annex VII data of shipment `id`, for its parties, its carrier and the operator.
-    pub fn annex_vii(&self, organization: Uuid, operator: bool, id: Uuid) -> Result<AnnexVii, ApiError> {
+    /// The Annex VII data of shipment `id`, for its parties, its carrier and the operator, with
+    /// the parties' contacts as the directory has them now.
+    pub async fn annex_vii(
+        &self,
+        organization: Uuid,
+        operator: bool,
+        id: Uuid,
+    ) -> Result<AnnexVii, ApiError> {
+        let (mut inputs, [seller, buyer, carrier]) = self.annex_vii_inputs(organization, operator, id)?;
+        if let Some(directory) = &self.contacts {
+            let seller = contact_of(directory.as_ref(), seller).await;
+            let buyer = contact_of(directory.as_ref(), buyer).await;
+            let carrier = contact_of(directory.as_ref(), carrier).await;
+            inputs.arranger.contact = seller.clone();
+            inputs.generator.contact = seller;
+            inputs.consignee.contact = buyer.clone();
+            inputs.recovery_facility.contact = buyer;
+            for party in &mut inputs.carriers {
+                party.contact = carrier.clone();
+            }
+        }
+        AnnexVii::build(inputs).map_err(|error: AnnexRejection| rejection(error.kind(), error.to_string()))
+    }
+
+    /// What the document of shipment `id` is built from, the contacts aside, and the seller,
+    /// buyer and carrier whose contacts it names.
+    fn annex_vii_inputs(
+        &self,
+        organization: Uuid,
+        operator: bool,
+        id: Uuid,
+    ) -> Result<(Inputs, [Uuid; 3]), ApiError> {
         let shipment = self.shipment(organization, operator, id)?.shipment;
         let view = self.view();
         let transport = &shipment.transport;
@@ -575,6 +614,7 @@ impl<S: EventStore> Logistics<S> {
                 {
                     carrier.address_lines = vec![depot.name.clone()];
                     carrier.country = depot.country;
+                    carrier.full_address = false;
                 }
                 carrier
             }],
@@ -592,13 +632,30 @@ impl<S: EventStore> Logistics<S> {
             dispatch: transport.pickup.country,
             border_crossings: shipment.crossings.iter().map(|crossing| crossing.country).collect(),
             destination: transport.delivery.country,
+            receipt: shipment
+                .delivery
+                .as_ref()
+                .map(|delivery| Receipt { at_ms: delivery.at_ms, quantity: delivery.received }),
         };
-        AnnexVii::build(inputs).map_err(|error: AnnexRejection| rejection(error.kind(), error.to_string()))
+        Ok((inputs, [transport.seller, transport.buyer, transport.carrier]))
+    }
+}
+
+/// The contact the directory has for `organization`; a directory that does not answer leaves
+/// it to be completed on the printed form.
+async fn contact_of(directory: &dyn OrganizationContacts, organization: Uuid) -> PartyContact {
+    match directory.contact(organization).await {
+        Ok(contact) => contact,
+        Err(status) => {
+            tracing::warn!(%organization, code = ?status.code(), message = status.message(), "annex vii: the directory did not give the contacts");
+            PartyContact::Missing
+        }
     }
 }
 
 /// An organization as a party of the document: its name, the address of its site at (or
-/// nearest to) `near`, its country and identifier. Contacts stay with the directory.
+/// nearest to) `near`, its country and identifier. Contacts stay with the directory: they are
+/// asked for when the document is printed.
 fn party_of(organization: &Organization, near: &symbiose_listings::listing::Place) -> Party {
     let site = organization.sites.iter().min_by_key(|site| site.location.distance_m(&near.point));
     let address_lines = site.map_or_else(Vec::new, |site| {
@@ -609,6 +666,7 @@ fn party_of(organization: &Organization, near: &symbiose_listings::listing::Plac
         address_lines,
         country: site.map_or(organization.country, |site| site.address.country),
         identifier: organization.identifier.to_string(),
-        contact: None,
+        full_address: site.is_some(),
+        contact: PartyContact::Missing,
     }
 }

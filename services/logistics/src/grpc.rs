@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use symbiose_domain::{Country, Quantity, Role};
 use symbiose_eventstore::EventStore;
-use symbiose_kit::ApiError;
 use symbiose_kit::auth::{self, Caller};
+use symbiose_kit::{ApiError, page};
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::convert::{
     FieldError, country_from_wire, ms_from_timestamp, required, timestamp_from_ms,
@@ -23,6 +23,9 @@ use crate::transport::SUBMITTED_VALID_HOURS_MAX;
 
 /// Validity of a carrier's own price when the request says 0, in hours.
 const SUBMITTED_VALID_HOURS_DEFAULT: u32 = 48;
+/// Largest page of quotes, and its default.
+pub const QUOTES_PAGE_SIZE_MAX: usize = 100;
+const QUOTES_PAGE_SIZE_DEFAULT: u32 = 20;
 
 #[derive(Debug)]
 pub struct LogisticsApi<S> {
@@ -131,11 +134,23 @@ fn shipment_to_wire(view: &ShipmentView) -> pb::Shipment {
 }
 
 fn party_to_wire(party: &crate::annex_vii::Party) -> pb::AnnexViiParty {
+    use crate::annex_vii::PartyContact;
+    let (contact_person, contact_telephone, contact_email) = match &party.contact {
+        PartyContact::Listed(contact) => {
+            (contact.person.clone(), contact.telephone.clone(), contact.email.clone())
+        }
+        PartyContact::Erased | PartyContact::Missing => Default::default(),
+    };
     pb::AnnexViiParty {
         name: party.name.clone(),
         address: party.address_lines.clone(),
         country: country_to_wire(party.country),
         identifier: party.identifier.clone(),
+        contact_person,
+        contact_telephone,
+        contact_email,
+        contact_erased: party.contact == PartyContact::Erased,
+        street_address_missing: !party.full_address,
     }
 }
 
@@ -190,9 +205,37 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let deal = id(&request.deal_id, "deal_id")?;
+        let requested = if request.page_size == 0 { QUOTES_PAGE_SIZE_DEFAULT } else { request.page_size };
+        let size = page::page_size(i32::try_from(requested).unwrap_or(i32::MAX), QUOTES_PAGE_SIZE_MAX)?;
+        // The sort key of the last quote of the previous page: its price, then its id.
+        let malformed = || ApiError::invalid_argument("page_token", "is not a token this service issued");
+        let after = match page::decode_token(&request.page_token)? {
+            Some(key) => {
+                let (price_minor, quote) = key.split_once('/').ok_or_else(malformed)?;
+                Some((
+                    price_minor.parse::<i64>().map_err(|_| malformed())?,
+                    Uuid::parse_str(quote).map_err(|_| malformed())?,
+                ))
+            }
+            None => None,
+        };
         self.desk.wait_for(request.min_position).await?;
         let quotes = self.desk.quotes(caller.organization_id, caller.is_operator(), deal)?;
-        Ok(Response::new(pb::ListQuotesResponse { quotes: quotes.iter().map(quote_to_wire).collect() }))
+        let mut rest = quotes
+            .iter()
+            .filter(|quote| after.is_none_or(|after| (quote.price.minor(), quote.id) > after))
+            .peekable();
+        let page: Vec<_> = rest.by_ref().take(size).collect();
+        let next_page_token = match page.last() {
+            Some(last) if rest.peek().is_some() => {
+                page::encode_token(&format!("{}/{}", last.price.minor(), last.id))
+            }
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListQuotesResponse {
+            quotes: page.into_iter().map(quote_to_wire).collect(),
+            next_page_token,
+        }))
     }
 
     async fn submit_quote(
@@ -436,8 +479,10 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
         let annex = self
             .desk
             .annex_vii(caller.organization_id, caller.is_operator(), id)
+            .await
             .map_err(ApiError::not_from_request)?;
         let text = annex.render_text();
+        let pdf = if request.include_pdf { annex.render_pdf() } else { Vec::new() };
         Ok(Response::new(pb::GetAnnexViiResponse {
             annex_vii: Some(pb::AnnexVii {
                 arranger: Some(party_to_wire(&annex.arranger)),
@@ -461,8 +506,15 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
                     .map(|country| country_to_wire(*country))
                     .collect(),
                 country_of_destination: country_to_wire(annex.countries.destination),
+                received_at: annex.received.map(|received| timestamp_from_ms(received.at_ms)),
+                received_mass_kg: annex.received.and_then(|received| received.mass_kg).unwrap_or_default(),
+                received_volume_litres: annex
+                    .received
+                    .and_then(|received| received.volume_litres)
+                    .unwrap_or_default(),
             }),
             text,
+            pdf,
         }))
     }
 }

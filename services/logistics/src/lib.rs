@@ -7,11 +7,13 @@
 //! - `shipment`: the Shipment aggregate, booked -> picked up -> (borders crossed) -> delivered
 //!   -> closed.
 //! - `pallets`: the pallet accounts between two organizations, per grade, and their settlement.
-//! - `annex_vii`: the information document of green-listed waste crossing a border.
+//! - `annex_vii`: the information document of green-listed waste crossing a border, as text
+//!   or PDF.
 //!
 //! Around it, the service: `transport` (the transport request of an agreed deal and its
 //! quotes), `codec` (the wire form), `view` (the service's read model), `desk` (the
-//! application shell), `grpc` (the handlers) and `service` (the wiring and the transport
+//! application shell), `contacts` (the port to the directory's contacts, for the Annex VII
+//! document), `grpc` (the handlers) and `service` (the wiring and the transport
 //! opener, which reacts to `DealAgreed`).
 //!
 //! The core modules must never do I/O, read the clock or draw random numbers: the caller passes
@@ -21,6 +23,7 @@
 pub mod annex_vii;
 pub mod carrier;
 pub mod codec;
+pub mod contacts;
 pub mod desk;
 mod grpc;
 pub mod pallets;
@@ -33,8 +36,9 @@ pub mod view;
 
 pub use annex_vii::AnnexVii;
 pub use carrier::{Carrier, CarrierState};
+pub use contacts::{ListingsContacts, OrganizationContacts, RemoteContacts};
 pub use desk::Logistics;
-pub use grpc::LogisticsApi;
+pub use grpc::{LogisticsApi, QUOTES_PAGE_SIZE_MAX};
 pub use pallets::PalletLedger;
 pub use payments::{PalletPayments, RemotePayments, SettlementPayments};
 pub use quote::{EmissionFactor, Load, Quote};

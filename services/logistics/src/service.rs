@@ -14,6 +14,7 @@ use symbiose_proto::logistics::v1::logistics_service_server::LogisticsServiceSer
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 
+use crate::contacts::OrganizationContacts;
 use crate::desk::Logistics;
 use crate::grpc::LogisticsApi;
 use crate::payments::PalletPayments;
@@ -47,15 +48,17 @@ impl<S: EventStore> Handler for TransportOpener<S> {
 pub type Opening = JoinHandle<Result<(), FeedError>>;
 
 /// Starts the desk over `store` and the transport opener over the local log from its
-/// checkpoint in `checkpoint_dir`, until `shutdown`.
+/// checkpoint in `checkpoint_dir`, until `shutdown`. `contacts` is the directory the Annex VII
+/// document asks the parties' contacts of (`None`: printed to be completed).
 pub fn start<S: EventStore>(
     checkpoint_dir: PathBuf,
     store: S,
     payments: Arc<dyn PalletPayments>,
+    contacts: Option<Arc<dyn OrganizationContacts>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<Logistics<S>>, Opening), FeedError> {
     let options = ConsumerOptions::new(TRANSPORT_OPENER_NAME, checkpoint_dir)?;
-    let desk = Logistics::start(store.clone(), payments);
+    let desk = Logistics::start(store.clone(), payments, contacts);
     let from_position = options.load_position()?;
     let feed = Feed::local(store, from_position, Some("matching"), &options);
     let mut opener = TransportOpener(desk.clone());

@@ -23,6 +23,9 @@ const STATEMENT_PAGE_SIZE_DEFAULT: u32 = 100;
 /// Largest page of invoices, and its default.
 pub const INVOICES_PAGE_SIZE_MAX: usize = 100;
 const INVOICES_PAGE_SIZE_DEFAULT: u32 = 20;
+/// Largest page of a deal's transfers, and its default.
+pub const DEAL_TRANSFERS_PAGE_SIZE_MAX: usize = 100;
+const DEAL_TRANSFERS_PAGE_SIZE_DEFAULT: u32 = 20;
 /// The currencies the ledgers keep.
 const CURRENCIES: [Currency; 2] = [Currency::Eur, Currency::Chf];
 
@@ -168,6 +171,15 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let deal_id = codec::id(&request.deal_id, "deal_id").map_err(invalid)?;
+        let size =
+            page_size(request.page_size, DEAL_TRANSFERS_PAGE_SIZE_DEFAULT, DEAL_TRANSFERS_PAGE_SIZE_MAX)?;
+        // A deal's transfers are only ever appended to, so an index is a stable place to resume.
+        let from = match page::decode_token(&request.page_token)? {
+            Some(key) => key.parse::<usize>().map_err(|_| {
+                ApiError::invalid_argument("page_token", "is not a token this service issued")
+            })?,
+            None => 0,
+        };
         self.treasury.wait_for(request.min_position).await?;
         let view = self.treasury.view();
         let not_found = || ApiError::NotFound(format!("deal {deal_id} not found"));
@@ -175,8 +187,13 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
         if !caller.is_operator() && !deal.is_party(caller.organization_id) {
             return Err(not_found().into());
         }
-        let transfers = view
-            .deal_transfers(deal_id)
+        let all = view.deal_transfers(deal_id);
+        let next = from.saturating_add(size).min(all.len());
+        let next_page_token =
+            if next < all.len() { page::encode_token(&next.to_string()) } else { String::new() };
+        let transfers = all
+            .get(from..next)
+            .unwrap_or_default()
             .iter()
             .filter_map(|(currency, id)| {
                 let (ledger, _) = view.ledger(*currency);
@@ -212,7 +229,7 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
             Some(crate::view::Escrow::Refused { reason }) => reason.clone(),
             _ => String::new(),
         };
-        Ok(Response::new(pb::ListDealTransfersResponse { transfers, escrow_refused }))
+        Ok(Response::new(pb::ListDealTransfersResponse { transfers, escrow_refused, next_page_token }))
     }
 
     async fn get_invoice(

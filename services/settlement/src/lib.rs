@@ -32,7 +32,9 @@ pub mod vat;
 pub mod view;
 
 pub use escrow::EscrowPlan;
-pub use grpc::{INVOICES_PAGE_SIZE_MAX, STATEMENT_PAGE_SIZE_MAX, SettlementApi};
+pub use grpc::{
+    DEAL_TRANSFERS_PAGE_SIZE_MAX, INVOICES_PAGE_SIZE_MAX, STATEMENT_PAGE_SIZE_MAX, SettlementApi,
+};
 pub use invoice::{Invoice, InvoiceSequence};
 pub use ledger::{AccountId, AccountKind, Ledger};
 pub use service::{SETTLER_NAME, Settler, Settling, service, start};

@@ -84,8 +84,18 @@ pub async fn run_logistics(
         format!("{SETTLEMENT_URL}: logistics alone has pallets paid for through settlement: set its address")
     })?;
     let channel = service_channel(&settlement_url, SETTLEMENT_URL)?;
+    // The Annex VII document's contacts, from the listings service when its address is set;
+    // without it they print as to be completed.
+    let directory = match &config.listings_url {
+        Some(url) => Some(service_channel(url, LISTINGS_URL)?),
+        None => None,
+    };
     let alone = Alone::open(config, listeners, "logistics").await?;
     let payments = symbiose_logistics::RemotePayments::new(channel, alone.security.authority.clone());
+    let contacts = directory.map(|channel| {
+        let remote = symbiose_logistics::RemoteContacts::new(channel, alone.security.authority.clone());
+        std::sync::Arc::new(remote) as std::sync::Arc<dyn symbiose_logistics::OrganizationContacts>
+    });
     alone
         .run(
             &["listings", "matching", "settlement"],
@@ -95,6 +105,7 @@ pub async fn run_logistics(
                     config.data_dir.join(FEED_DIR),
                     store,
                     std::sync::Arc::new(payments),
+                    contacts,
                     stopped,
                 )?;
                 services.add(symbiose_logistics::service(config, desk, security.authenticator.clone()));

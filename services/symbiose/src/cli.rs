@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+pub use crate::cli_output::Output;
 use clap::{Parser, Subcommand, ValueEnum};
 use symbiose_domain::Role;
 use symbiose_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
@@ -24,16 +25,27 @@ const SEARCH_LIMIT_MAX: usize = 1000;
 #[command(
     name = "symbiose",
     version,
-    about = "Symbiose: a marketplace backend for industrial waste and by-products"
+    about = "Symbiose: a marketplace backend for industrial waste and by-products",
+    after_help = "The token of a call: --token (or SYMBIOSE_TOKEN), else the token of the profile \
+                  named by --as, else the operator token the server wrote in its data directory. \
+                  The address: --server (or SYMBIOSE_SERVER), else the profile's address of the \
+                  service called, else its server, else http://127.0.0.1:50051."
 )]
 pub struct Cli {
-    /// Address of the server, for the client subcommands.
-    #[arg(long, global = true, env = "SYMBIOSE_SERVER", default_value = "http://127.0.0.1:50051")]
-    pub server: String,
-    /// Bearer token for the client subcommands; without it, the operator token the server
-    /// wrote in its data directory is used.
+    /// Address of the server, for the client subcommands [default: the profile's addresses,
+    /// else http://127.0.0.1:50051].
+    #[arg(long, global = true, env = "SYMBIOSE_SERVER")]
+    pub server: Option<String>,
+    /// Bearer token for the client subcommands; it comes before a profile's token, and without
+    /// either the operator token the server wrote in its data directory is used.
     #[arg(long, global = true, env = "SYMBIOSE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The profile to use (saved by `symbiose login --as <name>`): its token and addresses.
+    #[arg(long = "as", global = true, env = "SYMBIOSE_PROFILE", value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// How read commands print their answer: aligned text, or the response as JSON.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
     /// The server's data directory, where the operator token is read from, and whose event
     /// log `store` works on.
     #[arg(long, global = true, env = "SYMBIOSE_DATA_DIR", default_value = "./data")]
@@ -46,6 +58,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the standalone server (the default); configured by SYMBIOSE_* variables.
     Serve,
+    /// Save a profile: a token and the addresses of the services, under the name given by
+    /// --as (`symbiose login --as kehl --token <token> [--server URL] [--matching URL ...]`);
+    /// `--list` shows the profiles.
+    Login(Box<LoginArgs>),
+    /// Remove the profile named by --as.
+    Logout,
+    /// The saved profiles: their names and addresses, never their tokens.
+    Profiles,
     /// Check that the server answers and serves.
     Health,
     /// The European List of Waste.
@@ -101,16 +121,28 @@ pub enum Command {
     /// The event log on disk, checked or repaired offline, the server stopped.
     #[command(subcommand)]
     Store(crate::cli_store::StoreCommand),
-    /// Fill a running server with organizations in every town of the region and its borders,
-    /// and listings of every material (operator token).
+    /// Fill a running server with a marketplace to explore: organizations in every town of the
+    /// region and its borders, listings of every material, and deals carried through escrow,
+    /// transport and delivery to their invoices (operator token).
     Demo {
-        /// How many listings to publish.
+        /// How many listings to publish, besides the stories' own.
         #[arg(long, default_value_t = 2000)]
         listings: usize,
         /// Another seed makes other organizations; the same seed again adds nothing.
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// Show the saved profiles (names and addresses, never tokens) instead of saving one.
+    #[arg(long, conflicts_with_all = ["listings", "catalog", "matching", "logistics", "settlement"])]
+    list: bool,
+    /// Where each service runs when they are processes of their own; a service not named here
+    /// is called at --server.
+    #[command(flatten)]
+    addresses: crate::cli_profile::Addresses,
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,6 +334,29 @@ pub enum OrganizationCommand {
     },
     /// Show an organization.
     Show { organization: String },
+    /// Set an organization's contact person, replacing its contacts (kept sealed: personal data).
+    SetContacts {
+        organization: String,
+        /// The person's name.
+        #[arg(long)]
+        person: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        #[arg(long, default_value = "")]
+        phone: String,
+        /// What the person does ("logistics", "quality").
+        #[arg(long, default_value = "")]
+        function: String,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Erase an organization's contacts for good: their key is deleted, so no copy of the log
+    /// can reveal them again.
+    EraseContacts {
+        organization: String,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -371,17 +426,20 @@ pub enum KindArg {
 /// (not serving, not valid), 2 on an error.
 pub async fn run(cli: Cli) -> ExitCode {
     let Some(command) = cli.command else { return ExitCode::from(2) };
+    stop_quietly_when_the_reader_stops();
     if let Command::Key(KeyCommand::Create) = command {
         return create_key(&cli.data_dir);
     }
     if let Command::Store(command) = command {
         return crate::cli_store::run(&cli.data_dir, command);
     }
-    let token = match cli.token {
-        Some(token) => Some(token),
-        None => std::fs::read_to_string(cli.data_dir.join("operator.token")).ok(),
+    let outcome = match command {
+        Command::Login(arguments) => login(cli.profile, cli.token, cli.server, cli.output, *arguments),
+        Command::Logout => logout(cli.profile),
+        Command::Profiles => list_profiles(cli.output),
+        command => call(cli.profile, cli.token, cli.server, &cli.data_dir, cli.output, command).await,
     };
-    match execute(&cli.server, token.as_deref().map(str::trim), command).await {
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(error) => {
@@ -389,6 +447,279 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A reader that stops early (`| head -1`, `| awk '{ print; exit }'`) closes the pipe: the
+/// client then stops quietly with 0, as Unix tools do, instead of reporting a panic
+/// (`println!` panics on a closed standard output, and restoring SIGPIPE would need `unsafe`).
+fn stop_quietly_when_the_reader_stops() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
+}
+
+/// The directory of the profiles, from the process's environment.
+fn profiles_dir() -> anyhow::Result<std::path::PathBuf> {
+    crate::cli_profile::config_dir(|key| std::env::var(key).ok())
+}
+
+/// `symbiose login --as <name> --token <token>`: saves a profile (or, with `--list`, shows them).
+fn login(
+    name: Option<String>,
+    token: Option<String>,
+    server: Option<String>,
+    output: Output,
+    arguments: LoginArgs,
+) -> anyhow::Result<bool> {
+    if arguments.list {
+        return list_profiles(output);
+    }
+    let name = name.ok_or_else(|| anyhow::anyhow!("--as: required, the name of the profile to save"))?;
+    let token = token
+        .map(|token| token.trim().to_owned())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("--token: required, the token the profile keeps"))?;
+    if Bearer::new(&token).is_none() {
+        anyhow::bail!("--token: has characters a header cannot hold");
+    }
+    if let Some(server) = &server {
+        crate::cli_profile::check_address("server", server)?;
+    }
+    for (flag, address) in arguments.addresses.named() {
+        crate::cli_profile::check_address(flag, address)?;
+    }
+    let dir = profiles_dir()?;
+    let profile = crate::cli_profile::Profile { server, token, addresses: arguments.addresses };
+    crate::cli_profile::save(&dir, &name, profile)?;
+    println!("saved profile {name} in {}", dir.join(crate::cli_profile::PROFILES_FILE).display());
+    Ok(true)
+}
+
+/// `symbiose logout --as <name>`: removes a profile.
+fn logout(name: Option<String>) -> anyhow::Result<bool> {
+    let name = name.ok_or_else(|| anyhow::anyhow!("--as: required, the name of the profile to remove"))?;
+    if !crate::cli_profile::remove(&profiles_dir()?, &name)? {
+        anyhow::bail!("--as: no profile {name:?}");
+    }
+    println!("removed profile {name}");
+    Ok(true)
+}
+
+/// `symbiose profiles` (or `login --list`): names and addresses, never tokens.
+fn list_profiles(output: Output) -> anyhow::Result<bool> {
+    let profiles = crate::cli_profile::load(&profiles_dir()?)?;
+    let rows: Vec<(String, String, Vec<String>)> = profiles
+        .iter()
+        .map(|(name, profile)| {
+            let server =
+                profile.server.clone().unwrap_or_else(|| crate::cli_profile::DEFAULT_SERVER.to_owned());
+            let services = profile
+                .addresses
+                .named()
+                .iter()
+                .map(|(service, address)| format!("{service}={address}"))
+                .collect();
+            (name.clone(), server, services)
+        })
+        .collect();
+    if output == Output::Json {
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(name, server, _)| {
+                let mut entry = serde_json::json!({ "name": name, "server": server });
+                for (service, address) in profiles[name].addresses.named() {
+                    entry[service] = address.into();
+                }
+                entry
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(true);
+    }
+    let mut table = crate::cli_output::table(&["profile", "server", "services alone"]);
+    for (name, server, services) in &rows {
+        table.add_row([name.as_str(), server.as_str(), services.join(" ").as_str()]);
+    }
+    if !rows.is_empty() {
+        crate::cli_output::print_table(&mut table);
+    }
+    println!("({} profiles)", rows.len());
+    Ok(true)
+}
+
+/// A client subcommand: its token and address chosen (flags and variables, then the profile,
+/// then the operator's token and the default address), then the call.
+async fn call(
+    profile: Option<String>,
+    token: Option<String>,
+    server: Option<String>,
+    data_dir: &std::path::Path,
+    output: Output,
+    command: Command,
+) -> anyhow::Result<bool> {
+    let profile = match profile {
+        Some(name) => Some(crate::cli_profile::find(&profiles_dir()?, &name)?),
+        None => None,
+    };
+    let token = token
+        .or_else(|| profile.as_ref().map(|profile| profile.token.clone()))
+        .or_else(|| std::fs::read_to_string(data_dir.join("operator.token")).ok());
+    let service = Service::of(&command);
+    let (address, flag) = match (server, &profile) {
+        (Some(server), _) => (server, "--server"),
+        (None, Some(profile)) => match service.address(&profile.addresses) {
+            Some(address) => (address.to_owned(), service.flag()),
+            None => (
+                profile.server.clone().unwrap_or_else(|| crate::cli_profile::DEFAULT_SERVER.to_owned()),
+                "--server",
+            ),
+        },
+        (None, None) => (crate::cli_profile::DEFAULT_SERVER.to_owned(), "--server"),
+    };
+    match execute(&address, token.as_deref().map(str::trim), output, command).await {
+        Err(error) if unimplemented(&error) => Err(wrong_process(&address, flag, service).await),
+        outcome => outcome,
+    }
+}
+
+/// Which service a subcommand calls, hence which process's address it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    /// Health and the demo: the server itself.
+    Server,
+    /// Listings, organizations, tokens and the reference data: the listings process.
+    Listings,
+    Catalog,
+    Matching,
+    Logistics,
+    Settlement,
+}
+
+impl Service {
+    fn of(command: &Command) -> Service {
+        match command {
+            Command::Serve
+            | Command::Login(_)
+            | Command::Logout
+            | Command::Profiles
+            | Command::Health
+            | Command::Key(_)
+            | Command::Store(_)
+            | Command::Demo { .. } => Service::Server,
+            Command::WasteCodes(_)
+            | Command::Families
+            | Command::Identifier(_)
+            | Command::Organization(_)
+            | Command::Token(_)
+            | Command::Listing(_) => Service::Listings,
+            Command::Catalog(_) => Service::Catalog,
+            Command::Matches(_) | Command::Proposal(_) | Command::Deal(_) => Service::Matching,
+            Command::Carrier(_) | Command::Quote(_) | Command::Shipment(_) | Command::Pallets(_) => {
+                Service::Logistics
+            }
+            Command::Money(_) | Command::Invoice(_) => Service::Settlement,
+        }
+    }
+
+    fn address(self, addresses: &crate::cli_profile::Addresses) -> Option<&str> {
+        match self {
+            Service::Server => None,
+            Service::Listings => addresses.listings.as_deref(),
+            Service::Catalog => addresses.catalog.as_deref(),
+            Service::Matching => addresses.matching.as_deref(),
+            Service::Logistics => addresses.logistics.as_deref(),
+            Service::Settlement => addresses.settlement.as_deref(),
+        }
+    }
+
+    /// The `login` flag of the service's address.
+    fn flag(self) -> &'static str {
+        match self {
+            Service::Server => "--server",
+            Service::Listings => "--listings",
+            Service::Catalog => "--catalog",
+            Service::Matching => "--matching",
+            Service::Logistics => "--logistics",
+            Service::Settlement => "--settlement",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Service::Server => "this call",
+            Service::Listings => "listings",
+            Service::Catalog => "the catalog",
+            Service::Matching => "matching",
+            Service::Logistics => "logistics",
+            Service::Settlement => "settlement",
+        }
+    }
+}
+
+/// Whether a call failed as UNIMPLEMENTED: the process at that address does not serve it.
+fn unimplemented(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<CallFailed>().is_some_and(|failed| failed.0.code() == tonic::Code::Unimplemented)
+}
+
+/// The error of a call to a process that does not serve it: what that process serves (asked of
+/// its gRPC health service), and which address to set.
+async fn wrong_process(address: &str, flag: &str, service: Service) -> anyhow::Error {
+    let serves = match served_services(address).await {
+        Ok(names) if !names.is_empty() => format!("it serves {}", names.join(", ")),
+        Ok(_) => "it serves no Symbiose service".to_owned(),
+        Err(error) => format!("it does not say what it serves ({error:#})"),
+    };
+    let (name, service_flag) = (service.name(), service.flag());
+    let hint = if flag == "--server" {
+        format!(
+            "point --server at the process of {name}, or keep each process's address in a profile \
+             (symbiose login --as <name> --token <token> {service_flag} URL ...)"
+        )
+    } else {
+        format!(
+            "correct the profile's {flag} address (symbiose login --as <name> --token <token> {flag} URL ...)"
+        )
+    };
+    anyhow::anyhow!("{address} does not serve {name} ({serves}); {hint}")
+}
+
+/// The Symbiose services a process may serve, by their gRPC name, with the word the client
+/// says for each.
+const SERVICE_NAMES: &[(&str, &str)] = &[
+    (symbiose_proto::listings::v1::listing_service_server::SERVICE_NAME, "listings"),
+    (symbiose_proto::listings::v1::organization_service_server::SERVICE_NAME, "organizations"),
+    (symbiose_proto::reference::v1::reference_service_server::SERVICE_NAME, "reference"),
+    (symbiose_proto::catalog::v1::catalog_service_server::SERVICE_NAME, "catalog"),
+    (symbiose_proto::matching::v1::matching_service_server::SERVICE_NAME, "matching"),
+    (symbiose_proto::logistics::v1::logistics_service_server::SERVICE_NAME, "logistics"),
+    (symbiose_proto::settlement::v1::settlement_service_server::SERVICE_NAME, "settlement"),
+];
+
+/// The Symbiose services the process at `address` serves ("listings", "matching"), asked of
+/// its gRPC health service, which knows exactly the services it serves (reflection would
+/// describe every Symbiose file, served or not).
+async fn served_services(address: &str) -> anyhow::Result<Vec<&'static str>> {
+    let mut health = HealthClient::new(connect(address).await?);
+    let mut served = Vec::new();
+    for (service, word) in SERVICE_NAMES {
+        let request = tonic_health::pb::HealthCheckRequest { service: (*service).to_owned() };
+        match health.check(request).await {
+            Ok(_) => served.push(*word),
+            Err(status) if status.code() == tonic::Code::NotFound => {}
+            Err(status) => return Err(status_error(status)),
+        }
+    }
+    Ok(served)
 }
 
 /// `symbiose key create`: the platform's signing key, made where the data directory says.
@@ -432,7 +763,12 @@ impl tonic::service::Interceptor for Bearer {
 
 pub(crate) type Authed = InterceptedService<Channel, Bearer>;
 
-async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow::Result<bool> {
+async fn execute(
+    server: &str,
+    token: Option<&str>,
+    output: Output,
+    command: Command,
+) -> anyhow::Result<bool> {
     let raw = connect(server).await?;
     let bearer = match token {
         Some(token) => Some(
@@ -444,7 +780,12 @@ async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow:
     };
     let channel = InterceptedService::new(raw.clone(), Bearer(bearer));
     match command {
-        Command::Serve | Command::Key(_) | Command::Store(_) => anyhow::bail!("not a client subcommand"),
+        Command::Serve
+        | Command::Key(_)
+        | Command::Store(_)
+        | Command::Login(_)
+        | Command::Logout
+        | Command::Profiles => anyhow::bail!("not a client subcommand"),
         Command::Health => health(raw).await,
         Command::WasteCodes(WasteCodesCommand::Search { text, chapter, sub_chapter, hazardous, limit }) => {
             let request = pb::ListWasteCodesRequest {
@@ -455,36 +796,44 @@ async fn execute(server: &str, token: Option<&str>, command: Command) -> anyhow:
                 page_size: 0,
                 page_token: String::new(),
             };
-            search_waste_codes(channel, request, limit.min(SEARCH_LIMIT_MAX)).await
+            search_waste_codes(channel, request, limit.min(SEARCH_LIMIT_MAX), output).await
         }
-        Command::WasteCodes(WasteCodesCommand::Show { code }) => show_waste_code(channel, code).await,
-        Command::Families => families(channel).await,
+        Command::WasteCodes(WasteCodesCommand::Show { code }) => show_waste_code(channel, code, output).await,
+        Command::Families => families(channel, output).await,
         Command::Identifier(IdentifierCommand::Validate { identifier, kind }) => {
-            validate_identifier(channel, identifier, kind).await
+            validate_identifier(channel, identifier, kind, output).await
         }
-        Command::Organization(command) => organization(channel, command).await,
+        Command::Organization(command) => organization(channel, command, output).await,
         Command::Token(command) => token_command(channel, command).await,
-        Command::Listing(command) => listing_command(channel, command).await,
-        Command::Catalog(CatalogCommand::Search(arguments)) => search_catalog(channel, *arguments).await,
+        Command::Listing(command) => listing_command(channel, command, output).await,
+        Command::Catalog(CatalogCommand::Search(arguments)) => {
+            search_catalog(channel, *arguments, output).await
+        }
         Command::Catalog(CatalogCommand::Rebuild) => {
             let mut client = CatalogServiceClient::new(channel);
             let request = symbiose_proto::catalog::v1::RebuildCatalogRequest {};
-            let response = client.rebuild_catalog(request).await.map_err(status_error)?.into_inner();
+            let progress = crate::cli_output::Spinner::start("rebuilding the catalog from the first event");
+            let response = client.rebuild_catalog(request).await.map_err(status_error);
+            progress.done();
+            let response = response?.into_inner();
+            if output.json(&response)? {
+                return Ok(true);
+            }
             println!(
                 "rebuilt: {} open entries, up to position {}, in {} ms",
                 response.entries, response.position, response.duration_ms
             );
             Ok(true)
         }
-        Command::Matches(command) => crate::cli_matching::match_command(channel, command).await,
-        Command::Proposal(command) => crate::cli_matching::proposal_command(channel, command).await,
-        Command::Deal(command) => crate::cli_matching::deal_command(channel, command).await,
+        Command::Matches(command) => crate::cli_matching::match_command(channel, command, output).await,
+        Command::Proposal(command) => crate::cli_matching::proposal_command(channel, command, output).await,
+        Command::Deal(command) => crate::cli_matching::deal_command(channel, command, output).await,
         Command::Carrier(command) => crate::cli_logistics::carrier_command(channel, command).await,
-        Command::Quote(command) => crate::cli_logistics::quote_command(channel, command).await,
-        Command::Shipment(command) => crate::cli_logistics::shipment_command(channel, command).await,
-        Command::Pallets(command) => crate::cli_logistics::pallet_command(channel, command).await,
-        Command::Money(command) => crate::cli_settlement::money_command(channel, command).await,
-        Command::Invoice(command) => crate::cli_settlement::invoice_command(channel, command).await,
+        Command::Quote(command) => crate::cli_logistics::quote_command(channel, command, output).await,
+        Command::Shipment(command) => crate::cli_logistics::shipment_command(channel, command, output).await,
+        Command::Pallets(command) => crate::cli_logistics::pallet_command(channel, command, output).await,
+        Command::Money(command) => crate::cli_settlement::money_command(channel, command, output).await,
+        Command::Invoice(command) => crate::cli_settlement::invoice_command(channel, command, output).await,
         Command::Demo { listings, seed } => crate::demo::run(raw, channel, listings, seed).await,
     }
 }
@@ -509,7 +858,7 @@ pub(crate) fn price_minor(text: &str) -> anyhow::Result<i64> {
     Ok(if negative { -minor } else { minor })
 }
 
-async fn listing_command(channel: Authed, command: ListingCommand) -> anyhow::Result<bool> {
+async fn listing_command(channel: Authed, command: ListingCommand, output: Output) -> anyhow::Result<bool> {
     let mut client = ListingServiceClient::new(channel);
     match command {
         ListingCommand::Create(arguments) => {
@@ -612,6 +961,9 @@ async fn listing_command(channel: Authed, command: ListingCommand) -> anyhow::Re
                 .await
                 .map_err(status_error)?
                 .into_inner();
+            if output.json(&response)? {
+                return Ok(true);
+            }
             let listing = response.listing.ok_or_else(|| anyhow::anyhow!("the server answered nothing"))?;
             let terms = listing.terms.clone().unwrap_or_default();
             let quantity = |quantity: Option<common::Quantity>| {
@@ -654,7 +1006,11 @@ async fn listing_command(channel: Authed, command: ListingCommand) -> anyhow::Re
     Ok(true)
 }
 
-async fn search_catalog(channel: Authed, arguments: SearchCatalogArgs) -> anyhow::Result<bool> {
+async fn search_catalog(
+    channel: Authed,
+    arguments: SearchCatalogArgs,
+    output: Output,
+) -> anyhow::Result<bool> {
     let SearchCatalogArgs {
         side,
         family,
@@ -732,6 +1088,10 @@ async fn search_catalog(channel: Authed, arguments: SearchCatalogArgs) -> anyhow
     };
     let mut client = CatalogServiceClient::new(channel);
     let response = client.search_catalog(request).await.map_err(status_error)?.into_inner();
+    if output.json(&response)? {
+        return Ok(true);
+    }
+    let mut table = crate::cli_output::table(&[]);
     for entry in &response.entries {
         let available = entry
             .available
@@ -743,13 +1103,19 @@ async fn search_catalog(channel: Authed, arguments: SearchCatalogArgs) -> anyhow
             .and_then(|price| symbiose_domain::Money::try_from(price).ok())
             .map_or_else(|| "-".to_owned(), |price| price.to_string());
         let distance = entry.distance_km.map_or_else(|| "-".to_owned(), |km| format!("{km:.1} km"));
-        println!(
-            "{distance:>9}  {:<7} {:<36} {available:>14}  {price:>12}/unit  {:<11} {}",
+        table.add_row([
+            distance,
             entry.side().as_str_name().trim_start_matches("LISTING_SIDE_").to_lowercase(),
-            entry.material_family_label,
+            entry.material_family_label.clone(),
+            available,
+            format!("{price}/unit"),
             entry.country().as_str_name().trim_start_matches("COUNTRY_").to_lowercase(),
-            entry.listing_id,
-        );
+            entry.listing_id.clone(),
+        ]);
+    }
+    right_align(&mut table, &[0, 3, 4]);
+    if !response.entries.is_empty() {
+        crate::cli_output::print_table(&mut table);
     }
     let more = if response.next_page_token.is_empty() { "" } else { ", more follow" };
     println!("({} listings{more})", response.entries.len());
@@ -766,7 +1132,7 @@ fn roles(roles: &[Role]) -> Vec<i32> {
     roles.iter().map(|role| common::Role::from(*role).into()).collect()
 }
 
-async fn organization(channel: Authed, command: OrganizationCommand) -> anyhow::Result<bool> {
+async fn organization(channel: Authed, command: OrganizationCommand, output: Output) -> anyhow::Result<bool> {
     let mut client = OrganizationServiceClient::new(channel);
     match command {
         OrganizationCommand::Register { name, country: code, identifier, roles: wanted, request_id } => {
@@ -813,6 +1179,9 @@ async fn organization(channel: Authed, command: OrganizationCommand) -> anyhow::
                 .await
                 .map_err(status_error)?
                 .into_inner();
+            if output.json(&response)? {
+                return Ok(true);
+            }
             let organization =
                 response.organization.ok_or_else(|| anyhow::anyhow!("the server answered nothing"))?;
             println!("id:          {}", organization.organization_id);
@@ -840,15 +1209,48 @@ async fn organization(channel: Authed, command: OrganizationCommand) -> anyhow::
                 );
             }
             for contact in &organization.contacts {
-                println!("contact:     {} {} {}", contact.name, contact.email, contact.phone);
+                let parts = [&contact.name, &contact.email, &contact.phone, &contact.function];
+                let parts: Vec<&str> =
+                    parts.iter().map(|part| part.as_str()).filter(|part| !part.is_empty()).collect();
+                println!("contact:     {}", parts.join("  "));
             }
             if organization.contacts_erased {
                 println!("contacts:    erased");
             }
             println!("version:     {}", response.version);
         }
+        OrganizationCommand::SetContacts { organization, person, email, phone, function, request_id } => {
+            let contact = listings::Contact { name: person, email, phone, function };
+            let response = client
+                .set_contacts(listings::SetContactsRequest {
+                    request_id,
+                    organization_id: organization,
+                    contacts: vec![contact],
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!("contacts set (version {})", response.version);
+        }
+        OrganizationCommand::EraseContacts { organization, request_id } => {
+            let response = client
+                .erase_contacts(listings::EraseContactsRequest { request_id, organization_id: organization })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!("contacts erased (version {})", response.version);
+        }
     }
     Ok(true)
+}
+
+/// Aligns the `columns` of `table` (numbers, amounts) on the right.
+fn right_align(table: &mut comfy_table::Table, columns: &[usize]) {
+    for index in columns {
+        if let Some(column) = table.column_mut(*index) {
+            column.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
 }
 
 async fn token_command(channel: Authed, command: TokenCommand) -> anyhow::Result<bool> {
@@ -883,8 +1285,20 @@ async fn connect(server: &str) -> anyhow::Result<Channel> {
     endpoint.connect().await.map_err(|error| anyhow::anyhow!("cannot reach {server}: {error}"))
 }
 
+/// A call the server answered with an error status, printed as `Code: message`.
+#[derive(Debug)]
+pub(crate) struct CallFailed(tonic::Status);
+
+impl std::fmt::Display for CallFailed {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{:?}: {}", self.0.code(), self.0.message())
+    }
+}
+
+impl std::error::Error for CallFailed {}
+
 pub(crate) fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+    anyhow::Error::new(CallFailed(status))
 }
 
 async fn health(channel: Channel) -> anyhow::Result<bool> {
@@ -902,32 +1316,43 @@ async fn search_waste_codes(
     channel: Authed,
     mut request: pb::ListWasteCodesRequest,
     limit: usize,
+    output: Output,
 ) -> anyhow::Result<bool> {
     let mut client = ReferenceServiceClient::new(channel);
-    let mut printed = 0;
-    let mut total = 0;
-    while printed < limit {
+    let mut found = pb::ListWasteCodesResponse::default();
+    while found.waste_codes.len() < limit {
         let response = client.list_waste_codes(request.clone()).await.map_err(status_error)?.into_inner();
-        total = response.total_size;
-        for entry in response.waste_codes.iter().take(limit - printed) {
-            println!("{:<10} {}", entry.display_code, entry.description);
-            printed += 1;
-        }
+        found.total_size = response.total_size;
+        let wanted = limit - found.waste_codes.len();
+        found.waste_codes.extend(response.waste_codes.into_iter().take(wanted));
         if response.next_page_token.is_empty() {
             break;
         }
         request.page_token = response.next_page_token;
     }
-    println!("({printed} of {total} codes)");
+    if output.json(&found)? {
+        return Ok(true);
+    }
+    let mut table = crate::cli_output::table(&[]);
+    for entry in &found.waste_codes {
+        table.add_row([&entry.display_code, &entry.description]);
+    }
+    if !found.waste_codes.is_empty() {
+        crate::cli_output::print_table(&mut table);
+    }
+    println!("({} of {} codes)", found.waste_codes.len(), found.total_size);
     Ok(true)
 }
 
-async fn show_waste_code(channel: Authed, code: String) -> anyhow::Result<bool> {
+async fn show_waste_code(channel: Authed, code: String, output: Output) -> anyhow::Result<bool> {
     let response = ReferenceServiceClient::new(channel)
         .get_waste_code(pb::GetWasteCodeRequest { code })
         .await
         .map_err(status_error)?
         .into_inner();
+    if output.json(&response)? {
+        return Ok(true);
+    }
     let entry = response.waste_code.ok_or_else(|| anyhow::anyhow!("the server answered without a code"))?;
     let hazardous = entry.waste_code.as_ref().is_some_and(|code| code.hazardous);
     println!("code:        {}", entry.display_code);
@@ -949,16 +1374,21 @@ fn entry_type_label(entry_type: pb::WasteEntryType) -> &'static str {
     }
 }
 
-async fn families(channel: Authed) -> anyhow::Result<bool> {
+async fn families(channel: Authed, output: Output) -> anyhow::Result<bool> {
     let response = ReferenceServiceClient::new(channel)
         .list_material_families(pb::ListMaterialFamiliesRequest {})
         .await
         .map_err(status_error)?
         .into_inner();
+    if output.json(&response)? {
+        return Ok(true);
+    }
+    let mut table = crate::cli_output::table(&[]);
     for family in response.families {
         let label = family.label.unwrap_or_default();
-        println!("{:<14} {} | {} | {}", family.key, label.en, label.fr, label.de);
+        table.add_row([family.key, format!("{} | {} | {}", label.en, label.fr, label.de)]);
     }
+    crate::cli_output::print_table(&mut table);
     Ok(true)
 }
 
@@ -966,6 +1396,7 @@ async fn validate_identifier(
     channel: Authed,
     identifier: String,
     kind: Option<KindArg>,
+    output: Output,
 ) -> anyhow::Result<bool> {
     let kind = kind.map_or(pb::IdentifierKind::Unspecified, |kind| match kind {
         KindArg::Siren => pb::IdentifierKind::Siren,
@@ -982,6 +1413,9 @@ async fn validate_identifier(
         .await
         .map_err(status_error)?
         .into_inner();
+    if output.json(&response)? {
+        return Ok(response.valid);
+    }
     let kind = response.kind().as_str_name().trim_start_matches("IDENTIFIER_KIND_").to_owned();
     let country = symbiose_proto::convert::country_from_wire(response.country, "country")
         .map(|country| country.code())

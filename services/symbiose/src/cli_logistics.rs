@@ -7,7 +7,7 @@ use symbiose_proto::listings::v1 as listings;
 use symbiose_proto::logistics::v1 as pb;
 use symbiose_proto::logistics::v1::logistics_service_client::LogisticsServiceClient;
 
-use crate::cli::{Authed, GradeArg, country, price_minor, status_error};
+use crate::cli::{Authed, GradeArg, Output, country, price_minor, status_error};
 use crate::cli_matching::{money, quantity as show_quantity};
 
 #[derive(Debug, Subcommand)]
@@ -125,7 +125,12 @@ pub enum ShipmentCommand {
     /// A shipment with its history.
     Show { shipment: String },
     /// The Annex VII document of a cross-border shipment of green-listed waste.
-    AnnexVii { shipment: String },
+    AnnexVii {
+        shipment: String,
+        /// Also write the document as a PDF to this file (replaced if it exists).
+        #[arg(long, value_name = "FILE")]
+        pdf: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,14 +329,31 @@ pub async fn carrier_command(channel: Authed, command: CarrierCommand) -> anyhow
     Ok(true)
 }
 
-pub async fn quote_command(channel: Authed, command: QuoteCommand) -> anyhow::Result<bool> {
+pub async fn quote_command(channel: Authed, command: QuoteCommand, output: Output) -> anyhow::Result<bool> {
     let mut client = LogisticsServiceClient::new(channel);
     match command {
         QuoteCommand::List { deal } => {
-            let request = pb::ListQuotesRequest { deal_id: deal, min_position: 0 };
-            let quotes = client.list_quotes(request).await.map_err(status_error)?.into_inner().quotes;
-            quotes.iter().for_each(print_quote);
-            println!("({} quotes)", quotes.len());
+            let (mut quotes, mut page_token) = (Vec::new(), String::new());
+            loop {
+                let request = pb::ListQuotesRequest {
+                    deal_id: deal.clone(),
+                    min_position: 0,
+                    page_size: 0,
+                    page_token,
+                };
+                let page = client.list_quotes(request).await.map_err(status_error)?.into_inner();
+                quotes.extend(page.quotes);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            let listed = pb::ListQuotesResponse { quotes, next_page_token: String::new() };
+            if output.json(&listed)? {
+                return Ok(true);
+            }
+            listed.quotes.iter().for_each(print_quote);
+            println!("({} quotes)", listed.quotes.len());
         }
         QuoteCommand::Submit { deal, price, currency, valid_hours } => {
             let request = pb::SubmitQuoteRequest {
@@ -349,7 +371,11 @@ pub async fn quote_command(channel: Authed, command: QuoteCommand) -> anyhow::Re
     Ok(true)
 }
 
-pub async fn shipment_command(channel: Authed, command: ShipmentCommand) -> anyhow::Result<bool> {
+pub async fn shipment_command(
+    channel: Authed,
+    command: ShipmentCommand,
+    output: Output,
+) -> anyhow::Result<bool> {
     let mut client = LogisticsServiceClient::new(channel);
     let shipment = match command {
         ShipmentCommand::Book { deal, quote, prior_notification } => {
@@ -400,12 +426,26 @@ pub async fn shipment_command(channel: Authed, command: ShipmentCommand) -> anyh
         }
         ShipmentCommand::Show { shipment } => {
             let request = pb::GetShipmentRequest { shipment_id: shipment, min_position: 0 };
-            client.get_shipment(request).await.map_err(status_error)?.into_inner().shipment
+            let shown = client.get_shipment(request).await.map_err(status_error)?.into_inner();
+            if output.json(&shown)? {
+                return Ok(true);
+            }
+            shown.shipment
         }
-        ShipmentCommand::AnnexVii { shipment } => {
-            let request = pb::GetAnnexViiRequest { shipment_id: shipment, min_position: 0 };
+        ShipmentCommand::AnnexVii { shipment, pdf } => {
+            let request =
+                pb::GetAnnexViiRequest { shipment_id: shipment, min_position: 0, include_pdf: pdf.is_some() };
             let annex = client.get_annex_vii(request).await.map_err(status_error)?.into_inner();
+            if pdf.is_none() && output.json(&annex)? {
+                return Ok(true);
+            }
             print!("{}", annex.text);
+            if let Some(path) = pdf {
+                anyhow::Context::with_context(std::fs::write(&path, &annex.pdf), || {
+                    format!("writing the PDF to {}", path.display())
+                })?;
+                eprintln!("PDF written to {} ({} bytes)", path.display(), annex.pdf.len());
+            }
             return Ok(true);
         }
     };
@@ -415,7 +455,7 @@ pub async fn shipment_command(channel: Authed, command: ShipmentCommand) -> anyh
     Ok(true)
 }
 
-pub async fn pallet_command(channel: Authed, command: PalletCommand) -> anyhow::Result<bool> {
+pub async fn pallet_command(channel: Authed, command: PalletCommand, output: Output) -> anyhow::Result<bool> {
     let mut client = LogisticsServiceClient::new(channel);
     let print = |balance: &pb::PalletBalance| {
         println!(
@@ -428,8 +468,11 @@ pub async fn pallet_command(channel: Authed, command: PalletCommand) -> anyhow::
     match command {
         PalletCommand::Balances => {
             let request = pb::GetPalletBalancesRequest { min_position: 0 };
-            let balances =
-                client.get_pallet_balances(request).await.map_err(status_error)?.into_inner().balances;
+            let response = client.get_pallet_balances(request).await.map_err(status_error)?.into_inner();
+            if output.json(&response)? {
+                return Ok(true);
+            }
+            let balances = response.balances;
             balances.iter().for_each(print);
             println!("({} balances)", balances.len());
         }

@@ -6,7 +6,7 @@ use symbiose_proto::common::v1 as common;
 use symbiose_proto::matching::v1 as pb;
 use symbiose_proto::matching::v1::matching_service_client::MatchingServiceClient;
 
-use crate::cli::{Authed, status_error};
+use crate::cli::{Authed, Output, status_error};
 
 #[derive(Debug, Subcommand)]
 pub enum MatchCommand {
@@ -144,11 +144,14 @@ fn print_deal(deal: &pb::Deal) {
     }
 }
 
-pub async fn match_command(channel: Authed, command: MatchCommand) -> anyhow::Result<bool> {
+pub async fn match_command(channel: Authed, command: MatchCommand, output: Output) -> anyhow::Result<bool> {
     let MatchCommand::Find { listing, limit } = command;
     let mut client = MatchingServiceClient::new(channel);
     let request = pb::FindMatchesRequest { listing_id: listing, limit, min_position: 0 };
     let found = client.find_matches(request).await.map_err(status_error)?.into_inner();
+    if output.json(&found)? {
+        return Ok(true);
+    }
     for found in &found.matches {
         let score = found.score.unwrap_or_default();
         let counterpart = found.counterpart.clone().unwrap_or_default();
@@ -184,13 +187,20 @@ pub async fn match_command(channel: Authed, command: MatchCommand) -> anyhow::Re
     Ok(true)
 }
 
-pub async fn proposal_command(channel: Authed, command: ProposalCommand) -> anyhow::Result<bool> {
+pub async fn proposal_command(
+    channel: Authed,
+    command: ProposalCommand,
+    output: Output,
+) -> anyhow::Result<bool> {
     let mut client = MatchingServiceClient::new(channel);
     match command {
         ProposalCommand::List { listing } => {
             let request =
                 pb::ListProposalsRequest { listing_id: listing.unwrap_or_default(), ..Default::default() };
             let listed = client.list_proposals(request).await.map_err(status_error)?.into_inner();
+            if output.json(&listed)? {
+                return Ok(true);
+            }
             listed.proposals.iter().for_each(print_proposal);
             println!("({} proposals)", listed.proposals.len());
         }
@@ -214,18 +224,24 @@ pub async fn proposal_command(channel: Authed, command: ProposalCommand) -> anyh
     Ok(true)
 }
 
-pub async fn deal_command(channel: Authed, command: DealCommand) -> anyhow::Result<bool> {
+pub async fn deal_command(channel: Authed, command: DealCommand, output: Output) -> anyhow::Result<bool> {
     let mut client = MatchingServiceClient::new(channel);
     match command {
         DealCommand::List => {
             let listed =
                 client.list_deals(pb::ListDealsRequest::default()).await.map_err(status_error)?.into_inner();
+            if output.json(&listed)? {
+                return Ok(true);
+            }
             listed.deals.iter().for_each(print_deal);
             println!("({} deals)", listed.deals.len());
         }
         DealCommand::Show { deal } => {
             let request = pb::GetDealRequest { deal_id: deal, min_position: 0 };
             let shown = client.get_deal(request).await.map_err(status_error)?.into_inner();
+            if output.json(&shown)? {
+                return Ok(true);
+            }
             if let Some(deal) = &shown.deal {
                 print_deal(deal);
             }

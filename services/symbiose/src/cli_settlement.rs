@@ -6,7 +6,7 @@ use symbiose_proto::common::v1 as common;
 use symbiose_proto::settlement::v1 as pb;
 use symbiose_proto::settlement::v1::settlement_service_client::SettlementServiceClient;
 
-use crate::cli::{Authed, price_minor, status_error};
+use crate::cli::{Authed, Output, price_minor, status_error};
 use crate::cli_matching::money;
 
 #[derive(Debug, Subcommand)]
@@ -60,17 +60,23 @@ fn print_balance(balance: &pb::Balance) {
     );
 }
 
-pub async fn money_command(channel: Authed, command: MoneyCommand) -> anyhow::Result<bool> {
+pub async fn money_command(channel: Authed, command: MoneyCommand, output: Output) -> anyhow::Result<bool> {
     let mut client = SettlementServiceClient::new(channel);
     match command {
         MoneyCommand::Balances { organization } => {
             let request = pb::GetBalancesRequest { organization_id: organization, min_position: 0 };
-            let balances = client.get_balances(request).await.map_err(status_error)?.into_inner().balances;
+            let response = client.get_balances(request).await.map_err(status_error)?.into_inner();
+            if output.json(&response)? {
+                return Ok(true);
+            }
+            let balances = response.balances;
             balances.iter().for_each(print_balance);
             println!("({} accounts)", balances.len());
         }
         MoneyCommand::Statement { currency, account } => {
             let mut page_token = String::new();
+            // With --output json, every page is gathered into one response.
+            let mut gathered = pb::GetStatementResponse::default();
             loop {
                 let request = pb::GetStatementRequest {
                     currency_code: currency.clone(),
@@ -80,6 +86,15 @@ pub async fn money_command(channel: Authed, command: MoneyCommand) -> anyhow::Re
                     min_position: 0,
                 };
                 let page = client.get_statement(request).await.map_err(status_error)?.into_inner();
+                if output == Output::Json {
+                    gathered.lines.extend(page.lines);
+                    if page.next_page_token.is_empty() {
+                        output.json(&gathered)?;
+                        break;
+                    }
+                    page_token = page.next_page_token;
+                    continue;
+                }
                 for line in &page.lines {
                     println!(
                         "{}  {:<14} {:>14}  balance {:>14}  {}",
@@ -97,8 +112,25 @@ pub async fn money_command(channel: Authed, command: MoneyCommand) -> anyhow::Re
             }
         }
         MoneyCommand::Transfers { deal } => {
-            let request = pb::ListDealTransfersRequest { deal_id: deal, min_position: 0 };
-            let listed = client.list_deal_transfers(request).await.map_err(status_error)?.into_inner();
+            let mut listed = pb::ListDealTransfersResponse::default();
+            loop {
+                let request = pb::ListDealTransfersRequest {
+                    deal_id: deal.clone(),
+                    min_position: 0,
+                    page_size: 0,
+                    page_token: std::mem::take(&mut listed.next_page_token),
+                };
+                let page = client.list_deal_transfers(request).await.map_err(status_error)?.into_inner();
+                listed.transfers.extend(page.transfers);
+                listed.escrow_refused = page.escrow_refused;
+                listed.next_page_token = page.next_page_token;
+                if listed.next_page_token.is_empty() {
+                    break;
+                }
+            }
+            if output.json(&listed)? {
+                return Ok(true);
+            }
             for transfer in &listed.transfers {
                 let state = pb::TransferState::try_from(transfer.state)
                     .map_or("?", |state| state.as_str_name().trim_start_matches("TRANSFER_STATE_"))
@@ -134,16 +166,23 @@ pub async fn money_command(channel: Authed, command: MoneyCommand) -> anyhow::Re
     Ok(true)
 }
 
-pub async fn invoice_command(channel: Authed, command: InvoiceCommand) -> anyhow::Result<bool> {
+pub async fn invoice_command(
+    channel: Authed,
+    command: InvoiceCommand,
+    output: Output,
+) -> anyhow::Result<bool> {
     let mut client = SettlementServiceClient::new(channel);
     match command {
         InvoiceCommand::List => {
-            let listed = client
+            let response = client
                 .list_invoices(pb::ListInvoicesRequest::default())
                 .await
                 .map_err(status_error)?
-                .into_inner()
-                .invoices;
+                .into_inner();
+            if output.json(&response)? {
+                return Ok(true);
+            }
+            let listed = response.invoices;
             for invoice in &listed {
                 println!(
                     "{}  {}  {}  {} -> {}  {}  {}",
@@ -161,6 +200,9 @@ pub async fn invoice_command(channel: Authed, command: InvoiceCommand) -> anyhow
         InvoiceCommand::Show { invoice } => {
             let request = pb::GetInvoiceRequest { invoice_id: invoice, min_position: 0 };
             let shown = client.get_invoice(request).await.map_err(status_error)?.into_inner();
+            if output.json(&shown)? {
+                return Ok(true);
+            }
             print!("{}", shown.text);
         }
     }

@@ -16,9 +16,12 @@ pub mod alone;
 pub mod cli;
 pub mod cli_logistics;
 pub mod cli_matching;
+pub mod cli_output;
+pub mod cli_profile;
 pub mod cli_settlement;
 pub mod cli_store;
 mod demo;
+pub mod progress;
 
 use std::future::Future;
 use std::path::Path;
@@ -96,7 +99,7 @@ impl Standalone {
             symbiose_reference::service(&config),
             security.authenticator.clone(),
         ));
-        let (_, market) =
+        let (directory, market) =
             symbiose_listings::add_services(&mut services, &config, store.clone(), &security).await?;
         // Matching reserves through the listings service's own handler, as the platform's service.
         let reservations = ListingsReservations::new(symbiose_listings::ListingApi::new(market));
@@ -121,10 +124,15 @@ impl Standalone {
         ));
         services.add(symbiose_settlement::service(&config, treasury, security.authenticator.clone()));
         let (stop_logistics, logistics_stopped) = oneshot::channel::<()>();
+        // The Annex VII document's contacts come from the listings service's own handler, as the
+        // platform's service.
+        let contacts =
+            symbiose_logistics::ListingsContacts::new(symbiose_listings::OrganizationApi::new(directory));
         let (desk, opening) = symbiose_logistics::start(
             config.data_dir.join(FEED_DIR),
             store.clone(),
             std::sync::Arc::new(payments),
+            Some(std::sync::Arc::new(contacts)),
             async move {
                 let _ = logistics_stopped.await;
             },

@@ -375,7 +375,7 @@ fn decline(proposal: &str) -> matching::DeclineProposalRequest {
 }
 
 fn list_quotes(deal: &str) -> logistics::ListQuotesRequest {
-    logistics::ListQuotesRequest { deal_id: deal.into(), min_position: 0 }
+    logistics::ListQuotesRequest { deal_id: deal.into(), min_position: 0, ..Default::default() }
 }
 
 fn book(deal: &str, quote: &str) -> logistics::BookShipmentRequest {
@@ -392,7 +392,7 @@ fn get_shipment(shipment: &str) -> logistics::GetShipmentRequest {
 }
 
 fn annex(shipment: &str) -> logistics::GetAnnexViiRequest {
-    logistics::GetAnnexViiRequest { shipment_id: shipment.into(), min_position: 0 }
+    logistics::GetAnnexViiRequest { shipment_id: shipment.into(), min_position: 0, include_pdf: false }
 }
 
 /// All 40 pallets picked up.
@@ -433,7 +433,7 @@ fn confirm(shipment: &str) -> logistics::ConfirmAcceptanceRequest {
 }
 
 fn transfers(deal: &str) -> settlement::ListDealTransfersRequest {
-    settlement::ListDealTransfersRequest { deal_id: deal.into(), min_position: 0 }
+    settlement::ListDealTransfersRequest { deal_id: deal.into(), min_position: 0, ..Default::default() }
 }
 
 /// The balances of `organization` (empty: the caller's own).

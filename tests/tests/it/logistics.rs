@@ -29,6 +29,30 @@ async fn logistics(server: &TestServer, token: &str) -> Logistics {
     LogisticsServiceClient::new(server.authed(token).await.expect("channel"))
 }
 
+/// A party's contact on the Annex VII data: person, telephone, e-mail, erased.
+fn contact_of(party: Option<&logistics::AnnexViiParty>) -> Option<(&str, &str, &str, bool)> {
+    party.map(|party| {
+        (
+            party.contact_person.as_str(),
+            party.contact_telephone.as_str(),
+            party.contact_email.as_str(),
+            party.contact_erased,
+        )
+    })
+}
+
+/// Sets `member`'s contacts in the directory, with its own token.
+async fn set_contacts(server: &TestServer, member: &Member, contacts: Vec<pb::Contact>) {
+    let mut own = OrganizationServiceClient::new(server.authed(&member.token).await.expect("channel"));
+    own.set_contacts(pb::SetContactsRequest {
+        request_id: String::new(),
+        organization_id: member.organization_id.clone(),
+        contacts,
+    })
+    .await
+    .expect("contacts set");
+}
+
 fn eur(minor: i64) -> common::Money {
     common::Money { amount_minor: minor, currency_code: "EUR".into() }
 }
@@ -95,7 +119,11 @@ async fn quotes(client: &mut Logistics, deal: &str) -> Vec<logistics::Quote> {
     let deadline = Instant::now() + TRANSPORT_WAIT;
     loop {
         let quotes = client
-            .list_quotes(logistics::ListQuotesRequest { deal_id: deal.into(), min_position: 0 })
+            .list_quotes(logistics::ListQuotesRequest {
+                deal_id: deal.into(),
+                min_position: 0,
+                ..Default::default()
+            })
             .await
             .expect("quotes")
             .into_inner()
@@ -406,13 +434,74 @@ async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
         .into_inner();
     assert_eq!(returned.balance.map(|balance| balance.pallets), Some(0));
 
-    // The Annex VII document of the shipment.
+    // The Annex VII document of the shipment, with the parties' contacts from the directory:
+    // the seller's logistics contact, the carrier's dispatcher (a telephone only); the buyer
+    // erased its contacts.
+    let contacts = |name: &str, phone: &str, email: &str, function: &str| pb::Contact {
+        name: name.into(),
+        email: email.into(),
+        phone: phone.into(),
+        function: function.into(),
+    };
+    set_contacts(
+        &server,
+        &seller,
+        vec![
+            contacts("Anne Quality", "", "quality@palettes-est.example", "quality"),
+            contacts("Paul Lambert", "+33 3 88 11 22 33", "p.lambert@palettes-est.example", "logistics"),
+        ],
+    )
+    .await;
+    set_contacts(&server, &rhine, vec![contacts("Marie Dispatch", "+33 3 88 44 55 66", "", "dispatch")])
+        .await;
+    set_contacts(&server, &buyer, vec![contacts("Jonas Weber", "+49 7851 123456", "", "logistics")]).await;
+    let mut own = OrganizationServiceClient::new(server.authed(&buyer.token).await.expect("channel"));
+    own.erase_contacts(pb::EraseContactsRequest {
+        request_id: String::new(),
+        organization_id: buyer.organization_id.clone(),
+    })
+    .await
+    .expect("erased");
     let annex = seller_side
-        .get_annex_vii(logistics::GetAnnexViiRequest { shipment_id: shipment_id.clone(), min_position: 0 })
+        .get_annex_vii(logistics::GetAnnexViiRequest {
+            shipment_id: shipment_id.clone(),
+            min_position: 0,
+            include_pdf: true,
+        })
         .await
         .expect("Annex VII")
         .into_inner();
     let data = annex.annex_vii.expect("the data");
+    let paul = Some(("Paul Lambert", "+33 3 88 11 22 33", "p.lambert@palettes-est.example", false));
+    assert_eq!(contact_of(data.arranger.as_ref()), paul);
+    assert_eq!(contact_of(data.generator.as_ref()), paul);
+    assert_eq!(contact_of(data.carriers.first()), Some(("Marie Dispatch", "+33 3 88 44 55 66", "", false)));
+    let erased = Some(("", "", "", true));
+    assert_eq!(contact_of(data.consignee.as_ref()), erased);
+    assert_eq!(contact_of(data.recovery_facility.as_ref()), erased);
+    let carrier_address =
+        data.carriers.first().map(|party| (party.address.clone(), party.street_address_missing));
+    assert_eq!(
+        carrier_address,
+        Some((vec!["1 rue du Port".to_owned(), "00000 Strasbourg".to_owned()], false))
+    );
+    // Boxes 13 and 14: the delivery, 40 pallets received (1 t).
+    assert!(data.received_at.is_some(), "{data:?}");
+    assert_eq!((data.received_mass_kg, data.received_volume_litres), (1000, 0));
+    for expected in [
+        "Contact person: Paul Lambert",
+        "Tel.: +33 3 88 11 22 33   E-mail: p.lambert@palettes-est.example",
+        "Address: 1 rue du Port, 00000 Strasbourg, France (FR)",
+        "Contact person: Marie Dispatch",
+        "Tel.: +33 3 88 44 55 66   E-mail: to be completed",
+        "Contact person: erased at the organization's request (not available)",
+        "Shipment received at recovery facility [X] or laboratory [ ]",
+        "Quantity received: Tonnes (Mg): 1.000   m3: not applicable",
+    ] {
+        assert!(annex.text.contains(expected), "{expected:?} is missing from\n{}", annex.text);
+    }
+    assert!(!annex.text.contains("Jonas Weber"), "an erased contact never shows:\n{}", annex.text);
+    assert!(annex.pdf.starts_with(b"%PDF-") && annex.pdf.ends_with(b"%%EOF"), "a whole PDF");
     assert_eq!(data.arranger.as_ref().map(|party| party.name.as_str()), Some("Palettes de l'Est SAS"));
     assert_eq!(data.consignee.as_ref().map(|party| party.name.as_str()), Some("Kehler Palettenservice GmbH"));
     assert_eq!(
@@ -426,7 +515,7 @@ async fn a_cross_border_pallet_shipment_from_strasbourg_to_kehl() {
     assert!(annex.text.contains("Palettes de l'Est SAS") && annex.text.contains("B3050"), "{}", annex.text);
     let status = logistics(&server, &small.token)
         .await
-        .get_annex_vii(logistics::GetAnnexViiRequest { shipment_id, min_position: 0 })
+        .get_annex_vii(logistics::GetAnnexViiRequest { shipment_id, min_position: 0, include_pdf: true })
         .await
         .expect_err("not its shipment");
     assert_eq!(status.code(), Code::NotFound);
@@ -547,7 +636,11 @@ async fn a_hazardous_cross_border_shipment_is_booked_only_with_its_prior_notific
     assert_eq!(shipment.prior_notification_number, "FR2026-0042");
     // Hazardous waste travels under its notification, not with Annex VII.
     let status = buyer_side
-        .get_annex_vii(logistics::GetAnnexViiRequest { shipment_id: shipment.shipment_id, min_position: 0 })
+        .get_annex_vii(logistics::GetAnnexViiRequest {
+            shipment_id: shipment.shipment_id,
+            min_position: 0,
+            include_pdf: false,
+        })
         .await
         .expect_err("no Annex VII for hazardous waste");
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
@@ -644,4 +737,70 @@ async fn bad_profiles_and_settlements_name_the_request_fields() {
         assert_eq!(status.code(), Code::InvalidArgument, "{expected}: {status:?}");
         assert_eq!(field(&status), expected, "{status:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotes_are_listed_page_by_page() {
+    let server = TestServer::start().await.expect("server");
+    let seller = fixtures::strasbourg_producer(&server).await.expect("seller");
+    let buyer = fixtures::kehl_buyer(&server).await.expect("buyer");
+    // Three carriers whose area covers both towns: three automatic quotes.
+    for (name, number) in
+        [("Transports du Rhin SARL", 3_040), ("Fret Alsacien SAS", 3_041), ("Rheintransport GmbH", 3_042)]
+    {
+        carrier(
+            &server,
+            name,
+            &fixtures::siren(number),
+            "Strasbourg",
+            profile("Strasbourg", 100, truck(false)),
+        )
+        .await;
+    }
+    let deal = fixtures::pallet_deal(&server, &seller, &buyer).await.expect("a deal");
+    let mut buyer_side = logistics(&server, &buyer.token).await;
+    let all = quotes(&mut buyer_side, &deal.deal_id).await;
+    let ids = |quotes: &[logistics::Quote]| -> Vec<String> {
+        quotes.iter().map(|quote| quote.quote_id.clone()).collect()
+    };
+    assert_eq!(all.len(), 3, "{all:?}");
+
+    for (page_size, pages_expected) in [(1, 3), (2, 2)] {
+        let (paged, pages) = fixtures::read_pages(page_size, |page_token| {
+            let (mut client, deal_id) = (buyer_side.clone(), deal.deal_id.clone());
+            async move {
+                let request =
+                    logistics::ListQuotesRequest { deal_id, min_position: 0, page_size, page_token };
+                let page = client.list_quotes(request).await.expect("a page").into_inner();
+                (page.quotes, page.next_page_token)
+            }
+        })
+        .await;
+        assert_eq!(pages, pages_expected, "pages of {page_size}");
+        // The same quotes in the same order (cheapest first, ties by id); an automatic quote's
+        // expiry moves with the clock, so they are compared by id.
+        assert_eq!(ids(&paged), ids(&all), "pages of {page_size}");
+    }
+
+    // Bad page input is refused naming its field: over the largest page (100), a token this
+    // service did not issue, and one it could have issued but for another list.
+    let cases = [
+        (101, "not a token".to_owned(), "page_size"),
+        (0, "not a token".to_owned(), "page_token"),
+        (0, symbiose_kit::page::encode_token("no price"), "page_token"),
+    ];
+    for (page_size, page_token, expected) in cases {
+        let status = buyer_side
+            .list_quotes(logistics::ListQuotesRequest {
+                deal_id: deal.deal_id.clone(),
+                min_position: 0,
+                page_size,
+                page_token,
+            })
+            .await
+            .expect_err(expected);
+        assert_eq!(status.code(), Code::InvalidArgument, "{expected}: {status:?}");
+        assert_eq!(field(&status), expected, "{status:?}");
+    }
+    server.stop().await.expect("stop");
 }

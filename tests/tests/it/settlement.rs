@@ -15,6 +15,7 @@ use symbiose_proto::settlement::v1::settlement_service_client::SettlementService
 use symbiose_tests::fixtures::{self, Member, member};
 use symbiose_tests::{AuthedChannel, TestServer};
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 type Settlement = SettlementServiceClient<AuthedChannel>;
 
@@ -45,6 +46,7 @@ async fn transfers_until(
             .list_deal_transfers(settlement::ListDealTransfersRequest {
                 deal_id: deal.into(),
                 min_position: 0,
+                ..Default::default()
             })
             .await
             .expect("transfers")
@@ -128,7 +130,11 @@ async fn book(server: &TestServer, buyer: &Member, deal: &str) -> String {
     let deadline = Instant::now() + SETTLE_WAIT;
     let quote = loop {
         let quotes = buyer_side
-            .list_quotes(logistics::ListQuotesRequest { deal_id: deal.into(), min_position: 0 })
+            .list_quotes(logistics::ListQuotesRequest {
+                deal_id: deal.into(),
+                min_position: 0,
+                ..Default::default()
+            })
             .await
             .expect("quotes")
             .into_inner()
@@ -399,5 +405,57 @@ async fn invoices_have_no_gap_when_deliveries_are_accepted_at_once() {
     let year = &numbers[0][3..7];
     let expected: Vec<String> = (1..=DEALS).map(|number| format!("FR-{year}-{number:06}")).collect();
     assert_eq!(numbers, expected);
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deals_transfers_are_listed_page_by_page() {
+    let server = TestServer::start().await.expect("server");
+    let (seller, buyer, carrier) = parties(&server).await;
+    deposit(&server, &buyer.organization_id, 50_000).await;
+    let deal = fixtures::pallet_deal(&server, &seller, &buyer).await.expect("a deal");
+    deliver(&server, &buyer, &carrier, &deal.deal_id, 38).await;
+    let mut buyer_money = settlement(&server, &buyer.token).await;
+    // The hold, the settlement and the fee (no VAT transfer: the supply is intra-EU exempt).
+    let all = transfers_until(&mut buyer_money, &deal.deal_id, |listed| listed.transfers.len() >= 3).await;
+    assert_eq!(all.transfers.len(), 3, "{all:?}");
+    assert!(all.next_page_token.is_empty(), "the default page holds them all: {all:?}");
+
+    for (page_size, pages_expected) in [(1, 3), (2, 2)] {
+        let (paged, pages) = fixtures::read_pages(page_size, |page_token| {
+            let (mut client, deal_id) = (buyer_money.clone(), deal.deal_id.clone());
+            async move {
+                let request =
+                    settlement::ListDealTransfersRequest { deal_id, min_position: 0, page_size, page_token };
+                let page = client.list_deal_transfers(request).await.expect("a page").into_inner();
+                (page.transfers, page.next_page_token)
+            }
+        })
+        .await;
+        assert_eq!(pages, pages_expected, "pages of {page_size}");
+        assert_eq!(paged, all.transfers, "pages of {page_size}");
+    }
+
+    // Bad page input is refused naming its field: over the largest page (100), a token this
+    // service did not issue, and one it could have issued but for another list.
+    let cases = [
+        (101, "not a token".to_owned(), "page_size"),
+        (0, "not a token".to_owned(), "page_token"),
+        (0, symbiose_kit::page::encode_token("no index"), "page_token"),
+    ];
+    for (page_size, page_token, expected) in cases {
+        let status = buyer_money
+            .list_deal_transfers(settlement::ListDealTransfersRequest {
+                deal_id: deal.deal_id.clone(),
+                min_position: 0,
+                page_size,
+                page_token,
+            })
+            .await
+            .expect_err(expected);
+        assert_eq!(status.code(), Code::InvalidArgument, "{expected}: {status:?}");
+        let field = status.get_details_bad_request().map(|bad| bad.field_violations[0].field.clone());
+        assert_eq!(field.as_deref(), Some(expected), "{status:?}");
+    }
     server.stop().await.expect("stop");
 }

@@ -115,14 +115,7 @@ async fn no_acknowledged_event_is_lost_when_the_writer_is_killed() {
 
 /// Every acknowledged event is in the log once, at the position and version it was given.
 async fn verify(store: &EmbeddedStore, acknowledged: &[Ack], cycle: usize) {
-    let mut all = Vec::new();
-    loop {
-        let page = store.read_all(all.len() as u64, 10_000).await.expect("read all");
-        if page.is_empty() {
-            break;
-        }
-        all.extend(page);
-    }
+    let all = crate::read_whole_log(store).await;
     for (expected, event) in all.iter().enumerate() {
         assert_eq!(event.position, expected as u64, "cycle {cycle}: positions without gaps");
     }

@@ -199,14 +199,7 @@ fn run_until_the_power_goes(
 /// acknowledged with; positions have no gap; each stream's versions follow in the log, and a
 /// few streams read back whole by stream.
 async fn verify(store: &EmbeddedStore, acknowledged: &[Ack], cycle: usize) {
-    let mut all = Vec::new();
-    loop {
-        let page = store.read_all(all.len() as u64, 10_000).await.expect("read all");
-        if page.is_empty() {
-            break;
-        }
-        all.extend(page);
-    }
+    let all = crate::read_whole_log(store).await;
     for (expected, event) in all.iter().enumerate() {
         assert_eq!(event.position, expected as u64, "cycle {cycle}: positions without gaps");
     }

@@ -20,3 +20,16 @@ pub(crate) fn open_fresh(options: Options) -> (EmbeddedStore, tempfile::TempDir)
     let (store, _) = EmbeddedStore::open(dir.path(), options).expect("open a fresh store");
     (store, dir)
 }
+
+/// The whole log, read from the first position in pages.
+pub(crate) async fn read_whole_log(store: &EmbeddedStore) -> Vec<symbiose_eventstore::RecordedEvent> {
+    use symbiose_eventstore::EventStore as _;
+    let mut all = Vec::new();
+    loop {
+        let page = store.read_all(all.len() as u64, 10_000).await.expect("read all");
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}

@@ -69,7 +69,7 @@ impl Platform {
 
 /// `127.0.0.1:<port>` with a port from 20000 to 29999 that is free now (the system hands out
 /// ephemeral ports from 32768 on).
-fn free_port_below_ephemeral() -> String {
+pub(crate) fn free_port_below_ephemeral() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let seed = u64::from(std::process::id()) ^ u64::from(now.subsec_nanos());
     (0..1000)
@@ -286,6 +286,26 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     let paid =
         until(&settlement, &carrier, &["money", "balances"], |text| text.contains("available 28.00 EUR"));
     assert!(paid.contains(&carrier_id), "{paid}");
+    // The Annex VII document names the producer's contact, which logistics reads from the
+    // listings service over gRPC (the contacts are sealed with the listings service's keys).
+    let contact = [
+        "organization",
+        "set-contacts",
+        &producer_id,
+        "--person",
+        "Paul Lambert",
+        "--phone",
+        "+33 3 88 11 22 33",
+        "--function",
+        "logistics",
+    ];
+    succeeded(listings.as_member(&producer, &contact), "the producer's contact");
+    let annex = succeeded(logistics.as_member(&producer, &["shipment", "annex-vii", &shipment]), "annex");
+    let text = stdout(&annex);
+    assert!(
+        text.contains("Contact person: Paul Lambert") && text.contains("Tel.: +33 3 88 11 22 33"),
+        "{text}"
+    );
 
     // A token revoked at the listings service is refused by every other service once the
     // revocation reaches it on NATS.

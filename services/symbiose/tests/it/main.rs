@@ -2,7 +2,10 @@
 //! command-line client against it, and a graceful stop on SIGTERM.
 
 mod alone;
+mod cli_client;
+mod demo;
 mod listings_alone;
+mod readme;
 mod store;
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -748,52 +751,21 @@ fn a_cross_border_shipment_through_the_cli() {
         ],
     );
     assert!(stdout(&paid).contains("+0"), "{}", stdout(&paid));
-    let annex = server.as_member(&producer, &["shipment", "annex-vii", &shipment]);
+    let pdf_dir = tempfile::tempdir().expect("a directory for the PDF");
+    let pdf = pdf_dir.path().join("annex-vii.pdf");
+    let pdf_arg = pdf.to_str().expect("a UTF-8 path");
+    let annex = server.as_member(&producer, &["shipment", "annex-vii", &shipment, "--pdf", pdf_arg]);
     assert!(annex.status.success(), "{}", stderr(&annex));
     let text = stdout(&annex);
     assert!(
         text.contains("Transports du Rhin SARL") && text.contains("B3050") && text.contains("15 01 03"),
         "{text}"
     );
-}
-
-#[test]
-fn the_demo_fills_a_server_that_the_catalog_then_shows() {
-    let server = ServerProcess::start();
-    let demo = server.cli(&["demo", "--listings", "60", "--seed", "7"]);
-    assert!(demo.status.success(), "{}", stderr(&demo));
-    assert!(
-        stdout(&demo).contains("80 organizations in 40 towns, 60 listings published"),
-        "{}",
-        stdout(&demo)
-    );
-    // The same seed again: every call repeats a request id; no organization, site or listing
-    // is added, and nothing fails.
-    let again = server.cli(&["demo", "--listings", "60", "--seed", "7"]);
-    assert!(again.status.success(), "{}", stderr(&again));
-    assert!(
-        stdout(&again).contains("80 organizations in 40 towns, 60 listings published"),
-        "{}",
-        stdout(&again)
-    );
-
-    // The catalog follows the log: poll it, with a bound, until it shows the demo's listings.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let search = server.cli(&["catalog", "search", "--near", "Strasbourg", "--radius-km", "1000"]);
-        assert!(search.status.success(), "{}", stderr(&search));
-        if !stdout(&search).contains("(0 listings") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the catalog shows none of the demo's listings");
-    }
-    // The operator rebuilds it from the log: the 60 listings are all open again.
-    let rebuilt = server.cli(&["catalog", "rebuild"]);
-    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
-    assert!(stdout(&rebuilt).starts_with("rebuilt: 60 open entries"), "{}", stdout(&rebuilt));
-    let too_many = server.cli(&["demo", "--listings", "20001"]);
-    assert_eq!(too_many.status.code(), Some(2));
-    assert!(stderr(&too_many).contains("--listings must be at most 20000"), "{}", stderr(&too_many));
+    // Delivered: boxes 13 and 14 are filled from the delivery.
+    assert!(text.contains("Shipment received at recovery facility [X]"), "{text}");
+    let written = std::fs::read(&pdf).expect("the PDF written");
+    assert!(written.starts_with(b"%PDF-") && written.ends_with(b"%%EOF"), "a whole PDF");
+    assert!(stderr(&annex).contains(&format!("PDF written to {pdf_arg} ({} bytes)", written.len())));
 }
 
 #[test]

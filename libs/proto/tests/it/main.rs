@@ -1,0 +1,3 @@
+//! Checks of the contract itself, read from the descriptors the crate embeds.
+
+mod documented;
