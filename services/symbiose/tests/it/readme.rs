@@ -227,6 +227,13 @@ impl Shell {
 
 impl Drop for Shell {
     fn drop(&mut self) {
+        // What the README started in the background (the services at scale) stops with it.
+        let _ = writeln!(self.stdin, "kill $(jobs -p) 2>/dev/null; wait; exit");
+        let _ = self.stdin.flush();
+        let deadline = Instant::now() + Duration::from_secs(COMMAND_TIMEOUT_S.min(30));
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -273,19 +280,29 @@ fn the_readme_runs_as_written() {
         ("HOME", root.display().to_string()),
     ];
     let mut shell = Shell::start(root, &env);
-    let failures = run_steps(&mut shell, &steps);
+    let started = Instant::now();
+    let (failures, finished) = run_steps(&mut shell, &steps);
     assert!(
         failures.is_empty(),
         "{} commands differ from the README:\n\n{}",
         failures.len(),
         failures.join("\n\n")
     );
-    println!("the README's {} commands ran as written", steps.len());
+    let first_deal =
+        steps.iter().position(|step| step.command.contains(" deal list")).expect("a deal listed");
+    println!(
+        "the README's {} commands ran as written in {:.1} s; the deal was agreed and listed {:.1} s after the first",
+        steps.len(),
+        started.elapsed().as_secs_f64(),
+        finished[first_deal].duration_since(started).as_secs_f64()
+    );
 }
 
-/// Runs each step in `shell` and compares what it prints with the README; the differences.
-fn run_steps(shell: &mut Shell, steps: &[Step]) -> Vec<String> {
+/// Runs each step in `shell` and compares what it prints with the README; the differences,
+/// and when each step finished.
+fn run_steps(shell: &mut Shell, steps: &[Step]) -> (Vec<String>, Vec<Instant>) {
     let mut failures = Vec::new();
+    let mut finished = Vec::with_capacity(steps.len());
     for step in steps {
         let shown: Vec<Vec<&str>> =
             step.shown.iter().map(|line| words(line)).filter(|line| !line.is_empty()).collect();
@@ -304,6 +321,7 @@ fn run_steps(shell: &mut Shell, steps: &[Step]) -> Vec<String> {
             }
             std::thread::sleep(Duration::from_millis(200));
         };
+        finished.push(Instant::now());
         if !ran.1 {
             failures.push(format!(
                 "README line {}: $ {}\n  exit {}\n  shown:\n    {}\n  printed:\n    {}",
@@ -315,7 +333,7 @@ fn run_steps(shell: &mut Shell, steps: &[Step]) -> Vec<String> {
             ));
         }
     }
-    failures
+    (failures, finished)
 }
 
 #[test]
@@ -407,9 +425,7 @@ fn the_readme_runs_at_scale_as_written() {
     // What the services log goes to a file, not between the client's outputs.
     let started = shell.run(&format!("{{\n{script}}} >services.log 2>&1")).expect("the README's script runs");
     assert!(started.status < 2, "the README's script failed:\n{}", started.output.join("\n"));
-    let failures = run_steps(&mut shell, &steps);
-    // The services were started in the background of the README's shell: stop them.
-    let _ = shell.run("kill $(jobs -p) 2>/dev/null; wait");
+    let (failures, _) = run_steps(&mut shell, &steps);
     assert!(
         failures.is_empty(),
         "{} commands differ from the README:\n\n{}",
