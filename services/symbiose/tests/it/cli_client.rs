@@ -21,30 +21,17 @@ fn client(config_dir: &Path, data_dir: &Path, args: &[&str]) -> Output {
         .expect("run the client")
 }
 
-/// Registers an organization with the operator's token and issues its token: (id, token).
+/// Registers an organization (with a site, as the walk-through does) and issues its token:
+/// (id, token).
 fn organization_with_token(
     server: &ServerProcess,
     name: &str,
     country: &str,
     identifier: &str,
 ) -> (String, String) {
-    let registered = server.cli(&[
-        "organization",
-        "register",
-        "--name",
-        name,
-        "--country",
-        country,
-        "--identifier",
-        identifier,
-        "--roles",
-        "producer,buyer",
-    ]);
-    assert!(registered.status.success(), "{}", stderr(&registered));
-    let id = stdout(&registered).trim().to_owned();
-    let issued = server.cli(&["token", "issue", "--organization", &id]);
-    assert!(issued.status.success(), "{}", stderr(&issued));
-    (id, stdout(&issued).trim().to_owned())
+    let (token, _site, id) =
+        server.member(name, country, identifier, "producer,buyer", ("Kehl", "48.5724", "7.8154"));
+    (id, token)
 }
 
 fn json(output: &Output) -> serde_json::Value {
