@@ -812,7 +812,7 @@ async fn execute(
         Command::Catalog(CatalogCommand::Rebuild) => {
             let mut client = CatalogServiceClient::new(channel);
             let request = symbiose_proto::catalog::v1::RebuildCatalogRequest {};
-            let progress = crate::cli_output::Spinner::start("rebuilding the catalog from the first event");
+            let progress = crate::progress::Spinner::start("rebuilding the catalog from the first event");
             let response = client.rebuild_catalog(request).await.map_err(status_error);
             progress.done();
             let response = response?.into_inner();

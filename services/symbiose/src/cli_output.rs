@@ -1,10 +1,7 @@
 //! How the client prints an answer: aligned tables for a person, or with `--output json` the
-//! response itself in protobuf's JSON mapping, for a script. It also shows the progress of
-//! long work: a bar or spinner on a terminal, plain lines otherwise.
+//! response itself in protobuf's JSON mapping, for a script. (Progress is `progress`'s.)
 
-use std::io::IsTerminal as _;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 
@@ -83,35 +80,6 @@ pub(crate) fn print_table(table: &mut comfy_table::Table) {
     }
     for line in table.lines() {
         println!("{}", line.trim_end());
-    }
-}
-
-/// Progress of one long call whose end only the server knows: a spinner on a terminal,
-/// a plain line on standard error otherwise. Finished by [`Spinner::done`].
-#[derive(Debug)]
-pub(crate) struct Spinner {
-    spinner: Option<indicatif::ProgressBar>,
-}
-
-/// How often the spinner turns, in milliseconds.
-const SPINNER_TICK_MS: u64 = 100;
-
-impl Spinner {
-    pub(crate) fn start(what: &str) -> Spinner {
-        if !std::io::stderr().is_terminal() {
-            eprintln!("{what}...");
-            return Spinner { spinner: None };
-        }
-        let spinner = indicatif::ProgressBar::new_spinner();
-        spinner.set_message(format!("{what}..."));
-        spinner.enable_steady_tick(Duration::from_millis(SPINNER_TICK_MS));
-        Spinner { spinner: Some(spinner) }
-    }
-
-    pub(crate) fn done(self) {
-        if let Some(spinner) = self.spinner {
-            spinner.finish_and_clear();
-        }
     }
 }
 

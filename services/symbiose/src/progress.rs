@@ -1,9 +1,10 @@
-//! The progress of a long client command, on standard error: a bar on a terminal, and plain
-//! lines elsewhere (a log, a pipe, a test), one when a phase starts and one at each tenth of the
-//! work, so a log stays short whatever the size of the job. Standard output is left to the
-//! command's result.
+//! The progress of a long client command, on standard error: a bar on a terminal (a
+//! [`Spinner`] for one call whose end only the server knows), and plain lines elsewhere (a
+//! log, a pipe, a test): one when a phase starts and one at each tenth of the work, so a log
+//! stays short whatever the size of the job. Standard output is left to the command's result.
 
 use std::io::IsTerminal as _;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -71,6 +72,35 @@ impl Progress {
     pub fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// Progress of one long call whose end only the server knows: a spinner on a terminal,
+/// a plain line on standard error otherwise. Finished by [`Spinner::done`].
+#[derive(Debug)]
+pub struct Spinner {
+    spinner: Option<indicatif::ProgressBar>,
+}
+
+/// How often the spinner turns, in milliseconds.
+const SPINNER_TICK_MS: u64 = 100;
+
+impl Spinner {
+    pub fn start(what: &str) -> Spinner {
+        if !std::io::stderr().is_terminal() {
+            eprintln!("{what}...");
+            return Spinner { spinner: None };
+        }
+        let spinner = indicatif::ProgressBar::new_spinner();
+        spinner.set_message(format!("{what}..."));
+        spinner.enable_steady_tick(Duration::from_millis(SPINNER_TICK_MS));
+        Spinner { spinner: Some(spinner) }
+    }
+
+    pub fn done(self) {
+        if let Some(spinner) = self.spinner {
+            spinner.finish_and_clear();
         }
     }
 }
