@@ -7,6 +7,7 @@
 //! - [`error`]: the one mapping from an error to a gRPC status;
 //! - [`auth`]: signed tokens, the caller they name, revocations, rate limits, the interceptor;
 //! - [`page`]: page sizes and opaque page tokens;
+//! - [`trace`]: the trace context of a user action (W3C `traceparent`, correlation, causation);
 //! - [`server`]: the gRPC server with health, reflection, limits, TLS and graceful shutdown;
 //! - [`undecodable`]: `INVALID_ARGUMENT`, not `INTERNAL`, for a request body that does not decode.
 //!
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod page;
 pub mod server;
 pub mod telemetry;
+pub mod trace;
 pub mod undecodable;
 
 pub use auth::{

@@ -152,6 +152,7 @@ impl Actor {
                     .fingerprint
                     .map(|fingerprint| fingerprint.to_vec())
                     .unwrap_or_default(),
+                ..EventMetadata::default()
             }
             .encode_to_vec(),
         )

@@ -94,6 +94,7 @@ impl Meta {
                     .fingerprint
                     .map(|fingerprint| fingerprint.to_vec())
                     .unwrap_or_default(),
+                ..EventMetadata::default()
             }
             .encode_to_vec(),
         )
