@@ -122,6 +122,10 @@ The container's environment, one variable per setting of the services' configura
 - name: SYMBIOSE_SETTLEMENT_URL
   value: {{ default (printf "http://%s:%d" (include "symbiose.serviceName" (dict "root" $root "name" "settlement")) (int $values.ports.grpc)) $config.settlementUrl | quote }}
 {{- end }}
+{{- if $config.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $config.otlpEndpoint | quote }}
+{{- end }}
 {{- if $values.eventstore.enabled }}
 - name: SYMBIOSE_EVENTSTORE_CONNECTION_STRING
   value: {{ $values.eventstore.connectionString | quote }}

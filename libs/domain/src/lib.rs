@@ -8,9 +8,11 @@
 //! these types at their edges. Money and quantities are integers, never floats.
 
 pub mod country;
+pub mod freight;
 pub mod geo;
 pub mod identifier;
 pub mod input;
+pub mod lot;
 pub mod material;
 pub mod money;
 pub mod quantity;

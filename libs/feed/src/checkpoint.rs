@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+use symbiose_eventstore::embedded::disk;
 
 use crate::FeedError;
 
@@ -16,6 +17,8 @@ use crate::FeedError;
 pub const CHECKPOINT_BYTES_MAX: u64 = 64 * 1024;
 /// Most named positions in one checkpoint.
 pub const CHECKPOINT_ENTRIES_MAX: usize = 1024;
+/// The permission bits of a checkpoint file: read and written by its owner only.
+const CHECKPOINT_FILE_MODE: u32 = 0o600;
 /// The first line of every checkpoint file.
 const HEADER: &str = "# symbiose checkpoint v1";
 
@@ -76,19 +79,15 @@ impl Checkpoint {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
         };
-        symbiose_eventstore::embedded::disk::create_dir_all_durably(&dir).map_err(failed)?;
+        disk::create_dir_all_durably(&dir).map_err(failed)?;
         let mut text = String::from(HEADER);
         text.push('\n');
         for (name, value) in &self.values {
             assert!(!name.contains(['=', '\n']), "checkpoint names are plain words");
             text.push_str(&format!("{name}={value}\n"));
         }
-        let mut temporary = tempfile::NamedTempFile::new_in(&dir).map_err(failed)?;
-        temporary.write_all(text.as_bytes()).map_err(failed)?;
-        temporary.as_file().sync_all().map_err(failed)?;
-        temporary.persist(path).map_err(|error| failed(error.error))?;
-        fs::File::open(&dir).and_then(|dir| dir.sync_all()).map_err(failed)?;
-        Ok(())
+        disk::write_file_durably(path, text.as_bytes(), CHECKPOINT_FILE_MODE, disk::Existing::Replace)
+            .map_err(failed)
     }
 
     /// [`Checkpoint::save`] on the blocking pool.

@@ -3,14 +3,17 @@
 //! A message's body is the event's payload, its protobuf encoding, untouched; its headers are
 //! the CloudEvents attributes (`ce-specversion`, `ce-id`, `ce-source`, `ce-type`, `ce-subject`,
 //! `ce-time`), `content-type: application/protobuf`, `Nats-Msg-Id` (the event id, for
-//! JetStream's duplicate window), and three extension attributes of Symbiose: the event's
-//! version in its stream, its position in the log it was relayed from, and its metadata.
+//! JetStream's duplicate window), and extension attributes of Symbiose: the event's version in
+//! its stream, its position in the log it was relayed from, its metadata, and from the
+//! metadata its trace (`ce-causationid`, `ce-correlationid`, and `ce-traceparent` of the
+//! CloudEvents distributed tracing extension), each only when the event has it.
 
 use async_nats::HeaderMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use symbiose_eventstore::{RecordedEvent, StreamName};
+use symbiose_kit::trace::EventTrace;
 use uuid::Uuid;
 
 use crate::route::{self, Route};
@@ -30,6 +33,12 @@ pub const LOG_POSITION: &str = "ce-logposition";
 /// Extension: the event's metadata (`symbiose.common.v1.EventMetadata`), base64, when it has
 /// any.
 pub const EVENT_METADATA: &str = "ce-eventmetadata";
+/// Extension: the id of the event this one reacts to, when it is a reaction.
+pub const CAUSATION_ID: &str = "ce-causationid";
+/// Extension: the correlation id of the user action the event belongs to (a W3C trace id).
+pub const CORRELATION_ID: &str = "ce-correlationid";
+/// Extension (CloudEvents distributed tracing): the W3C `traceparent` the event was written in.
+pub const TRACEPARENT: &str = "ce-traceparent";
 /// JetStream's duplicate detection key.
 pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
 
@@ -52,6 +61,18 @@ pub fn headers(event: &RecordedEvent, route: &Route) -> HeaderMap {
     headers.insert(LOG_POSITION, event.position.to_string());
     if !event.metadata.is_empty() {
         headers.insert(EVENT_METADATA, BASE64.encode(&event.metadata));
+        let trace = EventTrace::of_metadata(&event.metadata);
+        for (name, value) in [
+            (CAUSATION_ID, trace.causation_id),
+            (CORRELATION_ID, trace.correlation_id),
+            (TRACEPARENT, trace.traceparent),
+        ] {
+            // Ids and hex digits as the shell writes them: anything else would not be a
+            // header value, and stays in the metadata only.
+            if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_graphic()) {
+                headers.insert(name, value);
+            }
+        }
     }
     headers
 }
@@ -141,6 +162,37 @@ mod tests {
         assert_eq!(get(STREAM_VERSION).as_deref(), Some("3"));
         assert_eq!(get(LOG_POSITION).as_deref(), Some("41"));
         assert_eq!(get(EVENT_METADATA), None);
+        assert_eq!(get(TRACEPARENT), None);
+    }
+
+    #[test]
+    fn the_trace_of_the_metadata_travels_as_extensions() {
+        use prost::Message as _;
+        let (causation, correlation) = (Uuid::now_v7().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        let traceparent = format!("00-{correlation}-00f067aa0ba902b7-01");
+        let metadata = symbiose_proto::common::v1::EventMetadata {
+            causation_id: causation.clone(),
+            correlation_id: correlation.to_owned(),
+            traceparent: traceparent.clone(),
+            ..Default::default()
+        };
+        let mut event = recorded(b"");
+        event.metadata = metadata.encode_to_vec().into();
+        let route = route::route(&event.event_type).expect("routed");
+        let headers = headers(&event, &route);
+        let get = |name: &str| headers.get(name).map(|value| value.as_str().to_owned());
+        assert_eq!(get(CAUSATION_ID), Some(causation));
+        assert_eq!(get(CORRELATION_ID).as_deref(), Some(correlation));
+        assert_eq!(get(TRACEPARENT), Some(traceparent));
+        assert_eq!(super::event(Some(&headers), event.payload.clone()), Ok(event.clone()));
+
+        // Old metadata, without a trace: no extension rather than an empty one.
+        let headers = headers_of(&recorded(b"\x0a\x02r1"));
+        assert!([CAUSATION_ID, CORRELATION_ID, TRACEPARENT].iter().all(|name| headers.get(*name).is_none()));
+    }
+
+    fn headers_of(event: &RecordedEvent) -> HeaderMap {
+        headers(event, &route::route(&event.event_type).expect("routed"))
     }
 
     #[test]

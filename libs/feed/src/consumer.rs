@@ -6,7 +6,7 @@
 //!   the local mode) on its [`ConsumerOptions::deliveries_max`]-th failure, after which the
 //!   consumer moves on to the next event. A failure the handler marks [`Transient`] (another
 //!   service away, a view behind, a conflict) is never parked: the event is delivered again,
-//!   the delay growing up to [`ConsumerOptions::retry_delay_max`], for as long as it takes, so
+//!   the delay growing as [`ConsumerOptions::retry`] says, for as long as it takes, so
 //!   a flow waits for what it needs rather than stopping half-way.
 //! - The runner keeps the position after the last event it applied or parked, and skips any
 //!   delivery before it: duplicates from NATS (a redelivery after a lost ack, a republish
@@ -17,6 +17,8 @@
 //!   idempotent by event id or by version (both are in [`RecordedEvent`]).
 //! - [`ConsumerMetrics`] counts what was processed, skipped, retried and parked, and the lag;
 //!   the runner logs them with the checkpoint, and each event is handled in a span naming it.
+//! - Each event is handled in its trace context ([`symbiose_kit::trace`]): the trace of its
+//!   metadata continued (a new one for an event without), caused by the event.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -25,6 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use symbiose_eventstore::{EventStore, RecordedEvent};
+use symbiose_kit::backoff::Backoff;
+use symbiose_kit::trace::{self, EventTrace};
 use tracing::Instrument as _;
 
 use crate::checkpoint::Checkpoint;
@@ -33,10 +37,6 @@ use crate::{FeedError, Shutdown};
 
 /// Deliveries of one event after which it is parked.
 pub const CONSUMER_DELIVERIES_MAX: u32 = 5;
-/// The delay before the first delivery again; it doubles up to [`CONSUMER_RETRY_DELAY_MS_MAX`].
-pub const CONSUMER_RETRY_DELAY_MS_MIN: u64 = 100;
-/// Longest delay before an event is delivered again.
-pub const CONSUMER_RETRY_DELAY_MS_MAX: u64 = 5_000;
 /// Applied events after which the checkpoint is saved, at most.
 pub const CONSUMER_CHECKPOINT_EVENTS_MAX: u64 = 1_000;
 /// Time after which applied events are checkpointed, at most.
@@ -86,8 +86,8 @@ pub struct ConsumerOptions {
     /// Where `<name>.checkpoint` (and, in the local mode, `<name>.deadletter`) are kept.
     pub checkpoint_dir: PathBuf,
     pub deliveries_max: u32,
-    pub retry_delay_min: Duration,
-    pub retry_delay_max: Duration,
+    /// The delays before an event is delivered again ([`Backoff::REDELIVERY`]).
+    pub retry: Backoff,
     pub checkpoint_events_max: u64,
     pub checkpoint_interval: Duration,
 }
@@ -108,8 +108,7 @@ impl ConsumerOptions {
             name: name.to_owned(),
             checkpoint_dir: checkpoint_dir.into(),
             deliveries_max: CONSUMER_DELIVERIES_MAX,
-            retry_delay_min: Duration::from_millis(CONSUMER_RETRY_DELAY_MS_MIN),
-            retry_delay_max: Duration::from_millis(CONSUMER_RETRY_DELAY_MS_MAX),
+            retry: Backoff::REDELIVERY,
             checkpoint_events_max: CONSUMER_CHECKPOINT_EVENTS_MAX,
             checkpoint_interval: Duration::from_millis(CONSUMER_CHECKPOINT_INTERVAL_MS),
         })
@@ -131,14 +130,8 @@ impl ConsumerOptions {
 
     /// The delay before the delivery that follows the `delivered`-th.
     fn retry_delay(&self, delivered: u64) -> Duration {
-        doubling_delay(delivered, self.retry_delay_min, self.retry_delay_max)
+        self.retry.delay(delivered)
     }
-}
-
-/// `min` after the first failure, doubling with each one after it, up to `max`.
-pub(crate) fn doubling_delay(failures: u64, min: Duration, max: Duration) -> Duration {
-    let doubling = u32::try_from(failures.saturating_sub(1).min(16)).unwrap_or(16);
-    min.saturating_mul(1 << doubling).min(max)
 }
 
 /// A consumer's counters, shared with whoever watches it.
@@ -224,8 +217,13 @@ pub async fn run_consumer<S: EventStore, H: Handler>(
                 id = %delivery.event.id,
                 event_type = %delivery.event.event_type,
                 delivered,
+                trace_id = tracing::field::Empty,
             );
-            match handler.handle(&delivery.event).instrument(span).await {
+            // The reaction continues the event's trace, caused by it: what it writes carries
+            // the same correlation id and this event's id as its causation.
+            let reaction = EventTrace::of_metadata(&delivery.event.metadata).reaction(delivery.event.id);
+            let context = trace::follow(&span, reaction);
+            match trace::scope(context, handler.handle(&delivery.event)).instrument(span).await {
                 Ok(()) => {
                     next_position = position + 1;
                     counters.processed.fetch_add(1, Ordering::Relaxed);
@@ -325,10 +323,14 @@ mod tests {
     }
 
     #[test]
-    fn the_retry_delay_doubles_up_to_its_bound() {
+    fn the_retry_delay_grows_within_its_bounds() {
         let options = ConsumerOptions::new("catalog", "/tmp").expect("valid");
-        assert_eq!(options.retry_delay(1), Duration::from_millis(100));
-        assert_eq!(options.retry_delay(2), Duration::from_millis(200));
-        assert_eq!(options.retry_delay(u64::MAX), Duration::from_millis(CONSUMER_RETRY_DELAY_MS_MAX));
+        let retry = Backoff::REDELIVERY;
+        assert!(
+            options.retry_delay(1) >= retry.min_delay() && options.retry_delay(1) <= retry.min_delay() * 2
+        );
+        assert!(options.retry_delay(3) >= retry.min_delay() * 4);
+        assert!(options.retry_delay(u64::MAX) >= retry.max_delay() / 2);
+        assert!(options.retry_delay(u64::MAX) <= retry.max_delay());
     }
 }

@@ -22,6 +22,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::{self, AckKind};
 use symbiose_eventstore::{EventStore, RecordedEvent, Subscription};
+use symbiose_kit::backoff::Backoff;
 use tokio::time::Instant;
 use tokio_stream::StreamExt as _;
 
@@ -37,8 +38,6 @@ pub const CONSUMER_ACK_PENDING_MAX: i64 = 1;
 pub const CONSUMER_PULL_BATCH: usize = 256;
 /// Errors in a row from the JetStream consumer after which the feed gives up.
 pub const FEED_ERRORS_MAX: u32 = 60;
-/// Longest pause after an error of the JetStream consumer.
-pub const FEED_BACKOFF_MS_MAX: u64 = 1_000;
 /// Attempts to publish a parked message before the feed gives up.
 pub const PARK_ATTEMPTS_MAX: u32 = 20;
 /// Longest error text kept with a parked message, in bytes.
@@ -319,7 +318,7 @@ impl JetStreamFeed {
     }
 
     /// Counts an error; past [`FEED_ERRORS_MAX`] in a row it is the feed's error, else it
-    /// backs off and starts a new pull.
+    /// backs off ([`Backoff::FEED`]) and starts a new pull.
     async fn failed(&mut self, what: &str, error: impl fmt::Display) -> Result<(), FeedError> {
         self.errors_in_a_row += 1;
         self.messages = None;
@@ -329,9 +328,9 @@ impl JetStreamFeed {
                 last_error: format!("{what}: {error}"),
             });
         }
-        let backoff_ms = (10 * u64::from(self.errors_in_a_row).pow(2)).min(FEED_BACKOFF_MS_MAX);
+        let backoff = Backoff::FEED.delay(u64::from(self.errors_in_a_row));
         tracing::warn!(consumer = %self.consumer_name, attempt = self.errors_in_a_row, %error, "{what}");
-        tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+        tokio::time::sleep(backoff).await;
         Ok(())
     }
 
@@ -437,8 +436,7 @@ pub(crate) async fn park_message(
             }
             Err(error) => {
                 tracing::warn!(consumer, attempt, %error, "parking failed, trying again");
-                tokio::time::sleep(Duration::from_millis((50 * u64::from(attempt)).min(FEED_BACKOFF_MS_MAX)))
-                    .await;
+                tokio::time::sleep(Backoff::FEED.delay(u64::from(attempt))).await;
             }
         }
     }

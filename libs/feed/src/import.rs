@@ -34,22 +34,21 @@ use symbiose_eventstore::{
     APPEND_BYTES_MAX, Append, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError,
     StreamName,
 };
+use symbiose_kit::backoff::Backoff;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_stream::StreamExt as _;
 
-use crate::feed::{FEED_BACKOFF_MS_MAX, FEED_ERRORS_MAX, durable_consumer, park_message};
+use crate::feed::{FEED_ERRORS_MAX, durable_consumer, park_message};
 use crate::{CONSUMER_DELIVERIES_MAX, FeedError, RELAY_RESTART_DELAY_MS, cloudevents, route};
 
 /// Messages an import takes at once, and lets wait for their acknowledgement.
 pub const IMPORT_BATCH_MAX: usize = 256;
 /// Times an import tries an event that cannot go in the copy before it parks it.
 pub const IMPORT_ATTEMPTS_MAX: u32 = CONSUMER_DELIVERIES_MAX;
-/// The pause before an import tries again an event it could not copy: it doubles with each
-/// attempt up to [`IMPORT_RETRY_DELAY_MS_MAX`].
-pub const IMPORT_RETRY_DELAY_MS_MIN: u64 = 200;
-pub const IMPORT_RETRY_DELAY_MS_MAX: u64 = 5_000;
+/// The pauses before an import tries again an event it could not copy.
+const IMPORT_RETRY: Backoff = Backoff::REDELIVERY;
 /// Bytes of events one append of an import takes, at most: half the store's bound, for the
 /// records' own headers.
 const IMPORT_APPEND_BYTES_MAX: usize = APPEND_BYTES_MAX / 2;
@@ -419,8 +418,7 @@ impl<S: EventStore> Import<S> {
                             });
                         }
                         tracing::warn!(consumer = %self.name, attempt = errors_in_a_row, %error, "receiving failed");
-                        let backoff = (10 * u64::from(errors_in_a_row).pow(2)).min(FEED_BACKOFF_MS_MAX);
-                        tokio::time::sleep(Duration::from_millis(backoff)).await;
+                        tokio::time::sleep(Backoff::FEED.delay(u64::from(errors_in_a_row))).await;
                         continue;
                     }
                     None => {
@@ -538,7 +536,7 @@ impl<S: EventStore> Import<S> {
         for message in batch {
             let Ok(info) = message.info() else {
                 tracing::error!(consumer = %self.name, subject = %message.subject, "a message without its JetStream metadata");
-                next = Next::Again(Duration::from_millis(IMPORT_RETRY_DELAY_MS_MAX));
+                next = Next::Again(IMPORT_RETRY.max_delay());
                 break;
             };
             // Every delivery in turn: one missed (lost on a reconnection, or taken by a pull
@@ -620,7 +618,7 @@ impl<S: EventStore> Import<S> {
                 *attempts = Attempts { sequence, count: 1 };
             }
             if attempts.count < IMPORT_ATTEMPTS_MAX {
-                let pause = retry_delay(attempts.count);
+                let pause = IMPORT_RETRY.delay(u64::from(attempts.count));
                 tracing::warn!(consumer = %self.name, position = event.position, id = %event.id, attempt = attempts.count, %reason, "event not imported: trying again");
                 return Ok(Next::Again(pause));
             }
@@ -648,15 +646,6 @@ impl<S: EventStore> Import<S> {
             "{message}"
         );
     }
-}
-
-/// The pause before the attempt that follows the `attempt`-th.
-fn retry_delay(attempt: u32) -> Duration {
-    crate::consumer::doubling_delay(
-        u64::from(attempt),
-        Duration::from_millis(IMPORT_RETRY_DELAY_MS_MIN),
-        Duration::from_millis(IMPORT_RETRY_DELAY_MS_MAX),
-    )
 }
 
 #[cfg(test)]

@@ -34,12 +34,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use symbiose_eventstore::StoreError;
+use symbiose_kit::backoff::Backoff;
 
 pub use checkpoint::Checkpoint;
 pub use consumer::{
     CONSUMER_CHECKPOINT_EVENTS_MAX, CONSUMER_CHECKPOINT_INTERVAL_MS, CONSUMER_DELIVERIES_MAX,
-    CONSUMER_NAME_BYTES_MAX, CONSUMER_RETRY_DELAY_MS_MAX, ConsumerMetrics, ConsumerOptions, ConsumerStats,
-    Handler, HandlerError, Transient, run_consumer,
+    CONSUMER_NAME_BYTES_MAX, ConsumerMetrics, ConsumerOptions, ConsumerStats, Handler, HandlerError,
+    Transient, run_consumer,
 };
 pub use feed::{Delivery, Feed, JetStreamFeed, LocalFeed};
 pub use import::{
@@ -47,9 +48,9 @@ pub use import::{
     importer_name, start_imports,
 };
 pub use relay::{
-    RELAY_ATTEMPTS_MAX, RELAY_BACKOFF_MS_MAX, RELAY_CHECKPOINT_EVENTS_MAX, RELAY_CHECKPOINT_INTERVAL_MS,
-    RELAY_IN_FLIGHT_MAX, RELAY_READ_EVENTS, RELAY_RESTART_DELAY_MS, Relay, RelayMetrics, RelayOptions,
-    RelayStats, RunningRelay, start_relay, without_credentials,
+    RELAY_ATTEMPTS_MAX, RELAY_CHECKPOINT_EVENTS_MAX, RELAY_CHECKPOINT_INTERVAL_MS, RELAY_IN_FLIGHT_MAX,
+    RELAY_READ_EVENTS, RELAY_RESTART_DELAY_MS, Relay, RelayMetrics, RelayOptions, RelayStats, RunningRelay,
+    start_relay, without_credentials,
 };
 pub use replay::{Replay, Replayed};
 pub use route::{DUPLICATE_WINDOW, Route};
@@ -58,8 +59,6 @@ pub use route::{DUPLICATE_WINDOW, Route};
 pub const NATS_REQUEST_TIMEOUT_MS: u64 = 5_000;
 /// Longest wait for a TCP connection to the NATS server.
 pub const NATS_CONNECT_TIMEOUT_MS: u64 = 5_000;
-/// Longest pause between two reconnection attempts of the client.
-pub const NATS_RECONNECT_DELAY_MS_MAX: u64 = 1_000;
 /// Publishes a JetStream context lets wait for their acknowledgement, at most.
 pub const NATS_ACKS_PENDING_MAX: usize = 2 * RELAY_IN_FLIGHT_MAX;
 
@@ -99,9 +98,9 @@ pub async fn connect(
         .name(client_name)
         .connection_timeout(Duration::from_millis(NATS_CONNECT_TIMEOUT_MS))
         .request_timeout(Some(Duration::from_millis(NATS_REQUEST_TIMEOUT_MS)))
-        .reconnect_delay_callback(|attempts| {
-            Duration::from_millis((10 * attempts as u64).min(NATS_RECONNECT_DELAY_MS_MAX))
-        })
+        // The pauses of [`Backoff::RECONNECT`], for as long as the process lives: a service
+        // must come back when NATS does.
+        .reconnect_delay_callback(|attempts| Backoff::RECONNECT.delay(attempts as u64))
         .retry_on_initial_connect();
     if let Some(credentials) = credentials {
         options = options.credentials_file(credentials).await.map_err(|error| FeedError::Invalid {

@@ -22,8 +22,8 @@
 //!   its unsynced tail on a crash), it goes back to the first missing position and publishes
 //!   again from there.
 //!
-//! A NATS error ends the round: the relay backs off (doubling, at most
-//! [`RELAY_BACKOFF_MS_MAX`]) and starts again from its first unacknowledged position. After
+//! A NATS error ends the round: the relay backs off ([`Backoff::SUBSCRIPTION`]: from 50 ms,
+//! doubling, with jitter, under 5 s) and starts again from its first unacknowledged position. After
 //! [`RELAY_ATTEMPTS_MAX`] failed rounds in a row without an acknowledgement in between,
 //! [`Relay::run`] returns the error (having saved its checkpoint); the caller decides whether
 //! to start it again. Store errors end the run at once.
@@ -40,6 +40,7 @@ use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::RawMessageErrorKind;
 use symbiose_eventstore::{EventStore, READ_EVENTS_MAX, RecordedEvent};
+use symbiose_kit::backoff::Backoff;
 
 use crate::checkpoint::Checkpoint;
 use crate::route::{self, Route};
@@ -55,10 +56,6 @@ pub const RELAY_CHECKPOINT_EVENTS_MAX: u64 = 10_000;
 pub const RELAY_CHECKPOINT_INTERVAL_MS: u64 = 1_000;
 /// Failed rounds in a row after which [`Relay::run`] gives up.
 pub const RELAY_ATTEMPTS_MAX: u32 = 30;
-/// First pause after a failed round; it doubles up to [`RELAY_BACKOFF_MS_MAX`].
-pub const RELAY_BACKOFF_MS_MIN: u64 = 50;
-/// Longest pause between two rounds.
-pub const RELAY_BACKOFF_MS_MAX: u64 = 5_000;
 /// The pause before [`Relay::supervise`] starts a relay again after it gave up on NATS.
 pub const RELAY_RESTART_DELAY_MS: u64 = 30_000;
 /// Event types whose route the relay remembers; others are routed again each time.
@@ -87,8 +84,9 @@ pub struct RelayOptions {
     pub in_flight_max: usize,
     pub checkpoint_events_max: u64,
     pub checkpoint_interval: Duration,
-    pub attempts_max: u32,
-    pub backoff_max: Duration,
+    /// The pauses between failed rounds, and the failed rounds in a row after which the relay
+    /// gives up ([`RELAY_ATTEMPTS_MAX`]).
+    pub backoff: Backoff,
 }
 
 impl RelayOptions {
@@ -100,8 +98,7 @@ impl RelayOptions {
             in_flight_max: RELAY_IN_FLIGHT_MAX,
             checkpoint_events_max: RELAY_CHECKPOINT_EVENTS_MAX,
             checkpoint_interval: Duration::from_millis(RELAY_CHECKPOINT_INTERVAL_MS),
-            attempts_max: RELAY_ATTEMPTS_MAX,
-            backoff_max: Duration::from_millis(RELAY_BACKOFF_MS_MAX),
+            backoff: Backoff::SUBSCRIPTION.with_attempts_max(RELAY_ATTEMPTS_MAX),
         }
     }
 
@@ -194,7 +191,6 @@ pub struct Relay<S> {
 impl<S: EventStore> Relay<S> {
     pub fn new(store: S, jetstream: async_nats::jetstream::Context, options: RelayOptions) -> Relay<S> {
         assert!(options.in_flight_max >= 1, "at least one publish in flight");
-        assert!(options.attempts_max >= 1, "at least one attempt");
         Relay { store, jetstream, options, metrics: RelayMetrics::default() }
     }
 
@@ -247,7 +243,7 @@ impl<S: EventStore> Relay<S> {
     }
 
     /// Relays until `shutdown` completes (then saves the checkpoint and returns `Ok`), a store
-    /// error, or [`RelayOptions::attempts_max`] NATS failures in a row.
+    /// error, or the attempts of [`RelayOptions::backoff`] in NATS failures in a row.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), FeedError> {
         let mut shutdown = Shutdown::new(shutdown);
         let checkpoint = Checkpoint::load(&self.options.checkpoint_path)?;
@@ -289,11 +285,11 @@ impl<S: EventStore> Relay<S> {
                     failures += 1;
                     // Whatever came back acknowledged is safe to checkpoint now.
                     self.save(&mut state, true).await?;
-                    if failures >= self.options.attempts_max {
+                    if failures >= self.options.backoff.attempts_max() {
                         tracing::error!(attempts = failures, %error, "relay giving up: NATS keeps failing");
                         return Err(FeedError::NatsUnavailable { attempts: failures, last_error: error });
                     }
-                    let backoff = backoff(failures, self.options.backoff_max);
+                    let backoff = self.options.backoff.delay(u64::from(failures));
                     tracing::warn!(
                         attempt = failures,
                         %error,
@@ -686,25 +682,9 @@ impl State {
     }
 }
 
-/// The pause after the `failures`-th failed round in a row.
-fn backoff(failures: u32, max: Duration) -> Duration {
-    let doubled = RELAY_BACKOFF_MS_MIN.saturating_mul(1_u64 << failures.saturating_sub(1).min(20));
-    Duration::from_millis(doubled).min(max)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_backoff_doubles_up_to_its_bound() {
-        let max = Duration::from_millis(RELAY_BACKOFF_MS_MAX);
-        assert_eq!(backoff(1, max), Duration::from_millis(50));
-        assert_eq!(backoff(2, max), Duration::from_millis(100));
-        assert_eq!(backoff(5, max), Duration::from_millis(800));
-        assert_eq!(backoff(30, max), max);
-        assert_eq!(backoff(u32::MAX, max), max);
-    }
 
     #[test]
     fn the_state_resumes_from_the_checkpoint_with_each_context_acked_position() {

@@ -13,8 +13,8 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
+use std::fs::{self, File};
+use std::io::{self, Read as _};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +27,7 @@ use ed25519_dalek::{SECRET_KEY_LENGTH, Signature, Signer as _, SigningKey, Verif
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use symbiose_domain::Role;
+use symbiose_eventstore::embedded::disk;
 use tonic::metadata::MetadataMap;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
@@ -39,6 +40,8 @@ use crate::{ApiError, ServerConfig};
 pub const TOKEN_BYTES_MAX: usize = 4096;
 /// The file, in the key directory, that holds the signing key's 32-byte seed.
 pub const SIGNING_KEY_FILE: &str = "signing.key";
+/// The permission bits of the signing key and the operator token: secrets of their owner.
+const SECRET_FILE_MODE: u32 = 0o600;
 /// Calls checked against the rate limits between two sweeps of the organizations whose
 /// buckets are full again (see [`RateLimits`]).
 pub const RATE_LIMIT_SWEEP_CALLS: u64 = 4096;
@@ -155,15 +158,14 @@ impl TokenAuthority {
 
     /// Makes a new key in `dir/signing.key` (and `dir`); refuses if one is there.
     pub fn create(dir: &Path) -> Result<TokenAuthority, AuthError> {
-        symbiose_eventstore::embedded::disk::create_dir_all_durably(dir)
-            .map_err(io_error("creating the key directory", dir))?;
+        disk::create_dir_all_durably(dir).map_err(io_error("creating the key directory", dir))?;
         let path = dir.join(SIGNING_KEY_FILE);
         if path.exists() {
             return Err(AuthError::KeyExists { path });
         }
         let mut seed = [0_u8; SECRET_KEY_LENGTH];
         getrandom::fill(&mut seed).map_err(|error| AuthError::Random(error.to_string()))?;
-        write_seed(dir, &path, &seed)?;
+        write_seed(&path, &seed)?;
         Ok(TokenAuthority::from_seed(seed))
     }
 
@@ -506,7 +508,7 @@ pub fn service_request<T>(authority: &TokenAuthority, message: T) -> Request<T> 
     // A signed token is base64url and dots: always a valid header value.
     let bearer = format!("Bearer {token}").parse().expect("a token is a header value");
     request.metadata_mut().insert("authorization", bearer);
-    request
+    with_traceparent(request)
 }
 
 /// The same call between two services of one process: the handler is called directly, with the
@@ -519,6 +521,16 @@ pub fn service_request_in_process<T>(message: T) -> Request<T> {
         token_id: Uuid::nil(),
         expires_at_s: u64::MAX,
     });
+    with_traceparent(request)
+}
+
+/// `request` with the `traceparent` of the work in progress, if any, so the callee continues
+/// its trace (in one process the handler runs in the caller's context anyway).
+fn with_traceparent<T>(mut request: Request<T>) -> Request<T> {
+    if let Some(context) = crate::trace::current() {
+        let traceparent = context.traceparent().parse().expect("a traceparent is a header value");
+        request.metadata_mut().insert(crate::trace::TRACEPARENT_HEADER, traceparent);
+    }
     request
 }
 
@@ -589,20 +601,10 @@ fn write_operator_token(authority: &TokenAuthority, path: &Path) -> Result<(), A
     let io_error = |action: &'static str| {
         move |source: io::Error| AuthError::Io { action, path: path.to_path_buf(), source }
     };
-    // Written under a temporary name and renamed: a crash never leaves half a token.
-    let temporary = path.with_extension("token.tmp");
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temporary).map_err(io_error("writing the operator token"))?;
-    writeln!(file, "{}", authority.issue(&claims)).map_err(io_error("writing the operator token"))?;
-    file.sync_all().map_err(io_error("syncing the operator token"))?;
-    fs::rename(&temporary, path).map_err(io_error("renaming the operator token"))?;
-    if let Some(dir) = path.parent() {
-        File::open(dir).and_then(|dir| dir.sync_all()).map_err(io_error("syncing the data directory"))?;
-    }
-    Ok(())
+    // Replaced whole or not at all: a crash never leaves half a token.
+    let token = format!("{}\n", authority.issue(&claims));
+    disk::write_file_durably(path, token.as_bytes(), SECRET_FILE_MODE, disk::Existing::Replace)
+        .map_err(io_error("writing the operator token"))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -665,49 +667,16 @@ fn read_seed(mut file: File, path: &Path) -> Result<[u8; SECRET_KEY_LENGTH], Aut
     Ok(seed)
 }
 
-fn write_seed(dir: &Path, path: &Path, seed: &[u8; SECRET_KEY_LENGTH]) -> Result<(), AuthError> {
-    let temporary = dir.join(format!("{SIGNING_KEY_FILE}.tmp"));
-    // A temporary file left by a crash may have been created with other permissions; the mode
-    // below applies only to a file this call creates.
-    match fs::remove_file(&temporary) {
-        Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-        Err(error) => return Err(io_error("removing a stale temporary key", &temporary)(error)),
-    }
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&temporary).map_err(io_error("creating the signing key", &temporary))?;
-    file.write_all(seed).map_err(io_error("writing the signing key", &temporary))?;
-    file.sync_all().map_err(io_error("syncing the signing key", &temporary))?;
-    drop(file);
-    // A link, not a rename: it never replaces a key another process put there meanwhile.
-    match fs::hard_link(&temporary, path) {
-        Ok(()) => {}
+fn write_seed(path: &Path, seed: &[u8; SECRET_KEY_LENGTH]) -> Result<(), AuthError> {
+    // Linked into place, never renamed: it never replaces a key another process put there
+    // meanwhile.
+    match disk::write_file_durably(path, seed, SECRET_FILE_MODE, disk::Existing::Keep) {
+        Ok(()) => Ok(()),
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-            let _ = fs::remove_file(&temporary);
-            return Err(AuthError::KeyExists { path: path.to_owned() });
+            Err(AuthError::KeyExists { path: path.to_owned() })
         }
-        Err(error) => return Err(io_error("putting the signing key into place", path)(error)),
+        Err(error) => Err(io_error("writing the signing key", path)(error)),
     }
-    fs::remove_file(&temporary).map_err(io_error("removing the temporary key", &temporary))?;
-    sync_directory(dir)
-}
-
-/// Makes the rename durable: on Linux a new directory entry survives a crash only once the
-/// directory itself is synced.
-fn sync_directory(dir: &Path) -> Result<(), AuthError> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|directory| directory.sync_all())
-        .map_err(io_error("syncing the key directory", dir))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -935,7 +904,9 @@ mod tests {
 
         let path = key_dir.join(SIGNING_KEY_FILE);
         assert_eq!(fs::metadata(&path).expect("key file").len(), 32);
-        assert!(!key_dir.join(format!("{SIGNING_KEY_FILE}.tmp")).exists());
+        let names: Vec<_> =
+            fs::read_dir(&key_dir).expect("key dir").map(|entry| entry.expect("entry").file_name()).collect();
+        assert_eq!(names, [SIGNING_KEY_FILE], "no temporary file left");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;

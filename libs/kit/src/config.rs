@@ -46,6 +46,9 @@ pub const NATS_CREDENTIALS: &str = "SYMBIOSE_NATS_CREDENTIALS";
 /// The listings service's gRPC address, for matching when each service runs alone.
 pub const LISTINGS_URL: &str = "SYMBIOSE_LISTINGS_URL";
 pub const SETTLEMENT_URL: &str = "SYMBIOSE_SETTLEMENT_URL";
+/// The OpenTelemetry collector traces are exported to (OTLP over gRPC); unset, none are. The
+/// standard OpenTelemetry name, so a deployment sets it as for any other program.
+pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
 /// One setting: its key, its default as written in the environment, and what it is for.
 #[derive(Debug, Clone, Copy)]
@@ -147,6 +150,14 @@ pub const SETTINGS: &[Setting] = &[
         description: "the settlement service's gRPC address (`http://symbiose-settlement:50051`), through \
                       which logistics running alone has pallets paid for; unused by the one-process server",
     },
+    Setting {
+        key: OTLP_ENDPOINT,
+        default: "",
+        description: "an OpenTelemetry collector's OTLP/gRPC address, `http://host:port` \
+                      (`http://otel-collector:4317`): when set, the server exports a span per call and per \
+                      event handled, each the child of the `traceparent` it continues; when empty, nothing \
+                      is exported",
+    },
 ];
 
 const REQUEST_TIMEOUT_MS_MAX: u64 = 300_000;
@@ -192,6 +203,8 @@ pub struct ServerConfig {
     pub listings_url: Option<String>,
     /// `http://host:port` of the settlement service, for logistics running alone.
     pub settlement_url: Option<String>,
+    /// The OTLP/gRPC address traces are exported to; `None`: no export.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The PEM files of a TLS gRPC port. Read when the server starts, not when the config is
@@ -242,6 +255,8 @@ impl ServerConfig {
         let (nats_url, nats_credentials) = parse_nats(get(NATS_URL).1, get(NATS_CREDENTIALS).1)?;
         let listings_url = parse_service_url(get(LISTINGS_URL))?;
         let settlement_url = parse_service_url(get(SETTLEMENT_URL))?;
+        // Plaintext, inside the deployment's network, as the services reach each other.
+        let otlp_endpoint = parse_service_url(get(OTLP_ENDPOINT))?;
 
         Ok(ServerConfig {
             listen_addr,
@@ -269,6 +284,7 @@ impl ServerConfig {
             nats_credentials,
             listings_url,
             settlement_url,
+            otlp_endpoint,
         })
     }
 
@@ -539,6 +555,8 @@ mod tests {
             (PLATFORM_FEE_BP, "2001"),
             (TOKEN_TTL_DAYS, "3651"),
             (TOKEN_TTL_DAYS, "a month"),
+            (OTLP_ENDPOINT, "otel-collector:4317"),
+            (OTLP_ENDPOINT, "grpc://otel-collector:4317"),
         ];
         for (key, value) in cases {
             let error = config(&[(key, value)]).expect_err(value);
@@ -559,6 +577,13 @@ mod tests {
             };
             assert!(readme.contains(&row), "README.md lacks the row {row}");
         }
+    }
+
+    #[test]
+    fn traces_are_exported_only_when_a_collector_is_named() {
+        assert_eq!(config(&[]).expect("defaults").otlp_endpoint, None);
+        let set = config(&[(OTLP_ENDPOINT, "http://otel-collector:4317")]).expect("valid");
+        assert_eq!(set.otlp_endpoint.as_deref(), Some("http://otel-collector:4317"));
     }
 
     #[test]

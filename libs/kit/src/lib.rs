@@ -2,9 +2,10 @@
 //! measures, fails and serves the same way.
 //!
 //! - [`config`]: settings from environment variables, parsed by a pure function;
-//! - [`telemetry`]: `tracing` with `RUST_LOG`, text or JSON;
+//! - [`telemetry`]: `tracing` with `RUST_LOG`, text or JSON, spans exported over OTLP when asked;
 //! - [`metrics`]: Prometheus counters and latency per RPC, served on their own HTTP port;
 //! - [`error`]: the one mapping from an error to a gRPC status;
+//! - [`backoff`]: the one retry policy, exponential with jitter and bounded;
 //! - [`auth`]: signed tokens, the caller they name, revocations, rate limits, the interceptor;
 //! - [`page`]: page sizes and opaque page tokens;
 //! - [`trace`]: the trace context of a user action (W3C `traceparent`, correlation, causation);
@@ -14,6 +15,7 @@
 //! The kit knows nothing of any business domain and never touches a service's storage.
 
 pub mod auth;
+pub mod backoff;
 pub mod config;
 pub mod error;
 pub mod metrics;

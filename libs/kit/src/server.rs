@@ -1,9 +1,9 @@
 //! The gRPC server every Symbiose process runs: the services it is given, plus health
 //! (`grpc.health.v1`) and reflection (v1 and v1alpha, knowing every Symbiose file and the
-//! health service), behind a timeout, a per-connection concurrency limit, a span and metrics
-//! per call, with graceful shutdown bounded in time. With a certificate and key in the config
-//! the port serves TLS only (and, with a client CA, requires client certificates); it never
-//! falls back to plaintext.
+//! health service), behind a timeout, a per-connection concurrency limit, a span, a trace
+//! context (`traceparent` in and out) and metrics per call, with graceful shutdown bounded in
+//! time. With a certificate and key in the config the port serves TLS only (and, with a client
+//! CA, requires client certificates); it never falls back to plaintext.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,6 +23,7 @@ use tonic_health::ServingStatus;
 use crate::ServerConfig;
 use crate::config::{self, TlsFiles};
 use crate::metrics::{self, Metrics};
+use crate::trace::TraceLayer;
 use crate::undecodable::UndecodableLayer;
 
 /// Longest a client may take to finish the TLS handshake: a client that stalls holds a task
@@ -155,7 +156,9 @@ pub async fn serve(
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .concurrency_limit_per_connection(config.concurrency_per_connection_max)
         .tcp_nodelay(true)
-        .trace_fn(|request| tracing::info_span!("rpc", rpc = %request.uri().path()))
+        // Outermost: the span, the trace context and the `traceparent` answered cover the
+        // whole call, metrics and refusals included.
+        .layer(TraceLayer)
         .layer(metrics.layer())
         // Inside the metrics, so that they count an undecodable request as the caller sees it.
         .layer(UndecodableLayer)

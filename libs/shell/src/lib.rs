@@ -1,58 +1,99 @@
-//! What the application shells of matching, logistics and settlement share: who acts and with
-//! which request id ([`Actor`]), loading an aggregate by folding its stream ([`load`]),
-//! appending decided events at the version they were decided on, with ids derived from the
-//! request or the cause ([`append`]), and a read model that follows the log from its first
-//! event ([`Followed`]), and the turns commands take on one stream inside a process
-//! ([`Turns`]), so that only writers of other processes ever meet a conflict.
+//! The one application shell of every service (listings, matching, logistics, settlement):
+//! who acts and with which request id ([`Actor`]), the command loop ([`Shell::execute`]: take
+//! the stream's turn, load, answer a repeated request with what it did the first time, decide,
+//! append at the expected version, decide again on a conflict a bounded number of times), the
+//! one way from a rule's refusal to an [`ApiError`] ([`rejected`]), the metadata written with
+//! every event ([`Actor::metadata`], read back with [`metadata_of`]), and a read model that
+//! follows the log from its first event ([`Followed`]).
 //!
-//! Each shell keeps its own command loop (take the stream's turn, load, decide, append, again
-//! on a conflict, a bounded number of times): the loop is short, and what differs between
-//! aggregates is the point.
+//! It never decides anything itself: what a command means stays in each aggregate's pure
+//! `decide`, what is looked up around it in each service's shell.
 
+mod command;
+mod follow;
 mod turns;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use prost::Message as _;
-use symbiose_eventstore::{
-    Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamName,
-};
+use symbiose_eventstore::{RecordedEvent, StoreError, StreamName};
 use symbiose_kit::ApiError;
 use symbiose_proto::common::v1::EventMetadata;
-use tokio::sync::watch;
 use uuid::Uuid;
 
+pub use command::{
+    COMMAND_ATTEMPTS_MAX, Decision, Executed, Loaded, Outcome, Shell, Written, load, load_from,
+};
+pub use follow::{FOLLOW_FAILURES_MAX, Followed, VIEW_WAIT_MS_MAX, View};
 pub use turns::{TURN_WAITERS_MAX, Turn, Turns};
 
-/// Times a command is decided again after its append met a concurrent one.
-pub const COMMAND_ATTEMPTS_MAX: usize = 5;
-/// Events read from a stream at once when loading an aggregate.
-const LOAD_PAGE_EVENTS: usize = 1000;
 /// Longest client request id, in bytes.
 pub const REQUEST_ID_BYTES_MAX: usize = 128;
-/// Longest wait for a view to reach a position a caller names.
-pub const VIEW_WAIT_MS_MAX: u64 = 5_000;
+
+/// The version of the events' shape the shell writes in their metadata (0: written before
+/// versions were recorded).
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// The organization the platform's services act as when they react to an event: not the
 /// operator's (nil), so the two are told apart in the events' metadata and ids.
 pub const SERVICE_ORGANIZATION_ID: Uuid = Uuid::from_u128(0x5e41_11ce_5e41_4ce0_8000_0000_0000_0001);
 
-/// Namespace of the ids of events, derived from what caused them.
+/// Namespace of the ids of events derived with [`EventIds::Versioned`].
 const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6d61_7463_6865_7645_9b02_41d3_c0a1_7e11);
+
+/// Namespace of the ids derived from a client's request id by [`Actor::derive_id`] (and of the
+/// events' ids of [`EventIds::Attempted`]), so a repeated request produces the same ids.
+const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x5b1e_0b5e_1d00_4c3a_9a7e_2f1c_8d3b_6a01);
 
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
-/// A store's error as the API says it: a full queue is a passing UNAVAILABLE, anything else
-/// internal.
-fn store_error(error: StoreError) -> ApiError {
+/// How the ids of the events a request writes derive from it. Stored logs recognise a repeated
+/// request by these ids, so each context keeps the scheme its log was written with, for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventIds {
+    /// From the organization, the request id, the stream, the version decided on and the
+    /// event's index (matching, logistics, settlement).
+    Versioned,
+    /// From the organization, the stream, the attempt and the event's index, then the request
+    /// id, as [`Actor::derive_id`] does (listings).
+    Attempted,
+}
+
+/// How a rule's refusal reaches a caller, so every rejection of every aggregate is answered the
+/// same way: `InvalidArgument` names the field at fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    InvalidArgument { field: &'static str },
+    NotFound,
+    FailedPrecondition,
+    PermissionDenied,
+    ResourceExhausted,
+}
+
+/// The one way from a rule's refusal to an API error: its kind, and the message the caller
+/// reads (the rejection itself, most often).
+pub fn rejected(kind: RejectionKind, message: impl std::fmt::Display) -> ApiError {
+    match kind {
+        RejectionKind::InvalidArgument { field } => ApiError::invalid_argument(field, message),
+        RejectionKind::NotFound => ApiError::NotFound(message.to_string()),
+        RejectionKind::FailedPrecondition => ApiError::FailedPrecondition(message.to_string()),
+        RejectionKind::PermissionDenied => ApiError::PermissionDenied(message.to_string()),
+        RejectionKind::ResourceExhausted => ApiError::ResourceExhausted(message.to_string()),
+    }
+}
+
+/// A store's error as the API says it: a full queue is a passing UNAVAILABLE, a concurrent
+/// write ABORTED, anything else internal.
+pub fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::Overloaded(reason) => ApiError::Unavailable(reason),
-        error => ApiError::Internal(error.into()),
+        StoreError::WrongExpectedVersion { stream, .. } => {
+            ApiError::Aborted(format!("{stream} changed concurrently"))
+        }
+        error => ApiError::Internal(anyhow::Error::new(error).context("event store")),
     }
 }
 
@@ -82,6 +123,12 @@ pub fn aggregate_id(recorded: &RecordedEvent) -> Result<Uuid, String> {
 /// The stream named `name` (such as `ledger-EUR`), for a stream that is not one aggregate's.
 pub fn stream_named(name: &str) -> StreamName {
     StreamName::new(name).expect("a stream name the service chose is valid")
+}
+
+/// The metadata the shell wrote with `recorded` (who, which request, the trace, the schema
+/// version); `None` if it does not decode.
+pub fn metadata_of(recorded: &RecordedEvent) -> Option<EventMetadata> {
+    EventMetadata::decode(recorded.metadata.as_ref()).ok()
 }
 
 /// Who acts, and with which request id (the ids of the events derive from it).
@@ -132,27 +179,64 @@ impl Actor {
         Actor { organization: SERVICE_ORGANIZATION_ID, request_id: Some(cause.to_owned()), fingerprint: None }
     }
 
-    fn event_id(&self, stream: &StreamName, version: Option<u64>, index: usize) -> Uuid {
+    /// The platform itself, with no request id (a sweeper's work): the nil organization.
+    pub fn system() -> Actor {
+        Actor { organization: Uuid::nil(), request_id: None, fingerprint: None }
+    }
+
+    /// An id derived from the organization, its request id and `purpose` (a new listing's id,
+    /// say), or a new one without a request id. Request ids are each caller's own: another
+    /// caller's same id is another request.
+    pub fn derive_id(&self, purpose: &str) -> Uuid {
         match &self.request_id {
             Some(request_id) => Uuid::new_v5(
-                &EVENT_NAMESPACE,
-                format!("{}/{request_id}/{stream}/{version:?}/{index}", self.organization).as_bytes(),
+                &REQUEST_NAMESPACE,
+                format!("{}/{purpose}/{request_id}", self.organization).as_bytes(),
             ),
             None => Uuid::now_v7(),
         }
     }
 
-    fn metadata(&self) -> Bytes {
+    /// The id of the `index`th event this actor's request writes to `stream`, decided on
+    /// `version` at the `attempt`th try; a new id without a request id.
+    pub fn event_id(
+        &self,
+        ids: EventIds,
+        stream: &StreamName,
+        version: Option<u64>,
+        attempt: usize,
+        index: usize,
+    ) -> Uuid {
+        match (&self.request_id, ids) {
+            (Some(request_id), EventIds::Versioned) => Uuid::new_v5(
+                &EVENT_NAMESPACE,
+                format!("{}/{request_id}/{stream}/{version:?}/{index}", self.organization).as_bytes(),
+            ),
+            (Some(_), EventIds::Attempted) => self.derive_id(&format!("{stream}/{attempt}/{index}")),
+            (None, _) => Uuid::now_v7(),
+        }
+    }
+
+    /// The metadata of every event this actor writes: who, which request (and its
+    /// fingerprint), the trace of the work in progress ([`symbiose_kit::trace::current`]:
+    /// empty when none), and [`SCHEMA_VERSION`].
+    pub fn metadata(&self) -> Bytes {
+        let trace = symbiose_kit::trace::current();
         Bytes::from(
             EventMetadata {
                 request_id: self.request_id.clone().unwrap_or_default(),
                 actor_organization_id: self.organization.to_string(),
-                causation_id: String::new(),
+                causation_id: trace
+                    .and_then(|trace| trace.causation)
+                    .map(|causation| causation.to_string())
+                    .unwrap_or_default(),
                 request_fingerprint: self
                     .fingerprint
                     .map(|fingerprint| fingerprint.to_vec())
                     .unwrap_or_default(),
-                ..EventMetadata::default()
+                correlation_id: trace.map(|trace| trace.correlation_id()).unwrap_or_default(),
+                traceparent: trace.map(|trace| trace.traceparent()).unwrap_or_default(),
+                schema_version: SCHEMA_VERSION,
             }
             .encode_to_vec(),
         )
@@ -186,245 +270,9 @@ pub fn request_id_reused(request_id: &str) -> ApiError {
     ))
 }
 
-/// An aggregate loaded from its stream.
-#[derive(Debug)]
-pub struct Loaded<State> {
-    pub state: State,
-    pub version: Option<u64>,
-    pub last_position: u64,
-    /// The fingerprint each request id that wrote to the stream came with (empty: none kept).
-    requests: HashMap<String, Vec<u8>>,
-}
-
-impl<State> Loaded<State> {
-    pub fn expected(&self) -> ExpectedVersion {
-        self.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact)
-    }
-
-    /// Whether `actor`'s request already wrote to this stream (then it decides nothing
-    /// again); refused (FAILED_PRECONDITION naming `request_id`) if its request id wrote here
-    /// for another request: never the first one's result again.
-    pub fn repeated(&self, actor: &Actor) -> Result<bool, ApiError> {
-        let Some(request_id) = &actor.request_id else { return Ok(false) };
-        match (
-            self.requests.get(&request_key(&actor.organization.to_string(), request_id)),
-            &actor.fingerprint,
-        ) {
-            (Some(stored), Some(fingerprint))
-                if !stored.is_empty() && stored.as_slice() != fingerprint.as_slice() =>
-            {
-                Err(request_id_reused(request_id))
-            }
-            (Some(_), _) => Ok(true),
-            (None, _) => Ok(false),
-        }
-    }
-}
-
-/// Reads `stream` whole and folds its events, decoded by `decode`, with `evolve`.
-pub async fn load<S, State, Event>(
-    store: &S,
-    stream: &StreamName,
-    decode: impl Fn(&str, &[u8]) -> Result<Event, String>,
-    evolve: impl Fn(State, &Event) -> State,
-) -> Result<Loaded<State>, ApiError>
-where
-    S: EventStore,
-    State: Default,
-{
-    let mut loaded =
-        Loaded { state: State::default(), version: None, last_position: 0, requests: HashMap::new() };
-    loop {
-        let from = loaded.version.map_or(0, |version| version + 1);
-        let events = match store.read_stream(stream, from, Direction::Forward, LOAD_PAGE_EVENTS).await {
-            Ok(events) => events,
-            Err(StoreError::StreamNotFound(_)) => return Ok(loaded),
-            Err(error) => return Err(store_error(error)),
-        };
-        let count = events.len();
-        for recorded in events {
-            let event = decode(&recorded.event_type, &recorded.payload).map_err(|error| {
-                ApiError::Internal(anyhow::anyhow!("corrupted event in {stream}: {error}"))
-            })?;
-            loaded.state = evolve(std::mem::take(&mut loaded.state), &event);
-            loaded.version = Some(recorded.version);
-            loaded.last_position = recorded.position;
-            if let Ok(metadata) = EventMetadata::decode(recorded.metadata.as_ref())
-                && !metadata.request_id.is_empty()
-            {
-                loaded.requests.insert(
-                    request_key(&metadata.actor_organization_id, &metadata.request_id),
-                    metadata.request_fingerprint,
-                );
-            }
-        }
-        if count < LOAD_PAGE_EVENTS {
-            return Ok(loaded);
-        }
-    }
-}
-
-/// Appends `events` (type, payload) to `stream` at `expected`, with ids derived from the
-/// actor's request and the version they follow (`version`); `None` when the stream moved
-/// meanwhile (decide again), else the version and the position written.
-pub async fn append<S: EventStore>(
-    store: &S,
-    stream: &StreamName,
-    expected: ExpectedVersion,
-    version: Option<u64>,
-    actor: &Actor,
-    events: Vec<(&'static str, Vec<u8>)>,
-) -> Result<Option<(u64, u64)>, ApiError> {
-    let metadata = actor.metadata();
-    let data = events
-        .into_iter()
-        .enumerate()
-        .map(|(index, (event_type, payload))| {
-            EventData::new(actor.event_id(stream, version, index), event_type, payload)
-                .with_metadata(metadata.clone())
-        })
-        .collect();
-    match store.append(stream, expected, data).await {
-        Ok(result) => Ok(Some((result.next_expected_version, result.last_position))),
-        Err(StoreError::WrongExpectedVersion { .. }) => Ok(None),
-        Err(error) => Err(store_error(error)),
-    }
-}
-
-/// A read model that follows a store's log from its first event, and the position it
-/// reflects, for read-your-writes waits.
-pub trait View: Send + Sync + 'static {
-    fn apply(&mut self, recorded: &RecordedEvent);
-}
-
-/// A view kept up to date by a task that follows the log.
-pub struct Followed<V> {
-    view: Arc<RwLock<V>>,
-    position: watch::Receiver<u64>,
-    name: &'static str,
-}
-
-impl<V> std::fmt::Debug for Followed<V> {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("Followed")
-            .field("name", &self.name)
-            .field("position", &*self.position.borrow())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<V: View> Followed<V> {
-    /// Starts following `store` from its first event into a new view named `name` (in logs
-    /// and answers), for as long as the store is open.
-    pub fn start<S: EventStore>(store: S, name: &'static str) -> Followed<V>
-    where
-        V: Default,
-    {
-        Followed::start_with(store, name, V::default())
-    }
-
-    /// Starts following `store` from its first event into `view`.
-    pub fn start_with<S: EventStore>(store: S, name: &'static str, view: V) -> Followed<V> {
-        let view = Arc::new(RwLock::new(view));
-        let (sender, position) = watch::channel(0);
-        tokio::spawn(follow(store, view.clone(), sender, name));
-        Followed { view, position, name }
-    }
-
-    pub fn read(&self) -> RwLockReadGuard<'_, V> {
-        self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The position the view reflects: every event before it.
-    pub fn position(&self) -> u64 {
-        *self.position.borrow()
-    }
-
-    /// Waits, at most [`VIEW_WAIT_MS_MAX`], for the view to reflect the event at `position`
-    /// (0: no wait); else UNAVAILABLE saying how far behind it is.
-    pub async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
-        if position == 0 {
-            return Ok(());
-        }
-        let mut receiver = self.position.clone();
-        let reached = tokio::time::timeout(
-            Duration::from_millis(VIEW_WAIT_MS_MAX),
-            receiver.wait_for(|next| *next > position),
-        )
-        .await;
-        match reached {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ApiError::Unavailable(format!(
-                "min_position: the {} reflects positions before {}, behind {position}",
-                self.name,
-                self.position()
-            ))),
-        }
-    }
-}
-
-/// Failures in a row of a view's subscription after which the view stops following (and its
-/// waits answer UNAVAILABLE, saying how far behind it is).
-pub const FOLLOW_FAILURES_MAX: u32 = 60;
-/// Longest pause after a failure of a view's subscription, in milliseconds.
-const FOLLOW_BACKOFF_MS_MAX: u64 = 5_000;
-
-async fn follow<S: EventStore, V: View>(
-    store: S,
-    view: Arc<RwLock<V>>,
-    position: watch::Sender<u64>,
-    name: &str,
-) {
-    let mut next = 0;
-    let mut failures = 0_u32;
-    let mut subscription = store.subscribe_all(next);
-    loop {
-        let recorded = match subscription.next().await {
-            Ok(recorded) => recorded,
-            Err(StoreError::Closed) => return,
-            Err(error) => {
-                failures += 1;
-                if failures >= FOLLOW_FAILURES_MAX {
-                    tracing::error!(%error, view = name, failures, "a view stopped following the log");
-                    return;
-                }
-                tracing::warn!(%error, view = name, failures, "a view's subscription failed: subscribing again");
-                tokio::time::sleep(Duration::from_millis(
-                    (100 * u64::from(failures)).min(FOLLOW_BACKOFF_MS_MAX),
-                ))
-                .await;
-                subscription = store.subscribe_all(next);
-                continue;
-            }
-        };
-        failures = 0;
-        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            view.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&recorded);
-        }));
-        if applied.is_err() {
-            // A fold that panics must not stop the view: the event is skipped, loudly.
-            tracing::error!(view = name, position = recorded.position, stream = %recorded.stream, "a view could not apply an event: skipped");
-        }
-        next = recorded.position + 1;
-        position.send_replace(next);
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use symbiose_eventstore::embedded::{EmbeddedStore, Options};
-
     use super::*;
-
-    #[derive(Default)]
-    struct Count(u64);
-
-    impl View for Count {
-        fn apply(&mut self, _: &RecordedEvent) {
-            self.0 += 1;
-        }
-    }
 
     #[test]
     fn event_ids_derived_from_a_request_are_pinned_for_good() {
@@ -433,45 +281,74 @@ mod tests {
         let organization: Uuid = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".parse().expect("a uuid");
         let actor = Actor::new(organization, "request-1").expect("an actor");
         let stream = stream("proposal", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60".parse().expect("a uuid"));
-        assert_eq!(actor.event_id(&stream, Some(3), 0).to_string(), "86aef118-8cfd-5919-8745-e1abc3357cfa");
-        assert_eq!(actor.event_id(&stream, None, 1).to_string(), "28a5295e-325d-547c-a601-25e187471e9b");
+        assert_eq!(
+            actor.event_id(EventIds::Versioned, &stream, Some(3), 0, 0).to_string(),
+            "86aef118-8cfd-5919-8745-e1abc3357cfa"
+        );
+        assert_eq!(
+            actor.event_id(EventIds::Versioned, &stream, None, 0, 1).to_string(),
+            "28a5295e-325d-547c-a601-25e187471e9b"
+        );
+        // The attempt does not enter this scheme.
+        assert_eq!(
+            actor.event_id(EventIds::Versioned, &stream, Some(3), 2, 0),
+            actor.event_id(EventIds::Versioned, &stream, Some(3), 0, 0)
+        );
+    }
+
+    #[test]
+    fn ids_derived_from_a_request_are_pinned_for_good() {
+        // A request repeated is recognised by these ids (its listing's, its events'): a change
+        // of derivation would apply it twice.
+        let organization: Uuid = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".parse().expect("a uuid");
+        let actor = Actor::new(organization, "request-1").expect("an actor");
+        assert_eq!(
+            actor.derive_id("listing-0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60/0/0").to_string(),
+            "71a4e981-0b6a-50d7-b80d-5d54390ce61a"
+        );
+        assert_eq!(
+            actor.derive_id(&format!("listing/{organization}")).to_string(),
+            "4018463c-54a4-57f1-8b2c-0188bcb8ce64"
+        );
+        // The listings' events' ids are the same derivation, from the stream, the attempt and
+        // the index; the version does not enter it.
+        let listing = stream("listing", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60".parse().expect("a uuid"));
+        for version in [None, Some(7)] {
+            assert_eq!(
+                actor.event_id(EventIds::Attempted, &listing, version, 0, 0).to_string(),
+                "71a4e981-0b6a-50d7-b80d-5d54390ce61a"
+            );
+        }
+    }
+
+    #[test]
+    fn every_rejection_kind_keeps_its_status_and_message() {
+        use tonic::Code;
+        for (kind, code, message) in [
+            (RejectionKind::InvalidArgument { field: "terms.side" }, Code::InvalidArgument, "terms.side: no"),
+            (RejectionKind::NotFound, Code::NotFound, "no"),
+            (RejectionKind::FailedPrecondition, Code::FailedPrecondition, "no"),
+            (RejectionKind::PermissionDenied, Code::PermissionDenied, "no"),
+            (RejectionKind::ResourceExhausted, Code::ResourceExhausted, "no"),
+        ] {
+            let status = tonic::Status::from(rejected(kind, "no"));
+            assert_eq!((status.code(), status.message()), (code, message), "{kind:?}");
+        }
     }
 
     #[tokio::test]
-    async fn a_repeated_request_appends_once_and_the_view_follows() {
-        let dir = tempfile::tempdir().expect("a directory");
-        let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("a store");
-        let followed: Followed<Count> = Followed::start(store.clone(), "count");
-        let actor = Actor::new(Uuid::now_v7(), "request-1").expect("an actor");
-        let name = stream("thing", Uuid::now_v7());
-        let decode = |_: &str, _: &[u8]| Ok::<(), String>(());
-        let evolve = |count: u64, _: &()| count + 1;
-        // Position 0 means "no wait" to a view: another stream takes it first.
-        let other = stream("other", Uuid::now_v7());
-        append(&store, &other, ExpectedVersion::NoStream, None, &actor, vec![("t", vec![0])])
-            .await
-            .expect("appended")
-            .expect("no conflict");
-        let loaded = load(&store, &name, decode, evolve).await.expect("loaded");
-        let first = append(&store, &name, loaded.expected(), loaded.version, &actor, vec![("t", vec![1])])
-            .await
-            .expect("appended")
-            .expect("no conflict");
-        // The same request again, decided on the same version: the store recognises the ids.
-        let again = append(&store, &name, ExpectedVersion::Any, loaded.version, &actor, vec![("t", vec![1])])
-            .await
-            .expect("appended");
-        assert_eq!(again.map(|(version, _)| version), Some(first.0));
-        let reloaded = load(&store, &name, decode, evolve).await.expect("loaded");
-        assert_eq!(reloaded.state, 1, "one event");
-        assert_eq!(
-            Actor::new(Uuid::nil(), &"x".repeat(REQUEST_ID_BYTES_MAX + 1))
-                .map(|_| ())
-                .map_err(|error| error.to_string()),
-            Err(format!("request_id: must be at most {REQUEST_ID_BYTES_MAX} bytes"))
-        );
-        followed.wait_for(first.1).await.expect("the view reaches the append");
-        assert_eq!(followed.read().0, 2, "the other stream's event and this one");
-        store.close().await;
+    async fn the_metadata_carries_the_trace_and_the_schema_version() {
+        let actor = Actor::new(Uuid::nil(), "request-1").expect("an actor");
+        let decode = |bytes: Bytes| EventMetadata::decode(bytes.as_ref()).expect("metadata");
+        let without = decode(actor.metadata());
+        assert_eq!(without.schema_version, SCHEMA_VERSION);
+        assert_eq!((without.correlation_id.as_str(), without.traceparent.as_str()), ("", ""));
+        let cause = Uuid::now_v7();
+        let trace = symbiose_kit::trace::TraceContext::new_root().caused_by(cause);
+        let with = symbiose_kit::trace::scope(trace, async { decode(actor.metadata()) }).await;
+        assert_eq!(with.causation_id, cause.to_string());
+        assert_eq!(with.correlation_id, trace.correlation_id());
+        assert_eq!(with.traceparent, trace.traceparent());
+        assert_eq!(with.request_id, "request-1");
     }
 }

@@ -14,6 +14,7 @@ use symbiose_feed::{
 };
 use symbiose_kit::ApiError;
 use symbiose_kit::auth::Revocations;
+use symbiose_kit::backoff::Backoff;
 use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
@@ -47,8 +48,6 @@ pub const LISTINGS_CONTEXT: &str = "listings";
 /// Failures in a row of a replica's replay after which it stops (and its process exits, to be
 /// restarted by its supervisor).
 pub const REPLAY_FAILURES_MAX: u32 = 30;
-/// Longest pause after a failed replay, before the next, in milliseconds.
-pub const REPLAY_BACKOFF_MS_MAX: u64 = 2_000;
 
 /// What the last rebuild gave.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -349,7 +348,7 @@ impl<T> Downstream<T> {
 /// event.
 #[derive(Debug)]
 struct DecodedPage {
-    events: Vec<(Uuid, u64, u64, symbiose_listings::listing::Event)>,
+    events: Vec<(Uuid, u64, u64, symbiose_listings_contract::listing::Event)>,
     next: u64,
 }
 
@@ -450,7 +449,7 @@ pub async fn follow_replay(
         if failures >= REPLAY_FAILURES_MAX {
             return Err(FeedError::NatsUnavailable { attempts: failures, last_error: error.to_string() });
         }
-        let pause = Duration::from_millis((100 * u64::from(failures)).min(REPLAY_BACKOFF_MS_MAX));
+        let pause = Backoff::SUBSCRIPTION.delay(u64::from(failures));
         tracing::warn!(%error, failures, ?pause, "the catalog's replay failed: starting it over");
         tokio::select! {
             () = &mut shutdown => return Ok(()),
@@ -478,7 +477,7 @@ async fn replay_once(
         let replayed = replay.next().await?;
         sequence = replayed.stream_sequence;
         let Some(event) = usable(replayed.event, sequence) else { continue };
-        if let Some(token_id) = symbiose_listings::revoked_token(&event) {
+        if let Some(token_id) = symbiose_listings_contract::revoked_token(&event) {
             revocations.revoke(token_id);
         } else if event.stream.category() == LISTING_CATEGORY {
             match decode(&event) {
@@ -499,7 +498,7 @@ async fn replay_once(
         if event.position < catalog.position() {
             continue;
         }
-        if let Some(token_id) = symbiose_listings::revoked_token(&event) {
+        if let Some(token_id) = symbiose_listings_contract::revoked_token(&event) {
             revocations.revoke(token_id);
         }
         if let Err(error) = catalog.apply(&event) {
@@ -522,13 +521,13 @@ fn usable(event: Result<RecordedEvent, String>, stream_sequence: u64) -> Option<
 /// of another stream; an error for a listing event that does not decode.
 pub fn listing_event(
     event: &RecordedEvent,
-) -> Result<Option<(Uuid, symbiose_listings::listing::Event)>, String> {
+) -> Result<Option<(Uuid, symbiose_listings_contract::listing::Event)>, String> {
     if event.stream.category() == LISTING_CATEGORY { decode(event).map(Some) } else { Ok(None) }
 }
 
-fn decode(event: &RecordedEvent) -> Result<(Uuid, symbiose_listings::listing::Event), String> {
+fn decode(event: &RecordedEvent) -> Result<(Uuid, symbiose_listings_contract::listing::Event), String> {
     let id = listing_id(event)?;
-    let decoded = symbiose_listings::decode_listing_event(&event.event_type, &event.payload)?;
+    let decoded = symbiose_listings_contract::decode_recorded_listing(event)?;
     Ok((id, decoded))
 }
 

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use symbiose_domain::lot::{LegalStatus, Quality};
 use symbiose_domain::{Currency, Labels, PalletGrade, Role, WasteCode};
 use symbiose_kit::{ApiError, auth, page};
-use symbiose_listings::listing::{LegalStatus, Quality, Side, quantity_of};
+use symbiose_listings_contract::listing::{Side, quantity_of};
 use symbiose_proto::catalog::v1::{self as pb, catalog_service_server::CatalogService};
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::convert;

@@ -28,8 +28,7 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use catalog::{
     CONSUMER_NAME, Catalog, CatalogHandler, LISTINGS_CONTEXT, POSITION_WAIT_MS_MAX, QUERY_CACHE_PAGES_MAX,
-    REBUILD_WAIT_MS_MAX, REPLAY_BACKOFF_MS_MAX, REPLAY_FAILURES_MAX, Rebuilt, follow, follow_replay,
-    listing_event,
+    REBUILD_WAIT_MS_MAX, REPLAY_FAILURES_MAX, Rebuilt, follow, follow_replay, listing_event,
 };
 pub use grpc::CatalogApi;
 

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
 use symbiose_domain::GeoPoint;
-use symbiose_listings::listing::{self, Event, Listing, ListingState};
+use symbiose_listings_contract::listing::{self, Event, Listing, ListingState};
 use uuid::Uuid;
 
 /// The earth's radius of the domain's distances, in km, for the index's coordinates.

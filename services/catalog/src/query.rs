@@ -2,8 +2,9 @@
 
 use std::cmp::Ordering;
 
+use symbiose_domain::lot::{LegalStatus, Quality};
 use symbiose_domain::{Country, Currency, GeoPoint, MaterialFamily, PalletGrade, WasteCode};
-use symbiose_listings::listing::{LegalStatus, Quality, Side};
+use symbiose_listings_contract::listing::Side;
 use uuid::Uuid;
 
 use crate::projection::{Entry, Projection};

@@ -3,43 +3,44 @@
 //! legal identifier; tokens; and the directory view (a projection) for listing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
 
 use prost::Message as _;
 use symbiose_domain::{Country, Identifier, Role};
 use symbiose_eventstore::{
     Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamName,
 };
+use symbiose_kit::ApiError;
 use symbiose_kit::auth::{Caller, Claims, Revocations, TokenAuthority};
 use symbiose_proto::listings::v1 as pb;
-use tokio::sync::watch;
+use symbiose_shell::{Actor, Decision, EventIds, Followed, Loaded, Shell, Written, now_ms};
 use uuid::Uuid;
 
 use crate::codec;
-use crate::error::ListingsError;
+use crate::error::{ListingsError, organization_rejected};
 use crate::organization::{self, Command, Context, Organization, OrganizationState};
-use crate::shell::{self, COMMAND_ATTEMPTS_MAX, Loaded, Meta, Written, now_ms};
 use crate::vault::Vault;
 
-/// Longest wait for the directory view to reach a position.
-pub(crate) const VIEW_WAIT_MS: u64 = 5000;
-
 /// The directory view: every registered organization, built from the log, never written to
-/// by commands.
-#[derive(Debug, Default)]
+/// by commands; it feeds the revocation list too.
+#[derive(Debug)]
 struct View {
     organizations: BTreeMap<Uuid, Organization>,
+    revocations: Revocations,
+}
+
+impl symbiose_shell::View for View {
+    fn apply(&mut self, recorded: &RecordedEvent) {
+        apply(self, recorded);
+    }
 }
 
 pub struct Directory<S> {
-    store: S,
+    shell: Shell<S>,
     vault: Vault,
     authority: TokenAuthority,
     revocations: Revocations,
     token_ttl_days: u32,
-    view: Arc<RwLock<View>>,
-    view_position: watch::Receiver<u64>,
-    turns: symbiose_shell::Turns,
+    view: Followed<View>,
 }
 
 impl<S> std::fmt::Debug for Directory<S> {
@@ -69,67 +70,61 @@ impl<S: EventStore> Directory<S> {
         revocations: Revocations,
         token_ttl_days: u32,
     ) -> Directory<S> {
-        let view = Arc::new(RwLock::new(View::default()));
-        let (position_sender, view_position) = watch::channel(0);
-        let (followed, followed_revocations) = (view.clone(), revocations.clone());
-        tokio::spawn(shell::follow_log(store.clone(), "directory", position_sender, move |recorded| {
-            apply(&followed, &followed_revocations, recorded)
-        }));
+        let view = View { organizations: BTreeMap::new(), revocations: revocations.clone() };
+        let view = Followed::start_with(store.clone(), "directory", view);
         Directory {
-            store,
+            shell: Shell::new(store, EventIds::Attempted),
             vault,
             authority,
             revocations,
             token_ttl_days,
             view,
-            view_position,
-            turns: symbiose_shell::Turns::new(),
         }
     }
 
     pub fn store(&self) -> &S {
-        &self.store
+        self.shell.store()
     }
 
     pub fn vault(&self) -> &Vault {
         &self.vault
     }
 
-    pub async fn load(&self, id: Uuid) -> Result<Loaded<OrganizationState>, ListingsError> {
-        shell::load(&self.store, &organization_stream(id), codec::decode, organization::evolve).await
+    pub async fn load(&self, id: Uuid) -> Result<Loaded<OrganizationState>, ApiError> {
+        symbiose_shell::load(
+            self.store(),
+            &organization_stream(id),
+            symbiose_listings_contract::decode_recorded_organization,
+            organization::evolve,
+        )
+        .await
     }
 
-    /// Loads, decides `command`, appends its events; again on a concurrent change, a bounded
-    /// number of times. A request id already applied returns what it did.
-    pub async fn execute(&self, id: Uuid, meta: &Meta, command: Command) -> Result<Written, ListingsError> {
-        let stream = organization_stream(id);
-        let _turn = self.turns.take(&stream).await?;
-        for attempt in 0..COMMAND_ATTEMPTS_MAX {
-            let loaded = self.load(id).await?;
-            if let Some(written) = loaded.repeated(meta)? {
-                return Ok(written);
-            }
-            let events = organization::decide(&loaded.state, command.clone(), &Context { now_ms: now_ms() })?;
-            if events.is_empty() {
-                return Ok(loaded.unchanged());
-            }
-            let encoded = events.iter().map(|event| codec::encode(id, event)).collect();
-            if let Some(written) =
-                shell::append(&self.store, &stream, loaded.expected(), meta, attempt, encoded).await?
-            {
-                return Ok(written);
-            }
-        }
-        Err(ListingsError::Conflict(format!(
-            "organization {id} changed under {COMMAND_ATTEMPTS_MAX} attempts"
-        )))
+    /// Decides `command` on organization `id` and appends its events, through the shell. A
+    /// request id already applied returns what it did.
+    pub async fn execute(&self, id: Uuid, actor: &Actor, command: Command) -> Result<Written, ListingsError> {
+        let executed = self
+            .shell
+            .execute(
+                &organization_stream(id),
+                actor,
+                || self.load(id),
+                |loaded: &Loaded<OrganizationState>| {
+                    let context = Context { now_ms: now_ms() };
+                    let events = organization::decide(&loaded.state, command.clone(), &context)
+                        .map_err(organization_rejected)?;
+                    Ok(Decision::new(events.iter().map(|event| codec::encode(id, event)).collect(), ()))
+                },
+            )
+            .await?;
+        Ok(executed.written)
     }
 
     /// Registers an organization, one per legal identifier: the identifier is claimed in a
     /// stream of its own first, with the new organization's id.
     pub async fn register(
         &self,
-        meta: &Meta,
+        actor: &Actor,
         legal_name: String,
         country: Country,
         identifier: Identifier,
@@ -137,7 +132,7 @@ impl<S: EventStore> Directory<S> {
     ) -> Result<(Uuid, Written), ListingsError> {
         // The id depends on the identifier too: a request id reused for another identifier is
         // another organization, never a repeat of the first.
-        let id = meta.derive_id(&format!("organization/{}", identifier.normalized()));
+        let id = actor.derive_id(&format!("organization/{}", identifier.normalized()));
         let command = Command::Register { id, legal_name, country, identifier: identifier.clone(), roles };
         // The rules first: a registration they refuse must not leave its identifier claimed.
         organization::decide(
@@ -151,15 +146,15 @@ impl<S: EventStore> Directory<S> {
             organization_id: id.to_string(),
         };
         let event = EventData::new(
-            meta.derive_id(&format!("{claim_stream}/claim")),
+            actor.derive_id(&format!("{claim_stream}/claim")),
             codec::LEGAL_IDENTIFIER_CLAIMED,
             claim.encode_to_vec(),
         )
-        .with_metadata(meta.metadata());
-        match self.store.append(&claim_stream, ExpectedVersion::NoStream, vec![event]).await {
+        .with_metadata(actor.metadata());
+        match self.store().append(&claim_stream, ExpectedVersion::NoStream, vec![event]).await {
             Ok(_) => {}
             Err(StoreError::WrongExpectedVersion { .. } | StoreError::DuplicateEvent { .. }) => {
-                let claimed = self.store.read_stream(&claim_stream, 0, Direction::Forward, 1).await?;
+                let claimed = self.store().read_stream(&claim_stream, 0, Direction::Forward, 1).await?;
                 let owner = claimed
                     .first()
                     .and_then(|event| pb::LegalIdentifierClaimed::decode(event.payload.as_ref()).ok())
@@ -167,29 +162,30 @@ impl<S: EventStore> Directory<S> {
                     .unwrap_or_default();
                 // The same request again finishes what it started; anything else is refused.
                 if owner != id.to_string() {
-                    return Err(ListingsError::Rejected(format!(
+                    return Err(ApiError::FailedPrecondition(format!(
                         "legal_identifier {} is already registered as organization {owner}",
                         identifier.display_form()
-                    )));
+                    ))
+                    .into());
                 }
             }
             Err(error) => return Err(error.into()),
         }
-        let written = self.execute(id, meta, command).await?;
+        let written = self.execute(id, actor, command).await?;
         Ok((id, written))
     }
 
     /// Issues a token for a registered organization with some or all of its roles.
     pub async fn issue_token(
         &self,
-        meta: &Meta,
+        actor: &Actor,
         organization_id: Uuid,
         roles: BTreeSet<Role>,
         ttl_days: Option<u32>,
     ) -> Result<(String, Claims), ListingsError> {
         let loaded = self.load(organization_id).await?;
         let OrganizationState::Registered(organization) = loaded.state else {
-            return Err(ListingsError::NotFound(format!("organization {organization_id} not found")));
+            return Err(ApiError::NotFound(format!("organization {organization_id} not found")).into());
         };
         let roles = if roles.is_empty() { organization.roles.clone() } else { roles };
         if let Some(role) = roles.iter().find(|role| !organization.roles.contains(role)) {
@@ -214,8 +210,8 @@ impl<S: EventStore> Directory<S> {
             expires_at: Some(symbiose_proto::convert::timestamp_from_ms(claims.expires_at_s as i64 * 1000)),
         };
         let event = EventData::new(Uuid::now_v7(), codec::TOKEN_ISSUED, issued.encode_to_vec())
-            .with_metadata(meta.metadata());
-        self.store.append(&token_stream(claims.token_id), ExpectedVersion::NoStream, vec![event]).await?;
+            .with_metadata(actor.metadata());
+        self.store().append(&token_stream(claims.token_id), ExpectedVersion::NoStream, vec![event]).await?;
         Ok((self.authority.issue(&claims), claims))
     }
 
@@ -223,34 +219,34 @@ impl<S: EventStore> Directory<S> {
     pub async fn revoke_token(
         &self,
         caller: &Caller,
-        meta: &Meta,
+        actor: &Actor,
         token_id: Uuid,
     ) -> Result<(), ListingsError> {
         let stream = token_stream(token_id);
-        let events = match self.store.read_stream(&stream, 0, Direction::Forward, 2).await {
+        let events = match self.store().read_stream(&stream, 0, Direction::Forward, 2).await {
             Ok(events) => events,
             Err(StoreError::StreamNotFound(_)) => {
-                return Err(ListingsError::NotFound(format!("token {token_id} not found")));
+                return Err(ApiError::NotFound(format!("token {token_id} not found")).into());
             }
             Err(error) => return Err(error.into()),
         };
         let issued = events
             .first()
             .and_then(|event| pb::TokenIssued::decode(event.payload.as_ref()).ok())
-            .ok_or_else(|| ListingsError::Corrupted(format!("{stream} does not start with TokenIssued")))?;
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("{stream} does not start with TokenIssued")))?;
         let owner = codec::id(&issued.organization_id, "organization_id")
-            .map_err(|error| ListingsError::Corrupted(error.to_string()))?;
+            .map_err(|error| ApiError::Internal(anyhow::anyhow!("{stream}: {error}")))?;
         caller.require_organization(owner)?;
         if events.len() == 1 {
             let revoked =
                 pb::TokenRevoked { token_id: token_id.to_string(), organization_id: owner.to_string() };
             let event = EventData::new(
-                meta.derive_id(&format!("{stream}/revoke")),
+                actor.derive_id(&format!("{stream}/revoke")),
                 codec::TOKEN_REVOKED,
                 revoked.encode_to_vec(),
             )
-            .with_metadata(meta.metadata());
-            match self.store.append(&stream, ExpectedVersion::Exact(0), vec![event]).await {
+            .with_metadata(actor.metadata());
+            match self.store().append(&stream, ExpectedVersion::Exact(0), vec![event]).await {
                 Ok(_) | Err(StoreError::WrongExpectedVersion { .. }) => {}
                 Err(error) => return Err(error.into()),
             }
@@ -262,15 +258,12 @@ impl<S: EventStore> Directory<S> {
 
     /// Waits, within a bound, for the directory view to reflect `position` (0: no wait).
     pub async fn wait_for_view(&self, position: u64) -> Result<(), ListingsError> {
-        if position == 0 {
-            return Ok(());
-        }
-        self.wait_for_view_within(position, VIEW_WAIT_MS).await
+        Ok(self.view.wait_for(position).await?)
     }
 
     /// Waits at most `wait_ms` for the directory view to reflect `position`.
     pub async fn wait_for_view_within(&self, position: u64, wait_ms: u64) -> Result<(), ListingsError> {
-        shell::wait_for_position(&self.view_position, position, wait_ms, "directory").await
+        Ok(self.view.wait_for_within(position, wait_ms).await?)
     }
 
     /// Registered organizations in id order after `after`, filtered, at most `limit`.
@@ -281,7 +274,7 @@ impl<S: EventStore> Directory<S> {
         after: Option<Uuid>,
         limit: usize,
     ) -> (Vec<Organization>, bool) {
-        let view = self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let view = self.view.read();
         let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
         let mut matching = view
             .organizations
@@ -295,23 +288,15 @@ impl<S: EventStore> Directory<S> {
     }
 }
 
-/// The token a `TokenRevoked` event revokes; `None` for any other event (or a damaged one).
-/// Every server that checks tokens follows these, the catalog's replicas included.
-pub fn revoked_token(recorded: &RecordedEvent) -> Option<Uuid> {
-    if recorded.event_type != codec::TOKEN_REVOKED {
-        return None;
-    }
-    let revoked = pb::TokenRevoked::decode(recorded.payload.as_ref()).ok()?;
-    Uuid::parse_str(&revoked.token_id).ok()
-}
+pub(crate) use symbiose_listings_contract::revoked_token;
 
 /// Follows the log into the directory view and the revocation list, for as long as the
 /// store is open. Events of other contexts are skipped; a bad organization event is logged
 /// and skipped, so one cannot stop the view.
-fn apply(view: &RwLock<View>, revocations: &Revocations, recorded: &RecordedEvent) {
+fn apply(view: &mut View, recorded: &RecordedEvent) {
     if recorded.event_type == codec::TOKEN_REVOKED {
         if let Some(token_id) = revoked_token(recorded) {
-            revocations.revoke(token_id);
+            view.revocations.revoke(token_id);
         }
         return;
     }
@@ -319,14 +304,13 @@ fn apply(view: &RwLock<View>, revocations: &Revocations, recorded: &RecordedEven
         return;
     }
     let Ok(id) = Uuid::parse_str(&recorded.stream.as_str()["organization-".len()..]) else { return };
-    let event = match codec::decode(&recorded.event_type, &recorded.payload) {
+    let event = match symbiose_listings_contract::decode_recorded_organization(recorded) {
         Ok(event) => event,
         Err(error) => {
             tracing::error!(position = recorded.position, %error, "skipping an organization event that does not decode");
             return;
         }
     };
-    let mut view = view.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let state = match view.organizations.remove(&id) {
         Some(organization) => OrganizationState::Registered(Box::new(organization)),
         None => OrganizationState::Unregistered,

@@ -1,8 +1,10 @@
-//! The listings service's errors, and their one mapping to an API error.
+//! The listings service's errors, and their one mapping to an API error; the rules'
+//! refusals go through the shell's one way ([`symbiose_shell::rejected`]).
 
 use symbiose_eventstore::StoreError;
 use symbiose_kit::ApiError;
 use symbiose_proto::convert::FieldError;
+use symbiose_shell::{RejectionKind, rejected};
 
 use crate::listing;
 use crate::organization::Rejection;
@@ -12,30 +14,18 @@ use crate::vault::VaultError;
 pub enum ListingsError {
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
-    #[error("{0}")]
-    NotFound(String),
     /// A rule of the directory refused the command.
     #[error(transparent)]
     Rejection(#[from] Rejection),
     /// A rule of listings refused the command.
     #[error(transparent)]
     Listing(#[from] listing::Rejection),
-    /// A rule outside one aggregate refused the command (an identifier already registered).
-    #[error("{0}")]
-    Rejected(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Unavailable(String),
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Vault(#[from] VaultError),
-    /// An event in the log that does not decode.
-    #[error("corrupted event: {0}")]
-    Corrupted(String),
 }
 
 impl ListingsError {
@@ -54,44 +44,40 @@ impl From<ListingsError> for ApiError {
     fn from(error: ListingsError) -> ApiError {
         match error {
             ListingsError::Invalid { field, message } => ApiError::InvalidArgument { field, message },
-            ListingsError::NotFound(message) => ApiError::NotFound(message),
-            ListingsError::Rejection(rejection) => match rejection {
-                Rejection::NotRegistered => ApiError::NotFound("organization not found".to_owned()),
-                Rejection::UnknownSite(_) => ApiError::NotFound(rejection.to_string()),
-                Rejection::CountryMismatch { .. } => {
-                    ApiError::invalid_argument("legal_identifier", rejection)
-                }
-                Rejection::NoRole => ApiError::invalid_argument("roles", rejection),
-                Rejection::PermitExpired => ApiError::invalid_argument("permit.valid_until", rejection),
-                Rejection::PermitWithoutWasteCodes => {
-                    ApiError::invalid_argument("permit.accepted_waste_codes", rejection)
-                }
-                Rejection::AlreadyRegistered
-                | Rejection::TooManySites
-                | Rejection::SiteNameTaken(_)
-                | Rejection::TooManyPermits
-                | Rejection::PermitNeedsRole { .. } => ApiError::FailedPrecondition(rejection.to_string()),
-            },
-            ListingsError::Listing(rejection) => listing_rejection(rejection),
-            ListingsError::Rejected(message) => ApiError::FailedPrecondition(message),
-            ListingsError::Conflict(message) => ApiError::Aborted(message),
-            ListingsError::Unavailable(message) => ApiError::Unavailable(message),
+            ListingsError::Rejection(rejection) => organization_rejected(rejection),
+            ListingsError::Listing(rejection) => listing_rejected(rejection),
             ListingsError::Api(error) => error,
-            ListingsError::Store(StoreError::Overloaded(message)) => ApiError::Unavailable(message),
-            ListingsError::Store(StoreError::WrongExpectedVersion { stream, .. }) => {
-                ApiError::Aborted(format!("{stream} changed concurrently"))
-            }
-            ListingsError::Store(error) => {
-                ApiError::Internal(anyhow::Error::new(error).context("event store"))
-            }
+            ListingsError::Store(error) => symbiose_shell::store_error(error),
             ListingsError::Vault(error) => ApiError::Internal(anyhow::Error::new(error).context("vault")),
-            ListingsError::Corrupted(message) => ApiError::Internal(anyhow::anyhow!(message)),
         }
     }
 }
 
+/// A rule of the directory refused the command: an unknown organization or site is not found,
+/// a bad registration or permit is bad input naming its field, the others refuse the command.
+pub(crate) fn organization_rejected(rejection: Rejection) -> ApiError {
+    let kind = match &rejection {
+        Rejection::NotRegistered => {
+            return rejected(RejectionKind::NotFound, "organization not found");
+        }
+        Rejection::UnknownSite(_) => RejectionKind::NotFound,
+        Rejection::CountryMismatch { .. } => RejectionKind::InvalidArgument { field: "legal_identifier" },
+        Rejection::NoRole => RejectionKind::InvalidArgument { field: "roles" },
+        Rejection::PermitExpired => RejectionKind::InvalidArgument { field: "permit.valid_until" },
+        Rejection::PermitWithoutWasteCodes => {
+            RejectionKind::InvalidArgument { field: "permit.accepted_waste_codes" }
+        }
+        Rejection::AlreadyRegistered
+        | Rejection::TooManySites
+        | Rejection::SiteNameTaken(_)
+        | Rejection::TooManyPermits
+        | Rejection::PermitNeedsRole { .. } => RejectionKind::FailedPrecondition,
+    };
+    rejected(kind, rejection)
+}
+
 /// Rules of a listing's terms are bad input naming the term; the others refuse the command.
-fn listing_rejection(rejection: listing::Rejection) -> ApiError {
+pub(crate) fn listing_rejected(rejection: listing::Rejection) -> ApiError {
     use listing::Rejection as R;
     let field = match &rejection {
         R::UnitDoesNotFitMaterial { .. } => "terms.quantity.unit",
@@ -104,8 +90,8 @@ fn listing_rejection(rejection: listing::Rejection) -> ApiError {
         R::DistanceOutOfRange => "terms.max_distance_km",
         R::SideChanged => "terms.side",
         R::WrongUnit => "quantity.unit",
-        R::NotFound => return ApiError::NotFound("listing not found".to_owned()),
-        R::UnknownReservation(_) => return ApiError::NotFound(rejection.to_string()),
+        R::NotFound => return rejected(RejectionKind::NotFound, "listing not found"),
+        R::UnknownReservation(_) => return rejected(RejectionKind::NotFound, rejection),
         R::AlreadyExists
         | R::HazardousWithoutPermit
         | R::Closed
@@ -117,9 +103,9 @@ fn listing_rejection(rejection: listing::Rejection) -> ApiError {
         | R::ReservationConflict(_)
         | R::TooManyReservations
         | R::DeliveredExceedsQuantity { .. }
-        | R::OpenReservations(_) => return ApiError::FailedPrecondition(rejection.to_string()),
+        | R::OpenReservations(_) => return rejected(RejectionKind::FailedPrecondition, rejection),
     };
-    ApiError::invalid_argument(field, rejection)
+    rejected(RejectionKind::InvalidArgument { field }, rejection)
 }
 
 impl From<ListingsError> for tonic::Status {

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use prost::Message as _;
 use symbiose_domain::{Identifier, Role};
 use symbiose_eventstore::EventStore;
+use symbiose_kit::ApiError;
 use symbiose_kit::auth;
 use symbiose_kit::page;
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::convert::{FieldError, country_from_wire, role_from_wire, timestamp_from_ms};
 use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::organization_service_server::OrganizationService;
+use symbiose_shell::{Actor, Written};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -19,7 +21,6 @@ use crate::codec::{self, text};
 use crate::directory::Directory;
 use crate::error::ListingsError;
 use crate::organization::{Command, Contacts, Organization, OrganizationState};
-use crate::shell::{Meta, Written};
 
 /// Largest page of `ListOrganizations`.
 pub(crate) const ORGANIZATIONS_PAGE_SIZE_MAX: usize = 200;
@@ -56,7 +57,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         caller.require_role(Role::Operator)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let legal_name = text(&request.legal_name, "legal_name").map_err(ListingsError::from)?;
         let country = country_from_wire(request.country, "country").map_err(ListingsError::from)?;
         let identifier = Identifier::parse(&request.legal_identifier)
@@ -69,7 +70,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
             )
             .into());
         }
-        let (id, written) = self.directory.register(&meta, legal_name, country, identifier, roles).await?;
+        let (id, written) = self.directory.register(&actor, legal_name, country, identifier, roles).await?;
         let (version, position) = self::written(written);
         Ok(Response::new(pb::RegisterOrganizationResponse {
             organization_id: id.to_string(),
@@ -86,11 +87,11 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         let id = organization_id(&request.organization_id)?;
         caller.require_organization(id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
-        let site_id = meta.derive_id(&format!("site/{id}"));
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
+        let site_id = actor.derive_id(&format!("site/{id}"));
         let site = codec::site_from_wire(site_id, &request.name, request.address, request.location)
             .map_err(ListingsError::from)?;
-        let (version, position) = written(self.directory.execute(id, &meta, Command::AddSite(site)).await?);
+        let (version, position) = written(self.directory.execute(id, &actor, Command::AddSite(site)).await?);
         Ok(Response::new(pb::AddSiteResponse { site_id: site_id.to_string(), version, position }))
     }
 
@@ -102,12 +103,12 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         let id = organization_id(&request.organization_id)?;
         caller.require_organization(id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let site_id = codec::id(&request.site_id, "site_id").map_err(ListingsError::from)?;
         let site = codec::site_from_wire(site_id, &request.name, request.address, request.location)
             .map_err(ListingsError::from)?;
         let (version, position) =
-            written(self.directory.execute(id, &meta, Command::UpdateSite(site)).await?);
+            written(self.directory.execute(id, &actor, Command::UpdateSite(site)).await?);
         Ok(Response::new(pb::UpdateSiteResponse { version, position }))
     }
 
@@ -119,7 +120,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         caller.require_role(Role::Operator)?;
         let id = organization_id(&request.organization_id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let roles = codec::roles_from_wire(&request.roles, "roles").map_err(ListingsError::from)?;
         if roles.contains(&Role::Operator) || roles.contains(&Role::Service) {
             return Err(ListingsError::invalid(
@@ -128,7 +129,8 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
             )
             .into());
         }
-        let (version, position) = written(self.directory.execute(id, &meta, Command::SetRoles(roles)).await?);
+        let (version, position) =
+            written(self.directory.execute(id, &actor, Command::SetRoles(roles)).await?);
         Ok(Response::new(pb::SetRolesResponse { version, position }))
     }
 
@@ -140,14 +142,14 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         let id = organization_id(&request.organization_id)?;
         caller.require_organization(id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
-        let permit_id = meta.derive_id(&format!("permit/{id}"));
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
+        let permit_id = actor.derive_id(&format!("permit/{id}"));
         let permit =
             request.permit.ok_or_else(|| FieldError::required("permit")).map_err(ListingsError::from)?;
         let permit = codec::permit_from_wire(permit_id, permit)
             .map_err(|error| ListingsError::from(error.under("permit")))?;
         let (version, position) =
-            written(self.directory.execute(id, &meta, Command::AddPermit(permit)).await?);
+            written(self.directory.execute(id, &actor, Command::AddPermit(permit)).await?);
         Ok(Response::new(pb::AddPermitResponse { permit_id: permit_id.to_string(), version, position }))
     }
 
@@ -161,7 +163,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         caller.require_organization(id)?;
         // No fingerprint of contacts: a hash of personal data kept in the log would outlive
         // their erasure and confirm a guess. A repeat is recognised by its request id alone.
-        let meta = Meta::new(&caller, &request.request_id)?;
+        let actor = Actor::new(caller.organization_id, &request.request_id)?;
         if request.contacts.len() > CONTACTS_MAX {
             return Err(ListingsError::invalid("contacts", format!("at most {CONTACTS_MAX} contacts")).into());
         }
@@ -177,7 +179,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let plaintext = pb::ContactList { contacts }.encode_to_vec();
         let sealed = self.directory.vault().seal(id, &plaintext).map_err(ListingsError::from)?;
         let (version, position) =
-            written(self.directory.execute(id, &meta, Command::SetContacts { sealed }).await?);
+            written(self.directory.execute(id, &actor, Command::SetContacts { sealed }).await?);
         Ok(Response::new(pb::SetContactsResponse { version, position }))
     }
 
@@ -189,11 +191,11 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let request = request.into_inner();
         let id = organization_id(&request.organization_id)?;
         caller.require_organization(id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         // The key goes first: once it is gone the contacts are unreadable, whatever happens
         // to the event that records the erasure.
         self.directory.vault().erase(id).map_err(ListingsError::from)?;
-        let (version, position) = written(self.directory.execute(id, &meta, Command::EraseContacts).await?);
+        let (version, position) = written(self.directory.execute(id, &actor, Command::EraseContacts).await?);
         Ok(Response::new(pb::EraseContactsResponse { version, position }))
     }
 
@@ -205,7 +207,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let id = organization_id(&request.into_inner().organization_id)?;
         let loaded = self.directory.load(id).await?;
         let OrganizationState::Registered(organization) = loaded.state else {
-            return Err(ListingsError::NotFound(format!("organization {id} not found")).into());
+            return Err(ApiError::NotFound(format!("organization {id} not found")).into());
         };
         let mut answer = public(&organization);
         // The platform's services see them too: logistics prints the parties' contacts on the
@@ -270,8 +272,8 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
                 .into());
             }
         };
-        let meta = Meta::new(&caller, "")?;
-        let (token, claims) = self.directory.issue_token(&meta, id, roles, ttl_days).await?;
+        let actor = Actor::new(caller.organization_id, "")?;
+        let (token, claims) = self.directory.issue_token(&actor, id, roles, ttl_days).await?;
         Ok(Response::new(pb::IssueTokenResponse {
             token,
             token_id: claims.token_id.to_string(),
@@ -285,8 +287,8 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
     ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
         let caller = auth::caller(&request)?;
         let token_id = codec::id(&request.into_inner().token_id, "token_id").map_err(ListingsError::from)?;
-        let meta = Meta::new(&caller, "")?;
-        self.directory.revoke_token(&caller, &meta, token_id).await?;
+        let actor = Actor::new(caller.organization_id, "")?;
+        self.directory.revoke_token(&caller, &actor, token_id).await?;
         Ok(Response::new(pb::RevokeTokenResponse {}))
     }
 }
@@ -305,8 +307,17 @@ impl<S: EventStore> OrganizationApi<S> {
             Contacts::Sealed(sealed) => match self.directory.vault().open_sealed(organization.id, sealed)? {
                 Some(plaintext) => {
                     let list = pb::ContactList::decode(plaintext.as_slice())
-                        .map_err(|error| ListingsError::Corrupted(format!("contacts: {error}")))?;
-                    answer.contacts = list.contacts;
+                        .map_err(|error| ApiError::Internal(anyhow::anyhow!("contacts: {error}")))?;
+                    answer.contacts = list
+                        .contacts
+                        .into_iter()
+                        .map(|contact| pb::Contact {
+                            name: contact.name,
+                            email: contact.email,
+                            phone: contact.phone,
+                            function: contact.function,
+                        })
+                        .collect();
                 }
                 // The key is gone: the erasure happened, whether or not its event did.
                 None => answer.contacts_erased = true,
@@ -339,7 +350,8 @@ fn public(organization: &Organization) -> pb::Organization {
 const EMAIL_BYTES_MAX: usize = 254;
 const PHONE_BYTES_MAX: usize = 32;
 
-fn contact_from_wire(contact: &pb::Contact) -> Result<pb::Contact, FieldError> {
+/// A contact from the API, checked, in its sealed form.
+fn contact_from_wire(contact: &pb::Contact) -> Result<pb::StoredContact, FieldError> {
     let name = text(&contact.name, "name")?;
     let email = contact.email.trim();
     if email.len() > EMAIL_BYTES_MAX || (!email.is_empty() && !is_email(email)) {
@@ -357,7 +369,12 @@ fn contact_from_wire(contact: &pb::Contact) -> Result<pb::Contact, FieldError> {
     if function.len() > codec::TEXT_BYTES_MAX {
         return Err(FieldError::new("function", format!("must be at most {} bytes", codec::TEXT_BYTES_MAX)));
     }
-    Ok(pb::Contact { name, email: email.to_owned(), phone: phone.to_owned(), function: function.to_owned() })
+    Ok(pb::StoredContact {
+        name,
+        email: email.to_owned(),
+        phone: phone.to_owned(),
+        function: function.to_owned(),
+    })
 }
 
 fn is_email(text: &str) -> bool {

@@ -4,7 +4,7 @@
 //! made against an offer's quantity).
 //!
 //! It writes only to its own event store, through the application shells (`directory` for
-//! organizations, `market` for listings, both on `shell`); the aggregates `organization` and
+//! organizations, `market` for listings, both on `symbiose_shell`); the aggregates `organization` and
 //! `listing` are pure (no I/O, no clock); contacts never reach the log in the clear.
 
 mod codec;
@@ -16,7 +16,6 @@ mod listing_codec;
 mod listing_grpc;
 mod market;
 pub mod organization;
-mod shell;
 mod vault;
 
 use std::future::Future;
@@ -31,11 +30,9 @@ use symbiose_proto::listings::v1::listing_service_server::ListingServiceServer;
 use symbiose_proto::listings::v1::organization_service_server::OrganizationServiceServer;
 use tonic::service::interceptor::InterceptedService;
 
-pub use codec::decode as decode_organization_event;
-pub use directory::{Directory, revoked_token};
+pub use directory::Directory;
 pub use error::ListingsError;
 pub use grpc::OrganizationApi;
-pub use listing_codec::decode as decode_listing_event;
 pub use listing_grpc::ListingApi;
 pub use market::Market;
 pub use vault::{Vault, VaultError};
@@ -106,17 +103,18 @@ pub async fn open_store_and_key(
     Ok((store, report, security))
 }
 
-/// Runs the listings service alone (with the reference data), on its own store in
-/// `<data dir>/events`, until `shutdown` completes.
+/// Runs the listings service alone, on its own store in `<data dir>/events`, until `shutdown`
+/// completes, with the services `also` adds behind the same authenticator (the binary adds the
+/// reference data: this crate depends on no other service).
 pub async fn run(
     config: ServerConfig,
     listeners: Listeners,
+    also: impl FnOnce(&ServerConfig, &Authenticator, &mut ServiceSet),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (store, _, security) = open_store_and_key(&config, KeyPolicy::MustExist).await?;
     let mut services = ServiceSet::new();
-    services
-        .add(InterceptedService::new(symbiose_reference::service(&config), security.authenticator.clone()));
+    also(&config, &security.authenticator, &mut services);
     add_services(&mut services, &config, store.clone(), &security).await?;
     // Alone, the listings service relays its events itself: catalog replicas and the other
     // services take them from NATS.

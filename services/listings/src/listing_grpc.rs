@@ -10,6 +10,7 @@ use symbiose_kit::page;
 use symbiose_proto::convert::{self, FieldError, material_family_from_wire};
 use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::listing_service_server::ListingService;
+use symbiose_shell::Actor;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -18,7 +19,6 @@ use crate::error::ListingsError;
 use crate::listing::{Closure, Command, Listing, ListingState, Side};
 use crate::listing_codec::{listing_to_wire, terms_from_wire};
 use crate::market::Market;
-use crate::shell::Meta;
 
 /// Largest page of `ListMyListings`.
 pub(crate) const LISTINGS_PAGE_SIZE_MAX: usize = 200;
@@ -72,12 +72,12 @@ impl<S: EventStore> ListingService for ListingApi<S> {
     ) -> Result<Response<pb::CreateListingResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let terms =
             request.terms.ok_or_else(|| FieldError::required("terms")).map_err(ListingsError::from)?;
         let terms = terms_from_wire(terms).map_err(|error| ListingsError::from(error.under("terms")))?;
         require_side_role(&caller, terms.side)?;
-        let (id, written) = self.market.create(caller.organization_id, &meta, terms).await?;
+        let (id, written) = self.market.create(caller.organization_id, &actor, terms).await?;
         Ok(Response::new(pb::CreateListingResponse {
             listing_id: id.to_string(),
             version: written.version,
@@ -92,12 +92,12 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let terms =
             request.terms.ok_or_else(|| FieldError::required("terms")).map_err(ListingsError::from)?;
         let terms = terms_from_wire(terms).map_err(|error| ListingsError::from(error.under("terms")))?;
         let (written, changed) =
-            self.market.amend(id, &meta, terms, owned_by(&caller)).await.map_err(|error| {
+            self.market.amend(id, &actor, terms, owned_by(&caller)).await.map_err(|error| {
                 ApiError::from(error).in_request(&[("quantity.unit", "terms.quantity.unit")])
             })?;
         Ok(Response::new(pb::AmendListingResponse {
@@ -114,12 +114,12 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         // The request holds no terms: a term the rules refuse now (an expiry passed) is the
         // listing's state.
         let written = self
             .market
-            .execute(id, &meta, Command::Publish, false, owned_by(&caller))
+            .execute(id, &actor, Command::Publish, false, owned_by(&caller))
             .await
             .map_err(|error| ApiError::from(error).not_from_request())?;
         Ok(Response::new(pb::PublishListingResponse { version: written.version, position: written.position }))
@@ -132,8 +132,8 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
-        let written = self.market.execute(id, &meta, Command::Withdraw, false, owned_by(&caller)).await?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
+        let written = self.market.execute(id, &actor, Command::Withdraw, false, owned_by(&caller)).await?;
         Ok(Response::new(pb::WithdrawListingResponse {
             version: written.version,
             position: written.position,
@@ -147,7 +147,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         let caller = auth::caller(&request)?;
         let id = listing_id(&request.into_inner().listing_id)?;
         let loaded = self.market.load(id).await?;
-        let not_found = || ListingsError::NotFound(format!("listing {id} not found"));
+        let not_found = || ApiError::NotFound(format!("listing {id} not found"));
         let listing = loaded.state.listing().ok_or_else(not_found)?;
         let insider = caller.require_organization(listing.owner).is_ok() || caller.has_role(Role::Service);
         // A listing never published is its owner's business; reservations are the owner's and
@@ -217,12 +217,12 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         require_service(&caller)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let reservation_id =
             codec::id(&request.reservation_id, "reservation_id").map_err(ListingsError::from)?;
         let quantity = quantity(request.quantity, "quantity")?;
         let command = Command::Reserve { reservation_id, quantity };
-        let written = self.market.execute(id, &meta, command, false, |_| Ok(())).await?;
+        let written = self.market.execute(id, &actor, command, false, |_| Ok(())).await?;
         let loaded = self.market.load(id).await?;
         let available = loaded.state.listing().and_then(|listing| {
             crate::listing::quantity_of(listing, listing.available_milli()).ok().flatten()
@@ -242,11 +242,11 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         require_service(&caller)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let reservation_id =
             codec::id(&request.reservation_id, "reservation_id").map_err(ListingsError::from)?;
         let written =
-            self.market.execute(id, &meta, Command::Release { reservation_id }, false, |_| Ok(())).await?;
+            self.market.execute(id, &actor, Command::Release { reservation_id }, false, |_| Ok(())).await?;
         Ok(Response::new(pb::ReleaseReservationResponse {
             version: written.version,
             position: written.position,
@@ -261,14 +261,14 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         require_service(&caller)?;
         let request = request.into_inner();
         let id = listing_id(&request.listing_id)?;
-        let meta = Meta::for_request(&caller, &request.request_id, &request)?;
+        let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         let reservation_id =
             codec::id(&request.reservation_id, "reservation_id").map_err(ListingsError::from)?;
         let delivered = quantity(request.delivered, "delivered")?;
         let command = Command::ConfirmDelivery { reservation_id, delivered };
         let written = self
             .market
-            .execute(id, &meta, command, false, |_| Ok(()))
+            .execute(id, &actor, command, false, |_| Ok(()))
             .await
             .map_err(|error| ApiError::from(error).in_request(&[("quantity.unit", "delivered.unit")]))?;
         Ok(Response::new(pb::ConfirmDeliveryResponse {

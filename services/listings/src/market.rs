@@ -4,21 +4,20 @@
 //! sweeper that expires listings once their expiry passes.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use symbiose_domain::{MaterialFamily, Role, Unit};
-use symbiose_eventstore::{EventStore, RecordedEvent, StoreError, StreamName};
-use symbiose_shell::Turns;
-use tokio::sync::watch;
+use symbiose_eventstore::{EventStore, RecordedEvent, StreamName};
+use symbiose_kit::ApiError;
+use symbiose_shell::{Actor, Decision, EventIds, Followed, Loaded, Shell, Written, now_ms};
 use uuid::Uuid;
 
 use crate::directory::Directory;
-use crate::error::ListingsError;
+use crate::error::{ListingsError, listing_rejected};
 use crate::listing::{self, Command, Context, Listing, ListingState, Place, Terms};
 use crate::listing_codec;
 use crate::organization::OrganizationState;
-use crate::shell::{self, COMMAND_ATTEMPTS_MAX, Loaded, Meta, Written, now_ms};
 
 /// How often the sweeper looks for listings past their expiry.
 pub(crate) const EXPIRY_SWEEP_MS: u64 = 1000;
@@ -26,8 +25,6 @@ pub(crate) const EXPIRY_SWEEP_MS: u64 = 1000;
 const EXPIRY_SWEEP_LISTINGS_MAX: usize = 100;
 /// Listings whose last loaded state is kept, at most: the hot ones.
 const LOADED_LISTINGS_MAX: u64 = 10_000;
-/// Longest wait for the listings view to reach a position.
-pub(crate) const VIEW_WAIT_MS: u64 = 5000;
 
 fn listing_stream(id: Uuid) -> StreamName {
     StreamName::for_aggregate("listing", id).expect("a uuid makes a valid stream name")
@@ -39,13 +36,17 @@ struct View {
     listings: BTreeMap<Uuid, ListingState>,
 }
 
+impl symbiose_shell::View for View {
+    fn apply(&mut self, recorded: &RecordedEvent) {
+        apply(self, recorded);
+    }
+}
+
 #[derive(Debug)]
 pub struct Market<S> {
-    store: S,
+    shell: Shell<S>,
     directory: Arc<Directory<S>>,
-    view: Arc<RwLock<View>>,
-    view_position: watch::Receiver<u64>,
-    turns: Turns,
+    view: Followed<View>,
     /// Listings as last loaded, each at its version: a command reads only the events written
     /// since, not the whole stream, so a hot offer's thousandth reservation does not read the
     /// 999 before it (it still copies the state, which holds at most 1,000 reservations).
@@ -56,18 +57,11 @@ impl<S: EventStore> Market<S> {
     /// The market over `store`, with its view fed by a task that follows the log and a
     /// sweeper that expires listings; both stop with the store.
     pub fn start(store: S, directory: Arc<Directory<S>>) -> Arc<Market<S>> {
-        let view = Arc::new(RwLock::new(View::default()));
-        let (position_sender, view_position) = watch::channel(0);
-        let followed = view.clone();
-        tokio::spawn(shell::follow_log(store.clone(), "listings view", position_sender, move |recorded| {
-            apply(&followed, recorded)
-        }));
+        let view = Followed::start(store.clone(), "listings view");
         let market = Arc::new(Market {
-            store,
+            shell: Shell::new(store, EventIds::Attempted),
             directory,
             view,
-            view_position,
-            turns: Turns::new(),
             loaded: moka::sync::Cache::new(LOADED_LISTINGS_MAX),
         });
         tokio::spawn(sweep_expired(Arc::downgrade(&market)));
@@ -75,12 +69,12 @@ impl<S: EventStore> Market<S> {
     }
 
     /// The listing `id` as its stream says now: from its cached state, with the events since.
-    pub async fn load(&self, id: Uuid) -> Result<Loaded<ListingState>, ListingsError> {
+    pub async fn load(&self, id: Uuid) -> Result<Loaded<ListingState>, ApiError> {
         let cached = self.loaded.get(&id).map(|cached| (*cached).clone()).unwrap_or_default();
-        let loaded = shell::load_from(
-            &self.store,
+        let loaded = symbiose_shell::load_from(
+            self.shell.store(),
             &listing_stream(id),
-            listing_codec::decode,
+            symbiose_listings_contract::decode_recorded_listing,
             listing::evolve,
             cached,
         )
@@ -96,7 +90,9 @@ impl<S: EventStore> Market<S> {
     async fn resolve(&self, owner: Uuid, terms: &Terms) -> Result<(Place, bool), ListingsError> {
         let loaded = self.directory.load(owner).await?;
         let OrganizationState::Registered(organization) = loaded.state else {
-            return Err(ListingsError::Rejected(format!("organization {owner} is not registered")));
+            return Err(
+                ApiError::FailedPrecondition(format!("organization {owner} is not registered")).into()
+            );
         };
         // The token's roles were checked; the directory's are checked too, so a role the
         // operator took away stops working before the token expires.
@@ -107,7 +103,7 @@ impl<S: EventStore> Market<S> {
             }
         };
         if !holds {
-            return Err(ListingsError::Api(symbiose_kit::ApiError::PermissionDenied(format!(
+            return Err(ListingsError::Api(ApiError::PermissionDenied(format!(
                 "organization {owner} no longer holds the role this listing needs"
             ))));
         }
@@ -126,13 +122,13 @@ impl<S: EventStore> Market<S> {
     pub async fn create(
         &self,
         owner: Uuid,
-        meta: &Meta,
+        actor: &Actor,
         terms: Terms,
     ) -> Result<(Uuid, Written), ListingsError> {
         let (place, may_receive) = self.resolve(owner, &terms).await?;
-        let id = meta.derive_id(&format!("listing/{owner}"));
+        let id = actor.derive_id(&format!("listing/{owner}"));
         let command = Command::Create { id, owner, terms, place };
-        let written = self.execute(id, meta, command, may_receive, |_| Ok(())).await?;
+        let written = self.execute(id, actor, command, may_receive, |_| Ok(())).await?;
         Ok((id, written))
     }
 
@@ -140,67 +136,62 @@ impl<S: EventStore> Market<S> {
     pub async fn amend(
         &self,
         id: Uuid,
-        meta: &Meta,
+        actor: &Actor,
         terms: Terms,
         authorize: impl Fn(&Listing) -> Result<(), ListingsError>,
     ) -> Result<(Written, Vec<String>), ListingsError> {
         let loaded = self.load(id).await?;
-        let listing = loaded
-            .state
-            .listing()
-            .ok_or_else(|| ListingsError::NotFound(format!("listing {id} not found")))?;
+        let listing =
+            loaded.state.listing().ok_or_else(|| ApiError::NotFound(format!("listing {id} not found")))?;
         authorize(listing)?;
         let changed = terms.changes_from(&listing.terms);
         let (place, may_receive) = self.resolve(listing.owner, &terms).await?;
-        let written = self.execute(id, meta, Command::Amend { terms, place }, may_receive, authorize).await?;
+        let written =
+            self.execute(id, actor, Command::Amend { terms, place }, may_receive, authorize).await?;
         Ok((written, changed))
     }
 
-    /// Loads, checks `authorize`, decides `command`, appends; again on a concurrent change,
-    /// a bounded number of times. A request id already applied returns what it did.
+    /// Checks `authorize`, decides `command` on listing `id` and appends, through the shell.
+    /// A request id already applied returns what it did.
     pub async fn execute(
         &self,
         id: Uuid,
-        meta: &Meta,
+        actor: &Actor,
         command: Command,
         owner_may_receive_hazardous: bool,
         authorize: impl Fn(&Listing) -> Result<(), ListingsError>,
     ) -> Result<Written, ListingsError> {
-        let stream = listing_stream(id);
-        let _turn = self.turns.take(&stream).await?;
-        for attempt in 0..COMMAND_ATTEMPTS_MAX {
-            let loaded = self.load(id).await?;
-            if let Some(listing) = loaded.state.listing() {
-                authorize(listing)?;
-            }
-            if let Some(written) = loaded.repeated(meta)? {
-                return Ok(written);
-            }
-            let context = Context { now_ms: now_ms(), owner_may_receive_hazardous };
-            let events = listing::decide(&loaded.state, command.clone(), &context)?;
-            if events.is_empty() {
-                return Ok(loaded.unchanged());
-            }
-            let unit = match &command {
-                Command::Create { terms, .. } | Command::Amend { terms, .. } => terms.quantity.unit(),
-                _ => loaded.state.listing().map_or(Unit::Piece, |listing| listing.terms.quantity.unit()),
-            };
-            let encoded = events.iter().map(|event| listing_codec::encode(id, event, unit)).collect();
-            if let Some(written) =
-                shell::append(&self.store, &stream, loaded.expected(), meta, attempt, encoded).await?
-            {
-                return Ok(written);
-            }
-        }
-        Err(ListingsError::Conflict(format!("listing {id} changed under {COMMAND_ATTEMPTS_MAX} attempts")))
+        let executed = self
+            .shell
+            .execute(
+                &listing_stream(id),
+                actor,
+                || self.load(id),
+                |loaded: &Loaded<ListingState>| {
+                    if let Some(listing) = loaded.state.listing() {
+                        authorize(listing).map_err(ApiError::from)?;
+                    }
+                    let context = Context { now_ms: now_ms(), owner_may_receive_hazardous };
+                    let events = listing::decide(&loaded.state, command.clone(), &context)
+                        .map_err(listing_rejected)?;
+                    let unit = match &command {
+                        Command::Create { terms, .. } | Command::Amend { terms, .. } => terms.quantity.unit(),
+                        _ => loaded
+                            .state
+                            .listing()
+                            .map_or(Unit::Piece, |listing| listing.terms.quantity.unit()),
+                    };
+                    let encoded = events.iter().map(|event| listing_codec::encode(id, event, unit)).collect();
+                    Ok(Decision::new(encoded, ()))
+                },
+            )
+            .await?;
+        Ok(executed.written)
     }
 
     /// Waits, within a bound, for the view to reflect `position` (0: no wait).
     pub async fn wait_for_view(&self, position: u64) -> Result<(), ListingsError> {
-        if position == 0 {
-            return Ok(());
-        }
-        shell::wait_for_position(&self.view_position, position, VIEW_WAIT_MS, "listings view").await
+        Ok(self.view.wait_for(position).await?)
     }
 
     /// `owner`'s listings in id order after `after`, filtered, at most `limit`, and whether
@@ -213,7 +204,7 @@ impl<S: EventStore> Market<S> {
         after: Option<Uuid>,
         limit: usize,
     ) -> (Vec<ListingState>, bool) {
-        let view = self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let view = self.view.read();
         let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
         let mut matching =
             view.listings.range((start, std::ops::Bound::Unbounded)).map(|(_, state)| state).filter(
@@ -230,7 +221,7 @@ impl<S: EventStore> Market<S> {
 
     /// Listings past their expiry that are not closed yet, at most `limit`.
     fn past_expiry(&self, now_ms: i64, limit: usize) -> Vec<Uuid> {
-        let view = self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let view = self.view.read();
         view.listings
             .iter()
             .filter(|(_, state)| matches!(state, ListingState::Draft(_) | ListingState::Published(_)))
@@ -247,14 +238,13 @@ impl<S: EventStore> Market<S> {
 
 /// Applies one event of the log to the listings view; other contexts' events are skipped, and
 /// a listing event that does not decode is logged and skipped, so one cannot stop the view.
-fn apply(view: &RwLock<View>, recorded: &RecordedEvent) {
+fn apply(view: &mut View, recorded: &RecordedEvent) {
     if recorded.stream.category() != "listing" {
         return;
     }
     let Ok(id) = Uuid::parse_str(&recorded.stream.as_str()["listing-".len()..]) else { return };
-    match listing_codec::decode(&recorded.event_type, &recorded.payload) {
+    match symbiose_listings_contract::decode_recorded_listing(recorded) {
         Ok(event) => {
-            let mut view = view.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             let state = view.listings.remove(&id).unwrap_or_default();
             view.listings.insert(id, listing::evolve(state, &event));
         }
@@ -266,15 +256,18 @@ fn apply(view: &RwLock<View>, recorded: &RecordedEvent) {
 
 /// Expires listings once their expiry passes, until the market is dropped or the store closes.
 async fn sweep_expired<S: EventStore>(market: std::sync::Weak<Market<S>>) {
-    let system = Meta { actor: Uuid::nil(), request_id: None, fingerprint: None };
+    let system = Actor::system();
     let mut ticks = tokio::time::interval(Duration::from_millis(EXPIRY_SWEEP_MS));
     loop {
         ticks.tick().await;
         let Some(market) = market.upgrade() else { return };
+        // The view stops following once the store closes: so does the sweeper.
+        if !market.view.is_following() {
+            return;
+        }
         for id in market.past_expiry(now_ms(), EXPIRY_SWEEP_LISTINGS_MAX) {
             match market.execute(id, &system, Command::Expire, false, |_| Ok(())).await {
                 Ok(_) => tracing::info!(listing = %id, "listing expired"),
-                Err(ListingsError::Store(StoreError::Closed)) => return,
                 Err(error) => tracing::warn!(listing = %id, %error, "cannot expire a listing"),
             }
         }

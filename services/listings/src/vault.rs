@@ -5,16 +5,19 @@
 //! their own (`<subject>.key`, mode 0600), never in the log, and the vault never writes
 //! plaintext anywhere.
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use symbiose_eventstore::embedded::disk;
 use uuid::Uuid;
 
 const KEY_BYTES: usize = 32;
+/// The permission bits of a key file: a secret of its owner.
+const KEY_FILE_MODE: u32 = 0o600;
 const NONCE_BYTES: usize = 12;
+/// How the temporary files of durable writes end (`disk::write_file_durably`).
+const TEMPORARY_SUFFIX: &str = ".tmp";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -32,10 +35,30 @@ pub struct Vault {
 }
 
 impl Vault {
+    /// Opens the vault in `dir`, removing the copies of keys a crash left half-written (a
+    /// key's temporary file outlives its erasure otherwise: crypto-shredding would not shred).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Vault, VaultError> {
         let dir = dir.into();
-        symbiose_eventstore::embedded::disk::create_dir_all_durably(&dir).map_err(|error| io(&dir, error))?;
-        Ok(Vault { dir })
+        disk::create_dir_all_durably(&dir).map_err(|error| io(&dir, error))?;
+        let vault = Vault { dir };
+        vault.remove_temporaries(|_| true)?;
+        Ok(vault)
+    }
+
+    /// Removes the temporary files (`*.tmp`) whose names `select` accepts, durably.
+    fn remove_temporaries(&self, select: impl Fn(&str) -> bool) -> Result<(), VaultError> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|error| io(&self.dir, error))?;
+        let mut removed = false;
+        for entry in entries {
+            let entry = entry.map_err(|error| io(&self.dir, error))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(TEMPORARY_SUFFIX) && select(name) {
+                std::fs::remove_file(entry.path()).map_err(|error| io(&entry.path(), error))?;
+                removed = true;
+            }
+        }
+        if removed { sync_dir(&self.dir) } else { Ok(()) }
     }
 
     /// Seals `plaintext` with `subject`'s key, creating the key if it has none.
@@ -62,6 +85,8 @@ impl Vault {
 
     /// Deletes `subject`'s key, durably: what was sealed with it can never be opened again.
     pub fn erase(&self, subject: Uuid) -> Result<(), VaultError> {
+        let prefix = format!("{subject}.key.");
+        self.remove_temporaries(|name| name.starts_with(&prefix))?;
         let path = self.path(subject);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
@@ -85,29 +110,13 @@ impl Vault {
             Err(error) => return Err(io(&path, error)),
         }
         let key = ChaCha20Poly1305::generate_key(&mut OsRng);
-        // Written whole under a name of its own, then linked into place: a reader never sees a
-        // key file half written, and of two concurrent creations the first link wins.
-        let temporary = self.dir.join(format!("{subject}.key.{}.tmp", Uuid::now_v7()));
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = options
-            .open(&temporary)
-            .and_then(|mut file| file.write_all(&key).and_then(|()| file.sync_all()))
-            .map_err(|error| io(&temporary, error));
-        let linked = written.and_then(|()| match std::fs::hard_link(&temporary, &path) {
-            Ok(()) => Ok(true),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(error) => Err(io(&path, error)),
-        });
-        let _ = std::fs::remove_file(&temporary);
-        if linked? {
-            sync_dir(&self.dir)?;
-            Ok(Some(key))
-        } else {
+        // Written whole, then linked into place: a reader never sees a key file half written,
+        // and of two concurrent creations the first wins.
+        match disk::write_file_durably(&path, &key, KEY_FILE_MODE, disk::Existing::Keep) {
+            Ok(()) => Ok(Some(key)),
             // Another call created it first: use that one.
-            self.key(subject, false)
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => self.key(subject, false),
+            Err(error) => Err(io(&path, error)),
         }
     }
 }
@@ -142,5 +151,23 @@ mod tests {
         let _ = vault.seal(subject, b"new").expect("seal again");
         assert_eq!(vault.open_sealed(subject, &sealed).expect("open"), None);
         vault.erase(Uuid::now_v7()).expect("erasing a subject without a key is fine");
+    }
+
+    #[test]
+    fn a_key_s_temporary_copy_left_by_a_crash_does_not_outlive_the_vault_s_next_open() {
+        let dir = tempfile::tempdir().expect("dir");
+        let subject = Uuid::now_v7();
+        let stale = dir.path().join(format!("{subject}.key.0199aa{TEMPORARY_SUFFIX}"));
+        std::fs::write(&stale, [7_u8; KEY_BYTES]).expect("a stale copy");
+        let other = dir.path().join("notes.txt");
+        std::fs::write(&other, b"kept").expect("another file");
+        let vault = Vault::open(dir.path()).expect("vault");
+        assert!(!stale.exists(), "the stale copy of the key is gone");
+        assert!(other.exists(), "other files are kept");
+        let sealed = vault.seal(subject, b"contact").expect("seal");
+        std::fs::write(&stale, [7_u8; KEY_BYTES]).expect("a stale copy again");
+        vault.erase(subject).expect("erase");
+        assert!(!stale.exists(), "erasing a key removes its stale copies too");
+        assert_eq!(vault.open_sealed(subject, &sealed).expect("open"), None);
     }
 }

@@ -358,6 +358,8 @@ impl AnnexVii {
 
     /// The printed lines: a box starts a line with its number.
     fn lines(&self) -> Vec<String> {
+        // Shipped from the dispatch site: the day there, in its time zone.
+        let shipped_on = date(self.shipment_date_ms, self.countries.dispatch);
         let mut lines = Vec::new();
         let mut line = |content: String| lines.push(content);
         line(TITLE.into());
@@ -368,7 +370,7 @@ impl AnnexVii {
         line("2. Importer/consignee".into());
         party_lines(&self.consignee, "   ", &mut line);
         line(format!("3. Actual quantity: {}", quantity(self.mass_kg, self.volume_litres)));
-        line(format!("4. Actual date of shipment: {}", date(self.shipment_date_ms)));
+        line(format!("4. Actual date of shipment: {shipped_on}"));
         line("5. Carriers".into());
         for (index, label) in
             ["(a) First carrier", "(b) Second carrier", "(c) Third carrier"].iter().enumerate()
@@ -377,8 +379,7 @@ impl AnnexVii {
                 Some(carrier) => {
                     line(format!("   {label}:"));
                     party_lines(carrier, "      ", &mut line);
-                    let transfer =
-                        if index == 0 { date(self.shipment_date_ms) } else { TO_BE_COMPLETED.into() };
+                    let transfer = if index == 0 { shipped_on.clone() } else { TO_BE_COMPLETED.into() };
                     line(format!("      Means of transport: R (road)   Date of transfer: {transfer}"));
                     line(format!("      Signature: {SIGNED_BY_HAND}"));
                 }
@@ -421,8 +422,11 @@ impl AnnexVii {
         line("    written contractual obligations have been entered into with the consignee.".into());
         line(format!("    Name: {}", self.arranger.name));
         line(format!("    Date: {TO_BE_COMPLETED} (at signature)   Signature: {SIGNED_BY_HAND}"));
-        let received_on =
-            self.received.map_or_else(|| TO_BE_COMPLETED.to_owned(), |received| date(received.at_ms));
+        // Received at the recovery facility: the day there.
+        let received_on = self.received.map_or_else(
+            || TO_BE_COMPLETED.to_owned(),
+            |received| date(received.at_ms, self.countries.destination),
+        );
         line("13. Signature upon receipt of the waste by the consignee".into());
         line(format!("    Name: {}", self.consignee.name));
         line(format!("    Date: {received_on}   Signature: {SIGNED_BY_HAND}"));
@@ -555,20 +559,9 @@ fn thousandths(value: i64) -> String {
     format!("{}.{:03}", value / 1000, value % 1000)
 }
 
-/// The UTC date of a time in ms, as `YYYY-MM-DD` (the proleptic Gregorian calendar, from
-/// the days since 1970-01-01: H. Hinnant's `civil_from_days`).
-fn date(at_ms: i64) -> String {
-    let days = at_ms.div_euclid(86_400_000);
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+/// The date of a time in ms in `country`'s time zone (the site's), as `YYYY-MM-DD`.
+fn date(at_ms: i64, country: Country) -> String {
+    country.date_at(at_ms).to_string()
 }
 
 #[cfg(test)]
@@ -667,6 +660,30 @@ mod tests {
             destination: Country::De,
             receipt: None,
         }
+    }
+
+    /// ms since the epoch of an RFC 3339 instant.
+    fn unix_ms(instant: &str) -> i64 {
+        instant.parse::<jiff::Timestamp>().expect("an instant").as_millisecond()
+    }
+
+    #[test]
+    fn dates_are_the_days_at_the_sites_not_in_utc() {
+        // Shipped from Strasbourg at 00:30 on 1 January (23:30 UTC the day before), received in
+        // Kehl at 00:30 on 1 July, summer time (22:30 UTC on 30 June).
+        let inputs = Inputs {
+            shipment_date_ms: unix_ms("2026-12-31T23:30:00Z"),
+            receipt: Some(Receipt {
+                at_ms: unix_ms("2027-06-30T22:30:00Z"),
+                quantity: quantity(40, Unit::Pallet),
+            }),
+            ..inputs()
+        };
+        let text = AnnexVii::build(inputs).expect("a document").render_text();
+        has(section(&text, 4), &["2027-01-01"]);
+        has(section(&text, 5), &["Date of transfer: 2027-01-01"]);
+        has(section(&text, 13), &["Date: 2027-07-01"]);
+        assert!(!text.contains("2026-12-31") && !text.contains("2027-06-30"), "{text}");
     }
 
     #[test]
@@ -913,7 +930,7 @@ mod tests {
         assert_eq!(AnnexVii::build(Inputs { carriers: vec![], ..inputs() }), Err(Rejection::CarrierCount));
         let unnamed = Inputs { description: " ".into(), ..inputs() };
         assert_eq!(AnnexVii::build(unnamed), Err(Rejection::BadField("description")));
-        assert_eq!(date(0), "1970-01-01");
-        assert_eq!(date(951_782_400_000), "2000-02-29");
+        assert_eq!(date(0, Country::Fr), "1970-01-01");
+        assert_eq!(date(951_782_400_000, Country::De), "2000-02-29");
     }
 }

@@ -19,8 +19,7 @@
 
 use std::collections::BTreeSet;
 
-use symbiose_domain::{Country, Currency, GeoPoint};
-use symbiose_listings::listing::Place;
+use symbiose_domain::lot::Place;
 use uuid::Uuid;
 
 use crate::RejectionKind;
@@ -47,56 +46,15 @@ pub const RATE_PER_TONNE_MINOR_MAX: i64 = 1_000_000;
 /// Largest minimum charge, in minor units (100,000.00).
 pub const MINIMUM_CHARGE_MINOR_MAX: i64 = 10_000_000;
 
-/// A place a carrier's vehicles start from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Depot {
-    pub id: Uuid,
-    pub name: String,
-    pub point: GeoPoint,
-    pub country: Country,
-}
+// The profile and its parts, and the events, are the contract's: what the log records.
+pub use symbiose_logistics_contract::carrier::{Depot, Event, Profile, Rates, Vehicle};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vehicle {
-    pub id: Uuid,
-    pub name: String,
-    pub payload_kg: i64,
-    /// EUR pallet places (1200x800) on the floor.
-    pub pallet_places: i64,
-    pub tail_lift: bool,
-    /// Equipped and crewed for dangerous goods (ADR).
-    pub dangerous_goods: bool,
-}
-
-impl Vehicle {
-    /// Whether the vehicle can carry `load`: payload, pallet places and, for dangerous goods,
-    /// the equipment. A load of unknown mass fits on places and equipment alone.
-    pub fn fits(&self, load: &Load) -> bool {
-        load.mass_kg.is_none_or(|mass_kg| self.payload_kg >= mass_kg)
-            && self.pallet_places >= load.pallets
-            && (self.dangerous_goods || !load.dangerous_goods)
-    }
-}
-
-/// What a carrier charges, in minor units of `currency`: `max(minimum, per_km x road km +
-/// per_tonne x tonnes)` (see `quote`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rates {
-    pub per_km_minor: i64,
-    pub per_tonne_minor: i64,
-    pub minimum_minor: i64,
-    pub currency: Currency,
-}
-
-/// A whole profile, as registered or updated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Profile {
-    pub depots: Vec<Depot>,
-    pub countries: BTreeSet<Country>,
-    pub service_radius_km: u32,
-    pub vehicles: Vec<Vehicle>,
-    pub rates: Rates,
-    pub takes_pallet_exchange: bool,
+/// Whether `vehicle` can carry `load`: payload, pallet places and, for dangerous goods, the
+/// equipment. A load of unknown mass fits on places and equipment alone.
+pub fn fits(vehicle: &Vehicle, load: &Load) -> bool {
+    load.mass_kg.is_none_or(|mass_kg| vehicle.payload_kg >= mass_kg)
+        && vehicle.pallet_places >= load.pallets
+        && (vehicle.dangerous_goods || !load.dangerous_goods)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,7 +77,7 @@ impl Carrier {
 
     /// The vehicles that can carry `load`, in the profile's order.
     pub fn vehicles_fitting<'a>(&'a self, load: &'a Load) -> impl Iterator<Item = &'a Vehicle> + 'a {
-        self.profile.vehicles.iter().filter(move |vehicle| vehicle.fits(load))
+        self.profile.vehicles.iter().filter(move |vehicle| fits(vehicle, load))
     }
 }
 
@@ -157,12 +115,6 @@ pub struct Context {
     pub now_ms: i64,
     /// Whether the caller's organization holds the carrier role.
     pub caller_is_carrier: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Registered { organization: Uuid, profile: Profile, at_ms: i64 },
-    Updated { profile: Profile, at_ms: i64 },
 }
 
 /// Why a command is refused; `kind` says how it reaches the caller.
@@ -324,6 +276,7 @@ pub fn evolve(state: CarrierState, event: &Event) -> CarrierState {
 
 #[cfg(test)]
 mod tests {
+    use symbiose_domain::Country;
     use symbiose_domain::geo::place;
 
     use super::*;

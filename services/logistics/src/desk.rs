@@ -9,25 +9,27 @@
 use std::sync::{Arc, RwLockReadGuard};
 
 use symbiose_domain::{Money, PalletGrade};
-use symbiose_eventstore::{EventStore, StreamName};
+use symbiose_eventstore::{EventStore, RecordedEvent, StreamName};
 use symbiose_kit::ApiError;
-use symbiose_listings::organization::Organization;
-use symbiose_matching::deal::{Deal, DealStatus};
-use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, Turns, append, load, now_ms};
+use symbiose_listings_contract::organization::Organization;
+use symbiose_matching_contract::deal::{Deal, DealStatus};
+use symbiose_shell::{
+    Actor, Decision, EventIds, Followed, Loaded, Outcome, RejectionKind, Shell, load, now_ms, rejected,
+};
 use uuid::Uuid;
 
+use crate::annex_vii::Rejection as AnnexRejection;
 use crate::annex_vii::{self, AnnexVii, Inputs, Party, PartyContact, Receipt};
 use crate::carrier::{self, CarrierState, Profile};
 use crate::codec;
 use crate::contacts::OrganizationContacts;
 use crate::pallets::{self, Balance, SettleBy, Settlement};
 use crate::payments::{PalletPaymentOrder, PalletPayments, PaymentError};
-use crate::shipment::{self, Shipment, Transport};
-use crate::transport::{self, OfferedQuote};
+use crate::shipment::{self, Shipment, ShipmentState, Transport};
+use crate::transport::{self, OfferedQuote, TransportState};
 use crate::view::{
     CARRIER_CATEGORY, HeldShipment, PALLET_ACCOUNT_CATEGORY, SHIPMENT_CATEGORY, TRANSPORT_CATEGORY, View,
 };
-use crate::{RejectionKind, annex_vii::Rejection as AnnexRejection};
 
 /// Most pallet balances listed for one organization: the largest.
 pub const BALANCES_MAX: usize = 1_000;
@@ -40,23 +42,17 @@ pub fn shipment_id(deal: Uuid) -> Uuid {
     Uuid::new_v5(&LOGISTICS_NAMESPACE, format!("shipment/{deal}").as_bytes())
 }
 
-fn rejection(kind: RejectionKind, message: String) -> ApiError {
-    match kind {
-        RejectionKind::InvalidArgument { field } => ApiError::invalid_argument(field, message),
-        RejectionKind::NotFound => ApiError::NotFound(message),
-        RejectionKind::FailedPrecondition => ApiError::FailedPrecondition(message),
-        RejectionKind::PermissionDenied => ApiError::PermissionDenied(message),
-    }
-}
-
 fn transport_rejection(error: transport::Rejection) -> ApiError {
-    match error {
-        transport::Rejection::NotRequested => ApiError::NotFound(error.to_string()),
-        transport::Rejection::DealCancelled => ApiError::FailedPrecondition(error.to_string()),
-        transport::Rejection::ValidityOutOfRange => ApiError::invalid_argument("valid_hours", error),
-        transport::Rejection::Price(price) => ApiError::invalid_argument("price", price),
-        transport::Rejection::TooManyQuotes => ApiError::ResourceExhausted(error.to_string()),
-    }
+    let kind = match &error {
+        transport::Rejection::NotRequested => RejectionKind::NotFound,
+        transport::Rejection::DealCancelled => RejectionKind::FailedPrecondition,
+        transport::Rejection::ValidityOutOfRange => RejectionKind::InvalidArgument { field: "valid_hours" },
+        transport::Rejection::Price(price) => {
+            return rejected(RejectionKind::InvalidArgument { field: "price" }, price);
+        }
+        transport::Rejection::TooManyQuotes => RejectionKind::ResourceExhausted,
+    };
+    rejected(kind, error)
 }
 
 /// A shipment with its version and what the view adds.
@@ -82,9 +78,8 @@ impl ShipmentView {
 }
 
 pub struct Logistics<S> {
-    store: S,
+    shell: Shell<S>,
     view: Followed<View>,
-    turns: Turns,
     payments: Arc<dyn PalletPayments>,
     /// The directory's contacts, for the Annex VII document; `None`: no directory to ask, the
     /// contacts are to be completed by hand.
@@ -107,7 +102,7 @@ impl<S: EventStore> Logistics<S> {
         contacts: Option<Arc<dyn OrganizationContacts>>,
     ) -> Arc<Logistics<S>> {
         let view = Followed::start(store.clone(), "logistics view");
-        Arc::new(Logistics { store, view, turns: Turns::new(), payments, contacts })
+        Arc::new(Logistics { shell: Shell::new(store, EventIds::Versioned), view, payments, contacts })
     }
 
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
@@ -124,7 +119,7 @@ impl<S: EventStore> Logistics<S> {
 
     /// Waits until the view holds every event written so far.
     pub async fn caught_up(&self) -> Result<(), ApiError> {
-        match self.store.head().checked_sub(1) {
+        match self.shell.store().head().checked_sub(1) {
             Some(last) => self.wait_for(last).await,
             None => Ok(()),
         }
@@ -145,41 +140,30 @@ impl<S: EventStore> Logistics<S> {
                 .organization(organization)
                 .is_some_and(|organization| organization.roles.contains(&symbiose_domain::Role::Carrier));
         let stream = symbiose_shell::stream(CARRIER_CATEGORY, organization);
-        let _turn = self.turns.take(&stream).await?;
-        for _ in 0..COMMAND_ATTEMPTS_MAX {
-            let loaded = load(
-                &self.store,
+        let decode = |recorded: &RecordedEvent| codec::decode_recorded_carrier_event(organization, recorded);
+        let executed = self
+            .shell
+            .execute(
                 &stream,
-                |event_type: &str, payload: &[u8]| {
-                    codec::decode_carrier_event(organization, event_type, payload)
+                actor,
+                || load(self.shell.store(), &stream, decode, carrier::evolve),
+                |loaded: &Loaded<CarrierState>| {
+                    let command = match loaded.state {
+                        CarrierState::Absent => {
+                            carrier::Command::Register { organization, profile: profile.clone() }
+                        }
+                        CarrierState::Registered(_) => carrier::Command::Update { profile: profile.clone() },
+                    };
+                    let context = carrier::Context { now_ms: now_ms(), caller_is_carrier };
+                    let events = carrier::decide(&loaded.state, command, &context)
+                        .map_err(|error| rejected(error.kind(), error))?;
+                    let encoded =
+                        events.iter().map(|event| codec::encode_carrier_event(organization, event)).collect();
+                    Ok(Decision::new(encoded, ()))
                 },
-                carrier::evolve,
             )
             .await?;
-            if loaded.repeated(actor)? {
-                return Ok((loaded.version.unwrap_or_default(), loaded.last_position));
-            }
-            let command = match loaded.state {
-                CarrierState::Absent => carrier::Command::Register { organization, profile: profile.clone() },
-                CarrierState::Registered(_) => carrier::Command::Update { profile: profile.clone() },
-            };
-            let context = carrier::Context { now_ms: now_ms(), caller_is_carrier };
-            let events = carrier::decide(&loaded.state, command, &context)
-                .map_err(|error| rejection(error.kind(), error.to_string()))?;
-            if events.is_empty() {
-                return Ok((loaded.version.unwrap_or_default(), loaded.last_position));
-            }
-            let encoded =
-                events.iter().map(|event| codec::encode_carrier_event(organization, event)).collect();
-            if let Some(written) =
-                append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?
-            {
-                return Ok(written);
-            }
-        }
-        Err(ApiError::Aborted(format!(
-            "carrier {organization} changed under {COMMAND_ATTEMPTS_MAX} attempts"
-        )))
+        Ok((executed.written.version, executed.written.position))
     }
 
     /// Material leaves its seller only once the buyer's payment is held: a pickup of a deal
@@ -204,22 +188,23 @@ impl<S: EventStore> Logistics<S> {
     pub async fn open_transport(&self, deal: &Deal) -> Result<bool, ApiError> {
         let stream = symbiose_shell::stream(TRANSPORT_CATEGORY, deal.id);
         let actor = Actor::service(&format!("transport/{}", deal.id));
-        let _turn = self.turns.take(&stream).await?;
-        for _ in 0..COMMAND_ATTEMPTS_MAX {
-            let loaded = load(&self.store, &stream, codec::decode_transport_event, transport::evolve).await?;
-            let events = transport::request(&loaded.state, deal, now_ms());
-            if events.is_empty() {
-                return Ok(false);
-            }
-            let encoded = events.iter().map(codec::encode_transport_event).collect();
-            if append(&self.store, &stream, loaded.expected(), loaded.version, &actor, encoded)
-                .await?
-                .is_some()
-            {
-                return Ok(true);
-            }
-        }
-        Err(ApiError::Aborted(format!("transport {} changed under {COMMAND_ATTEMPTS_MAX} attempts", deal.id)))
+        let executed = self
+            .shell
+            .execute(
+                &stream,
+                &actor,
+                || self.load_transport(&stream),
+                |loaded: &Loaded<TransportState>| {
+                    let events = transport::request(&loaded.state, deal, now_ms());
+                    Ok(Decision::new(events.iter().map(codec::encode_transport_event).collect(), ()))
+                },
+            )
+            .await?;
+        Ok(executed.appended())
+    }
+
+    async fn load_transport(&self, stream: &StreamName) -> Result<Loaded<TransportState>, ApiError> {
+        load(self.shell.store(), stream, codec::decode_recorded_transport_event, transport::evolve).await
     }
 
     /// The deal `deal_id` if `organization` is a party of it (or the operator asks).
@@ -267,8 +252,7 @@ impl<S: EventStore> Logistics<S> {
     ) -> Result<(OfferedQuote, u64), ApiError> {
         let carrier = actor.organization;
         let stream = symbiose_shell::stream(TRANSPORT_CATEGORY, deal_id);
-        let _turn = self.turns.take(&stream).await?;
-        for _ in 0..COMMAND_ATTEMPTS_MAX {
+        let decide = |loaded: &Loaded<TransportState>| {
             let now = now_ms();
             let estimate = {
                 let view = self.view();
@@ -285,8 +269,6 @@ impl<S: EventStore> Logistics<S> {
                     transport::automatic_quote(&request, &held.value, may_carry, now)
                 })
             };
-            let loaded = load(&self.store, &stream, codec::decode_transport_event, transport::evolve).await?;
-            loaded.repeated(actor)?;
             if loaded.state.request().is_some_and(|request| request.deal.is_party(carrier)) {
                 return Err(ApiError::PermissionDenied(
                     "a party of the deal does not quote its transport".to_owned(),
@@ -299,16 +281,20 @@ impl<S: EventStore> Logistics<S> {
                 transport::Event::QuoteSubmitted(quote) => Some((**quote).clone()),
                 transport::Event::Requested { .. } => None,
             });
-            let encoded = events.iter().map(codec::encode_transport_event).collect();
-            if let Some((_, position)) =
-                append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?
-            {
-                let quote = quote
-                    .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a submission without a quote")))?;
-                return Ok((quote, position));
-            }
-        }
-        Err(ApiError::Aborted(format!("transport {deal_id} changed under {COMMAND_ATTEMPTS_MAX} attempts")))
+            Ok(Decision::new(events.iter().map(codec::encode_transport_event).collect(), quote))
+        };
+        let executed = self.shell.execute(&stream, actor, || self.load_transport(&stream), decide).await?;
+        let quote = match executed.outcome {
+            Outcome::Appended(quote) | Outcome::Unchanged(quote) => quote,
+            // The carrier's quote as it stands: the last it submitted.
+            Outcome::Repeated(loaded) => loaded
+                .state
+                .request()
+                .and_then(|request| request.submitted.iter().find(|quote| quote.carrier == carrier).cloned()),
+        };
+        let quote =
+            quote.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a submission without a quote")))?;
+        Ok((quote, executed.written.position))
     }
 
     /// A party of deal `deal_id` books the quote `quote_id`: the deal's one shipment.
@@ -371,58 +357,59 @@ impl<S: EventStore> Logistics<S> {
         if let shipment::Command::ReportPickup { .. } = &command {
             self.check_funded(id).await?;
         }
-        let _turn = self.turns.take(&stream).await?;
-        for _ in 0..COMMAND_ATTEMPTS_MAX {
-            let loaded = load(
-                &self.store,
+        let decode = |recorded: &RecordedEvent| {
+            codec::decode_recorded_shipment_event(recorded).map(|stored| stored.event)
+        };
+        let this = self;
+        let decide = |loaded: &Loaded<ShipmentState>| {
+            let decided = (|| {
+                let context = shipment::Context { now_ms: now_ms() };
+                let events = shipment::decide(&loaded.state, command.clone(), &context)
+                    .map_err(|error| rejected(error.kind(), error))?;
+                let (shipment_id, deal_id) = match (&loaded.state.shipment(), &command) {
+                    (Some(shipment), _) => (shipment.id, shipment.transport.deal_id),
+                    (None, shipment::Command::Book { transport, .. }) => (id, transport.deal_id),
+                    (None, _) => return Err(ApiError::NotFound(format!("shipment {id} not found"))),
+                };
+                // A deal cancelled (before pickup) is not picked up: its lot may be sold again.
+                let first_pickup = matches!(command, shipment::Command::ReportPickup { .. })
+                    && loaded.state.shipment().is_some_and(|shipment| shipment.pickup.is_none());
+                let encoded: Vec<_> = events
+                    .iter()
+                    .map(|event| {
+                        codec::encode_shipment_event_of(
+                            &shipment_id.to_string(),
+                            &deal_id.to_string(),
+                            event,
+                            quote,
+                        )
+                    })
+                    .collect();
+                Ok((encoded, first_pickup.then_some(deal_id)))
+            })();
+            async move {
+                let (encoded, first_pickup_of) = decided?;
+                if let Some(deal_id) = first_pickup_of {
+                    this.caught_up().await?;
+                    if this.view().deal(deal_id).is_some_and(|deal| deal.status != DealStatus::Agreed) {
+                        return Err(ApiError::FailedPrecondition(format!(
+                            "deal {deal_id} was cancelled: its shipment is not picked up"
+                        )));
+                    }
+                }
+                Ok(Decision::new(encoded, ()))
+            }
+        };
+        let executed = self
+            .shell
+            .execute_async(
                 &stream,
-                |event_type: &str, payload: &[u8]| {
-                    codec::decode_shipment_event(event_type, payload).map(|stored| stored.event)
-                },
-                shipment::evolve,
+                actor,
+                || load(self.shell.store(), &stream, decode, shipment::evolve),
+                decide,
             )
             .await?;
-            loaded.repeated(actor)?;
-            let context = shipment::Context { now_ms: now_ms() };
-            let events = shipment::decide(&loaded.state, command.clone(), &context)
-                .map_err(|error| rejection(error.kind(), error.to_string()))?;
-            let (shipment_id, deal_id) = match (&loaded.state.shipment(), &command) {
-                (Some(shipment), _) => (shipment.id, shipment.transport.deal_id),
-                (None, shipment::Command::Book { transport, .. }) => (id, transport.deal_id),
-                (None, _) => return Err(ApiError::NotFound(format!("shipment {id} not found"))),
-            };
-            // A deal cancelled (before pickup) is not picked up: its lot may be sold again.
-            if matches!(command, shipment::Command::ReportPickup { .. })
-                && loaded.state.shipment().is_some_and(|shipment| shipment.pickup.is_none())
-            {
-                self.caught_up().await?;
-                if self.view().deal(deal_id).is_some_and(|deal| deal.status != DealStatus::Agreed) {
-                    return Err(ApiError::FailedPrecondition(format!(
-                        "deal {deal_id} was cancelled: its shipment is not picked up"
-                    )));
-                }
-            }
-            if events.is_empty() {
-                return self.shipment_as_written(id, loaded.last_position).await;
-            }
-            let encoded = events
-                .iter()
-                .map(|event| {
-                    codec::encode_shipment_event_of(
-                        &shipment_id.to_string(),
-                        &deal_id.to_string(),
-                        event,
-                        quote,
-                    )
-                })
-                .collect();
-            if let Some((_, position)) =
-                append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?
-            {
-                return self.shipment_as_written(id, position).await;
-            }
-        }
-        Err(ApiError::Aborted(format!("shipment {id} changed under {COMMAND_ATTEMPTS_MAX} attempts")))
+        self.shipment_as_written(id, executed.written.position).await
     }
 
     /// The shipment `id` once the view reflects `position`.
@@ -467,19 +454,19 @@ impl<S: EventStore> Logistics<S> {
     ) -> Result<(Settlement, u64), ApiError> {
         let account = pallets::account_id(actor.organization, counterparty);
         let stream: StreamName = symbiose_shell::stream(PALLET_ACCOUNT_CATEGORY, account);
-        let _turn = self.turns.take(&stream).await?;
-        for _ in 0..COMMAND_ATTEMPTS_MAX {
-            let loaded =
-                load(&self.store, &stream, codec::decode_settlement, |count: u64, _| count + 1).await?;
-            loaded.repeated(actor)?;
-            // A request id names one settlement: the same request again returns it. Without
-            // one, the same settlement asked again of the same account (its version unchanged)
-            // has the same id, so a payment retried after a lost answer moves the money once.
-            let settlement_id = match &actor.request_id {
-                Some(request_id) => Uuid::new_v5(
-                    &LOGISTICS_NAMESPACE,
-                    format!("settlement/{account}/{}/{request_id}", actor.organization).as_bytes(),
-                ),
+        // A request id names one settlement: the same request again returns it. Without one,
+        // the same settlement asked again of the same account (its version unchanged) has the
+        // same id, so a payment retried after a lost answer moves the money once.
+        let requested = actor.request_id.as_ref().map(|request_id| {
+            Uuid::new_v5(
+                &LOGISTICS_NAMESPACE,
+                format!("settlement/{account}/{}/{request_id}", actor.organization).as_bytes(),
+            )
+        });
+        let this = self;
+        let decide = |loaded: &Loaded<u64>| {
+            let settlement_id = match requested {
+                Some(id) => id,
                 None => Uuid::new_v5(
                     &LOGISTICS_NAMESPACE,
                     format!(
@@ -489,55 +476,84 @@ impl<S: EventStore> Logistics<S> {
                     .as_bytes(),
                 ),
             };
-            // Decide on a view that holds every settlement and every exchange so far.
-            self.caught_up().await?;
-            if let Some(settled) = self.view().settlement(settlement_id).copied() {
-                return Ok((settled, self.position().saturating_sub(1)));
-            }
-            let settlement = self
-                .view()
-                .pallets()
-                .settle(settlement_id, (actor.organization, counterparty), grade, by, now_ms())
-                .map_err(|error| rejection(error.kind(), error.to_string()))?;
-            match by {
-                SettleBy::Return { .. } if settlement.creditor != actor.organization => {
-                    return Err(ApiError::PermissionDenied(
-                        "a return of pallets is recorded by the one who receives them".to_owned(),
-                    ));
-                }
-                SettleBy::Payment { .. } if settlement.debtor != actor.organization => {
-                    return Err(ApiError::PermissionDenied(
-                        "a payment for pallets is made by the one who owes them".to_owned(),
-                    ));
-                }
-                // The money first: a balance settled by payment is one whose money moved, and
-                // a debtor without it keeps owing the pallets. A retry pays once (the transfer
-                // derives from the settlement's id, from the request id).
-                SettleBy::Payment { amount, .. } => {
-                    let order = PalletPaymentOrder {
-                        settlement_id,
-                        debtor: settlement.debtor,
-                        creditor: settlement.creditor,
-                        amount,
-                    };
-                    self.payments.pay(order).await.map_err(|error| match error {
-                        PaymentError::Refused(reason) => ApiError::FailedPrecondition(reason),
-                        PaymentError::Unavailable(_) => ApiError::Unavailable(error.to_string()),
-                        PaymentError::Failed(_) => ApiError::Internal(anyhow::anyhow!(error)),
-                    })?;
-                }
-                SettleBy::Return { .. } => {}
-            }
-            let encoded = vec![codec::encode_settlement(&settlement)];
-            if let Some((_, position)) =
-                append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?
-            {
-                return Ok((settlement, position));
+            this.settle(actor, counterparty, grade, by, settlement_id)
+        };
+        let count = |count: u64, _: &Settlement| count + 1;
+        let executed = self
+            .shell
+            .execute_async(
+                &stream,
+                actor,
+                || load(self.shell.store(), &stream, codec::decode_recorded_settlement, count),
+                decide,
+            )
+            .await?;
+        match executed.outcome {
+            Outcome::Appended(settlement) => Ok((settlement, executed.written.position)),
+            // Settled already, by this request or the same one without a request id.
+            Outcome::Unchanged(settled) => Ok((settled, self.position().saturating_sub(1))),
+            Outcome::Repeated(_) => {
+                self.caught_up().await?;
+                let settled = requested.and_then(|id| self.view().settlement(id).copied());
+                let settled = settled.ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!(
+                        "pallet account {account}: a settlement repeated but not in the view"
+                    ))
+                })?;
+                Ok((settled, executed.written.position))
             }
         }
-        Err(ApiError::Aborted(format!(
-            "pallet account {account} changed under {COMMAND_ATTEMPTS_MAX} attempts"
-        )))
+    }
+
+    /// Decides the settlement `settlement_id` on a view that holds every settlement and every
+    /// exchange so far, and pays first when it is a payment.
+    async fn settle(
+        &self,
+        actor: &Actor,
+        counterparty: Uuid,
+        grade: PalletGrade,
+        by: SettleBy,
+        settlement_id: Uuid,
+    ) -> Result<Decision<Settlement>, ApiError> {
+        self.caught_up().await?;
+        if let Some(settled) = self.view().settlement(settlement_id).copied() {
+            return Ok(Decision::nothing(settled));
+        }
+        let settlement = self
+            .view()
+            .pallets()
+            .settle(settlement_id, (actor.organization, counterparty), grade, by, now_ms())
+            .map_err(|error| rejected(error.kind(), error))?;
+        match by {
+            SettleBy::Return { .. } if settlement.creditor != actor.organization => {
+                return Err(ApiError::PermissionDenied(
+                    "a return of pallets is recorded by the one who receives them".to_owned(),
+                ));
+            }
+            SettleBy::Payment { .. } if settlement.debtor != actor.organization => {
+                return Err(ApiError::PermissionDenied(
+                    "a payment for pallets is made by the one who owes them".to_owned(),
+                ));
+            }
+            // The money first: a balance settled by payment is one whose money moved, and
+            // a debtor without it keeps owing the pallets. A retry pays once (the transfer
+            // derives from the settlement's id, from the request id).
+            SettleBy::Payment { amount, .. } => {
+                let order = PalletPaymentOrder {
+                    settlement_id,
+                    debtor: settlement.debtor,
+                    creditor: settlement.creditor,
+                    amount,
+                };
+                self.payments.pay(order).await.map_err(|error| match error {
+                    PaymentError::Refused(reason) => ApiError::FailedPrecondition(reason),
+                    PaymentError::Unavailable(_) => ApiError::Unavailable(error.to_string()),
+                    PaymentError::Failed(_) => ApiError::Internal(anyhow::anyhow!(error)),
+                })?;
+            }
+            SettleBy::Return { .. } => {}
+        }
+        Ok(Decision::new(vec![codec::encode_settlement(&settlement)], settlement))
     }
 
     /// The Annex VII data of shipment `id`, for its parties, its carrier and the operator, with
@@ -561,7 +577,7 @@ impl<S: EventStore> Logistics<S> {
                 party.contact = carrier.clone();
             }
         }
-        AnnexVii::build(inputs).map_err(|error: AnnexRejection| rejection(error.kind(), error.to_string()))
+        AnnexVii::build(inputs).map_err(|error: AnnexRejection| rejected(error.kind(), error))
     }
 
     /// What the document of shipment `id` is built from, the contacts aside, and the seller,
@@ -583,20 +599,19 @@ impl<S: EventStore> Logistics<S> {
                 "no Annex VII: the material is not waste (it has no waste code)".to_owned(),
             )
         })?;
-        let legal_status_is_waste = deal.legal_status == symbiose_listings::listing::LegalStatus::Waste;
+        let legal_status_is_waste = deal.legal_status == symbiose_domain::lot::LegalStatus::Waste;
         if !annex_vii::required(transport.cross_border, transport.hazardous, legal_status_is_waste) {
             return Err(ApiError::FailedPrecondition(
                 "no Annex VII: it is for green-listed waste crossing a border (this shipment is domestic, hazardous or not waste)"
                     .to_owned(),
             ));
         }
-        let party =
-            |organization: Uuid, near: &symbiose_listings::listing::Place| -> Result<Party, ApiError> {
-                let organization = view
-                    .organization(organization)
-                    .ok_or_else(|| ApiError::NotFound(format!("organization {organization} not found")))?;
-                Ok(party_of(organization, near))
-            };
+        let party = |organization: Uuid, near: &symbiose_domain::lot::Place| -> Result<Party, ApiError> {
+            let organization = view
+                .organization(organization)
+                .ok_or_else(|| ApiError::NotFound(format!("organization {organization} not found")))?;
+            Ok(party_of(organization, near))
+        };
         let inputs = Inputs {
             arranger: party(transport.seller, &transport.pickup)?,
             consignee: party(transport.buyer, &transport.delivery)?,
@@ -656,7 +671,7 @@ async fn contact_of(directory: &dyn OrganizationContacts, organization: Uuid) ->
 /// An organization as a party of the document: its name, the address of its site at (or
 /// nearest to) `near`, its country and identifier. Contacts stay with the directory: they are
 /// asked for when the document is printed.
-fn party_of(organization: &Organization, near: &symbiose_listings::listing::Place) -> Party {
+fn party_of(organization: &Organization, near: &symbiose_domain::lot::Place) -> Party {
     let site = organization.sites.iter().min_by_key(|site| site.location.distance_m(&near.point));
     let address_lines = site.map_or_else(Vec::new, |site| {
         vec![site.address.street.clone(), format!("{} {}", site.address.postal_code, site.address.city)]

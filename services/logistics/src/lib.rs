@@ -11,7 +11,8 @@
 //!   or PDF.
 //!
 //! Around it, the service: `transport` (the transport request of an agreed deal and its
-//! quotes), `codec` (the wire form), `view` (the service's read model), `desk` (the
+//! quotes), `codec` (the API's form; the events and their stored form are the contract's,
+//! `symbiose-logistics-contract`, named there), `view` (the service's read model), `desk` (the
 //! application shell), `contacts` (the port to the directory's contacts, for the Annex VII
 //! document), `grpc` (the handlers) and `service` (the wiring and the transport
 //! opener, which reacts to `DealAgreed`).
@@ -45,15 +46,8 @@ pub use quote::{EmissionFactor, Load, Quote};
 pub use service::{Opening, TRANSPORT_OPENER_NAME, TransportOpener, service, start};
 pub use shipment::{Shipment, ShipmentState};
 
-/// How a rejection reaches a caller, so the shell maps every rejection of the crate the same
-/// way: `InvalidArgument` names the field at fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectionKind {
-    InvalidArgument { field: &'static str },
-    NotFound,
-    FailedPrecondition,
-    PermissionDenied,
-}
+/// How a rejection reaches a caller: the shell's one mapping of every aggregate's refusals.
+pub use symbiose_shell::RejectionKind;
 
 #[cfg(test)]
 mod testing;

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use symbiose_domain::{Money, PalletGrade};
+use symbiose_domain::PalletGrade;
 use uuid::Uuid;
 
 use crate::RejectionKind;
@@ -68,34 +68,9 @@ impl Exchange {
     }
 }
 
-/// How a debt of pallets is settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SettleBy {
-    /// The debtor gives back `count` pallets of the grade.
-    Return { count: i64 },
-    /// The debtor pays `amount` for `count` pallets.
-    Payment { count: i64, amount: Money },
-}
-
-impl SettleBy {
-    pub fn count(&self) -> i64 {
-        match self {
-            SettleBy::Return { count } | SettleBy::Payment { count, .. } => *count,
-        }
-    }
-}
-
-/// A settlement, decided: `debtor` owes `creditor` `by.count()` pallets fewer. A payment
-/// carries its amount for the settlement service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settlement {
-    pub settlement_id: Uuid,
-    pub debtor: Uuid,
-    pub creditor: Uuid,
-    pub grade: PalletGrade,
-    pub by: SettleBy,
-    pub at_ms: i64,
-}
+// A settlement and how it is made are the contract's: what the log records and settlement
+// reads.
+pub use symbiose_logistics_contract::pallets::{SettleBy, Settlement};
 
 /// What pallet accounts are folded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //!
 //! The load of a lot:
 //!
-//! - mass: from the masses per unit matching uses (`symbiose_matching::score::mass_g_per_unit`):
+//! - mass: from the masses per unit matching uses (`symbiose_domain::freight::mass_g_per_unit`):
 //!   kilograms and tonnes exactly, EUR pallets at `PALLET_MASS_G` (25 kg) each, process water
 //!   at 1 kg per litre; rounded up to the kilogram. Other lots (packaging counted in pieces or
 //!   pallets, solvents in litres, compost in m3) have no known mass: the quote then takes the
@@ -36,10 +36,10 @@
 //! price into its rates. A carrier may also answer a request with its own price, checked by
 //! `check_submitted_price`.
 
+use symbiose_domain::freight::mass_g_per_unit;
 use symbiose_domain::geo::road_distance_m;
+use symbiose_domain::lot::Place;
 use symbiose_domain::{Currency, MaterialFamily, Money, Quantity, Unit, WasteCode};
-use symbiose_listings::listing::Place;
-use symbiose_matching::score::mass_g_per_unit;
 use uuid::Uuid;
 
 use crate::carrier::{Carrier, Rates, Vehicle};
@@ -60,27 +60,8 @@ pub const EMPTY_PALLETS_PER_PLACE: i64 = 15;
 /// Largest price a carrier may submit, in minor units (100,000.00).
 pub const SUBMITTED_PRICE_MINOR_MAX: i64 = 10_000_000;
 
-/// A road freight emission factor, with where it comes from, so a figure shown can be traced
-/// and recomputed when the factor changes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EmissionFactor {
-    pub kg_co2e_per_tonne_km: f64,
-    pub source: &'static str,
-    /// The platform's version of the factor: it changes whenever the value or its source does.
-    pub version: &'static str,
-    pub scope: &'static str,
-}
-
-/// The factor every quote uses: a rigid diesel truck of 26 to 32 t gross weight. The same
-/// value as the estimate matching shows (`ROAD_FREIGHT_KG_CO2E_PER_TONNE_KM`).
-pub const EMISSION_FACTOR: EmissionFactor = EmissionFactor {
-    kg_co2e_per_tonne_km: 0.105,
-    source: "ADEME, Base Carbone: road freight, rigid truck 26-32 t gross weight, diesel (porteur 26-32 t, gazole)",
-    version: "symbiose-road-freight-2025.1",
-    scope: "well to wheel (upstream fuel production and combustion), kgCO2e per tonne-km of goods \
-            carried, average European load and empty running; excludes vehicle manufacture and \
-            infrastructure",
-};
+// The factor a quote records is the contract's: a stored quote carries it.
+pub use symbiose_logistics_contract::transport::{EMISSION_FACTOR, EmissionFactor};
 
 /// What a lot takes on a truck.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +205,7 @@ fn div_ceil(numerator: i128, denominator: i128) -> i128 {
 
 #[cfg(test)]
 mod tests {
-    use symbiose_matching::score::{PALLET_MASS_G, ROAD_FREIGHT_KG_CO2E_PER_TONNE_KM};
+    use symbiose_domain::freight::{PALLET_MASS_G, ROAD_FREIGHT_KG_CO2E_PER_TONNE_KM};
 
     use super::*;
     use crate::carrier::Profile;

@@ -9,7 +9,7 @@ use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
 use symbiose_kit::ServerConfig;
 use symbiose_kit::auth::Authenticator;
-use symbiose_matching::deal;
+use symbiose_matching_contract::deal;
 use symbiose_proto::logistics::v1::logistics_service_server::LogisticsServiceServer;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
@@ -29,12 +29,10 @@ pub struct TransportOpener<S>(pub Arc<Logistics<S>>);
 
 impl<S: EventStore> Handler for TransportOpener<S> {
     async fn handle(&mut self, event: &RecordedEvent) -> Result<(), HandlerError> {
-        if event.event_type != symbiose_matching::codec::DEAL_AGREED {
+        if event.event_type != symbiose_matching_contract::event_types::DEAL_AGREED {
             return Ok(());
         }
-        let deal::Event::Agreed(deal) =
-            symbiose_matching::codec::decode_deal_event(&event.event_type, &event.payload)?
-        else {
+        let deal::Event::Agreed(deal) = symbiose_matching_contract::decode_recorded_deal(event)? else {
             return Ok(());
         };
         if self.0.open_transport(&deal).await.map_err(symbiose_shell::reaction_failed)? {

@@ -32,8 +32,7 @@
 //!
 //! Pure: `decide` and `evolve`; the shell passes `now_ms` and the ids.
 
-use symbiose_domain::{Country, Money, PalletGrade, Quantity};
-use symbiose_listings::listing::Place;
+use symbiose_domain::Country;
 use uuid::Uuid;
 
 use crate::RejectionKind;
@@ -52,68 +51,10 @@ pub const REPORT_CLOCK_SKEW_MS_MAX: i64 = 5 * 60_000;
 /// How much more than expected may be picked up, in percent.
 pub const PICKUP_OVER_EXPECTED_PERCENT_MAX: i64 = 10;
 
-/// What is booked: the deal's parties and lot, the carrier and its price.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transport {
-    pub deal_id: Uuid,
-    pub seller: Uuid,
-    pub buyer: Uuid,
-    /// The carrier organization.
-    pub carrier: Uuid,
-    /// The quoted or submitted price.
-    pub price: Money,
-    pub pickup: Place,
-    pub delivery: Place,
-    /// The quantity expected, in the deal's unit.
-    pub quantity: Quantity,
-    /// Whether pickup and delivery are in different countries.
-    pub cross_border: bool,
-    /// Whether the lot is hazardous waste.
-    pub hazardous: bool,
-    pub prior_notification_number: Option<String>,
-    pub pallet_exchange: bool,
-}
-
-/// EUR pallets exchanged at one stop, counted from the carrier's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PalletExchange {
-    pub grade: PalletGrade,
-    /// Pallets the carrier gives the party: empty ones to the seller at pickup, the loaded
-    /// ones to the buyer at delivery.
-    pub handed_over: i64,
-    /// Pallets the carrier takes from the party: the loaded ones from the seller at pickup,
-    /// empty ones from the buyer at delivery.
-    pub taken_back: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pickup {
-    /// Counted or weighed at pickup, in the unit of the quantity expected.
-    pub quantity: Quantity,
-    pub pallets: Option<PalletExchange>,
-    pub at_ms: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BorderCrossing {
-    /// The country entered.
-    pub country: Country,
-    pub at_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    /// What arrived, in the unit of the pickup.
-    pub received: Quantity,
-    /// Accepted by the buyer, in milli-units of the same unit; 0 when all is refused.
-    pub accepted_milli: i64,
-    /// Refused, in milli-units of the same unit.
-    pub refused_milli: i64,
-    /// Required when something is refused.
-    pub refusal_reason: Option<String>,
-    pub pallets: Option<PalletExchange>,
-    pub at_ms: i64,
-}
+// What is booked and reported, and the events, are the contract's: what the log records.
+pub use symbiose_logistics_contract::shipment::{
+    BorderCrossing, Delivery, Event, PalletExchange, Pickup, Transport,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shipment {
@@ -221,15 +162,6 @@ impl Command {
 #[derive(Debug, Clone, Copy)]
 pub struct Context {
     pub now_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Booked { shipment_id: Uuid, transport: Transport, booked_by: Uuid, at_ms: i64 },
-    PickedUp(Pickup),
-    BorderCrossed(BorderCrossing),
-    Delivered(Delivery),
-    Closed { accepted_milli: i64, by: Uuid, at_ms: i64 },
 }
 
 /// Why a command is refused; `kind` says how it reaches the caller.

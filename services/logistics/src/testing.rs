@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use symbiose_domain::geo::place;
+use symbiose_domain::lot::Place;
 use symbiose_domain::{Country, Currency, Money, Quantity, Unit};
-use symbiose_listings::listing::Place;
 use uuid::Uuid;
 
 use crate::carrier::{Carrier, Depot, Profile, Rates, Vehicle};

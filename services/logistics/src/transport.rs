@@ -6,7 +6,7 @@
 //! until it expires, and a fresh one follows. Pure.
 
 use symbiose_domain::{Currency, Money};
-use symbiose_matching::deal::{Deal, DealStatus};
+use symbiose_matching_contract::deal::{Deal, DealStatus};
 use uuid::Uuid;
 
 use crate::carrier::Carrier;
@@ -19,29 +19,8 @@ pub const SUBMITTED_VALID_HOURS_MAX: u32 = 14 * 24;
 /// Most prices submitted for one transport (one per carrier; a new one replaces the last).
 pub const SUBMITTED_QUOTES_MAX: usize = 200;
 
-/// A quote as the parties see it and book it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OfferedQuote {
-    pub id: Uuid,
-    pub deal_id: Uuid,
-    pub carrier: Uuid,
-    /// The vehicle's name (automatic quotes) or empty.
-    pub vehicle: String,
-    pub price: Money,
-    pub road_distance_km: f64,
-    pub duration_minutes: i64,
-    pub chargeable_mass_kg: i64,
-    pub co2_kg: f64,
-    pub expires_at_ms: i64,
-    /// From the carrier's rates (true) or its own answer (false).
-    pub automatic: bool,
-}
-
-impl OfferedQuote {
-    pub fn is_valid_at(&self, now_ms: i64) -> bool {
-        now_ms < self.expires_at_ms
-    }
-}
+// A quote as the parties see it and book it, and the events, are the contract's.
+pub use symbiose_logistics_contract::transport::{Event, OfferedQuote};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransportRequest {
@@ -65,12 +44,6 @@ impl TransportState {
             TransportState::Requested(request) => Some(request),
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Requested { deal: Box<Deal>, at_ms: i64 },
-    QuoteSubmitted(Box<OfferedQuote>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,8 +7,9 @@ use std::collections::{HashMap, HashSet};
 
 use symbiose_domain::{Country, Quantity};
 use symbiose_eventstore::RecordedEvent;
-use symbiose_listings::organization::{self, Organization, PermitKind};
-use symbiose_matching::deal::{self as matching_deal, Deal};
+use symbiose_listings_contract::organization::{self, Organization, PermitKind};
+use symbiose_matching_contract::deal::{self as matching_deal, Deal};
+use symbiose_settlement_contract::ESCROW_HELD;
 use symbiose_shell::aggregate_id;
 use uuid::Uuid;
 
@@ -28,7 +29,6 @@ pub const QUOTES_MAX: usize = 100;
 const DEAL_CATEGORY: &str = "deal";
 /// Settlement's escrow of a deal: its pickup waits for the payment to be held.
 const ESCROW_CATEGORY: &str = "escrow";
-const ESCROW_HELD: &str = "symbiose.settlement.v1.EscrowHeld";
 
 /// An aggregate as the view holds it, with its version.
 #[derive(Debug, Clone)]
@@ -97,21 +97,21 @@ impl symbiose_shell::View for View {
 impl View {
     fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let event = symbiose_listings::decode_organization_event(&recorded.event_type, &recorded.payload)?;
+        let event = symbiose_listings_contract::decode_recorded_organization(recorded)?;
         organization::fold_public(&mut self.organizations, id, &event);
         Ok(())
     }
 
     fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let event = symbiose_matching::codec::decode_deal_event(&recorded.event_type, &recorded.payload)?;
+        let event = symbiose_matching_contract::decode_recorded_deal(recorded)?;
         matching_deal::fold(&mut self.deals, id, &event);
         Ok(())
     }
 
     fn apply_carrier(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let event = codec::decode_carrier_event(id, &recorded.event_type, &recorded.payload)?;
+        let event = codec::decode_recorded_carrier_event(id, recorded)?;
         let state = self
             .carriers
             .remove(&id)
@@ -124,7 +124,7 @@ impl View {
 
     fn apply_transport(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let event = codec::decode_transport_event(&recorded.event_type, &recorded.payload)?;
+        let event = codec::decode_recorded_transport_event(recorded)?;
         let state = self.transports.remove(&id).map_or(TransportState::Absent, |held| held.value);
         self.transports
             .insert(id, Held { value: transport::evolve(state, &event), version: recorded.version });
@@ -133,7 +133,7 @@ impl View {
 
     fn apply_shipment(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let stored = codec::decode_shipment_event(&recorded.event_type, &recorded.payload)?;
+        let stored = codec::decode_recorded_shipment_event(recorded)?;
         let held = self.shipments.remove(&id);
         let (state, mut history, mut quote) = match held {
             Some(held) => (held.state, held.history, held.quote),
@@ -155,7 +155,7 @@ impl View {
     }
 
     fn apply_settlement(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let settlement = codec::decode_settlement(&recorded.event_type, &recorded.payload)?;
+        let settlement = codec::decode_recorded_settlement(recorded)?;
         if self.settlements.insert(settlement.settlement_id, settlement).is_none() {
             self.pallets.apply(&Fact::Settled(settlement));
         }

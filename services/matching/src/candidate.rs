@@ -6,8 +6,9 @@
 //! what the listing does not hold (the log position of its publication, the other codes a
 //! request accepts).
 
+use symbiose_domain::lot::{LegalStatus, Place, Quality};
 use symbiose_domain::{MaterialFamily, Money, Unit, WasteCode};
-use symbiose_listings::listing::{Delivery, LegalStatus, Listing, Place, Quality, Side};
+use symbiose_listings_contract::listing::{Delivery, Listing, Side};
 use uuid::Uuid;
 
 /// The matching view of one open listing.
@@ -88,7 +89,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use symbiose_domain::{Currency, PalletGrade, Quantity};
-    use symbiose_listings::listing::{REQUEST_DISTANCE_KM_DEFAULT, Terms};
+    use symbiose_listings_contract::listing::{REQUEST_DISTANCE_KM_DEFAULT, Terms};
 
     use super::*;
     use crate::testing::{NOW_MS, town};

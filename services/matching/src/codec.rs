@@ -1,71 +1,24 @@
 //! The wire form of matching: proposals, deals and matches to and from the messages of
 //! `matching.proto`, and the events to and from `events.proto` (`symbiose.matching.v1.<type>`).
 
-use std::collections::BTreeSet;
-
-use prost::Message as _;
-use symbiose_domain::{Country, WasteCode};
-use symbiose_listings::listing::{LegalStatus, Place};
+use symbiose_domain::Country;
 use symbiose_proto::common::v1 as common;
-use symbiose_proto::convert::{
-    FieldError, country_from_wire, material_family_from_wire, ms_from_timestamp, required, timestamp_from_ms,
-};
-use symbiose_proto::listings::v1 as listings;
+use symbiose_proto::convert::timestamp_from_ms;
 use symbiose_proto::matching::v1 as pb;
 use uuid::Uuid;
 
-use crate::deal::{self, Deal, DealStatus};
-use crate::proposal::{self, Line, Proposal, Status};
-use crate::rules::RequiredDocument;
+use crate::deal::{Deal, DealStatus};
+use crate::proposal::{Proposal, Status};
 use crate::score::Score;
 
-pub const MATCH_PROPOSED: &str = "symbiose.matching.v1.MatchProposed";
-pub const PROPOSAL_ACCEPTED: &str = "symbiose.matching.v1.ProposalAccepted";
-pub const PROPOSAL_DECLINED: &str = "symbiose.matching.v1.ProposalDeclined";
-pub const PROPOSAL_CLOSED: &str = "symbiose.matching.v1.ProposalClosed";
-pub const PROPOSAL_CONCLUDED: &str = "symbiose.matching.v1.ProposalConcluded";
-pub const DEAL_AGREED: &str = "symbiose.matching.v1.DealAgreed";
-pub const DEAL_CANCELLED: &str = "symbiose.matching.v1.DealCancelled";
-
+use symbiose_listings_contract::vocabulary;
+pub(crate) use symbiose_matching_contract::document_to_wire;
+pub use symbiose_matching_contract::event_types::*;
+/// The stored form of the deal events is the matching contract's.
+pub use symbiose_matching_contract::{
+    decode_deal_event, decode_proposal_event, encode_deal_event, encode_proposal_event,
+};
 pub use symbiose_proto::convert::id;
-
-pub(crate) fn legal_status_to_wire(status: LegalStatus) -> listings::LegalStatus {
-    match status {
-        LegalStatus::Waste => listings::LegalStatus::Waste,
-        LegalStatus::ByProduct => listings::LegalStatus::ByProduct,
-        LegalStatus::EndOfWaste => listings::LegalStatus::EndOfWaste,
-        LegalStatus::ProductForReuse => listings::LegalStatus::ProductForReuse,
-    }
-}
-
-fn legal_status_from_wire(value: i32, field: &str) -> Result<LegalStatus, FieldError> {
-    match listings::LegalStatus::try_from(value) {
-        Ok(listings::LegalStatus::Waste) => Ok(LegalStatus::Waste),
-        Ok(listings::LegalStatus::ByProduct) => Ok(LegalStatus::ByProduct),
-        Ok(listings::LegalStatus::EndOfWaste) => Ok(LegalStatus::EndOfWaste),
-        Ok(listings::LegalStatus::ProductForReuse) => Ok(LegalStatus::ProductForReuse),
-        _ => Err(FieldError::new(field, format!("{value} is not a legal status"))),
-    }
-}
-
-pub(crate) fn document_to_wire(document: RequiredDocument) -> i32 {
-    match document {
-        RequiredDocument::AnnexVii => pb::RequiredDocument::AnnexVii,
-        RequiredDocument::PriorNotification => pb::RequiredDocument::PriorNotification,
-    }
-    .into()
-}
-
-fn documents_from_wire(values: &[i32], field: &str) -> Result<Vec<RequiredDocument>, FieldError> {
-    values
-        .iter()
-        .map(|value| match pb::RequiredDocument::try_from(*value) {
-            Ok(pb::RequiredDocument::AnnexVii) => Ok(RequiredDocument::AnnexVii),
-            Ok(pb::RequiredDocument::PriorNotification) => Ok(RequiredDocument::PriorNotification),
-            _ => Err(FieldError::new(field, format!("{value} is not a document"))),
-        })
-        .collect()
-}
 
 pub(crate) fn score_to_wire(score: &Score) -> pb::Score {
     pb::Score {
@@ -76,39 +29,6 @@ pub(crate) fn score_to_wire(score: &Score) -> pb::Score {
         timing: score.timing,
         co2_kg: score.co2_kg.unwrap_or_default(),
     }
-}
-
-fn score_from_wire(score: Option<pb::Score>) -> Score {
-    let score = score.unwrap_or_default();
-    Score {
-        total: score.total,
-        distance: score.distance,
-        price: score.price,
-        quantity: score.quantity,
-        timing: score.timing,
-        co2_kg: (score.co2_kg > 0.0).then_some(score.co2_kg),
-    }
-}
-
-fn waste_code_from_wire(
-    code: Option<common::WasteCode>,
-    field: &str,
-) -> Result<Option<WasteCode>, FieldError> {
-    match code {
-        Some(code) if !code.code.is_empty() => {
-            WasteCode::parse(&code.code).map(Some).map_err(|error| FieldError::new(field, error))
-        }
-        _ => Ok(None),
-    }
-}
-
-fn place(
-    point: Option<common::GeoPoint>,
-    country: i32,
-    point_field: &str,
-    country_field: &str,
-) -> Result<Place, FieldError> {
-    Ok(Place { point: required(point, point_field)?, country: country_from_wire(country, country_field)? })
 }
 
 fn country_to_wire(country: Country) -> i32 {
@@ -158,135 +78,8 @@ pub fn proposal_to_wire(proposal: &Proposal, version: u64) -> pb::Proposal {
         reason: proposal.reason.clone(),
         proposed_at: Some(timestamp_from_ms(proposal.proposed_at_ms)),
         version,
-        legal_status: legal_status_to_wire(proposal.legal_status).into(),
+        legal_status: vocabulary::legal_status_to_wire(proposal.legal_status),
     }
-}
-
-/// A proposal as `MatchProposed` stored it: open, accepted by no one.
-fn proposal_from_wire(proposal: pb::Proposal) -> Result<Proposal, FieldError> {
-    let proposal_id = id(&proposal.proposal_id, "proposal_id")?;
-    let lines = proposal
-        .lines
-        .into_iter()
-        .enumerate()
-        .map(|(index, line)| {
-            let offer_id = id(&line.offer_id, "offer_id")?;
-            Ok(Line {
-                offer_id,
-                seller: id(&line.seller_organization_id, "seller_organization_id")?,
-                quantity: required(line.quantity, "quantity")?,
-                price_per_unit: required(line.price_per_unit, "price_per_unit")?,
-                pickup: place(line.pickup, line.pickup_country, "pickup", "pickup_country")?,
-                distance_km: line.distance_km,
-                documents: documents_from_wire(&line.required_documents, "required_documents")?,
-                deal_id: proposal::deal_id(proposal_id, offer_id),
-            })
-            .map_err(|error: FieldError| error.under(&format!("lines[{index}]")))
-        })
-        .collect::<Result<Vec<_>, FieldError>>()?;
-    Ok(Proposal {
-        id: proposal_id,
-        request_id: id(&proposal.request_id, "request_id")?,
-        buyer: id(&proposal.buyer_organization_id, "buyer_organization_id")?,
-        lines,
-        family: material_family_from_wire(proposal.material_family, "material_family")?,
-        waste_code: waste_code_from_wire(proposal.waste_code, "waste_code")?,
-        legal_status: legal_status_from_wire(proposal.legal_status, "legal_status")?,
-        delivery: place(proposal.delivery, proposal.delivery_country, "delivery", "delivery_country")?,
-        score: score_from_wire(proposal.score),
-        consolidated: proposal.consolidated,
-        proposed_at_ms: match &proposal.proposed_at {
-            Some(at) => ms_from_timestamp(at, "proposed_at")?,
-            None => 0,
-        },
-        status: Status::Open,
-        accepted_by: BTreeSet::new(),
-        reason: String::new(),
-    })
-}
-
-fn organization(value: &str, field: &str) -> Result<Uuid, String> {
-    id(value, field).map_err(|error| error.to_string())
-}
-
-pub fn encode_proposal_event(proposal_id: Uuid, event: &proposal::Event) -> (&'static str, Vec<u8>) {
-    let id = proposal_id.to_string();
-    match event {
-        proposal::Event::Proposed(proposal) => (
-            MATCH_PROPOSED,
-            pb::MatchProposed { proposal: Some(proposal_to_wire(proposal, 0)) }.encode_to_vec(),
-        ),
-        proposal::Event::Accepted { by, at_ms } => (
-            PROPOSAL_ACCEPTED,
-            pb::ProposalAccepted {
-                proposal_id: id,
-                organization_id: by.to_string(),
-                accepted_at: Some(timestamp_from_ms(*at_ms)),
-            }
-            .encode_to_vec(),
-        ),
-        proposal::Event::Declined { by, reason } => (
-            PROPOSAL_DECLINED,
-            pb::ProposalDeclined { proposal_id: id, organization_id: by.to_string(), reason: reason.clone() }
-                .encode_to_vec(),
-        ),
-        proposal::Event::Closed { reason } => {
-            (PROPOSAL_CLOSED, pb::ProposalClosed { proposal_id: id, reason: reason.clone() }.encode_to_vec())
-        }
-        proposal::Event::Concluded { deal_ids } => (
-            PROPOSAL_CONCLUDED,
-            pb::ProposalConcluded {
-                proposal_id: id,
-                deal_ids: deal_ids.iter().map(Uuid::to_string).collect(),
-            }
-            .encode_to_vec(),
-        ),
-    }
-}
-
-pub fn decode_proposal_event(event_type: &str, payload: &[u8]) -> Result<proposal::Event, String> {
-    let bad = |error: prost::DecodeError| format!("{event_type}: {error}");
-    match event_type {
-        MATCH_PROPOSED => {
-            let event = pb::MatchProposed::decode(payload).map_err(bad)?;
-            let proposal = required_proposal(event.proposal)?;
-            Ok(proposal::Event::Proposed(Box::new(proposal)))
-        }
-        PROPOSAL_ACCEPTED => {
-            let event = pb::ProposalAccepted::decode(payload).map_err(bad)?;
-            let at_ms = match &event.accepted_at {
-                Some(at) => ms_from_timestamp(at, "accepted_at").map_err(|error| error.to_string())?,
-                None => 0,
-            };
-            Ok(proposal::Event::Accepted {
-                by: organization(&event.organization_id, "organization_id")?,
-                at_ms,
-            })
-        }
-        PROPOSAL_DECLINED => {
-            let event = pb::ProposalDeclined::decode(payload).map_err(bad)?;
-            Ok(proposal::Event::Declined {
-                by: organization(&event.organization_id, "organization_id")?,
-                reason: event.reason,
-            })
-        }
-        PROPOSAL_CLOSED => {
-            let event = pb::ProposalClosed::decode(payload).map_err(bad)?;
-            Ok(proposal::Event::Closed { reason: event.reason })
-        }
-        PROPOSAL_CONCLUDED => {
-            let event = pb::ProposalConcluded::decode(payload).map_err(bad)?;
-            let deal_ids =
-                event.deal_ids.iter().map(|deal| organization(deal, "deal_ids")).collect::<Result<_, _>>()?;
-            Ok(proposal::Event::Concluded { deal_ids })
-        }
-        other => Err(format!("{other} is not a proposal event")),
-    }
-}
-
-fn required_proposal(proposal: Option<pb::Proposal>) -> Result<Proposal, String> {
-    let proposal = proposal.ok_or("proposal: is required")?;
-    proposal_from_wire(proposal).map_err(|error| error.under("proposal").to_string())
 }
 
 /// The deal as the API shows it, at `version`.
@@ -306,7 +99,7 @@ pub fn deal_to_wire(deal: &Deal, version: u64) -> pb::Deal {
         buyer_organization_id: deal.buyer.to_string(),
         material_family: common::MaterialFamily::from(deal.family).into(),
         waste_code: deal.waste_code.map(Into::into),
-        legal_status: legal_status_to_wire(deal.legal_status).into(),
+        legal_status: vocabulary::legal_status_to_wire(deal.legal_status),
         quantity: Some(deal.quantity.into()),
         price_per_unit: Some(deal.price_per_unit.into()),
         total: deal.total().ok().map(Into::into),
@@ -325,79 +118,18 @@ pub fn deal_to_wire(deal: &Deal, version: u64) -> pb::Deal {
     }
 }
 
-pub fn deal_from_wire(deal: pb::Deal) -> Result<Deal, FieldError> {
-    Ok(Deal {
-        id: id(&deal.deal_id, "deal_id")?,
-        proposal_id: id(&deal.proposal_id, "proposal_id")?,
-        offer_id: id(&deal.offer_id, "offer_id")?,
-        request_id: id(&deal.request_id, "request_id")?,
-        seller: id(&deal.seller_organization_id, "seller_organization_id")?,
-        buyer: id(&deal.buyer_organization_id, "buyer_organization_id")?,
-        family: material_family_from_wire(deal.material_family, "material_family")?,
-        waste_code: waste_code_from_wire(deal.waste_code, "waste_code")?,
-        legal_status: legal_status_from_wire(deal.legal_status, "legal_status")?,
-        quantity: required(deal.quantity, "quantity")?,
-        price_per_unit: required(deal.price_per_unit, "price_per_unit")?,
-        pickup: place(deal.pickup, deal.pickup_country, "pickup", "pickup_country")?,
-        delivery: place(deal.delivery, deal.delivery_country, "delivery", "delivery_country")?,
-        distance_km: deal.distance_km,
-        documents: documents_from_wire(&deal.required_documents, "required_documents")?,
-        agreed_at_ms: match &deal.agreed_at {
-            Some(at) => ms_from_timestamp(at, "agreed_at")?,
-            None => 0,
-        },
-        status: DealStatus::Agreed,
-    })
-}
-
-pub fn encode_deal_event(deal_id: Uuid, event: &deal::Event) -> (&'static str, Vec<u8>) {
-    match event {
-        deal::Event::Agreed(deal) => {
-            (DEAL_AGREED, pb::DealAgreed { deal: Some(deal_to_wire(deal, 0)) }.encode_to_vec())
-        }
-        deal::Event::Cancelled { by, reason, at_ms } => (
-            DEAL_CANCELLED,
-            pb::DealCancelled {
-                deal_id: deal_id.to_string(),
-                organization_id: by.to_string(),
-                reason: reason.clone(),
-                cancelled_at: Some(timestamp_from_ms(*at_ms)),
-            }
-            .encode_to_vec(),
-        ),
-    }
-}
-
-pub fn decode_deal_event(event_type: &str, payload: &[u8]) -> Result<deal::Event, String> {
-    let bad = |error: prost::DecodeError| format!("{event_type}: {error}");
-    match event_type {
-        DEAL_AGREED => {
-            let event = pb::DealAgreed::decode(payload).map_err(bad)?;
-            let deal = event.deal.ok_or("deal: is required")?;
-            let deal = deal_from_wire(deal).map_err(|error| error.under("deal").to_string())?;
-            Ok(deal::Event::Agreed(Box::new(deal)))
-        }
-        DEAL_CANCELLED => {
-            let event = pb::DealCancelled::decode(payload).map_err(bad)?;
-            let at_ms = match &event.cancelled_at {
-                Some(at) => ms_from_timestamp(at, "cancelled_at").map_err(|error| error.to_string())?,
-                None => 0,
-            };
-            Ok(deal::Event::Cancelled {
-                by: organization(&event.organization_id, "organization_id")?,
-                reason: event.reason,
-                at_ms,
-            })
-        }
-        other => Err(format!("{other} is not a deal event")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use symbiose_domain::{Currency, GeoPoint, MaterialFamily, Money, Quantity, Unit};
 
+    use symbiose_domain::WasteCode;
+    use symbiose_domain::lot::{LegalStatus, Place};
+
     use super::*;
+    use crate::deal;
+    use crate::proposal::{self, Line};
+    use crate::rules::RequiredDocument;
+    use std::collections::BTreeSet;
 
     fn place(latitude: f64, longitude: f64, country: Country) -> Place {
         Place { point: GeoPoint::new(latitude, longitude).expect("a point"), country }

@@ -20,7 +20,7 @@
 //! each part's mass moved from its own site to the request.
 
 use symbiose_domain::GeoPoint;
-use symbiose_listings::listing::Side;
+use symbiose_listings_contract::listing::Side;
 use uuid::Uuid;
 
 use crate::index::MatchIndex;

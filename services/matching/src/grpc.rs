@@ -6,7 +6,7 @@ use symbiose_domain::Quantity;
 use symbiose_eventstore::EventStore;
 use symbiose_kit::auth::{self, Caller};
 use symbiose_kit::{ApiError, page};
-use symbiose_listings::listing::Side;
+use symbiose_listings_contract::listing::Side;
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::convert::FieldError;
 use symbiose_proto::listings::v1 as listings;

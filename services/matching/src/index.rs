@@ -42,8 +42,8 @@ use std::collections::{BTreeMap, HashMap};
 use rstar::primitives::GeomWithData;
 use rstar::{AABB, PointDistance, RStarInsertionStrategy, RTree, RTreeParams, SelectionFunction};
 use symbiose_domain::{Country, Currency, GeoPoint, MaterialFamily, Unit, WasteCode};
-use symbiose_listings::listing::{Delivery, Side};
-use symbiose_listings::organization::Permit;
+use symbiose_listings_contract::listing::{Delivery, Side};
+use symbiose_listings_contract::organization::Permit;
 use uuid::Uuid;
 
 use crate::rules::{self, QualityKey};

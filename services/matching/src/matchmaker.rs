@@ -13,8 +13,11 @@ use std::sync::{Arc, RwLockReadGuard};
 use symbiose_domain::Quantity;
 use symbiose_eventstore::{EventStore, StreamName};
 use symbiose_kit::ApiError;
-use symbiose_listings::listing::Side;
-use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, Loaded, Turns, append, load, now_ms};
+use symbiose_listings_contract::listing::Side;
+use symbiose_shell::{
+    Actor, Decision, EventIds, Executed, Followed, Loaded, Outcome, RejectionKind, Shell, load, now_ms,
+    rejected,
+};
 use uuid::Uuid;
 
 use crate::candidate::Candidate;
@@ -64,10 +67,9 @@ pub struct Accepted {
 }
 
 pub struct Matchmaker<S, R> {
-    store: S,
+    shell: Shell<S>,
     reservations: R,
     view: Followed<View>,
-    turns: Turns,
 }
 
 impl<S, R> std::fmt::Debug for Matchmaker<S, R> {
@@ -81,7 +83,7 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
     /// first event for as long as the store is open.
     pub fn start(store: S, reservations: R) -> Arc<Matchmaker<S, R>> {
         let view = Followed::start(store.clone(), "matching view");
-        Arc::new(Matchmaker { store, reservations, view, turns: Turns::new() })
+        Arc::new(Matchmaker { shell: Shell::new(store, EventIds::Versioned), reservations, view })
     }
 
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
@@ -192,75 +194,81 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
     }
 
     async fn load_proposal(&self, id: Uuid) -> Result<Loaded<ProposalState>, ApiError> {
-        load(&self.store, &proposal_stream(id), codec::decode_proposal_event, proposal::evolve).await
+        load(
+            self.shell.store(),
+            &proposal_stream(id),
+            symbiose_matching_contract::decode_recorded_proposal,
+            proposal::evolve,
+        )
+        .await
     }
 
     async fn load_deal(&self, id: Uuid) -> Result<Loaded<DealState>, ApiError> {
-        load(&self.store, &deal_stream(id), codec::decode_deal_event, deal::evolve).await
+        load(
+            self.shell.store(),
+            &deal_stream(id),
+            symbiose_matching_contract::decode_recorded_deal,
+            deal::evolve,
+        )
+        .await
     }
 
-    /// Decides `command` on proposal `id` and appends; returns the proposal's state, version
-    /// and last position, and whether anything was written.
+    /// Decides `command` on proposal `id` and appends, through the shell; returns the
+    /// proposal's state, version and last position, and whether anything was written. A
+    /// repeated request answers the proposal as it stands.
     async fn execute_proposal(
         &self,
         id: Uuid,
         actor: &Actor,
         command: proposal::Command,
     ) -> Result<((Proposal, u64, u64), bool), ApiError> {
-        let stream = proposal_stream(id);
-        let _turn = self.turns.take(&stream).await?;
-        for _ in 0..COMMAND_ATTEMPTS_MAX {
-            let loaded = self.load_proposal(id).await?;
-            let events = if loaded.repeated(actor)? {
-                Vec::new()
-            } else {
-                proposal::decide(&loaded.state, command.clone()).map_err(proposal_rejection)?
-            };
-            if events.is_empty() {
-                let proposal = loaded.state.proposal().cloned().ok_or_else(|| not_found_proposal(id))?;
-                return Ok(((proposal, loaded.version.unwrap_or_default(), loaded.last_position), false));
-            }
-            let encoded = events.iter().map(|event| codec::encode_proposal_event(id, event)).collect();
-            if let Some((version, position)) =
-                append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?
-            {
-                let state = events.iter().fold(loaded.state, proposal::evolve);
-                let proposal = state.proposal().cloned().ok_or_else(|| not_found_proposal(id))?;
-                return Ok(((proposal, version, position), true));
-            }
-        }
-        Err(ApiError::Aborted(format!("proposal {id} changed under {COMMAND_ATTEMPTS_MAX} attempts")))
+        let executed = self
+            .shell
+            .execute(
+                &proposal_stream(id),
+                actor,
+                || self.load_proposal(id),
+                |loaded: &Loaded<ProposalState>| {
+                    let events =
+                        proposal::decide(&loaded.state, command.clone()).map_err(proposal_rejection)?;
+                    let state = events.iter().fold(loaded.state.clone(), proposal::evolve);
+                    let encoded =
+                        events.iter().map(|event| codec::encode_proposal_event(id, event)).collect();
+                    Ok(Decision::new(encoded, state))
+                },
+            )
+            .await?;
+        let appended = executed.appended();
+        let (state, version, position) = as_it_stands(executed);
+        let proposal = state.proposal().cloned().ok_or_else(|| not_found_proposal(id))?;
+        Ok(((proposal, version, position), appended))
     }
 
+    /// Decides `command` on deal `id` and appends, through the shell; returns the deal's
+    /// state, version and last position.
     async fn execute_deal(
         &self,
         id: Uuid,
         actor: &Actor,
         command: deal::Command,
     ) -> Result<(Deal, u64, u64), ApiError> {
-        let stream = deal_stream(id);
-        let _turn = self.turns.take(&stream).await?;
-        for _ in 0..COMMAND_ATTEMPTS_MAX {
-            let loaded = self.load_deal(id).await?;
-            let events = if loaded.repeated(actor)? {
-                Vec::new()
-            } else {
-                deal::decide(&loaded.state, command.clone()).map_err(deal_rejection)?
-            };
-            if events.is_empty() {
-                let deal = loaded.state.deal().cloned().ok_or_else(|| not_found_deal(id))?;
-                return Ok((deal, loaded.version.unwrap_or_default(), loaded.last_position));
-            }
-            let encoded = events.iter().map(|event| codec::encode_deal_event(id, event)).collect();
-            if let Some((version, position)) =
-                append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?
-            {
-                let state = events.iter().fold(loaded.state, deal::evolve);
-                let deal = state.deal().cloned().ok_or_else(|| not_found_deal(id))?;
-                return Ok((deal, version, position));
-            }
-        }
-        Err(ApiError::Aborted(format!("deal {id} changed under {COMMAND_ATTEMPTS_MAX} attempts")))
+        let executed = self
+            .shell
+            .execute(
+                &deal_stream(id),
+                actor,
+                || self.load_deal(id),
+                |loaded: &Loaded<DealState>| {
+                    let events = deal::decide(&loaded.state, command.clone()).map_err(deal_rejection)?;
+                    let state = events.iter().fold(loaded.state.clone(), deal::evolve);
+                    let encoded = events.iter().map(|event| codec::encode_deal_event(id, event)).collect();
+                    Ok(Decision::new(encoded, state))
+                },
+            )
+            .await?;
+        let (state, version, position) = as_it_stands(executed);
+        let deal = state.deal().cloned().ok_or_else(|| not_found_deal(id))?;
+        Ok((deal, version, position))
     }
 
     /// `actor` accepts proposal `id` for its side. The last acceptance concludes it: every
@@ -426,7 +434,7 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         reason: String,
     ) -> Result<(Deal, u64, u64), ApiError> {
         // Before pickup only: the view must hold every event written so far to say.
-        if let Some(last) = self.store.head().checked_sub(1) {
+        if let Some(last) = self.shell.store().head().checked_sub(1) {
             self.wait_for(last).await?;
         }
         let loaded = self.load_deal(id).await?;
@@ -603,22 +611,34 @@ fn not_found_deal(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("deal {id} not found"))
 }
 
-fn proposal_rejection(rejection: proposal::Rejection) -> ApiError {
-    use proposal::Rejection as R;
-    match rejection {
-        R::NotFound => ApiError::NotFound("proposal not found".to_owned()),
-        R::NotAParty => ApiError::PermissionDenied(rejection.to_string()),
-        R::ReasonTooLong => ApiError::invalid_argument("reason", rejection),
-        R::Declined | R::Unavailable | R::Concluded | R::NotAcceptedByAll | R::AcceptedByAll => {
-            ApiError::FailedPrecondition(rejection.to_string())
-        }
+/// An aggregate as a command left it, with its version and last position: as appended or
+/// decided, or, for a repeated request, as it stands now.
+fn as_it_stands<State>(executed: Executed<State, State>) -> (State, u64, u64) {
+    let Executed { written, outcome } = executed;
+    match outcome {
+        Outcome::Appended(state) | Outcome::Unchanged(state) => (state, written.version, written.position),
+        Outcome::Repeated(loaded) => (loaded.state, loaded.version.unwrap_or_default(), loaded.last_position),
     }
 }
 
+fn proposal_rejection(rejection: proposal::Rejection) -> ApiError {
+    use proposal::Rejection as R;
+    let kind = match rejection {
+        R::NotFound => return rejected(RejectionKind::NotFound, "proposal not found"),
+        R::NotAParty => RejectionKind::PermissionDenied,
+        R::ReasonTooLong => RejectionKind::InvalidArgument { field: "reason" },
+        R::Declined | R::Unavailable | R::Concluded | R::NotAcceptedByAll | R::AcceptedByAll => {
+            RejectionKind::FailedPrecondition
+        }
+    };
+    rejected(kind, rejection)
+}
+
 fn deal_rejection(rejection: deal::Rejection) -> ApiError {
-    match rejection {
-        deal::Rejection::NotFound => ApiError::NotFound("deal not found".to_owned()),
-        deal::Rejection::NotAParty => ApiError::PermissionDenied(rejection.to_string()),
-        deal::Rejection::ReasonTooLong => ApiError::invalid_argument("reason", rejection),
-    }
+    let kind = match rejection {
+        deal::Rejection::NotFound => return rejected(RejectionKind::NotFound, "deal not found"),
+        deal::Rejection::NotAParty => RejectionKind::PermissionDenied,
+        deal::Rejection::ReasonTooLong => RejectionKind::InvalidArgument { field: "reason" },
+    };
+    rejected(kind, rejection)
 }

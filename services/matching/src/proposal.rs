@@ -5,110 +5,14 @@
 //!
 //! Its id and its deals' ids are derived from the listings paired, so a pair is proposed once
 //! and a retried conclusion reserves and agrees the same deals. Pure: `decide` and `evolve`.
+//! Its types, events and fold are the matching contract's (`symbiose_matching_contract::proposal`);
+//! what is here is how the service decides.
 
-use std::collections::BTreeSet;
-
-use symbiose_domain::{MaterialFamily, Money, Quantity, WasteCode};
-use symbiose_listings::listing::{LegalStatus, Place};
+pub use symbiose_matching_contract::proposal::*;
 use uuid::Uuid;
 
-use crate::rules::RequiredDocument;
-use crate::score::Score;
-
-/// Namespace of the ids derived from the listings a proposal pairs.
-const PROPOSAL_NAMESPACE: Uuid = Uuid::from_u128(0x6d61_7463_6869_4e67_8a11_7e57_0c0d_e5a1);
 /// Longest reason given for a decline or a cancellation, in bytes.
 pub const REASON_BYTES_MAX: usize = 500;
-
-/// The id of the proposal pairing `request` with `offers` (in any order).
-pub fn proposal_id(request: Uuid, offers: &[Uuid]) -> Uuid {
-    let mut sorted = offers.to_vec();
-    sorted.sort_unstable();
-    let names: Vec<String> = sorted.iter().map(Uuid::to_string).collect();
-    Uuid::new_v5(&PROPOSAL_NAMESPACE, format!("proposal/{request}/{}", names.join(",")).as_bytes())
-}
-
-/// The id of the deal that `offer`'s line of `proposal` becomes: also its reservation's id.
-pub fn deal_id(proposal: Uuid, offer: Uuid) -> Uuid {
-    Uuid::new_v5(&PROPOSAL_NAMESPACE, format!("deal/{proposal}/{offer}").as_bytes())
-}
-
-/// One offer of a proposal and what would move from it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Line {
-    pub offer_id: Uuid,
-    pub seller: Uuid,
-    pub quantity: Quantity,
-    pub price_per_unit: Money,
-    pub pickup: Place,
-    pub distance_km: f64,
-    pub documents: Vec<RequiredDocument>,
-    pub deal_id: Uuid,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Open,
-    Concluded,
-    Declined,
-    Unavailable,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Proposal {
-    pub id: Uuid,
-    pub request_id: Uuid,
-    pub buyer: Uuid,
-    pub lines: Vec<Line>,
-    pub family: MaterialFamily,
-    pub waste_code: Option<WasteCode>,
-    pub legal_status: LegalStatus,
-    pub delivery: Place,
-    pub score: Score,
-    pub consolidated: bool,
-    pub proposed_at_ms: i64,
-    pub status: Status,
-    pub accepted_by: BTreeSet<Uuid>,
-    /// Why it was declined or closed.
-    pub reason: String,
-}
-
-impl Proposal {
-    /// The buyer and every seller, once each.
-    pub fn parties(&self) -> BTreeSet<Uuid> {
-        std::iter::once(self.buyer).chain(self.lines.iter().map(|line| line.seller)).collect()
-    }
-
-    pub fn is_party(&self, organization: Uuid) -> bool {
-        self.buyer == organization || self.lines.iter().any(|line| line.seller == organization)
-    }
-
-    /// Whether every party has accepted.
-    pub fn accepted_by_all(&self) -> bool {
-        self.parties().is_subset(&self.accepted_by)
-    }
-
-    /// Whether `listing` is the request or one of the offers.
-    pub fn names_listing(&self, listing: Uuid) -> bool {
-        self.request_id == listing || self.lines.iter().any(|line| line.offer_id == listing)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum ProposalState {
-    #[default]
-    Absent,
-    Present(Box<Proposal>),
-}
-
-impl ProposalState {
-    pub fn proposal(&self) -> Option<&Proposal> {
-        match self {
-            ProposalState::Absent => None,
-            ProposalState::Present(proposal) => Some(proposal),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -127,15 +31,6 @@ pub enum Command {
     },
     /// Every party accepted and every line's quantity is reserved.
     Conclude,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Proposed(Box<Proposal>),
-    Accepted { by: Uuid, at_ms: i64 },
-    Declined { by: Uuid, reason: String },
-    Closed { reason: String },
-    Concluded { deal_ids: Vec<Uuid> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -214,35 +109,12 @@ fn party(proposal: &Proposal, organization: Uuid) -> Result<(), Rejection> {
     if proposal.is_party(organization) { Ok(()) } else { Err(Rejection::NotAParty) }
 }
 
-/// The state after `event`.
-pub fn evolve(state: ProposalState, event: &Event) -> ProposalState {
-    match (state, event) {
-        (ProposalState::Absent, Event::Proposed(proposal)) => ProposalState::Present(proposal.clone()),
-        (ProposalState::Present(mut proposal), event) => {
-            match event {
-                Event::Proposed(_) => {}
-                Event::Accepted { by, .. } => {
-                    proposal.accepted_by.insert(*by);
-                }
-                Event::Declined { reason, .. } => {
-                    proposal.status = Status::Declined;
-                    proposal.reason.clone_from(reason);
-                }
-                Event::Closed { reason } => {
-                    proposal.status = Status::Unavailable;
-                    proposal.reason.clone_from(reason);
-                }
-                Event::Concluded { .. } => proposal.status = Status::Concluded,
-            }
-            ProposalState::Present(proposal)
-        }
-        (state, _) => state,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use symbiose_domain::{Country, Currency, GeoPoint, Unit};
+    use std::collections::BTreeSet;
+
+    use symbiose_domain::lot::{LegalStatus, Place};
+    use symbiose_domain::{Country, Currency, GeoPoint, MaterialFamily, Money, Quantity, Unit};
 
     use super::*;
 

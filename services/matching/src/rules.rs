@@ -43,9 +43,10 @@
 //!
 //! Pure and total: every input gives an answer, nothing panics.
 
+use symbiose_domain::lot::{DataQuality, LegalStatus, PlasticForm, Polymer, Quality};
 use symbiose_domain::{Country, Currency, Money, Unit, WasteCode};
-use symbiose_listings::listing::{DataQuality, Delivery, LegalStatus, PlasticForm, Polymer, Quality, Side};
-use symbiose_listings::organization::Permit;
+use symbiose_listings_contract::listing::{Delivery, Side};
+use symbiose_listings_contract::organization::Permit;
 
 use crate::Candidate;
 
@@ -53,16 +54,7 @@ use crate::Candidate;
 /// not refused by a rounding error of the float distance.
 pub(crate) const DISTANCE_MARGIN_KM: f64 = 0.001;
 
-/// A document a shipment between the pair needs before it leaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RequiredDocument {
-    /// The Annex VII information document (Reg. (EU) 2024/1157) of green-listed waste for
-    /// recovery, signed by the arranger and carried with the shipment.
-    AnnexVii,
-    /// Prior written notification and consent of the authorities of dispatch, transit and
-    /// destination, for hazardous or amber-listed waste; its number is known before booking.
-    PriorNotification,
-}
+pub use symbiose_matching_contract::deal::RequiredDocument;
 
 /// A compatible pair: what a proposal and a shipment need to know.
 #[derive(Debug, Clone, PartialEq)]

@@ -31,8 +31,6 @@
 //!
 //! Scores are floats: they rank, they are never summed into money.
 
-use std::cmp::Ordering;
-
 use symbiose_domain::geo::ROAD_FACTOR_PERCENT;
 use symbiose_domain::{MaterialFamily, Unit};
 
@@ -47,35 +45,11 @@ pub const WEIGHT_QUANTITY: f64 = 0.20;
 /// Weight of the timing component.
 pub const WEIGHT_TIMING: f64 = 0.15;
 
-/// Road freight emissions, kgCO2e per tonne-kilometre of goods carried. Source: ADEME, Base
-/// Carbone, rigid diesel truck of 26 to 32 t gross weight ("porteur 26-32 t, gazole"). Scope:
-/// road transport of goods; one factor for every pair, whatever the truck a carrier sends (a
-/// carrier's quote replaces the estimate).
-pub const ROAD_FREIGHT_KG_CO2E_PER_TONNE_KM: f64 = 0.105;
-/// Mass of one EUR/EPAL 1200x800 pallet in grams: 20 to 25 kg depending on moisture, the upper
-/// value so that the estimate does not flatter.
-pub const PALLET_MASS_G: i64 = 25_000;
-/// Mass of a litre of treated process water in grams: water is 1 kg per litre.
-pub const WATER_MASS_G_PER_LITRE: i64 = 1_000;
+pub use symbiose_domain::freight::{
+    PALLET_MASS_G, ROAD_FREIGHT_KG_CO2E_PER_TONNE_KM, WATER_MASS_G_PER_LITRE, mass_g_per_unit,
+};
 
-/// How well a pair fits: each component in [0, 1] (1 is best) and their weighted `total`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Score {
-    pub total: f64,
-    pub distance: f64,
-    pub price: f64,
-    pub quantity: f64,
-    pub timing: f64,
-    /// Estimated kgCO2e of moving the lot by road, when its mass is known.
-    pub co2_kg: Option<f64>,
-}
-
-impl Score {
-    /// Best first: the higher total, then the nearer.
-    pub fn best_first(&self, other: &Score) -> Ordering {
-        other.total.total_cmp(&self.total).then(other.distance.total_cmp(&self.distance))
-    }
-}
+pub use symbiose_matching_contract::proposal::Score;
 
 /// The score of the compatible pair `offer`, `request` whose rules gave `fit`.
 pub fn score(offer: &Candidate, request: &Candidate, fit: &Fit, now_ms: i64) -> Score {
@@ -143,18 +117,6 @@ pub(crate) fn timing_component(offer_from_ms: i64, request_window: (i64, i64), n
     (1.0 - (start - open) as f64 / (close - open) as f64).clamp(0.0, 1.0)
 }
 
-/// The mass of one unit of `family` counted in `unit`, in grams, when it is known.
-pub fn mass_g_per_unit(family: MaterialFamily, unit: Unit) -> Option<i64> {
-    match (family, unit) {
-        (_, Unit::Kilogram) => Some(1_000),
-        (_, Unit::Tonne) => Some(1_000_000),
-        (MaterialFamily::Pallets, Unit::Pallet | Unit::Piece) => Some(PALLET_MASS_G),
-        (MaterialFamily::ProcessWater, Unit::Litre) => Some(WATER_MASS_G_PER_LITRE),
-        (MaterialFamily::ProcessWater, Unit::CubicMetre) => Some(1_000 * WATER_MASS_G_PER_LITRE),
-        _ => None,
-    }
-}
-
 /// kgCO2e of moving `amount_milli` milli-units over `distance_km` great-circle by road.
 pub fn transport_co2_kg(
     family: MaterialFamily,
@@ -170,6 +132,8 @@ pub fn transport_co2_kg(
 
 #[cfg(test)]
 mod tests {
+    use std::cmp::Ordering;
+
     use super::*;
     use crate::rules::check;
     use crate::testing::{DAY_MS, NOW_MS, eur, offer, request};

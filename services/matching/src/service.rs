@@ -11,6 +11,7 @@ use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
 use symbiose_kit::ServerConfig;
 use symbiose_kit::auth::Authenticator;
+use symbiose_kit::backoff::Backoff;
 use symbiose_proto::matching::v1::matching_service_server::MatchingServiceServer;
 use symbiose_shell::reaction_failed;
 use tokio::task::JoinHandle;
@@ -129,13 +130,12 @@ const CONCLUDER_BATCH_MAX: usize = 100;
 /// Flows the concluder looks at in one pass, at most: those waiting out a pause are passed
 /// over, so a hundred that keep failing do not hide the others.
 const CONCLUDER_SCAN_MAX: usize = 10_000;
-/// Longest pause before the concluder tries a flow again after a failure.
-const CONCLUDER_BACKOFF_MS_MAX: u64 = 30_000;
 
 /// The concluder: finishes the flows matching left half-way (a proposal every party accepted
 /// while the listings service was away, a conclusion or a cancellation cut short by a crash),
 /// after a restart as well, since the view is rebuilt from the log. A flow that fails is tried
-/// again after a pause that doubles up to [`CONCLUDER_BACKOFF_MS_MAX`], for as long as it takes.
+/// again after a pause of [`Backoff::FLOW`] (doubling, with jitter, under 30 s), for as long as
+/// it takes.
 async fn conclude_unfinished<S: EventStore, R: Reservations>(
     matchmaker: Arc<Matchmaker<S, R>>,
     shutdown: impl Future<Output = ()> + Send,
@@ -168,12 +168,9 @@ async fn conclude_unfinished<S: EventStore, R: Reservations>(
                     }
                     Err(error) => {
                         let failures = failures + 1;
-                        let pause = (CONCLUDER_INTERVAL_MS << failures.min(8)).min(CONCLUDER_BACKOFF_MS_MAX);
-                        tracing::warn!(?flow, failures, %error, retry_in_ms = pause, "cannot finish a flow yet");
-                        seen.insert(
-                            flow,
-                            (first_seen, Instant::now() + Duration::from_millis(pause), failures),
-                        );
+                        let pause = Backoff::FLOW.delay(u64::from(failures));
+                        tracing::warn!(?flow, failures, %error, retry_in_ms = pause.as_millis() as u64, "cannot finish a flow yet");
+                        seen.insert(flow, (first_seen, Instant::now() + pause, failures));
                     }
                 }
             }

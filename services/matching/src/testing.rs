@@ -1,9 +1,10 @@
 //! Values the tests share: a fixed time, towns of the reference table, and an offer and a
 //! request of EUR pallets that match, for a test to change one term of.
 
+use symbiose_domain::lot::{LegalStatus, Place, Quality};
 use symbiose_domain::{Currency, MaterialFamily, Money, PalletGrade, Unit, WasteCode, geo};
-use symbiose_listings::listing::{Delivery, LegalStatus, Place, Quality, REQUEST_DISTANCE_KM_DEFAULT, Side};
-use symbiose_listings::organization::{Permit, PermitKind};
+use symbiose_listings_contract::listing::{Delivery, REQUEST_DISTANCE_KM_DEFAULT, Side};
+use symbiose_listings_contract::organization::{Permit, PermitKind};
 use uuid::Uuid;
 
 use crate::Candidate;

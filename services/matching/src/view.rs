@@ -8,13 +8,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use prost::Message as _;
 
 use symbiose_eventstore::RecordedEvent;
-use symbiose_listings::listing::{self, ListingState};
-use symbiose_listings::organization;
+use symbiose_listings_contract::listing::{self, ListingState};
+use symbiose_listings_contract::organization;
 use symbiose_shell::aggregate_id;
 use uuid::Uuid;
 
 use crate::candidate::Candidate;
-use crate::codec;
 use crate::deal::{self, Deal, DealState};
 use crate::index::MatchIndex;
 use crate::proposal::{self, Proposal, ProposalState};
@@ -90,7 +89,7 @@ impl symbiose_shell::View for View {
 impl View {
     fn apply_listing(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let event = symbiose_listings::decode_listing_event(&recorded.event_type, &recorded.payload)?;
+        let event = symbiose_listings_contract::decode_recorded_listing(recorded)?;
         if matches!(event, listing::Event::Published) {
             self.published_at.insert(id, recorded.position);
         }
@@ -133,7 +132,7 @@ impl View {
 
     fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let event = symbiose_listings::decode_organization_event(&recorded.event_type, &recorded.payload)?;
+        let event = symbiose_listings_contract::decode_recorded_organization(recorded)?;
         if let organization::Event::PermitAdded(permit) = event {
             let mut permits = self.index.permits_of(id).to_vec();
             permits.push(permit);
@@ -144,7 +143,7 @@ impl View {
 
     fn apply_proposal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let event = codec::decode_proposal_event(&recorded.event_type, &recorded.payload)?;
+        let event = symbiose_matching_contract::decode_recorded_proposal(recorded)?;
         let held = self.proposals.remove(&id);
         let first_position = held.as_ref().map_or(recorded.position, |held| held.first_position);
         let state = held.map_or(ProposalState::Absent, |held| ProposalState::Present(Box::new(held.value)));
@@ -172,7 +171,7 @@ impl View {
 
     fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let event = codec::decode_deal_event(&recorded.event_type, &recorded.payload)?;
+        let event = symbiose_matching_contract::decode_recorded_deal(recorded)?;
         let held = self.deals.remove(&id);
         let first_position = held.as_ref().map_or(recorded.position, |held| held.first_position);
         let state = held.map_or(DealState::Absent, |held| DealState::Present(Box::new(held.value)));

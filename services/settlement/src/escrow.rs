@@ -34,7 +34,7 @@
 //! 133.00, `Fees` 2.66.
 
 use symbiose_domain::{Currency, Money, MoneyError, Quantity};
-use symbiose_matching::deal::{self, Deal};
+use symbiose_matching_contract::deal::{self, Deal};
 use uuid::Uuid;
 
 use crate::RejectionKind;
@@ -236,8 +236,8 @@ pub fn on_cancel(plan: &EscrowPlan) -> Vec<Command> {
     plan.hold().map(|_| Command::VoidPending { id: plan.pending_id }).into_iter().collect()
 }
 
-/// Pallets paid for instead of returned (`symbiose_logistics::pallets::Settlement` with
-/// `SettleBy::Payment`): the shell copies its id, parties and amount.
+/// Pallets paid for instead of returned (`symbiose_logistics_contract::pallets::Settlement`
+/// with `SettleBy::Payment`): the settler copies its id, parties and amount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PalletPayment {
     pub settlement_id: Uuid,

@@ -9,6 +9,7 @@ use symbiose_kit::auth::{self, Caller};
 use symbiose_kit::{ApiError, page};
 use symbiose_proto::convert::{FieldError, required, timestamp_from_ms};
 use symbiose_proto::settlement::v1::{self as pb, settlement_service_server::SettlementService};
+use symbiose_settlement_contract::invoice::InvoiceParty;
 use symbiose_shell::Actor;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -243,14 +244,12 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
         let view = self.treasury.view();
         let not_found = || ApiError::NotFound(format!("invoice {id} not found"));
         let stored = view.invoice(id).ok_or_else(not_found)?;
-        let party = |party: &Option<pb::InvoiceParty>| {
-            party.as_ref().is_some_and(|party| party.organization_id == caller.organization_id.to_string())
-        };
+        let party = |party: &InvoiceParty| party.organization == caller.organization_id;
         if !caller.is_operator() && !party(&stored.invoice.issuer) && !party(&stored.invoice.customer) {
             return Err(not_found().into());
         }
         Ok(Response::new(pb::GetInvoiceResponse {
-            invoice: Some(stored.invoice.clone()),
+            invoice: Some(codec::invoice_to_wire(&stored.invoice)),
             text: stored.text.clone(),
         }))
     }
@@ -283,7 +282,7 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
             _ => String::new(),
         };
         Ok(Response::new(pb::ListInvoicesResponse {
-            invoices: page.iter().map(|(_, stored)| stored.invoice.clone()).collect(),
+            invoices: page.iter().map(|(_, stored)| codec::invoice_to_wire(&stored.invoice)).collect(),
             next_page_token,
         }))
     }

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use symbiose_domain::{Country, Currency, Identifier, Money, MoneyError, Quantity};
-use symbiose_matching::deal::{self, Deal};
+use symbiose_matching_contract::deal::{self, Deal};
 use uuid::Uuid;
 
 use crate::RejectionKind;
@@ -86,39 +86,31 @@ pub struct DateError {
 
 impl CalendarDate {
     pub fn new(year: i32, month: u8, day: u8) -> Result<CalendarDate, DateError> {
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-        let days = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => 0,
-        };
-        if !(1..=9999).contains(&year) || day == 0 || day > days {
+        let valid = i16::try_from(year)
+            .ok()
+            .filter(|year| (1..=9999).contains(year))
+            .zip(i8::try_from(month).ok())
+            .zip(i8::try_from(day).ok())
+            .is_some_and(|((year, month), day)| jiff::civil::Date::new(year, month, day).is_ok());
+        if !valid {
             return Err(DateError { year, month, day });
         }
         Ok(CalendarDate { year, month, day })
     }
 
-    /// The UTC day of a Unix time in ms. The shell may prefer the issuer's local day (an
-    /// invoice of 00:30 in Paris on 1 January belongs to the new year): it then passes that
-    /// date to `Issue` instead.
-    pub fn from_unix_ms(unix_ms: i64) -> CalendarDate {
-        // Days to civil date (H. Hinnant's algorithm), exact in integers.
-        let days = unix_ms.div_euclid(86_400_000) + 719_468;
-        let era = days.div_euclid(146_097);
-        let day_of_era = days.rem_euclid(146_097);
-        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let shifted_month = (5 * day_of_year + 2) / 153;
-        let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-        let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
-        let year = year_of_era + era * 400 + i64::from(month <= 2);
-        CalendarDate {
-            year: i32::try_from(year).expect("a year of an i64 of ms fits in i32"),
-            month: u8::try_from(month).expect("a month"),
-            day: u8::try_from(day).expect("a day"),
-        }
+    /// The date of an invoice issued at `unix_ms` by an issuer established in `country`: the
+    /// day in the issuer's time zone, not in UTC (an invoice of 00:30 in Paris on 1 January is
+    /// of the new year, and so is its number).
+    pub fn issued_at(unix_ms: i64, country: Country) -> CalendarDate {
+        CalendarDate::from(country.date_at(unix_ms))
+    }
+
+    /// The date of `text`, `YYYY-MM-DD` (as [`fmt::Display`] writes it).
+    pub fn parse(text: &str) -> Result<CalendarDate, String> {
+        let date: jiff::civil::Date =
+            text.parse().map_err(|error| format!("{text:?} is not a date: {error}"))?;
+        CalendarDate::new(i32::from(date.year()), date.month().unsigned_abs(), date.day().unsigned_abs())
+            .map_err(|error| format!("{text:?}: {error}"))
     }
 
     pub fn year(&self) -> i32 {
@@ -131,6 +123,20 @@ impl CalendarDate {
 
     pub fn day(&self) -> u8 {
         self.day
+    }
+}
+
+/// A date of jiff's calendar (years -9999 to 9999); one before 0001-01-01 is taken as that day.
+impl From<jiff::civil::Date> for CalendarDate {
+    fn from(date: jiff::civil::Date) -> CalendarDate {
+        if date.year() < 1 {
+            return CalendarDate { year: 1, month: 1, day: 1 };
+        }
+        CalendarDate {
+            year: i32::from(date.year()),
+            month: date.month().unsigned_abs(),
+            day: date.day().unsigned_abs(),
+        }
     }
 }
 

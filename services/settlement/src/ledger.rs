@@ -39,7 +39,6 @@
 //! Pure: `decide`, `decide_batch` and `evolve`; the shell passes `now_ms` and the ids.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use symbiose_domain::{Currency, Money};
 use uuid::Uuid;
@@ -57,182 +56,9 @@ pub const PENDING_TRANSFERS_MAX: usize = 1_000_000;
 /// Most commands decided together by `decide_batch`: a settlement plan has at most four.
 pub const BATCH_COMMANDS_MAX: usize = 16;
 
-/// What an account is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AccountKind {
-    /// An organization's money on the platform. Never negative.
-    Available,
-    /// Payments held until delivery. Never negative.
-    Escrow,
-    /// The platform's fees earned. Never negative.
-    Fees,
-    /// VAT invoiced on settled deals, until paid out. Never negative.
-    VatCollected,
-    /// The world outside the platform: deposits come from it, payouts go to it. May go
-    /// negative: it is minus the money on the platform.
-    External,
-}
-
-impl AccountKind {
-    pub const ALL: [AccountKind; 5] = [
-        AccountKind::Available,
-        AccountKind::Escrow,
-        AccountKind::Fees,
-        AccountKind::VatCollected,
-        AccountKind::External,
-    ];
-
-    /// The name in account keys: `available`, `escrow`, `fees`, `vat_collected`, `external`.
-    pub fn name(self) -> &'static str {
-        match self {
-            AccountKind::Available => "available",
-            AccountKind::Escrow => "escrow",
-            AccountKind::Fees => "fees",
-            AccountKind::VatCollected => "vat_collected",
-            AccountKind::External => "external",
-        }
-    }
-
-    /// Whether the balance may go below zero: only the world's.
-    pub fn may_go_negative(self) -> bool {
-        self == AccountKind::External
-    }
-}
-
-/// An account: its kind, the organization for `Available` (and only for it), the currency.
-/// Built by its constructors, so an `Available` account always names its organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AccountId {
-    kind: AccountKind,
-    organization: Option<Uuid>,
-    currency: Currency,
-}
-
-/// Why a key is not an account.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AccountKeyError {
-    #[error("account key {0:?} is not <kind>[:<organization>]:<currency>")]
-    Malformed(String),
-}
-
-impl AccountId {
-    pub fn available(organization: Uuid, currency: Currency) -> AccountId {
-        AccountId { kind: AccountKind::Available, organization: Some(organization), currency }
-    }
-
-    pub fn escrow(currency: Currency) -> AccountId {
-        AccountId { kind: AccountKind::Escrow, organization: None, currency }
-    }
-
-    pub fn fees(currency: Currency) -> AccountId {
-        AccountId { kind: AccountKind::Fees, organization: None, currency }
-    }
-
-    pub fn vat_collected(currency: Currency) -> AccountId {
-        AccountId { kind: AccountKind::VatCollected, organization: None, currency }
-    }
-
-    pub fn external(currency: Currency) -> AccountId {
-        AccountId { kind: AccountKind::External, organization: None, currency }
-    }
-
-    pub fn kind(&self) -> AccountKind {
-        self.kind
-    }
-
-    pub fn organization(&self) -> Option<Uuid> {
-        self.organization
-    }
-
-    pub fn currency(&self) -> Currency {
-        self.currency
-    }
-
-    /// The stable key: `available:<organization uuid>:EUR`, `escrow:EUR`, `fees:CHF`,
-    /// `vat_collected:EUR`, `external:EUR`. It never changes for an account, so it may be
-    /// stored and used as a page token.
-    pub fn key(&self) -> String {
-        match self.organization {
-            Some(organization) => format!("{}:{organization}:{}", self.kind.name(), self.currency),
-            None => format!("{}:{}", self.kind.name(), self.currency),
-        }
-    }
-
-    /// The account of a key written by `key`.
-    pub fn parse_key(key: &str) -> Result<AccountId, AccountKeyError> {
-        let malformed = || AccountKeyError::Malformed(key.chars().take(120).collect());
-        let parts: Vec<&str> = key.split(':').collect();
-        let (kind, organization, currency) = match parts.as_slice() {
-            [kind, currency] => (*kind, None, *currency),
-            [kind, organization, currency] => (*kind, Some(*organization), *currency),
-            _ => return Err(malformed()),
-        };
-        let kind = AccountKind::ALL.into_iter().find(|k| k.name() == kind).ok_or_else(malformed)?;
-        let currency: Currency = currency.parse().map_err(|_| malformed())?;
-        match (kind, organization) {
-            (AccountKind::Available, Some(organization)) => {
-                let organization = Uuid::try_parse(organization).map_err(|_| malformed())?;
-                Ok(AccountId::available(organization, currency))
-            }
-            (AccountKind::Available, None) | (_, Some(_)) => Err(malformed()),
-            (kind, None) => Ok(AccountId { kind, organization: None, currency }),
-        }
-    }
-}
-
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.key())
-    }
-}
-
-/// What a transfer is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TransferCode {
-    /// Money coming onto the platform: External -> Available.
-    Deposit,
-    /// Money leaving the platform: Available (or Fees, VatCollected) -> External.
-    Payout,
-    /// A payment held: Available -> Escrow, pending until delivery.
-    Escrow,
-    /// The net price paid to the seller: Escrow -> Available.
-    Settlement,
-    /// The platform's fee: Escrow -> Fees.
-    Fee,
-    /// The VAT of a settled deal: Escrow -> VatCollected.
-    Vat,
-    /// Money given back to a payer.
-    Refund,
-    /// Pallets paid for instead of returned: Available -> Available.
-    PalletPayment,
-}
-
-impl TransferCode {
-    pub fn name(self) -> &'static str {
-        match self {
-            TransferCode::Deposit => "deposit",
-            TransferCode::Payout => "payout",
-            TransferCode::Escrow => "escrow",
-            TransferCode::Settlement => "settlement",
-            TransferCode::Fee => "fee",
-            TransferCode::Vat => "vat",
-            TransferCode::Refund => "refund",
-            TransferCode::PalletPayment => "pallet_payment",
-        }
-    }
-}
-
-/// A transfer as asked: immediate (`Command::Transfer`) or pending (`Command::CreatePending`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transfer {
-    pub id: Uuid,
-    pub debit: AccountId,
-    pub credit: AccountId,
-    pub amount: Money,
-    pub code: TransferCode,
-    /// The deal it settles, if any.
-    pub deal_id: Option<Uuid>,
-}
+pub use symbiose_settlement_contract::ledger::{
+    AccountId, AccountKeyError, AccountKind, Event, Transfer, TransferCode,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -250,30 +76,6 @@ pub enum Command {
 #[derive(Debug, Clone, Copy)]
 pub struct Context {
     pub now_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Transferred {
-        transfer: Transfer,
-        at_ms: i64,
-    },
-    PendingCreated {
-        transfer: Transfer,
-        at_ms: i64,
-    },
-    /// `amount` moved, `released` given back to the debit account; together the pending amount.
-    PendingPosted {
-        id: Uuid,
-        amount: Money,
-        released: Money,
-        at_ms: i64,
-    },
-    PendingVoided {
-        id: Uuid,
-        released: Money,
-        at_ms: i64,
-    },
 }
 
 /// Why a command is refused; `kind` says how it reaches the caller.

@@ -12,7 +12,8 @@
 //! - `escrow`: pure functions from a deal and its facts to ledger commands, with transfer ids
 //!   derived from the deal, so a redelivered fact cannot move money twice.
 //!
-//! Around it, the service: `codec` (the wire form of its events), `view` (its read model),
+//! Around it, the service: `codec` (the API's form of invoices; the events and their stored form
+//! are the contract's, `symbiose-settlement-contract`, named there), `view` (its read model),
 //! `treasury` (the shell that executes the plans), `grpc` (the handlers) and `service` (the
 //! wiring and the settler, which reacts to deals agreed and cancelled, shipments closed and
 //! pallets paid for).
@@ -41,15 +42,8 @@ pub use service::{SETTLER_NAME, Settler, Settling, service, start};
 pub use treasury::Treasury;
 pub use vat::{Party, Regime, Supply};
 
-/// How a rejection reaches a caller, so the shell maps every rejection of the crate the same
-/// way: `InvalidArgument` names the field at fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectionKind {
-    InvalidArgument { field: &'static str },
-    NotFound,
-    FailedPrecondition,
-    PermissionDenied,
-}
+/// How a rejection reaches a caller: the shell's one mapping of every aggregate's refusals.
+pub use symbiose_shell::RejectionKind;
 
 #[cfg(test)]
 mod testing;

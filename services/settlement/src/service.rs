@@ -6,15 +6,13 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use prost::Message as _;
 use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::{
     ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, Transient, run_consumer,
 };
 use symbiose_kit::ServerConfig;
 use symbiose_kit::auth::Authenticator;
-use symbiose_matching::deal;
-use symbiose_proto::logistics::v1 as logistics;
+use symbiose_matching_contract::deal;
 use symbiose_proto::settlement::v1::settlement_service_server::SettlementServiceServer;
 use symbiose_shell::reaction_failed;
 use tokio::task::JoinHandle;
@@ -29,8 +27,6 @@ use crate::{codec, ledger};
 /// The settler's consumer name (its checkpoint and dead letters are named after it).
 pub const SETTLER_NAME: &str = "settlement";
 const DEAL_CANCELLED: &str = "symbiose.matching.v1.DealCancelled";
-const SHIPMENT_CLOSED: &str = "symbiose.logistics.v1.ShipmentClosed";
-const PALLET_BALANCE_SETTLED: &str = "symbiose.logistics.v1.PalletBalanceSettled";
 
 /// The settler: each fact that moves money, applied once (every transfer id derives from it).
 #[derive(Debug)]
@@ -46,9 +42,8 @@ impl<S: EventStore> Settler<S> {
 impl<S: EventStore> Handler for Settler<S> {
     async fn handle(&mut self, event: &RecordedEvent) -> Result<(), HandlerError> {
         match event.event_type.as_str() {
-            symbiose_matching::codec::DEAL_AGREED => {
-                let deal::Event::Agreed(deal) =
-                    symbiose_matching::codec::decode_deal_event(&event.event_type, &event.payload)?
+            symbiose_matching_contract::event_types::DEAL_AGREED => {
+                let deal::Event::Agreed(deal) = symbiose_matching_contract::decode_recorded_deal(event)?
                 else {
                     return Ok(());
                 };
@@ -60,18 +55,16 @@ impl<S: EventStore> Handler for Settler<S> {
                 let deal = self.deal(symbiose_shell::aggregate_id(event)?)?;
                 self.0.deal_cancelled(&deal).await.map_err(reaction_failed)?;
             }
-            SHIPMENT_CLOSED => {
-                let closed = logistics::ShipmentClosed::decode(event.payload.as_ref())?;
+            symbiose_logistics_contract::SHIPMENT_CLOSED => {
+                let shipment = symbiose_logistics_contract::shipment::decode_recorded(event)?;
+                let Some((deal_id, accepted_milli)) = shipment.closed() else { return Ok(()) };
                 self.0.wait_for(event.position).await.map_err(reaction_failed)?;
-                let deal_id = Uuid::parse_str(&closed.deal_id)
-                    .map_err(|_| format!("{:?} is not a deal id", closed.deal_id))?;
                 let deal = self.deal(deal_id)?;
-                self.0.delivery_accepted(&deal, closed.accepted_milli).await.map_err(reaction_failed)?;
+                self.0.delivery_accepted(&deal, accepted_milli).await.map_err(reaction_failed)?;
             }
             codec::TRANSFERRED => {
                 // Money reached an organization: the deals waiting for it are funded now.
-                let ledger::Event::Transferred { transfer, .. } =
-                    codec::decode_ledger_event(&event.event_type, &event.payload)?
+                let ledger::Event::Transferred { transfer, .. } = codec::decode_recorded_ledger_event(event)?
                 else {
                     return Ok(());
                 };
@@ -88,16 +81,14 @@ impl<S: EventStore> Handler for Settler<S> {
                     self.0.fund_waiting(payer).await.map_err(reaction_failed)?;
                 }
             }
-            PALLET_BALANCE_SETTLED => {
-                let settled = logistics::PalletBalanceSettled::decode(event.payload.as_ref())?;
-                let Some(amount) = settled.payment else { return Ok(()) };
+            symbiose_logistics_contract::PALLET_BALANCE_SETTLED => {
+                let settled = symbiose_logistics_contract::pallets::decode_recorded(event)?;
+                let Some(amount) = settled.payment() else { return Ok(()) };
                 let payment = PalletPayment {
-                    settlement_id: Uuid::parse_str(&settled.settlement_id)?,
-                    debtor: Uuid::parse_str(&settled.debtor_organization_id)?,
-                    creditor: Uuid::parse_str(&settled.creditor_organization_id)?,
-                    amount: amount
-                        .try_into()
-                        .map_err(|error: symbiose_proto::convert::FieldError| error.to_string())?,
+                    settlement_id: settled.settlement_id,
+                    debtor: settled.debtor,
+                    creditor: settled.creditor,
+                    amount,
                 };
                 self.0.pallets_paid(&payment).await.map_err(reaction_failed)?;
             }

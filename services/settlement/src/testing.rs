@@ -20,9 +20,9 @@ pub(crate) fn chf(minor: i64) -> Money {
 }
 
 #[track_caller]
-pub(crate) fn place_of(name: &str) -> symbiose_listings::listing::Place {
+pub(crate) fn place_of(name: &str) -> symbiose_domain::lot::Place {
     let town = symbiose_domain::geo::place(name).unwrap_or_else(|| panic!("{name} is in the table"));
-    symbiose_listings::listing::Place { point: town.point, country: town.country }
+    symbiose_domain::lot::Place { point: town.point, country: town.country }
 }
 
 /// A deal of `amount_milli` of `unit` at `price_per_unit`, from Strasbourg to Kehl.
@@ -32,9 +32,9 @@ pub(crate) fn deal(
     amount_milli: i64,
     unit: symbiose_domain::Unit,
     price_per_unit: Money,
-    legal_status: symbiose_listings::listing::LegalStatus,
-) -> symbiose_matching::deal::Deal {
-    symbiose_matching::deal::Deal {
+    legal_status: symbiose_domain::lot::LegalStatus,
+) -> symbiose_matching_contract::deal::Deal {
+    symbiose_matching_contract::deal::Deal {
         id: id(0xdea1),
         proposal_id: id(0xb0b),
         offer_id: id(0x0ffe),
@@ -51,6 +51,6 @@ pub(crate) fn deal(
         distance_km: 4.9,
         documents: vec![],
         agreed_at_ms: NOW_MS,
-        status: symbiose_matching::deal::DealStatus::Agreed,
+        status: symbiose_matching_contract::deal::DealStatus::Agreed,
     }
 }

@@ -12,14 +12,13 @@
 use std::sync::{Arc, RwLockReadGuard};
 
 use symbiose_domain::{Currency, Money};
-use symbiose_eventstore::EventStore;
+use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_kit::ApiError;
-use symbiose_listings::organization::Organization;
-use symbiose_matching::deal::{Deal, DealStatus};
-use symbiose_shell::{Actor, COMMAND_ATTEMPTS_MAX, Followed, Turns, append, load, now_ms};
+use symbiose_listings_contract::organization::Organization;
+use symbiose_matching_contract::deal::{Deal, DealStatus};
+use symbiose_shell::{Actor, Decision, EventIds, Followed, Loaded, Outcome, Shell, load, now_ms, rejected};
 use uuid::Uuid;
 
-use crate::RejectionKind;
 use crate::codec::{self, EscrowEvent, StoredInvoice};
 use crate::escrow::{self, EscrowPlan, PalletPayment};
 use crate::invoice::{self, CalendarDate, Draft, Invoice, LineInput, PartyDetails};
@@ -29,15 +28,6 @@ use crate::view::{ESCROW_CATEGORY, Escrow, INVOICES_CATEGORY, LEDGER_CATEGORY, V
 
 /// Namespace of the ids of deposits and invoices.
 const TREASURY_NAMESPACE: Uuid = Uuid::from_u128(0x7472_6561_7375_5279_8f6a_2c44_b1d0_93e7);
-
-fn rejection(kind: RejectionKind, message: String) -> ApiError {
-    match kind {
-        RejectionKind::InvalidArgument { field } => ApiError::invalid_argument(field, message),
-        RejectionKind::NotFound => ApiError::NotFound(message),
-        RejectionKind::FailedPrecondition => ApiError::FailedPrecondition(message),
-        RejectionKind::PermissionDenied => ApiError::PermissionDenied(message),
-    }
-}
 
 /// What an execution of ledger commands did.
 /// Deals waiting for their payment that one credit to their payer tries to fund, at most,
@@ -53,10 +43,9 @@ pub enum Executed {
 }
 
 pub struct Treasury<S> {
-    store: S,
+    shell: Shell<S>,
     view: Followed<View>,
     fee_rate_bp: u32,
-    turns: Turns,
 }
 
 impl<S> std::fmt::Debug for Treasury<S> {
@@ -73,7 +62,7 @@ impl<S: EventStore> Treasury<S> {
     /// The settlement shell over `store`, charging `fee_rate_bp` on each deal's net amount.
     pub fn start(store: S, fee_rate_bp: u32) -> Arc<Treasury<S>> {
         let view = Followed::start(store.clone(), "settlement view");
-        Arc::new(Treasury { store, view, fee_rate_bp, turns: Turns::new() })
+        Arc::new(Treasury { shell: Shell::new(store, EventIds::Versioned), view, fee_rate_bp })
     }
 
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
@@ -90,7 +79,7 @@ impl<S: EventStore> Treasury<S> {
 
     /// Waits until the view holds every event written so far.
     async fn caught_up(&self) -> Result<(), ApiError> {
-        match self.store.head().checked_sub(1) {
+        match self.shell.store().head().checked_sub(1) {
             Some(last) => self.wait_for(last).await,
             None => Ok(()),
         }
@@ -104,43 +93,41 @@ impl<S: EventStore> Treasury<S> {
         commands: Vec<Command>,
     ) -> Result<Executed, ApiError> {
         let stream = symbiose_shell::stream_named(&format!("{LEDGER_CATEGORY}-{}", currency.code()));
-        let _turn = self.turns.take(&stream).await?;
-        for _ in 0..COMMAND_ATTEMPTS_MAX {
+        // The ledger is decided on the view once it holds the whole stream, at the version the
+        // view holds: the shell appends at that version.
+        let at_view = || async {
             self.caught_up().await?;
-            let (events, version) = {
-                let view = self.view();
-                let (ledger, version) = view.ledger(currency);
-                let empty = ledger::Ledger::new(currency);
-                let context = ledger::Context { now_ms: now_ms() };
-                match ledger::decide_batch(ledger.unwrap_or(&empty), commands.clone(), &context) {
-                    Ok(events) => (events, version),
-                    Err((_, refused)) => return Ok(Executed::Refused(refused)),
-                }
-            };
-            if events.is_empty() {
-                return Ok(Executed::Done(self.position().saturating_sub(1)));
-            }
-            let expected = version.map_or(
-                symbiose_eventstore::ExpectedVersion::NoStream,
-                symbiose_eventstore::ExpectedVersion::Exact,
-            );
-            let encoded = events.iter().map(codec::encode_ledger_event).collect();
-            if let Some((_, position)) =
-                append(&self.store, &stream, expected, version, actor, encoded).await?
-            {
-                return Ok(Executed::Done(position));
-            }
-        }
-        Err(ApiError::Aborted(format!("the {currency} ledger changed under {COMMAND_ATTEMPTS_MAX} attempts")))
+            let version = self.view().ledger(currency).1;
+            Ok(Loaded::new((), version, self.position().saturating_sub(1)))
+        };
+        // A view moved past the version loaded decides on more than it: its append at that
+        // version conflicts, and the shell decides again.
+        let decide = |_: &Loaded<()>| {
+            let view = self.view();
+            let (ledger, _) = view.ledger(currency);
+            let empty = ledger::Ledger::new(currency);
+            let context = ledger::Context { now_ms: now_ms() };
+            Ok(match ledger::decide_batch(ledger.unwrap_or(&empty), commands.clone(), &context) {
+                Ok(events) => Decision::new(events.iter().map(codec::encode_ledger_event).collect(), None),
+                Err((_, refused)) => Decision::nothing(Some(refused)),
+            })
+        };
+        let executed = self.shell.execute(&stream, actor, at_view, decide).await?;
+        Ok(match executed.outcome {
+            Outcome::Unchanged(Some(refused)) => Executed::Refused(refused),
+            _ => Executed::Done(executed.written.position),
+        })
     }
 
     async fn escrow_event(&self, deal: Uuid, actor: &Actor, event: EscrowEvent) -> Result<(), ApiError> {
         let stream = symbiose_shell::stream(ESCROW_CATEGORY, deal);
         let loaded =
-            load(&self.store, &stream, codec::decode_escrow_event, |count: u64, _| count + 1).await?;
+            load(self.shell.store(), &stream, codec::decode_recorded_escrow_event, |count: u64, _| count + 1)
+                .await?;
         let encoded = vec![codec::encode_escrow_event(deal, &event)];
-        // A concurrent writer wrote the same fact (the ids derive from the cause): either way it is there.
-        append(&self.store, &stream, loaded.expected(), loaded.version, actor, encoded).await?;
+        // Written once, not decided again on a conflict: a concurrent writer wrote the same fact
+        // (the ids derive from the cause), and either way it is there.
+        self.shell.append(&stream, &loaded, actor, 0, encoded).await?;
         Ok(())
     }
 
@@ -324,8 +311,6 @@ impl<S: EventStore> Treasury<S> {
         }
         let roles = invoice::roles(deal);
         let now = now_ms();
-        let issue_date = CalendarDate::from_unix_ms(now);
-        let year = issue_date.year();
         let invoice_id = Uuid::new_v5(&TREASURY_NAMESPACE, format!("invoice/{}", deal.id).as_bytes());
         // Issued already, maybe in another year's sequence: a deal has one invoice.
         if self.view().invoice(invoice_id).is_some() {
@@ -341,11 +326,13 @@ impl<S: EventStore> Treasury<S> {
             (details(roles.issuer)?, details(roles.customer)?)
         };
         let prefix = issuer.country.code().to_owned();
+        // The issuer's day, in its time zone: an invoice of 00:30 in Paris on 1 January is of the
+        // new year (its date, its number and its sequence).
+        let issue_date = CalendarDate::issued_at(now, issuer.country);
+        let year = issue_date.year();
         let stream = symbiose_shell::stream(INVOICES_CATEGORY, invoice::sequence_id(roles.issuer, year));
         let actor = Actor::service(&format!("invoice/{}", deal.id));
-        let _turn = self.turns.take(&stream).await?;
-        for _ in 0..COMMAND_ATTEMPTS_MAX {
-            let loaded = load(&self.store, &stream, decode_sequence_event, invoice::evolve).await?;
+        let decide = |loaded: &Loaded<invoice::SequenceState>| {
             let command = invoice::Command::Issue {
                 invoice_id,
                 deal_id: deal.id,
@@ -355,8 +342,10 @@ impl<S: EventStore> Treasury<S> {
                 issue_date,
             };
             let events = invoice::decide(&loaded.state, command, &invoice::Context { now_ms: now })
-                .map_err(|error| rejection(error.kind(), error.to_string()))?;
-            let Some(invoice::Event::Issued { issued, .. }) = events.first() else { return Ok(()) };
+                .map_err(|error| rejected(error.kind(), error))?;
+            let Some(invoice::Event::Issued { issued, .. }) = events.first() else {
+                return Ok(Decision::nothing(()));
+            };
             let quantity = symbiose_domain::Quantity::new(accepted_milli, deal.quantity.unit(), true)
                 .map_err(|error| ApiError::FailedPrecondition(format!("accepted quantity: {error}")))?;
             let invoice = Invoice::new(Draft {
@@ -380,21 +369,14 @@ impl<S: EventStore> Treasury<S> {
                 prefix: prefix.clone(),
                 number: issued.number,
                 text: invoice.render_text(),
-                invoice: codec::invoice_to_wire(invoice_id, &invoice),
+                invoice: codec::invoice_record(invoice_id, &invoice),
                 at_ms: now,
             };
-            let encoded = vec![codec::encode_invoice(&stored)];
-            if append(&self.store, &stream, loaded.expected(), loaded.version, &actor, encoded)
-                .await?
-                .is_some()
-            {
-                return Ok(());
-            }
-        }
-        Err(ApiError::Aborted(format!(
-            "the invoices of {} changed under {COMMAND_ATTEMPTS_MAX} attempts",
-            roles.issuer
-        )))
+            Ok(Decision::new(vec![codec::encode_invoice(&stored)], ()))
+        };
+        let load_sequence = || load(self.shell.store(), &stream, decode_sequence_event, invoice::evolve);
+        self.shell.execute(&stream, &actor, load_sequence, decide).await?;
+        Ok(())
     }
 
     /// Pallets paid for instead of returned, asked by logistics before it records the balance
@@ -456,7 +438,7 @@ impl<S: EventStore> Treasury<S> {
             Executed::Refused(ledger::Rejection::IdConflict { .. }) if actor.request_id.is_some() => {
                 Err(symbiose_shell::request_id_reused(actor.request_id.as_deref().unwrap_or_default()))
             }
-            Executed::Refused(refused) => Err(rejection(refused.kind(), refused.to_string())),
+            Executed::Refused(refused) => Err(rejected(refused.kind(), refused)),
         }
     }
 }
@@ -501,12 +483,10 @@ fn vat_number_of(organization: &Organization) -> Option<symbiose_domain::Identif
 }
 
 /// An invoice sequence's event from a stored issue.
-fn decode_sequence_event(event_type: &str, payload: &[u8]) -> Result<invoice::Event, String> {
-    let stored = codec::decode_invoice(event_type, payload)?;
-    let invoice_id =
-        codec::id(&stored.invoice.invoice_id, "invoice_id").map_err(|error| error.to_string())?;
-    let deal_id = codec::id(&stored.invoice.deal_id, "deal_id").map_err(|error| error.to_string())?;
-    let issue_date = parse_date(&stored.invoice.issue_date)?;
+fn decode_sequence_event(recorded: &RecordedEvent) -> Result<invoice::Event, String> {
+    let stored = codec::decode_recorded_invoice(recorded)?;
+    let (invoice_id, deal_id) = (stored.invoice.invoice_id, stored.invoice.deal_id);
+    let issue_date = CalendarDate::parse(&stored.invoice.issue_date)?;
     Ok(invoice::Event::Issued {
         issuer: stored.issuer,
         year: stored.year,
@@ -520,19 +500,4 @@ fn decode_sequence_event(event_type: &str, payload: &[u8]) -> Result<invoice::Ev
         },
         at_ms: stored.at_ms,
     })
-}
-
-fn parse_date(text: &str) -> Result<CalendarDate, String> {
-    let mut parts = text.split('-');
-    let mut next = || parts.next().and_then(|part| part.parse::<i64>().ok());
-    let (year, month, day) = match (next(), next(), next()) {
-        (Some(year), Some(month), Some(day)) => (year, month, day),
-        _ => return Err(format!("{text:?} is not a date")),
-    };
-    CalendarDate::new(
-        i32::try_from(year).map_err(|_| format!("{text:?}: year out of range"))?,
-        u8::try_from(month).map_err(|_| format!("{text:?}: month out of range"))?,
-        u8::try_from(day).map_err(|_| format!("{text:?}: day out of range"))?,
-    )
-    .map_err(|error| format!("{text:?}: {error}"))
 }

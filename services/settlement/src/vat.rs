@@ -4,7 +4,8 @@
 //! legal source and the date since which it applies. A change of rate is a change of that row
 //! (the old one is then history, kept in the invoices that applied it: an `Invoice` carries
 //! its regime and rate). `regime` decides, from the two parties and the material, which rule
-//! applies; the mentions an invoice must carry are constants below, each with its source.
+//! applies; the mentions an invoice must carry are constants of the contract
+//! (`symbiose_settlement_contract::vat`, re-exported below), each with its source.
 //!
 //! Supplies of goods (a sale at a price of zero or more), seller to buyer:
 //!
@@ -42,8 +43,8 @@
 //! `vat_amount` is the net times the rate, in integer minor units, rounded half away from
 //! zero (so a credit's VAT is the opposite of the debit's). No float anywhere.
 
+use symbiose_domain::lot::LegalStatus;
 use symbiose_domain::{Country, Identifier, Money, MoneyError};
-use symbiose_listings::listing::LegalStatus;
 
 /// Basis points in one whole: 10,000 bp = 100 %.
 pub const BASIS_POINTS_PER_WHOLE: i64 = 10_000;
@@ -94,36 +95,14 @@ pub const STANDARD_RATES: [Rate; 5] = [
     },
 ];
 
-/// Reverse charge, French seller (CGI art. 242 nonies A, I-13°: the word "Autoliquidation").
-pub const MENTION_REVERSE_CHARGE_FR: &str = "Autoliquidation (article 283-2 sexies du CGI)";
-/// Reverse charge, German seller (UStG § 14a Abs. 5).
-pub const MENTION_REVERSE_CHARGE_DE: &str =
-    "Steuerschuldnerschaft des Leistungsempfängers (§ 13b Abs. 2 Nr. 7 UStG)";
-/// Intra-EU supply, French seller.
-pub const MENTION_INTRA_EU_FR: &str = "Exonération de TVA, article 262 ter I du CGI";
-/// Intra-EU supply, German seller (UStG § 14a Abs. 3).
-pub const MENTION_INTRA_EU_DE: &str = "Steuerfreie innergemeinschaftliche Lieferung (§ 4 Nr. 1b UStG)";
-/// Intra-EU supply, any other EU seller.
-pub const MENTION_INTRA_EU_OTHER: &str = "Exempt intra-Community supply, Directive 2006/112/EC, article 138";
-/// Export to Switzerland, French seller.
-pub const MENTION_EXPORT_FR: &str = "Exonération de TVA, article 262 I du CGI (exportation)";
-/// Export to Switzerland, German seller.
-pub const MENTION_EXPORT_DE: &str = "Steuerfreie Ausfuhrlieferung (§ 4 Nr. 1a UStG)";
-/// Export to Switzerland, any other EU seller.
-pub const MENTION_EXPORT_EU_OTHER: &str = "Exempt export, Directive 2006/112/EC, article 146";
-/// Export from Switzerland to the EU.
-pub const MENTION_EXPORT_CH: &str = "Steuerbefreite Ausfuhr (Art. 23 Abs. 2 Ziff. 1 MWSTG)";
-/// Cross-border service to a business, French supplier.
-pub const MENTION_SERVICE_REVERSE_CHARGE_FR: &str = "Autoliquidation (article 283-2 et article 259-1 du CGI)";
-/// Cross-border service to a business, German supplier.
-pub const MENTION_SERVICE_REVERSE_CHARGE_DE: &str =
-    "Steuerschuldnerschaft des Leistungsempfängers (§ 3a Abs. 2, § 13b UStG)";
-/// Cross-border service to a business, Swiss supplier.
-pub const MENTION_SERVICE_REVERSE_CHARGE_CH: &str =
-    "Ort der Leistung beim Empfänger (Art. 8 Abs. 1 MWSTG): nicht der schweizerischen MWST unterstellt";
-/// Cross-border service to a business, any other supplier.
-pub const MENTION_SERVICE_REVERSE_CHARGE_OTHER: &str =
-    "Reverse charge: VAT due by the customer, Directive 2006/112/EC, articles 44 and 196";
+// The mentions, each with its source, and the regime as recorded are the contract's: an escrow
+// held and an invoice issued store them.
+pub use symbiose_settlement_contract::vat::{
+    MENTION_EXPORT_CH, MENTION_EXPORT_DE, MENTION_EXPORT_EU_OTHER, MENTION_EXPORT_FR, MENTION_INTRA_EU_DE,
+    MENTION_INTRA_EU_FR, MENTION_INTRA_EU_OTHER, MENTION_REVERSE_CHARGE_DE, MENTION_REVERSE_CHARGE_FR,
+    MENTION_SERVICE_REVERSE_CHARGE_CH, MENTION_SERVICE_REVERSE_CHARGE_DE, MENTION_SERVICE_REVERSE_CHARGE_FR,
+    MENTION_SERVICE_REVERSE_CHARGE_OTHER, Regime,
+};
 
 /// What is supplied: the material itself, or a service (taking it, for a gate fee).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,52 +150,6 @@ impl Party {
 
     pub fn vat_number(&self) -> Option<&Identifier> {
         self.vat_number.as_ref()
-    }
-}
-
-/// How a supply is taxed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Regime {
-    /// The supplier charges the standard rate of `country`.
-    DomesticStandard { country: Country, rate_bp: u32 },
-    /// A domestic supply of waste: the buyer accounts for the VAT; the invoice has none.
-    DomesticReverseCharge { country: Country, mention: &'static str },
-    /// Goods between two EU countries to a buyer with a VAT number: exempt.
-    IntraEuExempt { mention: &'static str },
-    /// Goods leaving for or coming from Switzerland: exempt, import VAT at customs.
-    Export { mention: &'static str },
-    /// A service across a border to a business: taxed where the customer is, by the customer.
-    ServiceReverseCharge { mention: &'static str },
-}
-
-impl Regime {
-    /// The rate charged on the invoice, in basis points: 0 but for `DomesticStandard`.
-    pub fn rate_bp(&self) -> u32 {
-        match self {
-            Regime::DomesticStandard { rate_bp, .. } => *rate_bp,
-            _ => 0,
-        }
-    }
-
-    /// The mention the invoice must carry, if any.
-    pub fn mention(&self) -> Option<&'static str> {
-        match self {
-            Regime::DomesticStandard { .. } => None,
-            Regime::DomesticReverseCharge { mention, .. }
-            | Regime::IntraEuExempt { mention }
-            | Regime::Export { mention }
-            | Regime::ServiceReverseCharge { mention } => Some(mention),
-        }
-    }
-
-    /// Whether the invoice must show both parties' VAT numbers.
-    pub fn needs_vat_numbers(&self) -> bool {
-        matches!(
-            self,
-            Regime::DomesticReverseCharge { .. }
-                | Regime::IntraEuExempt { .. }
-                | Regime::ServiceReverseCharge { .. }
-        )
     }
 }
 

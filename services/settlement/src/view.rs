@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use symbiose_domain::Currency;
 use symbiose_eventstore::RecordedEvent;
-use symbiose_listings::organization::{self, Organization};
-use symbiose_matching::deal::{self as matching_deal, Deal};
+use symbiose_listings_contract::organization::{self, Organization};
+use symbiose_matching_contract::deal::{self as matching_deal, Deal};
 use symbiose_shell::aggregate_id;
 use uuid::Uuid;
 
@@ -79,14 +79,14 @@ impl symbiose_shell::View for View {
 impl View {
     fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let event = symbiose_listings::decode_organization_event(&recorded.event_type, &recorded.payload)?;
+        let event = symbiose_listings_contract::decode_recorded_organization(recorded)?;
         organization::fold_public(&mut self.organizations, id, &event);
         Ok(())
     }
 
     fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
-        let event = symbiose_matching::codec::decode_deal_event(&recorded.event_type, &recorded.payload)?;
+        let event = symbiose_matching_contract::decode_recorded_deal(recorded)?;
         matching_deal::fold(&mut self.deals, id, &event);
         Ok(())
     }
@@ -95,7 +95,7 @@ impl View {
         let name = recorded.stream.as_str();
         let code = name.strip_prefix("ledger-").ok_or_else(|| format!("{name}: not a ledger stream"))?;
         let currency: Currency = code.parse().map_err(|_| format!("{name}: not a currency's ledger"))?;
-        let event = codec::decode_ledger_event(&recorded.event_type, &recorded.payload)?;
+        let event = codec::decode_recorded_ledger_event(recorded)?;
         if let ledger::Event::Transferred { transfer, .. } | ledger::Event::PendingCreated { transfer, .. } =
             &event
             && let Some(deal) = transfer.deal_id
@@ -109,7 +109,7 @@ impl View {
 
     fn apply_escrow(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let deal = aggregate_id(recorded)?;
-        let escrow = match codec::decode_escrow_event(&recorded.event_type, &recorded.payload)? {
+        let escrow = match codec::decode_recorded_escrow_event(recorded)? {
             EscrowEvent::Held { fee_rate_bp, regime, pending_id, .. } => {
                 Escrow::Held { fee_rate_bp, regime, pending_id }
             }
@@ -138,18 +138,10 @@ impl View {
     }
 
     fn apply_invoice(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let stored = codec::decode_invoice(&recorded.event_type, &recorded.payload)?;
-        let invoice_id =
-            codec::id(&stored.invoice.invoice_id, "invoice_id").map_err(|error| error.to_string())?;
-        let customer = stored
-            .invoice
-            .customer
-            .as_ref()
-            .and_then(|customer| Uuid::parse_str(&customer.organization_id).ok());
+        let stored = codec::decode_recorded_invoice(recorded)?;
+        let invoice_id = stored.invoice.invoice_id;
         self.invoices_by_party.insert((stored.issuer, recorded.position, invoice_id));
-        if let Some(customer) = customer {
-            self.invoices_by_party.insert((customer, recorded.position, invoice_id));
-        }
+        self.invoices_by_party.insert((stored.invoice.customer.organization, recorded.position, invoice_id));
         self.invoices.insert(invoice_id, stored);
         Ok(())
     }

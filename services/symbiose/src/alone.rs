@@ -317,7 +317,7 @@ struct RevokedTokens(Revocations);
 
 impl View for RevokedTokens {
     fn apply(&mut self, recorded: &RecordedEvent) {
-        if let Some(token_id) = symbiose_listings::revoked_token(recorded) {
+        if let Some(token_id) = symbiose_listings_contract::revoked_token(recorded) {
             self.0.revoke(token_id);
         }
     }

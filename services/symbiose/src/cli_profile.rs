@@ -4,10 +4,10 @@
 //! tokens, so it is written readable by its owner only, and never printed.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use symbiose_eventstore::embedded::disk;
 
 /// Overrides the directory of `profiles.toml` (default: `symbiose/` in the user's
 /// configuration directory, `$XDG_CONFIG_HOME` or `~/.config` on Linux).
@@ -22,6 +22,8 @@ const PROFILE_NAME_BYTES_MAX: usize = 64;
 const PROFILES_MAX: usize = 1_000;
 /// Largest `profiles.toml` read, in bytes.
 const PROFILES_FILE_BYTES_MAX: u64 = 1024 * 1024;
+/// The permission bits of the profiles file: it holds tokens.
+const PROFILES_FILE_MODE: u32 = 0o600;
 
 /// A token and where the services are, saved under a name.
 // No `deny_unknown_fields` here: serde does not support it with `flatten`.
@@ -174,26 +176,15 @@ pub fn remove(dir: &Path, name: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Writes the file durably: a temporary file of mode 0600, synced, renamed over the old one,
+/// Writes the file durably (mode 0600): a temporary file, synced, renamed over the old one,
 /// then the directory synced, so a crash leaves the old file or the new one, whole.
 fn write(dir: &Path, profiles: BTreeMap<String, Profile>) -> anyhow::Result<()> {
     let text = toml::to_string(&ProfilesFile { profile: profiles })?;
-    symbiose_eventstore::embedded::disk::create_dir_all_durably(dir)
+    disk::create_dir_all_durably(dir)
         .map_err(|error| anyhow::anyhow!("creating {}: {error}", dir.display()))?;
     let path = dir.join(PROFILES_FILE);
-    let temporary = dir.join(format!("{PROFILES_FILE}.tmp"));
-    let written = (|| -> std::io::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temporary)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    written.map_err(|error| anyhow::anyhow!("writing {}: {error}", path.display()))
+    disk::write_file_durably(&path, text.as_bytes(), PROFILES_FILE_MODE, disk::Existing::Replace)
+        .map_err(|error| anyhow::anyhow!("writing {}: {error}", path.display()))
 }
 
 #[cfg(test)]

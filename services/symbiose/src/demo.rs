@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use symbiose_domain::identifier::{Identifier, IdentifierKind};
 use symbiose_domain::{Country, MaterialFamily, Unit, geo};
+use symbiose_kit::backoff::Backoff;
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::listings::v1 as listings;
 use symbiose_proto::listings::v1::listing_service_client::ListingServiceClient;
@@ -40,9 +41,9 @@ use crate::progress::Progress;
 
 /// Most listings one demo run creates.
 pub(crate) const DEMO_LISTINGS_MAX: usize = 20_000;
-/// Times a call over its organization's rate limit is tried again, and the pause between.
-const RATE_LIMITED_ATTEMPTS_MAX: usize = 50;
-const RATE_LIMITED_PAUSE_MS: u64 = 100;
+/// The pauses before a call over its organization's rate limit is tried again (10 ms, doubling
+/// with jitter, under 1 s), and the times it is (at most 20, about 15 s in all).
+const RATE_LIMITED_BACKOFF: Backoff = Backoff::FEED.with_attempts_max(20);
 /// Organizations registered at once.
 const ORGANIZATIONS_IN_FLIGHT_MAX: usize = 8;
 /// Listings created and published at once.
@@ -1112,14 +1113,18 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
-    for _ in 0..RATE_LIMITED_ATTEMPTS_MAX {
+    let mut pauses = RATE_LIMITED_BACKOFF.delays();
+    loop {
         match call().await {
             Ok(response) => return Ok(response.into_inner()),
-            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
-                tokio::time::sleep(std::time::Duration::from_millis(RATE_LIMITED_PAUSE_MS)).await;
-            }
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => match pauses.next() {
+                Some(pause) => tokio::time::sleep(pause).await,
+                None => anyhow::bail!(
+                    "still over the rate limit after {} attempts",
+                    RATE_LIMITED_BACKOFF.attempts_max() + 1
+                ),
+            },
             Err(status) => return Err(anyhow::anyhow!("{:?}: {}", status.code(), status.message())),
         }
     }
-    anyhow::bail!("still over the rate limit after {RATE_LIMITED_ATTEMPTS_MAX} attempts")
 }

@@ -30,7 +30,8 @@ async fn main() -> ExitCode {
 
 async fn serve() -> anyhow::Result<()> {
     let config = ServerConfig::from_env().context("reading the configuration")?;
-    symbiose_kit::telemetry::init(config.log_format);
+    // Kept to the end: dropping it flushes the traces not yet exported.
+    let _telemetry = symbiose_kit::telemetry::init(&config)?;
     let listeners = Listeners::bind(&config).await?;
     symbiose::run(config, listeners, symbiose_kit::server::shutdown_signal()).await
 }

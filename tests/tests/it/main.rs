@@ -3,8 +3,11 @@
 mod bad_bodies;
 mod catalog;
 mod contention;
+mod correlation;
+mod dependencies;
 mod directory;
 mod field_paths;
+mod fixture_log;
 mod health;
 mod isolation;
 mod listings;

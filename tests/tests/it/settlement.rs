@@ -82,7 +82,7 @@ async fn deliver(server: &TestServer, buyer: &Member, carrier: &Member, deal: &s
 
 /// Moves `deal` from booking to its delivery of `accepted` of its 40 pallets, once its escrow
 /// is held (a pickup waits for it); the shipment.
-async fn deliver_unconfirmed(
+pub(crate) async fn deliver_unconfirmed(
     server: &TestServer,
     buyer: &Member,
     carrier: &Member,
@@ -171,7 +171,7 @@ async fn confirm(server: &TestServer, buyer: &Member, shipment: String) {
 }
 
 /// The producer in Strasbourg, the buyer in Kehl, and a carrier in Strasbourg with its profile.
-async fn parties(server: &TestServer) -> (Member, Member, Member) {
+pub(crate) async fn parties(server: &TestServer) -> (Member, Member, Member) {
     let seller = fixtures::strasbourg_producer(server).await.expect("seller");
     let buyer = fixtures::kehl_buyer(server).await.expect("buyer");
     let carrier = fixtures::rhine_carrier(server).await.expect("carrier");

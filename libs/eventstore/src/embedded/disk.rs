@@ -145,6 +145,49 @@ pub fn create_dir_all_durably(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// What [`write_file_durably`] does with a file already at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Replaced, atomically (a rename): a crash leaves the old file or the new one, whole.
+    Replace,
+    /// Kept, and the write fails with [`io::ErrorKind::AlreadyExists`] (a hard link, which
+    /// never replaces): of two concurrent creations the first wins, as for a key.
+    Keep,
+}
+
+/// Writes `bytes` to the file at `path` of the local file system whole or not at all, and
+/// durably: a temporary file of its own beside it (created with the permission bits `mode`,
+/// 0o600 for a secret), written, synced, put into place as `existing` says, and the directory
+/// synced. The directory must exist (see [`create_dir_all_durably`]). This is the one way a
+/// file outside the log is written: checkpoints, keys, tokens, profiles.
+pub fn write_file_durably(path: &Path, bytes: &[u8], mode: u32, existing: Existing) -> io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let name = path.file_name().ok_or_else(|| io::Error::other("a durable write needs a file name"))?;
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // A name of its own, so that concurrent writers never share a temporary file, and created
+    // new, so that `mode` applies (a stale file would keep its own permissions).
+    let mut temporary = name.to_owned();
+    temporary.push(format!(".{}{}", uuid::Uuid::now_v7().simple(), super::segment::TEMPORARY_SUFFIX));
+    let temporary = dir.join(temporary);
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| match existing {
+            Existing::Replace => std::fs::rename(&temporary, path),
+            Existing::Keep => std::fs::hard_link(&temporary, path),
+        });
+    if written.is_err() || existing == Existing::Keep {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written?;
+    File::open(dir)?.sync_all()
+}
+
 impl Disk for Plain {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         create_dir_all_durably(dir)
@@ -193,5 +236,41 @@ impl Disk for Plain {
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(error)) => Err(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names = Plain.list(dir).expect("listing");
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_durable_write_replaces_whole_with_its_mode_and_leaves_nothing_beside() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("token");
+        write_file_durably(&path, b"first", 0o644, Existing::Replace).expect("written");
+        write_file_durably(&path, b"second", 0o600, Existing::Replace).expect("replaced");
+        assert_eq!(std::fs::read(&path).expect("read"), b"second");
+        assert_eq!(std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777, 0o600);
+        assert_eq!(names(dir.path()), ["token"]);
+    }
+
+    #[test]
+    fn a_durable_write_that_keeps_never_replaces() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("signing.key");
+        write_file_durably(&path, b"first", 0o600, Existing::Keep).expect("created");
+        let error = write_file_durably(&path, b"second", 0o600, Existing::Keep).expect_err("kept");
+        assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).expect("read"), b"first");
+        assert_eq!(std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777, 0o600);
+        assert_eq!(names(dir.path()), ["signing.key"]);
     }
 }

@@ -92,13 +92,7 @@ pub(crate) fn create(disk: &dyn Disk, dir: &Path, name: &str) -> std::io::Result
     if disk.exists(&path)? {
         return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{name} exists")));
     }
-    let temporary = dir.join(format!("{name}{TEMPORARY_SUFFIX}"));
-    let file = disk.open(&temporary, OpenMode::Truncate)?;
-    file.write_all_at(&FILE_MAGIC, 0)?;
-    file.sync_all()?;
-    drop(file);
-    disk.rename(&temporary, &path)?;
-    disk.sync_dir(dir)?;
+    super::disk::write_durably(disk, dir, &path, &FILE_MAGIC)?;
     disk.open(&path, OpenMode::ReadWrite)
 }
 

@@ -17,8 +17,7 @@ const DELIVERIES_MAX: u32 = 3;
 fn options(name: &str, dir: &std::path::Path) -> ConsumerOptions {
     let mut options = ConsumerOptions::new(name, dir).expect("options");
     options.deliveries_max = DELIVERIES_MAX;
-    options.retry_delay_min = Duration::from_millis(10);
-    options.retry_delay_max = Duration::from_millis(50);
+    options.retry = options.retry.with_delays(Duration::from_millis(10), Duration::from_millis(50));
     options
 }
 

@@ -8,3 +8,4 @@ mod faults;
 mod power_loss;
 mod quiet;
 mod support;
+mod trace;

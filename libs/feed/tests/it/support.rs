@@ -153,7 +153,7 @@ impl RelayTask {
 /// Relay options for tests: the checkpoint in `dir`, short backoffs.
 pub(crate) fn relay_options(dir: &Path) -> RelayOptions {
     let mut options = RelayOptions::new(dir.join("relay.checkpoint")).with_contexts(&[CONTEXT]);
-    options.backoff_max = Duration::from_millis(500);
+    options.backoff = options.backoff.with_delays(Duration::from_millis(50), Duration::from_millis(500));
     options
 }
 

@@ -113,13 +113,13 @@ fn offer(listing_id: Uuid, random: &mut Random, now_s: i64) -> (Vec<u8>, Vec<u8>
         unit: common::Unit::Pallet.into(),
         basis: common::QuantityBasis::Estimated.into(),
     };
-    let terms = pb::ListingTerms {
+    let terms = pb::StoredListingTerms {
         side: pb::ListingSide::Offer.into(),
         family: common::MaterialFamily::from(MaterialFamily::Pallets).into(),
         waste_code: "150103".into(),
         legal_status: pb::LegalStatus::Waste.into(),
         description: "EUR/EPAL 1200x800".into(),
-        quality: Some(pb::Quality { kind: Some(pb::quality::Kind::PalletGrade(grade.into())) }),
+        quality: Some(pb::StoredQuality { kind: Some(pb::stored_quality::Kind::PalletGrade(grade.into())) }),
         quantity: Some(pallets(1 + random.below(200) as i64)),
         minimum_lot: Some(pallets(1)),
         recurrence: None,
@@ -131,7 +131,7 @@ fn offer(listing_id: Uuid, random: &mut Random, now_s: i64) -> (Vec<u8>, Vec<u8>
             amount_minor: 100 + random.below(500) as i64,
             currency_code: "EUR".into(),
         }),
-        delivery: Some(pb::DeliveryTerms {
+        delivery: Some(pb::StoredDeliveryTerms {
             mode: pb::DeliveryMode::BuyerCollects.into(),
             seller_delivery_km: 0,
         }),

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use symbiose_domain::lot::{LegalStatus, Place, Quality};
 use symbiose_domain::{
     Country, Currency, GeoPoint, MaterialFamily, Money, PalletGrade, Quantity, Unit, WasteCode,
 };
-use symbiose_listings::listing::{Delivery, Event, LegalStatus, Place, Quality, Side, Terms};
+use symbiose_listings_contract::listing::{Delivery, Event, Side, Terms};
 use uuid::Uuid;
 
 use super::Projection;

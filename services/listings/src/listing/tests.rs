@@ -1,6 +1,6 @@
 //! The rules of a listing, given / when / then.
 
-use symbiose_domain::{Currency, Unit};
+use symbiose_domain::{Country, Currency, GeoPoint, MaterialFamily, Money, PalletGrade, Unit, WasteCode};
 
 use super::*;
 

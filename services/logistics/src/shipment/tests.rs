@@ -1,6 +1,6 @@
 //! The rules of a shipment, given / when / then.
 
-use symbiose_domain::Unit;
+use symbiose_domain::{PalletGrade, Unit};
 
 use super::*;
 use crate::testing::{HOUR_MS, NOW_MS, eur, id, place_of, quantity};

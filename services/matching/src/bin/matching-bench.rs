@@ -14,12 +14,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use symbiose_domain::lot::{DataQuality, LegalStatus, Place, PlasticForm, Polymer, Quality};
 use symbiose_domain::{Country, Currency, GeoPoint, MaterialFamily, Money, PalletGrade, WasteCode, geo};
-use symbiose_listings::listing::{
-    DataQuality, Delivery, LegalStatus, Place, PlasticForm, Polymer, Quality, REQUEST_DISTANCE_KM_DEFAULT,
-    Side,
-};
-use symbiose_listings::organization::{Permit, PermitKind};
+use symbiose_listings_contract::listing::{Delivery, REQUEST_DISTANCE_KM_DEFAULT, Side};
+use symbiose_listings_contract::organization::{Permit, PermitKind};
 use symbiose_matching::{Candidate, MatchIndex};
 use uuid::Uuid;
 

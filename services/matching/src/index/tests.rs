@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
+use symbiose_domain::lot::{LegalStatus, Place, Quality};
 use symbiose_domain::{Country, Money, PalletGrade, WasteCode, geo};
-use symbiose_listings::listing::{LegalStatus, Place, Quality};
 
 use super::*;
 use crate::testing::{DAY_MS, NOW_MS, code, offer, permit, request, town};

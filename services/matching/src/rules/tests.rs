@@ -1,7 +1,7 @@
 //! The rules, one row per rule: pairs at real towns that must and must not match.
 
+use symbiose_domain::lot::{LegalStatus, Quality};
 use symbiose_domain::{MaterialFamily, PalletGrade};
-use symbiose_listings::listing::{LegalStatus, Quality};
 
 use super::*;
 use crate::testing::{DAY_MS, NOW_MS, code, eur, offer, permit, request, town};

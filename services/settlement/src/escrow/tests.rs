@@ -2,8 +2,8 @@
 //! ledger always balances.
 
 use proptest::prelude::*;
+use symbiose_domain::lot::LegalStatus;
 use symbiose_domain::{Country, Unit};
-use symbiose_listings::listing::LegalStatus;
 
 use super::*;
 use crate::ledger::{self, AccountKind, Context, Ledger};

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use symbiose_domain::Unit;
-use symbiose_listings::listing::LegalStatus;
+use symbiose_domain::lot::LegalStatus;
 
 use super::*;
 use crate::escrow;
@@ -127,16 +127,54 @@ fn a_year_has_at_most_999999_invoices() {
     check(&[last], issue(11, 21, day), Err(Rejection::SequenceExhausted));
 }
 
+/// ms since the epoch of an RFC 3339 instant.
+fn unix_ms(instant: &str) -> i64 {
+    instant.parse::<jiff::Timestamp>().expect("an instant").as_millisecond()
+}
+
+/// The date UTC would give: what the issuer's zone must not be confused with.
+fn utc_date(unix_ms: i64) -> CalendarDate {
+    let instant = jiff::Timestamp::from_millisecond(unix_ms).expect("an instant");
+    CalendarDate::from(jiff::tz::TimeZone::UTC.to_datetime(instant).date())
+}
+
 #[test]
-fn dates_come_from_unix_time_and_are_checked() {
-    assert_eq!(CalendarDate::from_unix_ms(0), date(1970, 1, 1));
-    assert_eq!(CalendarDate::from_unix_ms(1_790_000_000_000), date(2026, 9, 21));
-    assert_eq!(CalendarDate::from_unix_ms(951_782_400_000), date(2000, 2, 29));
-    assert_eq!(CalendarDate::from_unix_ms(-1), date(1969, 12, 31));
+fn an_invoice_is_dated_and_numbered_in_its_issuers_time_zone() {
+    // 23:30 UTC on New Year's Eve is 00:30 on 1 January in Paris (UTC+1).
+    let new_year_eve = unix_ms("2026-12-31T23:30:00Z");
+    assert_eq!(utc_date(new_year_eve), date(2026, 12, 31));
+    let issue_date = CalendarDate::issued_at(new_year_eve, Country::Fr);
+    assert_eq!(issue_date, date(2027, 1, 1));
+    for country in Country::ALL {
+        assert_eq!(CalendarDate::issued_at(new_year_eve, country), date(2027, 1, 1), "{country}");
+    }
+    // So the invoice is the first of 2027's sequence, and its number says 2027.
+    check(&[], issue(10, 20, issue_date), Ok(vec![issued(10, 20, 1, issue_date)]));
+    assert_eq!(format_number("FR", issue_date.year(), 1), "FR-2027-000001");
+    assert_ne!(sequence_id(id(ISSUER), 2027), sequence_id(id(ISSUER), 2026));
+
+    // Summer time: 22:30 UTC on 30 June is 00:30 on 1 July in Paris (UTC+2).
+    let midsummer = unix_ms("2026-06-30T22:30:00Z");
+    assert_eq!(utc_date(midsummer), date(2026, 6, 30));
+    assert_eq!(CalendarDate::issued_at(midsummer, Country::Fr), date(2026, 7, 1));
+    // And in winter an hour less: 22:30 UTC on 30 January is still the 30th.
+    assert_eq!(CalendarDate::issued_at(unix_ms("2026-01-30T22:30:00Z"), Country::De), date(2026, 1, 30));
+}
+
+#[test]
+fn dates_are_checked_and_read_back_as_written() {
     assert!(CalendarDate::new(2026, 2, 29).is_err());
     assert!(CalendarDate::new(2024, 2, 29).is_ok());
     assert!(CalendarDate::new(2026, 13, 1).is_err());
+    assert!(CalendarDate::new(0, 1, 1).is_err());
     assert_eq!(date(2026, 3, 4).to_string(), "2026-03-04");
+    for written in [date(2026, 3, 4), date(2000, 2, 29), date(1, 1, 1), date(9999, 12, 31)] {
+        assert_eq!(CalendarDate::parse(&written.to_string()), Ok(written));
+    }
+    for bad in ["2026-02-29", "2026-13-01", "26-3-4", "", "2026-03-04T00:00:00Z"] {
+        assert!(CalendarDate::parse(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(CalendarDate::issued_at(0, Country::Ch), date(1970, 1, 1));
 }
 
 #[track_caller]

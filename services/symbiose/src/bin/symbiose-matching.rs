@@ -11,7 +11,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = ServerConfig::from_env().context("reading the configuration")?;
-    symbiose_kit::telemetry::init(config.log_format);
+    // Kept to the end: dropping it flushes the traces not yet exported.
+    let _telemetry = symbiose_kit::telemetry::init(&config)?;
     let listeners = Listeners::bind(&config).await?;
     symbiose::alone::run_matching(config, listeners, symbiose_kit::server::shutdown_signal()).await
 }

@@ -1,0 +1,4 @@
+//! Checks of the settlement contract through its public API.
+
+mod events;
+mod stored;
