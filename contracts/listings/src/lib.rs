@@ -17,6 +17,8 @@ pub mod organization;
 mod stored;
 pub mod vocabulary;
 
+use std::collections::HashMap;
+
 use prost::Message as _;
 use symbiose_contract::Stored;
 use symbiose_eventstore::RecordedEvent;
@@ -69,6 +71,20 @@ pub fn decode_recorded_listing(recorded: &RecordedEvent) -> Result<listing::Even
 pub fn decode_recorded_organization(recorded: &RecordedEvent) -> Result<organization::Event, String> {
     let stored = stored::current(Stored::of(recorded))?;
     decode_organization_event(stored.event_type, &stored.payload)
+}
+
+/// Folds the organization event `recorded` into `organizations`, as every other context keeps
+/// the directory: public records, without contacts ([`organization::fold_public`]).
+pub fn fold_public_recorded(
+    organizations: &mut HashMap<Uuid, organization::Organization>,
+    recorded: &RecordedEvent,
+) -> Result<(), String> {
+    let id = recorded
+        .stream
+        .aggregate_id()
+        .ok_or_else(|| format!("{}: not an organization's stream", recorded.stream))?;
+    organization::fold_public(organizations, id, &decode_recorded_organization(recorded)?);
+    Ok(())
 }
 
 /// Whether `event_type` is a listing's event.

@@ -29,7 +29,7 @@ use symbiose_proto::convert::{
 use symbiose_proto::matching::v1 as pb;
 use uuid::Uuid;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::deal::{Deal, DealStatus, RequiredDocument};
 use crate::proposal::{Line, Proposal, Score, Status};
@@ -397,6 +397,15 @@ pub fn decode_proposal_event(event_type: &str, payload: &[u8]) -> Result<proposa
 pub fn decode_recorded_proposal(recorded: &RecordedEvent) -> Result<proposal::Event, String> {
     let stored = symbiose_contract::upcast(upcasters::UPCASTERS, Stored::of(recorded))?;
     decode_proposal_event(stored.event_type, &stored.payload)
+}
+
+/// Folds the deal event `recorded` into `deals`, as logistics and settlement keep them
+/// ([`deal::fold`]).
+pub fn fold_recorded_deal(deals: &mut HashMap<Uuid, Deal>, recorded: &RecordedEvent) -> Result<(), String> {
+    let id =
+        recorded.stream.aggregate_id().ok_or_else(|| format!("{}: not a deal's stream", recorded.stream))?;
+    deal::fold(deals, id, &decode_recorded_deal(recorded)?);
+    Ok(())
 }
 
 /// The deal event `recorded` holds, whatever shape it was written in.

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use symbiose_domain::{Country, Quantity};
 use symbiose_eventstore::RecordedEvent;
-use symbiose_listings_contract::organization::{self, Organization, PermitKind};
-use symbiose_matching_contract::deal::{self as matching_deal, Deal};
+use symbiose_listings_contract::organization::{Organization, PermitKind};
+use symbiose_matching_contract::deal::Deal;
 use symbiose_settlement_contract::ESCROW_HELD;
 use symbiose_shell::aggregate_id;
 use uuid::Uuid;
@@ -77,8 +77,10 @@ impl symbiose_shell::View for View {
     /// decode is logged and skipped, so one cannot stop the view.
     fn apply(&mut self, recorded: &RecordedEvent) {
         let outcome = match recorded.stream.category() {
-            ORGANIZATION_CATEGORY => self.apply_organization(recorded),
-            DEAL_CATEGORY => self.apply_deal(recorded),
+            ORGANIZATION_CATEGORY => {
+                symbiose_listings_contract::fold_public_recorded(&mut self.organizations, recorded)
+            }
+            DEAL_CATEGORY => symbiose_matching_contract::fold_recorded_deal(&mut self.deals, recorded),
             CARRIER_CATEGORY => self.apply_carrier(recorded),
             TRANSPORT_CATEGORY => self.apply_transport(recorded),
             SHIPMENT_CATEGORY => self.apply_shipment(recorded),
@@ -95,20 +97,6 @@ impl symbiose_shell::View for View {
 }
 
 impl View {
-    fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = aggregate_id(recorded)?;
-        let event = symbiose_listings_contract::decode_recorded_organization(recorded)?;
-        organization::fold_public(&mut self.organizations, id, &event);
-        Ok(())
-    }
-
-    fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = aggregate_id(recorded)?;
-        let event = symbiose_matching_contract::decode_recorded_deal(recorded)?;
-        matching_deal::fold(&mut self.deals, id, &event);
-        Ok(())
-    }
-
     fn apply_carrier(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let id = aggregate_id(recorded)?;
         let event = codec::decode_recorded_carrier_event(id, recorded)?;

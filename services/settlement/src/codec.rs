@@ -4,9 +4,7 @@
 
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::settlement::v1 as pb;
-use symbiose_settlement_contract::invoice::{
-    InvoiceLine as IssuedLine, InvoiceParty as IssuedParty, IssuedInvoice,
-};
+use symbiose_settlement_contract::invoice::{InvoiceParty as IssuedParty, IssuedInvoice};
 use uuid::Uuid;
 
 use crate::invoice::{Invoice, PartyDetails};
@@ -57,16 +55,7 @@ pub fn invoice_record(invoice_id: Uuid, invoice: &Invoice) -> IssuedInvoice {
             Supply::Service => "service",
         }
         .to_owned(),
-        lines: invoice
-            .lines
-            .iter()
-            .map(|line| IssuedLine {
-                description: line.description.clone(),
-                quantity: line.quantity,
-                unit_price: line.unit_price,
-                net: line.net,
-            })
-            .collect(),
+        lines: invoice.lines.clone(),
         net_total: invoice.net_total,
         vat_regime: regime_kind(&invoice.regime).to_owned(),
         vat_rate_bp: invoice.regime.rate_bp(),

@@ -381,15 +381,9 @@ pub struct LineInput {
     pub unit_price: Money,
 }
 
-/// A line of an invoice, with its net.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvoiceLine {
-    pub description: String,
-    pub quantity: Quantity,
-    pub unit_price: Money,
-    /// `deal::total(quantity, unit_price)`: rounded half away from zero.
-    pub net: Money,
-}
+/// A line of an invoice, with its net (`deal::total(quantity, unit_price)`: rounded half away
+/// from zero), as the settlement contract records it.
+pub use symbiose_settlement_contract::invoice::InvoiceLine;
 
 /// What `Invoice::new` is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use symbiose_domain::Currency;
 use symbiose_eventstore::RecordedEvent;
-use symbiose_listings_contract::organization::{self, Organization};
-use symbiose_matching_contract::deal::{self as matching_deal, Deal};
+use symbiose_listings_contract::organization::Organization;
+use symbiose_matching_contract::deal::Deal;
 use symbiose_shell::aggregate_id;
 use uuid::Uuid;
 
@@ -63,8 +63,10 @@ impl symbiose_shell::View for View {
     /// decode is logged and skipped, so one cannot stop the view.
     fn apply(&mut self, recorded: &RecordedEvent) {
         let outcome = match recorded.stream.category() {
-            ORGANIZATION_CATEGORY => self.apply_organization(recorded),
-            DEAL_CATEGORY => self.apply_deal(recorded),
+            ORGANIZATION_CATEGORY => {
+                symbiose_listings_contract::fold_public_recorded(&mut self.organizations, recorded)
+            }
+            DEAL_CATEGORY => symbiose_matching_contract::fold_recorded_deal(&mut self.deals, recorded),
             LEDGER_CATEGORY => self.apply_ledger(recorded),
             ESCROW_CATEGORY => self.apply_escrow(recorded),
             INVOICES_CATEGORY => self.apply_invoice(recorded),
@@ -77,20 +79,6 @@ impl symbiose_shell::View for View {
 }
 
 impl View {
-    fn apply_organization(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = aggregate_id(recorded)?;
-        let event = symbiose_listings_contract::decode_recorded_organization(recorded)?;
-        organization::fold_public(&mut self.organizations, id, &event);
-        Ok(())
-    }
-
-    fn apply_deal(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
-        let id = aggregate_id(recorded)?;
-        let event = symbiose_matching_contract::decode_recorded_deal(recorded)?;
-        matching_deal::fold(&mut self.deals, id, &event);
-        Ok(())
-    }
-
     fn apply_ledger(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let name = recorded.stream.as_str();
         let code = name.strip_prefix("ledger-").ok_or_else(|| format!("{name}: not a ledger stream"))?;
