@@ -226,9 +226,14 @@ impl Actor {
             EventMetadata {
                 request_id: self.request_id.clone().unwrap_or_default(),
                 actor_organization_id: self.organization.to_string(),
+                // A reaction's cause is the event it reacts to; a command's is the call that
+                // carried it, named by its span id (the third part of the `traceparent` the call
+                // answered with).
                 causation_id: trace
-                    .and_then(|trace| trace.causation)
-                    .map(|causation| causation.to_string())
+                    .map(|trace| match trace.causation {
+                        Some(event) => event.to_string(),
+                        None => format!("{:016x}", trace.span_id),
+                    })
                     .unwrap_or_default(),
                 request_fingerprint: self
                     .fingerprint
@@ -350,5 +355,11 @@ mod tests {
         assert_eq!(with.correlation_id, trace.correlation_id());
         assert_eq!(with.traceparent, trace.traceparent());
         assert_eq!(with.request_id, "request-1");
+        // A command's events are caused by the call: its span id.
+        let call = symbiose_kit::trace::TraceContext::new_root();
+        let command = symbiose_kit::trace::scope(call, async { decode(actor.metadata()) }).await;
+        assert_eq!(command.causation_id, format!("{:016x}", call.span_id));
+        assert_eq!(command.causation_id.len(), 16);
+        assert!(command.traceparent.contains(&command.causation_id), "{command:?}");
     }
 }

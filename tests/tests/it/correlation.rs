@@ -2,7 +2,7 @@
 //! with a known `traceparent`, and everything written because of it (the shipment closed, the
 //! escrow posted and released, the invoice, the offer's and request's deliveries confirmed)
 //! carries that trace id as its correlation id on NATS, and names as its causation the event
-//! it reacts to.
+//! it reacts to, or, for what the acceptance wrote itself, the call (its span id).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -104,11 +104,13 @@ async fn an_acceptance_is_followed_to_its_invoice_by_its_correlation_id() {
         action.iter().filter(|(_, seen)| seen.event_type == event_type).map(|(id, _)| id.clone()).collect()
     };
     let closed = ids_of(SHIPMENT_CLOSED).pop().expect("the shipment closed");
+    // A command's events name the call that carried it: the span id it answered with.
+    let call = format!("{:016x}", answered.span_id);
     for (id, seen) in &action {
         let trace = TraceContext::from_traceparent(&seen.traceparent)
             .unwrap_or_else(|| panic!("{} {id} has a traceparent: {seen:?}", seen.event_type));
         assert_eq!(trace.trace_id, buyer_trace.trace_id, "{} {id} is of the buyer's trace", seen.event_type);
-        if seen.causation_id.is_empty() {
+        if seen.causation_id == call {
             // Written by the acceptance itself: the shipment closed (and what the same command
             // wrote beside it).
             assert!(!seen.event_type.starts_with("symbiose.settlement."), "{seen:?} is a reaction");
@@ -120,7 +122,10 @@ async fn an_acceptance_is_followed_to_its_invoice_by_its_correlation_id() {
             );
         }
     }
-    assert!(action[&closed].causation_id.is_empty(), "the acceptance is a command: {:?}", action[&closed]);
+    assert_eq!(
+        action[&closed].causation_id, call,
+        "the acceptance is a command, caused by the call that answered {answered:?}"
+    );
     // The settler reacts to the shipment closed; so does matching's deliverer, through listings.
     for event_type in [PENDING_POSTED, ESCROW_RELEASED, INVOICE_ISSUED, DELIVERY_CONFIRMED] {
         for id in ids_of(event_type) {
