@@ -224,6 +224,17 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
         extra = {variable["name"] for variable in merged["services"][service].get("extraEnv", [])}
         failures.check(not (unknown - extra), context,
                        f"variables no service reads: {sorted(unknown - extra)}")
+        # The services that keep a store are told which; with PostgreSQL, each reads its own
+        # database's URL from the Secret, under its own name (services never share storage).
+        store = merged["store"]["backend"]
+        keeps_a_store = service in STATEFUL_SERVICES
+        failures.check(env.get("SYMBIOSE_STORE") == (store if keeps_a_store else None), context,
+                       f"SYMBIOSE_STORE is {env.get('SYMBIOSE_STORE')!r}, expected {store!r} on a stateful service only")
+        postgres_url = [variable.get("valueFrom", {}).get("secretKeyRef") for variable in container.get("env", [])
+                        if variable["name"] == "SYMBIOSE_POSTGRES_URL"]
+        expected_ref = {"name": merged["store"]["postgres"]["existingSecret"], "key": service}
+        failures.check(postgres_url == ([expected_ref] if keeps_a_store and store == "postgres" else []), context,
+                       f"SYMBIOSE_POSTGRES_URL is {postgres_url!r}, expected the Secret's key {service!r} with postgres")
         failures.check(("SYMBIOSE_NATS_CREDENTIALS" in env) == bool(credentials_secret), context,
                        "SYMBIOSE_NATS_CREDENTIALS must be set exactly when nats.credentials.existingSecret is")
         for variable in ("SYMBIOSE_TLS_CERT", "SYMBIOSE_TLS_KEY"):
@@ -332,6 +343,9 @@ def main() -> int:
                 "eventstore": {"enabled": True, "connectionString": "esdb://eventstore:2113?tls=false"},
                 "metrics": {"enabled": False},
             }),
+            "PostgreSQL store": merge(REQUIRED_VALUES, {
+                "store": {"backend": "postgres", "postgres": {"existingSecret": "symbiose-postgres"}},
+            }),
             "listings and catalog only": merge(REQUIRED_VALUES, {"services": {
                 name: {"enabled": False} for name in ("matching", "logistics", "settlement")}}),
         }
@@ -366,6 +380,9 @@ def main() -> int:
                 "signingKey": {"existingSecret": "", "create": True, "value": "MDEyMzQ1Njc4OWFiY2RlZg=="}}),
                 "/signingKey/value"),
             "TLS without its Secret": (merge(REQUIRED_VALUES, {"tls": {"enabled": True}}), "/tls/existingSecret"),
+            "PostgreSQL without its Secret": (merge(REQUIRED_VALUES, {"store": {"backend": "postgres"}}),
+                                             "existingSecret"),
+            "EventStoreDB as the store": (merge(REQUIRED_VALUES, {"store": {"backend": "eventstoredb"}}), "backend"),
             "EventStoreDB without a connection string": (merge(REQUIRED_VALUES, {"eventstore": {"enabled": True}}),
                                                          "connectionString"),
             "autoscaling min above max": (merge(REQUIRED_VALUES, {"services": {"catalog": {"autoscaling": {

@@ -1,10 +1,16 @@
 //! The harness of the black-box tests: a real standalone server on free loopback ports, with
 //! its own data directory, reached through real sockets by the generated clients.
 //!
+//! With `SYMBIOSE_STORE=postgres` in the environment, each server keeps its events in a
+//! PostgreSQL database of its own (`symbiose_test_<random>` on the server at
+//! [`POSTGRES_ADMIN_URL`]), dropped when the server is done with, so the whole suite runs on
+//! either backend.
+//!
 //! Tests start servers only through this crate, so that they all start them the same way the
 //! binary does.
 
 pub mod fixtures;
+mod postgres;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,6 +22,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+pub use postgres::{POSTGRES_ADMIN_URL, TestDatabase};
 
 /// A channel that sends a bearer token with every call.
 pub type AuthedChannel = InterceptedService<Channel, Bearer>;
@@ -34,6 +42,31 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _data_dir: tempfile::TempDir,
+    /// The server's PostgreSQL database, dropped after the server (declared after `task`).
+    database: Option<TestDatabase>,
+}
+
+/// Where a test server keeps its events.
+#[derive(Debug)]
+pub enum TestStore {
+    /// The embedded store in the data directory.
+    Embedded,
+    /// A database of its own.
+    Postgres(TestDatabase),
+}
+
+impl TestStore {
+    /// The store `SYMBIOSE_STORE` names in the environment: `embedded` (or unset), or
+    /// `postgres`, for which a new database is created.
+    pub async fn from_env() -> anyhow::Result<TestStore> {
+        let key = symbiose_kit::config::STORE;
+        let store = std::env::var(key).unwrap_or_default();
+        match store.trim().to_ascii_lowercase().as_str() {
+            "" | "embedded" => Ok(TestStore::Embedded),
+            "postgres" => Ok(TestStore::Postgres(TestDatabase::create().await?)),
+            _ => anyhow::bail!("{key}={store:?}: the tests run on `embedded` or `postgres`"),
+        }
+    }
 }
 
 impl TestServer {
@@ -42,25 +75,47 @@ impl TestServer {
         TestServer::start_with(|_| {}).await
     }
 
-    /// Starts a server after `adjust` has changed its settings.
+    /// Starts a server after `adjust` has changed its settings, on the store the environment
+    /// names ([`TestStore::from_env`]).
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> anyhow::Result<TestServer> {
-        let data_dir = tempfile::tempdir().context("creating a data directory")?;
-        let mut config = ServerConfig::for_tests(data_dir.path().join("data"));
-        adjust(&mut config);
-        TestServer::start_in(config, data_dir).await
+        TestServer::start_on(TestStore::from_env().await?, adjust).await
     }
 
-    /// Stops the server and starts a new one on the same data directory, on new ports.
+    /// Starts a server on `store`, after `adjust` has changed its settings.
+    pub async fn start_on(
+        store: TestStore,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> anyhow::Result<TestServer> {
+        let data_dir = tempfile::tempdir().context("creating a data directory")?;
+        let mut config = ServerConfig::for_tests(data_dir.path().join("data"));
+        let database = match store {
+            TestStore::Embedded => None,
+            TestStore::Postgres(database) => {
+                config.store = database.store_backend()?;
+                Some(database)
+            }
+        };
+        adjust(&mut config);
+        TestServer::start_in(config, data_dir, database).await
+    }
+
+    /// Stops the server and starts a new one on the same data directory (and database), on
+    /// new ports.
     pub async fn restart(mut self) -> anyhow::Result<TestServer> {
         let data_dir = std::mem::replace(&mut self._data_dir, tempfile::tempdir().context("a placeholder")?);
+        let database = self.database.take();
         let mut config = self.config.clone();
         self.stop().await?;
         config.listen_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         config.metrics_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-        TestServer::start_in(config, data_dir).await
+        TestServer::start_in(config, data_dir, database).await
     }
 
-    async fn start_in(config: ServerConfig, data_dir: tempfile::TempDir) -> anyhow::Result<TestServer> {
+    async fn start_in(
+        config: ServerConfig,
+        data_dir: tempfile::TempDir,
+        database: Option<TestDatabase>,
+    ) -> anyhow::Result<TestServer> {
         let listeners = Listeners::bind(&config).await?;
         let grpc_addr = listeners.grpc_addr();
         let metrics_addr = listeners.metrics_addr().context("test servers have a metrics port")?;
@@ -81,6 +136,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             _data_dir: data_dir,
+            database,
         })
     }
 

@@ -126,6 +126,17 @@ The container's environment, one variable per setting of the services' configura
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ $config.otlpEndpoint | quote }}
 {{- end }}
+{{- if has .name (list "listings" "matching" "logistics" "settlement") }}
+- name: SYMBIOSE_STORE
+  value: {{ $values.store.backend | quote }}
+{{- if eq $values.store.backend "postgres" }}
+- name: SYMBIOSE_POSTGRES_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $values.store.postgres.existingSecret | quote }}
+      key: {{ .name | quote }}
+{{- end }}
+{{- end }}
 {{- if $values.eventstore.enabled }}
 - name: SYMBIOSE_EVENTSTORE_CONNECTION_STRING
   value: {{ $values.eventstore.connectionString | quote }}

@@ -8,15 +8,21 @@
 //! the store buffer for it. [`contract`] is the test suite every backend must pass.
 //!
 //! [`embedded::EmbeddedStore`] is the backend `cargo run` uses: a segmented, checksummed log
-//! on local disk with group commit. This crate never decodes payloads: they are opaque bytes.
+//! on local disk with group commit. [`any::AnyStore`] is the one a server holds when its
+//! configuration chooses the backend. [`postgres::PostgresStore`] keeps the log in PostgreSQL,
+//! positions taken under one row lock so they follow commit order. This crate never decodes
+//! payloads: they are opaque bytes.
 
+pub mod any;
 pub mod contract;
 pub mod embedded;
 mod model;
+pub mod postgres;
 mod subscription;
 
 use std::future::Future;
 
+pub use any::AnyStore;
 pub use model::{
     APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EVENT_METADATA_BYTES_MAX,
     EVENT_PAYLOAD_BYTES_MAX, EVENT_TYPE_BYTES_MAX, EventData, ExpectedVersion, READ_EVENTS_MAX,

@@ -49,6 +49,12 @@ pub const SETTLEMENT_URL: &str = "SYMBIOSE_SETTLEMENT_URL";
 /// The OpenTelemetry collector traces are exported to (OTLP over gRPC); unset, none are. The
 /// standard OpenTelemetry name, so a deployment sets it as for any other program.
 pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// The event store's backend: `embedded` (in the data directory) or `postgres`.
+pub const STORE: &str = "SYMBIOSE_STORE";
+/// The PostgreSQL database of the event store, when [`STORE`] is `postgres`.
+pub const POSTGRES_URL: &str = "SYMBIOSE_POSTGRES_URL";
+/// What [`STORE`] names EventStoreDB with: a backend this build does not have.
+pub const STORE_EVENTSTOREDB: &str = "eventstoredb";
 
 /// One setting: its key, its default as written in the environment, and what it is for.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +164,21 @@ pub const SETTINGS: &[Setting] = &[
                       event handled, each the child of the `traceparent` it continues; when empty, nothing \
                       is exported",
     },
+    Setting {
+        key: STORE,
+        default: "embedded",
+        description: "the event store: `embedded` (a log in `<data dir>/events`, nothing else needed) or \
+                      `postgres` (the database at `SYMBIOSE_POSTGRES_URL`; the signing key, the vault and the \
+                      feed's checkpoints stay in the data directory); `eventstoredb` is refused: that backend is \
+                      not available in this build",
+    },
+    Setting {
+        key: POSTGRES_URL,
+        default: "",
+        description: "the event store's PostgreSQL database, `postgres://user:password@host:5432/database`: \
+                      required when `SYMBIOSE_STORE` is `postgres`, refused otherwise; its password is never \
+                      logged",
+    },
 ];
 
 const REQUEST_TIMEOUT_MS_MAX: u64 = 300_000;
@@ -170,6 +191,39 @@ const RATE_LIMIT_BURST_LIMIT: u32 = 1_000_000;
 const TOKEN_TTL_DAYS_MAX: u32 = 3650;
 const PLATFORM_FEE_BP_MAX: u32 = 2000;
 const SECONDS_PER_DAY: u64 = 86_400;
+
+/// Where the events are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// The embedded log in `<data dir>/events`.
+    Embedded,
+    /// A PostgreSQL database.
+    Postgres(PostgresUrl),
+}
+
+/// A `postgres://` URL. Its `Debug` and `Display` hide the password, so a logged config or
+/// error never shows it; [`PostgresUrl::expose`] is the full URL, for connecting.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    /// The full URL, password included: only for opening the connection.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "PostgresUrl({:?})", redact_postgres_url(&self.0))
+    }
+}
+
+impl std::fmt::Display for PostgresUrl {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&redact_postgres_url(&self.0))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -205,6 +259,8 @@ pub struct ServerConfig {
     pub settlement_url: Option<String>,
     /// The OTLP/gRPC address traces are exported to; `None`: no export.
     pub otlp_endpoint: Option<String>,
+    /// The event store's backend.
+    pub store: StoreBackend,
 }
 
 /// The PEM files of a TLS gRPC port. Read when the server starts, not when the config is
@@ -257,6 +313,7 @@ impl ServerConfig {
         let settlement_url = parse_service_url(get(SETTLEMENT_URL))?;
         // Plaintext, inside the deployment's network, as the services reach each other.
         let otlp_endpoint = parse_service_url(get(OTLP_ENDPOINT))?;
+        let store = parse_store(get(STORE).1, get(POSTGRES_URL).1)?;
 
         Ok(ServerConfig {
             listen_addr,
@@ -285,6 +342,7 @@ impl ServerConfig {
             listings_url,
             settlement_url,
             otlp_endpoint,
+            store,
         })
     }
 
@@ -364,6 +422,70 @@ fn parse_service_url((key, value): (&'static str, String)) -> Result<Option<Stri
         return Err(invalid(key, &value, "must be http://host:port"));
     }
     Ok(Some(format!("http://{address}")))
+}
+
+/// `embedded`, or `postgres` with its URL; EventStoreDB is refused, as this build has no such
+/// backend. A URL is refused without `postgres`, so a deployment never believes it writes to
+/// a database while it writes to its disk.
+fn parse_store(store: String, postgres_url: String) -> Result<StoreBackend, ConfigError> {
+    let redacted = redact_postgres_url(&postgres_url);
+    match store.to_ascii_lowercase().as_str() {
+        "embedded" if postgres_url.is_empty() => Ok(StoreBackend::Embedded),
+        "embedded" => Err(invalid(POSTGRES_URL, &redacted, format!("needs {STORE}=postgres"))),
+        "postgres" => {
+            if postgres_url.is_empty() {
+                return Err(invalid(POSTGRES_URL, "", format!("must be set when {STORE} is `postgres`")));
+            }
+            let address = ["postgres://", "postgresql://"]
+                .iter()
+                .find_map(|scheme| postgres_url.strip_prefix(scheme))
+                .unwrap_or_default();
+            let host = address.split(['/', '?']).next().unwrap_or_default();
+            let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+            if host.is_empty() || host.starts_with(':') || postgres_url.contains(char::is_whitespace) {
+                return Err(invalid(
+                    POSTGRES_URL,
+                    &redacted,
+                    "must be a PostgreSQL URL, like postgres://user:password@host:5432/database",
+                ));
+            }
+            Ok(StoreBackend::Postgres(PostgresUrl(postgres_url)))
+        }
+        STORE_EVENTSTOREDB => Err(invalid(
+            STORE,
+            &store,
+            "the EventStoreDB backend is not available in this build: use `embedded` or `postgres`",
+        )),
+        _ => Err(invalid(STORE, &store, "must be `embedded` or `postgres`")),
+    }
+}
+
+/// `url` with the password of its user part and of a `password=` parameter replaced by `***`.
+fn redact_postgres_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{user_info}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    if scheme.is_empty() { format!("{authority}{tail}") } else { format!("{scheme}://{authority}{tail}") }
 }
 
 fn default_of(key: &str) -> &'static str {
@@ -584,6 +706,75 @@ mod tests {
         assert_eq!(config(&[]).expect("defaults").otlp_endpoint, None);
         let set = config(&[(OTLP_ENDPOINT, "http://otel-collector:4317")]).expect("valid");
         assert_eq!(set.otlp_endpoint.as_deref(), Some("http://otel-collector:4317"));
+    }
+
+    #[test]
+    fn the_store_is_embedded_unless_postgres_is_named_with_its_url() {
+        assert_eq!(config(&[]).expect("defaults").store, StoreBackend::Embedded);
+        assert_eq!(config(&[(STORE, "Embedded")]).expect("embedded").store, StoreBackend::Embedded);
+        for url in [
+            "postgres://symbiose:secret@db:5432/symbiose",
+            "postgresql://db/symbiose?sslmode=require",
+            "postgres://127.0.0.1",
+        ] {
+            let parsed = config(&[(STORE, "postgres"), (POSTGRES_URL, url)]).expect(url).store;
+            match parsed {
+                StoreBackend::Postgres(parsed) => assert_eq!(parsed.expose(), url),
+                StoreBackend::Embedded => panic!("{url} opened the embedded store"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_store_is_refused_naming_its_key() {
+        let cases: [(&[(&str, &str)], &str); 8] = [
+            (&[(STORE, "sqlite")], STORE),
+            (&[(STORE, "postgres")], POSTGRES_URL),
+            (&[(STORE, "postgres"), (POSTGRES_URL, "mysql://db/symbiose")], POSTGRES_URL),
+            (&[(STORE, "postgres"), (POSTGRES_URL, "db:5432/symbiose")], POSTGRES_URL),
+            (&[(STORE, "postgres"), (POSTGRES_URL, "postgres:///symbiose")], POSTGRES_URL),
+            (&[(STORE, "postgres"), (POSTGRES_URL, "postgres://a b/symbiose")], POSTGRES_URL),
+            (&[(POSTGRES_URL, "postgres://db/symbiose")], POSTGRES_URL),
+            (&[(STORE, "embedded"), (POSTGRES_URL, "postgres://db/symbiose")], POSTGRES_URL),
+        ];
+        for (pairs, key) in cases {
+            let error = config(pairs).expect_err("a bad store");
+            assert_eq!(error.key, key, "{pairs:?}");
+            assert!(error.to_string().starts_with(key), "{error}");
+        }
+    }
+
+    #[test]
+    fn eventstoredb_is_refused_as_not_in_this_build() {
+        let error = config(&[(STORE, "eventstoredb"), (POSTGRES_URL, "")]).expect_err("no such backend");
+        assert_eq!(error.key, STORE);
+        assert_eq!(
+            error.to_string(),
+            "SYMBIOSE_STORE=\"eventstoredb\": the EventStoreDB backend is not available in this build: \
+             use `embedded` or `postgres`"
+        );
+    }
+
+    #[test]
+    fn the_postgres_password_is_never_shown() {
+        let url = "postgres://symbiose:hunter2@db:5432/symbiose?sslmode=require&password=hunter2";
+        let parsed = config(&[(STORE, "postgres"), (POSTGRES_URL, url)]).expect("valid");
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("postgres://symbiose:***@db:5432/symbiose?sslmode=require&password=***"),
+            "{shown}"
+        );
+        let StoreBackend::Postgres(parsed) = parsed.store else { panic!("postgres") };
+        assert_eq!(
+            parsed.to_string(),
+            "postgres://symbiose:***@db:5432/symbiose?sslmode=require&password=***"
+        );
+        let refused = config(&[(POSTGRES_URL, url)]).expect_err("without postgres");
+        assert!(!refused.to_string().contains("hunter2"), "{refused}");
+        let bad =
+            config(&[(STORE, "postgres"), (POSTGRES_URL, "postgres://symbiose:hunter2@")]).expect_err("bad");
+        assert!(!bad.to_string().contains("hunter2"), "{bad}");
     }
 
     #[test]

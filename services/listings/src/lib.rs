@@ -22,9 +22,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use symbiose_eventstore::EventStore;
 use symbiose_eventstore::embedded::{self, EmbeddedStore};
+use symbiose_eventstore::postgres::{PostgresOptions, PostgresStore};
+use symbiose_eventstore::{AnyStore, EventStore};
 use symbiose_kit::auth::{Authenticator, KeyPolicy, Security};
+use symbiose_kit::config::StoreBackend;
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_proto::listings::v1::listing_service_server::ListingServiceServer;
 use symbiose_proto::listings::v1::organization_service_server::OrganizationServiceServer;
@@ -80,32 +82,52 @@ pub async fn add_services<S: EventStore>(
     Ok((directory, market))
 }
 
-/// Opens the embedded store in `<data dir>/events` (recovering it if the last run crashed; off
-/// the async threads) and loads the signing key (creating it only as `key` allows): what every
-/// server does first. Fails if another process holds the data directory, and, before touching
-/// the store, if the key must exist and does not.
+/// Opens the event store the configuration names and loads the signing key (creating it only
+/// as `key` allows): what every server does first. The embedded store is in `<data dir>/events`
+/// (recovered if the last run crashed, off the async threads; its open report is returned); a
+/// PostgreSQL store is at `SYMBIOSE_POSTGRES_URL` (no report). Fails if another process holds
+/// the embedded store's directory, and, before touching the store, if the key must exist and
+/// does not.
 pub async fn open_store_and_key(
     config: &ServerConfig,
     key: KeyPolicy,
-) -> anyhow::Result<(EmbeddedStore, embedded::OpenReport, Security)> {
+) -> anyhow::Result<(AnyStore, Option<embedded::OpenReport>, Security)> {
     if key == KeyPolicy::MustExist {
         let keys_dir = config.data_dir.join(symbiose_kit::auth::KEYS_DIR);
         symbiose_kit::TokenAuthority::load(&keys_dir).context("loading the token signing key")?;
     }
-    let events_dir = config.data_dir.join(EVENTS_DIR);
-    let (store, report) = tokio::task::spawn_blocking(move || {
-        EmbeddedStore::open(&events_dir, embedded::Options::default())
-            .with_context(|| format!("opening the event store in {}", events_dir.display()))
-    })
-    .await
-    .context("opening the event store")??;
-    let security = Security::open(config, key).context("loading the token signing key")?;
+    let (store, report) = match &config.store {
+        StoreBackend::Embedded => {
+            let events_dir = config.data_dir.join(EVENTS_DIR);
+            let (store, report) = tokio::task::spawn_blocking(move || {
+                EmbeddedStore::open(&events_dir, embedded::Options::default())
+                    .with_context(|| format!("opening the event store in {}", events_dir.display()))
+            })
+            .await
+            .context("opening the event store")??;
+            (AnyStore::Embedded(store), Some(report))
+        }
+        StoreBackend::Postgres(url) => {
+            // `url` shows without its password.
+            let store = PostgresStore::connect(url.expose(), PostgresOptions::default())
+                .await
+                .with_context(|| format!("opening the event store in the PostgreSQL database {url}"))?;
+            (AnyStore::Postgres(store), None)
+        }
+    };
+    let security = match Security::open(config, key).context("loading the token signing key") {
+        Ok(security) => security,
+        Err(error) => {
+            store.close().await;
+            return Err(error);
+        }
+    };
     Ok((store, report, security))
 }
 
-/// Runs the listings service alone, on its own store in `<data dir>/events`, until `shutdown`
-/// completes, with the services `also` adds behind the same authenticator (the binary adds the
-/// reference data: this crate depends on no other service).
+/// Runs the listings service alone, on its own store (the one the configuration names), until
+/// `shutdown` completes, with the services `also` adds behind the same authenticator (the
+/// binary adds the reference data: this crate depends on no other service).
 pub async fn run(
     config: ServerConfig,
     listeners: Listeners,

@@ -12,8 +12,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use symbiose_eventstore::embedded::EmbeddedStore;
-use symbiose_eventstore::{EventStore, RecordedEvent};
+use symbiose_eventstore::{AnyStore, EventStore, RecordedEvent};
 use symbiose_feed::FeedError;
 use symbiose_kit::auth::{Revocations, Security};
 use symbiose_kit::config::{LISTINGS_URL, NATS_URL, SETTLEMENT_URL};
@@ -141,7 +140,7 @@ struct Alone {
     context: &'static str,
     config: ServerConfig,
     listeners: Listeners,
-    store: EmbeddedStore,
+    store: AnyStore,
     security: Security,
     nats: async_nats::Client,
 }
@@ -172,7 +171,8 @@ impl Alone {
         tracing::info!(
             service = context,
             data_dir = %config.data_dir.display(),
-            events = report.events,
+            store = store.backend(),
+            events = report.map_or_else(|| store.head(), |report| report.events),
             "service starting alone"
         );
         Ok(Alone { context, config, listeners, store, security, nats })
@@ -188,7 +188,7 @@ impl Alone {
         add: impl FnOnce(
             &mut ServiceSet,
             &ServerConfig,
-            EmbeddedStore,
+            AnyStore,
             &Security,
             Stopped,
         ) -> Result<JoinHandle<Result<(), FeedError>>, FeedError>,
@@ -291,7 +291,7 @@ impl Alone {
 
 /// Waits, at most [`REVOCATIONS_CATCH_UP_MS_MAX`], for the revoked tokens to reflect the store
 /// as it was at start, saying how far they are while it waits.
-async fn catch_up(store: &EmbeddedStore, revoked: &Followed<RevokedTokens>) -> anyhow::Result<()> {
+async fn catch_up(store: &AnyStore, revoked: &Followed<RevokedTokens>) -> anyhow::Result<()> {
     let Some(last) = store.head().checked_sub(1) else { return Ok(()) };
     let started = tokio::time::Instant::now();
     while revoked.wait_for(last).await.is_err() {

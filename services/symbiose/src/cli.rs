@@ -118,7 +118,9 @@ pub enum Command {
     /// The platform's token signing key, on this machine (no server needed).
     #[command(subcommand)]
     Key(KeyCommand),
-    /// The event log on disk, checked or repaired offline, the server stopped.
+    /// The event log on disk, checked or repaired offline, the server stopped (the embedded
+    /// store only: with SYMBIOSE_STORE=postgres the events are in PostgreSQL, which checks its
+    /// own data, and this command refuses to run).
     #[command(subcommand)]
     Store(crate::cli_store::StoreCommand),
     /// Fill a running server with a marketplace to explore: organizations in every town of the

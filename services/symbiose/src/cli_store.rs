@@ -1,11 +1,13 @@
 //! `symbiose store`: the event log on disk checked and repaired offline, in the data
-//! directory of a server that is stopped; never over gRPC.
+//! directory of a server that is stopped; never over gRPC. The embedded store only: a server
+//! with `SYMBIOSE_STORE=postgres` keeps its events in PostgreSQL, whose own tools check them.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use symbiose_eventstore::embedded::{self, IndexFile, VerifyReport};
+use symbiose_kit::config::STORE;
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
@@ -30,8 +32,12 @@ pub enum StoreCommand {
 
 /// Runs a `store` subcommand on the log in `<data_dir>/events`; the exit code is 0 on
 /// success, 1 when `verify` found a problem, 2 on an error (the directory in use by a running
-/// server, a repair refused).
+/// server, a repair refused, a store that is not the embedded one).
 pub fn run(data_dir: &Path, command: StoreCommand) -> ExitCode {
+    if let Err(error) = embedded_only(std::env::var(STORE).ok().as_deref()) {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let events_dir = data_dir.join(crate::EVENTS_DIR);
     let outcome = match command {
         StoreCommand::Verify => embedded::verify(&events_dir).map(|report| {
@@ -62,6 +68,19 @@ pub fn run(data_dir: &Path, command: StoreCommand) -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Refuses a store the configuration (`store`, the value of `SYMBIOSE_STORE`) names other than
+/// the embedded one: there is no log on disk to check.
+fn embedded_only(store: Option<&str>) -> Result<(), String> {
+    match store.map(str::trim) {
+        None | Some("") => Ok(()),
+        Some(store) if store.eq_ignore_ascii_case("embedded") => Ok(()),
+        Some(store) => Err(format!(
+            "{STORE}={store:?}: `symbiose store` checks and repairs the embedded store only; \
+             this server keeps its events elsewhere (PostgreSQL checks its own data)"
+        )),
     }
 }
 
@@ -98,4 +117,19 @@ fn describe(report: &VerifyReport) -> String {
     };
     text.push_str(&format!("{} segments, {} events: {problems}\n", report.segments.len(), report.events()));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_embedded_store_is_checked() {
+        for store in [None, Some(""), Some("embedded"), Some("Embedded ")] {
+            assert_eq!(embedded_only(store), Ok(()), "{store:?}");
+        }
+        let refused = embedded_only(Some("postgres")).expect_err("postgres");
+        assert!(refused.starts_with("SYMBIOSE_STORE=\"postgres\""), "{refused}");
+        assert!(refused.contains("embedded store only"), "{refused}");
+    }
 }

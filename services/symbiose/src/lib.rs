@@ -1,5 +1,6 @@
 //! The standalone Symbiose server: every service in one process, on one gRPC port, with its
-//! data under one directory: the embedded event store in `events/`, the token signing key in
+//! data under one directory: the embedded event store in `events/` (or, with
+//! `SYMBIOSE_STORE=postgres`, the events in PostgreSQL), the token signing key in
 //! `keys/`, the keys of personal data in `vault/`, the operator's token in `operator.token`,
 //! and the checkpoints of the relay, the catalog, the matching proposer, the logistics
 //! transport opener and the settler in `feed/`. It is what `cargo run --release` starts, and what
@@ -27,7 +28,7 @@ use std::future::Future;
 use std::path::Path;
 
 use anyhow::Context as _;
-use symbiose_eventstore::embedded::EmbeddedStore;
+use symbiose_eventstore::{AnyStore, EventStore as _};
 use symbiose_kit::auth::Security;
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_matching::ListingsReservations;
@@ -50,28 +51,37 @@ const CONTEXTS: &[&str] = &["listings", "matching", "logistics", "settlement"];
 pub struct Standalone {
     config: ServerConfig,
     listeners: Listeners,
-    store: EmbeddedStore,
+    store: AnyStore,
     security: Security,
 }
 
 impl Standalone {
-    /// Opens the event store (recovering it if the last run crashed), loads or creates the
-    /// signing key and the operator token, and takes the ports. Fails if another process
-    /// holds the data directory.
+    /// Opens the event store the configuration names (recovering the embedded one if the last
+    /// run crashed), loads or creates the signing key and the operator token, and takes the
+    /// ports. Fails if another process holds the embedded store's directory.
     pub async fn build(config: ServerConfig, listeners: Listeners) -> anyhow::Result<Standalone> {
         let (store, report, security) =
             symbiose_listings::open_store_and_key(&config, symbiose_kit::KeyPolicy::CreateIfMissing).await?;
-        tracing::info!(
-            data_dir = %config.data_dir.display(),
-            events = report.events,
-            segments = report.segments,
-            operator_token = %security.operator_token_path.display(),
-            "standalone server starting"
-        );
+        match report {
+            Some(report) => tracing::info!(
+                data_dir = %config.data_dir.display(),
+                events = report.events,
+                segments = report.segments,
+                operator_token = %security.operator_token_path.display(),
+                "standalone server starting"
+            ),
+            None => tracing::info!(
+                data_dir = %config.data_dir.display(),
+                store = store.backend(),
+                events = store.head(),
+                operator_token = %security.operator_token_path.display(),
+                "standalone server starting"
+            ),
+        }
         Ok(Standalone { config, listeners, store, security })
     }
 
-    pub fn store(&self) -> &EmbeddedStore {
+    pub fn store(&self) -> &AnyStore {
         &self.store
     }
 

@@ -6,7 +6,7 @@ use symbiose_kit::auth::{Claims, TokenAuthority};
 use symbiose_proto::common::v1 as common;
 use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::organization_service_client::OrganizationServiceClient;
-use symbiose_tests::{AuthedChannel, TestServer};
+use symbiose_tests::{AuthedChannel, TestServer, TestStore};
 use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
@@ -362,9 +362,11 @@ async fn no_organization_reads_or_changes_what_is_not_its_own() {
     assert_eq!(own.organization.expect("organization").sites[0].name, "Hafen Kehl");
 }
 
+/// On the embedded store, whatever the environment says: the test searches the bytes of the
+/// data directory, where that store keeps the log.
 #[tokio::test]
 async fn erased_contacts_can_be_read_back_from_nowhere() {
-    let server = TestServer::start().await.expect("server");
+    let server = TestServer::start_on(TestStore::Embedded, |_| {}).await.expect("server");
     let world = world(&server).await;
     let mut b = as_token(&server, &world.b_token).await;
     let name = "Lieselotte Quellenbach";

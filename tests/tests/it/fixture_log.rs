@@ -29,7 +29,7 @@ use symbiose_proto::matching::v1 as matching;
 use symbiose_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use symbiose_proto::settlement::v1 as settlement;
 use symbiose_proto::settlement::v1::settlement_service_client::SettlementServiceClient;
-use symbiose_tests::{AuthedChannel, TestServer};
+use symbiose_tests::{AuthedChannel, TestServer, TestStore};
 use uuid::Uuid;
 
 /// The fixture: the server's data directory, the shipments' ids and the expected dump.
@@ -57,7 +57,9 @@ async fn a_log_written_before_the_contracts_loads_into_the_same_views() -> anyho
     let copy = tempfile::tempdir().context("a directory for the fixture's copy")?;
     let data_dir = copy.path().join("data");
     copy_dir(&fixture.join("data"), &data_dir)?;
-    let server = TestServer::start_with(|config| {
+    // The fixture is an embedded store's log (with the checkpoints that go with it): it is
+    // read by that backend, whatever the environment says.
+    let server = TestServer::start_on(TestStore::Embedded, |config| {
         config.data_dir = data_dir.clone();
         config.rate_limit_per_second = std::num::NonZeroU32::MAX;
         config.rate_limit_burst = std::num::NonZeroU32::MAX;

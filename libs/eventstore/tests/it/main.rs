@@ -1,13 +1,15 @@
 //! Tests of the embedded store: the shared contract, recovery from torn and corrupted logs,
 //! flipped bits everywhere in a record, the operator's verify and repair, crashes of a real
 //! writing process, and power lost under the store, on a simulated disk and on a FUSE file
-//! system that forgets what was not synced.
+//! system that forgets what was not synced. `postgres`: the PostgreSQL store (the contract, the
+//! ordering race, clients killed mid-append), on the server at 127.0.0.1:5432.
 
 mod contract;
 mod crash;
 mod damage;
 mod fuse;
 mod offline;
+mod postgres;
 mod power_loss;
 mod recovery;
 mod sim_disk;
