@@ -10,11 +10,13 @@
 //! [`embedded::EmbeddedStore`] is the backend `cargo run` uses: a segmented, checksummed log
 //! on local disk with group commit. [`any::AnyStore`] is the one a server holds when its
 //! configuration chooses the backend. [`postgres::PostgresStore`] keeps the log in PostgreSQL,
-//! positions taken under one row lock so they follow commit order. This crate never decodes
+//! positions taken under one row lock so they follow commit order. [`copy`] copies a whole log
+//! from one store to another and digests a log to check the copy. This crate never decodes
 //! payloads: they are opaque bytes.
 
 pub mod any;
 pub mod contract;
+pub mod copy;
 pub mod embedded;
 mod model;
 pub mod postgres;

@@ -207,6 +207,15 @@ pub enum StoreBackend {
 pub struct PostgresUrl(String);
 
 impl PostgresUrl {
+    /// `url` checked as [`POSTGRES_URL`] is: for a URL given elsewhere (`symbiose store copy`),
+    /// so that it too is never shown with its password.
+    pub fn parse(url: &str) -> Result<PostgresUrl, ConfigError> {
+        match parse_store("postgres".to_owned(), url.to_owned())? {
+            StoreBackend::Postgres(url) => Ok(url),
+            StoreBackend::Embedded => unreachable!("parse_store answers postgres for postgres"),
+        }
+    }
+
     /// The full URL, password included: only for opening the connection.
     pub fn expose(&self) -> &str {
         &self.0

@@ -120,7 +120,8 @@ pub enum Command {
     Key(KeyCommand),
     /// The event log on disk, checked or repaired offline, the server stopped (the embedded
     /// store only: with SYMBIOSE_STORE=postgres the events are in PostgreSQL, which checks its
-    /// own data, and this command refuses to run).
+    /// own data, and this command refuses to run); and a whole log copied from one store to
+    /// another, embedded or PostgreSQL (`copy`).
     #[command(subcommand)]
     Store(crate::cli_store::StoreCommand),
     /// Fill a running server with a marketplace to explore: organizations in every town of the
@@ -433,7 +434,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         return create_key(&cli.data_dir);
     }
     if let Command::Store(command) = command {
-        return crate::cli_store::run(&cli.data_dir, command);
+        return crate::cli_store::run(&cli.data_dir, command).await;
     }
     let outcome = match command {
         Command::Login(arguments) => login(cli.profile, cli.token, cli.server, cli.output, *arguments),

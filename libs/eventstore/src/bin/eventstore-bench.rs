@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p symbiose-eventstore --bin eventstore-bench -- [--dir PATH] [--quick]
+//! cargo run --release -p symbiose-eventstore --bin eventstore-bench -- --store postgres [--postgres-url URL] [--quick]
 //! ```
 //!
 //! It prints, one result a line, each with its unit and its ratio to a physical limit measured
@@ -29,16 +30,34 @@
 //! so reads and the open scan are served from the page cache: they measure the store's CPU
 //! cost, not the disk's reads. `--quick` shortens every run and shrinks every log (a smoke
 //! test, not a measurement). Peak disk use is about 3.5 GB (about 1 GB with `--quick`).
+//!
+//! `--store postgres` (with `--postgres-url URL`, default [`POSTGRES_URL_DEFAULT`]) measures
+//! the PostgreSQL store instead, in a database of its own (`symbiose_bench_<random>`, dropped
+//! at the end), against the same server's raw ceiling for the same work, in the same run:
+//!
+//! 1. For 1, 16 and 256 writers, each appending one 256-byte event at a time to its own stream
+//!    through `PostgresStore`: appends per second (those finished within the measured run) and
+//!    latency percentiles. Then as many `tokio-postgres` connections (at most the server's
+//!    `max_connections` less its reserved ones and [`RAW_CONNECTIONS_MARGIN`], said in the
+//!    output), each writing the same rows to a table `LIKE symbiose_events INCLUDING ALL` in
+//!    transactions of one `INSERT` each (`BEGIN`, `INSERT`, `COMMIT`): no Symbiose code. The
+//!    ratio store / raw, against its target.
+//! 2. At 256 writers, the store as it is against the store with one append per transaction
+//!    (`PostgresOptions::group_appends_max` 1): what group commit buys, against its target.
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
+use symbiose_eventstore::postgres::{PostgresOptions, PostgresStore};
 use symbiose_eventstore::{EventData, EventStore, ExpectedVersion, READ_EVENTS_MAX, StoreError, StreamName};
 use tokio::task::JoinSet;
+use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -72,12 +91,24 @@ const SEGMENT_SUFFIX: &str = ".seg";
 const SEGMENT_INDEX_EXTENSION: &str = "idx";
 /// The hidden argument that makes this program only open a store, for the open run.
 const OPEN_CHILD_ARG: &str = "--open-child";
+const USAGE: &str =
+    "eventstore-bench [--dir PATH] [--quick] [--store embedded|postgres] [--postgres-url URL]";
+/// The server `--store postgres` measures unless told otherwise.
+const POSTGRES_URL_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// Connections of the server the raw side leaves to others: the bench's own administration
+/// connection, the store's (between runs: none), other clients of the server.
+const RAW_CONNECTIONS_MARGIN: usize = 16;
+/// The table of the raw side, made `LIKE symbiose_events INCLUDING ALL`: the same columns,
+/// checks and indexes.
+const RAW_TABLE: &str = "bench_raw_events";
 
 const TARGET_ONE_WRITER_OF_FSYNC: f64 = 0.8;
 const TARGET_MANY_WRITERS_OF_BATCH_DISK: f64 = 0.2;
 const TARGET_MANY_WRITERS_EVENTS_PER_S: f64 = 300_000.0;
 const TARGET_MANY_WRITERS_P99_US: u64 = 10_000;
 const TARGET_READ_EVENTS_PER_S: f64 = 1_000_000.0;
+const TARGET_POSTGRES_OF_RAW: f64 = 0.8;
+const TARGET_GROUP_COMMIT_GAIN: f64 = 5.0;
 
 /// How long each run lasts and how large each log is: full, or `--quick`.
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +143,7 @@ const QUICK: Sizes = Sizes {
 async fn main() -> BenchResult<()> {
     let (parent, sizes) = match parse_args()? {
         Mode::Bench { parent, sizes } => (parent, sizes),
+        Mode::Postgres { url, sizes } => return bench_postgres(&url, sizes).await,
         Mode::OpenChild { dir } => return open_child(&dir).await,
     };
     std::fs::create_dir_all(&parent)?;
@@ -166,16 +198,24 @@ enum Mode {
         parent: PathBuf,
         sizes: Sizes,
     },
+    /// `--store postgres`: the PostgreSQL store against plain transactions on the same server.
+    Postgres {
+        url: String,
+        sizes: Sizes,
+    },
     /// Only open the store in `dir`, for [`open_in_child`].
     OpenChild {
         dir: PathBuf,
     },
 }
 
-/// `--dir PATH` (the parent of the work directory) and `--quick`, or `--open-child DIR`.
+/// `--dir PATH` (the parent of the work directory), `--quick`, `--store embedded|postgres` and
+/// `--postgres-url URL`, or `--open-child DIR`.
 fn parse_args() -> BenchResult<Mode> {
     let mut parent = None;
     let mut sizes = FULL;
+    let mut postgres = false;
+    let mut url = POSTGRES_URL_DEFAULT.to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -185,17 +225,21 @@ fn parse_args() -> BenchResult<Mode> {
             }
             "--dir" => parent = Some(PathBuf::from(args.next().ok_or("--dir needs a path")?)),
             "--quick" => sizes = QUICK,
+            "--store" => match args.next().as_deref() {
+                Some("embedded") => postgres = false,
+                Some("postgres") => postgres = true,
+                other => return Err(format!("--store takes embedded or postgres, not {other:?}").into()),
+            },
+            "--postgres-url" => url = args.next().ok_or("--postgres-url needs a url")?,
             "-h" | "--help" => {
-                println!("usage: eventstore-bench [--dir PATH] [--quick]");
+                println!("usage: {USAGE}");
                 std::process::exit(0);
             }
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; usage: eventstore-bench [--dir PATH] [--quick]"
-                )
-                .into());
-            }
+            other => return Err(format!("unknown argument {other:?}; usage: {USAGE}").into()),
         }
+    }
+    if postgres {
+        return Ok(Mode::Postgres { url, sizes });
     }
     Ok(Mode::Bench { parent: parent.unwrap_or_else(default_parent), sizes })
 }
@@ -336,46 +380,82 @@ async fn measure_appends(
 ) -> BenchResult<AppendRun> {
     let (store, _) = EmbeddedStore::open(dir, Options::default())?;
     let cpu_before = CpuSample::now();
+    let (events_per_s, _, latencies_us) = run_writers(&store, "bench", writers, sizes, payload).await?;
+    let others_cores = cpu_before.zip(CpuSample::now()).map(|(before, after)| before.others_cores(&after));
+    store.close().await;
+    std::fs::remove_dir_all(dir)?;
+    Ok(AppendRun { writers, events_per_s, latencies_us, others_cores })
+}
+
+/// `writers` tasks append one event at a time to their own stream (`<prefix>-<writer>`) of
+/// `store`, for the warm-up and then the measured run: see [`collect_latencies`].
+async fn run_writers<S: EventStore>(
+    store: &S,
+    prefix: &str,
+    writers: usize,
+    sizes: Sizes,
+    payload: &Bytes,
+) -> BenchResult<(f64, f64, Vec<u64>)> {
     let measure_from = Instant::now() + sizes.append_warmup;
     let until = measure_from + sizes.append_run;
     let samples_max = LATENCY_SAMPLES_MAX / writers;
     let mut tasks = JoinSet::new();
     for writer in 0..writers {
         let (store, payload) = (store.clone(), payload.clone());
+        let stream = StreamName::new(&format!("{prefix}-{writer}"))?;
         tasks.spawn(async move {
-            append_one_by_one(store, writer, payload, measure_from, until, samples_max).await
+            append_one_by_one(store, stream, payload, measure_from, until, samples_max).await
         });
     }
-    let mut latencies_us = Vec::new();
-    let mut last_finished = measure_from;
-    while let Some(joined) = tasks.join_next().await {
-        let (samples, finished) = joined??;
-        latencies_us.extend(samples);
-        last_finished = last_finished.max(finished);
-    }
-    let others_cores = cpu_before.zip(CpuSample::now()).map(|(before, after)| before.others_cores(&after));
-    store.close().await;
-    std::fs::remove_dir_all(dir)?;
-    latencies_us.sort_unstable();
-    let events_per_s = latencies_us.len() as f64 / (last_finished - measure_from).as_secs_f64();
-    Ok(AppendRun { writers, events_per_s, latencies_us, others_cores })
+    collect_latencies(tasks, measure_from, sizes.append_run).await
 }
 
-/// Appends one event at a time to `bench-<writer>`, each expecting the version the last one
-/// made, until `until`: the latencies of the appends started from `measure_from`, and when the
-/// last one finished.
-async fn append_one_by_one(
-    store: EmbeddedStore,
-    writer: usize,
+/// What one writer task measured: its latencies, when its last append finished, and how many
+/// finished within the measured run.
+type WriterRun = (Vec<u64>, Instant, u64);
+
+/// Of the writer tasks of a run: the appends started after the warm-up per second until the
+/// last one finished (the embedded figure), the appends finished within the measured run per
+/// second of it (the PostgreSQL figure: there an append may wait longer than the run lasts,
+/// which would make the first one count time without its appends), and the sorted latencies
+/// of the appends started after the warm-up.
+async fn collect_latencies<E>(
+    mut tasks: JoinSet<Result<WriterRun, E>>,
+    measure_from: Instant,
+    run: Duration,
+) -> BenchResult<(f64, f64, Vec<u64>)>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut latencies_us = Vec::new();
+    let mut last_finished = measure_from;
+    let mut finished_in_run = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (samples, finished, in_run) = joined??;
+        latencies_us.extend(samples);
+        last_finished = last_finished.max(finished);
+        finished_in_run += in_run;
+    }
+    latencies_us.sort_unstable();
+    let events_per_s = latencies_us.len() as f64 / (last_finished - measure_from).as_secs_f64();
+    Ok((events_per_s, finished_in_run as f64 / run.as_secs_f64(), latencies_us))
+}
+
+/// Appends one event at a time to `stream`, each expecting the version the last one made,
+/// until `until`: the latencies of the appends started from `measure_from`, when the last one
+/// finished, and how many finished from `measure_from` to `until`.
+async fn append_one_by_one<S: EventStore>(
+    store: S,
+    stream: StreamName,
     payload: Bytes,
     measure_from: Instant,
     until: Instant,
     samples_max: usize,
-) -> Result<(Vec<u64>, Instant), StoreError> {
-    let stream = StreamName::new(&format!("bench-{writer}"))?;
+) -> Result<WriterRun, StoreError> {
     let mut expected = ExpectedVersion::NoStream;
     let mut samples = Vec::new();
     let mut finished = Instant::now();
+    let mut finished_in_run = 0;
     for version in 0..WRITER_APPENDS_MAX {
         let started = Instant::now();
         if started >= until || samples.len() >= samples_max {
@@ -389,8 +469,9 @@ async fn append_one_by_one(
         if started >= measure_from {
             samples.push(u64::try_from((finished - started).as_micros()).unwrap_or(u64::MAX));
         }
+        finished_in_run += u64::from(finished >= measure_from && finished <= until);
     }
-    Ok((samples, finished))
+    Ok((samples, finished, finished_in_run))
 }
 
 fn print_append_run(run: &AppendRun, disk: &Disk) {
@@ -648,6 +729,245 @@ fn log_bytes(dir: &Path) -> std::io::Result<u64> {
         }
     }
     Ok(total)
+}
+
+/// `--store postgres`: in a database of its own on the server at `url` (created first, dropped
+/// at the end, error or not), the PostgreSQL store against the server's raw ceiling for the same
+/// work, then group commit against one transaction per append.
+async fn bench_postgres(url: &str, sizes: Sizes) -> BenchResult<()> {
+    let admin_config: tokio_postgres::Config = url.parse()?;
+    let (admin, connection) = admin_config.connect(NoTls).await?;
+    let connection = tokio::spawn(connection);
+    let hex = Uuid::now_v7().simple().to_string();
+    // The last hex digits of a UUIDv7 are random.
+    let database = format!("symbiose_bench_{}", &hex[hex.len() - 12..]);
+    admin.batch_execute(&format!("CREATE DATABASE {database}")).await?;
+    let result = postgres_runs(&admin, &with_database(url, &database), &database, sizes).await;
+    let dropped = admin.batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)")).await;
+    drop(admin);
+    let _ = connection.await;
+    result?;
+    dropped?;
+    println!("database {database} dropped");
+    Ok(())
+}
+
+/// `url` naming `database` instead of its own: the path of a `postgres://` url, or a `dbname`
+/// added to key=value pairs (the last one wins).
+fn with_database(url: &str, database: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return format!("{url} dbname={database}");
+    };
+    let (rest, query) = rest.split_once('?').map_or((rest, None), |(rest, query)| (rest, Some(query)));
+    let authority = rest.split_once('/').map_or(rest, |(authority, _)| authority);
+    let query = query.map_or_else(String::new, |query| format!("?{query}"));
+    format!("{scheme}://{authority}/{database}{query}")
+}
+
+/// The runs of `--store postgres`, in `database` (at `url`), `admin` connected to the server.
+async fn postgres_runs(admin: &Client, url: &str, database: &str, sizes: Sizes) -> BenchResult<()> {
+    let payload = pseudo_random_bytes(PAYLOAD_BYTES, 7);
+    let setting = async |name: &str| -> BenchResult<String> {
+        Ok(admin.query_one(&format!("SHOW {name}"), &[]).await?.try_get(0)?)
+    };
+    let version = setting("server_version").await?;
+    let max_connections: usize = setting("max_connections").await?.parse()?;
+    let reserved: usize = setting("superuser_reserved_connections").await?.parse()?;
+    let raw_connections_max = max_connections.saturating_sub(reserved + RAW_CONNECTIONS_MARGIN).max(1);
+    println!(
+        "eventstore-bench --store postgres: database {database} (made for this run) on PostgreSQL {version}"
+    );
+    println!(
+        "cores {}, {}, load average at start {}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        if sizes.open_log_events == QUICK.open_log_events {
+            "--quick: figures are indicative only"
+        } else {
+            "full run"
+        },
+        load_average(),
+    );
+    println!(
+        "server: synchronous_commit {}, fsync {}, wal_sync_method {}, max_connections {max_connections} \
+         ({reserved} reserved): the raw side opens {raw_connections_max} connections at most \
+         (a margin of {RAW_CONNECTIONS_MARGIN})",
+        setting("synchronous_commit").await?,
+        setting("fsync").await?,
+        setting("wal_sync_method").await?,
+    );
+    println!(
+        "each run: {:.1} s of warm-up, then {:.1} s measured; one {PAYLOAD_BYTES}-byte event per append, \
+         one stream per writer",
+        sizes.append_warmup.as_secs_f64(),
+        sizes.append_run.as_secs_f64(),
+    );
+
+    // Connecting the store creates its schema, which the raw table copies.
+    PostgresStore::connect(url, PostgresOptions::default()).await?.close().await;
+    let config: tokio_postgres::Config = url.parse()?;
+    let (client, connection) = config.connect(NoTls).await?;
+    let connection = tokio::spawn(connection);
+    client.batch_execute(&format!("CREATE TABLE {RAW_TABLE} (LIKE symbiose_events INCLUDING ALL)")).await?;
+    drop(client);
+    let _ = connection.await;
+
+    println!(
+        "\n1. the store (PostgresStore, group commit) against plain transactions of the same rows \
+         (BEGIN; INSERT; COMMIT per append into {RAW_TABLE}, no Symbiose code)"
+    );
+    let mut group_commit_at_most = None;
+    for writers in WRITER_COUNTS {
+        let store = measure_postgres_store(url, writers, PostgresOptions::default(), sizes, &payload).await?;
+        print_postgres_run(&format!("store, {}", plural(writers, "writer")), &store);
+        let connections = writers.min(raw_connections_max);
+        let raw = measure_raw(&config, connections, writers, sizes, &payload).await?;
+        let capped = if connections < writers {
+            format!(" (not {writers}: the server's max_connections less a margin)")
+        } else {
+            String::new()
+        };
+        print_postgres_run(&format!("raw, {}{capped}", plural(connections, "connection")), &raw);
+        let ratio = store.0 / raw.0;
+        line(
+            &format!("store / raw, {}", plural(writers, "writer")),
+            &format!("{ratio:.2}"),
+            &target(ratio >= TARGET_POSTGRES_OF_RAW, "target 0.80"),
+        );
+        group_commit_at_most = Some((writers, store));
+    }
+
+    let (writers, grouped) = group_commit_at_most.ok_or("no writer count")?;
+    println!("\n2. group commit against one transaction per append, {}", plural(writers, "writer"));
+    let options = PostgresOptions { group_appends_max: 1, ..PostgresOptions::default() };
+    let single = measure_postgres_store(url, writers, options, sizes, &payload).await?;
+    print_postgres_run("store, group commit (above)", &grouped);
+    print_postgres_run("store, 1 append per transaction", &single);
+    let gain = grouped.0 / single.0;
+    line(
+        "group commit / 1 per transaction",
+        &format!("{gain:.2}"),
+        &target(gain >= TARGET_GROUP_COMMIT_GAIN, "target 5.00"),
+    );
+    println!("\nload average at the end {}", load_average());
+    Ok(())
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
+}
+
+/// Appends finished within the measured run per second, and sorted latencies in microseconds.
+type Rate = (f64, Vec<u64>);
+
+/// A store connected for this run with `options`, its writers on streams of their own.
+async fn measure_postgres_store(
+    url: &str,
+    writers: usize,
+    options: PostgresOptions,
+    sizes: Sizes,
+    payload: &Bytes,
+) -> BenchResult<Rate> {
+    let single = options.group_appends_max == 1;
+    let store = PostgresStore::connect(url, options).await?;
+    let prefix = format!("{}-{writers}", if single { "single" } else { "store" });
+    let result = run_writers(&store, &prefix, writers, sizes, payload).await;
+    store.close().await;
+    let (_, appends_per_s, latencies_us) = result?;
+    Ok((appends_per_s, latencies_us))
+}
+
+/// `connections` connections, each appending one event at a time in its own transaction
+/// (`BEGIN`, one `INSERT` of the row the store would write, `COMMIT`), positions from a counter
+/// in this process: what the server does for the same work with no Symbiose code.
+async fn measure_raw(
+    config: &tokio_postgres::Config,
+    connections: usize,
+    writers: usize,
+    sizes: Sizes,
+    payload: &Bytes,
+) -> BenchResult<Rate> {
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(connection);
+        clients.push(client);
+    }
+    // The table keeps the rows of earlier runs, as the store's does.
+    let next: i64 = clients[0]
+        .query_one(&format!("SELECT coalesce(max(position) + 1, 0) FROM {RAW_TABLE}"), &[])
+        .await?
+        .try_get(0)?;
+    let positions = Arc::new(AtomicU64::new(u64::try_from(next)?));
+    let measure_from = Instant::now() + sizes.append_warmup;
+    let until = measure_from + sizes.append_run;
+    let samples_max = LATENCY_SAMPLES_MAX / connections;
+    let mut tasks = JoinSet::new();
+    for (writer, client) in clients.into_iter().enumerate() {
+        let (positions, payload) = (positions.clone(), payload.clone());
+        let stream = format!("raw-{writers}-{writer}");
+        tasks.spawn(async move {
+            insert_one_by_one(client, stream, positions, payload, measure_from, until, samples_max).await
+        });
+    }
+    let (_, appends_per_s, latencies_us) = collect_latencies(tasks, measure_from, sizes.append_run).await?;
+    Ok((appends_per_s, latencies_us))
+}
+
+/// The raw side's writer: the same row as the store's, one transaction each, until `until`.
+async fn insert_one_by_one(
+    mut client: Client,
+    stream: String,
+    positions: Arc<AtomicU64>,
+    payload: Bytes,
+    measure_from: Instant,
+    until: Instant,
+    samples_max: usize,
+) -> Result<WriterRun, tokio_postgres::Error> {
+    let insert = client
+        .prepare(&format!(
+            "INSERT INTO {RAW_TABLE} (position, batch_position, stream, version, event_id, \
+             event_type, metadata, payload, recorded_at) VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .await?;
+    let mut samples = Vec::new();
+    let mut finished = Instant::now();
+    let mut finished_in_run = 0;
+    for version in 0..WRITER_APPENDS_MAX as i64 {
+        let started = Instant::now();
+        if started >= until || samples.len() >= samples_max {
+            break;
+        }
+        let position = positions.fetch_add(1, Ordering::Relaxed) as i64;
+        let (id, recorded_at) = (Uuid::now_v7(), std::time::SystemTime::now());
+        let metadata: &[u8] = &[];
+        let transaction = client.transaction().await?;
+        transaction
+            .execute(
+                &insert,
+                &[&position, &stream, &version, &id, &EVENT_TYPE, &metadata, &payload.as_ref(), &recorded_at],
+            )
+            .await?;
+        transaction.commit().await?;
+        finished = Instant::now();
+        if started >= measure_from {
+            samples.push(u64::try_from((finished - started).as_micros()).unwrap_or(u64::MAX));
+        }
+        finished_in_run += u64::from(finished >= measure_from && finished <= until);
+    }
+    Ok((samples, finished, finished_in_run))
+}
+
+fn print_postgres_run(label: &str, (appends_per_s, latencies_us): &Rate) {
+    line(
+        label,
+        &format!("{} appends/s", thousands(*appends_per_s)),
+        &format!(
+            "p50 {}  p99 {}  ({} latencies)",
+            millis(percentile_us(latencies_us, 5000)),
+            millis(percentile_us(latencies_us, 9900)),
+            thousands(latencies_us.len() as f64),
+        ),
+    );
 }
 
 /// CPU time counters of the whole machine and of this process, in clock ticks: how much other

@@ -59,6 +59,10 @@ pub struct PostgresOptions {
     pub head_poll_ms: u64,
     /// Appends waiting for the writer, at most: one more is [`StoreError::Overloaded`].
     pub append_queue_max: usize,
+    /// Appends (and deletes) the writer commits in one transaction, at most, at least 1. The
+    /// default is the embedded store's group limit; 1 writes one transaction per append, which
+    /// the benchmark uses to measure what group commit buys.
+    pub group_appends_max: usize,
     /// Tests only: called in each write transaction after its positions are taken and its
     /// events written, before the commit; the writer then waits the duration it returns,
     /// holding the transaction open.
@@ -72,6 +76,7 @@ impl Default for PostgresOptions {
             read_connections: READ_CONNECTIONS_DEFAULT,
             head_poll_ms: HEAD_POLL_MS_DEFAULT,
             append_queue_max: crate::embedded::APPEND_QUEUE_MAX,
+            group_appends_max: crate::embedded::GROUP_APPENDS_MAX,
             hold_before_commit: None,
         }
     }
@@ -84,6 +89,7 @@ impl fmt::Debug for PostgresOptions {
             .field("read_connections", &self.read_connections)
             .field("head_poll_ms", &self.head_poll_ms)
             .field("append_queue_max", &self.append_queue_max)
+            .field("group_appends_max", &self.group_appends_max)
             .field("hold_before_commit", &self.hold_before_commit.is_some())
             .finish()
     }
@@ -127,8 +133,14 @@ impl PostgresStore {
 
         let writer_client = connect(&config).await?;
         let (appends, receiver) = mpsc::channel(options.append_queue_max.max(1));
-        let writer =
-            Writer::new(config.clone(), writer_client, head.clone(), options.hold_before_commit.clone());
+        let group_appends_max = options.group_appends_max.clamp(1, crate::embedded::GROUP_APPENDS_MAX);
+        let writer = Writer::new(
+            config.clone(),
+            writer_client,
+            head.clone(),
+            group_appends_max,
+            options.hold_before_commit.clone(),
+        );
         let writer = tokio::spawn(writer.run(receiver));
 
         let (stop, stopped) = watch::channel(false);

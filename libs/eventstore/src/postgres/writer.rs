@@ -1,7 +1,8 @@
 //! The writer task: group commit on PostgreSQL.
 //!
 //! Appends and deletes wait in a bounded queue. The writer takes the first, then every one
-//! already queued behind it (up to the embedded store's group limits), and writes them in one
+//! already queued behind it (up to the embedded store's group limits, or fewer appends where
+//! `PostgresOptions::group_appends_max` says so), and writes them in one
 //! transaction: lock the log row, load the state of every stream and event id the group
 //! names, decide each operation in memory in queue order (each checked on its own against its
 //! expected version, as if the earlier ones of the group were already written; a refused one
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Statement};
 use uuid::Uuid;
 
 use super::{Head, advance, connect, from_sql_u64, notify_channel, pg_error, to_sql_u64};
@@ -53,7 +54,11 @@ pub(super) struct Writer {
     config: tokio_postgres::Config,
     /// `None` after a failure: the next group reconnects.
     client: Option<Client>,
+    /// The statements of a group, prepared on `client`; `None` until the first group.
+    statements: Option<Statements>,
     head: Arc<watch::Sender<Head>>,
+    /// Operations in one transaction, at most: from 1 to [`GROUP_APPENDS_MAX`].
+    group_appends_max: usize,
     hold_before_commit: Option<Hold>,
 }
 
@@ -98,9 +103,14 @@ impl Writer {
         config: tokio_postgres::Config,
         client: Client,
         head: Arc<watch::Sender<Head>>,
+        group_appends_max: usize,
         hold_before_commit: Option<Hold>,
     ) -> Writer {
-        Writer { config, client: Some(client), head, hold_before_commit }
+        assert!(
+            (1..=GROUP_APPENDS_MAX).contains(&group_appends_max),
+            "a group holds 1 to GROUP_APPENDS_MAX operations"
+        );
+        Writer { config, client: Some(client), statements: None, head, group_appends_max, hold_before_commit }
     }
 
     pub(super) async fn run(mut self, mut receiver: mpsc::Receiver<Request>) {
@@ -112,7 +122,7 @@ impl Writer {
             }
             let mut bytes = first.size();
             group.push(first);
-            while group.len() < GROUP_APPENDS_MAX && bytes < GROUP_BYTES_MAX {
+            while group.len() < self.group_appends_max && bytes < GROUP_BYTES_MAX {
                 match receiver.try_recv() {
                     Ok(request) if matches!(request.operation, Operation::Close) => {
                         closing = true;
@@ -131,6 +141,7 @@ impl Writer {
                     tracing::warn!(%error, appends = group.len(), "postgresql group commit failed");
                     // The connection may be in any state: start again on a new one.
                     self.client = None;
+                    self.statements = None;
                     group.iter().map(|_| Err(error.clone())).collect()
                 }
             };
@@ -157,18 +168,18 @@ impl Writer {
         let error = |context: &'static str| move |error: tokio_postgres::Error| pg_error(context, &error);
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.client = Some(connect(&self.config).await?);
+            self.statements = None;
         }
         let client = self.client.as_mut().expect("connected above");
+        if self.statements.is_none() {
+            self.statements = Some(Statements::prepare(client).await.map_err(error("preparing the writes"))?);
+        }
+        let statements = self.statements.as_ref().expect("prepared above");
         let transaction = client.transaction().await.map_err(error("starting a write"))?;
-        // The lock that orders every writer of the database: held until commit.
-        let first_position: i64 = transaction
-            .query_one("SELECT next_position FROM symbiose_log WHERE id FOR UPDATE", &[])
-            .await
-            .map_err(error("locking the log"))?
-            .get(0);
-        let first_position = from_sql_u64(first_position);
 
-        // Everything the group's decisions depend on, read in three queries under the lock.
+        // Everything the group's decisions depend on, read under the lock that orders every
+        // writer of the database (held until commit). The three queries are sent together:
+        // the server runs them in the order sent, so the reads run once the lock is held.
         let mut names: Vec<&str> = Vec::new();
         let mut ids: Vec<Uuid> = Vec::new();
         for request in group {
@@ -183,12 +194,18 @@ impl Writer {
         }
         names.sort_unstable();
         names.dedup();
+        let (lock_row, stream_rows, id_rows) = tokio::try_join!(
+            async { transaction.query_one(&statements.lock, &[]).await.map_err(error("locking the log")) },
+            async {
+                transaction.query(&statements.streams, &[&names]).await.map_err(error("reading the streams"))
+            },
+            async {
+                transaction.query(&statements.ids, &[&ids]).await.map_err(error("looking up event ids"))
+            },
+        )?;
+        let first_position = from_sql_u64(lock_row.get(0));
         let mut streams: HashMap<String, StreamState> = HashMap::with_capacity(names.len());
-        for row in transaction
-            .query("SELECT name, last_version, deleted FROM symbiose_streams WHERE name = ANY($1)", &[&names])
-            .await
-            .map_err(error("reading the streams"))?
-        {
+        for row in stream_rows {
             let state = StreamState {
                 last_version: Some(from_sql_u64(row.get(1))),
                 deleted: row.get(2),
@@ -197,14 +214,7 @@ impl Writer {
             streams.insert(row.get(0), state);
         }
         let mut known: HashMap<Uuid, KnownEvent> = HashMap::new();
-        for row in transaction
-            .query(
-                "SELECT event_id, position, batch_position FROM symbiose_events WHERE event_id = ANY($1)",
-                &[&ids],
-            )
-            .await
-            .map_err(error("looking up event ids"))?
-        {
+        for row in id_rows {
             known.insert(
                 row.get(0),
                 KnownEvent { position: from_sql_u64(row.get(1)), batch_position: from_sql_u64(row.get(2)) },
@@ -271,63 +281,67 @@ impl Writer {
             results.push(result);
         }
 
-        if next_position > first_position {
-            let recorded_at = SystemTime::now();
-            transaction
-                .execute(
-                    "INSERT INTO symbiose_events (position, batch_position, stream, version, event_id, \
-                     event_type, metadata, payload, recorded_at) \
-                     SELECT position, batch_position, stream, version, event_id, event_type, metadata, \
-                     payload, $9 FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], \
-                     $5::uuid[], $6::text[], $7::bytea[], $8::bytea[]) \
-                     AS event(position, batch_position, stream, version, event_id, event_type, \
-                     metadata, payload)",
-                    &[
-                        &rows.positions,
-                        &rows.batch_positions,
-                        &rows.streams,
-                        &rows.versions,
-                        &rows.ids,
-                        &rows.types,
-                        &rows.metadata,
-                        &rows.payloads,
-                        &recorded_at,
-                    ],
-                )
-                .await
-                .map_err(error("inserting events"))?;
-        }
+        // The writes, sent together: none depends on another's answer.
         let changed: Vec<(&String, &StreamState)> =
             streams.iter().filter(|(_, state)| state.changed).collect();
-        if !changed.is_empty() {
-            let names: Vec<&str> = changed.iter().map(|(name, _)| name.as_str()).collect();
-            let versions: Vec<i64> = changed
-                .iter()
-                .map(|(_, state)| to_sql_u64(state.last_version.expect("a changed stream has an event")))
-                .collect();
-            let deleted: Vec<bool> = changed.iter().map(|(_, state)| state.deleted).collect();
-            transaction
-                .execute(
-                    "INSERT INTO symbiose_streams (name, last_version, deleted) \
-                     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::boolean[]) \
-                     ON CONFLICT (name) DO UPDATE \
-                     SET last_version = excluded.last_version, deleted = excluded.deleted",
-                    &[&names, &versions, &deleted],
-                )
-                .await
-                .map_err(error("updating the streams"))?;
-        }
-        if next_position > first_position {
-            transaction
-                .execute("UPDATE symbiose_log SET next_position = $1 WHERE id", &[&to_sql_u64(next_position)])
-                .await
-                .map_err(error("moving the log's next position"))?;
-            // Delivered to listeners at commit, and only if it commits.
-            transaction
-                .execute("SELECT pg_notify($1, $2)", &[&notify_channel(), &next_position.to_string()])
-                .await
-                .map_err(error("notifying"))?;
-        }
+        let names: Vec<&str> = changed.iter().map(|(name, _)| name.as_str()).collect();
+        let versions: Vec<i64> = changed
+            .iter()
+            .map(|(_, state)| to_sql_u64(state.last_version.expect("a changed stream has an event")))
+            .collect();
+        let deleted: Vec<bool> = changed.iter().map(|(_, state)| state.deleted).collect();
+        let recorded_at = SystemTime::now();
+        let (next_position_sql, head_text) = (to_sql_u64(next_position), next_position.to_string());
+        let appended = next_position > first_position;
+        let insert_events = async {
+            if appended {
+                let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+                    &rows.positions,
+                    &rows.batch_positions,
+                    &rows.streams,
+                    &rows.versions,
+                    &rows.ids,
+                    &rows.types,
+                    &rows.metadata,
+                    &rows.payloads,
+                    &recorded_at,
+                ];
+                transaction
+                    .execute(&statements.insert_events, &parameters)
+                    .await
+                    .map_err(error("inserting events"))?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        let upsert_streams = async {
+            if !names.is_empty() {
+                transaction
+                    .execute(&statements.upsert_streams, &[&names, &versions, &deleted])
+                    .await
+                    .map_err(error("updating the streams"))?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        let advance_log = async {
+            if appended {
+                transaction
+                    .execute(&statements.advance_log, &[&next_position_sql])
+                    .await
+                    .map_err(error("moving the log's next position"))?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        let notify = async {
+            if appended {
+                // Delivered to listeners at commit, and only if it commits.
+                transaction
+                    .execute(&statements.notify, &[&notify_channel(), &head_text])
+                    .await
+                    .map_err(error("notifying"))?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        tokio::try_join!(insert_events, upsert_streams, advance_log, notify)?;
         if let Some(hold) = &self.hold_before_commit {
             tokio::time::sleep(hold()).await;
         }
@@ -340,6 +354,49 @@ impl Writer {
         })?;
         advance(&self.head, next_position);
         Ok(results)
+    }
+}
+
+/// The statements of a group, prepared once per connection: a group sends its reads together,
+/// then its writes together, so it waits for four round trips (`BEGIN`, reads, writes,
+/// `COMMIT`) whatever its size.
+struct Statements {
+    lock: Statement,
+    streams: Statement,
+    ids: Statement,
+    insert_events: Statement,
+    upsert_streams: Statement,
+    advance_log: Statement,
+    notify: Statement,
+}
+
+impl Statements {
+    async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
+        let (lock, streams, ids, insert_events, upsert_streams, advance_log, notify) = tokio::try_join!(
+            client.prepare("SELECT next_position FROM symbiose_log WHERE id FOR UPDATE"),
+            client.prepare("SELECT name, last_version, deleted FROM symbiose_streams WHERE name = ANY($1)"),
+            client.prepare(
+                "SELECT event_id, position, batch_position FROM symbiose_events WHERE event_id = ANY($1)"
+            ),
+            client.prepare(
+                "INSERT INTO symbiose_events (position, batch_position, stream, version, event_id, \
+                 event_type, metadata, payload, recorded_at) \
+                 SELECT position, batch_position, stream, version, event_id, event_type, metadata, \
+                 payload, $9 FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], \
+                 $5::uuid[], $6::text[], $7::bytea[], $8::bytea[]) \
+                 AS event(position, batch_position, stream, version, event_id, event_type, \
+                 metadata, payload)"
+            ),
+            client.prepare(
+                "INSERT INTO symbiose_streams (name, last_version, deleted) \
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::boolean[]) \
+                 ON CONFLICT (name) DO UPDATE \
+                 SET last_version = excluded.last_version, deleted = excluded.deleted"
+            ),
+            client.prepare("UPDATE symbiose_log SET next_position = $1 WHERE id"),
+            client.prepare("SELECT pg_notify($1, $2)"),
+        )?;
+        Ok(Statements { lock, streams, ids, insert_events, upsert_streams, advance_log, notify })
     }
 }
 

@@ -2,9 +2,11 @@
 //! flipped bits everywhere in a record, the operator's verify and repair, crashes of a real
 //! writing process, and power lost under the store, on a simulated disk and on a FUSE file
 //! system that forgets what was not synced. `postgres`: the PostgreSQL store (the contract, the
-//! ordering race, clients killed mid-append), on the server at 127.0.0.1:5432.
+//! ordering race, clients killed mid-append), on the server at 127.0.0.1:5432. `copy`: a log
+//! copied between backends, resumed and verified.
 
 mod contract;
+mod copy;
 mod crash;
 mod damage;
 mod fuse;

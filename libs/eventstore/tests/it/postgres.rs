@@ -21,13 +21,13 @@ use uuid::Uuid;
 const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// The databases one test made, dropped (with their connections) when it ends.
-struct Databases {
+pub(crate) struct Databases {
     names: Mutex<Vec<String>>,
 }
 
 impl Databases {
     /// A new empty database, and its url.
-    async fn create(&self) -> String {
+    pub(crate) async fn create(&self) -> String {
         let name = format!("symbiose_test_{}", Uuid::now_v7().simple());
         let admin = admin().await.expect("connect to the postgres database");
         admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
@@ -81,7 +81,7 @@ async fn raw(
 
 /// The databases of `test`, or `None` (the test then passes, saying why) where PostgreSQL does
 /// not answer; under `CI` that fails the test instead.
-async fn postgres_or_skip(test: &str) -> Option<Databases> {
+pub(crate) async fn postgres_or_skip(test: &str) -> Option<Databases> {
     match admin().await {
         Ok(_) => Some(Databases { names: Mutex::new(Vec::new()) }),
         Err(error) => {

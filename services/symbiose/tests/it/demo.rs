@@ -78,7 +78,7 @@ fn word_after(text: &str, word: &str) -> Option<String> {
 
 /// What a successful client call printed.
 #[track_caller]
-fn succeeded(output: Output) -> String {
+pub(crate) fn succeeded(output: Output) -> String {
     assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
     stdout(&output)
 }

@@ -87,3 +87,74 @@ async fn store_verify_names_the_damage_and_store_repair_cuts_there() {
         stdout(&after)
     );
 }
+
+/// The server the copy test makes its database on, its superuser trusted on the loopback.
+const POSTGRES_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// The demo marketplace on the embedded store, copied to PostgreSQL with `symbiose store copy`,
+/// and a server started on the copy: its catalog, rebuilt from the copied log, answers a
+/// search as the original did. Skipped with a message where PostgreSQL does not answer, failed
+/// under `CI`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_copied_to_postgres_rebuilds_the_same_catalog() {
+    let test = "the_demo_copied_to_postgres_rebuilds_the_same_catalog";
+    let admin =
+        match tokio_postgres::connect(&format!("{POSTGRES_SERVER}/postgres"), tokio_postgres::NoTls).await {
+            Ok((admin, connection)) => {
+                tokio::spawn(connection);
+                admin
+            }
+            Err(error) => {
+                let reason = format!("PostgreSQL does not answer on 127.0.0.1:5432: {error}");
+                assert!(
+                    std::env::var_os("CI").is_none_or(|value| value.is_empty()),
+                    "{test}: {reason} (CI is set: this test must run)"
+                );
+                println!("skipped {test}: {reason}");
+                return;
+            }
+        };
+    let database = format!("symbiose_test_{}", uuid::Uuid::now_v7().simple());
+    admin.batch_execute(&format!("CREATE DATABASE {database}")).await.expect("create the database");
+    let outcome = copy_the_demo(&format!("{POSTGRES_SERVER}/{database}"));
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await.expect("drop");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// The demo, the copy and the catalogs compared; run under `catch_unwind` so the database is
+/// dropped whatever happens.
+fn copy_the_demo(url: &str) -> std::thread::Result<()> {
+    std::panic::catch_unwind(|| {
+        let search = ["catalog", "search", "--near", "Strasbourg", "--radius-km", "300"];
+        let original = crate::ServerProcess::start();
+        let demo = original.cli(&["demo", "--listings", "200"]);
+        assert!(demo.status.success(), "{}", stderr(&demo));
+        let rebuilt = crate::demo::succeeded(original.cli(&["catalog", "rebuild"]));
+        let found = crate::demo::succeeded(original.cli(&search));
+        assert!(found.lines().count() > 20, "{found}");
+        let data_dir = original.kill();
+        let events_dir = data_dir.path().join("data").join(symbiose::EVENTS_DIR);
+
+        let from = format!("embedded:{}", events_dir.display());
+        let to = format!("postgres:{url}");
+        let copied = store_command(data_dir.path(), &["copy", "--from", &from, "--to", &to]);
+        assert_eq!(copied.status.code(), Some(0), "{}{}", stdout(&copied), stderr(&copied));
+        assert!(
+            stdout(&copied).contains("verified: the target's events are the source's"),
+            "{}",
+            stdout(&copied)
+        );
+
+        let copy = crate::ServerProcess::spawn(
+            crate::BINARY,
+            data_dir,
+            &[("SYMBIOSE_STORE", "postgres"), ("SYMBIOSE_POSTGRES_URL", url)],
+        );
+        let rebuilt_copy = crate::demo::succeeded(copy.cli(&["catalog", "rebuild"]));
+        let entries = |text: &str| text.split(" in ").next().map(str::to_owned);
+        assert_eq!(entries(&rebuilt_copy), entries(&rebuilt), "{rebuilt_copy} / {rebuilt}");
+        assert_eq!(crate::demo::succeeded(copy.cli(&search)), found);
+    })
+}
