@@ -50,6 +50,9 @@ pub const CONNECT_TIMEOUT_MS: u64 = 5000;
 /// The channel of the notifications a commit sends, its payload the new head.
 const NOTIFY_CHANNEL: &str = "symbiose_events";
 
+/// Longest wait at connect for the listener of other writers' commits.
+const LISTEN_WAIT: Duration = Duration::from_secs(5);
+
 /// Settings of a PostgreSQL store.
 #[derive(Clone)]
 pub struct PostgresOptions {
@@ -145,7 +148,15 @@ impl PostgresStore {
 
         let (stop, stopped) = watch::channel(false);
         let poll = Duration::from_millis(options.head_poll_ms.max(1));
-        let follower = tokio::spawn(follow_head(config.clone(), head.clone(), poll, stopped));
+        let (listening, mut listened) = watch::channel(false);
+        let follower = tokio::spawn(follow_head(config.clone(), head.clone(), poll, stopped, listening));
+        // A store answers once it hears other writers' commits: an append made by another
+        // process right after this one connected moves this head at once, not at the next poll.
+        if tokio::time::timeout(LISTEN_WAIT, listened.wait_for(|listening| *listening)).await.is_err() {
+            tracing::warn!(
+                "not listening for other writers' commits yet: their appends show at the next poll"
+            );
+        }
 
         let pool = Pool::new(config, options.read_connections.max(1), client);
         let inner = Inner {
@@ -438,9 +449,10 @@ async fn follow_head(
     head: Arc<watch::Sender<Head>>,
     poll: Duration,
     mut stop: watch::Receiver<bool>,
+    listening: watch::Sender<bool>,
 ) {
     loop {
-        if let Err(error) = listen(&config, &head, poll, &mut stop).await {
+        if let Err(error) = listen(&config, &head, poll, &mut stop, &listening).await {
             tracing::warn!(%error, "following the postgresql head, reconnecting");
         }
         if *stop.borrow() {
@@ -459,6 +471,7 @@ async fn listen(
     head: &Arc<watch::Sender<Head>>,
     poll: Duration,
     stop: &mut watch::Receiver<bool>,
+    listening: &watch::Sender<bool>,
 ) -> Result<(), StoreError> {
     let (client, mut connection) =
         config.connect(NoTls).await.map_err(|error| pg_error("connecting to listen", &error))?;
@@ -484,6 +497,7 @@ async fn listen(
             .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
             .await
             .map_err(|error| pg_error("listening", &error))?;
+        listening.send_replace(true);
         loop {
             advance(head, read_head(&client).await?);
             tokio::select! {

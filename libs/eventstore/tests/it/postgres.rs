@@ -503,8 +503,7 @@ async fn stores_connecting_together_migrate_once_and_share_the_log() {
         admin.query_one("SELECT count(*) FROM symbiose_schema_migrations", &[]).await.expect("count").get(0);
     assert_eq!(migrations, 1, "each migration applied once");
 
-    // Let the second store's listener start before the append it must hear of.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Connected means listening: the second store hears the append without its (slow) poll.
     first.append(&stream("shared-1"), ExpectedVersion::NoStream, events(3, "s")).await.expect("append");
     let head = tokio::time::timeout(Duration::from_secs(5), second.wait_for_head(2))
         .await
