@@ -87,17 +87,6 @@ pub fn fold_public_recorded(
     Ok(())
 }
 
-/// Whether `event_type` is a listing's event.
-pub fn is_listing_event(event_type: &str) -> bool {
-    event_type.starts_with("symbiose.listings.v1.Listing")
-        || [
-            event_types::QUANTITY_RESERVED,
-            event_types::RESERVATION_RELEASED,
-            event_types::DELIVERY_CONFIRMED,
-        ]
-        .contains(&event_type)
-}
-
 /// The token a `TokenRevoked` event revokes; `None` for any other event (or a damaged one).
 /// Every server that checks tokens follows these, the catalog's replicas included.
 pub fn revoked_token(recorded: &RecordedEvent) -> Option<Uuid> {

@@ -65,7 +65,7 @@ pub fn document_to_wire(document: RequiredDocument) -> i32 {
 }
 
 /// The documents from the wire, `field` naming them.
-pub fn documents_from_wire(values: &[i32], field: &str) -> Result<Vec<RequiredDocument>, FieldError> {
+fn documents_from_wire(values: &[i32], field: &str) -> Result<Vec<RequiredDocument>, FieldError> {
     values
         .iter()
         .map(|value| match pb::RequiredDocument::try_from(*value) {
@@ -77,7 +77,7 @@ pub fn documents_from_wire(values: &[i32], field: &str) -> Result<Vec<RequiredDo
 }
 
 /// A waste code from the wire; absent or empty is none.
-pub fn waste_code_from_wire(
+fn waste_code_from_wire(
     code: Option<common::WasteCode>,
     field: &str,
 ) -> Result<Option<WasteCode>, FieldError> {
