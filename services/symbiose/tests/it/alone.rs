@@ -2,8 +2,9 @@
 //! four service binaries on free ports with a data directory each and the platform's one
 //! signing key, and the whole cross-border exchange through their gRPC ports (with the
 //! command-line client), with three services killed with SIGKILL in the middle of the flow and
-//! started again: the flow completes, with nothing lost and nothing done twice. Each process's
-//! log is in `<its data directory>/stderr.log`, and printed when the test fails.
+//! started again: the flow completes, with nothing lost and nothing done twice; once with each
+//! service's events in its data directory, once in a PostgreSQL database of its own. Each
+//! process's log is in `<its data directory>/stderr.log`, and printed when the test fails.
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -22,18 +23,114 @@ const SETTLEMENT: &str = env!("CARGO_BIN_EXE_symbiose-settlement");
 /// Longest wait for what another service does on an event (it comes through NATS).
 const REACTION_WAIT: Duration = Duration::from_secs(30);
 
+/// The server PostgreSQL test databases are made on, its superuser trusted on the loopback.
+const POSTGRES_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+/// Longest wait to connect to PostgreSQL.
+const POSTGRES_CONNECT_WAIT: Duration = Duration::from_secs(5);
+
+/// Where each service keeps its events.
+enum Stores {
+    /// In its data directory.
+    Embedded,
+    /// In a PostgreSQL database of its own.
+    Postgres(Databases),
+}
+
+impl Stores {
+    /// The variables that give `binary` its store.
+    fn env(&self, binary: &str) -> Vec<(&'static str, String)> {
+        match self {
+            Stores::Embedded => Vec::new(),
+            Stores::Postgres(databases) => vec![
+                ("SYMBIOSE_STORE", "postgres".to_owned()),
+                ("SYMBIOSE_POSTGRES_URL", format!("{POSTGRES_SERVER}/{}", databases.name(binary))),
+            ],
+        }
+    }
+}
+
+/// A database `symbiose_test_<random>` for each service binary, made on the local PostgreSQL and
+/// dropped (its connections ended) when this is dropped, the test failed or not.
+struct Databases {
+    names: Vec<(&'static str, String)>,
+}
+
+impl Databases {
+    /// The four databases, or `None` after printing that `test` was skipped because PostgreSQL
+    /// does not answer. Panics if it does not answer where `CI` is set.
+    fn create_or_skip(test: &str) -> Option<Databases> {
+        if let Err(error) = on_postgres(&[]) {
+            let cause =
+                std::error::Error::source(&error).map(|cause| format!(": {cause}")).unwrap_or_default();
+            let reason = format!("PostgreSQL does not answer at {POSTGRES_SERVER}: {error}{cause}");
+            assert!(
+                std::env::var_os("CI").is_none_or(|value| value.is_empty()),
+                "{test}: {reason} (CI is set: this test must run)"
+            );
+            println!("skipped {test}: {reason}");
+            return None;
+        }
+        let names = [LISTINGS, MATCHING, LOGISTICS, SETTLEMENT]
+            .map(|binary| (binary, format!("symbiose_test_{}", uuid::Uuid::now_v7().simple())));
+        let databases = Databases { names: names.to_vec() };
+        // The names are ours (letters, digits, `_`): nothing to quote.
+        let create = names.map(|(_, name)| format!("CREATE DATABASE {name}"));
+        on_postgres(&create).expect("create the databases");
+        Some(databases)
+    }
+
+    /// `binary`'s database.
+    fn name(&self, binary: &str) -> &str {
+        self.names.iter().find(|(of, _)| *of == binary).map(|(_, name)| name.as_str()).expect("a database")
+    }
+}
+
+impl Drop for Databases {
+    fn drop(&mut self) {
+        let drop = self.names.iter().map(|(_, name)| format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        if let Err(error) = on_postgres(&drop.collect::<Vec<_>>()) {
+            eprintln!("the test databases were not dropped: {error}");
+        }
+    }
+}
+
+/// Runs `statements` one after the other (`CREATE DATABASE` cannot share a transaction) in the
+/// `postgres` database; the rows each returned.
+fn on_postgres(statements: &[String]) -> Result<Vec<Vec<tokio_postgres::Row>>, tokio_postgres::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async { query(&format!("{POSTGRES_SERVER}/postgres"), statements).await })
+}
+
+/// Runs `statements` in the database at `url`; the rows each returned.
+async fn query(
+    url: &str,
+    statements: &[String],
+) -> Result<Vec<Vec<tokio_postgres::Row>>, tokio_postgres::Error> {
+    let mut config: tokio_postgres::Config = url.parse()?;
+    config.connect_timeout(POSTGRES_CONNECT_WAIT);
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let mut rows = Vec::new();
+    for statement in statements {
+        rows.push(client.query(statement.as_str(), &[]).await?);
+    }
+    Ok(rows)
+}
+
 /// The platform: NATS, the listings service's address, settlement's (the one logistics calls:
-/// settlement is always started at it), and the platform's key.
-struct Platform {
+/// settlement is always started at it), the platform's key, and where each service keeps its
+/// events.
+struct Platform<'a> {
     nats_url: String,
     listings_url: String,
     settlement_addr: String,
     signing_key: Vec<u8>,
+    stores: &'a Stores,
 }
 
-impl Platform {
+impl Platform<'_> {
     /// Starts `binary` on `data_dir` with the platform's key (where the chart mounts it from
-    /// its Secret), NATS and the listings service's address.
+    /// its Secret), its store, NATS and the listings service's address.
     fn start(&self, binary: &str, data_dir: tempfile::TempDir) -> ServerProcess {
         let keys = data_dir.path().join("data/keys");
         std::fs::create_dir_all(&keys).expect("the keys directory");
@@ -47,17 +144,19 @@ impl Platform {
         if binary == SETTLEMENT {
             env.push(("SYMBIOSE_LISTEN_ADDR", self.settlement_addr.as_str()));
         }
+        let store = self.stores.env(binary);
+        env.extend(store.iter().map(|(key, value)| (*key, value.as_str())));
         ServerProcess::spawn(binary, data_dir, &env)
     }
 
-    /// Starts the listings service again on `data_dir`, at the address the others know.
-    fn restart_listings(&self, data_dir: tempfile::TempDir) -> ServerProcess {
+    /// Starts the listings service (again) on `data_dir`, with its store, at the address the
+    /// others know.
+    fn start_listings(&self, data_dir: tempfile::TempDir) -> ServerProcess {
         let addr = self.listings_url.trim_start_matches("http://");
-        ServerProcess::spawn(
-            LISTINGS,
-            data_dir,
-            &[("SYMBIOSE_NATS_URL", &self.nats_url), ("SYMBIOSE_LISTEN_ADDR", addr)],
-        )
+        let mut env = vec![("SYMBIOSE_NATS_URL", self.nats_url.as_str()), ("SYMBIOSE_LISTEN_ADDR", addr)];
+        let store = self.stores.env(LISTINGS);
+        env.extend(store.iter().map(|(key, value)| (*key, value.as_str())));
+        ServerProcess::spawn(LISTINGS, data_dir, &env)
     }
 
     /// Kills `process` with SIGKILL and starts it again on its data directory.
@@ -126,7 +225,36 @@ fn succeeded(output: Output, what: &str) -> Output {
 
 #[test]
 fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
-    let Some(nats) = NatsServer::start_or_skip("each_service_alone_carries_a_cross_border_deal") else {
+    cross_border_exchange("each_service_alone_carries_a_cross_border_deal", &Stores::Embedded);
+}
+
+/// The same exchange, kills and restarts with each service's events in a PostgreSQL database
+/// of its own; every database holds its service's events at the end. Skipped with a message
+/// where PostgreSQL does not answer, failed under `CI`.
+#[test]
+fn each_service_alone_on_postgres_carries_a_cross_border_deal_through_kills_and_restarts() {
+    let test = "each_service_alone_on_postgres_carries_a_cross_border_deal";
+    let Some(databases) = Databases::create_or_skip(test) else { return };
+    let stores = Stores::Postgres(databases);
+    cross_border_exchange(test, &stores);
+    let Stores::Postgres(databases) = &stores else { unreachable!() };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    for (binary, name) in &databases.names {
+        let rows = runtime
+            .block_on(query(
+                &format!("{POSTGRES_SERVER}/{name}"),
+                &["SELECT count(*) FROM symbiose_events".to_owned()],
+            ))
+            .unwrap_or_else(|error| panic!("{binary}'s events in {name}: {error}"));
+        let events: i64 = rows[0][0].get(0);
+        assert!(events > 0, "{binary} wrote no event in {name}");
+    }
+}
+
+/// The cross-border exchange through the four services alone, each with its events where
+/// `stores` says, three of them killed with SIGKILL and started again on the way.
+fn cross_border_exchange(test: &str, stores: &Stores) {
+    let Some(nats) = NatsServer::start_or_skip(test) else {
         return;
     };
     let started = Instant::now();
@@ -134,16 +262,19 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     // The listings service is started again at the same address: a port below the system's
     // ephemeral range, so that no client connection takes it while the service is down.
     let listings_addr = free_port_below_ephemeral();
-    let listings = ServerProcess::spawn(
-        LISTINGS,
-        data_dir_with_a_new_key(),
-        &[("SYMBIOSE_NATS_URL", nats_url.as_str()), ("SYMBIOSE_LISTEN_ADDR", listings_addr.as_str())],
-    );
+    let listings_data = data_dir_with_a_new_key();
     let signing_key =
-        std::fs::read(listings.data_dir.path().join("data/keys/signing.key")).expect("the platform's key");
+        std::fs::read(listings_data.path().join("data/keys/signing.key")).expect("the platform's key");
     // Settlement too is started again at its address, the one logistics calls.
     let settlement_addr = free_port_below_ephemeral();
-    let platform = Platform { nats_url, listings_url: listings.url.clone(), settlement_addr, signing_key };
+    let platform = Platform {
+        nats_url,
+        listings_url: format!("http://{listings_addr}"),
+        settlement_addr,
+        signing_key,
+        stores,
+    };
+    let listings = platform.start_listings(listings_data);
     let matching = platform.start(MATCHING, tempfile::tempdir().expect("a data directory"));
     let settlement = platform.start(SETTLEMENT, tempfile::tempdir().expect("a data directory"));
     let mut logistics = platform.start(LOGISTICS, tempfile::tempdir().expect("a data directory"));
@@ -206,7 +337,7 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
         stdout(&refused),
         stderr(&refused)
     );
-    let listings = platform.restart_listings(listings_data);
+    let listings = platform.start_listings(listings_data);
     let concluded = until(&matching, &buyer, &["proposal", "list"], |text| {
         text.contains(&format!("{proposal}  concluded"))
     });
@@ -261,7 +392,7 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     assert!(invoices.contains("intra_eu_exempt") && !invoices.contains("-000002"), "one invoice: {invoices}");
     // The listings service, started again at its address: matching's delivery, which found it
     // away, goes through; the reservation becomes the 38 delivered, the 2 refused back on offer.
-    let listings = platform.restart_listings(listings_data);
+    let listings = platform.start_listings(listings_data);
     let offered =
         until(&listings, &producer, &["listing", "show", &offer], |text| available(text) == Some(2.0));
     assert!(offered.contains("published"), "{offered}");
@@ -346,7 +477,7 @@ fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
     assert!(!stdout(&invoices).contains("-000002"), "{}", stdout(&invoices));
     let offered = succeeded(listings.as_member(&producer, &["listing", "show", &offer]), "the offer");
     assert_eq!(available(&stdout(&offered)), Some(2.0), "{}", stdout(&offered));
-    println!("the multi-process flow took {:.1} s", started.elapsed().as_secs_f64());
+    println!("{test}: the multi-process flow took {:.1} s", started.elapsed().as_secs_f64());
 }
 
 /// A service alone that lacks what it needs stops at start, naming the setting, before it
