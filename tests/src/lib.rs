@@ -163,6 +163,21 @@ impl TestServer {
     }
 
     /// Stops the server as SIGTERM would and waits for it to return, with a bound.
+    /// The checkpoint `name` the server's store keeps (a file of the embedded store's
+    /// directory, or a row of its PostgreSQL database), as text, if saved.
+    pub async fn checkpoint(&self, name: &str) -> anyhow::Result<Option<String>> {
+        match &self.database {
+            Some(database) => database.checkpoint(name).await,
+            None => match std::fs::read_to_string(
+                self.config.data_dir.join("events").join("checkpoints").join(name),
+            ) {
+                Ok(text) => Ok(Some(text)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(error).context("reading a checkpoint"),
+            },
+        }
+    }
+
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

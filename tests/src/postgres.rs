@@ -57,6 +57,24 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The checkpoint `name` the store keeps in this database, as text, if saved.
+    pub async fn checkpoint(&self, name: &str) -> anyhow::Result<Option<String>> {
+        let mut config: tokio_postgres::Config = self.url().parse().context("the database URL")?;
+        config.connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS));
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .with_context(|| format!("connecting to {}", self.name))?;
+        tokio::spawn(connection);
+        let row = client
+            .query_opt("SELECT value FROM symbiose_checkpoints WHERE name = $1", &[&name])
+            .await
+            .context("reading a checkpoint")?;
+        Ok(row.map(|row| String::from_utf8_lossy(&row.get::<_, Vec<u8>>(0)).into_owned()))
+    }
+}
+
 impl Drop for TestDatabase {
     /// Drops the database on a thread of its own (a drop cannot await, and may run outside a
     /// runtime or on its last turn), ending the connections still open to it.

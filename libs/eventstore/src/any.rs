@@ -7,10 +7,12 @@
 //! its configuration names holds an [`AnyStore`].
 
 use crate::embedded::EmbeddedStore;
+#[cfg(feature = "eventstoredb")]
+use crate::eventstoredb::EventStoreDbStore;
 use crate::postgres::PostgresStore;
 use crate::{
-    Append, AppendResult, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError,
-    StreamInfo, StreamName,
+    Append, AppendResult, Direction, EventData, EventStore, ExpectedVersion, Position, RecordedEvent,
+    StoreError, StreamInfo, StreamName,
 };
 
 /// One of the backends. Cloning clones the handle, as each backend's does.
@@ -20,6 +22,9 @@ pub enum AnyStore {
     Embedded(EmbeddedStore),
     /// The log in a PostgreSQL database.
     Postgres(PostgresStore),
+    /// The log in EventStoreDB (built with the feature `eventstoredb`).
+    #[cfg(feature = "eventstoredb")]
+    EventStoreDb(EventStoreDbStore),
 }
 
 impl AnyStore {
@@ -29,14 +34,18 @@ impl AnyStore {
         match self {
             AnyStore::Embedded(store) => store.close().await,
             AnyStore::Postgres(store) => store.close().await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.close().await,
         }
     }
 
-    /// The backend's name, for the logs: `embedded` or `postgres`.
+    /// The backend's name, for the logs: `embedded`, `postgres` or `eventstoredb`.
     pub fn backend(&self) -> &'static str {
         match self {
             AnyStore::Embedded(_) => "embedded",
             AnyStore::Postgres(_) => "postgres",
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(_) => "eventstoredb",
         }
     }
 }
@@ -53,6 +62,13 @@ impl From<PostgresStore> for AnyStore {
     }
 }
 
+#[cfg(feature = "eventstoredb")]
+impl From<EventStoreDbStore> for AnyStore {
+    fn from(store: EventStoreDbStore) -> AnyStore {
+        AnyStore::EventStoreDb(store)
+    }
+}
+
 impl EventStore for AnyStore {
     async fn append(
         &self,
@@ -63,6 +79,8 @@ impl EventStore for AnyStore {
         match self {
             AnyStore::Embedded(store) => store.append(stream, expected, events).await,
             AnyStore::Postgres(store) => store.append(stream, expected, events).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.append(stream, expected, events).await,
         }
     }
 
@@ -70,6 +88,8 @@ impl EventStore for AnyStore {
         match self {
             AnyStore::Embedded(store) => store.append_many(appends).await,
             AnyStore::Postgres(store) => store.append_many(appends).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.append_many(appends).await,
         }
     }
 
@@ -83,27 +103,41 @@ impl EventStore for AnyStore {
         match self {
             AnyStore::Embedded(store) => store.read_stream(stream, from_version, direction, max_count).await,
             AnyStore::Postgres(store) => store.read_stream(stream, from_version, direction, max_count).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => {
+                store.read_stream(stream, from_version, direction, max_count).await
+            }
         }
     }
 
-    async fn read_all(&self, from_position: u64, max_count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        from_position: Position,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         match self {
             AnyStore::Embedded(store) => store.read_all(from_position, max_count).await,
             AnyStore::Postgres(store) => store.read_all(from_position, max_count).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.read_all(from_position, max_count).await,
         }
     }
 
-    fn head(&self) -> u64 {
+    fn head(&self) -> Position {
         match self {
             AnyStore::Embedded(store) => store.head(),
             AnyStore::Postgres(store) => store.head(),
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.head(),
         }
     }
 
-    async fn wait_for_head(&self, position: u64) -> Result<u64, StoreError> {
+    async fn wait_for_head(&self, position: Position) -> Result<Position, StoreError> {
         match self {
             AnyStore::Embedded(store) => store.wait_for_head(position).await,
             AnyStore::Postgres(store) => store.wait_for_head(position).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.wait_for_head(position).await,
         }
     }
 
@@ -111,6 +145,26 @@ impl EventStore for AnyStore {
         match self {
             AnyStore::Embedded(store) => store.stream_info(stream).await,
             AnyStore::Postgres(store) => store.stream_info(stream).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.stream_info(stream).await,
+        }
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+        match self {
+            AnyStore::Embedded(store) => store.load_checkpoint(name).await,
+            AnyStore::Postgres(store) => store.load_checkpoint(name).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.load_checkpoint(name).await,
+        }
+    }
+
+    async fn save_checkpoint(&self, name: &str, value: bytes::Bytes) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Embedded(store) => store.save_checkpoint(name, value).await,
+            AnyStore::Postgres(store) => store.save_checkpoint(name, value).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.save_checkpoint(name, value).await,
         }
     }
 
@@ -118,6 +172,8 @@ impl EventStore for AnyStore {
         match self {
             AnyStore::Embedded(store) => store.delete_stream(stream, expected).await,
             AnyStore::Postgres(store) => store.delete_stream(stream, expected).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.delete_stream(stream, expected).await,
         }
     }
 }
@@ -133,6 +189,15 @@ mod tests {
     async fn the_embedded_arm_passes_the_contract() {
         let dirs = std::sync::Mutex::new(Vec::new());
         crate::contract::run_all(|| {
+            let dir = tempfile::tempdir().expect("a directory");
+            let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
+            dirs.lock().expect("lock").push(dir);
+            let store = AnyStore::from(store);
+            assert_eq!(store.backend(), "embedded");
+            async move { store }
+        })
+        .await;
+        crate::contract::run_gapless(|| {
             let dir = tempfile::tempdir().expect("a directory");
             let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
             dirs.lock().expect("lock").push(dir);

@@ -1,7 +1,9 @@
 //! The contract every backend passes, written once. A backend's tests call [`run_all`] with a
 //! function that opens a fresh, empty store; each check gets its own.
 //!
-//! The checks panic with a message saying what broke, as tests do.
+//! The checks panic with a message saying what broke, as tests do. They rely on positions only
+//! being ordered (EventStoreDB's are not consecutive); [`run_gapless`] adds the checks of the
+//! backends whose positions number the events 0, 1, 2... without gaps.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -9,7 +11,10 @@ use std::future::Future;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::{Direction, EventData, EventStore, ExpectedVersion, STREAM_END, StoreError, StreamName};
+use crate::{
+    CHECKPOINT_BYTES_MAX, Direction, EventData, EventStore, ExpectedVersion, Position, RecordedEvent,
+    STREAM_END, StoreError, StreamName,
+};
 
 /// Runs every check, each on a new store from `new_store`.
 pub async fn run_all<S, F, Fut>(new_store: F)
@@ -22,12 +27,48 @@ where
     refuses_a_wrong_expected_version(&new_store().await).await;
     repeats_an_append_without_writing_it_twice(&new_store().await).await;
     writes_an_invalid_append_not_at_all(&new_store().await).await;
-    orders_the_log_without_gaps(&new_store().await).await;
+    orders_the_log(&new_store().await).await;
     lets_one_of_many_concurrent_creators_win(&new_store().await).await;
     keeps_every_concurrent_append(&new_store().await).await;
     subscribes_without_gap_or_duplicate(&new_store().await).await;
     reads_absent_and_deleted_streams(&new_store().await).await;
     appends_many_in_order_each_on_its_own(&new_store().await).await;
+    keeps_checkpoints_beside_the_log(&new_store().await).await;
+}
+
+/// The checks of a backend whose positions are gapless (the embedded and PostgreSQL stores),
+/// each on a new store from `new_store`; run them besides [`run_all`].
+pub async fn run_gapless<S, F, Fut>(new_store: F)
+where
+    S: EventStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    numbers_the_log_without_gaps(&new_store().await).await;
+    refuses_an_event_id_used_in_another_stream(&new_store().await).await;
+}
+
+/// The whole log, read a page at a time.
+async fn read_whole_log<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
+    let mut log: Vec<RecordedEvent> = Vec::new();
+    loop {
+        let from = log.last().map_or(Position::START, |event| event.position.after());
+        let page = store.read_all(from, 1000).await.expect("read all");
+        if page.is_empty() {
+            return log;
+        }
+        log.extend(page);
+    }
+}
+
+fn assert_ordered(events: &[RecordedEvent], what: &str) {
+    for pair in events.windows(2) {
+        assert!(
+            pair[0].position < pair[1].position,
+            "{what}: positions increase: {:?}",
+            (pair[0].position, pair[1].position)
+        );
+    }
 }
 
 fn stream(name: &str) -> StreamName {
@@ -48,8 +89,8 @@ pub async fn appends_and_reads_a_stream<S: EventStore>(store: &S) {
     let written = events(3, "a");
     let result = store.append(&listing, ExpectedVersion::NoStream, written.clone()).await.expect("append");
     assert_eq!(result.next_expected_version, 2);
-    assert_eq!(result.last_position - result.first_position, 2);
-    assert_eq!(store.head(), result.last_position + 1);
+    assert!(result.first_position < result.last_position, "{result:?}");
+    assert_eq!(store.head(), result.last_position.after());
 
     let read = store.read_stream(&listing, 0, Direction::Forward, 100).await.expect("read forward");
     assert_eq!(read.len(), 3);
@@ -60,9 +101,11 @@ pub async fn appends_and_reads_a_stream<S: EventStore>(store: &S) {
         assert_eq!(event.metadata, original.metadata);
         assert_eq!(event.stream, listing);
         assert_eq!(event.version, version as u64);
-        assert_eq!(event.position, result.first_position + version as u64);
         assert!(event.timestamp_ms > 1_600_000_000_000, "a commit time in milliseconds");
     }
+    assert_ordered(&read, "a stream");
+    assert_eq!(read[0].position, result.first_position);
+    assert_eq!(read[2].position, result.last_position);
     let backwards =
         store.read_stream(&listing, STREAM_END, Direction::Backward, 2).await.expect("read backward");
     assert_eq!(backwards.iter().map(|event| event.version).collect::<Vec<_>>(), [2, 1], "latest first");
@@ -118,15 +161,24 @@ pub async fn repeats_an_append_without_writing_it_twice<S: EventStore>(store: &S
     other_ids[1].id = Uuid::now_v7();
     let clash = store.append(&shipment, ExpectedVersion::Any, other_ids).await;
     assert!(matches!(clash, Err(StoreError::DuplicateEvent { .. })), "same first id, other batch: {clash:?}");
+    let all = store.read_all(Position::START, 100).await.expect("read all");
+    assert_eq!(all.len(), 3);
+    let ids: HashSet<Uuid> = all.iter().map(|event| event.id).collect();
+    assert_eq!(ids.len(), 3, "no event twice");
+}
+
+/// Event ids are unique across the whole log, not only within a stream (EventStoreDB keeps
+/// them unique per stream only, so this check is not part of [`run_all`]).
+pub async fn refuses_an_event_id_used_in_another_stream<S: EventStore>(store: &S) {
+    let batch = events(2, "a");
+    store.append(&stream("shipment-1"), ExpectedVersion::NoStream, batch.clone()).await.expect("first");
     let elsewhere = store.append(&stream("shipment-2"), ExpectedVersion::Any, batch).await;
     assert!(
         matches!(elsewhere, Err(StoreError::DuplicateEvent { .. })),
         "same ids, other stream: {elsewhere:?}"
     );
-    let all = store.read_all(0, 100).await.expect("read all");
-    assert_eq!(all.len(), 3);
-    let ids: HashSet<Uuid> = all.iter().map(|event| event.id).collect();
-    assert_eq!(ids.len(), 3, "no event twice");
+    assert!(store.stream_info(&stream("shipment-2")).await.expect("info").is_none(), "nothing written");
+    assert_eq!(store.read_all(Position::START, 100).await.expect("read all").len(), 2);
 }
 
 pub async fn writes_an_invalid_append_not_at_all<S: EventStore>(store: &S) {
@@ -141,11 +193,11 @@ pub async fn writes_an_invalid_append_not_at_all<S: EventStore>(store: &S) {
     oversized[0].payload = Bytes::from(vec![0u8; crate::EVENT_PAYLOAD_BYTES_MAX + 1]);
     let oversized = store.append(&listing, ExpectedVersion::Any, oversized).await;
     assert!(matches!(oversized, Err(StoreError::InvalidInput(_))), "{oversized:?}");
-    assert_eq!(store.head(), 0, "nothing of a refused append is written");
+    assert_eq!(store.head(), Position::START, "nothing of a refused append is written");
     assert!(store.stream_info(&listing).await.expect("info").is_none());
 }
 
-pub async fn orders_the_log_without_gaps<S: EventStore>(store: &S) {
+async fn append_rounds<S: EventStore>(store: &S) {
     let names = ["listing-a", "deal-b", "listing-c"];
     for round in 0..5 {
         for name in names {
@@ -155,22 +207,38 @@ pub async fn orders_the_log_without_gaps<S: EventStore>(store: &S) {
                 .expect("append");
         }
     }
+}
+
+pub async fn orders_the_log<S: EventStore>(store: &S) {
+    append_rounds(store).await;
     let head = store.head();
-    let all = store.read_all(0, 10_000).await.expect("read all");
-    assert_eq!(all.len() as u64, head);
-    for (expected, event) in all.iter().enumerate() {
-        assert_eq!(event.position, expected as u64, "positions without gaps, in order");
-    }
+    let all = store.read_all(Position::START, 10_000).await.expect("read all");
+    assert_eq!(all.len(), 27, "3 streams of 1 + 2 + 3 + 1 + 2 events");
+    assert_ordered(&all, "the log");
+    assert_eq!(all.last().map(|event| event.position.after()), Some(head), "the head follows the last event");
     let mut versions: BTreeMap<StreamName, u64> = BTreeMap::new();
     for event in &all {
         let next = versions.entry(event.stream.clone()).or_default();
         assert_eq!(event.version, *next, "stream versions follow the log order");
         *next += 1;
     }
-    let tail = store.read_all(head - 2, 10).await.expect("read the tail");
-    assert_eq!(tail.len(), 2);
+    let tail = store.read_all(all[25].position, 10).await.expect("read the tail");
+    assert_eq!(tail, all[25..], "from an event's position, that event on");
+    let after = store.read_all(all[24].position.after(), 10).await.expect("read after an event");
+    assert_eq!(after, all[25..], "after an event, the next one on");
     assert!(store.read_all(head, 10).await.expect("read past the head").is_empty());
-    assert_eq!(store.read_all(1, 4).await.expect("a page").len(), 4, "max count respected");
+    let page = store.read_all(all[1].position, 4).await.expect("a page");
+    assert_eq!(page, all[1..5], "max count respected");
+}
+
+pub async fn numbers_the_log_without_gaps<S: EventStore>(store: &S) {
+    append_rounds(store).await;
+    let all = store.read_all(Position::START, 10_000).await.expect("read all");
+    assert_eq!(all.len() as u64, store.head().as_u64());
+    for (expected, event) in all.iter().enumerate() {
+        assert_eq!(event.position.as_u64(), expected as u64, "positions without gaps, in order");
+    }
+    assert_eq!(store.read_all(Position::from_u64(1), 4).await.expect("a page").len(), 4);
 }
 
 pub async fn lets_one_of_many_concurrent_creators_win<S: EventStore>(store: &S) {
@@ -219,8 +287,9 @@ pub async fn keeps_every_concurrent_append<S: EventStore>(store: &S) {
         written.push(task.await.expect("task"));
     }
     let total: usize = written.iter().map(|(_, ids)| ids.len()).sum();
-    let all = store.read_all(0, 10_000).await.expect("read all");
+    let all = store.read_all(Position::START, 10_000).await.expect("read all");
     assert_eq!(all.len(), total, "every acknowledged event is in the log");
+    assert_ordered(&all, "the log");
     for (name, ids) in written {
         let read = store.read_stream(&name, 0, Direction::Forward, 10_000).await.expect("read");
         assert_eq!(read.iter().map(|event| event.id).collect::<Vec<_>>(), ids, "{name}: in append order");
@@ -236,8 +305,10 @@ pub async fn subscribes_without_gap_or_duplicate<S: EventStore>(store: &S) {
             .await
             .expect("append");
     }
-    let mut from_start = store.subscribe_all(0);
-    let mut from_middle = store.subscribe_all(350);
+    let before = read_whole_log(store).await;
+    assert_eq!(before.len(), BEFORE);
+    let mut from_start = store.subscribe_all(Position::START);
+    let mut from_middle = store.subscribe_all(before[350].position);
     let writer = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -253,18 +324,23 @@ pub async fn subscribes_without_gap_or_duplicate<S: EventStore>(store: &S) {
         })
     };
     let wait = std::time::Duration::from_secs(30);
-    for expected in 0..(BEFORE + DURING) as u64 {
+    let mut seen_from_start = Vec::with_capacity(BEFORE + DURING);
+    for _ in 0..BEFORE + DURING {
         let event =
             tokio::time::timeout(wait, from_start.next()).await.expect("an event in time").expect("next");
-        assert_eq!(event.position, expected, "from the start: every position once, in order");
+        seen_from_start.push(event);
     }
-    for expected in 350..(BEFORE + DURING) as u64 {
+    let mut seen_from_middle = Vec::with_capacity(BEFORE + DURING - 350);
+    for _ in 350..BEFORE + DURING {
         let event =
             tokio::time::timeout(wait, from_middle.next()).await.expect("an event in time").expect("next");
-        assert_eq!(event.position, expected, "from the middle: every position once, in order");
+        seen_from_middle.push(event);
     }
     writer.await.expect("writer");
-    assert_eq!(from_start.position(), (BEFORE + DURING) as u64);
+    let log = read_whole_log(store).await;
+    assert_eq!(seen_from_start, log, "from the start: every event once, in the log's order");
+    assert_eq!(seen_from_middle, log[350..], "from the middle: every event once, in the log's order");
+    assert_eq!(from_start.position(), store.head());
     let nothing_more = tokio::time::timeout(std::time::Duration::from_millis(50), from_start.next()).await;
     assert!(nothing_more.is_err(), "nothing beyond the head");
 }
@@ -288,13 +364,17 @@ pub async fn reads_absent_and_deleted_streams<S: EventStore>(store: &S) {
     assert!(info.deleted);
     let append = store.append(&doomed, ExpectedVersion::Any, events(1, "late")).await;
     assert!(matches!(append, Err(StoreError::StreamDeleted(_))), "{append:?}");
-    let all = store.read_all(0, 100).await.expect("read all");
+    let all = store.read_all(Position::START, 100).await.expect("read all");
     assert_eq!(all.len(), 2, "a soft delete keeps the events in the log");
     store
         .append(&stream("listing-after"), ExpectedVersion::NoStream, events(1, "after"))
         .await
         .expect("append after");
-    assert_eq!(store.read_all(0, 100).await.expect("read all").len(), 3, "positions go on after a delete");
+    assert_eq!(
+        store.read_all(Position::START, 100).await.expect("read all").len(),
+        3,
+        "the log goes on after a delete"
+    );
 }
 
 pub async fn appends_many_in_order_each_on_its_own<S: EventStore>(store: &S) {
@@ -314,15 +394,15 @@ pub async fn appends_many_in_order_each_on_its_own<S: EventStore>(store: &S) {
         ])
         .await;
     assert_eq!(answers.len(), 4);
-    let positions: Vec<u64> = answers
-        .iter()
-        .filter_map(|answer| answer.as_ref().ok())
-        .map(|result| result.first_position)
-        .collect();
-    assert_eq!(positions, vec![0, 2, 3], "in their order, without gaps: {answers:?}");
+    let written: Vec<_> = answers.iter().filter_map(|answer| answer.as_ref().ok()).collect();
+    assert_eq!(written.len(), 3, "{answers:?}");
+    assert!(
+        written.windows(2).all(|pair| pair[0].last_position < pair[1].first_position),
+        "in their order: {answers:?}"
+    );
     assert!(matches!(answers[2], Err(StoreError::WrongExpectedVersion { .. })), "{:?}", answers[2]);
     let log: Vec<String> = store
-        .read_all(0, 10)
+        .read_all(Position::START, 10)
         .await
         .expect("read")
         .iter()
@@ -334,4 +414,25 @@ pub async fn appends_many_in_order_each_on_its_own<S: EventStore>(store: &S) {
     let answers = store.append_many(too_many.collect()).await;
     assert!(answers[..crate::APPEND_MANY_MAX].iter().all(Result::is_ok));
     assert!(matches!(answers[crate::APPEND_MANY_MAX], Err(StoreError::InvalidInput(_))));
+}
+
+pub async fn keeps_checkpoints_beside_the_log<S: EventStore>(store: &S) {
+    assert_eq!(store.load_checkpoint("relay.listings").await.expect("load"), None, "none saved yet");
+    store.save_checkpoint("relay.listings", Bytes::from_static(b"next_position=12")).await.expect("save");
+    store.save_checkpoint("consumer-settler", Bytes::from_static(b"7")).await.expect("save another");
+    store.save_checkpoint("relay.listings", Bytes::from_static(b"next_position=40")).await.expect("replace");
+    assert_eq!(
+        store.load_checkpoint("relay.listings").await.expect("load").as_deref(),
+        Some(&b"next_position=40"[..]),
+        "the last value saved"
+    );
+    assert_eq!(store.load_checkpoint("consumer-settler").await.expect("load").as_deref(), Some(&b"7"[..]));
+    for bad in ["", "../escape", "a b", "slash/name", &"x".repeat(crate::CHECKPOINT_NAME_BYTES_MAX + 1)] {
+        let refused = store.save_checkpoint(bad, Bytes::from_static(b"1")).await;
+        assert!(matches!(refused, Err(StoreError::InvalidInput(_))), "name {bad:?}: {refused:?}");
+    }
+    let oversized = store.save_checkpoint("big", Bytes::from(vec![b'1'; CHECKPOINT_BYTES_MAX + 1])).await;
+    assert!(matches!(oversized, Err(StoreError::InvalidInput(_))), "{oversized:?}");
+    assert_eq!(store.head(), Position::START, "checkpoints are not events");
+    assert!(store.read_all(Position::START, 10).await.expect("read all").is_empty(), "nor in the log");
 }

@@ -7,6 +7,11 @@
 //! records its own), and how the source grouped events into appends (consecutive events of
 //! one stream are appended together). A soft-deleted stream is deleted in the target right
 //! after its last event is copied.
+//!
+//! A copy works between stores whose positions number events 0, 1, 2... without gaps (the
+//! embedded and PostgreSQL stores), which is what lets it resume from the target's head and
+//! check the target is a prefix of the source: this module is where it counts on that, and
+//! it refuses a source whose positions skip (EventStoreDB's do).
 
 use std::collections::HashMap;
 
@@ -14,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{
     APPEND_BYTES_MAX, APPEND_EVENTS_MAX, APPEND_MANY_MAX, Append, EventData, EventStore, ExpectedVersion,
-    RecordedEvent, StoreError, StreamName,
+    Position, RecordedEvent, StoreError, StreamName,
 };
 
 /// Events read from the source at once, at most.
@@ -74,12 +79,11 @@ pub async fn copy_log<S: EventStore, T: EventStore>(
     until_position: u64,
     mut on_progress: impl FnMut(u64),
 ) -> Result<Copied, CopyError> {
-    let start = target.head();
-    let until = until_position.min(source.head());
-    if start > source.head() {
+    let (start, source_head) = (target.head().as_u64(), source.head().as_u64());
+    let until = until_position.min(source_head);
+    if start > source_head {
         return Err(CopyError::Refused(format!(
-            "the target holds {start} events, the source only {}: the target is not a copy of it",
-            source.head()
+            "the target holds {start} events, the source only {source_head}: the target is not a copy of it"
         )));
     }
     let mut copied = Copied { from_position: start, to_position: start, appends: 0, deleted_streams: 0 };
@@ -104,7 +108,7 @@ pub async fn copy_log<S: EventStore, T: EventStore>(
             let answers = target.append_many(chunk.iter().map(|(_, append)| append.clone()).collect()).await;
             for (answer, expected_position) in answers.into_iter().zip(expected_positions) {
                 let appended = answer.map_err(CopyError::Target)?;
-                if appended.first_position != expected_position {
+                if appended.first_position.as_u64() != expected_position {
                     return Err(CopyError::Refused(format!(
                         "the target wrote at position {} the event the source has at {expected_position}: \
                          something else writes to the target",
@@ -128,12 +132,12 @@ pub async fn digest_log<S: EventStore>(
     store: &S,
     mut on_progress: impl FnMut(u64),
 ) -> Result<LogDigest, StoreError> {
-    let head = store.head();
+    let head = store.head().as_u64();
     let mut hasher = Sha256::new();
     let mut position = 0;
     while position < head {
         let count = (head - position).min(COPY_PAGE_EVENTS as u64) as usize;
-        let events = store.read_all(position, count).await?;
+        let events = store.read_all(Position::from_u64(position), count).await?;
         if events.is_empty() {
             return Err(StoreError::InvalidInput(format!(
                 "no event at position {position} below the head {head}"
@@ -150,7 +154,7 @@ pub async fn digest_log<S: EventStore>(
 
 /// Each field of `event` but its time, lengths first, so that no two events hash the same bytes.
 fn hash_event(hasher: &mut Sha256, event: &RecordedEvent) {
-    hasher.update(event.position.to_be_bytes());
+    hasher.update(event.position.as_u64().to_be_bytes());
     hasher.update((event.stream.as_str().len() as u64).to_be_bytes());
     hasher.update(event.stream.as_str().as_bytes());
     hasher.update(event.version.to_be_bytes());
@@ -169,10 +173,10 @@ async fn read_page<S: EventStore>(
     position: u64,
     count: usize,
 ) -> Result<Vec<RecordedEvent>, CopyError> {
-    let events = source.read_all(position, count).await.map_err(CopyError::Source)?;
+    let events = source.read_all(Position::from_u64(position), count).await.map_err(CopyError::Source)?;
     for (offset, event) in events.iter().enumerate() {
         let expected = position + offset as u64;
-        if event.position != expected {
+        if event.position.as_u64() != expected {
             return Err(CopyError::Refused(format!(
                 "the source's log has a gap: position {} where {expected} was expected",
                 event.position
@@ -199,7 +203,7 @@ async fn check_prefix<S: EventStore, T: EventStore>(
     ranges.push((last_page, (head - last_page) as usize));
     for (position, count) in ranges {
         let theirs = read_page(source, position, count).await?;
-        let ours = target.read_all(position, count).await.map_err(CopyError::Target)?;
+        let ours = target.read_all(Position::from_u64(position), count).await.map_err(CopyError::Target)?;
         for (offset, event) in ours.iter().enumerate() {
             if theirs.get(offset).is_none_or(|source_event| !same_event(source_event, event)) {
                 return Err(CopyError::Refused(format!(
@@ -253,7 +257,7 @@ fn group_into_appends(events: &[RecordedEvent]) -> Vec<(u64, Append)> {
             version => ExpectedVersion::Exact(version - 1),
         };
         appends.push((
-            event.position,
+            event.position.as_u64(),
             Append { stream: event.stream.clone(), expected, events: vec![data] },
             bytes,
         ));

@@ -11,13 +11,16 @@
 //! on local disk with group commit. [`any::AnyStore`] is the one a server holds when its
 //! configuration chooses the backend. [`postgres::PostgresStore`] keeps the log in PostgreSQL,
 //! positions taken under one row lock so they follow commit order. [`copy`] copies a whole log
-//! from one store to another and digests a log to check the copy. This crate never decodes
-//! payloads: they are opaque bytes.
+//! from one store to another and digests a log to check the copy. With the feature
+//! `eventstoredb`, [`eventstoredb::EventStoreDbStore`] keeps the log in EventStoreDB. This crate
+//! never decodes payloads: they are opaque bytes.
 
 pub mod any;
 pub mod contract;
 pub mod copy;
 pub mod embedded;
+#[cfg(feature = "eventstoredb")]
+pub mod eventstoredb;
 mod model;
 pub mod postgres;
 mod subscription;
@@ -26,9 +29,10 @@ use std::future::Future;
 
 pub use any::AnyStore;
 pub use model::{
-    APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EVENT_METADATA_BYTES_MAX,
-    EVENT_PAYLOAD_BYTES_MAX, EVENT_TYPE_BYTES_MAX, EventData, ExpectedVersion, READ_EVENTS_MAX,
-    RecordedEvent, STREAM_END, STREAM_NAME_BYTES_MAX, StoreError, StreamInfo, StreamName,
+    APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, CHECKPOINT_BYTES_MAX, CHECKPOINT_NAME_BYTES_MAX,
+    Direction, EVENT_METADATA_BYTES_MAX, EVENT_PAYLOAD_BYTES_MAX, EVENT_TYPE_BYTES_MAX, EventData,
+    ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, STREAM_END, STREAM_NAME_BYTES_MAX, StoreError,
+    StreamInfo, StreamName, check_checkpoint,
 };
 pub use subscription::{SUBSCRIPTION_PAGE_EVENTS, Subscription};
 
@@ -50,8 +54,9 @@ pub fn too_many_appends() -> StoreError {
 
 /// A store of event streams with one global order.
 ///
-/// Versions count from 0 within a stream; positions count from 0 across the log, in commit
-/// order, without gaps, and a position is visible only once it is durable.
+/// Versions count from 0 within a stream; [`Position`]s order the whole log, in commit order
+/// (consecutive or not, as the backend defines them), and an event is visible only once it is
+/// durable.
 pub trait EventStore: Clone + Send + Sync + 'static {
     /// Appends `events` to `stream` if its version is `expected`, all or nothing. Appending
     /// again a batch whose ids were appended to that stream, with the same expected version
@@ -99,16 +104,17 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// At most `max_count` events of the whole log from `from_position` on, in order.
     fn read_all(
         &self,
-        from_position: u64,
+        from_position: Position,
         max_count: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
-    /// The number of durable events: the position the next one will have.
-    fn head(&self) -> u64;
+    /// Where the durable log ends: [`Position::after`] its last durable event, or
+    /// [`Position::START`] while it has none. Every event at or beyond it is yet to come.
+    fn head(&self) -> Position;
 
-    /// Waits until the head is beyond `position` (the event at `position` is durable), and
-    /// returns the head.
-    fn wait_for_head(&self, position: u64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Waits until the head is beyond `position` (an event at or after `position` is durable),
+    /// and returns the head.
+    fn wait_for_head(&self, position: Position) -> impl Future<Output = Result<Position, StoreError>> + Send;
 
     /// The stream's last version and whether it is deleted, or `None` if it has no event.
     fn stream_info(
@@ -124,9 +130,26 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         expected: ExpectedVersion,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The checkpoint saved under `name` (a consumer's progress through some log), or `None` if
+    /// none was. Checkpoints live beside the events, so a process that moves to another
+    /// machine finds its progress where it finds the log.
+    fn load_checkpoint(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<bytes::Bytes>, StoreError>> + Send;
+
+    /// Replaces the checkpoint `name` with `value`, durably: after a crash it holds the old
+    /// value or the new one. Names and sizes are checked by [`check_checkpoint`]. Checkpoints
+    /// are not events: no read of the log returns them.
+    fn save_checkpoint(
+        &self,
+        name: &str,
+        value: bytes::Bytes,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Every event from `from_position` on: first those already in the log, then new ones as
     /// they become durable.
-    fn subscribe_all(&self, from_position: u64) -> Subscription<Self> {
+    fn subscribe_all(&self, from_position: Position) -> Subscription<Self> {
         Subscription::new(self.clone(), from_position)
     }
 }

@@ -21,8 +21,88 @@ pub const APPEND_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Most events one read returns.
 pub const READ_EVENTS_MAX: usize = 10_000;
 
+/// Largest checkpoint value, in bytes: a consumer's few named positions.
+pub const CHECKPOINT_BYTES_MAX: usize = 64 * 1024;
+/// Longest checkpoint name, in bytes.
+pub const CHECKPOINT_NAME_BYTES_MAX: usize = 100;
+
+/// Checks a checkpoint's name (1 to [`CHECKPOINT_NAME_BYTES_MAX`] bytes of ASCII letters,
+/// digits, `.`, `_` and `-`) and the size of its value.
+pub fn check_checkpoint(name: &str, value: &[u8]) -> Result<(), StoreError> {
+    let valid_name = !name.is_empty()
+        && name.len() <= CHECKPOINT_NAME_BYTES_MAX
+        && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+    if !valid_name {
+        return Err(StoreError::InvalidInput(format!(
+            "checkpoint name {name:?} must be 1 to {CHECKPOINT_NAME_BYTES_MAX} letters, digits, '.', '_' or '-'"
+        )));
+    }
+    if value.len() > CHECKPOINT_BYTES_MAX {
+        return Err(StoreError::InvalidInput(format!(
+            "checkpoint {name}: value is larger than {CHECKPOINT_BYTES_MAX} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// Read a stream backwards from its last event.
 pub const STREAM_END: u64 = u64::MAX;
+
+/// A place in the whole log, as the backend defines it: each event has one, and they increase
+/// in log order, but they need not be consecutive. The embedded and PostgreSQL stores number
+/// their events 0, 1, 2... without gaps; EventStoreDB's are offsets in its transaction log.
+///
+/// Code outside a backend only compares positions, keeps and sends them (as [`Position::as_u64`])
+/// and resumes after an event with [`Position::after`]; it never computes one from another.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Position(u64);
+
+impl Position {
+    /// Before every event: reading from here reads the whole log.
+    pub const START: Position = Position(0);
+
+    /// The position a backend gave, or one read back from a checkpoint or a request.
+    pub const fn from_u64(value: u64) -> Position {
+        Position(value)
+    }
+
+    /// The value to keep or send, and to read back with [`Position::from_u64`].
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// Where a reader resumes after the event at this position: no event lies between the two,
+    /// and the next event's position is at or beyond it.
+    #[must_use]
+    pub const fn after(self) -> Position {
+        Position(self.0.saturating_add(1))
+    }
+
+    /// How far `later` is from this position, for metrics and progress only: in events on the
+    /// embedded and PostgreSQL stores, in bytes of log on EventStoreDB. Zero if `later` is not
+    /// later.
+    pub const fn distance_to(self, later: Position) -> u64 {
+        later.0.saturating_sub(self.0)
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.0)
+    }
+}
+
+impl fmt::Debug for Position {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.0)
+    }
+}
+
+impl From<Position> for u64 {
+    fn from(position: Position) -> u64 {
+        position.0
+    }
+}
 
 /// The name of a stream: `<category>-<id>` by convention (`listing-0190...`). Non-empty, at
 /// most [`STREAM_NAME_BYTES_MAX`] bytes, no control characters, not starting with `$`
@@ -150,8 +230,8 @@ pub struct RecordedEvent {
     pub stream: StreamName,
     /// Its place in its stream, from 0.
     pub version: u64,
-    /// Its place in the whole log, from 0, in commit order, without gaps.
-    pub position: u64,
+    /// Its place in the whole log, in commit order.
+    pub position: Position,
     /// When the store committed it, in milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
     pub metadata: Bytes,
@@ -164,8 +244,8 @@ pub struct AppendResult {
     /// The version of the stream's last event, now.
     pub next_expected_version: u64,
     /// The position of the first and last events appended.
-    pub first_position: u64,
-    pub last_position: u64,
+    pub first_position: Position,
+    pub last_position: Position,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

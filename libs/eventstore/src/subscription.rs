@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use crate::{EventStore, RecordedEvent, StoreError};
+use crate::{EventStore, Position, RecordedEvent, StoreError};
 
 /// Events a subscription reads from the store at once: the most it ever holds.
 pub const SUBSCRIPTION_PAGE_EVENTS: usize = 512;
@@ -16,12 +16,12 @@ pub const SUBSCRIPTION_PAGE_EVENTS: usize = 512;
 #[derive(Debug)]
 pub struct Subscription<S> {
     store: S,
-    next_position: u64,
+    next_position: Position,
     page: VecDeque<RecordedEvent>,
 }
 
 impl<S: EventStore> Subscription<S> {
-    pub fn new(store: S, from_position: u64) -> Subscription<S> {
+    pub fn new(store: S, from_position: Position) -> Subscription<S> {
         Subscription { store, next_position: from_position, page: VecDeque::new() }
     }
 
@@ -34,7 +34,7 @@ impl<S: EventStore> Subscription<S> {
             let events = self.store.read_all(self.next_position, SUBSCRIPTION_PAGE_EVENTS).await?;
             match events.last() {
                 Some(last) => {
-                    self.next_position = last.position + 1;
+                    self.next_position = last.position.after();
                     self.page.extend(events);
                 }
                 None => {
@@ -45,7 +45,7 @@ impl<S: EventStore> Subscription<S> {
     }
 
     /// The position of the next event it will deliver, counting those it holds.
-    pub fn position(&self) -> u64 {
+    pub fn position(&self) -> Position {
         self.page.front().map_or(self.next_position, |event| event.position)
     }
 }

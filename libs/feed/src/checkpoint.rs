@@ -1,15 +1,22 @@
-//! Checkpoints: a few named positions in a small text file, replaced atomically and durably.
+//! Checkpoints: a few named positions, kept in the event store beside the log they follow
+//! ([`EventStore::save_checkpoint`]: a row of the PostgreSQL database, a file of the embedded
+//! store's directory), or, for a consumer of NATS, in a small text file.
 //!
-//! A save writes a temporary file beside the checkpoint, syncs it, renames it over the old
-//! one and syncs the directory, so after a crash the file holds the old values or the new
-//! ones, never a mix. The relay and the consumer runner save in batches (every so many
-//! events or so much time), never per event.
+//! Either way a save replaces the old values atomically and durably: after a crash the
+//! checkpoint holds the old values or the new ones, never a mix. A file is written beside the
+//! checkpoint, synced, renamed over it, and the directory synced. The relay and the consumer
+//! runner save in batches (every so many events or so much time), never per event.
+//!
+//! A checkpoint kept in a file by an earlier version is read once when the store has none,
+//! and saved to the store from then on.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use symbiose_eventstore::embedded::disk;
+use symbiose_eventstore::{EventStore, Position};
 
 use crate::FeedError;
 
@@ -33,6 +40,11 @@ impl Checkpoint {
         self.values.get(name).copied()
     }
 
+    /// The position saved under `name`, or the start of the log.
+    pub fn position(&self, name: &str) -> Position {
+        self.get(name).map_or(Position::START, Position::from_u64)
+    }
+
     pub fn set(&mut self, name: impl Into<String>, value: u64) {
         self.values.insert(name.into(), value);
     }
@@ -51,6 +63,11 @@ impl Checkpoint {
             return Err(corrupt(format!("larger than {CHECKPOINT_BYTES_MAX} bytes")));
         }
         let text = fs::read_to_string(path).map_err(|error| corrupt(error.to_string()))?;
+        Checkpoint::parse(&text, corrupt)
+    }
+
+    /// The checkpoint in `text` (the file format), or what `corrupt` makes of the reason.
+    fn parse(text: &str, corrupt: impl Fn(String) -> FeedError) -> Result<Checkpoint, FeedError> {
         let mut lines = text.lines();
         if lines.next() != Some(HEADER) {
             return Err(corrupt(format!("does not start with {HEADER:?}")));
@@ -67,10 +84,52 @@ impl Checkpoint {
         Ok(checkpoint)
     }
 
+    /// The checkpoint `name` kept in `store`; if the store has none, the one an earlier version
+    /// kept in the file `legacy` (absent: an empty checkpoint, the start of the log).
+    pub async fn load_from<S: EventStore>(
+        store: &S,
+        name: &str,
+        legacy: &Path,
+    ) -> Result<Checkpoint, FeedError> {
+        let corrupt =
+            |reason: String| FeedError::Checkpoint { path: PathBuf::from(format!("store:{name}")), reason };
+        match store.load_checkpoint(name).await.map_err(|error| corrupt(error.to_string()))? {
+            Some(bytes) => {
+                let text = std::str::from_utf8(&bytes).map_err(|_| corrupt("is not UTF-8".to_owned()))?;
+                Checkpoint::parse(text, corrupt)
+            }
+            None => {
+                let legacy = legacy.to_owned();
+                tokio::task::spawn_blocking(move || Checkpoint::load(&legacy))
+                    .await
+                    .map_err(|error| FeedError::Internal(format!("loading a checkpoint: {error}")))?
+            }
+        }
+    }
+
+    /// Replaces the checkpoint `name` in `store` with these values, durably.
+    pub async fn save_to<S: EventStore>(&self, store: &S, name: &str) -> Result<(), FeedError> {
+        store.save_checkpoint(name, Bytes::from(self.text())).await.map_err(|error| FeedError::Checkpoint {
+            path: PathBuf::from(format!("store:{name}")),
+            reason: error.to_string(),
+        })
+    }
+
+    /// The file format: the header, then `name=value` lines.
+    fn text(&self) -> String {
+        assert!(self.values.len() <= CHECKPOINT_ENTRIES_MAX, "a checkpoint holds a few positions");
+        let mut text = String::from(HEADER);
+        text.push('\n');
+        for (name, value) in &self.values {
+            assert!(!name.contains(['=', '\n']), "checkpoint names are plain words");
+            text.push_str(&format!("{name}={value}\n"));
+        }
+        text
+    }
+
     /// Replaces the file at `path` with these values, durably (see the module's note). Blocks:
     /// call it from `spawn_blocking` in async code, or use [`Checkpoint::save_async`].
     pub fn save(&self, path: &Path) -> Result<(), FeedError> {
-        assert!(self.values.len() <= CHECKPOINT_ENTRIES_MAX, "a checkpoint holds a few positions");
         let failed = |error: std::io::Error| FeedError::Checkpoint {
             path: path.to_owned(),
             reason: error.to_string(),
@@ -80,12 +139,7 @@ impl Checkpoint {
             _ => PathBuf::from("."),
         };
         disk::create_dir_all_durably(&dir).map_err(failed)?;
-        let mut text = String::from(HEADER);
-        text.push('\n');
-        for (name, value) in &self.values {
-            assert!(!name.contains(['=', '\n']), "checkpoint names are plain words");
-            text.push_str(&format!("{name}={value}\n"));
-        }
+        let text = self.text();
         disk::write_file_durably(path, text.as_bytes(), CHECKPOINT_FILE_MODE, disk::Existing::Replace)
             .map_err(failed)
     }
@@ -120,6 +174,32 @@ mod tests {
         assert_eq!(Checkpoint::load(&path).expect("loaded").get("next_position"), Some(1300));
         let leftovers = fs::read_dir(dir.path()).expect("listing").count();
         assert_eq!(leftovers, 1, "only the checkpoint remains, no temporary file");
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_lives_in_the_store_and_an_older_file_is_read_once() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (store, _) =
+            symbiose_eventstore::embedded::EmbeddedStore::open(dir.path().join("events"), Default::default())
+                .expect("open");
+        let legacy = dir.path().join("relay.checkpoint");
+        let mut older = Checkpoint::default();
+        older.set("next_position", 7);
+        older.save(&legacy).expect("an older version's file");
+        let loaded = Checkpoint::load_from(&store, "relay", &legacy).await.expect("load");
+        assert_eq!(loaded, older, "the store has none yet: the file is read");
+
+        let mut newer = Checkpoint::default();
+        newer.set("next_position", 12);
+        newer.set("acked.listings", 11);
+        newer.save_to(&store, "relay").await.expect("save");
+        assert_eq!(
+            Checkpoint::load_from(&store, "relay", &legacy).await.expect("load"),
+            newer,
+            "the store's, not the file's"
+        );
+        assert_eq!(Checkpoint::load(&legacy).expect("the file"), older, "the file is left as it was");
+        store.close().await;
     }
 
     #[test]

@@ -12,7 +12,7 @@ use async_nats::HeaderMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use symbiose_eventstore::{RecordedEvent, StreamName};
+use symbiose_eventstore::{Position, RecordedEvent, StreamName};
 use symbiose_kit::trace::EventTrace;
 use uuid::Uuid;
 
@@ -102,7 +102,7 @@ pub fn event(headers: Option<&HeaderMap>, payload: Bytes) -> Result<RecordedEven
         event_type: text(TYPE)?.to_owned(),
         stream,
         version: number(STREAM_VERSION)?,
-        position: number(LOG_POSITION)?,
+        position: Position::from_u64(number(LOG_POSITION)?),
         timestamp_ms: ms_from_rfc3339(text(TIME)?).ok_or_else(|| format!("{TIME} is not RFC 3339"))?,
         metadata,
         payload,
@@ -138,7 +138,7 @@ mod tests {
             event_type: "symbiose.listings.v1.SiteAdded".to_owned(),
             stream: StreamName::new("organization-0199").expect("valid"),
             version: 3,
-            position: 41,
+            position: Position::from_u64(41),
             timestamp_ms: 1_738_315_800_123,
             metadata: Bytes::from_static(metadata),
             payload: Bytes::from_static(b"\x0a\x03abc"),

@@ -10,8 +10,9 @@
 //!   a flow waits for what it needs rather than stopping half-way.
 //! - The runner keeps the position after the last event it applied or parked, and skips any
 //!   delivery before it: duplicates from NATS (a redelivery after a lost ack, a republish
-//!   beyond the duplicate window) do nothing. It saves that position in
-//!   `<consumer>.checkpoint` every [`CONSUMER_CHECKPOINT_EVENTS_MAX`] events or
+//!   beyond the duplicate window) do nothing. It saves that position (in the store a local
+//!   feed reads, as `consumer.<consumer>`; in `<consumer>.checkpoint` for a JetStream feed)
+//!   every [`CONSUMER_CHECKPOINT_EVENTS_MAX`] events or
 //!   [`CONSUMER_CHECKPOINT_INTERVAL_MS`], and when it stops; after a crash, the events since
 //!   the last save come again, so a handler whose effects outlive the process must also be
 //!   idempotent by event id or by version (both are in [`RecordedEvent`]).
@@ -26,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use symbiose_eventstore::{EventStore, RecordedEvent};
+use symbiose_eventstore::{EventStore, Position, RecordedEvent};
 use symbiose_kit::backoff::Backoff;
 use symbiose_kit::trace::{self, EventTrace};
 use tracing::Instrument as _;
@@ -123,9 +124,22 @@ impl ConsumerOptions {
         self.checkpoint_dir.join(format!("{}.deadletter", self.name))
     }
 
-    /// The position the consumer resumes from: open its feed there.
-    pub fn load_position(&self) -> Result<u64, FeedError> {
-        Ok(Checkpoint::load(&self.checkpoint_path())?.get(NEXT_POSITION).unwrap_or(0))
+    /// The position a consumer of JetStream resumes from, in its checkpoint file.
+    pub fn load_position(&self) -> Result<Position, FeedError> {
+        Ok(Checkpoint::load(&self.checkpoint_path())?.position(NEXT_POSITION))
+    }
+
+    /// The name of the checkpoint a consumer of a local feed keeps in the store it reads.
+    pub fn checkpoint_name(&self) -> String {
+        format!("consumer.{}", self.name)
+    }
+
+    /// The position a consumer of `store`'s log resumes from, in its checkpoint kept in that
+    /// store (or in the file an earlier version kept).
+    pub async fn load_position_from<S: EventStore>(&self, store: &S) -> Result<Position, FeedError> {
+        let checkpoint =
+            Checkpoint::load_from(store, &self.checkpoint_name(), &self.checkpoint_path()).await?;
+        Ok(checkpoint.position(NEXT_POSITION))
     }
 
     /// The delay before the delivery that follows the `delivered`-th.
@@ -180,7 +194,9 @@ impl ConsumerMetrics {
 }
 
 /// Runs `handler` over `feed` until `shutdown` completes or the feed fails, then saves the
-/// checkpoint. Open the feed at [`ConsumerOptions::load_position`].
+/// checkpoint. A local feed is applied from where it starts (open it with
+/// [`Feed::local_from_checkpoint`] to resume) and checkpointed in its store; a JetStream feed
+/// from the checkpoint file, whatever JetStream delivers before it skipped.
 pub async fn run_consumer<S: EventStore, H: Handler>(
     mut feed: Feed<S>,
     handler: &mut H,
@@ -190,13 +206,16 @@ pub async fn run_consumer<S: EventStore, H: Handler>(
 ) -> Result<ConsumerStats, FeedError> {
     assert!(options.deliveries_max >= 1, "at least one delivery");
     let mut shutdown = Shutdown::new(shutdown);
-    let checkpoint_path = options.checkpoint_path();
-    let mut next_position = options.load_position()?;
+    let keeper = Keeper::of(&feed, options);
+    let mut next_position = match &feed {
+        Feed::Local(local) => local.from_position(),
+        Feed::JetStream(_) => options.load_position()?,
+    };
     let mut saved_position = next_position;
     let mut saved_at = Instant::now();
     let counters = &metrics.0;
-    counters.position.store(next_position, Ordering::Relaxed);
-    tracing::info!(consumer = %options.name, mode = feed.mode(), position = next_position, "consumer starting");
+    counters.position.store(next_position.as_u64(), Ordering::Relaxed);
+    tracing::info!(consumer = %options.name, mode = feed.mode(), position = %next_position, "consumer starting");
 
     let result = loop {
         let delivery = match shutdown.or(feed.next()).await {
@@ -213,7 +232,7 @@ pub async fn run_consumer<S: EventStore, H: Handler>(
             let span = tracing::info_span!(
                 "event",
                 consumer = %options.name,
-                position,
+                %position,
                 id = %delivery.event.id,
                 event_type = %delivery.event.event_type,
                 delivered,
@@ -225,15 +244,15 @@ pub async fn run_consumer<S: EventStore, H: Handler>(
             let context = trace::follow(&span, reaction);
             match trace::scope(context, handler.handle(&delivery.event)).instrument(span).await {
                 Ok(()) => {
-                    next_position = position + 1;
+                    next_position = position.after();
                     counters.processed.fetch_add(1, Ordering::Relaxed);
                     feed.ack(delivery).await
                 }
                 Err(error) if delivered >= u64::from(options.deliveries_max) && !error.is::<Transient>() => {
-                    tracing::error!(consumer = %options.name, position, delivered, %error, "event parked");
+                    tracing::error!(consumer = %options.name, %position, delivered, %error, "event parked");
                     let parked = feed.park(delivery, &error.to_string()).await;
                     if parked.is_ok() {
-                        next_position = position + 1;
+                        next_position = position.after();
                         counters.parked.fetch_add(1, Ordering::Relaxed);
                     }
                     parked
@@ -242,7 +261,7 @@ pub async fn run_consumer<S: EventStore, H: Handler>(
                     let delay = options.retry_delay(delivered);
                     tracing::warn!(
                         consumer = %options.name,
-                        position,
+                        %position,
                         delivered,
                         %error,
                         retry_in_ms = delay.as_millis() as u64,
@@ -253,35 +272,55 @@ pub async fn run_consumer<S: EventStore, H: Handler>(
                 }
             }
         };
-        counters.position.store(next_position, Ordering::Relaxed);
+        counters.position.store(next_position.as_u64(), Ordering::Relaxed);
         if let Err(error) = answered {
             break Err(error);
         }
-        let due = next_position - saved_position >= options.checkpoint_events_max
+        let due = saved_position.distance_to(next_position) >= options.checkpoint_events_max
             || saved_at.elapsed() >= options.checkpoint_interval;
         if next_position > saved_position && due {
-            save(next_position, &checkpoint_path).await?;
+            keeper.save(next_position).await?;
             (saved_position, saved_at) = (next_position, Instant::now());
             log_progress(options, metrics, tracing::Level::DEBUG);
         }
     };
     if next_position != saved_position {
-        save(next_position, &checkpoint_path).await?;
+        keeper.save(next_position).await?;
     }
     log_progress(options, metrics, tracing::Level::INFO);
     match &result {
-        Ok(()) => tracing::info!(consumer = %options.name, position = next_position, "consumer stopped"),
+        Ok(()) => tracing::info!(consumer = %options.name, position = %next_position, "consumer stopped"),
         Err(error) => {
-            tracing::error!(consumer = %options.name, position = next_position, %error, "consumer failed")
+            tracing::error!(consumer = %options.name, position = %next_position, %error, "consumer failed")
         }
     }
     result.map(|()| metrics.stats())
 }
 
-async fn save(next_position: u64, path: &std::path::Path) -> Result<(), FeedError> {
-    let mut checkpoint = Checkpoint::default();
-    checkpoint.set(NEXT_POSITION, next_position);
-    checkpoint.save_async(path).await
+/// Where a consumer keeps its checkpoint: in the store its local feed reads, or in a file.
+enum Keeper<S> {
+    Store { store: S, name: String },
+    File(PathBuf),
+}
+
+impl<S: EventStore> Keeper<S> {
+    fn of(feed: &Feed<S>, options: &ConsumerOptions) -> Keeper<S> {
+        match feed {
+            Feed::Local(local) => {
+                Keeper::Store { store: local.store().clone(), name: options.checkpoint_name() }
+            }
+            Feed::JetStream(_) => Keeper::File(options.checkpoint_path()),
+        }
+    }
+
+    async fn save(&self, next_position: Position) -> Result<(), FeedError> {
+        let mut checkpoint = Checkpoint::default();
+        checkpoint.set(NEXT_POSITION, next_position.as_u64());
+        match self {
+            Keeper::Store { store, name } => checkpoint.save_to(store, name).await,
+            Keeper::File(path) => checkpoint.save_async(path).await,
+        }
+    }
 }
 
 /// The consumer's counters: at `DEBUG` for each checkpoint (every second under a steady

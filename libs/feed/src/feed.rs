@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::{self, AckKind};
-use symbiose_eventstore::{EventStore, RecordedEvent, Subscription};
+use symbiose_eventstore::{EventStore, Position, RecordedEvent, Subscription};
 use symbiose_kit::backoff::Backoff;
 use tokio::time::Instant;
 use tokio_stream::StreamExt as _;
@@ -82,8 +82,24 @@ pub enum Feed<S> {
 
 impl<S: EventStore> Feed<S> {
     /// The store's events from `from_position` on, those of `context` only if given.
-    pub fn local(store: S, from_position: u64, context: Option<&str>, options: &ConsumerOptions) -> Feed<S> {
+    pub fn local(
+        store: S,
+        from_position: Position,
+        context: Option<&str>,
+        options: &ConsumerOptions,
+    ) -> Feed<S> {
         Feed::Local(LocalFeed::new(store, from_position, context, options))
+    }
+
+    /// The store's events from where the consumer's checkpoint, kept in that store, says it
+    /// stopped (see [`ConsumerOptions::checkpoint_name`]), those of `context` only if given.
+    pub async fn local_from_checkpoint(
+        store: S,
+        context: Option<&str>,
+        options: &ConsumerOptions,
+    ) -> Result<Feed<S>, FeedError> {
+        let from_position = options.load_position_from(&store).await?;
+        Ok(Feed::local(store, from_position, context, options))
     }
 
     /// The events of `context` through the durable pull consumer named after the consumer,
@@ -156,6 +172,8 @@ impl<S: EventStore> Feed<S> {
 #[derive(Debug)]
 pub struct LocalFeed<S> {
     store: S,
+    /// Where it started: the consumer runner applies from there.
+    from_position: Position,
     subscription: Subscription<S>,
     /// `symbiose.<context>.v1.`: the type prefix of the events delivered; `None`: all.
     type_prefix: Option<String>,
@@ -168,11 +186,12 @@ pub struct LocalFeed<S> {
 impl<S: EventStore> LocalFeed<S> {
     pub fn new(
         store: S,
-        from_position: u64,
+        from_position: Position,
         context: Option<&str>,
         options: &ConsumerOptions,
     ) -> LocalFeed<S> {
         LocalFeed {
+            from_position,
             subscription: store.subscribe_all(from_position),
             store,
             type_prefix: context.map(|context| format!("{SUBJECT_ROOT}.{context}.{CONTRACT_VERSION}.")),
@@ -180,6 +199,16 @@ impl<S: EventStore> LocalFeed<S> {
             dead_letter_path: options.dead_letter_path(),
             retry: None,
         }
+    }
+
+    /// The store it reads.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The position it started from.
+    pub fn from_position(&self) -> Position {
+        self.from_position
     }
 
     async fn next(&mut self) -> Result<Delivery, FeedError> {
@@ -197,8 +226,8 @@ impl<S: EventStore> LocalFeed<S> {
         }
     }
 
-    fn pending(&self, position: u64) -> u64 {
-        self.store.head().saturating_sub(position + 1)
+    fn pending(&self, position: Position) -> u64 {
+        position.after().distance_to(self.store.head())
     }
 
     /// Appends a line naming the event and the error to the consumer's dead-letter file.

@@ -187,7 +187,7 @@ pub async fn import_events<S: EventStore>(store: &S, events: &[RecordedEvent]) -
     for (answer, range) in store.append_many(appends).await.into_iter().zip(planned) {
         if answer.is_ok() && refused_before {
             tracing::error!(
-                position = events[range.start].position,
+                position = %events[range.start].position,
                 "the store took an append after refusing one before it: the copy's log is out of the context's order"
             );
         }
@@ -619,10 +619,10 @@ impl<S: EventStore> Import<S> {
             }
             if attempts.count < IMPORT_ATTEMPTS_MAX {
                 let pause = IMPORT_RETRY.delay(u64::from(attempts.count));
-                tracing::warn!(consumer = %self.name, position = event.position, id = %event.id, attempt = attempts.count, %reason, "event not imported: trying again");
+                tracing::warn!(consumer = %self.name, position = %event.position, id = %event.id, attempt = attempts.count, %reason, "event not imported: trying again");
                 return Ok(Next::Again(pause));
             }
-            tracing::error!(consumer = %self.name, position = event.position, id = %event.id, attempts = attempts.count, %reason, "event parked");
+            tracing::error!(consumer = %self.name, position = %event.position, id = %event.id, attempts = attempts.count, %reason, "event parked");
             park_message(&self.jetstream, &self.name, &message, u64::from(attempts.count), &reason).await?;
             self.counters.parked.fetch_add(1, Ordering::Relaxed);
             if broken.len() < BROKEN_STREAMS_MAX {
@@ -650,6 +650,7 @@ impl<S: EventStore> Import<S> {
 
 #[cfg(test)]
 mod tests {
+    use symbiose_eventstore::Position;
     use symbiose_eventstore::embedded::{EmbeddedStore, Options};
     use uuid::Uuid;
 
@@ -673,7 +674,7 @@ mod tests {
         source.append(&other, ExpectedVersion::NoStream, vec![event("DealAgreed")]).await.expect("append");
         let two = vec![event("DealCancelled"), event("DealClosed")];
         source.append(&deal, ExpectedVersion::Exact(0), two).await.expect("append");
-        let events = source.read_all(0, 10).await.expect("read");
+        let events = source.read_all(Position::START, 10).await.expect("read");
         source.close().await;
         events
     }
@@ -699,7 +700,7 @@ mod tests {
         // ones that follow them.
         assert_eq!(import_events(&store, &events).await, [Held, Copied, Copied, Copied]);
         assert_eq!(import_events(&store, &events[2..]).await, [Held, Held]);
-        let copy = store.read_all(0, 10).await.expect("the copy");
+        let copy = store.read_all(Position::START, 10).await.expect("the copy");
         assert_eq!(copy.len(), 4, "each event once");
         for (copied, original) in copy.iter().zip(&events) {
             assert_eq!(
@@ -732,7 +733,7 @@ mod tests {
         let store = open(dirs.1.path());
         let gap = import_events(&store, &events[2..3]).await;
         assert!(refused(&gap[0], "missing"), "{gap:?}");
-        assert_eq!(store.head(), 0, "nothing written");
+        assert_eq!(store.head().as_u64(), 0, "nothing written");
 
         // Out of order: what comes before its turn is refused, and nothing after it overtakes it.
         let shuffled = [events[0].clone(), events[3].clone(), events[1].clone()];
@@ -740,7 +741,7 @@ mod tests {
         assert_eq!(outcomes[0], Copied);
         assert!(refused(&outcomes[1], "missing"), "{outcomes:?}");
         assert_eq!(outcomes[2], Skipped);
-        assert_eq!(store.head(), 1);
+        assert_eq!(store.head().as_u64(), 1);
         // The same event twice in one batch (published twice): copied once.
         assert_eq!(import_events(&store, &[events[2].clone(), events[2].clone()]).await, [Copied, Held]);
 
@@ -753,7 +754,7 @@ mod tests {
         assert!(refused(&replaced[1], "holds another event"), "{replaced:?}");
         assert_eq!(replaced[2], Skipped);
         assert_eq!(stream_of(&store, "deal-1").await[2].id, impostor.id, "the copy is unchanged");
-        assert_eq!(store.head(), 3);
+        assert_eq!(store.head().as_u64(), 3);
         store.close().await;
     }
 }

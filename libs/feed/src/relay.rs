@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::RawMessageErrorKind;
-use symbiose_eventstore::{EventStore, READ_EVENTS_MAX, RecordedEvent};
+use symbiose_eventstore::{EventStore, Position, READ_EVENTS_MAX, RecordedEvent};
 use symbiose_kit::backoff::Backoff;
 
 use crate::checkpoint::Checkpoint;
@@ -63,6 +63,8 @@ pub const RELAY_EVENT_TYPES_MAX: usize = 4096;
 /// Contexts (JetStream streams) one relay publishes to, at most.
 pub const RELAY_CONTEXTS_MAX: usize = 64;
 
+/// The name of a relay's checkpoint in its store, by default.
+pub const RELAY_CHECKPOINT_NAME: &str = "relay";
 /// The checkpoint's name of the next position to read.
 const NEXT_POSITION: &str = "next_position";
 /// The checkpoint's prefix of a context's last acknowledged position (`acked.listings`).
@@ -73,7 +75,11 @@ const _: () = assert!(RELAY_READ_EVENTS <= READ_EVENTS_MAX);
 /// The settings of a relay. [`RelayOptions::new`] gives the defaults, the named constants.
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
-    /// The checkpoint file, in the service's data directory.
+    /// The name of the relay's checkpoint, kept in the store it relays
+    /// ([`RELAY_CHECKPOINT_NAME`] by default).
+    pub checkpoint_name: String,
+    /// Where an earlier version kept the checkpoint, in the service's data directory: read
+    /// once if the store holds none.
     pub checkpoint_path: PathBuf,
     /// Contexts whose streams are created or updated at start; others are when their first
     /// event comes.
@@ -92,6 +98,7 @@ pub struct RelayOptions {
 impl RelayOptions {
     pub fn new(checkpoint_path: impl Into<PathBuf>) -> RelayOptions {
         RelayOptions {
+            checkpoint_name: RELAY_CHECKPOINT_NAME.to_owned(),
             checkpoint_path: checkpoint_path.into(),
             contexts: Vec::new(),
             only_contexts: false,
@@ -156,9 +163,10 @@ pub struct RelayStats {
 }
 
 impl RelayStats {
-    /// Events of the store not yet confirmed on NATS.
+    /// How far the store's head is beyond what NATS confirmed: in events on the embedded and
+    /// PostgreSQL stores (see [`Position::distance_to`]).
     pub fn lag(&self) -> u64 {
-        self.head.saturating_sub(self.confirmed_position)
+        Position::from_u64(self.confirmed_position).distance_to(Position::from_u64(self.head))
     }
 }
 
@@ -246,13 +254,15 @@ impl<S: EventStore> Relay<S> {
     /// error, or the attempts of [`RelayOptions::backoff`] in NATS failures in a row.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), FeedError> {
         let mut shutdown = Shutdown::new(shutdown);
-        let checkpoint = Checkpoint::load(&self.options.checkpoint_path)?;
+        let checkpoint =
+            Checkpoint::load_from(&self.store, &self.options.checkpoint_name, &self.options.checkpoint_path)
+                .await?;
         let mut state = State::from_checkpoint(&checkpoint, &self.options.contexts)?;
-        self.metrics.0.checkpoint_position.store(state.saved_position, Ordering::Relaxed);
-        self.metrics.0.confirmed_position.store(state.next_read, Ordering::Relaxed);
+        self.metrics.0.checkpoint_position.store(state.saved_position.as_u64(), Ordering::Relaxed);
+        self.metrics.0.confirmed_position.store(state.next_read.as_u64(), Ordering::Relaxed);
         tracing::info!(
-            checkpoint = %self.options.checkpoint_path.display(),
-            position = state.next_read,
+            checkpoint = %self.options.checkpoint_name,
+            position = %state.next_read,
             contexts = ?state.contexts.keys().collect::<Vec<_>>(),
             "relay starting"
         );
@@ -269,12 +279,12 @@ impl<S: EventStore> Relay<S> {
             match result {
                 Ok(()) => {
                     self.save(&mut state, true).await?;
-                    tracing::info!(position = state.next_read, "relay stopped");
+                    tracing::info!(position = %state.next_read, "relay stopped");
                     return Ok(());
                 }
                 Err(FeedError::Nats(error)) if stopping => {
                     self.save(&mut state, true).await?;
-                    tracing::info!(position = state.next_read, %error, "relay stopped while NATS failed");
+                    tracing::info!(position = %state.next_read, %error, "relay stopped while NATS failed");
                     return Ok(());
                 }
                 Err(FeedError::Nats(error)) => {
@@ -293,7 +303,7 @@ impl<S: EventStore> Relay<S> {
                     tracing::warn!(
                         attempt = failures,
                         %error,
-                        position = state.next_read,
+                        position = %state.next_read,
                         backoff_ms = backoff.as_millis() as u64,
                         "relay round failed, resuming from the first unacknowledged event"
                     );
@@ -328,7 +338,7 @@ impl<S: EventStore> Relay<S> {
         }
         loop {
             let events = self.store.read_all(state.next_read, RELAY_READ_EVENTS).await?;
-            self.metrics.0.head.store(self.store.head(), Ordering::Relaxed);
+            self.metrics.0.head.store(self.store.head().as_u64(), Ordering::Relaxed);
             if events.is_empty() {
                 // Caught up: take every ack, checkpoint, and wait for the log to grow.
                 while !in_flight.is_empty() {
@@ -338,7 +348,7 @@ impl<S: EventStore> Relay<S> {
                 let next_read = state.next_read;
                 match shutdown.or(self.store.wait_for_head(next_read)).await {
                     Some(head) => {
-                        self.metrics.0.head.store(head?, Ordering::Relaxed);
+                        self.metrics.0.head.store(head?.as_u64(), Ordering::Relaxed);
                         continue;
                     }
                     None => return Ok(()),
@@ -346,7 +356,7 @@ impl<S: EventStore> Relay<S> {
             }
             for event in events {
                 self.relay_one(state, in_flight, &event).await?;
-                state.next_read = event.position + 1;
+                state.next_read = event.position.after();
                 while in_flight.len() >= self.options.in_flight_max {
                     self.settle_oldest(state, in_flight).await?;
                 }
@@ -412,7 +422,7 @@ impl<S: EventStore> Relay<S> {
             }
             Err(error) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
                 tracing::error!(
-                    position = event.position,
+                    position = %event.position,
                     id = %event.id,
                     event_type = %event.event_type,
                     bytes = event.payload.len(),
@@ -461,7 +471,7 @@ impl<S: EventStore> Relay<S> {
         context.acked_position = Some(position);
         self.metrics.0.published.fetch_add(1, Ordering::Relaxed);
         let confirmed = in_flight.front().map_or(state.next_read, |oldest| oldest.position);
-        self.metrics.0.confirmed_position.store(confirmed, Ordering::Relaxed);
+        self.metrics.0.confirmed_position.store(confirmed.as_u64(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -486,7 +496,7 @@ impl<S: EventStore> Relay<S> {
                 .map_err(|error| FeedError::nats(&format!("opening the stream {stream_name}"), error))?;
             match stream.get_raw_message(last_sequence).await {
                 Ok(message) => match cloudevents::log_position(Some(&message.headers)) {
-                    Some(position) => Tail::Position(position),
+                    Some(position) => Tail::Position(Position::from_u64(position)),
                     None => Tail::Unknown,
                 },
                 Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => Tail::Unknown,
@@ -499,19 +509,20 @@ impl<S: EventStore> Relay<S> {
             }
         };
         let context = state.contexts.entry(context_name.to_owned()).or_default();
-        let lost_from = match (context.acked_position, tail) {
-            (Some(_), Tail::Empty) => Some(0),
-            (Some(acked), Tail::Position(stored)) if stored < acked => Some(stored + 1),
+        // The stream lost acknowledged events: the first lost position, and the last one kept.
+        let lost = match (context.acked_position, tail) {
+            (Some(_), Tail::Empty) => Some((Position::START, None)),
+            (Some(acked), Tail::Position(stored)) if stored < acked => Some((stored.after(), Some(stored))),
             _ => None,
         };
-        if let Some(lost_from) = lost_from {
+        if let Some((lost_from, kept)) = lost {
             tracing::warn!(
                 stream = %stream_name,
                 acked = ?context.acked_position,
-                republish_from = lost_from,
+                republish_from = %lost_from,
                 "the stream lost acknowledged events; publishing them again"
             );
-            context.acked_position = lost_from.checked_sub(1);
+            context.acked_position = kept;
             state.next_read = state.next_read.min(lost_from);
         }
         context.last_sequence = last_sequence;
@@ -531,13 +542,13 @@ impl<S: EventStore> Relay<S> {
         in_flight: &VecDeque<InFlight>,
     ) -> Result<(), FeedError> {
         let confirmed = in_flight.front().map_or(state.next_read, |oldest| oldest.position);
-        state.save_checkpoint(confirmed, &self.options, &self.metrics, false).await
+        state.save_checkpoint(&self.store, confirmed, &self.options, &self.metrics, false).await
     }
 
     /// Checkpoints `state.next_read`, which is confirmed when nothing is in flight.
     async fn save(&self, state: &mut State, force: bool) -> Result<(), FeedError> {
         let confirmed = state.next_read;
-        state.save_checkpoint(confirmed, &self.options, &self.metrics, force).await
+        state.save_checkpoint(&self.store, confirmed, &self.options, &self.metrics, force).await
     }
 }
 
@@ -547,14 +558,14 @@ enum Tail {
     /// The stream holds no message.
     Empty,
     /// Its last message is the event at this position.
-    Position(u64),
+    Position(Position),
     /// Its last message is gone (expired, purged) or carries no position.
     Unknown,
 }
 
 /// A publish waiting for its acknowledgement.
 struct InFlight {
-    position: u64,
+    position: Position,
     context: String,
     expected_sequence: u64,
     ack: PublishAckFuture,
@@ -568,29 +579,29 @@ struct ContextStream {
     /// The stream's last sequence, counting the publishes in flight.
     last_sequence: u64,
     /// The position of the last event the stream held when synced.
-    stored_position: Option<u64>,
+    stored_position: Option<Position>,
     /// The position of the last event of this context JetStream acknowledged.
-    acked_position: Option<u64>,
+    acked_position: Option<Position>,
 }
 
 #[derive(Debug)]
 struct State {
     /// The next position to read; every event before it is handled or in flight.
-    next_read: u64,
+    next_read: Position,
     contexts: BTreeMap<String, ContextStream>,
     routes: HashMap<String, Option<Route>>,
-    saved_position: u64,
-    saved_acked: BTreeMap<String, u64>,
+    saved_position: Position,
+    saved_acked: BTreeMap<String, Position>,
     saved_at: Instant,
 }
 
 impl State {
     fn from_checkpoint(checkpoint: &Checkpoint, contexts: &[String]) -> Result<State, FeedError> {
         let mut state = State {
-            next_read: checkpoint.get(NEXT_POSITION).unwrap_or(0),
+            next_read: checkpoint.position(NEXT_POSITION),
             contexts: BTreeMap::new(),
             routes: HashMap::new(),
-            saved_position: checkpoint.get(NEXT_POSITION).unwrap_or(0),
+            saved_position: checkpoint.position(NEXT_POSITION),
             saved_acked: BTreeMap::new(),
             saved_at: Instant::now(),
         };
@@ -607,8 +618,9 @@ impl State {
             if let Some(context) = name.strip_prefix(ACKED_PREFIX)
                 && route::is_context(context)
             {
-                state.contexts.entry(context.to_owned()).or_default().acked_position = Some(*value);
-                state.saved_acked.insert(context.to_owned(), *value);
+                let acked = Position::from_u64(*value);
+                state.contexts.entry(context.to_owned()).or_default().acked_position = Some(acked);
+                state.saved_acked.insert(context.to_owned(), acked);
             }
         }
         Ok(state)
@@ -634,48 +646,50 @@ impl State {
     fn checkpoint_due(&self, in_flight: &VecDeque<InFlight>, options: &RelayOptions) -> bool {
         let confirmed = in_flight.front().map_or(self.next_read, |oldest| oldest.position);
         confirmed > self.saved_position
-            && (confirmed - self.saved_position >= options.checkpoint_events_max
+            && (self.saved_position.distance_to(confirmed) >= options.checkpoint_events_max
                 || self.saved_at.elapsed() >= options.checkpoint_interval)
     }
 
-    async fn save_checkpoint(
+    async fn save_checkpoint<S: EventStore>(
         &mut self,
-        confirmed: u64,
+        store: &S,
+        confirmed: Position,
         options: &RelayOptions,
         metrics: &RelayMetrics,
         force: bool,
     ) -> Result<(), FeedError> {
-        metrics.0.confirmed_position.store(confirmed, Ordering::Relaxed);
-        let acked: BTreeMap<String, u64> = self
+        metrics.0.confirmed_position.store(confirmed.as_u64(), Ordering::Relaxed);
+        let acked: BTreeMap<String, Position> = self
             .contexts
             .iter()
             .filter_map(|(name, context)| context.acked_position.map(|position| (name.clone(), position)))
             .collect();
         let changed = confirmed != self.saved_position || acked != self.saved_acked;
         let due = self.saved_at.elapsed() >= options.checkpoint_interval
-            || confirmed.abs_diff(self.saved_position) >= options.checkpoint_events_max;
+            || self.saved_position.distance_to(confirmed) >= options.checkpoint_events_max
+            || confirmed.distance_to(self.saved_position) >= options.checkpoint_events_max;
         if !changed || !(force || due) {
             return Ok(());
         }
         let mut checkpoint = Checkpoint::default();
-        checkpoint.set(NEXT_POSITION, confirmed);
+        checkpoint.set(NEXT_POSITION, confirmed.as_u64());
         for (context, position) in &acked {
-            checkpoint.set(format!("{ACKED_PREFIX}{context}"), *position);
+            checkpoint.set(format!("{ACKED_PREFIX}{context}"), position.as_u64());
         }
-        checkpoint.save_async(&options.checkpoint_path).await?;
+        checkpoint.save_to(store, &options.checkpoint_name).await?;
         self.saved_position = confirmed;
         self.saved_acked = acked;
         self.saved_at = Instant::now();
         let stats = metrics.stats();
-        metrics.0.checkpoint_position.store(confirmed, Ordering::Relaxed);
+        metrics.0.checkpoint_position.store(confirmed.as_u64(), Ordering::Relaxed);
         // Every second under a steady stream of events: a debug line, not the operator's log.
         tracing::debug!(
-            position = confirmed,
+            position = %confirmed,
             published = stats.published,
             already_stored = stats.already_stored,
             unroutable = stats.unroutable,
             foreign = stats.foreign,
-            lag = stats.head.saturating_sub(confirmed),
+            lag = stats.lag(),
             "relay checkpoint"
         );
         Ok(())
@@ -692,8 +706,8 @@ mod tests {
         checkpoint.set(NEXT_POSITION, 120);
         checkpoint.set("acked.listings", 118);
         let state = State::from_checkpoint(&checkpoint, &["matching".to_owned()]).expect("valid");
-        assert_eq!(state.next_read, 120);
-        assert_eq!(state.contexts["listings"].acked_position, Some(118));
+        assert_eq!(state.next_read, Position::from_u64(120));
+        assert_eq!(state.contexts["listings"].acked_position, Some(Position::from_u64(118)));
         assert_eq!(state.contexts["matching"].acked_position, None);
         assert!(State::from_checkpoint(&checkpoint, &["Not A Context".to_owned()]).is_err());
     }

@@ -49,12 +49,15 @@ pub const SETTLEMENT_URL: &str = "SYMBIOSE_SETTLEMENT_URL";
 /// The OpenTelemetry collector traces are exported to (OTLP over gRPC); unset, none are. The
 /// standard OpenTelemetry name, so a deployment sets it as for any other program.
 pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-/// The event store's backend: `embedded` (in the data directory) or `postgres`.
+/// The event store's backend: `embedded` (in the data directory), `postgres` or `eventstoredb`.
 pub const STORE: &str = "SYMBIOSE_STORE";
 /// The PostgreSQL database of the event store, when [`STORE`] is `postgres`.
 pub const POSTGRES_URL: &str = "SYMBIOSE_POSTGRES_URL";
-/// What [`STORE`] names EventStoreDB with: a backend this build does not have.
+/// What [`STORE`] names EventStoreDB with: a backend only the binaries built with the cargo
+/// feature `eventstoredb` have (the others refuse it when they open the store).
 pub const STORE_EVENTSTOREDB: &str = "eventstoredb";
+/// The EventStoreDB connection string of the event store, when [`STORE`] is `eventstoredb`.
+pub const EVENTSTORE_CONNECTION_STRING: &str = "SYMBIOSE_EVENTSTORE_CONNECTION_STRING";
 
 /// One setting: its key, its default as written in the environment, and what it is for.
 #[derive(Debug, Clone, Copy)]
@@ -169,8 +172,9 @@ pub const SETTINGS: &[Setting] = &[
         default: "embedded",
         description: "the event store: `embedded` (a log in `<data dir>/events`, nothing else needed) or \
                       `postgres` (the database at `SYMBIOSE_POSTGRES_URL`; the signing key, the vault and the \
-                      feed's checkpoints stay in the data directory); `eventstoredb` is refused: that backend is \
-                      not available in this build",
+                      feed's checkpoints stay in the data directory) or `eventstoredb` (the server at \
+                      `SYMBIOSE_EVENTSTORE_CONNECTION_STRING`, only in binaries built with `cargo build --release \
+                      --features eventstoredb`: the others refuse it at start)",
     },
     Setting {
         key: POSTGRES_URL,
@@ -178,6 +182,13 @@ pub const SETTINGS: &[Setting] = &[
         description: "the event store's PostgreSQL database, `postgres://user:password@host:5432/database`: \
                       required when `SYMBIOSE_STORE` is `postgres`, refused otherwise; its password is never \
                       logged",
+    },
+    Setting {
+        key: EVENTSTORE_CONNECTION_STRING,
+        default: "",
+        description: "the event store's EventStoreDB server, `esdb://user:password@host:2113?tls=false` (or \
+                      `esdb+discover://` for a cluster): required when `SYMBIOSE_STORE` is `eventstoredb`, refused \
+                      otherwise; its password is never logged",
     },
 ];
 
@@ -199,6 +210,8 @@ pub enum StoreBackend {
     Embedded,
     /// A PostgreSQL database.
     Postgres(PostgresUrl),
+    /// An EventStoreDB server: only binaries built with the feature `eventstoredb` open it.
+    EventStoreDb(EventStoreDbConnectionString),
 }
 
 /// A `postgres://` URL. Its `Debug` and `Display` hide the password, so a logged config or
@@ -210,9 +223,11 @@ impl PostgresUrl {
     /// `url` checked as [`POSTGRES_URL`] is: for a URL given elsewhere (`symbiose store copy`),
     /// so that it too is never shown with its password.
     pub fn parse(url: &str) -> Result<PostgresUrl, ConfigError> {
-        match parse_store("postgres".to_owned(), url.to_owned())? {
+        match parse_store("postgres".to_owned(), url.to_owned(), String::new())? {
             StoreBackend::Postgres(url) => Ok(url),
-            StoreBackend::Embedded => unreachable!("parse_store answers postgres for postgres"),
+            StoreBackend::Embedded | StoreBackend::EventStoreDb(_) => {
+                unreachable!("parse_store answers postgres for postgres")
+            }
         }
     }
 
@@ -229,6 +244,31 @@ impl std::fmt::Debug for PostgresUrl {
 }
 
 impl std::fmt::Display for PostgresUrl {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&redact_postgres_url(&self.0))
+    }
+}
+
+/// An EventStoreDB connection string (`esdb://` or `esdb+discover://`). Its `Debug` and
+/// `Display` hide the password; [`EventStoreDbConnectionString::expose`] is the full string,
+/// for connecting.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EventStoreDbConnectionString(String);
+
+impl EventStoreDbConnectionString {
+    /// The full connection string, password included: only for opening the connection.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for EventStoreDbConnectionString {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "EventStoreDbConnectionString({:?})", redact_postgres_url(&self.0))
+    }
+}
+
+impl std::fmt::Display for EventStoreDbConnectionString {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str(&redact_postgres_url(&self.0))
     }
@@ -322,7 +362,7 @@ impl ServerConfig {
         let settlement_url = parse_service_url(get(SETTLEMENT_URL))?;
         // Plaintext, inside the deployment's network, as the services reach each other.
         let otlp_endpoint = parse_service_url(get(OTLP_ENDPOINT))?;
-        let store = parse_store(get(STORE).1, get(POSTGRES_URL).1)?;
+        let store = parse_store(get(STORE).1, get(POSTGRES_URL).1, get(EVENTSTORE_CONNECTION_STRING).1)?;
 
         Ok(ServerConfig {
             listen_addr,
@@ -433,12 +473,26 @@ fn parse_service_url((key, value): (&'static str, String)) -> Result<Option<Stri
     Ok(Some(format!("http://{address}")))
 }
 
-/// `embedded`, or `postgres` with its URL; EventStoreDB is refused, as this build has no such
-/// backend. A URL is refused without `postgres`, so a deployment never believes it writes to
-/// a database while it writes to its disk.
-fn parse_store(store: String, postgres_url: String) -> Result<StoreBackend, ConfigError> {
+/// `embedded`, `postgres` with its URL, or `eventstoredb` with its connection string (which a
+/// binary built without the feature `eventstoredb` refuses when it opens the store). A URL or
+/// connection string is refused without its backend, so a deployment never believes it writes
+/// to a database while it writes to its disk.
+fn parse_store(
+    store: String,
+    postgres_url: String,
+    eventstore_connection: String,
+) -> Result<StoreBackend, ConfigError> {
     let redacted = redact_postgres_url(&postgres_url);
-    match store.to_ascii_lowercase().as_str() {
+    let lowered = store.to_ascii_lowercase();
+    if !eventstore_connection.is_empty() && lowered != STORE_EVENTSTOREDB {
+        let redacted = redact_postgres_url(&eventstore_connection);
+        return Err(invalid(
+            EVENTSTORE_CONNECTION_STRING,
+            &redacted,
+            format!("needs {STORE}={STORE_EVENTSTOREDB}"),
+        ));
+    }
+    match lowered.as_str() {
         "embedded" if postgres_url.is_empty() => Ok(StoreBackend::Embedded),
         "embedded" => Err(invalid(POSTGRES_URL, &redacted, format!("needs {STORE}=postgres"))),
         "postgres" => {
@@ -460,12 +514,30 @@ fn parse_store(store: String, postgres_url: String) -> Result<StoreBackend, Conf
             }
             Ok(StoreBackend::Postgres(PostgresUrl(postgres_url)))
         }
-        STORE_EVENTSTOREDB => Err(invalid(
-            STORE,
-            &store,
-            "the EventStoreDB backend is not available in this build: use `embedded` or `postgres`",
-        )),
-        _ => Err(invalid(STORE, &store, "must be `embedded` or `postgres`")),
+        STORE_EVENTSTOREDB => {
+            if !postgres_url.is_empty() {
+                return Err(invalid(POSTGRES_URL, &redacted, format!("needs {STORE}=postgres")));
+            }
+            if eventstore_connection.is_empty() {
+                return Err(invalid(
+                    EVENTSTORE_CONNECTION_STRING,
+                    "",
+                    format!("must be set when {STORE} is `{STORE_EVENTSTOREDB}`"),
+                ));
+            }
+            let valid = ["esdb://", "esdb+discover://"].iter().any(|scheme| {
+                eventstore_connection.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty())
+            }) && !eventstore_connection.contains(char::is_whitespace);
+            if !valid {
+                return Err(invalid(
+                    EVENTSTORE_CONNECTION_STRING,
+                    &redact_postgres_url(&eventstore_connection),
+                    "must be an EventStoreDB connection string, like esdb://user:password@host:2113?tls=false",
+                ));
+            }
+            Ok(StoreBackend::EventStoreDb(EventStoreDbConnectionString(eventstore_connection)))
+        }
+        _ => Err(invalid(STORE, &store, "must be `embedded`, `postgres` or `eventstoredb`")),
     }
 }
 
@@ -729,7 +801,7 @@ mod tests {
             let parsed = config(&[(STORE, "postgres"), (POSTGRES_URL, url)]).expect(url).store;
             match parsed {
                 StoreBackend::Postgres(parsed) => assert_eq!(parsed.expose(), url),
-                StoreBackend::Embedded => panic!("{url} opened the embedded store"),
+                other => panic!("{url} opened {other:?}"),
             }
         }
     }
@@ -754,14 +826,36 @@ mod tests {
     }
 
     #[test]
-    fn eventstoredb_is_refused_as_not_in_this_build() {
-        let error = config(&[(STORE, "eventstoredb"), (POSTGRES_URL, "")]).expect_err("no such backend");
-        assert_eq!(error.key, STORE);
-        assert_eq!(
-            error.to_string(),
-            "SYMBIOSE_STORE=\"eventstoredb\": the EventStoreDB backend is not available in this build: \
-             use `embedded` or `postgres`"
-        );
+    fn eventstoredb_needs_its_connection_string_and_hides_its_password() {
+        let url = "esdb://admin:hunter2@node1:2113,node2:2113?tls=false";
+        let parsed = config(&[(STORE, "eventstoredb"), (EVENTSTORE_CONNECTION_STRING, url)]).expect("valid");
+        let StoreBackend::EventStoreDb(connection) = &parsed.store else {
+            panic!("eventstoredb: {parsed:?}")
+        };
+        assert_eq!(connection.expose(), url);
+        assert_eq!(connection.to_string(), "esdb://admin:***@node1:2113,node2:2113?tls=false");
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+
+        let missing = config(&[(STORE, "eventstoredb")]).expect_err("no connection string");
+        assert_eq!(missing.key, EVENTSTORE_CONNECTION_STRING);
+        for store in ["embedded", "postgres"] {
+            let refused = config(&[(STORE, store), (EVENTSTORE_CONNECTION_STRING, url)]).expect_err(store);
+            assert_eq!(refused.key, EVENTSTORE_CONNECTION_STRING, "{store}");
+            assert!(!refused.to_string().contains("hunter2"), "{refused}");
+        }
+        let bad =
+            config(&[(STORE, "eventstoredb"), (EVENTSTORE_CONNECTION_STRING, "http://admin:hunter2@db")])
+                .expect_err("not esdb");
+        assert_eq!(bad.key, EVENTSTORE_CONNECTION_STRING);
+        assert!(!bad.to_string().contains("hunter2"), "{bad}");
+        let both = config(&[
+            (STORE, "eventstoredb"),
+            (EVENTSTORE_CONNECTION_STRING, url),
+            (POSTGRES_URL, "postgres://db/symbiose"),
+        ])
+        .expect_err("a postgres url too");
+        assert_eq!(both.key, POSTGRES_URL);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use symbiose_eventstore::{
-    Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamName,
+    Direction, EventData, EventStore, ExpectedVersion, Position, RecordedEvent, StoreError, StreamName,
 };
 use symbiose_kit::ApiError;
 use symbiose_kit::backoff::Backoff;
@@ -25,7 +25,7 @@ const LOAD_PAGE_EVENTS: usize = 1000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     pub version: u64,
-    pub position: u64,
+    pub position: Position,
 }
 
 /// An aggregate as loaded from its stream.
@@ -33,7 +33,7 @@ pub struct Written {
 pub struct Loaded<State> {
     pub state: State,
     pub version: Option<u64>,
-    pub last_position: u64,
+    pub last_position: Position,
     /// What each request id already did, with the fingerprint of the request it came with
     /// (empty: none kept), so a repeat has one effect and another request under the same id is
     /// refused.
@@ -42,13 +42,13 @@ pub struct Loaded<State> {
 
 impl<State: Default> Default for Loaded<State> {
     fn default() -> Loaded<State> {
-        Loaded::new(State::default(), None, 0)
+        Loaded::new(State::default(), None, Position::START)
     }
 }
 
 impl<State> Loaded<State> {
     /// `state` at `version`, as a read model holds it (no request known).
-    pub fn new(state: State, version: Option<u64>, last_position: u64) -> Loaded<State> {
+    pub fn new(state: State, version: Option<u64>, last_position: Position) -> Loaded<State> {
         Loaded { state, version, last_position, requests: HashMap::new() }
     }
 
@@ -338,7 +338,7 @@ mod tests {
         // Position 0 means "no wait" to a view: another stream takes it first.
         let other = stream("other", Uuid::now_v7());
         shell
-            .append(&other, &Loaded::new((), None, 0), &actor, 0, vec![("t", vec![0])])
+            .append(&other, &Loaded::new((), None, Position::START), &actor, 0, vec![("t", vec![0])])
             .await
             .expect("appended");
         let decided = AtomicUsize::new(0);

@@ -4,7 +4,7 @@
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use symbiose_eventstore::{EventStore, RecordedEvent, StoreError};
+use symbiose_eventstore::{EventStore, Position, RecordedEvent, StoreError};
 use symbiose_kit::ApiError;
 use symbiose_kit::backoff::Backoff;
 use tokio::sync::watch;
@@ -25,7 +25,8 @@ pub trait View: Send + Sync + 'static {
 /// A view kept up to date by a task that follows the log.
 pub struct Followed<V> {
     view: Arc<RwLock<V>>,
-    position: watch::Receiver<u64>,
+    /// The position of the last event applied, if any.
+    applied: watch::Receiver<Option<Position>>,
     name: &'static str,
 }
 
@@ -34,7 +35,7 @@ impl<V> std::fmt::Debug for Followed<V> {
         formatter
             .debug_struct("Followed")
             .field("name", &self.name)
-            .field("position", &*self.position.borrow())
+            .field("applied", &*self.applied.borrow())
             .finish_non_exhaustive()
     }
 }
@@ -52,9 +53,9 @@ impl<V: View> Followed<V> {
     /// Starts following `store` from its first event into `view`.
     pub fn start_with<S: EventStore>(store: S, name: &'static str, view: V) -> Followed<V> {
         let view = Arc::new(RwLock::new(view));
-        let (sender, position) = watch::channel(0);
+        let (sender, applied) = watch::channel(None);
         tokio::spawn(follow(store, view.clone(), sender, name));
-        Followed { view, position, name }
+        Followed { view, applied, name }
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, V> {
@@ -62,32 +63,64 @@ impl<V: View> Followed<V> {
     }
 
     /// The position the view reflects: every event before it.
-    pub fn position(&self) -> u64 {
-        *self.position.borrow()
+    pub fn position(&self) -> Position {
+        self.applied.borrow().map_or(Position::START, Position::after)
+    }
+
+    /// The position of the last event the view applied ([`Position::START`] before the
+    /// first): a position every caller waiting for it finds reached.
+    pub fn last_position(&self) -> Position {
+        self.applied.borrow().unwrap_or(Position::START)
     }
 
     /// Whether the view still follows the log: false once the store closed (or the view gave
     /// up after [`FOLLOW_FAILURES_MAX`] failures).
     pub fn is_following(&self) -> bool {
-        self.position.has_changed().is_ok()
+        self.applied.has_changed().is_ok()
     }
 
     /// Waits, at most [`VIEW_WAIT_MS_MAX`], for the view to reflect the event at `position`
-    /// (0: no wait); else UNAVAILABLE saying how far behind it is.
-    pub async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
-        if position == 0 {
+    /// ([`Position::START`], 0 on the wire: no wait); else UNAVAILABLE saying how far behind it is.
+    pub async fn wait_for(&self, position: Position) -> Result<(), ApiError> {
+        if position == Position::START {
             return Ok(());
         }
         self.wait_for_within(position, VIEW_WAIT_MS_MAX).await
     }
 
+    /// Waits, at most [`VIEW_WAIT_MS_MAX`], for the view to reflect every event before `head`
+    /// (a store's [`EventStore::head`]: everything written so far); else UNAVAILABLE.
+    pub async fn wait_for_head(&self, head: Position) -> Result<(), ApiError> {
+        self.wait_for_head_within(head, VIEW_WAIT_MS_MAX).await
+    }
+
+    /// Waits at most `wait_ms` for the view to reflect every event before `head`.
+    pub async fn wait_for_head_within(&self, head: Position, wait_ms: u64) -> Result<(), ApiError> {
+        let mut receiver = self.applied.clone();
+        let reached = tokio::time::timeout(
+            Duration::from_millis(wait_ms),
+            receiver.wait_for(|applied| applied.map_or(Position::START, Position::after) >= head),
+        )
+        .await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ApiError::Unavailable(format!(
+                "the {} reflects positions before {}, behind the log's head {head}",
+                self.name,
+                self.position()
+            ))),
+        }
+    }
+
     /// Waits at most `wait_ms` for the view to reflect the event at `position`; else
     /// UNAVAILABLE saying how far behind it is.
-    pub async fn wait_for_within(&self, position: u64, wait_ms: u64) -> Result<(), ApiError> {
-        let mut receiver = self.position.clone();
-        let reached =
-            tokio::time::timeout(Duration::from_millis(wait_ms), receiver.wait_for(|next| *next > position))
-                .await;
+    pub async fn wait_for_within(&self, position: Position, wait_ms: u64) -> Result<(), ApiError> {
+        let mut receiver = self.applied.clone();
+        let reached = tokio::time::timeout(
+            Duration::from_millis(wait_ms),
+            receiver.wait_for(|applied| applied.is_some_and(|applied| applied >= position)),
+        )
+        .await;
         match reached {
             Ok(Ok(_)) => Ok(()),
             _ => Err(ApiError::Unavailable(format!(
@@ -102,10 +135,10 @@ impl<V: View> Followed<V> {
 async fn follow<S: EventStore, V: View>(
     store: S,
     view: Arc<RwLock<V>>,
-    position: watch::Sender<u64>,
+    applied: watch::Sender<Option<Position>>,
     name: &str,
 ) {
-    let mut next = 0;
+    let mut next = Position::START;
     let mut failures = 0_u32;
     let mut subscription = store.subscribe_all(next);
     loop {
@@ -125,14 +158,14 @@ async fn follow<S: EventStore, V: View>(
             }
         };
         failures = 0;
-        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             view.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&recorded);
         }));
-        if applied.is_err() {
+        if outcome.is_err() {
             // A fold that panics must not stop the view: the event is skipped, loudly.
-            tracing::error!(view = name, position = recorded.position, stream = %recorded.stream, "a view could not apply an event: skipped");
+            tracing::error!(view = name, position = %recorded.position, stream = %recorded.stream, "a view could not apply an event: skipped");
         }
-        next = recorded.position + 1;
-        position.send_replace(next);
+        next = recorded.position.after();
+        applied.send_replace(Some(recorded.position));
     }
 }

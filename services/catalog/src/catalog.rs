@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
-use symbiose_eventstore::{EventStore, READ_EVENTS_MAX, RecordedEvent};
+use symbiose_eventstore::{EventStore, Position, READ_EVENTS_MAX, RecordedEvent};
 use symbiose_feed::{
     ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, Replay, run_consumer,
 };
@@ -66,7 +66,7 @@ pub struct Rebuilt {
 pub struct Catalog {
     projection: RwLock<Projection>,
     /// The next log position to apply: every event before it is reflected.
-    position: watch::Sender<u64>,
+    position: watch::Sender<Position>,
     /// Pages of hot queries, by projection position and query.
     queries: Cache<String, Arc<Page>>,
     /// Woken when the operator asks for a rebuild.
@@ -80,7 +80,7 @@ impl Catalog {
     pub fn new() -> Arc<Catalog> {
         Arc::new(Catalog {
             projection: RwLock::new(Projection::default()),
-            position: watch::channel(0).0,
+            position: watch::channel(Position::START).0,
             queries: Cache::new(QUERY_CACHE_PAGES_MAX),
             rebuild_requested: Notify::new(),
             rebuilding: std::sync::atomic::AtomicBool::new(true),
@@ -136,7 +136,7 @@ impl Catalog {
 
     /// Puts a rebuilt projection in place of the current one, at once: queries see the old
     /// state or the new, never a mix.
-    fn install(&self, projection: Projection, position: u64, started: Instant) {
+    fn install(&self, projection: Projection, position: Position, started: Instant) {
         let entries = projection.len() as u64;
         let mut current =
             self.projection.write().expect("the catalog lock is never poisoned: apply does not panic");
@@ -151,19 +151,20 @@ impl Catalog {
         // Cleared before the count moves, so a request never waits for a rebuild that will not come.
         self.rebuilding.store(false, std::sync::atomic::Ordering::SeqCst);
         self.rebuilt.send_modify(|rebuilt| {
-            *rebuilt = Rebuilt { count: rebuilt.count + 1, entries, position, duration_ms };
+            *rebuilt =
+                Rebuilt { count: rebuilt.count + 1, entries, position: position.as_u64(), duration_ms };
         });
-        tracing::info!(position, entries, duration_ms, "catalog rebuilt from the first event");
+        tracing::info!(%position, entries, duration_ms, "catalog rebuilt from the first event");
     }
 
     /// The next position to apply: every event before it is reflected.
-    pub fn position(&self) -> u64 {
+    pub fn position(&self) -> Position {
         *self.position.borrow()
     }
 
     /// The position as it moves: for a caller that waits without a bound of its own choosing
     /// (a benchmark waiting for a rebuild).
-    pub fn watch_position(&self) -> watch::Receiver<u64> {
+    pub fn watch_position(&self) -> watch::Receiver<Position> {
         self.position.subscribe()
     }
 
@@ -173,7 +174,7 @@ impl Catalog {
 
     /// Runs `query` against the projection, through the cache of hot queries; the page and
     /// the position it reflects.
-    pub fn search(&self, query: &Query) -> (Arc<Page>, u64) {
+    pub fn search(&self, query: &Query) -> (Arc<Page>, Position) {
         let projection = self.read();
         let position = self.position();
         // The position is part of the key: once the projection moves, older answers are
@@ -190,20 +191,20 @@ impl Catalog {
             let (id, decoded) = decode(event)?;
             let mut projection =
                 self.projection.write().expect("the catalog lock is never poisoned: apply does not panic");
-            projection.apply(id, event.version, event.position, &decoded);
+            projection.apply(id, event.version, event.position.as_u64(), &decoded);
             // Moved under the lock, so a reader holding the read lock sees the position of
             // exactly the state it reads: the query cache's key depends on it.
-            self.position.send_replace(event.position + 1);
+            self.position.send_replace(event.position.after());
         } else {
-            self.position.send_replace(event.position + 1);
+            self.position.send_replace(event.position.after());
         }
         Ok(())
     }
 
     /// Waits, at most [`POSITION_WAIT_MS_MAX`], until the event at `min_position` is
     /// reflected (0: no wait); else UNAVAILABLE saying how far behind the catalog is.
-    pub async fn wait_for(&self, min_position: u64) -> Result<(), ApiError> {
-        if min_position == 0 {
+    pub async fn wait_for(&self, min_position: Position) -> Result<(), ApiError> {
+        if min_position == Position::START {
             return Ok(());
         }
         let mut receiver = self.position.subscribe();
@@ -218,7 +219,7 @@ impl Catalog {
                 let next = self.position();
                 Err(ApiError::Unavailable(format!(
                     "min_position: the catalog reflects positions before {next}, {} behind {min_position} after {POSITION_WAIT_MS_MAX} ms",
-                    min_position.saturating_add(1).saturating_sub(next)
+                    next.distance_to(min_position.after())
                 )))
             }
         }
@@ -290,7 +291,7 @@ pub async fn follow<S: EventStore>(
 /// blocking thread decodes the listing events, another folds them; then the entries and the
 /// index are built on blocking threads. Each spent page goes back to the stage that allocated
 /// it, to be freed there.
-async fn catch_up<S: EventStore>(catalog: &Catalog, store: &S) -> Result<u64, FeedError> {
+async fn catch_up<S: EventStore>(catalog: &Catalog, store: &S) -> Result<Position, FeedError> {
     catalog.rebuild_started();
     let started = Instant::now();
     let head = store.head();
@@ -349,22 +350,22 @@ impl<T> Downstream<T> {
 #[derive(Debug)]
 struct DecodedPage {
     events: Vec<(Uuid, u64, u64, symbiose_listings_contract::listing::Event)>,
-    next: u64,
+    next: Position,
 }
 
 /// Reads the log from position 0 to the next stage, a page of [`READ_EVENTS_MAX`] at a time,
 /// until `head` or until the next stage stops taking pages.
 async fn read_pages<S: EventStore>(
     store: &S,
-    head: u64,
+    head: Position,
     mut next_stage: Upstream<Vec<RecordedEvent>>,
 ) -> Result<(), FeedError> {
-    let mut next = 0;
+    let mut next = Position::START;
     while next < head {
         next_stage.free_spent();
         let page = store.read_all(next, READ_EVENTS_MAX).await?;
         let Some(last) = page.last() else { break };
-        next = last.position + 1;
+        next = last.position.after();
         if next_stage.pages.send(page).await.is_err() {
             break;
         }
@@ -375,8 +376,12 @@ async fn read_pages<S: EventStore>(
 /// Decodes the listing events of the pages read (positions before `head`) to the next stage,
 /// and stops after the page of the first event that does not decode, whose position is then
 /// the last page's `next`.
-fn decode_pages(mut pages: Downstream<Vec<RecordedEvent>>, mut next_stage: Upstream<DecodedPage>, head: u64) {
-    let mut next = 0;
+fn decode_pages(
+    mut pages: Downstream<Vec<RecordedEvent>>,
+    mut next_stage: Upstream<DecodedPage>,
+    head: Position,
+) {
+    let mut next = Position::START;
     while let Some(page) = pages.pages.blocking_recv() {
         next_stage.free_spent();
         let mut events = Vec::with_capacity(page.len());
@@ -387,14 +392,14 @@ fn decode_pages(mut pages: Downstream<Vec<RecordedEvent>>, mut next_stage: Upstr
                 break;
             }
             match listing_event(event) {
-                Ok(Some((id, decoded))) => events.push((id, event.version, event.position, decoded)),
+                Ok(Some((id, decoded))) => events.push((id, event.version, event.position.as_u64(), decoded)),
                 Ok(None) => {}
                 Err(_) => {
                     stopped = true;
                     break;
                 }
             }
-            next = event.position + 1;
+            next = event.position.after();
         }
         pages.give_back(page);
         if next_stage.pages.blocking_send(DecodedPage { events, next }).is_err() || stopped {
@@ -405,9 +410,9 @@ fn decode_pages(mut pages: Downstream<Vec<RecordedEvent>>, mut next_stage: Upstr
 
 /// Folds the decoded pages into a rebuild; the rebuild and the position after the last event
 /// folded.
-fn fold_pages(mut pages: Downstream<DecodedPage>) -> (Rebuild, u64) {
+fn fold_pages(mut pages: Downstream<DecodedPage>) -> (Rebuild, Position) {
     let mut rebuild = Rebuild::default();
-    let mut next = 0;
+    let mut next = Position::START;
     while let Some(page) = pages.pages.blocking_recv() {
         for (id, version, position, event) in &page.events {
             rebuild.push(*id, *version, *position, event);
@@ -471,7 +476,7 @@ async fn replay_once(
     let mut replay = Replay::open(jetstream.clone(), LISTINGS_CONTEXT, CONSUMER_NAME).await?;
     let head = replay.head_at_open();
     let mut rebuild = Rebuild::default();
-    let mut next = 0;
+    let mut next = Position::START;
     let mut sequence = 0;
     while sequence < head {
         let replayed = replay.next().await?;
@@ -481,11 +486,11 @@ async fn replay_once(
             revocations.revoke(token_id);
         } else if event.stream.category() == LISTING_CATEGORY {
             match decode(&event) {
-                Ok((id, decoded)) => rebuild.push(id, event.version, event.position, &decoded),
-                Err(error) => tracing::error!(position = event.position, %error, "skipping a listing event"),
+                Ok((id, decoded)) => rebuild.push(id, event.version, event.position.as_u64(), &decoded),
+                Err(error) => tracing::error!(position = %event.position, %error, "skipping a listing event"),
             }
         }
-        next = next.max(event.position + 1);
+        next = next.max(event.position.after());
     }
     catalog.install(finish(rebuild).await?, next, started);
     *failures = 0;
@@ -502,8 +507,8 @@ async fn replay_once(
             revocations.revoke(token_id);
         }
         if let Err(error) = catalog.apply(&event) {
-            tracing::error!(position = event.position, %error, "skipping a listing event");
-            catalog.position.send_replace(event.position + 1);
+            tracing::error!(position = %event.position, %error, "skipping a listing event");
+            catalog.position.send_replace(event.position.after());
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use symbiose_domain::lot::{LegalStatus, Quality};
 use symbiose_domain::{Currency, Labels, PalletGrade, Role, WasteCode};
+use symbiose_eventstore::Position;
 use symbiose_kit::{ApiError, auth, page};
 use symbiose_listings_contract::listing::{Side, quantity_of};
 use symbiose_proto::catalog::v1::{self as pb, catalog_service_server::CatalogService};
@@ -40,14 +41,14 @@ impl CatalogService for CatalogApi {
         let header_language = accept_language(&request);
         let request = request.into_inner();
         let language = language(&request.language, header_language)?;
-        let min_position = request.min_position;
+        let min_position = Position::from_u64(request.min_position);
         let query = query_from_wire(request)?;
         self.catalog.wait_for(min_position).await?;
         let (page, position) = self.catalog.search(&query);
         Ok(Response::new(pb::SearchCatalogResponse {
             entries: page.hits.iter().map(|hit| entry_to_wire(hit, language)).collect(),
             next_page_token: page.next.map(|key| page::encode_token(&key.to_token())).unwrap_or_default(),
-            position,
+            position: position.as_u64(),
         }))
     }
 
@@ -61,7 +62,7 @@ impl CatalogService for CatalogApi {
         let language = language(&request.language, header_language)?;
         let id = Uuid::parse_str(request.listing_id.trim())
             .map_err(|_| ApiError::invalid_argument("listing_id", "is not a uuid"))?;
-        self.catalog.wait_for(request.min_position).await?;
+        self.catalog.wait_for(Position::from_u64(request.min_position)).await?;
         let (hit, position) = {
             let projection = self.catalog.read();
             let entry = projection.entry(id).cloned();
@@ -70,7 +71,7 @@ impl CatalogService for CatalogApi {
         let hit = hit.ok_or_else(|| ApiError::NotFound(format!("listing {id} is not in the catalog")))?;
         Ok(Response::new(pb::GetCatalogEntryResponse {
             entry: Some(entry_to_wire(&hit, language)),
-            position,
+            position: position.as_u64(),
         }))
     }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost::Message as _;
 use symbiose_domain::{Country, Identifier, Role};
 use symbiose_eventstore::{
-    Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamName,
+    Direction, EventData, EventStore, ExpectedVersion, Position, RecordedEvent, StoreError, StreamName,
 };
 use symbiose_kit::ApiError;
 use symbiose_kit::auth::{Caller, Claims, Revocations, TokenAuthority};
@@ -257,13 +257,13 @@ impl<S: EventStore> Directory<S> {
     }
 
     /// Waits, within a bound, for the directory view to reflect `position` (0: no wait).
-    pub async fn wait_for_view(&self, position: u64) -> Result<(), ListingsError> {
+    pub async fn wait_for_view(&self, position: Position) -> Result<(), ListingsError> {
         Ok(self.view.wait_for(position).await?)
     }
 
-    /// Waits at most `wait_ms` for the directory view to reflect `position`.
-    pub async fn wait_for_view_within(&self, position: u64, wait_ms: u64) -> Result<(), ListingsError> {
-        Ok(self.view.wait_for_within(position, wait_ms).await?)
+    /// Waits at most `wait_ms` for the directory view to reflect every event before `head`.
+    pub async fn wait_for_head_within(&self, head: Position, wait_ms: u64) -> Result<(), ListingsError> {
+        Ok(self.view.wait_for_head_within(head, wait_ms).await?)
     }
 
     /// Registered organizations in id order after `after`, filtered, at most `limit`.
@@ -307,7 +307,7 @@ fn apply(view: &mut View, recorded: &RecordedEvent) {
     let event = match symbiose_listings_contract::decode_recorded_organization(recorded) {
         Ok(event) => event,
         Err(error) => {
-            tracing::error!(position = recorded.position, %error, "skipping an organization event that does not decode");
+            tracing::error!(position = %recorded.position, %error, "skipping an organization event that does not decode");
             return;
         }
     };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use prost::Message as _;
 use symbiose_domain::{Identifier, Role};
 use symbiose_eventstore::EventStore;
+use symbiose_eventstore::Position;
 use symbiose_kit::ApiError;
 use symbiose_kit::auth;
 use symbiose_kit::page;
@@ -45,7 +46,7 @@ fn organization_id(value: &str) -> Result<Uuid, ListingsError> {
 }
 
 fn written(written: Written) -> (u64, u64) {
-    (written.version, written.position)
+    (written.version, written.position.as_u64())
 }
 
 #[tonic::async_trait]
@@ -240,7 +241,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
             .map(|key| Uuid::parse_str(&key))
             .transpose()
             .map_err(|_| ListingsError::invalid("page_token", "is not a token this service issued"))?;
-        self.directory.wait_for_view(request.min_position).await?;
+        self.directory.wait_for_view(Position::from_u64(request.min_position)).await?;
         let (organizations, more) = self.directory.list(role, country, after, page_size);
         let next_page_token = match organizations.last() {
             Some(last) if more => page::encode_token(&last.id.to_string()),

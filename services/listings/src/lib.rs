@@ -71,9 +71,7 @@ pub async fn add_services<S: EventStore>(
         security.revocations.clone(),
         config.token_ttl_days,
     ));
-    if let Some(last) = store_head.checked_sub(1) {
-        directory.wait_for_view_within(last, CATCH_UP_WAIT_MS).await?;
-    }
+    directory.wait_for_head_within(store_head, CATCH_UP_WAIT_MS).await?;
     services.add(organization_service(config, directory.clone(), security.authenticator.clone()));
     let market = Market::start(directory.store().clone(), directory.clone());
     let listings = ListingServiceServer::new(ListingApi::new(market.clone()))
@@ -85,9 +83,10 @@ pub async fn add_services<S: EventStore>(
 /// Opens the event store the configuration names and loads the signing key (creating it only
 /// as `key` allows): what every server does first. The embedded store is in `<data dir>/events`
 /// (recovered if the last run crashed, off the async threads; its open report is returned); a
-/// PostgreSQL store is at `SYMBIOSE_POSTGRES_URL` (no report). Fails if another process holds
-/// the embedded store's directory, and, before touching the store, if the key must exist and
-/// does not.
+/// PostgreSQL store is at `SYMBIOSE_POSTGRES_URL` (no report); an EventStoreDB store at
+/// `SYMBIOSE_EVENTSTORE_CONNECTION_STRING`, in a binary built with the feature `eventstoredb`
+/// (which any other refuses). Fails if another process holds the embedded store's directory,
+/// and, before touching the store, if the key must exist and does not.
 pub async fn open_store_and_key(
     config: &ServerConfig,
     key: KeyPolicy,
@@ -114,6 +113,21 @@ pub async fn open_store_and_key(
                 .with_context(|| format!("opening the event store in the PostgreSQL database {url}"))?;
             (AnyStore::Postgres(store), None)
         }
+        #[cfg(feature = "eventstoredb")]
+        StoreBackend::EventStoreDb(connection) => {
+            // `connection` shows without its password.
+            let store = symbiose_eventstore::eventstoredb::EventStoreDbStore::connect(connection.expose())
+                .await
+                .with_context(|| {
+                    format!("opening the event store on the EventStoreDB server {connection}")
+                })?;
+            (AnyStore::EventStoreDb(store), None)
+        }
+        #[cfg(not(feature = "eventstoredb"))]
+        StoreBackend::EventStoreDb(_) => anyhow::bail!(
+            "SYMBIOSE_STORE=eventstoredb: this binary was built without the EventStoreDB backend; build it \
+             with `cargo build --release --features eventstoredb`"
+        ),
     };
     let security = match Security::open(config, key).context("loading the token signing key") {
         Ok(security) => security,

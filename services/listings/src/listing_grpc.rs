@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use symbiose_domain::{Quantity, Role};
 use symbiose_eventstore::EventStore;
+use symbiose_eventstore::Position;
 use symbiose_kit::ApiError;
 use symbiose_kit::auth::{self, Caller};
 use symbiose_kit::page;
@@ -81,7 +82,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         Ok(Response::new(pb::CreateListingResponse {
             listing_id: id.to_string(),
             version: written.version,
-            position: written.position,
+            position: written.position.as_u64(),
         }))
     }
 
@@ -103,7 +104,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         Ok(Response::new(pb::AmendListingResponse {
             changed,
             version: written.version,
-            position: written.position,
+            position: written.position.as_u64(),
         }))
     }
 
@@ -122,7 +123,10 @@ impl<S: EventStore> ListingService for ListingApi<S> {
             .execute(id, &actor, Command::Publish, false, owned_by(&caller))
             .await
             .map_err(|error| ApiError::from(error).not_from_request())?;
-        Ok(Response::new(pb::PublishListingResponse { version: written.version, position: written.position }))
+        Ok(Response::new(pb::PublishListingResponse {
+            version: written.version,
+            position: written.position.as_u64(),
+        }))
     }
 
     async fn withdraw_listing(
@@ -136,7 +140,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         let written = self.market.execute(id, &actor, Command::Withdraw, false, owned_by(&caller)).await?;
         Ok(Response::new(pb::WithdrawListingResponse {
             version: written.version,
-            position: written.position,
+            position: written.position.as_u64(),
         }))
     }
 
@@ -199,7 +203,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
             .map(|key| Uuid::parse_str(&key))
             .transpose()
             .map_err(|_| ListingsError::invalid("page_token", "is not a token this service issued"))?;
-        self.market.wait_for_view(request.min_position).await?;
+        self.market.wait_for_view(Position::from_u64(request.min_position)).await?;
         let (states, more) = self.market.list_of(caller.organization_id, in_state, family, after, page_size);
         let listings: Vec<pb::Listing> = states.iter().filter_map(listing_to_wire).collect();
         let next_page_token = match listings.last() {
@@ -230,7 +234,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
         Ok(Response::new(pb::ReserveQuantityResponse {
             available: available.map(Into::into),
             version: written.version,
-            position: written.position,
+            position: written.position.as_u64(),
         }))
     }
 
@@ -249,7 +253,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
             self.market.execute(id, &actor, Command::Release { reservation_id }, false, |_| Ok(())).await?;
         Ok(Response::new(pb::ReleaseReservationResponse {
             version: written.version,
-            position: written.position,
+            position: written.position.as_u64(),
         }))
     }
 
@@ -273,7 +277,7 @@ impl<S: EventStore> ListingService for ListingApi<S> {
             .map_err(|error| ApiError::from(error).in_request(&[("quantity.unit", "delivered.unit")]))?;
         Ok(Response::new(pb::ConfirmDeliveryResponse {
             version: written.version,
-            position: written.position,
+            position: written.position.as_u64(),
         }))
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use symbiose_domain::{MaterialFamily, Role, Unit};
-use symbiose_eventstore::{EventStore, RecordedEvent, StreamName};
+use symbiose_eventstore::{EventStore, Position, RecordedEvent, StreamName};
 use symbiose_kit::ApiError;
 use symbiose_shell::{Actor, Decision, EventIds, Followed, Loaded, Shell, Written, now_ms};
 use uuid::Uuid;
@@ -190,7 +190,7 @@ impl<S: EventStore> Market<S> {
     }
 
     /// Waits, within a bound, for the view to reflect `position` (0: no wait).
-    pub async fn wait_for_view(&self, position: u64) -> Result<(), ListingsError> {
+    pub async fn wait_for_view(&self, position: Position) -> Result<(), ListingsError> {
         Ok(self.view.wait_for(position).await?)
     }
 
@@ -249,7 +249,7 @@ fn apply(view: &mut View, recorded: &RecordedEvent) {
             view.listings.insert(id, listing::evolve(state, &event));
         }
         Err(error) => {
-            tracing::error!(position = recorded.position, %error, "skipping a listing event that does not decode");
+            tracing::error!(position = %recorded.position, %error, "skipping a listing event that does not decode");
         }
     }
 }

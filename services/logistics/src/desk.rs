@@ -9,7 +9,7 @@
 use std::sync::{Arc, RwLockReadGuard};
 
 use symbiose_domain::{Money, PalletGrade};
-use symbiose_eventstore::{EventStore, RecordedEvent, StreamName};
+use symbiose_eventstore::{EventStore, Position, RecordedEvent, StreamName};
 use symbiose_kit::ApiError;
 use symbiose_listings_contract::organization::Organization;
 use symbiose_matching_contract::deal::{Deal, DealStatus};
@@ -109,20 +109,17 @@ impl<S: EventStore> Logistics<S> {
         self.view.read()
     }
 
-    pub fn position(&self) -> u64 {
+    pub fn position(&self) -> Position {
         self.view.position()
     }
 
-    pub async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
+    pub async fn wait_for(&self, position: Position) -> Result<(), ApiError> {
         self.view.wait_for(position).await
     }
 
     /// Waits until the view holds every event written so far.
     pub async fn caught_up(&self) -> Result<(), ApiError> {
-        match self.shell.store().head().checked_sub(1) {
-            Some(last) => self.wait_for(last).await,
-            None => Ok(()),
-        }
+        self.view.wait_for_head(self.shell.store().head()).await
     }
 
     /// Registers `actor`'s carrier profile, or replaces it. `token_is_carrier`: the caller's
@@ -163,7 +160,7 @@ impl<S: EventStore> Logistics<S> {
                 },
             )
             .await?;
-        Ok((executed.written.version, executed.written.position))
+        Ok((executed.written.version, executed.written.position.as_u64()))
     }
 
     /// Material leaves its seller only once the buyer's payment is held: a pickup of a deal
@@ -294,7 +291,7 @@ impl<S: EventStore> Logistics<S> {
         };
         let quote =
             quote.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a submission without a quote")))?;
-        Ok((quote, executed.written.position))
+        Ok((quote, executed.written.position.as_u64()))
     }
 
     /// A party of deal `deal_id` books the quote `quote_id`: the deal's one shipment.
@@ -413,13 +410,17 @@ impl<S: EventStore> Logistics<S> {
     }
 
     /// The shipment `id` once the view reflects `position`.
-    async fn shipment_as_written(&self, id: Uuid, position: u64) -> Result<(ShipmentView, u64), ApiError> {
+    async fn shipment_as_written(
+        &self,
+        id: Uuid,
+        position: Position,
+    ) -> Result<(ShipmentView, u64), ApiError> {
         self.wait_for(position).await?;
         let view = self.view();
         let held = view.shipment(id).ok_or_else(|| ApiError::NotFound(format!("shipment {id} not found")))?;
         let shipment =
             ShipmentView::of(held).ok_or_else(|| ApiError::NotFound(format!("shipment {id} not found")))?;
-        Ok((shipment, position))
+        Ok((shipment, position.as_u64()))
     }
 
     /// The shipment `id` as `organization` may see it: its parties, its carrier, the operator.
@@ -489,9 +490,9 @@ impl<S: EventStore> Logistics<S> {
             )
             .await?;
         match executed.outcome {
-            Outcome::Appended(settlement) => Ok((settlement, executed.written.position)),
+            Outcome::Appended(settlement) => Ok((settlement, executed.written.position.as_u64())),
             // Settled already, by this request or the same one without a request id.
-            Outcome::Unchanged(settled) => Ok((settled, self.position().saturating_sub(1))),
+            Outcome::Unchanged(settled) => Ok((settled, self.view.last_position().as_u64())),
             Outcome::Repeated(_) => {
                 self.caught_up().await?;
                 let settled = requested.and_then(|id| self.view().settlement(id).copied());
@@ -500,7 +501,7 @@ impl<S: EventStore> Logistics<S> {
                         "pallet account {account}: a settlement repeated but not in the view"
                     ))
                 })?;
-                Ok((settled, executed.written.position))
+                Ok((settled, executed.written.position.as_u64()))
             }
         }
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use symbiose_domain::{Country, Quantity, Role};
-use symbiose_eventstore::EventStore;
+use symbiose_eventstore::{EventStore, Position};
 use symbiose_kit::auth::{self, Caller};
 use symbiose_kit::{ApiError, page};
 use symbiose_proto::common::v1 as common;
@@ -219,7 +219,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
             }
             None => None,
         };
-        self.desk.wait_for(request.min_position).await?;
+        self.desk.wait_for(Position::from_u64(request.min_position)).await?;
         let quotes = self.desk.quotes(caller.organization_id, caller.is_operator(), deal)?;
         let mut rest = quotes
             .iter()
@@ -405,7 +405,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let id = id(&request.shipment_id, "shipment_id")?;
-        self.desk.wait_for(request.min_position).await?;
+        self.desk.wait_for(Position::from_u64(request.min_position)).await?;
         let shipment = self.desk.shipment(caller.organization_id, caller.is_operator(), id)?;
         Ok(Response::new(pb::GetShipmentResponse { shipment: Some(shipment_to_wire(&shipment)) }))
     }
@@ -416,7 +416,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
     ) -> Result<Response<pb::GetPalletBalancesResponse>, Status> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
-        self.desk.wait_for(request.min_position).await?;
+        self.desk.wait_for(Position::from_u64(request.min_position)).await?;
         let balances = self
             .desk
             .pallet_balances(caller.organization_id)
@@ -455,7 +455,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
                     ("amount", "payment.amount_minor"),
                 ])
             })?;
-        self.desk.wait_for(position).await?;
+        self.desk.wait_for(Position::from_u64(position)).await?;
         let owed = self.desk.view().pallets().balance(caller.organization_id, counterparty, settlement.grade);
         Ok(Response::new(pb::SettlePalletBalanceResponse {
             balance: Some(pb::PalletBalance {
@@ -474,7 +474,7 @@ impl<S: EventStore> LogisticsService for LogisticsApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let id = id(&request.shipment_id, "shipment_id")?;
-        self.desk.wait_for(request.min_position).await?;
+        self.desk.wait_for(Position::from_u64(request.min_position)).await?;
         // The document is made of the shipment's data, none of it in the request.
         let annex = self
             .desk

@@ -46,7 +46,7 @@ impl<S: EventStore> Handler for TransportOpener<S> {
 pub type Opening = JoinHandle<Result<(), FeedError>>;
 
 /// Starts the desk over `store` and the transport opener over the local log from its
-/// checkpoint in `checkpoint_dir`, until `shutdown`. `contacts` is the directory the Annex VII
+/// checkpoint kept in that store (its dead letters in `checkpoint_dir`), until `shutdown`. `contacts` is the directory the Annex VII
 /// document asks the parties' contacts of (`None`: printed to be completed).
 pub fn start<S: EventStore>(
     checkpoint_dir: PathBuf,
@@ -57,10 +57,9 @@ pub fn start<S: EventStore>(
 ) -> Result<(Arc<Logistics<S>>, Opening), FeedError> {
     let options = ConsumerOptions::new(TRANSPORT_OPENER_NAME, checkpoint_dir)?;
     let desk = Logistics::start(store.clone(), payments, contacts);
-    let from_position = options.load_position()?;
-    let feed = Feed::local(store, from_position, Some("matching"), &options);
     let mut opener = TransportOpener(desk.clone());
     let task = tokio::spawn(async move {
+        let feed = Feed::local_from_checkpoint(store, Some("matching"), &options).await?;
         let metrics = ConsumerMetrics::default();
         run_consumer(feed, &mut opener, &options, &metrics, shutdown).await.map(|_| ())
     });

@@ -91,7 +91,7 @@ impl symbiose_shell::View for View {
             _ => Ok(()),
         };
         if let Err(error) = outcome {
-            tracing::error!(position = recorded.position, stream = %recorded.stream, %error, "logistics view: skipping an event");
+            tracing::error!(position = %recorded.position, stream = %recorded.stream, %error, "logistics view: skipping an event");
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use symbiose_domain::Quantity;
-use symbiose_eventstore::EventStore;
+use symbiose_eventstore::{EventStore, Position};
 use symbiose_kit::auth::{self, Caller};
 use symbiose_kit::{ApiError, page};
 use symbiose_listings_contract::listing::Side;
@@ -140,7 +140,7 @@ impl<S: EventStore, R: Reservations> MatchingService for MatchingApi<S, R> {
                 );
             }
         };
-        self.matchmaker.wait_for(request.min_position).await?;
+        self.matchmaker.wait_for(Position::from_u64(request.min_position)).await?;
         let (found, consolidation) =
             self.matchmaker.find(listing, limit, |owner| owner_or_operator(&caller, owner))?;
         let request_candidate = self.matchmaker.view().candidate(listing).cloned();
@@ -150,7 +150,7 @@ impl<S: EventStore, R: Reservations> MatchingService for MatchingApi<S, R> {
                 (Some(consolidation), Some(request)) => Some(consolidation_to_wire(&consolidation, &request)),
                 _ => None,
             },
-            position: self.matchmaker.position(),
+            position: self.matchmaker.position().as_u64(),
         }))
     }
 
@@ -166,7 +166,7 @@ impl<S: EventStore, R: Reservations> MatchingService for MatchingApi<S, R> {
         };
         let size = page_size(request.page_size)?;
         let after = page_key(&request.page_token)?;
-        self.matchmaker.wait_for(request.min_position).await?;
+        self.matchmaker.wait_for(Position::from_u64(request.min_position)).await?;
         let view = self.matchmaker.view();
         let (page, more) = view.proposals_of(caller.organization_id, listing, after, size);
         let next_page_token = match page.last() {
@@ -217,7 +217,7 @@ impl<S: EventStore, R: Reservations> MatchingService for MatchingApi<S, R> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let deal = id(&request.deal_id, "deal_id")?;
-        self.matchmaker.wait_for(request.min_position).await?;
+        self.matchmaker.wait_for(Position::from_u64(request.min_position)).await?;
         let view = self.matchmaker.view();
         let not_found = || ApiError::NotFound(format!("deal {deal} not found"));
         let held = view.deal(deal).ok_or_else(not_found)?;
@@ -236,7 +236,7 @@ impl<S: EventStore, R: Reservations> MatchingService for MatchingApi<S, R> {
         let request = request.into_inner();
         let size = page_size(request.page_size)?;
         let after = page_key(&request.page_token)?;
-        self.matchmaker.wait_for(request.min_position).await?;
+        self.matchmaker.wait_for(Position::from_u64(request.min_position)).await?;
         let view = self.matchmaker.view();
         let (page, more) = view.deals_of(caller.organization_id, after, size);
         let next_page_token = match page.last() {

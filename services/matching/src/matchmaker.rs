@@ -11,7 +11,7 @@
 use std::sync::{Arc, RwLockReadGuard};
 
 use symbiose_domain::Quantity;
-use symbiose_eventstore::{EventStore, StreamName};
+use symbiose_eventstore::{EventStore, Position, StreamName};
 use symbiose_kit::ApiError;
 use symbiose_listings_contract::listing::Side;
 use symbiose_shell::{
@@ -91,13 +91,13 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
     }
 
     /// The position the view reflects: every event before it.
-    pub fn position(&self) -> u64 {
+    pub fn position(&self) -> Position {
         self.view.position()
     }
 
     /// Waits, within a bound, for the view to reflect the event at `position` (0: no wait);
     /// else UNAVAILABLE saying how far behind it is.
-    pub async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
+    pub async fn wait_for(&self, position: Position) -> Result<(), ApiError> {
         self.view.wait_for(position).await
     }
 
@@ -434,9 +434,7 @@ impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
         reason: String,
     ) -> Result<(Deal, u64, u64), ApiError> {
         // Before pickup only: the view must hold every event written so far to say.
-        if let Some(last) = self.shell.store().head().checked_sub(1) {
-            self.wait_for(last).await?;
-        }
+        self.view.wait_for_head(self.shell.store().head()).await?;
         let loaded = self.load_deal(id).await?;
         let deal = loaded.state.deal().ok_or_else(|| not_found_deal(id))?;
         if deal.is_party(actor.organization) && self.view().is_picked_up(id) {
@@ -616,8 +614,12 @@ fn not_found_deal(id: Uuid) -> ApiError {
 fn as_it_stands<State>(executed: Executed<State, State>) -> (State, u64, u64) {
     let Executed { written, outcome } = executed;
     match outcome {
-        Outcome::Appended(state) | Outcome::Unchanged(state) => (state, written.version, written.position),
-        Outcome::Repeated(loaded) => (loaded.state, loaded.version.unwrap_or_default(), loaded.last_position),
+        Outcome::Appended(state) | Outcome::Unchanged(state) => {
+            (state, written.version, written.position.as_u64())
+        }
+        Outcome::Repeated(loaded) => {
+            (loaded.state, loaded.version.unwrap_or_default(), loaded.last_position.as_u64())
+        }
     }
 }
 

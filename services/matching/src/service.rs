@@ -78,7 +78,8 @@ impl<S: EventStore, R: Reservations> Handler for Proposer<S, R> {
 pub type Proposing = JoinHandle<Result<(), FeedError>>;
 
 /// Starts the matchmaker over `store` (its view follows the log from the first event) and its
-/// proposer over the local log from its checkpoint in `checkpoint_dir`, until `shutdown`.
+/// proposer over the local log from its checkpoint kept in that store (dead letters in
+/// `checkpoint_dir`), until `shutdown`.
 pub fn start<S: EventStore, R: Reservations>(
     checkpoint_dir: PathBuf,
     store: S,
@@ -88,8 +89,6 @@ pub fn start<S: EventStore, R: Reservations>(
     let proposing = ConsumerOptions::new(PROPOSER_NAME, checkpoint_dir.clone())?;
     let delivering = ConsumerOptions::new(DELIVERER_NAME, checkpoint_dir)?;
     let matchmaker = Matchmaker::start(store.clone(), reservations);
-    let proposals = Feed::local(store.clone(), proposing.load_position()?, Some("listings"), &proposing);
-    let deliveries = Feed::local(store, delivering.load_position()?, Some("logistics"), &delivering);
     // One shutdown for both consumers.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut proposer = Proposer(matchmaker.clone());
@@ -103,6 +102,8 @@ pub fn start<S: EventStore, R: Reservations>(
         let _ = stopped.wait_for(|stopped| *stopped).await;
     };
     let task = tokio::spawn(async move {
+        let proposals = Feed::local_from_checkpoint(store.clone(), Some("listings"), &proposing).await?;
+        let deliveries = Feed::local_from_checkpoint(store, Some("logistics"), &delivering).await?;
         let (metrics, delivery_metrics) = (ConsumerMetrics::default(), ConsumerMetrics::default());
         let (proposed, delivered, ()) = tokio::join!(
             run_consumer(proposals, &mut proposer, &proposing, &metrics, until_stopped(stopped.clone())),

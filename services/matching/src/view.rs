@@ -81,7 +81,7 @@ impl symbiose_shell::View for View {
             _ => Ok(()),
         };
         if let Err(error) = outcome {
-            tracing::error!(position = recorded.position, stream = %recorded.stream, %error, "matching view: skipping an event");
+            tracing::error!(position = %recorded.position, stream = %recorded.stream, %error, "matching view: skipping an event");
         }
     }
 }
@@ -91,7 +91,7 @@ impl View {
         let id = aggregate_id(recorded)?;
         let event = symbiose_listings_contract::decode_recorded_listing(recorded)?;
         if matches!(event, listing::Event::Published) {
-            self.published_at.insert(id, recorded.position);
+            self.published_at.insert(id, recorded.position.as_u64());
         }
         // A reservation that reaches the view after its deal's cancellation (each service
         // alone imports the listings' events on their own) is still to be released.
@@ -145,7 +145,7 @@ impl View {
         let id = aggregate_id(recorded)?;
         let event = symbiose_matching_contract::decode_recorded_proposal(recorded)?;
         let held = self.proposals.remove(&id);
-        let first_position = held.as_ref().map_or(recorded.position, |held| held.first_position);
+        let first_position = held.as_ref().map_or(recorded.position.as_u64(), |held| held.first_position);
         let state = held.map_or(ProposalState::Absent, |held| ProposalState::Present(Box::new(held.value)));
         if let ProposalState::Present(proposal) = proposal::evolve(state, &event) {
             for party in proposal.parties() {
@@ -173,7 +173,7 @@ impl View {
         let id = aggregate_id(recorded)?;
         let event = symbiose_matching_contract::decode_recorded_deal(recorded)?;
         let held = self.deals.remove(&id);
-        let first_position = held.as_ref().map_or(recorded.position, |held| held.first_position);
+        let first_position = held.as_ref().map_or(recorded.position.as_u64(), |held| held.first_position);
         let state = held.map_or(DealState::Absent, |held| DealState::Present(Box::new(held.value)));
         if let DealState::Present(deal) = deal::evolve(state, &event) {
             self.deals_by_party.insert((deal.seller, first_position, id));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use symbiose_domain::input::echo;
 use symbiose_domain::{Currency, Role};
-use symbiose_eventstore::EventStore;
+use symbiose_eventstore::{EventStore, Position};
 use symbiose_kit::auth::{self, Caller};
 use symbiose_kit::{ApiError, page};
 use symbiose_proto::convert::{FieldError, required, timestamp_from_ms};
@@ -104,7 +104,7 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
                 .into());
             }
         };
-        self.treasury.wait_for(request.min_position).await?;
+        self.treasury.wait_for(Position::from_u64(request.min_position)).await?;
         let view = self.treasury.view();
         let mut balances = Vec::new();
         for currency in CURRENCIES {
@@ -140,7 +140,7 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
             })?,
             None => 0,
         };
-        self.treasury.wait_for(request.min_position).await?;
+        self.treasury.wait_for(Position::from_u64(request.min_position)).await?;
         let view = self.treasury.view();
         let (ledger, _) = view.ledger(currency);
         let statement = ledger.map(|ledger| ledger.statement(&account)).unwrap_or_default();
@@ -181,7 +181,7 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
             })?,
             None => 0,
         };
-        self.treasury.wait_for(request.min_position).await?;
+        self.treasury.wait_for(Position::from_u64(request.min_position)).await?;
         let view = self.treasury.view();
         let not_found = || ApiError::NotFound(format!("deal {deal_id} not found"));
         let deal = view.deal(deal_id).ok_or_else(not_found)?;
@@ -240,7 +240,7 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let id = codec::id(&request.invoice_id, "invoice_id").map_err(invalid)?;
-        self.treasury.wait_for(request.min_position).await?;
+        self.treasury.wait_for(Position::from_u64(request.min_position)).await?;
         let view = self.treasury.view();
         let not_found = || ApiError::NotFound(format!("invoice {id} not found"));
         let stored = view.invoice(id).ok_or_else(not_found)?;
@@ -272,7 +272,7 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
             }
             None => None,
         };
-        self.treasury.wait_for(request.min_position).await?;
+        self.treasury.wait_for(Position::from_u64(request.min_position)).await?;
         let view = self.treasury.view();
         let (page, more) = view.invoices_of(caller.organization_id, after, size);
         let next_page_token = match page.last() {
@@ -305,7 +305,7 @@ impl<S: EventStore> SettlementService for SettlementApi<S> {
             .deposit(&actor, organization, amount)
             .await
             .map_err(|error| error.in_request(&[("amount", "amount.amount_minor")]))?;
-        self.treasury.wait_for(position).await?;
+        self.treasury.wait_for(Position::from_u64(position)).await?;
         let view = self.treasury.view();
         let account = AccountId::available(organization, amount.currency());
         let (ledger, _) = view.ledger(amount.currency());

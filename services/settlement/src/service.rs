@@ -102,7 +102,8 @@ impl<S: EventStore> Handler for Settler<S> {
 pub type Settling = JoinHandle<Result<(), FeedError>>;
 
 /// Starts the treasury over `store` (the platform's fee from `config`) and the settler over
-/// the local log from its checkpoint in `checkpoint_dir`, until `shutdown`.
+/// the local log from its checkpoint kept in that store (its dead letters in
+/// `checkpoint_dir`), until `shutdown`.
 pub fn start<S: EventStore>(
     config: &ServerConfig,
     checkpoint_dir: PathBuf,
@@ -111,10 +112,9 @@ pub fn start<S: EventStore>(
 ) -> Result<(Arc<Treasury<S>>, Settling), FeedError> {
     let options = ConsumerOptions::new(SETTLER_NAME, checkpoint_dir)?;
     let treasury = Treasury::start(store.clone(), config.platform_fee_bp);
-    let from_position = options.load_position()?;
-    let feed = Feed::local(store, from_position, None, &options);
     let mut settler = Settler(treasury.clone());
     let task = tokio::spawn(async move {
+        let feed = Feed::local_from_checkpoint(store, None, &options).await?;
         let metrics = ConsumerMetrics::default();
         run_consumer(feed, &mut settler, &options, &metrics, shutdown).await.map(|_| ())
     });

@@ -12,7 +12,7 @@
 use std::sync::{Arc, RwLockReadGuard};
 
 use symbiose_domain::{Currency, Money};
-use symbiose_eventstore::{EventStore, RecordedEvent};
+use symbiose_eventstore::{EventStore, Position, RecordedEvent};
 use symbiose_kit::ApiError;
 use symbiose_listings_contract::organization::Organization;
 use symbiose_matching_contract::deal::{Deal, DealStatus};
@@ -69,20 +69,17 @@ impl<S: EventStore> Treasury<S> {
         self.view.read()
     }
 
-    pub fn position(&self) -> u64 {
+    pub fn position(&self) -> Position {
         self.view.position()
     }
 
-    pub async fn wait_for(&self, position: u64) -> Result<(), ApiError> {
+    pub async fn wait_for(&self, position: Position) -> Result<(), ApiError> {
         self.view.wait_for(position).await
     }
 
     /// Waits until the view holds every event written so far.
     async fn caught_up(&self) -> Result<(), ApiError> {
-        match self.shell.store().head().checked_sub(1) {
-            Some(last) => self.wait_for(last).await,
-            None => Ok(()),
-        }
+        self.view.wait_for_head(self.shell.store().head()).await
     }
 
     /// Decides `commands` together on the ledger of `currency` and appends them, all or none.
@@ -98,7 +95,7 @@ impl<S: EventStore> Treasury<S> {
         let at_view = || async {
             self.caught_up().await?;
             let version = self.view().ledger(currency).1;
-            Ok(Loaded::new((), version, self.position().saturating_sub(1)))
+            Ok(Loaded::new((), version, self.view.last_position()))
         };
         // A view moved past the version loaded decides on more than it: its append at that
         // version conflicts, and the shell decides again.
@@ -115,7 +112,7 @@ impl<S: EventStore> Treasury<S> {
         let executed = self.shell.execute(&stream, actor, at_view, decide).await?;
         Ok(match executed.outcome {
             Outcome::Unchanged(Some(refused)) => Executed::Refused(refused),
-            _ => Executed::Done(executed.written.position),
+            _ => Executed::Done(executed.written.position.as_u64()),
         })
     }
 

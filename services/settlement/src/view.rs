@@ -73,7 +73,7 @@ impl symbiose_shell::View for View {
             _ => Ok(()),
         };
         if let Err(error) = outcome {
-            tracing::error!(position = recorded.position, stream = %recorded.stream, %error, "settlement view: skipping an event");
+            tracing::error!(position = %recorded.position, stream = %recorded.stream, %error, "settlement view: skipping an event");
         }
     }
 }
@@ -118,8 +118,8 @@ impl View {
         {
             // The payer is the buyer; for a gate fee (a negative price), the seller.
             let payer = if held.price_per_unit.is_negative() { held.seller } else { held.buyer };
-            self.waiting.insert((payer, recorded.position, deal));
-            self.waiting_at.insert(deal, (payer, recorded.position));
+            self.waiting.insert((payer, recorded.position.as_u64(), deal));
+            self.waiting_at.insert(deal, (payer, recorded.position.as_u64()));
         }
         self.escrows.insert(deal, escrow);
         Ok(())
@@ -128,8 +128,12 @@ impl View {
     fn apply_invoice(&mut self, recorded: &RecordedEvent) -> Result<(), String> {
         let stored = codec::decode_recorded_invoice(recorded)?;
         let invoice_id = stored.invoice.invoice_id;
-        self.invoices_by_party.insert((stored.issuer, recorded.position, invoice_id));
-        self.invoices_by_party.insert((stored.invoice.customer.organization, recorded.position, invoice_id));
+        self.invoices_by_party.insert((stored.issuer, recorded.position.as_u64(), invoice_id));
+        self.invoices_by_party.insert((
+            stored.invoice.customer.organization,
+            recorded.position.as_u64(),
+            invoice_id,
+        ));
         self.invoices.insert(invoice_id, stored);
         Ok(())
     }

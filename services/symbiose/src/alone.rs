@@ -172,7 +172,7 @@ impl Alone {
             service = context,
             data_dir = %config.data_dir.display(),
             store = store.backend(),
-            events = report.map_or_else(|| store.head(), |report| report.events),
+            head = report.map_or_else(|| store.head().as_u64(), |report| report.events),
             "service starting alone"
         );
         Ok(Alone { context, config, listeners, store, security, nats })
@@ -292,20 +292,19 @@ impl Alone {
 /// Waits, at most [`REVOCATIONS_CATCH_UP_MS_MAX`], for the revoked tokens to reflect the store
 /// as it was at start, saying how far they are while it waits.
 async fn catch_up(store: &AnyStore, revoked: &Followed<RevokedTokens>) -> anyhow::Result<()> {
-    let Some(last) = store.head().checked_sub(1) else { return Ok(()) };
+    let head = store.head();
     let started = tokio::time::Instant::now();
-    while revoked.wait_for(last).await.is_err() {
+    while revoked.wait_for_head(head).await.is_err() {
         if started.elapsed() >= Duration::from_millis(REVOCATIONS_CATCH_UP_MS_MAX) {
             anyhow::bail!(
-                "the revoked tokens did not catch up with the store in {} s (they reflect {} of {} events)",
+                "the revoked tokens did not catch up with the store in {} s (they reflect positions before {} of {head})",
                 REVOCATIONS_CATCH_UP_MS_MAX / 1000,
                 revoked.position(),
-                last + 1
             );
         }
         tracing::info!(
-            position = revoked.position(),
-            of = last + 1,
+            position = %revoked.position(),
+            of = %head,
             "reading the revoked tokens from the store"
         );
     }

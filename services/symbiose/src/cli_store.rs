@@ -189,7 +189,7 @@ async fn copy_open(
     source: &AnyStore,
     target: &AnyStore,
 ) -> Result<bool, String> {
-    let (source_head, target_head) = (source.head(), target.head());
+    let (source_head, target_head) = (source.head().as_u64(), target.head().as_u64());
     println!("copying {from} ({source_head} events) to {to} ({target_head} events)");
     let started = Instant::now();
     let mut progress = Progress::new(source_head.saturating_sub(target_head));
@@ -228,7 +228,7 @@ async fn copy_open(
 }
 
 async fn digest(store: &AnyStore, phase: &'static str) -> Result<LogDigest, symbiose_eventstore::StoreError> {
-    let mut progress = Progress::new(store.head());
+    let mut progress = Progress::new(store.head().as_u64());
     progress.phase(phase);
     let mut shown = 0;
     let digest = digest_log(store, |read| {

@@ -73,7 +73,7 @@ impl Standalone {
             None => tracing::info!(
                 data_dir = %config.data_dir.display(),
                 store = store.backend(),
-                events = store.head(),
+                head = %store.head(),
                 operator_token = %security.operator_token_path.display(),
                 "standalone server starting"
             ),

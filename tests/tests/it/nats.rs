@@ -57,15 +57,15 @@ async fn a_registered_organization_reaches_a_partner_on_nats() {
     assert_eq!(event.legal_name, "Palettes de l'Est SAS");
     assert_eq!(event.organization_id, registered.organization_id);
 
-    // Once caught up, the relay checkpoints in the data directory (removed with the server).
-    let checkpoint_path = server.config.data_dir.join("feed").join("relay.checkpoint");
+    // Once caught up, the relay checkpoints in the store (the embedded store's directory, or
+    // its PostgreSQL database), removed with the server.
     let checkpointed = |text: String| {
         text.lines()
             .filter_map(|line| line.strip_prefix("next_position="))
             .any(|position| position.parse::<u64>().is_ok_and(|position| position > registered.position))
     };
     let deadline = std::time::Instant::now() + EVENT_WAIT;
-    while !std::fs::read_to_string(&checkpoint_path).is_ok_and(checkpointed) {
+    while !server.checkpoint("relay").await.expect("the checkpoint reads").is_some_and(checkpointed) {
         assert!(std::time::Instant::now() < deadline, "no checkpoint past the registration");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

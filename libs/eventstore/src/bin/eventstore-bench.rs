@@ -15,7 +15,7 @@
 //!    its own stream with an exact expected version: events per second and latency
 //!    percentiles, against the fsync rate and the disk's events per second at 512-event
 //!    batches, with the targets and whether they are met.
-//! 3. Reading a whole log back, through `read_all` pages and through `subscribe_all(0)`.
+//! 3. Reading a whole log back, through `read_all` pages and through `subscribe_all(Position::START)`.
 //! 4. Opening a log of 10,000,000 events, in a fresh process (this program again, with a hidden
 //!    `--open-child DIR`): the seconds, the peak RSS after it, the store's `OpenReport`; once
 //!    as the store left the log, once with its segment index files removed (a full scan).
@@ -55,7 +55,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
 use symbiose_eventstore::postgres::{PostgresOptions, PostgresStore};
-use symbiose_eventstore::{EventData, EventStore, ExpectedVersion, READ_EVENTS_MAX, StoreError, StreamName};
+use symbiose_eventstore::{
+    EventData, EventStore, ExpectedVersion, Position, READ_EVENTS_MAX, StoreError, StreamName,
+};
 use tokio::task::JoinSet;
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
@@ -525,14 +527,18 @@ async fn measure_reads(dir: &Path, events: u64, disk: &Disk, payload: &Bytes) ->
     let log_bytes = log_bytes(dir)?;
 
     let started = Instant::now();
-    let mut position = 0;
+    let mut position = Position::START;
     for _ in 0..=events / READ_EVENTS_MAX as u64 {
         let page = store.read_all(position, READ_EVENTS_MAX).await?;
         let Some(last) = page.last() else { break };
-        assert_eq!(last.position, position + page.len() as u64 - 1, "a page holds consecutive positions");
-        position = last.position + 1;
+        assert_eq!(
+            last.position.as_u64(),
+            position.as_u64() + page.len() as u64 - 1,
+            "a page holds consecutive positions"
+        );
+        position = last.position.after();
     }
-    assert_eq!(position, events, "read_all returns every event");
+    assert_eq!(position.as_u64(), events, "read_all returns every event");
     print_read(
         &format!("read_all, pages of {}", thousands(READ_EVENTS_MAX as f64)),
         events,
@@ -542,12 +548,12 @@ async fn measure_reads(dir: &Path, events: u64, disk: &Disk, payload: &Bytes) ->
     );
 
     let started = Instant::now();
-    let mut subscription = store.subscribe_all(0);
+    let mut subscription = store.subscribe_all(Position::START);
     for position in 0..events {
         let event = subscription.next().await?;
-        assert_eq!(event.position, position, "a subscription delivers every position in order");
+        assert_eq!(event.position.as_u64(), position, "a subscription delivers every position in order");
     }
-    print_read("subscribe_all(0)", events, log_bytes, started.elapsed(), disk);
+    print_read("subscribe_all(Position::START)", events, log_bytes, started.elapsed(), disk);
     drop(subscription);
     store.close().await;
     std::fs::remove_dir_all(dir)?;
@@ -640,7 +646,7 @@ async fn open_child(dir: &Path) -> BenchResult<()> {
     let (store, report) = EmbeddedStore::open(dir, Options::default())?;
     let elapsed = started.elapsed();
     let peak_rss_kib = proc_status_kib("VmHWM:").unwrap_or(0);
-    assert_eq!(store.head(), report.events, "the open makes every event it found readable");
+    assert_eq!(store.head().as_u64(), report.events, "the open makes every event it found readable");
     println!("{} {rss_before_kib} {peak_rss_kib} {} {report:?}", elapsed.as_nanos(), report.events);
     store.close().await;
     Ok(())
@@ -693,7 +699,7 @@ async fn fill(store: &EmbeddedStore, events: u64, payload: &Bytes) -> BenchResul
     while let Some(joined) = tasks.join_next().await {
         joined??;
     }
-    assert_eq!(store.head(), events, "the fill appends every event");
+    assert_eq!(store.head().as_u64(), events, "the fill appends every event");
     Ok(started.elapsed())
 }
 

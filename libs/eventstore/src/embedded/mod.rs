@@ -66,8 +66,9 @@ use self::record::{Format, Kind};
 use self::segment::{ScanStop, Scanner, Verdict};
 use self::summary::Summary;
 use crate::model::{
-    APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EventData, ExpectedVersion,
-    READ_EVENTS_MAX, RecordedEvent, STREAM_END, StoreError, StreamInfo, StreamName,
+    APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, CHECKPOINT_BYTES_MAX, Direction, EventData,
+    ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, STREAM_END, StoreError, StreamInfo,
+    StreamName, check_checkpoint,
 };
 
 /// Appends waiting for the writer, at most; callers wait for room beyond it.
@@ -80,6 +81,10 @@ pub const GROUP_BYTES_MAX: usize = 8 * 1024 * 1024;
 pub const SEGMENT_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
 
 const LOCK_FILE: &str = "LOCK";
+/// The directory, beside the segments, of the checkpoints kept in the store: a file each.
+const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The permission bits of a checkpoint file: read and written by its owner only.
+const CHECKPOINT_FILE_MODE: u32 = 0o600;
 
 /// Settings of an embedded store.
 #[derive(Debug, Clone)]
@@ -344,7 +349,12 @@ impl crate::EventStore for EmbeddedStore {
         Ok(events)
     }
 
-    async fn read_all(&self, from_position: u64, max_count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        from_position: Position,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let from_position = from_position.as_u64();
         let max_count = max_count.min(READ_EVENTS_MAX);
         let (committed, start, segments) = {
             let index = self.read_index();
@@ -388,17 +398,53 @@ impl crate::EventStore for EmbeddedStore {
         Ok(events)
     }
 
-    fn head(&self) -> u64 {
-        self.shared.head.borrow().position
+    fn head(&self) -> Position {
+        Position::from_u64(self.shared.head.borrow().position)
     }
 
-    async fn wait_for_head(&self, beyond: u64) -> Result<u64, StoreError> {
+    async fn wait_for_head(&self, beyond: Position) -> Result<Position, StoreError> {
+        let beyond = beyond.as_u64();
         let mut receiver = self.shared.head.subscribe();
         let head = *receiver
             .wait_for(|head| head.closed || head.position > beyond)
             .await
             .map_err(|_| StoreError::Closed)?;
-        if head.position > beyond { Ok(head.position) } else { Err(StoreError::Closed) }
+        if head.position > beyond { Ok(Position::from_u64(head.position)) } else { Err(StoreError::Closed) }
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+        check_checkpoint(name, &[])?;
+        let path = self.shared.dir.join(CHECKPOINTS_DIR).join(name);
+        tokio::task::spawn_blocking(move || match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() > CHECKPOINT_BYTES_MAX => Err(StoreError::Corrupted {
+                file: path.display().to_string(),
+                offset: 0,
+                reason: format!("a checkpoint larger than {CHECKPOINT_BYTES_MAX} bytes"),
+            }),
+            Ok(bytes) => Ok(Some(bytes::Bytes::from(bytes))),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(StoreError::io(&format!("reading {}", path.display()), error)),
+        })
+        .await
+        .map_err(|error| StoreError::Io(format!("reading a checkpoint: {error}")))?
+    }
+
+    async fn save_checkpoint(&self, name: &str, value: bytes::Bytes) -> Result<(), StoreError> {
+        check_checkpoint(name, &value)?;
+        if self.shared.head.borrow().closed {
+            return Err(StoreError::Closed);
+        }
+        let dir = self.shared.dir.join(CHECKPOINTS_DIR);
+        let path = dir.join(name);
+        tokio::task::spawn_blocking(move || {
+            disk::create_dir_all_durably(&dir)
+                .and_then(|()| {
+                    disk::write_file_durably(&path, &value, CHECKPOINT_FILE_MODE, disk::Existing::Replace)
+                })
+                .map_err(|error| StoreError::io(&format!("writing {}", path.display()), error))
+        })
+        .await
+        .map_err(|error| StoreError::Io(format!("writing a checkpoint: {error}")))?
     }
 
     async fn stream_info(&self, stream: &StreamName) -> Result<Option<StreamInfo>, StoreError> {
@@ -467,7 +513,7 @@ fn push_events(
             event_type: event_type.to_owned(),
             stream: stream.clone(),
             version: record.first_version + offset as u64,
-            position,
+            position: Position::from_u64(position),
             timestamp_ms: record.timestamp_ms,
             metadata: event.metadata.clone(),
             payload: event.payload.clone(),
@@ -1000,8 +1046,8 @@ impl Writer {
                 let count = ids.len() as u64;
                 return Ok(AppendResult {
                     next_expected_version: first_version + count - 1,
-                    first_position: original_position,
-                    last_position: original_position + count - 1,
+                    first_position: Position::from_u64(original_position),
+                    last_position: Position::from_u64(original_position + count - 1),
                 });
             }
             return Err(StoreError::DuplicateEvent { stream: stream.clone(), id: first_id });
@@ -1035,8 +1081,8 @@ impl Writer {
         let count = events.len() as u64;
         Ok(AppendResult {
             next_expected_version: first_version + count - 1,
-            first_position,
-            last_position: first_position + count - 1,
+            first_position: Position::from_u64(first_position),
+            last_position: Position::from_u64(first_position + count - 1),
         })
     }
 
@@ -1067,8 +1113,8 @@ impl Writer {
         let position = index.next_position.saturating_sub(1);
         Ok(AppendResult {
             next_expected_version: last_version,
-            first_position: position,
-            last_position: position,
+            first_position: Position::from_u64(position),
+            last_position: Position::from_u64(position),
         })
     }
 
@@ -1209,13 +1255,13 @@ mod tests {
         let (store, report) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
         assert_eq!((report.segments, report.events), (2, 5));
         assert_eq!(report.truncated_bytes, (torn.len() / 2) as u64);
-        let read = store.read_all(0, 100).await.expect("read all");
+        let read = store.read_all(Position::START, 100).await.expect("read all");
         let ids: Vec<Uuid> = read.iter().map(|event| event.id).collect();
         assert_eq!(ids, events[..5].iter().map(|event| event.id).collect::<Vec<_>>());
         let stream = StreamName::new("listing-1").expect("name");
         let appended =
             store.append(&stream, ExpectedVersion::Exact(3), vec![event("new")]).await.expect("append");
-        assert_eq!(appended.first_position, 5);
+        assert_eq!(appended.first_position, Position::from_u64(5));
         store.close().await;
 
         // The sealed segment is as it was; the last one was rewritten in the current format.

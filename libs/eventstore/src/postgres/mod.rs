@@ -37,8 +37,8 @@ use uuid::Uuid;
 
 use self::writer::{Operation, Request, Writer};
 use crate::model::{
-    APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EventData, ExpectedVersion,
-    READ_EVENTS_MAX, RecordedEvent, STREAM_END, StoreError, StreamInfo, StreamName,
+    APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EventData, ExpectedVersion, Position,
+    READ_EVENTS_MAX, RecordedEvent, STREAM_END, StoreError, StreamInfo, StreamName, check_checkpoint,
 };
 
 /// Connections the store reads through by default (each pipelines many queries).
@@ -52,6 +52,10 @@ const NOTIFY_CHANNEL: &str = "symbiose_events";
 
 /// Longest wait at connect for the listener of other writers' commits.
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
+/// The wait before listening again after a connection attempt failed, doubled after each
+/// failure up to the longest.
+const LISTEN_RETRY_FIRST: Duration = Duration::from_millis(50);
+const LISTEN_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Settings of a PostgreSQL store.
 #[derive(Clone)]
@@ -299,7 +303,11 @@ impl crate::EventStore for PostgresStore {
 
     /// Reads only below the head in the same snapshot. Committed positions are a gapless
     /// prefix of the log (see the module's documentation), so this bound is belt and braces.
-    async fn read_all(&self, from_position: u64, max_count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        from_position: Position,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.check_open()?;
         let max_count = max_count.min(READ_EVENTS_MAX) as i64;
         if max_count == 0 {
@@ -312,24 +320,52 @@ impl crate::EventStore for PostgresStore {
                  FROM symbiose_events WHERE position >= $1 \
                  AND position < (SELECT next_position FROM symbiose_log WHERE id) \
                  ORDER BY position LIMIT $2",
-                &[&to_sql_u64(from_position), &max_count],
+                &[&to_sql_u64(from_position.as_u64()), &max_count],
             )
             .await
             .map_err(|error| pg_error("reading the log", &error))?;
         rows.iter().map(recorded_event).collect()
     }
 
-    fn head(&self) -> u64 {
-        self.inner.head.borrow().position
+    fn head(&self) -> Position {
+        Position::from_u64(self.inner.head.borrow().position)
     }
 
-    async fn wait_for_head(&self, beyond: u64) -> Result<u64, StoreError> {
+    async fn wait_for_head(&self, beyond: Position) -> Result<Position, StoreError> {
+        let beyond = beyond.as_u64();
         let mut receiver = self.inner.head.subscribe();
         let head = *receiver
             .wait_for(|head| head.closed || head.position > beyond)
             .await
             .map_err(|_| StoreError::Closed)?;
-        if head.position > beyond { Ok(head.position) } else { Err(StoreError::Closed) }
+        if head.position > beyond { Ok(Position::from_u64(head.position)) } else { Err(StoreError::Closed) }
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
+        check_checkpoint(name, &[])?;
+        self.check_open()?;
+        let client = self.inner.pool.client().await?;
+        let row = client
+            .query_opt("SELECT value FROM symbiose_checkpoints WHERE name = $1", &[&name])
+            .await
+            .map_err(|error| pg_error("reading a checkpoint", &error))?;
+        Ok(row.map(|row| Bytes::from(row.get::<_, Vec<u8>>(0))))
+    }
+
+    /// One statement, so one transaction: the old value or the new one, durable at commit.
+    async fn save_checkpoint(&self, name: &str, value: Bytes) -> Result<(), StoreError> {
+        check_checkpoint(name, &value)?;
+        self.check_open()?;
+        let client = self.inner.pool.client().await?;
+        client
+            .execute(
+                "INSERT INTO symbiose_checkpoints (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, saved_at = now()",
+                &[&name, &&value[..]],
+            )
+            .await
+            .map_err(|error| pg_error("saving a checkpoint", &error))?;
+        Ok(())
     }
 
     async fn stream_info(&self, stream: &StreamName) -> Result<Option<StreamInfo>, StoreError> {
@@ -343,9 +379,10 @@ impl crate::EventStore for PostgresStore {
     }
 }
 
-/// The limits the embedded store enforces, and distinct ids within an append (a unique index
+/// The limits the embedded store enforces, and distinct ids within an append (the EventStoreDB
+/// backend checks its appends with this too) (a unique index
 /// would refuse them anyway, for the whole group).
-fn check_append(events: &[EventData]) -> Result<(), StoreError> {
+pub(crate) fn check_append(events: &[EventData]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Err(StoreError::InvalidInput("an append needs at least one event".to_owned()));
     }
@@ -381,7 +418,7 @@ fn recorded_event(row: &Row) -> Result<RecordedEvent, StoreError> {
     let metadata: Vec<u8> = row.try_get(5).map_err(decode)?;
     let payload: Vec<u8> = row.try_get(6).map_err(decode)?;
     Ok(RecordedEvent {
-        position: from_sql_u64(row.try_get(0).map_err(decode)?),
+        position: Position::from_u64(from_sql_u64(row.try_get(0).map_err(decode)?)),
         stream: StreamName::from_trusted(row.try_get(1).map_err(decode)?),
         version: from_sql_u64(row.try_get(2).map_err(decode)?),
         id: row.try_get::<_, Uuid>(3).map_err(decode)?,
@@ -443,7 +480,10 @@ pub(crate) fn advance(head: &watch::Sender<Head>, position: u64) {
 }
 
 /// Keeps the cached head up with other writers of the database: their commits' notifications,
-/// and a poll every `poll` in case one is lost (a dropped connection, a missed LISTEN).
+/// and a poll every `poll` in case one is lost. When the listening connection ends (the server
+/// restarted, the backend was killed), it connects and listens again at once, then after a
+/// backoff doubling from [`LISTEN_RETRY_FIRST`] to [`LISTEN_RETRY_MAX`] while the server does
+/// not answer; the head is read again on each new connection, so commits made meanwhile show.
 async fn follow_head(
     config: tokio_postgres::Config,
     head: Arc<watch::Sender<Head>>,
@@ -451,32 +491,43 @@ async fn follow_head(
     mut stop: watch::Receiver<bool>,
     listening: watch::Sender<bool>,
 ) {
+    let mut backoff = Duration::ZERO;
     loop {
-        if let Err(error) = listen(&config, &head, poll, &mut stop, &listening).await {
-            tracing::warn!(%error, "following the postgresql head, reconnecting");
+        let mut listened = false;
+        match listen(&config, &head, poll, &mut stop, &listening, &mut listened).await {
+            Ok(()) => return,
+            Err(error) => tracing::warn!(%error, "following the postgresql head, reconnecting"),
         }
         if *stop.borrow() {
             return;
         }
+        // A connection that listened ended: try again at once. One that could not: back off.
+        backoff =
+            if listened { Duration::ZERO } else { (backoff * 2).clamp(LISTEN_RETRY_FIRST, LISTEN_RETRY_MAX) };
         tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
+            _ = tokio::time::sleep(backoff) => {}
             _ = stop.changed() => return,
         }
     }
 }
 
-/// One connection's worth of [`follow_head`]: returns `Ok` when asked to stop.
+/// One connection's worth of [`follow_head`]: returns `Ok` when asked to stop, an error as
+/// soon as the connection ends. `listened` is set once it listens.
 async fn listen(
     config: &tokio_postgres::Config,
     head: &Arc<watch::Sender<Head>>,
     poll: Duration,
     stop: &mut watch::Receiver<bool>,
     listening: &watch::Sender<bool>,
+    listened: &mut bool,
 ) -> Result<(), StoreError> {
     let (client, mut connection) =
         config.connect(NoTls).await.map_err(|error| pg_error("connecting to listen", &error))?;
     let notified = head.clone();
+    // Dropped when the connection ends, however it ends: the loop below stops waiting then.
+    let (ended, mut connection_ended) = oneshot::channel::<()>();
     let driver = tokio::spawn(async move {
+        let _ended = ended;
         while let Some(message) = std::future::poll_fn(|context| connection.poll_message(context)).await {
             match message {
                 Ok(AsyncMessage::Notification(notification)) => {
@@ -497,11 +548,15 @@ async fn listen(
             .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
             .await
             .map_err(|error| pg_error("listening", &error))?;
+        *listened = true;
         listening.send_replace(true);
         loop {
             advance(head, read_head(&client).await?);
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
+                _ = &mut connection_ended => {
+                    return Err(StoreError::Io("postgresql: the listening connection ended".to_owned()));
+                }
                 changed = stop.changed() => {
                     if changed.is_err() || *stop.borrow() {
                         return Ok(());

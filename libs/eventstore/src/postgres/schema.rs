@@ -15,10 +15,11 @@ use crate::model::StoreError;
 const MIGRATION_LOCK_KEY: i64 = 0x7379_6d62_696f_7365;
 
 /// `(version, name, sql)`, versions from 1 without gaps.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "the log, streams and events",
-    "
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "the log, streams and events",
+        "
     -- One row: the position the next event will take. Every writing transaction locks it
     -- first, so positions are handed out in commit order.
     CREATE TABLE symbiose_log (
@@ -51,7 +52,21 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
         UNIQUE (stream, version)
     );
     ",
-)];
+    ),
+    (
+        2,
+        "consumer checkpoints",
+        "
+    -- Named progress of the consumers of this database's log (and of the feeds its services
+    -- follow), kept beside the events so a process that moves finds them where its log is.
+    CREATE TABLE symbiose_checkpoints (
+        name text PRIMARY KEY,
+        value bytea NOT NULL,
+        saved_at timestamptz NOT NULL DEFAULT now()
+    );
+    ",
+    ),
+];
 
 /// The schema version this code reads and writes.
 pub(super) fn current_version() -> i32 {

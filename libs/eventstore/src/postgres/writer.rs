@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::{Head, advance, connect, from_sql_u64, notify_channel, pg_error, to_sql_u64};
 use crate::embedded::{GROUP_APPENDS_MAX, GROUP_BYTES_MAX};
-use crate::model::{AppendResult, EventData, ExpectedVersion, StoreError, StreamName};
+use crate::model::{AppendResult, EventData, ExpectedVersion, Position, StoreError, StreamName};
 
 pub(super) type Reply = oneshot::Sender<Result<AppendResult, StoreError>>;
 
@@ -437,8 +437,8 @@ impl Decide<'_> {
                     let count = batch.ids.len() as u64;
                     return Ok(AppendResult {
                         next_expected_version: batch.first_version + count - 1,
-                        first_position: original.batch_position,
-                        last_position: original.batch_position + count - 1,
+                        first_position: Position::from_u64(original.batch_position),
+                        last_position: Position::from_u64(original.batch_position + count - 1),
                     });
                 }
             }
@@ -481,8 +481,8 @@ impl Decide<'_> {
         *self.next_position += count;
         Ok(AppendResult {
             next_expected_version: first_version + count - 1,
-            first_position,
-            last_position: first_position + count - 1,
+            first_position: Position::from_u64(first_position),
+            last_position: Position::from_u64(first_position + count - 1),
         })
     }
 }
@@ -507,8 +507,8 @@ fn delete(
     let position = next_position.saturating_sub(1);
     Ok(AppendResult {
         next_expected_version: last_version,
-        first_position: position,
-        last_position: position,
+        first_position: Position::from_u64(position),
+        last_position: Position::from_u64(position),
     })
 }
 

@@ -16,12 +16,24 @@ async fn the_embedded_store_passes_the_contract() {
         async move { store }
     })
     .await;
+    symbiose_eventstore::contract::run_gapless(|| {
+        let (store, dir) = open_fresh(Options::default());
+        dirs.lock().expect("lock").push(dir);
+        async move { store }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_store_passes_the_contract_across_many_segments() {
     let dirs = Mutex::new(Vec::new());
     symbiose_eventstore::contract::run_all(|| {
+        let (store, dir) = open_fresh(Options { segment_bytes_max: 4096 });
+        dirs.lock().expect("lock").push(dir);
+        async move { store }
+    })
+    .await;
+    symbiose_eventstore::contract::run_gapless(|| {
         let (store, dir) = open_fresh(Options { segment_bytes_max: 4096 });
         dirs.lock().expect("lock").push(dir);
         async move { store }

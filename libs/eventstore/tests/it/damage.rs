@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
 use symbiose_eventstore::{
-    Direction, EventData, EventStore, ExpectedVersion, READ_EVENTS_MAX, STREAM_END, StoreError, StreamName,
+    Direction, EventData, EventStore, ExpectedVersion, Position, READ_EVENTS_MAX, STREAM_END, StoreError,
+    StreamName,
 };
 use uuid::Uuid;
 
@@ -56,7 +57,7 @@ pub(crate) fn open(
 #[derive(Debug, Clone)]
 pub(crate) struct Acknowledged {
     pub(crate) stream: String,
-    pub(crate) first_position: u64,
+    pub(crate) first_position: Position,
     pub(crate) ids: Vec<Uuid>,
 }
 
@@ -283,7 +284,7 @@ async fn a_flipped_bit_in_a_sealed_segment_fails_every_read_that_reaches_it() {
         let mut read = Vec::new();
         let mut page_events = 64;
         let error = loop {
-            match store.read_all(read.len() as u64, page_events).await {
+            match store.read_all(Position::from_u64(read.len() as u64), page_events).await {
                 Ok(page) if page.is_empty() => panic!("{context}: read_all reached the end past the damage"),
                 Ok(page) => read.extend(page.into_iter().map(|event| event.id)),
                 Err(error) if page_events > 1 => {
@@ -340,7 +341,7 @@ async fn assert_last_record_cut(fixture: &Fixture, dir: &Path, context: &str) {
     let last = fixture.acknowledged.last().expect("appends");
     assert_eq!(report.events, fixture.events() - last.ids.len() as u64, "{context}");
     assert_eq!(report.truncated_bytes, length - tail.range.start as u64, "{context}");
-    let read = store.read_all(0, READ_EVENTS_MAX).await.expect("read all");
+    let read = store.read_all(Position::START, READ_EVENTS_MAX).await.expect("read all");
     let ids: Vec<Uuid> = read.iter().map(|event| event.id).collect();
     assert!(ids == fixture.ids_before(tail.record), "{context}: every event before the torn write is there");
     store.close().await;
@@ -436,7 +437,7 @@ async fn a_segment_left_unfinished_by_a_crash_is_removed() {
         .append(&StreamName::new("listing-9").expect("name"), ExpectedVersion::NoStream, vec![event("after")])
         .await
         .expect("append");
-    assert_eq!(next.first_position, fixture.events());
+    assert_eq!(next.first_position.as_u64(), fixture.events());
     store.close().await;
 }
 

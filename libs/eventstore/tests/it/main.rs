@@ -2,16 +2,20 @@
 //! flipped bits everywhere in a record, the operator's verify and repair, crashes of a real
 //! writing process, and power lost under the store, on a simulated disk and on a FUSE file
 //! system that forgets what was not synced. `postgres`: the PostgreSQL store (the contract, the
-//! ordering race, clients killed mid-append), on the server at 127.0.0.1:5432. `copy`: a log
-//! copied between backends, resumed and verified.
+//! ordering race, clients killed mid-append), on the server at 127.0.0.1:5432.
+//! `postgres_restart`: a private PostgreSQL cluster crashed and restarted under sixteen
+//! writers, nothing acknowledged lost. `copy`: a log copied between backends, resumed and
+//! verified.
 
 mod contract;
 mod copy;
 mod crash;
 mod damage;
+mod eventstoredb;
 mod fuse;
 mod offline;
 mod postgres;
+mod postgres_restart;
 mod power_loss;
 mod recovery;
 mod sim_disk;
@@ -30,7 +34,10 @@ pub(crate) async fn read_whole_log(store: &EmbeddedStore) -> Vec<symbiose_events
     use symbiose_eventstore::EventStore as _;
     let mut all = Vec::new();
     loop {
-        let page = store.read_all(all.len() as u64, 10_000).await.expect("read all");
+        let page = store
+            .read_all(symbiose_eventstore::Position::from_u64(all.len() as u64), 10_000)
+            .await
+            .expect("read all");
         if page.is_empty() {
             return all;
         }

@@ -2,7 +2,7 @@
 //! cuts the log at a record boundary and keeps what it cuts.
 
 use symbiose_eventstore::embedded::{self, IndexFile, ProblemKind};
-use symbiose_eventstore::{EventStore, ExpectedVersion, READ_EVENTS_MAX, StoreError, StreamName};
+use symbiose_eventstore::{EventStore, ExpectedVersion, Position, READ_EVENTS_MAX, StoreError, StreamName};
 use uuid::Uuid;
 
 use crate::damage::{Fixture, damage, event, file_name, open, segments};
@@ -119,14 +119,19 @@ async fn repair_cuts_at_a_damaged_record_and_keeps_the_cut_bytes() {
     let (store, report) = open(trial.path()).expect("open after the repair");
     let before = fixture.ids_before(middle.record);
     assert_eq!(report.events, before.len() as u64);
-    let read: Vec<Uuid> =
-        store.read_all(0, READ_EVENTS_MAX).await.expect("read all").iter().map(|event| event.id).collect();
+    let read: Vec<Uuid> = store
+        .read_all(Position::START, READ_EVENTS_MAX)
+        .await
+        .expect("read all")
+        .iter()
+        .map(|event| event.id)
+        .collect();
     assert!(read == before);
     let next = store
         .append(&StreamName::new("listing-9").expect("name"), ExpectedVersion::NoStream, vec![event("after")])
         .await
         .expect("append after the repair");
-    assert_eq!(next.first_position, before.len() as u64);
+    assert_eq!(next.first_position.as_u64(), before.len() as u64);
     store.close().await;
     assert!(embedded::verify(trial.path()).expect("verify").is_sound());
 }
@@ -160,8 +165,13 @@ async fn repair_in_a_sealed_segment_sets_the_later_ones_aside_only_when_asked() 
     let (store, report) = open(trial.path()).expect("open after the repair");
     let before = fixture.ids_before(sealed.record);
     assert_eq!(report.events, before.len() as u64);
-    let read: Vec<Uuid> =
-        store.read_all(0, READ_EVENTS_MAX).await.expect("read all").iter().map(|event| event.id).collect();
+    let read: Vec<Uuid> = store
+        .read_all(Position::START, READ_EVENTS_MAX)
+        .await
+        .expect("read all")
+        .iter()
+        .map(|event| event.id)
+        .collect();
     assert!(read == before);
     store.close().await;
 }

@@ -28,7 +28,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
-use symbiose_eventstore::{AppendResult, EventData, EventStore, ExpectedVersion, RecordedEvent, StreamName};
+use symbiose_eventstore::{
+    AppendResult, EventData, EventStore, ExpectedVersion, Position, RecordedEvent, StreamName,
+};
 use uuid::Uuid;
 
 use crate::sim_disk::{Image, Random, SimDisk};
@@ -227,7 +229,7 @@ async fn check(store: &EmbeddedStore, model: &Model, acknowledged: &[usize]) -> 
     let mut log: Vec<RecordedEvent> = Vec::new();
     loop {
         let page = store
-            .read_all(log.len() as u64, 500)
+            .read_all(Position::from_u64(log.len() as u64), 500)
             .await
             .map_err(|error| format!("reading the log: {error}"))?;
         if page.is_empty() {
@@ -235,7 +237,7 @@ async fn check(store: &EmbeddedStore, model: &Model, acknowledged: &[usize]) -> 
         }
         log.extend(page);
     }
-    if log.len() as u64 != store.head() {
+    if log.len() as u64 != store.head().as_u64() {
         return Err(format!("the log reads {} events, its head is {}", log.len(), store.head()));
     }
     let mut at: HashMap<Uuid, u64> = HashMap::new();
@@ -245,14 +247,14 @@ async fn check(store: &EmbeddedStore, model: &Model, acknowledged: &[usize]) -> 
             return Err(format!("event {} at position {position} was never appended", event.id));
         };
         let sent = &model.batches[number].events[place];
-        if event.position != position as u64
+        if event.position.as_u64() != position as u64
             || event.payload != sent.payload
             || event.metadata != sent.metadata
             || event.event_type != sent.event_type
         {
             return Err(format!("event {} at position {position} is not what was appended", event.id));
         }
-        if at.insert(event.id, event.position).is_some() {
+        if at.insert(event.id, event.position.as_u64()).is_some() {
             return Err(format!("event {} is in the log twice", event.id));
         }
         let version = versions.entry(event.stream.as_str().to_owned()).or_default();
@@ -281,7 +283,7 @@ async fn check(store: &EmbeddedStore, model: &Model, acknowledged: &[usize]) -> 
             return Err(format!("acknowledged event lost: append {number}, event {}", batch.events[0].id));
         };
         let result = model.results.get(number).ok_or_else(|| format!("append {number} has no answer"))?;
-        if result.first_position != first {
+        if result.first_position.as_u64() != first {
             return Err(format!(
                 "acknowledged append {number} was given position {}, it is at {first}",
                 result.first_position
@@ -402,8 +404,8 @@ fn read_run(text: &str) -> (Model, Vec<usize>) {
                 let numbers: Vec<u64> = words.map(|word| word.parse().expect("a number")).collect();
                 let result = AppendResult {
                     next_expected_version: 0,
-                    first_position: numbers[1],
-                    last_position: numbers[2],
+                    first_position: Position::from_u64(numbers[1]),
+                    last_position: Position::from_u64(numbers[2]),
                 };
                 model.results.insert(numbers[0] as usize, result);
             }

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
-use symbiose_eventstore::{Direction, EventData, EventStore, ExpectedVersion, StoreError, StreamName};
+use symbiose_eventstore::{
+    Direction, EventData, EventStore, ExpectedVersion, Position, StoreError, StreamName,
+};
 use uuid::Uuid;
 
 fn stream(name: &str) -> StreamName {
@@ -52,7 +54,7 @@ async fn everything_appended_is_there_after_a_reopen() {
     assert_eq!(report.events, 120);
     assert!(report.segments > 1, "the log spans segments: {report:?}");
     assert_eq!(report.truncated_bytes, 0);
-    let all = store.read_all(0, 1000).await.expect("read all");
+    let all = store.read_all(Position::START, 1000).await.expect("read all");
     assert_eq!(all.iter().map(|event| event.id).collect::<Vec<_>>(), [ids, other.clone()].concat());
     let deleted = store.read_stream(&stream("listing-1"), 0, Direction::Forward, 10).await;
     assert!(matches!(deleted, Err(StoreError::StreamDeleted(_))), "the delete survives: {deleted:?}");
@@ -62,7 +64,7 @@ async fn everything_appended_is_there_after_a_reopen() {
         .append(&stream("listing-2"), ExpectedVersion::Exact(19), vec![event("next")])
         .await
         .expect("append");
-    assert_eq!((next.next_expected_version, next.first_position), (20, 120));
+    assert_eq!((next.next_expected_version, next.first_position.as_u64()), (20, 120));
     store.close().await;
 }
 
@@ -99,13 +101,13 @@ async fn a_torn_final_record_is_dropped_and_the_log_goes_on() {
         .filter(|name| name.contains(".torn-"))
         .collect();
     assert_eq!(kept.len(), 1, "the cut bytes are kept beside the log: {kept:?}");
-    let all = store.read_all(0, 100).await.expect("read all");
+    let all = store.read_all(Position::START, 100).await.expect("read all");
     assert_eq!(all.iter().map(|event| event.id).collect::<Vec<_>>(), ids[..9]);
     let next = store
         .append(&stream("listing-1"), ExpectedVersion::Exact(8), vec![event("after")])
         .await
         .expect("append");
-    assert_eq!(next.first_position, 9, "positions continue without a gap");
+    assert_eq!(next.first_position.as_u64(), 9, "positions continue without a gap");
     store.close().await;
     let (store, report) = EmbeddedStore::open(dir.path(), Options::default()).expect("reopen again");
     assert_eq!((report.events, report.truncated_bytes), (10, 0));
@@ -187,7 +189,7 @@ async fn sealed_segments_open_from_their_index_files() {
     let (store, report) = EmbeddedStore::open(dir.path(), options.clone()).expect("reopen");
     assert!(report.segments > 3, "{report:?}");
     assert_eq!(report.indexed_segments, report.segments - 1, "only the last segment is scanned: {report:?}");
-    let all = store.read_all(0, 1000).await.expect("read all");
+    let all = store.read_all(Position::START, 1000).await.expect("read all");
     assert_eq!(all.iter().map(|event| event.id).collect::<Vec<_>>(), ids);
     store.close().await;
 
@@ -204,7 +206,7 @@ async fn sealed_segments_open_from_their_index_files() {
     let (store, damaged) =
         EmbeddedStore::open(dir.path(), options.clone()).expect("reopen with a damaged index");
     assert_eq!(damaged.indexed_segments, report.segments - 2);
-    let all = store.read_all(0, 1000).await.expect("read all");
+    let all = store.read_all(Position::START, 1000).await.expect("read all");
     assert_eq!(all.iter().map(|event| event.id).collect::<Vec<_>>(), ids);
     let stream =
         store.read_stream(&stream("listing-1"), 0, Direction::Forward, 1000).await.expect("read stream");
@@ -222,7 +224,7 @@ async fn closing_stops_every_handle_and_wakes_every_waiter() {
     let other = store.clone();
     let waiter = tokio::spawn({
         let store = store.clone();
-        async move { store.subscribe_all(0).next().await }
+        async move { store.subscribe_all(Position::START).next().await }
     });
     store.close().await;
     let woken =

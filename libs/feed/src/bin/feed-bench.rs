@@ -109,7 +109,7 @@ async fn import_run(nats: &NatsServer, events: u64) -> BenchResult<Duration> {
     let started = Instant::now();
     let imports =
         symbiose_feed::start_imports(symbiose_feed::jetstream(client), store.clone(), "bench", &["listings"]);
-    while store.head() < events {
+    while store.head().as_u64() < events {
         if started.elapsed() > RUN_TIMEOUT {
             return Err(
                 format!("the import did not finish in {RUN_TIMEOUT:?}: {} events", store.head()).into()
@@ -184,6 +184,6 @@ async fn fill(store: &EmbeddedStore, events: u64) -> BenchResult<()> {
     while let Some(result) = tasks.join_next().await {
         result??;
     }
-    assert_eq!(store.head(), events);
+    assert_eq!(store.head().as_u64(), events);
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use symbiose_eventstore::Position;
 use symbiose_feed::testing::NatsServer;
 use symbiose_feed::{ConsumerOptions, Feed};
 
@@ -82,7 +83,7 @@ async fn a_consumer_on_the_local_feed_parks_a_poison_event_in_its_dead_letter_fi
     let options = options("catalog", dir.path());
     let recorder = poisoned();
     let applied = recorder.applied.clone();
-    let feed = Feed::local(store.clone(), 0, Some(CONTEXT), &options);
+    let feed = Feed::local(store.clone(), Position::START, Some(CONTEXT), &options);
     let consumer = ConsumerTask::spawn(feed, recorder, options.clone());
     consumer.done_with(EVENTS).await;
     let stats = consumer.stop().await;
@@ -136,7 +137,7 @@ async fn a_transient_failure_is_retried_past_the_delivery_bound_and_never_parked
     // Four times the bound after which a failing event would be parked.
     let failures = 4 * DELIVERIES_MAX;
     let away = Away { recorder, failures, failed: 0, on: legal_name(POISON) };
-    let feed = Feed::local(store.clone(), 0, Some(CONTEXT), &options);
+    let feed = Feed::local(store.clone(), Position::START, Some(CONTEXT), &options);
     let consumer = ConsumerTask::spawn(feed, away, options.clone());
     consumer.done_with(EVENTS).await;
     let stats = consumer.stop().await;

@@ -40,10 +40,10 @@ async fn nats_killed_while_events_are_appended_loses_nothing_and_each_event_is_a
     })
     .await;
     nats.kill();
-    let head_at_kill = store.head();
+    let head_at_kill = store.head().as_u64();
     let store_for_wait = store.clone();
     eventually("events to be appended while NATS is down", || {
-        store_for_wait.head() >= (head_at_kill + APPENDED_WHILE_DOWN).min(EVENTS)
+        store_for_wait.head().as_u64() >= (head_at_kill + APPENDED_WHILE_DOWN).min(EVENTS)
     })
     .await;
     // Down long enough for the relay to fail, not only for the client to buffer.
@@ -106,8 +106,11 @@ async fn a_relay_restarted_in_the_middle_of_a_batch_leaves_no_gap_and_no_duplica
     .await;
     first.crash().await;
     let crashed = metrics.stats();
-    let checkpoint =
-        Checkpoint::load(&rare.checkpoint_path).expect("checkpoint").get("next_position").expect("saved");
+    let checkpoint = Checkpoint::load_from(&store, &rare.checkpoint_name, &rare.checkpoint_path)
+        .await
+        .expect("checkpoint")
+        .get("next_position")
+        .expect("saved in the store");
     assert!(
         checkpoint < crashed.published,
         "it died in the middle of a batch: {checkpoint} < {}",

@@ -131,7 +131,7 @@ impl RelayTask {
         let metrics = self.metrics.clone();
         let head = store.head();
         eventually(&format!("the relay to confirm position {head}"), || {
-            metrics.stats().confirmed_position >= head
+            metrics.stats().confirmed_position >= head.as_u64()
         })
         .await;
     }
@@ -179,7 +179,7 @@ impl Handler for Recorder {
         if self.poison.as_ref() == Some(&name) {
             return Err(format!("cannot project {name}: poison for this test").into());
         }
-        self.applied.lock().expect("not poisoned").push((event.position, event.id, name));
+        self.applied.lock().expect("not poisoned").push((event.position.as_u64(), event.id, name));
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use prost::Message as _;
-use symbiose_eventstore::{EventData, EventStore, ExpectedVersion, RecordedEvent, StreamName};
+use symbiose_eventstore::{EventData, EventStore, ExpectedVersion, Position, RecordedEvent, StreamName};
 use symbiose_feed::{ConsumerOptions, Feed, Handler, HandlerError};
 use symbiose_kit::trace::{self, TraceContext};
 use symbiose_proto::common::v1 as common;
@@ -62,7 +62,7 @@ async fn a_reaction_continues_the_trace_of_its_event_caused_by_it() {
 
     let options = ConsumerOptions::new("traced", dir.path()).expect("options");
     let contexts = Contexts::default();
-    let feed = Feed::local(store.clone(), 0, Some(CONTEXT), &options);
+    let feed = Feed::local(store.clone(), Position::START, Some(CONTEXT), &options);
     let consumer = ConsumerTask::spawn(feed, contexts.clone(), options);
     consumer.done_with(ids.len() as u64).await;
     consumer.stop().await;

@@ -29,7 +29,7 @@ use symbiose_catalog::query::{Query, Sort};
 use symbiose_domain::{GeoPoint, MaterialFamily, PalletGrade, geo};
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
 use symbiose_eventstore::{
-    EventData, EventStore, ExpectedVersion, READ_EVENTS_MAX, RecordedEvent, StreamName,
+    EventData, EventStore, ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, StreamName,
 };
 use symbiose_feed::ConsumerOptions;
 use symbiose_proto::common::v1 as common;
@@ -242,9 +242,9 @@ async fn scan(
     let started = Instant::now();
     let mut next = 0;
     while next < head {
-        let page = store.read_all(next, READ_EVENTS_MAX).await?;
+        let page = store.read_all(Position::from_u64(next), READ_EVENTS_MAX).await?;
         let last = page.last().context("the log ends before its head")?;
-        next = last.position + 1;
+        next = last.position.as_u64() + 1;
         each(&page)?;
     }
     Ok(started.elapsed())
@@ -265,9 +265,12 @@ async fn time_rebuild(
         let _ = stopped.await;
     }));
     let mut position = catalog.watch_position();
-    tokio::time::timeout(Duration::from_secs(REBUILD_WAIT_S_MAX), position.wait_for(|next| *next >= events))
-        .await
-        .context("the rebuild did not finish in time")??;
+    tokio::time::timeout(
+        Duration::from_secs(REBUILD_WAIT_S_MAX),
+        position.wait_for(|next| next.as_u64() >= events),
+    )
+    .await
+    .context("the rebuild did not finish in time")??;
     let rebuilt = started.elapsed();
     let _ = stop.send(());
     task.await??;
@@ -337,7 +340,7 @@ async fn time_phases(store: &EmbeddedStore, events: u64) -> anyhow::Result<()> {
     let took = scan(store, events, |page| {
         for event in page {
             if let Some((id, decoded)) = symbiose_catalog::listing_event(event).map_err(anyhow::Error::msg)? {
-                rebuild.push(id, event.version, event.position, &decoded);
+                rebuild.push(id, event.version, event.position.as_u64(), &decoded);
             }
         }
         Ok(())
@@ -377,7 +380,7 @@ async fn run(arguments: &Arguments, dir: &std::path::Path) -> anyhow::Result<()>
     let (store, _) = EmbeddedStore::open(dir.join("events"), Options::default())?;
     let started = Instant::now();
     fill(&store, arguments.listings).await?;
-    let events = store.head();
+    let events = store.head().as_u64();
     let filled = started.elapsed();
     println!(
         "fill: {} listings, {events} events in {:.2} s = {:.0} events/s",
