@@ -241,8 +241,12 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
             failures.check((variable in env) == tls, context, f"{variable} must be set exactly when tls.enabled")
         failures.check(("SYMBIOSE_TLS_CLIENT_CA" in env) == (tls and merged["tls"]["clientCa"]), context,
                        "SYMBIOSE_TLS_CLIENT_CA must be set exactly when tls.enabled and tls.clientCa")
-        failures.check(("SYMBIOSE_EVENTSTORE_CONNECTION_STRING" in env) == merged["eventstore"]["enabled"], context,
-                       "the EventStoreDB connection string must be passed exactly when eventstore.enabled")
+        esdb = [variable.get("valueFrom", {}).get("secretKeyRef") for variable in container.get("env", [])
+                if variable["name"] == "SYMBIOSE_EVENTSTORE_CONNECTION_STRING"]
+        expected_ref = {"name": merged["store"]["eventstoredb"]["existingSecret"], "key": service}
+        failures.check(esdb == ([expected_ref] if keeps_a_store and store == "eventstoredb" else []), context,
+                       f"SYMBIOSE_EVENTSTORE_CONNECTION_STRING is {esdb!r}, expected the Secret's key {service!r} "
+                       "with eventstoredb")
 
         # Files from Secrets: every path a variable names is on a mounted Secret.
         mounts = {mount["name"]: mount for mount in container.get("volumeMounts", [])}
@@ -340,7 +344,7 @@ def main() -> int:
             "created signing key, EventStoreDB": merge(REQUIRED_VALUES, {
                 "signingKey": {"existingSecret": "", "create": True,
                                "value": "c3ltYmlvc2Utc3ltYmlvc2Utc3ltYmlvc2Utc3ltYmk="},
-                "eventstore": {"enabled": True, "connectionString": "esdb://eventstore:2113?tls=false"},
+                "store": {"backend": "eventstoredb", "eventstoredb": {"existingSecret": "symbiose-eventstoredb"}},
                 "metrics": {"enabled": False},
             }),
             "PostgreSQL store": merge(REQUIRED_VALUES, {
@@ -382,9 +386,9 @@ def main() -> int:
             "TLS without its Secret": (merge(REQUIRED_VALUES, {"tls": {"enabled": True}}), "/tls/existingSecret"),
             "PostgreSQL without its Secret": (merge(REQUIRED_VALUES, {"store": {"backend": "postgres"}}),
                                              "existingSecret"),
-            "EventStoreDB as the store": (merge(REQUIRED_VALUES, {"store": {"backend": "eventstoredb"}}), "backend"),
-            "EventStoreDB without a connection string": (merge(REQUIRED_VALUES, {"eventstore": {"enabled": True}}),
-                                                         "connectionString"),
+            "EventStoreDB without its Secret": (merge(REQUIRED_VALUES, {"store": {"backend": "eventstoredb"}}),
+                                                "existingSecret"),
+            "an unknown store": (merge(REQUIRED_VALUES, {"store": {"backend": "mysql"}}), "backend"),
             "autoscaling min above max": (merge(REQUIRED_VALUES, {"services": {"catalog": {"autoscaling": {
                 "enabled": True, "minReplicas": 5, "maxReplicas": 2}}}}), "minReplicas"),
             "a target CPU of 0%": (merge(REQUIRED_VALUES, {"services": {"catalog": {"autoscaling": {

@@ -127,19 +127,25 @@ The container's environment, one variable per setting of the services' configura
   value: {{ $config.otlpEndpoint | quote }}
 {{- end }}
 {{- if has .name (list "listings" "matching" "logistics" "settlement") }}
+{{- if not (has $values.store.backend (list "embedded" "postgres" "eventstoredb")) }}
+{{- fail (printf "store.backend: %q is not a store: embedded, postgres or eventstoredb" $values.store.backend) }}
+{{- end }}
 - name: SYMBIOSE_STORE
   value: {{ $values.store.backend | quote }}
 {{- if eq $values.store.backend "postgres" }}
 - name: SYMBIOSE_POSTGRES_URL
   valueFrom:
     secretKeyRef:
-      name: {{ $values.store.postgres.existingSecret | quote }}
+      name: {{ required "store.postgres.existingSecret: store.backend is postgres, name the Secret holding each service's PostgreSQL URL" $values.store.postgres.existingSecret | quote }}
       key: {{ .name | quote }}
 {{- end }}
-{{- end }}
-{{- if $values.eventstore.enabled }}
+{{- if eq $values.store.backend "eventstoredb" }}
 - name: SYMBIOSE_EVENTSTORE_CONNECTION_STRING
-  value: {{ $values.eventstore.connectionString | quote }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "store.eventstoredb.existingSecret: store.backend is eventstoredb, name the Secret holding each service's connection string" $values.store.eventstoredb.existingSecret | quote }}
+      key: {{ .name | quote }}
+{{- end }}
 {{- end }}
 {{- with .service.extraEnv }}
 {{ toYaml . }}
