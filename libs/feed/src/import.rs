@@ -54,6 +54,9 @@ const IMPORT_RETRY: Backoff = Backoff::REDELIVERY;
 const IMPORT_APPEND_BYTES_MAX: usize = APPEND_BYTES_MAX / 2;
 /// Streams an import remembers as broken (an event of theirs parked), at most.
 const BROKEN_STREAMS_MAX: usize = 4096;
+/// How long an import waits for a message before it looks at its consumer (see
+/// [`Import::idle`]).
+const IMPORT_IDLE_CHECK: Duration = Duration::from_secs(1);
 /// How often [`RunningImports::caught_up`] looks.
 pub const IMPORT_CATCH_UP_POLL_MS: u64 = 50;
 /// Longest wait, at a stop, for JetStream to take the acknowledgements sent.
@@ -400,12 +403,18 @@ impl<S: EventStore> Import<S> {
             let pause = loop {
                 let first = tokio::select! {
                     _ = stopped.wait_for(|stopped| *stopped) => None,
-                    first = messages.next() => Some(first),
+                    first = tokio::time::timeout(IMPORT_IDLE_CHECK, messages.next()) => Some(first),
                 };
                 let Some(first) = first else {
                     drop(messages);
                     self.settle(&mut consumer).await;
                     return Ok(());
+                };
+                let Ok(first) = first else {
+                    if self.idle(&mut consumer, delivery).await {
+                        break Duration::ZERO;
+                    }
+                    continue;
                 };
                 let mut batch = match first {
                     Some(Ok(message)) => vec![message],
@@ -455,6 +464,31 @@ impl<S: EventStore> Import<S> {
                 _ = stopped.wait_for(|stopped| *stopped) => return Ok(()),
             }
         }
+    }
+
+    /// Looks at the consumer after [`IMPORT_IDLE_CHECK`] without a message: says to take the
+    /// stream again from the floor when JetStream delivered messages this session never got
+    /// (a pull request of a process killed before may still wait on the consumer and take
+    /// them, into an inbox nobody reads, until it expires and their acknowledgement wait runs
+    /// out), and marks the import caught up when nothing waits.
+    async fn idle(&self, consumer: &mut consumer::Consumer<pull::Config>, delivery: u64) -> bool {
+        let Ok(info) = consumer.info().await else {
+            return false;
+        };
+        if info.delivered.consumer_sequence > delivery {
+            tracing::info!(
+                consumer = %self.name,
+                received = delivery,
+                delivered = info.delivered.consumer_sequence,
+                "deliveries this import never received: taking the stream again from the acknowledgement floor"
+            );
+            return true;
+        }
+        if info.num_pending == 0 && info.delivered.stream_sequence <= info.ack_floor.stream_sequence {
+            self.counters.pending.store(0, Ordering::Relaxed);
+            self.counters.caught_up.store(true, Ordering::Relaxed);
+        }
+        false
     }
 
     /// Waits, at most [`IMPORT_SETTLE_MS_MAX`], for JetStream to have taken every

@@ -251,7 +251,52 @@ async fn a_service_alone_imports_another_contexts_events_once_and_never_relays_t
     let mut stream = jetstream.get_stream(STREAM).await.expect("the listings' stream");
     let info = stream.info().await.expect("stream info");
     assert_eq!(info.state.messages, 3 * EVENTS, "the listings' events, once each");
+    imports.stop().await;
+
+    // A process killed while its pull request waited on the consumer: JetStream would hand the
+    // next messages to that request, into an inbox nobody reads, until it expires (a minute
+    // here) and their acknowledgement wait runs out. The next start takes the stream again from
+    // the floor instead, so the new events come at once.
+    let ghost = symbiose_feed::connect(&nats.url(), None, "a killed process").await.expect("connect");
+    let inbox = ghost.new_inbox();
+    let _unread = ghost.subscribe(inbox.clone()).await.expect("subscribe");
+    let next =
+        format!("$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{}", symbiose_feed::importer_name("matching", CONTEXT));
+    ghost
+        .publish_with_reply(next, inbox, r#"{"batch":256,"expires":60000000000}"#.into())
+        .await
+        .expect("a pull request");
+    ghost.flush().await.expect("flush");
+    let info = consumer_info(&jetstream).await;
+    assert!(info.num_waiting >= 1, "the pull request waits on the consumer: {info:?}");
+    let imports = symbiose_feed::start_imports(jetstream.clone(), matching.clone(), "matching", &[CONTEXT]);
+    tokio::time::timeout(WAIT_MAX, imports.caught_up()).await.expect("nothing to import yet");
+    ids.extend(append_organizations(&listings, 3 * EVENTS, EVENTS, 3).await);
+    listings_relay.caught_up(&listings).await;
+    // Well within the consumer's acknowledgement wait (10 s) and the request's minute.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while matching.head().as_u64() < 4 * EVENTS {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the new events are imported at once, not after the stale request expires");
+    let (_, counters) = imports.counters().next().expect("one import");
+    assert_eq!(counters.restarts.load(Ordering::Relaxed), 1, "once from the floor, at start");
+    drop(ghost);
+
     matching_relay.stop().await;
     imports.stop().await;
     listings_relay.stop().await;
+}
+
+async fn consumer_info(jetstream: &async_nats::jetstream::Context) -> async_nats::jetstream::consumer::Info {
+    let mut consumer: async_nats::jetstream::consumer::Consumer<pull::Config> = jetstream
+        .get_stream(STREAM)
+        .await
+        .expect("the stream")
+        .get_consumer(&symbiose_feed::importer_name("matching", CONTEXT))
+        .await
+        .expect("the import's consumer");
+    consumer.info().await.expect("the consumer's info").clone()
 }

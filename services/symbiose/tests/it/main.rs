@@ -86,9 +86,19 @@ impl ServerProcess {
                 }
             }
         });
-        let addr = receiver
-            .recv_timeout(Duration::from_millis(SERVER_WAIT_MS))
-            .unwrap_or_else(|_| panic!("{binary} says where it listens"));
+        let addr = receiver.recv_timeout(Duration::from_millis(SERVER_WAIT_MS)).unwrap_or_else(|_| {
+            let exited = child.try_wait().ok().flatten();
+            let log = std::fs::read(data_dir.path().join("stderr.log")).unwrap_or_default();
+            let log = String::from_utf8_lossy(&log);
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            let _ = child.kill();
+            panic!(
+                "{binary} did not say where it listens within {SERVER_WAIT_MS} ms ({}); the last lines of its log:\n{}",
+                exited.map_or("still running".to_owned(), |status| format!("it exited: {status}")),
+                tail.join("\n")
+            )
+        });
         ServerProcess { child: Some(child), url: format!("http://{addr}"), data_dir }
     }
 
