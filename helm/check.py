@@ -336,6 +336,11 @@ def main() -> int:
                        "every service is enabled by default")
         failures.check(not defaults["services"]["catalog"]["autoscaling"]["enabled"], "values.yaml",
                        "catalog autoscaling is off by default")
+        # The image image/build.sh makes: its name in the README, its user (image/stage.sh).
+        failures.check(defaults["image"]["repository"] == "registry.example.com/symbiose/symbiose", "values.yaml",
+                       "image.repository is the image the README builds and pushes")
+        failures.check(all(defaults["podSecurityContext"][key] == 65532 for key in ("runAsUser", "runAsGroup", "fsGroup")),
+                       "values.yaml", "the pods run as the image's user and group, 65532")
 
         renders = {
             "defaults": REQUIRED_VALUES,

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs the image built by image/build.sh: the one-process server inside it (chroot isolation,
+# as its user 65532, its data in the image's /data), then the client inside it too: health
+# must answer SERVING, and a call with the operator token the server wrote in /data must
+# succeed. Exits non-zero otherwise, with the server's log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=target/image
+version="$(cargo metadata --no-deps --format-version 1 --locked |
+    python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "symbiose"))')"
+tag="symbiose:$version"
+buildah=(buildah --root "$PWD/$out/storage" --runroot "$PWD/$out/run" --storage-driver vfs)
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+server="http://127.0.0.1:$port"
+log="$out/smoke-server.log"
+
+container="$("${buildah[@]}" from --pull-never --name "symbiose-smoke-$$" "$tag")"
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    "${buildah[@]}" rm "$container" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+inside() {
+    "${buildah[@]}" run --isolation chroot --network host --user 65532:65532 \
+        --env SYMBIOSE_SERVER="$server" "$container" -- "$@"
+}
+
+echo "smoke: the server in $tag on $server (as uid 65532, data in /data)"
+"${buildah[@]}" run --isolation chroot --network host --user 65532:65532 \
+    --env SYMBIOSE_LISTEN_ADDR="127.0.0.1:$port" --env SYMBIOSE_METRICS_ADDR=off \
+    "$container" -- /usr/local/bin/symbiose >"$log" 2>&1 &
+server_pid=$!
+
+health=""
+for _ in $(seq 1 120); do
+    health="$(inside /usr/local/bin/symbiose health 2>/dev/null || true)"
+    [ "$health" = "SERVING" ] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+    sleep 0.5
+done
+if [ "$health" != "SERVING" ]; then
+    echo "smoke: the server in the image never answered SERVING (last answer: '$health'); its log:" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+fi
+echo "smoke: health inside the image: $health"
+
+# An authenticated call: the client finds the operator token in /data, as the README says.
+families="$(inside /usr/local/bin/symbiose families)"
+if ! grep -q "^pallets " <<<"$families"; then
+    echo "smoke: the authenticated call failed: $families" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+fi
+echo "smoke: an authenticated call inside the image (symbiose families): $(wc -l <<<"$families") families, first: $(head -n 1 <<<"$families" | cut -c1-60)"
+
+# The data directory was written by the service's user, not root: /data is the image's
+# volume, which buildah keeps with the container.
+token="$(find "$out/storage" "$out/run" -path '*/data/operator.token' -o -path '*volumes*/operator.token' 2>/dev/null | head -n 1)"
+if [ -z "$token" ]; then
+    echo "smoke: the server wrote no /data/operator.token" >&2
+    exit 1
+fi
+owner="$(stat -c %u "$token")"
+if [ "$owner" != "65532" ]; then
+    echo "smoke: /data/operator.token belongs to uid $owner, not 65532" >&2
+    exit 1
+fi
+echo "smoke: /data/operator.token belongs to uid $owner"
+echo "smoke: passed"
