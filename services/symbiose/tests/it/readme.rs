@@ -34,7 +34,7 @@ const END_SECTION: &str = "### With grpcurl";
 /// block after this sentence), and the section after it.
 const SCALE_SECTION: &str = "## Running at scale";
 const SCALE_SCRIPT_AFTER: &str = "On one machine, with a";
-const SCALE_END_SECTION: &str = "### Installing the chart";
+const SCALE_END_SECTION: &str = "### The container image";
 /// The four services' binaries, as the README names them under target/release.
 const SERVICE_BINARIES: [(&str, &str); 4] = [
     ("symbiose-listings", env!("CARGO_BIN_EXE_symbiose-listings")),
