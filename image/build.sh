@@ -15,15 +15,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=target/image
-version="$(cargo metadata --no-deps --format-version 1 --locked |
-    python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "symbiose"))')"
+# The version and the licence (an SPDX expression, spaces and all) of the `symbiose` crate.
+read -r version licenses < <(cargo metadata --no-deps --format-version 1 --locked |
+    python3 -c 'import json, sys; p = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "symbiose"); print(p["version"], p["license"])')
 revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain 2>/dev/null)" ]; then revision="$revision-dirty"; fi
 # Without credentials: a remote URL may carry a user and password.
 source_url="${SYMBIOSE_IMAGE_SOURCE:-$(git remote get-url origin 2>/dev/null | sed -E 's#://[^/@]*@#://#' || true)}"
 source_url="${source_url:-unknown}"
-licenses="$(cargo metadata --no-deps --format-version 1 --locked |
-    python3 -c 'import json, sys; print(next(p["license"] for p in json.load(sys.stdin)["packages"] if p["name"] == "symbiose"))')"
 tag="symbiose:$version"
 archive="$out/symbiose-$version.oci.tar"
 buildah=(buildah --root "$PWD/$out/storage" --runroot "$PWD/$out/run" --storage-driver vfs)
@@ -64,6 +63,7 @@ echo "image: buildah build $tag (from scratch)"
 rm -f "$archive"
 "${buildah[@]}" push --quiet "$tag" "oci-archive:$archive:$tag"
 cp "$out/sbom.spdx.json" "$out/symbiose-$version.spdx.json"
+echo "$tag" >"$out/tag"
 finished=$(date +%s)
 
 unpacked="$(du -sb "$out/context/rootfs" | cut -f1)"

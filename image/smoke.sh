@@ -7,9 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=target/image
-version="$(cargo metadata --no-deps --format-version 1 --locked |
-    python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "symbiose"))')"
-tag="symbiose:$version"
+# The tag of the last image image/build.sh made.
+tag="$(cat "$out/tag" 2>/dev/null || true)"
+if [ -z "$tag" ]; then
+    echo "smoke: no image: run image/build.sh first" >&2
+    exit 1
+fi
 buildah=(buildah --root "$PWD/$out/storage" --runroot "$PWD/$out/run" --storage-driver vfs)
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 server="http://127.0.0.1:$port"
