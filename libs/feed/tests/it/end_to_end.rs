@@ -212,13 +212,7 @@ async fn a_service_alone_imports_another_contexts_events_once_and_never_relays_t
     // messages' acknowledgement wait and behind later ones.
     ids.extend(append_organizations(&listings, 2 * EVENTS, EVENTS, 3).await);
     listings_relay.caught_up(&listings).await;
-    let consumer: async_nats::jetstream::consumer::Consumer<pull::Config> = jetstream
-        .get_stream(STREAM)
-        .await
-        .expect("the stream")
-        .get_consumer(&symbiose_feed::importer_name("matching", CONTEXT))
-        .await
-        .expect("the import's consumer");
+    let consumer = import_consumer(&jetstream).await;
     let mut taken = consumer.fetch().max_messages(10).messages().await.expect("fetch");
     for _ in 0..10 {
         tokio::time::timeout(WAIT_MAX, taken.next()).await.expect("in time").expect("a message").expect("ok");
@@ -290,13 +284,19 @@ async fn a_service_alone_imports_another_contexts_events_once_and_never_relays_t
     listings_relay.stop().await;
 }
 
-async fn consumer_info(jetstream: &async_nats::jetstream::Context) -> async_nats::jetstream::consumer::Info {
-    let mut consumer: async_nats::jetstream::consumer::Consumer<pull::Config> = jetstream
+/// Matching's durable consumer of the listings' stream, the one its import pulls from.
+async fn import_consumer(
+    jetstream: &async_nats::jetstream::Context,
+) -> async_nats::jetstream::consumer::Consumer<pull::Config> {
+    jetstream
         .get_stream(STREAM)
         .await
         .expect("the stream")
         .get_consumer(&symbiose_feed::importer_name("matching", CONTEXT))
         .await
-        .expect("the import's consumer");
-    consumer.info().await.expect("the consumer's info").clone()
+        .expect("the import's consumer")
+}
+
+async fn consumer_info(jetstream: &async_nats::jetstream::Context) -> async_nats::jetstream::consumer::Info {
+    import_consumer(jetstream).await.info().await.expect("the consumer's info").clone()
 }
