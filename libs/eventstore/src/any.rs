@@ -188,23 +188,15 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_embedded_arm_passes_the_contract() {
         let dirs = std::sync::Mutex::new(Vec::new());
-        crate::contract::run_all(|| {
+        let new_store = || {
             let dir = tempfile::tempdir().expect("a directory");
             let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
             dirs.lock().expect("lock").push(dir);
             let store = AnyStore::from(store);
             assert_eq!(store.backend(), "embedded");
             async move { store }
-        })
-        .await;
-        crate::contract::run_gapless(|| {
-            let dir = tempfile::tempdir().expect("a directory");
-            let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
-            dirs.lock().expect("lock").push(dir);
-            let store = AnyStore::from(store);
-            assert_eq!(store.backend(), "embedded");
-            async move { store }
-        })
-        .await;
+        };
+        crate::contract::run_all(&new_store).await;
+        crate::contract::run_gapless(&new_store).await;
     }
 }
