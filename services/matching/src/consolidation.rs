@@ -2,8 +2,8 @@
 //! that no single offer near it can fill.
 //!
 //! For a request, [`MatchIndex::consolidate`] takes its compatible offers (every rule applies,
-//! except that the request's minimum lot is asked of the whole load, not of each offer), as the
-//! index's walk finds them, nearest first. If one of them covers the request alone there is
+//! except that the request's minimum lot is asked of the whole load, not of each offer): the
+//! [`COMPATIBLE_MAX`](crate::index::COMPATIBLE_MAX) nearest, nearest first. If one of them covers the request alone there is
 //! nothing to consolidate: `find` proposes it. Otherwise each of the [`SEEDS_MAX`] nearest
 //! offers is tried as the first of a load: the offers of the same waste code whose sites lie
 //! within [`CLUSTER_RADIUS_KM`] of it are added largest first (fewest stops), at most

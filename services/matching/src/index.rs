@@ -1,6 +1,6 @@
 //! `MatchIndex`: the open candidates, and the best compatible counterparts of a listing.
 //!
-//! Candidates live in a slab; their places are in R-trees (`rstar`), per partition: side,
+//! Candidates live in a slab; their entries (a point and a summary) are in partitions: side,
 //! material family, unit, currency and waste code. The rules demand the family, unit and
 //! currency equal, so a search reads only the partitions of its group; and it reads only the
 //! waste codes the material rule admits: for an offer, the requests naming its code and those
@@ -8,39 +8,29 @@
 //! accepts (a request is indexed under each); for a request naming none, every code.
 //!
 //! Points lie on a sphere of the earth's radius (x, y, z in km), as in the catalog, so a ball
-//! around a point in space is a disc around it on the map. Each leaf carries a summary of what
+//! around a point in space is a disc around it on the map. Each entry carries a summary of what
 //! the rules read but the accepted codes and the quality's text (owner, waste code, quality,
 //! quantities, window, price, country, reach), so entries that cannot match are passed over
 //! without reading the candidate; what passes is checked with `rules::check`, the one
-//! definition of a match, before `find` returns it. Nodes are wide (up to 64 entries, see
-//! `WideNodes`): a search is bound by memory reads, not by comparisons.
+//! definition of a match, and scored with `score::score`, before `find` keeps it.
 //!
-//! A partition has two trees: one bulk-loaded by [`MatchIndex::bulk_load`] that afterwards
-//! only loses entries, and one that takes every later insert. `rstar` 0.12's bulk load can put
-//! leaves at different depths, and an insert into such a tree then panics ("This is a bug in
-//! rstar", georust/rstar#239); a tree built by inserts alone is always well formed. A search
-//! reads both.
+//! A partition keeps its entries in packed trees (see [`tree`]) whose every node carries the
+//! bounds of what lies under it: its box in space, its lowest and highest price, quantity,
+//! start and end of availability, its largest reach, its countries. From them a search knows,
+//! before reading a node, the best score any counterpart under it could reach (the nearest
+//! point of the box, the best price, the largest lot, the earliest start, each component at
+//! its best, see [`Query::bound`]), or that none of them can match at all.
 //!
-//! A search reads the counterpart partitions in widening rings around the listing's place: a
-//! disc of [`RING_KM_FIRST`] km, then rings out to [`RING_GROWTH`] times the last radius (each
-//! entry is read once: a ring's selection skips subtrees inside the last disc), up to the
-//! search radius (for a request, its maximum distance; for an offer, the largest maximum
-//! distance of the indexed requests of its partition, and no farther than it delivers if it
-//! only delivers). It stops widening once the summaries admit [`COMPATIBLE_ENOUGH`]
-//! counterparts, and stops altogether after [`COMPATIBLE_MAX`] admitted or [`EXAMINED_MAX`]
-//! entries read. `find` then ranks what it found by score, computed from the summaries, and
-//! checks the best with `rules::check`, down the ranking, until it holds `limit` matches.
-//!
-//! So the best `limit` are chosen among the compatible counterparts within the last disc read
-//! in full (the nearest ones) and those met in the next ring before a bound stopped it. That is
-//! a deliberate bound, so a search costs about the same with a thousand or a million listings
-//! around: a farther counterpart that would score higher on price is not seen once enough
-//! nearer ones are.
+//! `find` is exact: it returns the best `limit` by score among every compatible counterpart in
+//! the index, the same as an exhaustive scan with `rules::check` and `score::score` would, with
+//! the same tie-breaks. It walks the nodes of every partition it reads best bound first,
+//! keeping the best `limit` matches found so far, and stops once no unread node's bound can
+//! reach the last of them: a threshold algorithm. Where the best lie close and cheap, a search
+//! reads a few leaves; a request whose best counterpart is far reads farther, as it must.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
 
-use rstar::primitives::GeomWithData;
-use rstar::{AABB, PointDistance, RStarInsertionStrategy, RTree, RTreeParams, SelectionFunction};
 use symbiose_domain::{Country, Currency, GeoPoint, MaterialFamily, Unit, WasteCode};
 use symbiose_listings_contract::listing::{Delivery, Side};
 use symbiose_listings_contract::organization::Permit;
@@ -50,25 +40,26 @@ use crate::rules::{self, QualityKey};
 use crate::score::{self, Score};
 use crate::{Candidate, Fit};
 
+mod tree;
+
+use tree::{Bounds, Entry, Partition, Tree, country_bit};
+
 /// Most matches one `find` returns.
 pub const MATCHES_MAX: usize = 100;
-/// Radius of the first disc a search reads, in km.
-pub const RING_KM_FIRST: f64 = 5.0;
-/// Each ring of a search reaches this many times as far as the last (the area read is four
-/// times the last): few rings, so few descents of the trees.
-pub const RING_GROWTH: f64 = 2.0;
-/// Counterparts the summaries admit after which a search stops widening.
-pub const COMPATIBLE_ENOUGH: usize = 32;
-/// Counterparts the summaries admit after which a search stops.
-pub const COMPATIBLE_MAX: usize = 256;
-/// Entries a search reads at most, over all its rings.
-pub const EXAMINED_MAX: usize = 512;
+/// Compatible offers, the nearest, a consolidation chooses its loads from.
+pub const COMPATIBLE_MAX: usize = 32;
+/// Entries the search for those reads at most.
+pub const EXAMINED_MAX: usize = 4096;
 
 /// The earth's radius of the domain's distances, in km, for the index's coordinates.
 const EARTH_RADIUS_KM: f64 = symbiose_domain::geo::EARTH_RADIUS_M / 1000.0;
-/// Margin of the leaf summary's distance test, in km: the chord-derived distance and the
-/// haversine differ by rounding only, and the summary must never refuse what the rules admit.
+/// Margin of the distances the index derives from chords, in km: the chord-derived distance and
+/// the haversine differ by rounding only, and neither a summary nor a bound may ever refuse or
+/// rank below what the rules and the score give.
 const SUMMARY_DISTANCE_MARGIN_KM: f64 = 0.01;
+/// Slack of the comparisons between a bound and a score: they are computed by the same
+/// functions from the same integers, but their distances differ by rounding.
+const SCORE_SLACK: f64 = 1e-9;
 
 /// A compatible counterpart, with why it fits and how well.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,87 +117,6 @@ fn indexed_codes(candidate: &Candidate) -> Vec<Option<WasteCode>> {
     }
     codes
 }
-
-#[derive(Debug, Default)]
-struct Partition {
-    /// Bulk-loaded, then only removed from.
-    loaded: RTree<Leaf, WideNodes>,
-    /// Every candidate inserted since, one at a time.
-    inserted: RTree<Leaf, WideNodes>,
-    /// How many candidates have each reach: for requests, the largest is an offer's radius.
-    reaches: BTreeMap<u32, usize>,
-}
-
-impl Partition {
-    fn largest_reach_km(&self) -> u32 {
-        self.reaches.keys().next_back().copied().unwrap_or(0)
-    }
-
-    fn add_reach(&mut self, reach_km: u32) {
-        *self.reaches.entry(reach_km).or_default() += 1;
-    }
-
-    fn remove_reach(&mut self, reach_km: u32) {
-        if let Some(count) = self.reaches.get_mut(&reach_km) {
-            *count -= 1;
-            if *count == 0 {
-                self.reaches.remove(&reach_km);
-            }
-        }
-    }
-
-    /// The leaves of both trees in `ring`.
-    fn in_ring(&self, ring: Ring) -> impl Iterator<Item = &Leaf> {
-        self.loaded
-            .locate_with_selection_function(ring)
-            .chain(self.inserted.locate_with_selection_function(ring))
-    }
-}
-
-/// The points farther than `inner_2` and at most `outer_2` from `center` (squared straight-line
-/// distances in space, km^2): one ring of a search.
-#[derive(Debug, Clone, Copy)]
-struct Ring {
-    center: [f64; 3],
-    inner_2: f64,
-    outer_2: f64,
-}
-
-impl SelectionFunction<Leaf> for Ring {
-    fn should_unpack_parent(&self, envelope: &AABB<[f64; 3]>) -> bool {
-        let (lower, upper) = (envelope.lower(), envelope.upper());
-        let farthest_2: f64 = (0..3)
-            .map(|axis| {
-                let farthest =
-                    (self.center[axis] - lower[axis]).abs().max((upper[axis] - self.center[axis]).abs());
-                farthest * farthest
-            })
-            .sum();
-        envelope.distance_2(&self.center) <= self.outer_2 && farthest_2 > self.inner_2
-    }
-
-    fn should_unpack_leaf(&self, leaf: &Leaf) -> bool {
-        let distance_2 = leaf.geom().distance_2(&self.center);
-        distance_2 > self.inner_2 && distance_2 <= self.outer_2
-    }
-}
-
-/// Nodes of up to 64 entries, not `rstar`'s default 6: a search is bound by memory, not by
-/// comparisons, and wide nodes make the trees shallow and each node's entries contiguous
-/// (`matching-bench` on the 2-core machine: p99 of `find` about 0.33 ms with 6, 0.23 ms with
-/// 32, 0.20 to 0.25 ms with 64).
-#[derive(Debug)]
-struct WideNodes;
-
-impl RTreeParams for WideNodes {
-    const MIN_SIZE: usize = 24;
-    const MAX_SIZE: usize = 64;
-    const REINSERTION_COUNT: usize = 16;
-    type DefaultInsertionStrategy = RStarInsertionStrategy;
-}
-
-/// A leaf of a tree: the candidate's point on the sphere and its summary.
-type Leaf = GeomWithData<[f64; 3], Summary>;
 
 /// What the rules read but the accepted codes and texts, next to the point so a search reads
 /// it without a lookup.
@@ -299,6 +209,204 @@ fn reach_km(candidate: &Candidate) -> u32 {
     }
 }
 
+/// A node waiting in a search, by its key: its bound, or its distance negated.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    key: f64,
+    tree: u32,
+    node: u32,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Pending) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Pending) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Pending) -> Ordering {
+        self.key.total_cmp(&other.key)
+    }
+}
+
+/// An entry waiting in a nearest-first walk, by its squared distance negated.
+#[derive(Debug, Clone, Copy)]
+struct Near<'a> {
+    key: f64,
+    entry: &'a Entry,
+}
+
+impl Near<'_> {
+    fn of<'a>(entry: &'a Entry, center: &[f64; 3]) -> Near<'a> {
+        Near { key: -distance_2(&entry.point, center), entry }
+    }
+}
+
+impl PartialEq for Near<'_> {
+    fn eq(&self, other: &Near<'_>) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Near<'_> {}
+
+impl PartialOrd for Near<'_> {
+    fn partial_cmp(&self, other: &Near<'_>) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Near<'_> {
+    fn cmp(&self, other: &Near<'_>) -> Ordering {
+        self.key.total_cmp(&other.key).then(other.entry.summary.slot.cmp(&self.entry.summary.slot))
+    }
+}
+
+/// What a search for the counterparts of one candidate reads of it, once.
+#[derive(Debug)]
+struct Query<'a> {
+    of: &'a Candidate,
+    summary: Summary,
+    center: [f64; 3],
+    /// Whether the counterparts are offers (the candidate is a request).
+    of_offers: bool,
+    country: u8,
+    /// The bits of the counterparts' qualities rule 7 admits.
+    qualities: u32,
+    now_ms: i64,
+}
+
+impl Query<'_> {
+    fn of(of: &Candidate, now_ms: i64) -> Query<'_> {
+        Query {
+            of,
+            summary: Summary::of(of, usize::MAX),
+            center: to_space(&of.place.point),
+            of_offers: of.side == Side::Request,
+            country: country_bit(of.place.country),
+            qualities: QualityKey::of(&of.quality).compatible_bits(of.side == Side::Offer),
+            now_ms,
+        }
+    }
+
+    /// The (offer, request) summaries of the pair of the query's candidate and `other`.
+    fn pair<'s>(&'s self, other: &'s Summary) -> (&'s Summary, &'s Summary) {
+        if self.of_offers { (other, &self.summary) } else { (&self.summary, other) }
+    }
+
+    /// The distance of `entry`, in km, if its summary and the permit rule admit it.
+    fn admits(&self, index: &MatchIndex, entry: &Entry) -> Option<f64> {
+        let distance_km = arc_of_chord_km(distance_2(&entry.point, &self.center).sqrt());
+        let (offer, request) = self.pair(&entry.summary);
+        (Summary::may_match(offer, request, distance_km, self.now_ms)
+            && index.may_receive(offer, request.owner, self.now_ms))
+        .then_some(distance_km)
+    }
+
+    /// The best score any counterpart within `bounds` could reach, `None` if none of them can
+    /// match: each component at its best over the bounds. The score is monotone in each of
+    /// what it reads (lower for a farther point, a dearer offer, a cheaper request, a smaller
+    /// lot, a later start), so its value at the bounds' best is at least every entry's.
+    fn bound(&self, bounds: &Bounds) -> Option<f64> {
+        let query = &self.summary;
+        // The chord to the box, never longer than the arc to any point in it.
+        let distance_km = (bounds.distance_2(&self.center).sqrt() - SUMMARY_DISTANCE_MARGIN_KM).max(0.0);
+        let reach_km = query.reach_km.min(bounds.reach_max);
+        let window_start = self.now_ms.max(query.available_from_ms);
+        if distance_km > f64::from(reach_km)
+            || bounds.qualities & self.qualities == 0
+            || bounds.until_max < window_start
+            || bounds.from_min > query.available_until_ms
+        {
+            return None;
+        }
+        let [distance, price, quantity, timing] = if self.of_offers {
+            // The counterparts are offers, the query's candidate the request.
+            let wanted = query.available_milli;
+            let largest_lot = bounds.available_max.min(wanted);
+            if bounds.price_min > query.price_minor
+                || largest_lot < query.minimum_lot_milli
+                || (!query.accepts_other_countries && bounds.countries & self.country == 0)
+            {
+                return None;
+            }
+            score::components(
+                (distance_km, query.reach_km),
+                (bounds.price_min, query.price_minor),
+                (largest_lot, wanted),
+                (bounds.from_min, (query.available_from_ms, query.available_until_ms)),
+                self.now_ms,
+            )
+        } else {
+            // The counterparts are requests, the query's candidate the offer.
+            let available = query.available_milli;
+            if bounds.price_max < query.price_minor
+                || (bounds.available_max < available && bounds.available_max < query.minimum_lot_milli)
+                || available < bounds.minimum_lot_min
+                || (!bounds.accepts_other_countries && bounds.countries & self.country == 0)
+            {
+                return None;
+            }
+            let smallest_wanted = bounds.available_min;
+            score::components(
+                (distance_km, bounds.reach_max),
+                (query.price_minor, bounds.price_max),
+                (available.min(smallest_wanted), smallest_wanted),
+                (query.available_from_ms, (bounds.from_max, bounds.until_max)),
+                self.now_ms,
+            )
+        };
+        Some(score::weighted(distance, price, quantity, timing))
+    }
+}
+
+/// The best matches found so far, best first, at most `limit`.
+#[derive(Debug)]
+struct Best {
+    limit: usize,
+    /// With the position of each counterpart's publication, the tie-break after the score.
+    matches: Vec<(Match, u64)>,
+}
+
+impl Best {
+    fn new(limit: usize) -> Best {
+        Best { limit, matches: Vec::with_capacity(limit + 1) }
+    }
+
+    /// Whether a counterpart whose score is at most `bound` could still enter.
+    fn may_take(&self, bound: f64) -> bool {
+        self.matches.len() < self.limit
+            || self.matches.last().is_some_and(|(last, _)| bound + SCORE_SLACK >= last.score.total)
+    }
+
+    fn offer(&mut self, found: Match, position: u64) {
+        let order = |(a, a_position): &(Match, u64), (b, b_position): &(Match, u64)| {
+            a.score
+                .best_first(&b.score)
+                .then(b_position.cmp(a_position))
+                .then(a.counterpart.cmp(&b.counterpart))
+        };
+        let candidate = (found, position);
+        let at = self.matches.partition_point(|each| order(each, &candidate).is_lt());
+        if at < self.limit {
+            self.matches.insert(at, candidate);
+            self.matches.truncate(self.limit);
+        }
+    }
+
+    fn into_matches(self) -> Vec<Match> {
+        self.matches.into_iter().map(|(found, _)| found).collect()
+    }
+}
+
 impl MatchIndex {
     pub fn new() -> MatchIndex {
         MatchIndex::default()
@@ -320,20 +428,17 @@ impl MatchIndex {
                 index.slab[slot] = Some(candidate);
             }
         }
-        let mut leaves: HashMap<(GroupKey, Option<WasteCode>), Vec<Leaf>> = HashMap::new();
+        let mut entries: HashMap<(GroupKey, Option<WasteCode>), Vec<Entry>> = HashMap::new();
         for (slot, candidate) in index.slab.iter().enumerate() {
             if let Some(candidate) = candidate {
                 let group = GroupKey::of(candidate);
                 for code in indexed_codes(candidate) {
-                    leaves.entry((group, code)).or_default().push(leaf(candidate, slot));
-                    let partition = index.groups.entry(group).or_default().entry(code).or_default();
-                    partition.add_reach(reach_km(candidate));
+                    entries.entry((group, code)).or_default().push(entry(candidate, slot));
                 }
             }
         }
-        for ((group, code), leaves) in leaves {
-            index.groups.entry(group).or_default().entry(code).or_default().loaded =
-                RTree::bulk_load_with_params(leaves);
+        for ((group, code), entries) in entries {
+            index.groups.entry(group).or_default().insert(code, Partition::of(entries));
         }
         index
     }
@@ -348,9 +453,7 @@ impl MatchIndex {
         let slot = self.free_slot();
         let group = self.groups.entry(GroupKey::of(&candidate)).or_default();
         for code in indexed_codes(&candidate) {
-            let partition = group.entry(code).or_default();
-            partition.inserted.insert(leaf(&candidate, slot));
-            partition.add_reach(reach_km(&candidate));
+            group.entry(code).or_default().insert(entry(&candidate, slot));
         }
         self.slots.insert(candidate.id, slot);
         self.slab[slot] = Some(candidate);
@@ -361,17 +464,13 @@ impl MatchIndex {
         let slot = self.slots.remove(&id)?;
         let candidate = self.slab[slot].take()?;
         self.free.push(slot);
-        let leaf = leaf(&candidate, slot);
+        let entry = entry(&candidate, slot);
         for code in indexed_codes(&candidate) {
             if let Some(partition) =
                 self.groups.get_mut(&GroupKey::of(&candidate)).and_then(|group| group.get_mut(&code))
             {
-                let removed = partition.inserted.remove(&leaf).or_else(|| partition.loaded.remove(&leaf));
-                debug_assert!(
-                    removed.is_some(),
-                    "every stored candidate is in a tree of each partition of its codes"
-                );
-                partition.remove_reach(reach_km(&candidate));
+                let removed = partition.remove(&entry);
+                debug_assert!(removed, "every stored candidate is in each partition of its codes");
             }
         }
         Some(candidate)
@@ -412,126 +511,183 @@ impl MatchIndex {
     }
 
     /// The best `limit` (at most [`MATCHES_MAX`]) compatible counterparts of `of`, indexed or
-    /// not, best first: requests for an offer, offers for a request. Chosen among the nearest
-    /// compatible ones (see the module's documentation). Ties go to the most recently
-    /// published, then to the smaller id.
+    /// not, best first: requests for an offer, offers for a request. Exact: the best by score
+    /// among every compatible counterpart of the index (see the module's documentation). Ties
+    /// go to the higher distance component, then to the most recently published, then to the
+    /// smaller id.
     pub fn find(&self, of: &Candidate, limit: usize, now_ms: i64) -> Vec<Match> {
         let limit = limit.min(MATCHES_MAX);
         if limit == 0 {
             return Vec::new();
         }
-        let summary = Summary::of(of, usize::MAX);
-        let of_offers = of.side == Side::Request;
-        let mut ranked: Vec<(f64, u64, usize)> = self
-            .search(of, &summary, now_ms)
-            .into_iter()
-            .map(|(leaf, distance_km)| {
-                let (offer, request) = if of_offers { (leaf, &summary) } else { (&summary, leaf) };
-                (Summary::total(offer, request, distance_km, now_ms), leaf.published_position, leaf.slot)
-            })
-            .collect();
-        ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
-        let mut matches: Vec<(Match, u64)> = Vec::with_capacity(limit);
-        for (_, _, slot) in ranked {
-            if matches.len() == limit {
-                break;
+        let query = Query::of(of, now_ms);
+        let mut best = Best::new(limit);
+        let mut trees: Vec<&Tree> = Vec::new();
+        let mut pending = BinaryHeap::new();
+        for partition in self.counterpart_partitions(of, Some(now_ms)) {
+            for entry in partition.buffer() {
+                self.consider(&query, entry, &mut best);
             }
-            let Some(Some(other)) = self.slab.get(slot) else { continue };
-            let (offer, request) = if of_offers { (other, of) } else { (of, other) };
-            if let Ok(fit) = rules::check(offer, request, self.buyer_permits(offer, request), now_ms) {
-                let score = score::score(offer, request, &fit, now_ms);
-                matches.push((Match { counterpart: other.id, fit, score }, other.published_position));
+            for tree in partition.trees() {
+                let root = tree.root();
+                if let Some(bound) = query.bound(&tree.node(root).bounds) {
+                    pending.push(Pending { key: bound, tree: trees.len() as u32, node: root });
+                }
+                trees.push(tree);
             }
         }
-        matches.sort_unstable_by(|(a, a_position), (b, b_position)| {
-            a.score
-                .best_first(&b.score)
-                .then(b_position.cmp(a_position))
-                .then(a.counterpart.cmp(&b.counterpart))
-        });
-        matches.into_iter().map(|(found, _)| found).collect()
+        while let Some(Pending { key: bound, tree: at, node }) = pending.pop() {
+            if !best.may_take(bound) {
+                break;
+            }
+            let tree = trees[at as usize];
+            let read = tree.node(node);
+            if read.leaf {
+                for entry in tree.leaf_entries(read) {
+                    self.consider(&query, entry, &mut best);
+                }
+                continue;
+            }
+            for (child, node) in tree.children(read) {
+                if node.len > 0
+                    && let Some(bound) = query.bound(&node.bounds)
+                    && best.may_take(bound)
+                {
+                    pending.push(Pending { key: bound, tree: at, node: child });
+                }
+            }
+        }
+        best.into_matches()
     }
 
-    /// The compatible counterparts of `of` within the bounds of a search (see the module's
-    /// documentation), nearest first.
+    /// Checks `entry` against `query` and keeps it in `best` if it makes the cut: a bound of its
+    /// score first, then its summary, then the rules and the score themselves.
+    fn consider(&self, query: &Query, entry: &Entry, best: &mut Best) {
+        // The chord is never longer than the arc: a score from it is a bound, found without
+        // the arc's trigonometry, and most entries read stop here.
+        let chord_km = distance_2(&entry.point, &query.center).sqrt();
+        let (offer, request) = query.pair(&entry.summary);
+        let reachable =
+            Summary::total(offer, request, (chord_km - SUMMARY_DISTANCE_MARGIN_KM).max(0.0), query.now_ms);
+        if !best.may_take(reachable) {
+            return;
+        }
+        if query.admits(self, entry).is_none() {
+            return;
+        }
+        let Some(Some(other)) = self.slab.get(entry.summary.slot) else { return };
+        let (offer, request) = if query.of_offers { (other, query.of) } else { (query.of, other) };
+        if let Ok(fit) = rules::check(offer, request, self.buyer_permits(offer, request), query.now_ms) {
+            let score = score::score(offer, request, &fit, query.now_ms);
+            best.offer(Match { counterpart: other.id, fit, score }, other.published_position);
+        }
+    }
+
+    /// The compatible counterparts of `of`, nearest first: at most [`COMPATIBLE_MAX`], among the
+    /// first [`EXAMINED_MAX`] entries the summaries admit by the nodes' bounds.
     pub(crate) fn compatible(&self, of: &Candidate, now_ms: i64) -> Vec<(&Candidate, Fit)> {
-        let summary = Summary::of(of, usize::MAX);
-        let mut found: Vec<(&Candidate, Fit)> = self
-            .search(of, &summary, now_ms)
-            .into_iter()
-            .filter_map(|(leaf, _)| {
-                let other = self.slab.get(leaf.slot)?.as_ref()?;
-                let (offer, request) = if of.side == Side::Request { (other, of) } else { (of, other) };
-                let fit = rules::check(offer, request, self.buyer_permits(offer, request), now_ms).ok()?;
-                Some((other, fit))
-            })
-            .collect();
+        let query = Query::of(of, now_ms);
+        let mut found: Vec<(&Candidate, Fit)> = Vec::new();
+        let mut examined = 0;
+        self.walk_nearest(
+            of,
+            Some(now_ms),
+            |bounds| query.bound(bounds).is_some(),
+            |entry, _| {
+                examined += 1;
+                if query.admits(self, entry).is_some()
+                    && let Some(Some(other)) = self.slab.get(entry.summary.slot)
+                {
+                    let (offer, request) = if query.of_offers { (other, of) } else { (of, other) };
+                    if let Ok(fit) = rules::check(offer, request, self.buyer_permits(offer, request), now_ms)
+                    {
+                        found.push((other, fit));
+                    }
+                }
+                found.len() < COMPATIBLE_MAX && examined < EXAMINED_MAX
+            },
+        );
         found.sort_by(|(a, a_fit), (b, b_fit)| {
             a_fit.distance_km.total_cmp(&b_fit.distance_km).then(a.id.cmp(&b.id))
         });
         found
     }
 
-    /// The counterparts of `of` (whose summary is `summary`) the summaries admit, with their
-    /// distance in km, within the bounds of a search (see the module's documentation).
-    fn search<'a>(&'a self, of: &Candidate, summary: &Summary, now_ms: i64) -> Vec<(&'a Summary, f64)> {
-        let mut seen = Vec::new();
-        let partitions = self.counterpart_partitions(of);
-        let radius_km = f64::from(match of.side {
-            Side::Request => of.max_distance_km,
-            Side::Offer => partitions
-                .iter()
-                .map(|partition| partition.largest_reach_km())
-                .max()
-                .unwrap_or(0)
-                .min(reach_km(of)),
-        });
+    /// Visits the entries of the partitions a search for `of` reads (the permit rule applied to
+    /// them at `permits_at_ms`, if given), nearest first, through
+    /// the nodes `open` accepts, while `visit` (given each entry and its squared distance in
+    /// space) asks for more.
+    fn walk_nearest(
+        &self,
+        of: &Candidate,
+        permits_at_ms: Option<i64>,
+        open: impl Fn(&Bounds) -> bool,
+        mut visit: impl FnMut(&Entry, f64) -> bool,
+    ) {
         let center = to_space(&of.place.point);
-        let of_offers = of.side == Side::Request;
-        let mut examined = 0;
-        let mut ring = Ring { center, inner_2: -1.0, outer_2: -1.0 };
-        let mut disc_km = RING_KM_FIRST.min(radius_km);
-        'rings: loop {
-            ring.outer_2 = chord_of_arc_km(disc_km).powi(2);
-            for leaf in partitions.iter().flat_map(|partition| partition.in_ring(ring)) {
-                examined += 1;
-                if examined > EXAMINED_MAX {
-                    break 'rings;
+        let mut trees: Vec<&Tree> = Vec::new();
+        let mut pending = BinaryHeap::new();
+        // Entries read but not visited yet, nearest on top: those of the buffers, then those of
+        // each leaf read, which interleave with the nodes still pending.
+        let mut near: BinaryHeap<Near> = BinaryHeap::new();
+        for partition in self.counterpart_partitions(of, permits_at_ms) {
+            near.extend(partition.buffer().iter().map(|entry| Near::of(entry, &center)));
+            for tree in partition.trees() {
+                let root = tree.node(tree.root());
+                if open(&root.bounds) {
+                    let key = -root.bounds.distance_2(&center);
+                    pending.push(Pending { key, tree: trees.len() as u32, node: tree.root() });
                 }
-                let distance_km = arc_of_chord_km(leaf.geom().distance_2(&center).sqrt());
-                let (offer, request) = if of_offers { (&leaf.data, summary) } else { (summary, &leaf.data) };
-                if Summary::may_match(offer, request, distance_km, now_ms)
-                    && self.may_receive(offer, request.owner, now_ms)
-                {
-                    seen.push((&leaf.data, distance_km));
-                    if seen.len() >= COMPATIBLE_MAX {
-                        break 'rings;
-                    }
-                }
+                trees.push(tree);
             }
-            if seen.len() >= COMPATIBLE_ENOUGH || disc_km >= radius_km {
-                break;
-            }
-            ring.inner_2 = ring.outer_2;
-            disc_km = (disc_km * RING_GROWTH).min(radius_km);
         }
-        seen
+        loop {
+            let next_node = pending.peek().map_or(f64::NEG_INFINITY, |node| node.key);
+            if let Some(nearest) = near.peek()
+                && nearest.key >= next_node
+            {
+                let Near { key, entry } = near.pop().expect("peeked");
+                if !visit(entry, -key) {
+                    return;
+                }
+                continue;
+            }
+            let Some(Pending { tree: at, node, .. }) = pending.pop() else { return };
+            let tree = trees[at as usize];
+            let read = tree.node(node);
+            if read.leaf {
+                near.extend(tree.leaf_entries(read).iter().map(|entry| Near::of(entry, &center)));
+                continue;
+            }
+            for (child, node) in tree.children(read) {
+                if node.len > 0 && open(&node.bounds) {
+                    pending.push(Pending { key: -node.bounds.distance_2(&center), tree: at, node: child });
+                }
+            }
+        }
     }
 
     /// The partitions a search for `of` reads: the counterparts of its group under the codes
-    /// the material rule admits (see the module's documentation).
-    fn counterpart_partitions(&self, of: &Candidate) -> Vec<&Partition> {
+    /// the material rule admits (see the module's documentation). With `permits_at_ms`, for a
+    /// request, not those of a hazardous code its owner holds no valid permit for: the permit
+    /// rule refuses every offer there.
+    fn counterpart_partitions(&self, of: &Candidate, permits_at_ms: Option<i64>) -> Vec<&Partition> {
         let Some(group) = self.groups.get(&GroupKey::of(of).counterparts()) else {
             return Vec::new();
         };
-        match (of.side, of.waste_code) {
-            (Side::Offer, Some(code)) => {
-                [Some(code), None].iter().filter_map(|code| group.get(code)).collect()
+        let receivable = |code: &Option<WasteCode>| match (permits_at_ms, of.side, code) {
+            (Some(now_ms), Side::Request, Some(code)) if code.is_hazardous() => {
+                self.permits_of(of.owner).iter().any(|permit| permit.accepts(*code, now_ms))
             }
-            (Side::Offer, None) => group.get(&None).into_iter().collect(),
-            (Side::Request, Some(_)) => indexed_codes(of).iter().filter_map(|code| group.get(code)).collect(),
-            (Side::Request, None) => group.values().collect(),
-        }
+            _ => true,
+        };
+        let codes: Vec<Option<WasteCode>> = match (of.side, of.waste_code) {
+            (Side::Offer, Some(code)) => vec![Some(code), None],
+            (Side::Offer, None) => vec![None],
+            (Side::Request, Some(_)) => indexed_codes(of),
+            (Side::Request, None) => group.keys().copied().collect(),
+        };
+        codes.iter().filter(|code| receivable(code)).filter_map(|code| group.get(code)).collect()
     }
 
     /// The permits `rules::check` reads for the pair: the buyer's, when the offer is hazardous.
@@ -552,20 +708,22 @@ impl MatchIndex {
     /// The ids of the `count` nearest candidates of the partitions a search for `of` reads, with
     /// no rule applied: the lower bound a search is measured against.
     pub fn nearest(&self, of: &Candidate, count: usize) -> Vec<Uuid> {
-        let center = to_space(&of.place.point);
-        let mut nearest: Vec<(f64, usize)> = self
-            .counterpart_partitions(of)
-            .into_iter()
-            .flat_map(|partition| [&partition.loaded, &partition.inserted])
-            .flat_map(|tree| tree.nearest_neighbor_iter_with_distance_2(&center).take(count))
-            .map(|(leaf, distance_2)| (distance_2, leaf.data.slot))
-            .collect();
-        nearest.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut nearest = Vec::with_capacity(count);
+        if count == 0 {
+            return nearest;
+        }
+        self.walk_nearest(
+            of,
+            None,
+            |_| true,
+            |entry, _| {
+                if let Some(Some(candidate)) = self.slab.get(entry.summary.slot) {
+                    nearest.push(candidate.id);
+                }
+                nearest.len() < count
+            },
+        );
         nearest
-            .into_iter()
-            .take(count)
-            .filter_map(|(_, slot)| Some(self.slab.get(slot)?.as_ref()?.id))
-            .collect()
     }
 
     /// A free slot of the slab, empty.
@@ -577,8 +735,13 @@ impl MatchIndex {
     }
 }
 
-fn leaf(candidate: &Candidate, slot: usize) -> Leaf {
-    Leaf::new(to_space(&candidate.place.point), Summary::of(candidate, slot))
+fn entry(candidate: &Candidate, slot: usize) -> Entry {
+    Entry { point: to_space(&candidate.place.point), summary: Summary::of(candidate, slot) }
+}
+
+/// The squared straight-line distance between two points in space, km^2.
+fn distance_2(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+    (0..3).map(|axis| (a[axis] - b[axis]).powi(2)).sum()
 }
 
 /// A point on the sphere, in km from the earth's centre.
@@ -589,15 +752,6 @@ pub(crate) fn to_space(point: &GeoPoint) -> [f64; 3] {
         EARTH_RADIUS_KM * latitude.cos() * longitude.sin(),
         EARTH_RADIUS_KM * latitude.sin(),
     ]
-}
-
-/// The chord of a great-circle arc, slightly widened so rounding never drops a point at the
-/// edge (the exact distance is checked after).
-fn chord_of_arc_km(arc_km: f64) -> f64 {
-    2.0 * EARTH_RADIUS_KM
-        * (arc_km / (2.0 * EARTH_RADIUS_KM)).min(std::f64::consts::FRAC_PI_2).sin()
-        * 1.000_001
-        + 0.001
 }
 
 /// The great-circle arc of a chord, in km.

@@ -5,8 +5,8 @@
 //! - `rules`: the compatibility rules, one function, one `Mismatch` variant per rule.
 //! - `score`: how well a compatible pair fits (distance and transport CO2, price, quantity,
 //!   timing), each component shown.
-//! - `index`: `MatchIndex`, the open candidates in R-trees per side and material, and `find`,
-//!   the best compatible counterparts of a listing, nearest first within a bound.
+//! - `index`: `MatchIndex`, the open candidates in bounded trees per side and material, and
+//!   `find`, the best compatible counterparts of a listing, exactly.
 //! - `consolidation`: several small offers close together as one pickup for a large request.
 //!
 //! No I/O, no clock, no randomness: the caller passes `now_ms`, the candidates and the permits.

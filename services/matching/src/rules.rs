@@ -244,6 +244,45 @@ pub(crate) fn quality_satisfies(offer: QualityKey, request: QualityKey) -> bool 
     }
 }
 
+/// A quality's bit in a set of qualities, [`QualityKey::bit`]: one per grade, per data quality
+/// rank, per polymer and form, and one for no quality.
+impl QualityKey {
+    pub(crate) fn bit(self) -> u32 {
+        match self {
+            QualityKey::Unspecified => 1,
+            QualityKey::Grade(rank) => 1 << (1 + u32::from(rank.min(4))),
+            QualityKey::Specification(rank) => 1 << (6 + u32::from(rank.min(3))),
+            QualityKey::Plastic(polymer, form) => 1 << (10 + polymer as u32 * 2 + form as u32),
+        }
+    }
+
+    /// The bits of the qualities that rule 7 lets meet this one: the offers' qualities that
+    /// satisfy this request's, or (`of_offer`) the requests' qualities this offer's satisfies.
+    pub(crate) fn compatible_bits(self, of_offer: bool) -> u32 {
+        let grades = |ranks: std::ops::RangeInclusive<u8>| {
+            ranks.map(|rank| QualityKey::Grade(rank).bit()).sum::<u32>()
+        };
+        let specifications = |ranks: std::ops::RangeInclusive<u8>| {
+            ranks.map(|rank| QualityKey::Specification(rank).bit()).sum::<u32>()
+        };
+        if of_offer {
+            let by_kind = match self {
+                QualityKey::Grade(rank) => grades(0..=rank.min(4)),
+                QualityKey::Plastic(..) => self.bit(),
+                _ => 0,
+            };
+            QualityKey::Unspecified.bit() | by_kind | specifications(0..=self.data_quality_rank().min(3))
+        } else {
+            match self {
+                QualityKey::Unspecified | QualityKey::Specification(0) => u32::MAX,
+                QualityKey::Grade(rank) => grades(rank.min(4)..=4),
+                QualityKey::Plastic(..) => self.bit(),
+                QualityKey::Specification(rank) => specifications(rank.min(3)..=3),
+            }
+        }
+    }
+}
+
 /// Rule 8: the lot the pair can trade, from the offer's (available, minimum lot) and the
 /// request's (wanted, minimum lot), all in milli-units of one unit; `None` when there is none.
 pub(crate) fn reservable_lot_milli(offer: (i64, i64), request: (i64, i64)) -> Option<i64> {

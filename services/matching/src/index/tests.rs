@@ -110,8 +110,11 @@ fn chords_and_arcs_agree_with_the_haversine() {
         let [a, b] = [to_space(&strasbourg), to_space(&place.point)];
         let chord = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
         let haversine = strasbourg.distance_km(&place.point);
-        assert!((arc_of_chord_km(chord) - haversine).abs() < 1e-6, "{}", place.name);
-        assert!(chord_of_arc_km(haversine) >= chord, "{}", place.name);
+        assert!(
+            (arc_of_chord_km(chord) - haversine).abs() < SUMMARY_DISTANCE_MARGIN_KM / 1000.0,
+            "{}",
+            place.name
+        );
     }
 }
 
@@ -156,11 +159,15 @@ fn any_candidate() -> impl Strategy<Value = Candidate> {
             let (price, currency, delivery, within_km, max_distance_km) = terms;
             let (accepts_other_countries, id, published_position) = identity;
             let town = geo::place(TOWNS[town]).expect("a town of the table");
+            // One in four on the town itself, so that distances, and scores, tie.
+            let (latitude, longitude) = if (id >> 64) % 4 == 0 { (0.0, 0.0) } else { (latitude, longitude) };
             let point = GeoPoint::new(town.point.latitude() + latitude, town.point.longitude() + longitude)
                 .expect("a point near a town");
             let waste_code: Option<WasteCode> = CODES[code_index].map(code);
             let family = if waste_code.is_some_and(|code| code.is_hazardous()) {
                 MaterialFamily::Solvents
+            } else if code_index == 1 && (id >> 66) % 2 == 0 {
+                MaterialFamily::Packaging
             } else {
                 MaterialFamily::Pallets
             };
@@ -244,6 +251,58 @@ proptest! {
                 prop_assert_eq!(top.len(), 1);
                 prop_assert!(top[0].score.total >= best.score.total);
             }
+        }
+    }
+}
+
+/// The best `limit` compatible counterparts of `of` among every candidate of `population` still
+/// indexed, by `rules::check` and `score::score` alone, in `find`'s order.
+fn exhaustive(index: &MatchIndex, population: &[Candidate], of: &Candidate, limit: usize) -> Vec<Match> {
+    let mut seen = BTreeSet::new();
+    let mut all: Vec<(Match, u64)> = population
+        .iter()
+        .filter(|other| other.side != of.side && index.get(other.id) == Some(*other) && seen.insert(other.id))
+        .filter_map(|other| {
+            let (offer, request) = if of.side == Side::Offer { (of, other) } else { (other, of) };
+            let fit = rules::check(offer, request, index.permits_of(request.owner), NOW_MS).ok()?;
+            let score = score::score(offer, request, &fit, NOW_MS);
+            Some((Match { counterpart: other.id, fit, score }, other.published_position))
+        })
+        .collect();
+    all.sort_by(|(a, a_position), (b, b_position)| {
+        a.score.best_first(&b.score).then(b_position.cmp(a_position)).then(a.counterpart.cmp(&b.counterpart))
+    });
+    all.into_iter().take(limit).map(|(found, _)| found).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// On indexes of a few thousand candidates, bulk-loaded, then grown one by one past the
+    /// buffer into trees of several levels, then thinned, `find` is exactly the exhaustive
+    /// answer: the same counterparts, the same scores, the same order, ties included.
+    #[test]
+    fn find_is_the_exhaustive_best(
+        loaded in proptest::collection::vec(any_candidate(), 0..2000),
+        inserted in proptest::collection::vec(any_candidate(), 0..1500),
+        queries in proptest::collection::vec(any_candidate(), 1..24),
+        removed in proptest::collection::vec(any::<prop::sample::Index>(), 0..400),
+        limit in prop_oneof![Just(1usize), Just(3), Just(10), Just(MATCHES_MAX)],
+    ) {
+        let mut index = MatchIndex::bulk_load(loaded.clone());
+        for candidate in &inserted {
+            index.upsert(candidate.clone());
+        }
+        index.set_permits(Uuid::from_u128(1), vec![permit(&["140603"])]);
+        let population: Vec<Candidate> = loaded.iter().chain(&inserted).rev().cloned().collect();
+        if !population.is_empty() {
+            for which in &removed {
+                index.remove(population[which.index(population.len())].id);
+            }
+        }
+        for of in &queries {
+            let expected = exhaustive(&index, &population, of, limit);
+            prop_assert_eq!(index.find(of, limit, NOW_MS), expected);
         }
     }
 }

@@ -422,3 +422,33 @@ fn pallet_grades_rank_new_a_b_c_unsorted() {
         }
     }
 }
+
+#[test]
+fn quality_bits_say_what_rule_7_says() {
+    use symbiose_domain::lot::{PlasticForm, Polymer};
+    let mut keys = vec![QualityKey::Unspecified];
+    keys.extend((0..=4).map(QualityKey::Grade));
+    keys.extend((0..=3).map(QualityKey::Specification));
+    for polymer in [Polymer::Pet, Polymer::Hdpe, Polymer::Pp, Polymer::Ldpe] {
+        for form in [PlasticForm::Flakes, PlasticForm::Pellets] {
+            keys.push(QualityKey::Plastic(polymer, form));
+        }
+    }
+    let bits: std::collections::BTreeSet<u32> = keys.iter().map(|key| key.bit()).collect();
+    assert_eq!(bits.len(), keys.len(), "one bit per quality");
+    for &offer in &keys {
+        for &request in &keys {
+            let satisfied = quality_satisfies(offer, request);
+            assert_eq!(
+                request.compatible_bits(false) & offer.bit() != 0,
+                satisfied,
+                "{offer:?} for {request:?}"
+            );
+            assert_eq!(
+                offer.compatible_bits(true) & request.bit() != 0,
+                satisfied,
+                "{offer:?} for {request:?}"
+            );
+        }
+    }
+}
