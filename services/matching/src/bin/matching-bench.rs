@@ -18,9 +18,9 @@
 //! the same listings into a database of its own (`symbiose_matching_bench_<pid>`, dropped at
 //! the end), with GiST indexes on (side, family, unit, point) (`btree_gist`) and on the point
 //! alone (the planner takes the one it prefers, and the line says which), and times the
-//! plainest nearest-10 PostGIS answers (same side, family and unit, ordered by `<->` on
-//! `geography`, no other rule) for the same queries over one connection, and prints its p99
-//! beside `find`'s. Without PostGIS it says so and skips that part.
+//! plainest nearest-10 PostGIS answers (same side, family and unit, ordered by `<->` on points
+//! projected to ETRS89-LAEA, EPSG:3035, metres on the ground across Europe, no other rule) for
+//! the same queries over one connection, and prints its p99 beside `find`'s. Without PostGIS it says so and skips that part.
 //!
 //! `cargo run --release -p symbiose-matching --bin matching-bench -- --listings 1000000 --queries 10000`
 
@@ -527,14 +527,14 @@ mod postgis {
         client
             .batch_execute(
                 "CREATE TABLE listings (id bigint PRIMARY KEY, side text NOT NULL, family text NOT NULL, \
-                 unit text NOT NULL, place geography(Point, 4326) NOT NULL)",
+                 unit text NOT NULL, place geometry(Point, 3035) NOT NULL)",
             )
             .await
             .map_err(skipped("CREATE TABLE"))?;
         let insert = client
             .prepare(
                 "INSERT INTO listings SELECT id, side, family, unit, \
-                 ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)::geography \
+                 ST_Transform(ST_SetSRID(ST_MakePoint(longitude, latitude), 4326), 3035) \
                  FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[]) \
                  AS t(id, side, family, unit, longitude, latitude)",
             )
@@ -575,7 +575,7 @@ mod postgis {
         let nearest = client
             .prepare(&format!(
                 "SELECT id FROM listings WHERE side = $1 AND family = $2 AND unit = $3 \
-                 ORDER BY place <-> ST_SetSRID(ST_MakePoint($4, $5), 4326)::geography LIMIT {MATCHES_ASKED}"
+                 ORDER BY place <-> ST_Transform(ST_SetSRID(ST_MakePoint($4, $5), 4326), 3035) LIMIT {MATCHES_ASKED}"
             ))
             .await
             .map_err(skipped("prepare the query"))?;
@@ -597,7 +597,7 @@ mod postgis {
             .query(
                 &format!(
                     "EXPLAIN SELECT id FROM listings WHERE side = 'offer' AND family = 'pallets' AND unit = 'pallet' \
-                     ORDER BY place <-> ST_SetSRID(ST_MakePoint(7.75, 48.58), 4326)::geography LIMIT {MATCHES_ASKED}"
+                     ORDER BY place <-> ST_Transform(ST_SetSRID(ST_MakePoint(7.75, 48.58), 4326), 3035) LIMIT {MATCHES_ASKED}"
                 ),
                 &[],
             )
