@@ -7,9 +7,16 @@
 //! in front of itself (`FooServer::with_interceptor(service, authenticator)`); handlers then ask
 //! [`caller`] who is calling and check roles and ownership through [`Caller`].
 //!
-//! This module must never log or echo a token (a token is a password), never accept a token
-//! signed with any algorithm but EdDSA or by any key but its own, and never read the clock
-//! anywhere but in the interceptor: verification is a pure function of the token and the time.
+//! A token that verified once is kept in [`VerifiedTokens`], a cache bounded in entries and
+//! keyed by the token's SHA-256 (never the token itself), and is not verified again with
+//! Ed25519 until it expires: a partner app sends the same token on every call, and the
+//! signature check would otherwise be most of the cost of a read. Revocations and rate limits
+//! are checked on every call after the cache, so revoking a token takes effect at once.
+//!
+//! This module must never log, echo or keep in clear a token (a token is a password), never
+//! accept a token signed with any algorithm but EdDSA or by any key but its own, and never read
+//! the clock anywhere but in the interceptor: verification is a pure function of the token and
+//! the time.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -26,6 +33,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{SECRET_KEY_LENGTH, Signature, Signer as _, SigningKey, VerifyingKey};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use symbiose_domain::Role;
 use symbiose_eventstore::embedded::disk;
 use tonic::metadata::MetadataMap;
@@ -42,6 +50,9 @@ pub const TOKEN_BYTES_MAX: usize = 4096;
 pub const SIGNING_KEY_FILE: &str = "signing.key";
 /// The permission bits of the signing key and the operator token: secrets of their owner.
 const SECRET_FILE_MODE: u32 = 0o600;
+/// Most tokens [`VerifiedTokens`] keeps: about 200 bytes each, so at most a few megabytes.
+/// Far more than the partner apps calling at once; past it, the least used are verified again.
+pub const VERIFIED_TOKENS_MAX: u64 = 16_384;
 /// Calls checked against the rate limits between two sweeps of the organizations whose
 /// buckets are full again (see [`RateLimits`]).
 pub const RATE_LIMIT_SWEEP_CALLS: u64 = 4096;
@@ -438,23 +449,90 @@ impl RateLimits {
     }
 }
 
+/// The claims of tokens already verified, keyed by the SHA-256 of the token, shared by every
+/// clone, at most `capacity` of them (the least used leave first).
+///
+/// Only a token whose signature and claims verified is kept, so nothing a forger sends takes
+/// a place. A kept token is still refused from its expiry on, judged at the time of each call.
+/// Keying by a digest keeps no token in memory longer than its call; a second token with the
+/// digest of a verified one would be a SHA-256 collision.
+#[derive(Clone)]
+pub struct VerifiedTokens {
+    claims: moka::sync::Cache<[u8; 32], Claims>,
+}
+
+impl fmt::Debug for VerifiedTokens {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.debug_struct("VerifiedTokens").field("len", &self.claims.entry_count()).finish()
+    }
+}
+
+impl VerifiedTokens {
+    pub fn new(capacity: u64) -> VerifiedTokens {
+        VerifiedTokens { claims: moka::sync::Cache::new(capacity) }
+    }
+
+    /// The claims of `token` at `now_s`, as [`TokenAuthority::verify`] gives them, verified
+    /// with `authority` only if the token is not kept yet.
+    pub fn verify(&self, authority: &TokenAuthority, token: &str, now_s: u64) -> Result<Claims, TokenError> {
+        // Before hashing: the length bounds the work an unauthenticated caller can make us do.
+        if token.len() > TOKEN_BYTES_MAX {
+            return Err(TokenError::TooLong);
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.claims.get(&digest) {
+            if now_s >= claims.expires_at_s {
+                self.claims.invalidate(&digest);
+                return Err(TokenError::Expired { expired_at_s: claims.expires_at_s });
+            }
+            return Ok(claims);
+        }
+        let claims = authority.verify(token, now_s)?;
+        self.claims.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    /// Tokens kept, once the cache's pending evictions have run.
+    pub fn len(&self) -> u64 {
+        self.claims.run_pending_tasks();
+        self.claims.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The interceptor in front of every service: reads `authorization: Bearer <token>`, verifies
-/// the token, refuses revoked ones, applies the caller's rate limit, and puts the [`Caller`]
-/// in the request's extensions.
+/// the token (or finds it among the tokens verified before), refuses revoked ones, applies the
+/// caller's rate limit, and puts the [`Caller`] in the request's extensions.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     authority: TokenAuthority,
+    verified: VerifiedTokens,
     revocations: Revocations,
     rate_limits: RateLimits,
 }
 
 impl Authenticator {
+    /// An authenticator keeping at most [`VERIFIED_TOKENS_MAX`] verified tokens.
     pub fn new(
         authority: TokenAuthority,
         revocations: Revocations,
         rate_limits: RateLimits,
     ) -> Authenticator {
-        Authenticator { authority, revocations, rate_limits }
+        Authenticator::with_verified_tokens(authority, revocations, rate_limits, VERIFIED_TOKENS_MAX)
+    }
+
+    /// An authenticator keeping at most `verified_tokens_max` verified tokens.
+    pub fn with_verified_tokens(
+        authority: TokenAuthority,
+        revocations: Revocations,
+        rate_limits: RateLimits,
+        verified_tokens_max: u64,
+    ) -> Authenticator {
+        let verified = VerifiedTokens::new(verified_tokens_max);
+        Authenticator { authority, verified, revocations, rate_limits }
     }
 
     /// The caller that `metadata` authenticates at `now_s`, after its rate limit.
@@ -470,9 +548,10 @@ impl Authenticator {
             return Err(bad_scheme());
         }
         let claims = self
-            .authority
-            .verify(token.trim(), now_s)
+            .verified
+            .verify(&self.authority, token.trim(), now_s)
             .map_err(|error| Status::from(ApiError::Unauthenticated(error.to_string())))?;
+        // After the cache, on every call: a revocation takes effect at once.
         if self.revocations.is_revoked(claims.token_id) {
             return Err(unauthenticated(&format!("token {} has been revoked", claims.token_id)));
         }
@@ -1077,6 +1156,96 @@ mod tests {
         let status = refused(authenticator.call(request(Some(&format!("Bearer {token}")))));
         assert_eq!(status.code(), Code::Unauthenticated);
         assert!(status.message().contains("revoked"), "{}", status.message());
+    }
+
+    /// The claims `token` is kept with in `authenticator`'s cache, if it is kept.
+    fn kept(authenticator: &Authenticator, token: &str) -> Option<Claims> {
+        authenticator.verified.claims.get(&<[u8; 32]>::from(Sha256::digest(token.as_bytes())))
+    }
+
+    #[test]
+    fn a_verified_token_is_kept_by_its_digest_and_not_verified_again() {
+        let (authenticator, _) = authenticator(limits(100, 100));
+        let token = live_token(&[Role::Buyer]);
+        let metadata = request(Some(&format!("Bearer {token}"))).metadata().clone();
+        let first = authenticator.authenticate(&metadata, unix_now_s()).expect("verified");
+        assert_eq!(kept(&authenticator, &token).map(Caller::from), Some(first.clone()));
+        // A cache hit skips the signature: with a different key in the authority, a token
+        // kept still authenticates, which only the cache can explain.
+        let other_key =
+            Authenticator { authority: TokenAuthority::from_seed([9; 32]), ..authenticator.clone() };
+        assert_eq!(other_key.authenticate(&metadata, unix_now_s()).expect("from the cache"), first);
+    }
+
+    #[test]
+    fn a_kept_token_is_refused_once_revoked() {
+        let (authenticator, revocations) = authenticator(limits(100, 100));
+        let token = live_token(&[Role::Buyer]);
+        let metadata = request(Some(&format!("Bearer {token}"))).metadata().clone();
+        authenticator.authenticate(&metadata, unix_now_s()).expect("verified");
+        assert!(kept(&authenticator, &token).is_some());
+        revocations.revoke(claims(&[]).token_id);
+        let status = authenticator.authenticate(&metadata, unix_now_s()).expect_err("revoked");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert!(status.message().contains("revoked"), "{}", status.message());
+    }
+
+    #[test]
+    fn a_kept_token_is_refused_from_its_expiry() {
+        let (authenticator, _) = authenticator(limits(100, 100));
+        let token = authority().issue(&claims(&[Role::Buyer]));
+        let metadata = request(Some(&format!("Bearer {token}"))).metadata().clone();
+        authenticator.authenticate(&metadata, NOW_S).expect("valid at NOW_S");
+        assert!(kept(&authenticator, &token).is_some());
+        for now_s in [NOW_S + DAY_S, NOW_S + 2 * DAY_S] {
+            let status = authenticator.authenticate(&metadata, now_s).expect_err("expired");
+            assert_eq!(status.code(), Code::Unauthenticated);
+            assert!(status.message().contains("token expired at"), "{}", status.message());
+        }
+        assert!(kept(&authenticator, &token).is_none(), "dropped once seen expired");
+    }
+
+    #[test]
+    fn a_refused_token_is_never_kept() {
+        let (authenticator, _) = authenticator(limits(100, 100));
+        let token = live_token(&[Role::Buyer]);
+        let (body, signature) = token.rsplit_once('.').expect("three parts");
+        let mut forged_signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
+        forged_signature[0] ^= 1;
+        let forged = format!("{body}.{}", URL_SAFE_NO_PAD.encode(forged_signature));
+        let foreign = TokenAuthority::from_seed([9; 32]).issue(&claims(&[Role::Operator]));
+        let expired = authority().issue(&claims(&[Role::Buyer]));
+        for refused in [&forged, &foreign, &expired, &"sekrit".to_owned()] {
+            let metadata = request(Some(&format!("Bearer {refused}"))).metadata().clone();
+            for _ in 0..2 {
+                let status = authenticator.authenticate(&metadata, unix_now_s()).expect_err("refused");
+                assert_eq!(status.code(), Code::Unauthenticated);
+            }
+            assert!(kept(&authenticator, refused).is_none());
+        }
+        assert!(authenticator.verified.is_empty());
+    }
+
+    #[test]
+    fn the_cache_keeps_at_most_its_bound() {
+        let bound = 16;
+        let authenticator = Authenticator::with_verified_tokens(
+            authority(),
+            Revocations::new(),
+            limits(100_000, 100_000),
+            bound,
+        );
+        for index in 0..10 * bound {
+            let token = authority().issue(&Claims {
+                token_id: Uuid::from_u128(u128::from(index)),
+                expires_at_s: u64::MAX,
+                ..claims(&[Role::Buyer])
+            });
+            let metadata = request(Some(&format!("Bearer {token}"))).metadata().clone();
+            authenticator.authenticate(&metadata, NOW_S).expect("valid");
+            assert!(authenticator.verified.len() <= bound, "{} kept", authenticator.verified.len());
+        }
+        assert!(!authenticator.verified.is_empty());
     }
 
     #[test]

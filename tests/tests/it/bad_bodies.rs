@@ -2,6 +2,8 @@
 //! included: `INVALID_ARGUMENT`, never `INTERNAL`. The RPCs come from the descriptors the
 //! server serves, so a new one is covered without a change here.
 
+use std::num::NonZeroU32;
+
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use symbiose_tests::TestServer;
 use tonic::Code;
@@ -23,7 +25,14 @@ const WIRE_FIXED32: u32 = 5;
 
 #[tokio::test]
 async fn every_rpc_answers_an_undecodable_body_with_invalid_argument() {
-    let server = TestServer::start().await.expect("server");
+    // Hundreds of bodies as one caller, as fast as the server answers: the rate limit (tested on
+    // its own) would answer most of them RESOURCE_EXHAUSTED before decoding them.
+    let server = TestServer::start_with(|config| {
+        config.rate_limit_per_second = NonZeroU32::new(100_000).expect("non-zero");
+        config.rate_limit_burst = NonZeroU32::new(1_000_000).expect("non-zero");
+    })
+    .await
+    .expect("server");
     let channel = server.channel().await.expect("channel");
     let mut pool = wire::pool();
     // Health and reflection are served by every server, with codecs of their own crates.
