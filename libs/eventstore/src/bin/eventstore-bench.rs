@@ -1,7 +1,8 @@
 //! Measures the embedded event store against the disk it runs on, in one run.
 //!
 //! ```text
-//! cargo run --release -p symbiose-eventstore --bin eventstore-bench -- [--dir PATH] [--quick]
+//! cargo run --release -p symbiose-eventstore --bin eventstore-bench -- [--dir PATH] [--quick] [--appends-only]
+//!     [--sync-gather-us N] [--postgres-url URL]
 //! cargo run --release -p symbiose-eventstore --bin eventstore-bench -- --store postgres [--postgres-url URL] [--quick]
 //! ```
 //!
@@ -12,17 +13,40 @@
 //!    (1 MiB writes, one `fdatasync` at the end), and the rate of `fdatasync`ed writes of 512
 //!    events of 300 bytes, turned into the events per second the disk takes at that batch size.
 //! 2. Durable appends of one 256-byte event each by 1, 16 and 256 concurrent writers, each on
-//!    its own stream with an exact expected version: events per second and latency
-//!    percentiles, against the fsync rate and the disk's events per second at 512-event
-//!    batches, with the targets and whether they are met.
-//! 3. Reading a whole log back, through `read_all` pages and through `subscribe_all(Position::START)`.
-//! 4. Opening a log of 10,000,000 events, in a fresh process (this program again, with a hidden
+//!    its own stream with an exact expected version: events per second, latency percentiles
+//!    and appends per `fdatasync`, against the fsync rate and the disk's events per second at
+//!    512-event batches, with the targets and whether they are met. The store's
+//!    `Options::sync_gather_us` is its default, or `--sync-gather-us N`.
+//! 3. The sync policy: for 1 and 256 writers, twice, a store that syncs whatever is written at
+//!    once (`sync_gather_us` 0, the store before gathering), then the store of 2 again right
+//!    after it, and their ratio: events per second, p50 and p99.
+//! 4. The same appends through the store's peers, where they are on this machine (otherwise a
+//!    line says which was skipped and why), each figure with its ratio to the embedded store's
+//!    in 2 and to the fsync rate, then the targets: the embedded store with 256 writers
+//!    against each peer with 256 writers (and against the peer's best figure of the run):
+//!    - JetStream: a `nats-server -js` this program starts (from `PATH` or
+//!      [`NATS_SERVER_PATH`], on a free loopback port, its store in the work directory). Each
+//!      writer publishes to a stream of its own with the expected last subject sequence
+//!      (`Nats-Expected-Last-Subject-Sequence`), up to [`JETSTREAM_IN_FLIGHT_MAX`] publishes
+//!      in flight. A stream per writer, because in a shared stream a publish cannot name the
+//!      sequence it expects before the one before it is acknowledged. nats-server 2.9
+//!      acknowledges a publish before its fsync: the output says so beside the figures.
+//!    - PostgreSQL at `--postgres-url` (default [`POSTGRES_URL_DEFAULT`]), in a database of its
+//!      own: a plain events table ([`PLAIN_TABLE`]: an identity position, `UNIQUE (stream,
+//!      version)` for the expected version), one connection per writer (as many as the server
+//!      allows, said in the output), in transactions of one append (one `INSERT` in
+//!      autocommit), of 100 appends as 100 `INSERT`s sent together between `BEGIN` and
+//!      `COMMIT`, and of 100 appends as one `INSERT` of 100 rows (arrays `unnest`ed), the
+//!      server's best for a batch.
+//! 5. Reading a whole log back, through `read_all` pages and through `subscribe_all(Position::START)`.
+//! 6. Opening a log of 10,000,000 events, in a fresh process (this program again, with a hidden
 //!    `--open-child DIR`): the seconds, the peak RSS after it, the store's `OpenReport`; once
 //!    as the store left the log, once with its segment index files removed (a full scan).
 //!
-//! The logs of 3 and 4 are filled with appends of 512 events to 10,000 streams, 16 appends in
-//! flight; their line ("fill") is a figure too, for bulk writes. The appends of 2 take their ids
-//! from `Uuid::now_v7`, as a service would; the fills build them from a counter (`fill_id`).
+//! `--appends-only` stops after 4. The logs of 5 and 6 are filled with appends of 512 events to
+//! 10,000 streams, 16 appends in flight; their line ("fill") is a figure too, for bulk writes.
+//! The appends of 2 take their ids from `Uuid::now_v7`, as a service would; the fills build
+//! them from a counter (`fill_id`).
 //!
 //! Everything happens in a fresh directory under `--dir` (default: the system temp dir, unless
 //! it is a tmpfs, as `/tmp` is on some machines, in which case `target/bench-eventstore` under
@@ -45,15 +69,20 @@
 //! 2. At 256 writers, the store as it is against the store with one append per transaction
 //!    (`PostgresOptions::group_appends_max` 1): what group commit buys, against its target.
 
+use std::collections::VecDeque;
 use std::fs::OpenOptions;
 use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
-use symbiose_eventstore::embedded::{EmbeddedStore, Options};
+use symbiose_eventstore::embedded::{EmbeddedStore, Options, SYNC_GATHER_US_MAX};
 use symbiose_eventstore::postgres::{PostgresOptions, PostgresStore};
 use symbiose_eventstore::{
     EventData, EventStore, ExpectedVersion, Position, READ_EVENTS_MAX, StoreError, StreamName,
@@ -93,8 +122,8 @@ const SEGMENT_SUFFIX: &str = ".seg";
 const SEGMENT_INDEX_EXTENSION: &str = "idx";
 /// The hidden argument that makes this program only open a store, for the open run.
 const OPEN_CHILD_ARG: &str = "--open-child";
-const USAGE: &str =
-    "eventstore-bench [--dir PATH] [--quick] [--store embedded|postgres] [--postgres-url URL]";
+const USAGE: &str = "eventstore-bench [--dir PATH] [--quick] [--appends-only] [--sync-gather-us N] \
+                     [--store embedded|postgres] [--postgres-url URL]";
 /// The server `--store postgres` measures unless told otherwise.
 const POSTGRES_URL_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// Connections of the server the raw side leaves to others: the bench's own administration
@@ -103,6 +132,22 @@ const RAW_CONNECTIONS_MARGIN: usize = 16;
 /// The table of the raw side, made `LIKE symbiose_events INCLUDING ALL`: the same columns,
 /// checks and indexes.
 const RAW_TABLE: &str = "bench_raw_events";
+/// The events table of the PostgreSQL peer: what a plain event store on PostgreSQL writes.
+const PLAIN_TABLE: &str = "bench_events";
+/// Appends of one transaction of the PostgreSQL peer's batched runs.
+const PLAIN_BATCH_APPENDS: usize = 100;
+/// Where the Debian package installs the NATS server, looked for after `PATH`.
+const NATS_SERVER_PATH: &str = "/usr/sbin/nats-server";
+/// Longest wait for the NATS server to accept connections.
+const NATS_START_TIMEOUT: Duration = Duration::from_secs(15);
+/// The pause between two looks at a starting NATS server.
+const NATS_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// Publishes each JetStream writer keeps in flight, at most, before waiting for the oldest ack.
+const JETSTREAM_IN_FLIGHT_MAX: usize = 64;
+/// Pairs of runs, syncing at once then gathering, of the sync policy's comparison.
+const SYNC_POLICY_ROUNDS: usize = 2;
+/// The writer count the peers are held to, the last of [`WRITER_COUNTS`].
+const PEER_TARGET_WRITERS: usize = 256;
 
 const TARGET_ONE_WRITER_OF_FSYNC: f64 = 0.8;
 const TARGET_MANY_WRITERS_OF_BATCH_DISK: f64 = 0.2;
@@ -111,6 +156,8 @@ const TARGET_MANY_WRITERS_P99_US: u64 = 10_000;
 const TARGET_READ_EVENTS_PER_S: f64 = 1_000_000.0;
 const TARGET_POSTGRES_OF_RAW: f64 = 0.8;
 const TARGET_GROUP_COMMIT_GAIN: f64 = 5.0;
+const TARGET_OF_JETSTREAM: f64 = 3.0;
+const TARGET_OF_POSTGRES_BATCHED: f64 = 4.0;
 
 /// How long each run lasts and how large each log is: full, or `--quick`.
 #[derive(Debug, Clone, Copy)]
@@ -143,8 +190,10 @@ const QUICK: Sizes = Sizes {
 
 #[tokio::main]
 async fn main() -> BenchResult<()> {
-    let (parent, sizes) = match parse_args()? {
-        Mode::Bench { parent, sizes } => (parent, sizes),
+    let (parent, sizes, options, url, appends_only) = match parse_args()? {
+        Mode::Bench { parent, sizes, options, url, appends_only } => {
+            (parent, sizes, options, url, appends_only)
+        }
         Mode::Postgres { url, sizes } => return bench_postgres(&url, sizes).await,
         Mode::OpenChild { dir } => return open_child(&dir).await,
     };
@@ -171,18 +220,35 @@ async fn main() -> BenchResult<()> {
     println!("\n1. the disk");
     let disk = measure_disk(&work.0, sizes)?;
 
-    println!("\n2. durable appends, one 256-byte event per append, one stream per writer");
+    println!(
+        "\n2. durable appends, one 256-byte event per append, one stream per writer \
+         (sync_gather_us {}: a sync waits up to that for the appends queued behind it)",
+        options.sync_gather_us
+    );
+    let mut embedded = Vec::with_capacity(WRITER_COUNTS.len());
     for writers in WRITER_COUNTS {
-        let run =
-            measure_appends(&work.0.join(format!("appends-{writers}")), writers, sizes, &payload).await?;
-        print_append_run(&run, &disk);
+        let dir = work.0.join(format!("appends-{writers}"));
+        let run = measure_appends(&dir, writers, options.clone(), sizes, &payload).await?;
+        print_append_run(&run, "", &disk);
+        embedded.push(run);
     }
 
-    println!("\n3. reading the whole log");
-    measure_reads(&work.0.join("read"), sizes.read_log_events, &disk, &payload).await?;
+    println!(
+        "\n3. the sync policy: the same appends with sync_gather_us 0 (each sync takes what is written \
+         at once, as before gathering), then with gathering again"
+    );
+    measure_sync_policy(&work.0, &options, sizes, &payload, &disk).await?;
 
-    println!("\n4. opening a large log");
-    measure_open(&work.0.join("open"), sizes.open_log_events, &disk, &payload).await?;
+    println!("\n4. the same appends through the peers, in this run");
+    measure_peers(&work.0, &url, &embedded, sizes, &payload, &disk).await;
+
+    if !appends_only {
+        println!("\n5. reading the whole log");
+        measure_reads(&work.0.join("read"), sizes.read_log_events, &disk, &payload).await?;
+
+        println!("\n6. opening a large log");
+        measure_open(&work.0.join("open"), sizes.open_log_events, &disk, &payload).await?;
+    }
     // Other work on the machine (a build, a test run) skews every figure: this shows it.
     let others = cpu_at_start.zip(CpuSample::now()).map(|(start, end)| start.others_cores(&end));
     println!(
@@ -199,24 +265,28 @@ enum Mode {
     Bench {
         parent: PathBuf,
         sizes: Sizes,
+        /// The store's options of the append runs.
+        options: Options,
+        /// The PostgreSQL server of the peer runs.
+        url: String,
+        /// Skip reading and opening large logs.
+        appends_only: bool,
     },
     /// `--store postgres`: the PostgreSQL store against plain transactions on the same server.
-    Postgres {
-        url: String,
-        sizes: Sizes,
-    },
+    Postgres { url: String, sizes: Sizes },
     /// Only open the store in `dir`, for [`open_in_child`].
-    OpenChild {
-        dir: PathBuf,
-    },
+    OpenChild { dir: PathBuf },
 }
 
-/// `--dir PATH` (the parent of the work directory), `--quick`, `--store embedded|postgres` and
-/// `--postgres-url URL`, or `--open-child DIR`.
+/// `--dir PATH` (the parent of the work directory), `--quick`, `--appends-only`,
+/// `--sync-gather-us N`, `--store embedded|postgres` and `--postgres-url URL`, or
+/// `--open-child DIR`.
 fn parse_args() -> BenchResult<Mode> {
     let mut parent = None;
     let mut sizes = FULL;
     let mut postgres = false;
+    let mut appends_only = false;
+    let mut options = Options::default();
     let mut url = POSTGRES_URL_DEFAULT.to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -227,6 +297,14 @@ fn parse_args() -> BenchResult<Mode> {
             }
             "--dir" => parent = Some(PathBuf::from(args.next().ok_or("--dir needs a path")?)),
             "--quick" => sizes = QUICK,
+            "--appends-only" => appends_only = true,
+            "--sync-gather-us" => {
+                let micros: u64 = args.next().ok_or("--sync-gather-us needs a number")?.parse()?;
+                if micros > SYNC_GATHER_US_MAX {
+                    return Err(format!("--sync-gather-us is at most {SYNC_GATHER_US_MAX}").into());
+                }
+                options.sync_gather_us = micros;
+            }
             "--store" => match args.next().as_deref() {
                 Some("embedded") => postgres = false,
                 Some("postgres") => postgres = true,
@@ -243,7 +321,7 @@ fn parse_args() -> BenchResult<Mode> {
     if postgres {
         return Ok(Mode::Postgres { url, sizes });
     }
-    Ok(Mode::Bench { parent: parent.unwrap_or_else(default_parent), sizes })
+    Ok(Mode::Bench { parent: parent.unwrap_or_else(default_parent), sizes, options, url, appends_only })
 }
 
 /// The system temp dir, unless it is a tmpfs, which would measure memory instead of the disk.
@@ -370,23 +448,29 @@ struct AppendRun {
     latencies_us: Vec<u64>,
     /// Cores other processes used during the run, on average.
     others_cores: Option<f64>,
+    /// Appends per `fdatasync` of the store, warm-up included.
+    appends_per_sync: f64,
 }
 
-/// `writers` tasks append one event at a time to their own stream, on a fresh store, for the
-/// warm-up and then the measured run. Only appends started after the warm-up count.
+/// `writers` tasks append one event at a time to their own stream, on a fresh store opened
+/// with `options`, for the warm-up and then the measured run. Only appends started after the
+/// warm-up count.
 async fn measure_appends(
     dir: &Path,
     writers: usize,
+    options: Options,
     sizes: Sizes,
     payload: &Bytes,
 ) -> BenchResult<AppendRun> {
-    let (store, _) = EmbeddedStore::open(dir, Options::default())?;
+    let (store, _) = EmbeddedStore::open(dir, options)?;
     let cpu_before = CpuSample::now();
     let (events_per_s, _, latencies_us) = run_writers(&store, "bench", writers, sizes, payload).await?;
     let others_cores = cpu_before.zip(CpuSample::now()).map(|(before, after)| before.others_cores(&after));
+    // One event per append: the head counts the appends.
+    let appends_per_sync = store.head().as_u64() as f64 / store.syncs().max(1) as f64;
     store.close().await;
     std::fs::remove_dir_all(dir)?;
-    Ok(AppendRun { writers, events_per_s, latencies_us, others_cores })
+    Ok(AppendRun { writers, events_per_s, latencies_us, others_cores, appends_per_sync })
 }
 
 /// `writers` tasks append one event at a time to their own stream (`<prefix>-<writer>`) of
@@ -427,13 +511,13 @@ async fn collect_latencies<E>(
     run: Duration,
 ) -> BenchResult<(f64, f64, Vec<u64>)>
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
     let mut latencies_us = Vec::new();
     let mut last_finished = measure_from;
     let mut finished_in_run = 0;
     while let Some(joined) = tasks.join_next().await {
-        let (samples, finished, in_run) = joined??;
+        let (samples, finished, in_run) = joined?.map_err(Into::into)?;
         latencies_us.extend(samples);
         last_finished = last_finished.max(finished);
         finished_in_run += in_run;
@@ -476,16 +560,15 @@ async fn append_one_by_one<S: EventStore>(
     Ok((samples, finished, finished_in_run))
 }
 
-fn print_append_run(run: &AppendRun, disk: &Disk) {
-    let label = match run.writers {
-        1 => "appends, 1 writer".to_owned(),
-        writers => format!("appends, {writers} writers"),
-    };
+/// The line of an append run, its label ending in `suffix`.
+fn print_append_run(run: &AppendRun, suffix: &str, disk: &Disk) {
+    let label = format!("appends, {}{suffix}", plural(run.writers, "writer"));
     let latencies = format!(
-        "p50 {}  p99 {}  p999 {}",
+        "p50 {}  p99 {}  p999 {}  {:.1} appends/sync",
         millis(percentile_us(&run.latencies_us, 5000)),
         millis(percentile_us(&run.latencies_us, 9900)),
         millis(percentile_us(&run.latencies_us, 9990)),
+        run.appends_per_sync,
     );
     let ratio = match run.writers {
         1 => {
@@ -517,6 +600,544 @@ fn print_append_run(run: &AppendRun, disk: &Disk) {
         &format!("{} events/s", thousands(run.events_per_s)),
         &format!("{latencies}   {ratio}{others}"),
     );
+}
+
+/// Section 3: for 1 and 256 writers, [`SYNC_POLICY_ROUNDS`] times, a store that syncs at once
+/// (`sync_gather_us` 0), then one with `gathering` right after it: each pair is measured close
+/// in time, and the rounds show how much other work on the machine moves the figures.
+async fn measure_sync_policy(
+    work: &Path,
+    gathering: &Options,
+    sizes: Sizes,
+    payload: &Bytes,
+    disk: &Disk,
+) -> BenchResult<()> {
+    let at_once = Options { sync_gather_us: 0, ..gathering.clone() };
+    for (writers, round) in [1, PEER_TARGET_WRITERS]
+        .into_iter()
+        .flat_map(|writers| (1..=SYNC_POLICY_ROUNDS).map(move |round| (writers, round)))
+    {
+        let dir = work.join(format!("at-once-{writers}"));
+        let without = measure_appends(&dir, writers, at_once.clone(), sizes, payload).await?;
+        print_append_run(&without, ", sync at once", disk);
+        let dir = work.join(format!("gathering-{writers}"));
+        let with = measure_appends(&dir, writers, gathering.clone(), sizes, payload).await?;
+        print_append_run(&with, &format!(", gathering {} us", gathering.sync_gather_us), disk);
+        let percentiles = |run: &AppendRun| {
+            (percentile_us(&run.latencies_us, 5000), percentile_us(&run.latencies_us, 9900))
+        };
+        let ((with_p50, with_p99), (without_p50, without_p99)) = (percentiles(&with), percentiles(&without));
+        line(
+            &format!("gathering / at once, {}, round {round}", plural(writers, "writer")),
+            &format!("{:.2}", with.events_per_s / without.events_per_s),
+            &format!(
+                "of events/s; p50 {} / {}, p99 {} / {}",
+                millis(with_p50),
+                millis(without_p50),
+                millis(with_p99),
+                millis(without_p99)
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// What a peer did with one writer count: appends per second (those finished within the
+/// measured run) and the sorted latencies of its publishes or transactions.
+#[derive(Debug)]
+struct PeerRun {
+    writers: usize,
+    appends_per_s: f64,
+    latencies_us: Vec<u64>,
+}
+
+/// Section 4: JetStream and PostgreSQL, where they are, then the targets against them. A peer
+/// that is missing or fails is said so in a line, and its targets are not judged.
+async fn measure_peers(
+    work: &Path,
+    url: &str,
+    embedded: &[AppendRun],
+    sizes: Sizes,
+    payload: &Bytes,
+    disk: &Disk,
+) {
+    let jetstream = match NatsServer::start(&work.join("nats")) {
+        Err(reason) => {
+            println!("JetStream: skipped, {reason}");
+            None
+        }
+        Ok(server) => {
+            println!(
+                "JetStream: {} -js on {}, store in the work directory; it acknowledges a publish before \
+                 its fsync (its file store syncs on a timer): its figures are not of durable appends",
+                server.version, server.url
+            );
+            let runs = measure_jetstream(&server, embedded, sizes, payload, disk).await;
+            drop(server);
+            runs.inspect_err(|error| println!("JetStream: stopped, {error}")).ok()
+        }
+    };
+    let postgres = match measure_postgres_plain(url, embedded, sizes, payload, disk).await {
+        Ok(runs) => runs,
+        Err(error) => {
+            println!("PostgreSQL: stopped, {error}");
+            None
+        }
+    };
+
+    let Some(many) = embedded.iter().find(|run| run.writers == PEER_TARGET_WRITERS) else { return };
+    let judge = |peer: &str, runs: Option<&[PeerRun]>, goal: f64| {
+        let label = format!("embedded / {peer}, {}", plural(PEER_TARGET_WRITERS, "writer"));
+        let Some(runs) = runs else {
+            return line(&label, "-", "not judged: no figure for the peer in this run");
+        };
+        let best = runs.iter().max_by(|one, other| one.appends_per_s.total_cmp(&other.appends_per_s));
+        match runs.iter().find(|run| run.writers == PEER_TARGET_WRITERS) {
+            Some(run) => {
+                let ratio = many.events_per_s / run.appends_per_s;
+                let best = best.map_or_else(String::new, |best| {
+                    format!(
+                        "; {:.2} of its best ({} appends/s, {})",
+                        many.events_per_s / best.appends_per_s,
+                        thousands(best.appends_per_s),
+                        plural(best.writers, "writer")
+                    )
+                });
+                line(
+                    &label,
+                    &format!("{ratio:.2}"),
+                    &format!("{}{best}", target(ratio >= goal, &format!("target {goal:.2}"))),
+                );
+            }
+            None => line(&label, "-", "not judged: no figure for the peer in this run"),
+        }
+    };
+    judge("JetStream pipelined", jetstream.as_deref(), TARGET_OF_JETSTREAM);
+    for (shape, runs) in postgres.iter().flatten() {
+        if *shape != PlainTransaction::One {
+            judge(&shape.label(), Some(runs), TARGET_OF_POSTGRES_BATCHED);
+        }
+    }
+}
+
+/// The line of a peer's run: its figure, its latencies (of a `latency`: an append when empty),
+/// against the embedded store's with as many writers and against the fsync rate.
+fn print_peer_run(label: &str, run: &PeerRun, latency: &str, embedded: &[AppendRun], disk: &Disk) {
+    let latency = if latency.is_empty() { String::new() } else { format!("{latency}: ") };
+    let against = embedded
+        .iter()
+        .find(|own| own.writers == run.writers)
+        .map_or_else(String::new, |own| format!("embedded / it {:.2}", own.events_per_s / run.appends_per_s));
+    line(
+        label,
+        &format!("{} appends/s", thousands(run.appends_per_s)),
+        &format!(
+            "{latency}p50 {}  p99 {}   {against}   {:.2} of fsync rate",
+            millis(percentile_us(&run.latencies_us, 5000)),
+            millis(percentile_us(&run.latencies_us, 9900)),
+            run.appends_per_s / disk.syncs_per_s,
+        ),
+    );
+}
+
+/// A `nats-server -js` this run started, on a free loopback port, killed when dropped.
+#[derive(Debug)]
+struct NatsServer {
+    child: Child,
+    url: String,
+    /// What `nats-server --version` said.
+    version: String,
+}
+
+impl NatsServer {
+    /// Starts the server with its store under `dir`, waiting up to [`NATS_START_TIMEOUT`] for
+    /// its log to say it is ready; the reason in words if it is not installed or does not start.
+    fn start(dir: &Path) -> Result<NatsServer, String> {
+        let on_path = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+            .map(|dir| dir.join("nats-server"))
+            .find(|candidate| candidate.is_file());
+        let binary = on_path
+            .or_else(|| Some(PathBuf::from(NATS_SERVER_PATH)).filter(|path| path.is_file()))
+            .ok_or_else(|| format!("no nats-server on PATH nor at {NATS_SERVER_PATH}"))?;
+        let version = Command::new(&binary)
+            .arg("--version")
+            .output()
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+            .map_err(|error| format!("running {} --version: {error}", binary.display()))?;
+        std::fs::create_dir_all(dir).map_err(|error| format!("creating {}: {error}", dir.display()))?;
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .map_err(|error| format!("finding a free port: {error}"))?
+            .port();
+        let log = dir.join("nats-server.log");
+        let child = Command::new(&binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir.join("jetstream"))
+            .arg("-l")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("starting {}: {error}", binary.display()))?;
+        let mut server = NatsServer { child, url: format!("nats://127.0.0.1:{port}"), version };
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let deadline = Instant::now() + NATS_START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("nats-server exited with {status}; its log is {}", log.display()));
+            }
+            let ready = std::fs::read_to_string(&log).is_ok_and(|text| text.contains("Server is ready"));
+            if ready && TcpStream::connect_timeout(&address, NATS_POLL_INTERVAL).is_ok() {
+                return Ok(server);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("nats-server not ready on {address} after {NATS_START_TIMEOUT:?}"));
+            }
+            std::thread::sleep(NATS_POLL_INTERVAL);
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// For 1, 16 and 256 writers, each publishing to a JetStream stream of its own (made for the
+/// run, deleted after it), pipelined: see [`publish_pipelined`].
+async fn measure_jetstream(
+    server: &NatsServer,
+    embedded: &[AppendRun],
+    sizes: Sizes,
+    payload: &Bytes,
+    disk: &Disk,
+) -> BenchResult<Vec<PeerRun>> {
+    let client = async_nats::connect(server.url.as_str()).await?;
+    let mut runs = Vec::with_capacity(WRITER_COUNTS.len());
+    for writers in WRITER_COUNTS {
+        let jetstream = async_nats::jetstream::ContextBuilder::new()
+            .max_ack_inflight(writers * JETSTREAM_IN_FLIGHT_MAX)
+            .build(client.clone());
+        let mut streams = Vec::with_capacity(writers);
+        for writer in 0..writers {
+            let (name, subject) = (format!("bench_{writers}_{writer}"), format!("bench.{writers}.{writer}"));
+            jetstream
+                .create_stream(async_nats::jetstream::stream::Config {
+                    name: name.clone(),
+                    subjects: vec![subject.clone()],
+                    ..Default::default()
+                })
+                .await?;
+            streams.push((name, subject));
+        }
+        let measure_from = Instant::now() + sizes.append_warmup;
+        let until = measure_from + sizes.append_run;
+        let samples_max = LATENCY_SAMPLES_MAX / writers;
+        let mut tasks = JoinSet::new();
+        for (_, subject) in &streams {
+            let (jetstream, subject, payload) = (jetstream.clone(), subject.clone(), payload.clone());
+            tasks.spawn(async move {
+                publish_pipelined(jetstream, subject, payload, measure_from, until, samples_max).await
+            });
+        }
+        let (_, appends_per_s, latencies_us) =
+            collect_latencies(tasks, measure_from, sizes.append_run).await?;
+        for (name, _) in &streams {
+            jetstream.delete_stream(name).await?;
+        }
+        let run = PeerRun { writers, appends_per_s, latencies_us };
+        let label = format!("JetStream pipelined, {}", plural(writers, "writer"));
+        print_peer_run(&label, &run, "publish to ack", embedded, disk);
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+/// Publishes one event at a time to `subject`, the only subject of its stream, each expecting
+/// the subject's last sequence to be the one before it, with up to [`JETSTREAM_IN_FLIGHT_MAX`]
+/// publishes waiting for their acks, until `until`: the latencies (publish to ack) of the
+/// publishes sent from `measure_from`, when the last ack came, and how many came from
+/// `measure_from` to `until`.
+async fn publish_pipelined(
+    jetstream: async_nats::jetstream::Context,
+    subject: String,
+    payload: Bytes,
+    measure_from: Instant,
+    until: Instant,
+    samples_max: usize,
+) -> BenchResult<WriterRun> {
+    let mut in_flight: VecDeque<(Instant, u64, PublishAckFuture)> =
+        VecDeque::with_capacity(JETSTREAM_IN_FLIGHT_MAX);
+    let mut samples = Vec::new();
+    let mut finished = Instant::now();
+    let mut finished_in_run = 0;
+    let mut sent = 0;
+    loop {
+        let now = Instant::now();
+        let sending = now < until && sent < WRITER_APPENDS_MAX && samples.len() < samples_max;
+        if sending && in_flight.len() < JETSTREAM_IN_FLIGHT_MAX {
+            // In a stream of one subject, the subject's sequence is the stream's: the k-th
+            // publish expects k, its ack says k + 1.
+            let message =
+                PublishMessage::build().payload(payload.clone()).expected_last_subject_sequence(sent);
+            in_flight.push_back((now, sent + 1, jetstream.send_publish(subject.clone(), message).await?));
+            sent += 1;
+            continue;
+        }
+        let Some((started, sequence, ack)) = in_flight.pop_front() else { break };
+        let ack = ack.await?;
+        assert_eq!(ack.sequence, sequence, "each publish lands right after the one before");
+        finished = Instant::now();
+        if started >= measure_from {
+            samples.push(u64::try_from((finished - started).as_micros()).unwrap_or(u64::MAX));
+        }
+        finished_in_run += u64::from(finished >= measure_from && finished <= until);
+    }
+    Ok((samples, finished, finished_in_run))
+}
+
+/// How the PostgreSQL peer writes its appends: a transaction each, or [`PLAIN_BATCH_APPENDS`]
+/// to a transaction, as many `INSERT`s or one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlainTransaction {
+    /// One `INSERT` of one row, in autocommit.
+    One,
+    /// `BEGIN`, an `INSERT` of one row per append, all sent together, `COMMIT`.
+    Statements,
+    /// One `INSERT` of a row per append (arrays `unnest`ed), in autocommit.
+    Rows,
+}
+
+impl PlainTransaction {
+    const ALL: [PlainTransaction; 3] =
+        [PlainTransaction::One, PlainTransaction::Statements, PlainTransaction::Rows];
+
+    fn appends(self) -> usize {
+        match self {
+            PlainTransaction::One => 1,
+            PlainTransaction::Statements | PlainTransaction::Rows => PLAIN_BATCH_APPENDS,
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            PlainTransaction::One => "PostgreSQL 1 per transaction".to_owned(),
+            PlainTransaction::Statements => {
+                format!("PostgreSQL {PLAIN_BATCH_APPENDS} INSERTs per transaction")
+            }
+            PlainTransaction::Rows => format!("PostgreSQL {PLAIN_BATCH_APPENDS}-row INSERT per transaction"),
+        }
+    }
+}
+
+/// The PostgreSQL peer, in a database of its own on the server at `url` (dropped at the end):
+/// for each [`PlainTransaction`], 1, 16 and 256 writers. `None` after a line saying so when the
+/// server cannot be reached.
+async fn measure_postgres_plain(
+    url: &str,
+    embedded: &[AppendRun],
+    sizes: Sizes,
+    payload: &Bytes,
+    disk: &Disk,
+) -> BenchResult<Option<Vec<(PlainTransaction, Vec<PeerRun>)>>> {
+    let admin_config: tokio_postgres::Config = url.parse()?;
+    let (admin, connection) = match admin_config.connect(NoTls).await {
+        Ok(connected) => connected,
+        Err(error) => {
+            println!("PostgreSQL: skipped, cannot connect to {url}: {error}");
+            return Ok(None);
+        }
+    };
+    let connection = tokio::spawn(connection);
+    let version: String = admin.query_one("SHOW server_version", &[]).await?.try_get(0)?;
+    let synchronous_commit: String = admin.query_one("SHOW synchronous_commit", &[]).await?.try_get(0)?;
+    let connections_max = connections_max(&admin).await?;
+    let database = create_bench_database(&admin).await?;
+    println!(
+        "PostgreSQL {version} at {url}, database {database} (made for this run), synchronous_commit \
+         {synchronous_commit}, at most {connections_max} connections (max_connections less reserved \
+         and a margin of {RAW_CONNECTIONS_MARGIN}), one per writer; table {PLAIN_TABLE}: identity \
+         position, UNIQUE (stream, version)"
+    );
+    let config: tokio_postgres::Config = with_database(url, &database).parse()?;
+    let result = postgres_plain_runs(&config, connections_max, embedded, sizes, payload, disk).await;
+    let dropped = admin.batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)")).await;
+    drop(admin);
+    let _ = connection.await;
+    let runs = result?;
+    dropped?;
+    Ok(Some(runs))
+}
+
+/// The runs of [`measure_postgres_plain`] in the database of `config`.
+async fn postgres_plain_runs(
+    config: &tokio_postgres::Config,
+    connections_max: usize,
+    embedded: &[AppendRun],
+    sizes: Sizes,
+    payload: &Bytes,
+    disk: &Disk,
+) -> BenchResult<Vec<(PlainTransaction, Vec<PeerRun>)>> {
+    let (client, connection) = config.connect(NoTls).await?;
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {PLAIN_TABLE} (
+                position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                stream text NOT NULL,
+                version bigint NOT NULL,
+                event_id uuid NOT NULL,
+                event_type text NOT NULL,
+                payload bytea NOT NULL,
+                recorded_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (stream, version)
+            )"
+        ))
+        .await?;
+    drop(client);
+    let _ = connection.await;
+    let mut all = Vec::with_capacity(PlainTransaction::ALL.len());
+    for shape in PlainTransaction::ALL {
+        let mut runs = Vec::with_capacity(WRITER_COUNTS.len());
+        for writers in WRITER_COUNTS {
+            let connections = writers.min(connections_max);
+            let mut clients = Vec::with_capacity(connections);
+            for _ in 0..connections {
+                let (client, connection) = config.connect(NoTls).await?;
+                tokio::spawn(connection);
+                clients.push(client);
+            }
+            let measure_from = Instant::now() + sizes.append_warmup;
+            let until = measure_from + sizes.append_run;
+            let samples_max = LATENCY_SAMPLES_MAX / connections;
+            let mut tasks = JoinSet::new();
+            for (writer, client) in clients.into_iter().enumerate() {
+                let stream = format!("plain-{shape:?}-{writers}-{writer}");
+                let payload = payload.clone();
+                tasks.spawn(async move {
+                    insert_plain(client, stream, shape, payload, measure_from, until, samples_max).await
+                });
+            }
+            let (_, appends_per_s, latencies_us) =
+                collect_latencies(tasks, measure_from, sizes.append_run).await?;
+            let run = PeerRun { writers, appends_per_s, latencies_us };
+            let capped =
+                if connections < writers { format!(", {connections} connections") } else { String::new() };
+            let latency = if shape == PlainTransaction::One { "" } else { "transaction" };
+            let label = format!("{}, {}{capped}", shape.label(), plural(writers, "writer"));
+            print_peer_run(&label, &run, latency, embedded, disk);
+            runs.push(run);
+        }
+        all.push((shape, runs));
+    }
+    Ok(all)
+}
+
+/// The PostgreSQL peer's writer: transactions of `shape` to `stream` until `until`: the
+/// latencies of the transactions started from `measure_from`, when the last one finished, and
+/// the appends of those that finished from `measure_from` to `until`.
+async fn insert_plain(
+    mut client: Client,
+    stream: String,
+    shape: PlainTransaction,
+    payload: Bytes,
+    measure_from: Instant,
+    until: Instant,
+    samples_max: usize,
+) -> Result<WriterRun, tokio_postgres::Error> {
+    let insert_rows = client
+        .prepare(&format!(
+            "INSERT INTO {PLAIN_TABLE} (stream, version, event_id, event_type, payload) \
+             SELECT $1, version, event_id, $4, payload FROM unnest($2::bigint[], $3::uuid[], $5::bytea[]) \
+             AS batch (version, event_id, payload)"
+        ))
+        .await?;
+    let insert_one = client
+        .prepare(&format!(
+            "INSERT INTO {PLAIN_TABLE} (stream, version, event_id, event_type, payload) \
+             VALUES ($1, $2, $3, $4, $5)"
+        ))
+        .await?;
+    let appends = shape.appends();
+    let payloads: Vec<&[u8]> = vec![payload.as_ref(); appends];
+    let mut samples = Vec::new();
+    let mut finished = Instant::now();
+    let mut finished_in_run = 0;
+    let mut next_version = 0i64;
+    while next_version < WRITER_APPENDS_MAX as i64 {
+        let started = Instant::now();
+        if started >= until || samples.len() >= samples_max {
+            break;
+        }
+        let versions: Vec<i64> = (next_version..next_version + appends as i64).collect();
+        let ids: Vec<Uuid> = versions.iter().map(|_| Uuid::now_v7()).collect();
+        match shape {
+            PlainTransaction::One => {
+                let row: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                    [&stream, &versions[0], &ids[0], &EVENT_TYPE, &payloads[0]];
+                client.execute(&insert_one, &row).await?;
+            }
+            PlainTransaction::Statements => {
+                let transaction = client.transaction().await?;
+                let rows: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 5]> = versions
+                    .iter()
+                    .zip(&ids)
+                    .map(|(version, id)| {
+                        [
+                            &stream as &(dyn tokio_postgres::types::ToSql + Sync),
+                            version,
+                            id,
+                            &EVENT_TYPE,
+                            &payloads[0],
+                        ]
+                    })
+                    .collect();
+                let inserts = rows.iter().map(|row| transaction.execute(&insert_one, row)).collect();
+                all_done(inserts).await?;
+                transaction.commit().await?;
+            }
+            PlainTransaction::Rows => {
+                client.execute(&insert_rows, &[&stream, &versions, &ids, &EVENT_TYPE, &payloads]).await?;
+            }
+        }
+        next_version += appends as i64;
+        finished = Instant::now();
+        if started >= measure_from {
+            samples.push(u64::try_from((finished - started).as_micros()).unwrap_or(u64::MAX));
+        }
+        if finished >= measure_from && finished <= until {
+            finished_in_run += appends as u64;
+        }
+    }
+    Ok((samples, finished, finished_in_run))
+}
+
+/// Waits for every statement of `statements`, polling them all together: each is sent at its
+/// first poll, so they go out one after the other without waiting for each other's answers.
+async fn all_done<F>(statements: Vec<F>) -> Result<(), tokio_postgres::Error>
+where
+    F: std::future::Future<Output = Result<u64, tokio_postgres::Error>>,
+{
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = statements.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(|context| {
+        let mut index = 0;
+        while index < pending.len() {
+            match pending[index].as_mut().poll(context) {
+                std::task::Poll::Ready(Ok(_)) => {
+                    pending.remove(index);
+                }
+                std::task::Poll::Ready(Err(error)) => return std::task::Poll::Ready(Err(error)),
+                std::task::Poll::Pending => index += 1,
+            }
+        }
+        if pending.is_empty() { std::task::Poll::Ready(Ok(())) } else { std::task::Poll::Pending }
+    })
+    .await
 }
 
 /// Fills a fresh store, then reads it all through `read_all` pages and through a subscription.
@@ -744,10 +1365,7 @@ async fn bench_postgres(url: &str, sizes: Sizes) -> BenchResult<()> {
     let admin_config: tokio_postgres::Config = url.parse()?;
     let (admin, connection) = admin_config.connect(NoTls).await?;
     let connection = tokio::spawn(connection);
-    let hex = Uuid::now_v7().simple().to_string();
-    // The last hex digits of a UUIDv7 are random.
-    let database = format!("symbiose_bench_{}", &hex[hex.len() - 12..]);
-    admin.batch_execute(&format!("CREATE DATABASE {database}")).await?;
+    let database = create_bench_database(&admin).await?;
     let result = postgres_runs(&admin, &with_database(url, &database), &database, sizes).await;
     let dropped = admin.batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)")).await;
     drop(admin);
@@ -756,6 +1374,27 @@ async fn bench_postgres(url: &str, sizes: Sizes) -> BenchResult<()> {
     dropped?;
     println!("database {database} dropped");
     Ok(())
+}
+
+/// Creates a database for this run on the server of `admin`: `symbiose_bench_<random>`.
+async fn create_bench_database(admin: &Client) -> Result<String, tokio_postgres::Error> {
+    let hex = Uuid::now_v7().simple().to_string();
+    // The last hex digits of a UUIDv7 are random.
+    let database = format!("symbiose_bench_{}", &hex[hex.len() - 12..]);
+    admin.batch_execute(&format!("CREATE DATABASE {database}")).await?;
+    Ok(database)
+}
+
+/// Connections the server at `admin` leaves to a bench, at most: its `max_connections` less its
+/// reserved ones and [`RAW_CONNECTIONS_MARGIN`].
+async fn connections_max(admin: &Client) -> BenchResult<usize> {
+    let setting = async |name: &str| -> BenchResult<usize> {
+        let text: String = admin.query_one(&format!("SHOW {name}"), &[]).await?.try_get(0)?;
+        Ok(text.parse()?)
+    };
+    let (max_connections, reserved) =
+        (setting("max_connections").await?, setting("superuser_reserved_connections").await?);
+    Ok(max_connections.saturating_sub(reserved + RAW_CONNECTIONS_MARGIN).max(1))
 }
 
 /// `url` naming `database` instead of its own: the path of a `postgres://` url, or a `dbname`

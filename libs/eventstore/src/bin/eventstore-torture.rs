@@ -36,8 +36,9 @@ async fn main() -> Result<(), String> {
     if writers == 0 || writers > WRITERS_MAX || appends > APPENDS_MAX {
         return Err(format!("--writers must be 1 to {WRITERS_MAX}, --appends at most {APPENDS_MAX}"));
     }
-    let (store, report) = EmbeddedStore::open(&dir, Options { segment_bytes_max: 256 * 1024 })
-        .map_err(|error| error.to_string())?;
+    let (store, report) =
+        EmbeddedStore::open(&dir, Options { segment_bytes_max: 256 * 1024, ..Options::default() })
+            .map_err(|error| error.to_string())?;
     eprintln!("opened {dir}: {report:?}");
 
     let mut tasks = Vec::new();

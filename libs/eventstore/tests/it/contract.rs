@@ -28,13 +28,13 @@ async fn the_embedded_store_passes_the_contract() {
 async fn the_embedded_store_passes_the_contract_across_many_segments() {
     let dirs = Mutex::new(Vec::new());
     symbiose_eventstore::contract::run_all(|| {
-        let (store, dir) = open_fresh(Options { segment_bytes_max: 4096 });
+        let (store, dir) = open_fresh(Options { segment_bytes_max: 4096, ..Options::default() });
         dirs.lock().expect("lock").push(dir);
         async move { store }
     })
     .await;
     symbiose_eventstore::contract::run_gapless(|| {
-        let (store, dir) = open_fresh(Options { segment_bytes_max: 4096 });
+        let (store, dir) = open_fresh(Options { segment_bytes_max: 4096, ..Options::default() });
         dirs.lock().expect("lock").push(dir);
         async move { store }
     })

@@ -94,8 +94,9 @@ async fn no_acknowledged_event_is_lost_when_the_writer_is_killed() {
             "cycle {cycle}: the writer ended with {status}, not by the SIGKILL"
         );
 
-        let (store, report) = EmbeddedStore::open(dir.path(), Options { segment_bytes_max: 256 * 1024 })
-            .unwrap_or_else(|error| panic!("cycle {cycle}: reopen after SIGKILL: {error}"));
+        let (store, report) =
+            EmbeddedStore::open(dir.path(), Options { segment_bytes_max: 256 * 1024, ..Options::default() })
+                .unwrap_or_else(|error| panic!("cycle {cycle}: reopen after SIGKILL: {error}"));
         verify(&store, &acknowledged, cycle).await;
         assert!(report.events >= acknowledged.iter().map(|ack| ack.ids.len() as u64).sum::<u64>());
         // The log takes appends again.

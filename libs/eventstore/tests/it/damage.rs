@@ -30,7 +30,7 @@ const RECORD_HEADER_BYTES: usize = 12;
 const BODY_SAMPLE_EVERY_BYTES: usize = 7;
 
 pub(crate) fn options() -> Options {
-    Options { segment_bytes_max: SEGMENT_BYTES_MAX }
+    Options { segment_bytes_max: SEGMENT_BYTES_MAX, ..Options::default() }
 }
 
 /// Longest wait for the `LOCK` of a directory this test closed to be free again.

@@ -53,7 +53,7 @@ const STREAMS_READ_BACK: usize = 4;
 const STORE_DIR: &str = "data/events";
 
 fn options() -> Options {
-    Options { segment_bytes_max: 256 * 1024 }
+    Options { segment_bytes_max: 256 * 1024, ..Options::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,7 +44,7 @@ const DIR: &str = "/data/store";
 
 /// Small segments, so that runs start new segments and write their index files.
 fn options() -> Options {
-    Options { segment_bytes_max: 6 * 1024 }
+    Options { segment_bytes_max: 6 * 1024, ..Options::default() }
 }
 
 /// An append the writers made.

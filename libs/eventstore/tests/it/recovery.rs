@@ -43,14 +43,17 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test]
 async fn everything_appended_is_there_after_a_reopen() {
     let dir = tempfile::tempdir().expect("dir");
-    let (store, _) = EmbeddedStore::open(dir.path(), Options { segment_bytes_max: 8 * 1024 }).expect("open");
+    let (store, _) =
+        EmbeddedStore::open(dir.path(), Options { segment_bytes_max: 8 * 1024, ..Options::default() })
+            .expect("open");
     let ids = append_many(&store, "listing-1", 100).await;
     store.delete_stream(&stream("listing-1"), ExpectedVersion::Exact(99)).await.expect("delete");
     let other = append_many(&store, "listing-2", 20).await;
     store.close().await;
 
     let (store, report) =
-        EmbeddedStore::open(dir.path(), Options { segment_bytes_max: 8 * 1024 }).expect("reopen");
+        EmbeddedStore::open(dir.path(), Options { segment_bytes_max: 8 * 1024, ..Options::default() })
+            .expect("reopen");
     assert_eq!(report.events, 120);
     assert!(report.segments > 1, "the log spans segments: {report:?}");
     assert_eq!(report.truncated_bytes, 0);
@@ -167,7 +170,7 @@ async fn a_flipped_bit_in_the_middle_is_refused_naming_the_file_and_offset() {
 #[tokio::test]
 async fn a_corrupted_segment_before_the_last_is_refused_even_at_its_end() {
     let dir = tempfile::tempdir().expect("dir");
-    let options = Options { segment_bytes_max: 4096 };
+    let options = Options { segment_bytes_max: 4096, ..Options::default() };
     let (store, _) = EmbeddedStore::open(dir.path(), options.clone()).expect("open");
     append_many(&store, "listing-1", 60).await;
     store.close().await;
@@ -181,7 +184,7 @@ async fn a_corrupted_segment_before_the_last_is_refused_even_at_its_end() {
 #[tokio::test]
 async fn sealed_segments_open_from_their_index_files() {
     let dir = tempfile::tempdir().expect("dir");
-    let options = Options { segment_bytes_max: 8 * 1024 };
+    let options = Options { segment_bytes_max: 8 * 1024, ..Options::default() };
     let (store, _) = EmbeddedStore::open(dir.path(), options.clone()).expect("open");
     let ids = append_many(&store, "listing-1", 300).await;
     store.close().await;
