@@ -37,26 +37,28 @@ pub async fn deposit(server: &TestServer, organization_id: &str, minor: i64) -> 
 }
 
 /// Waits (with a bound) until settlement holds the payment of `deal_id` in escrow, as `token`
-/// (a party) sees it: a pickup waits for that.
+/// (a party) sees it: a pickup waits for that. Settlement learns of the deal from matching's
+/// events, after matching answered: until then it does not know the deal (NOT_FOUND).
 pub async fn escrow_held(server: &TestServer, token: &str, deal_id: &str) -> anyhow::Result<()> {
     let mut client = SettlementServiceClient::new(server.authed(token).await?);
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ESCROW_WAIT_MS);
     loop {
-        let listed = client
+        let answer = client
             .list_deal_transfers(settlement::ListDealTransfersRequest {
                 deal_id: deal_id.into(),
                 min_position: 0,
                 ..Default::default()
             })
-            .await?
-            .into_inner();
-        if !listed.transfers.is_empty() {
-            return Ok(());
-        }
+            .await;
+        let refused = match answer {
+            Ok(listed) if !listed.get_ref().transfers.is_empty() => return Ok(()),
+            Ok(listed) => listed.into_inner().escrow_refused,
+            Err(status) if status.code() == tonic::Code::NotFound => status.message().to_owned(),
+            Err(status) => return Err(status.into()),
+        };
         anyhow::ensure!(
             std::time::Instant::now() < deadline,
-            "the payment of deal {deal_id} is not held: {}",
-            listed.escrow_refused
+            "the payment of deal {deal_id} is not held: {refused}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
