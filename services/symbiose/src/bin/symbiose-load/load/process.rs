@@ -184,15 +184,7 @@ pub(crate) fn usage(pid: u32) -> Option<Usage> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     // utime and stime are the 14th and 15th fields of the line, the 12th and 13th after the name.
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
+    let rss_kib = status_kib(pid, "VmRSS:")?;
     Some(Usage { cpu_s: ticks as f64 / clock_ticks_per_second(), rss_bytes: rss_kib * 1024 })
 }
 
@@ -215,16 +207,20 @@ pub(crate) fn machine_cpu_s() -> Option<f64> {
 
 /// The peak resident memory of `pid` since it started (`VmHWM`), in bytes.
 pub(crate) fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    Some(status_kib(pid, "VmHWM:")? * 1024)
+}
+
+/// The value in KiB of the line of `/proc/<pid>/status` that starts with `field`.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 = status
+    status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .find_map(|line| line.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .ok()?;
-    Some(kib * 1024)
+        .ok()
 }
 
 /// The cores of this machine.
