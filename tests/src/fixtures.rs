@@ -279,7 +279,42 @@ pub async fn agree(
         .accept_proposal(accept(proposal.proposal_id.clone()))
         .await?;
     let concluded = buyer_side.accept_proposal(accept(proposal.proposal_id)).await?.into_inner();
-    concluded.deals.into_iter().next().context("the last acceptance made a deal")
+    let deal = concluded.deals.into_iter().next().context("the last acceptance made a deal")?;
+    deal_followed(server, &buyer.token, &deal.deal_id).await?;
+    Ok(deal)
+}
+
+/// Waits (with a bound) until logistics and settlement know `deal_id`, as `token` (a party)
+/// sees it: they learn of a deal from matching's events after matching answered, and until then
+/// answer NOT_FOUND for it, which a test reading them next would take for a failure.
+pub async fn deal_followed(server: &TestServer, token: &str, deal_id: &str) -> anyhow::Result<()> {
+    let mut logistics = LogisticsServiceClient::new(server.authed(token).await?);
+    let mut settlement = SettlementServiceClient::new(server.authed(token).await?);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ESCROW_WAIT_MS);
+    loop {
+        let quotes = logistics
+            .list_quotes(logistics::ListQuotesRequest { deal_id: deal_id.into(), ..Default::default() })
+            .await;
+        let transfers = settlement
+            .list_deal_transfers(settlement::ListDealTransfersRequest {
+                deal_id: deal_id.into(),
+                ..Default::default()
+            })
+            .await;
+        let unknown = |status: Option<&tonic::Status>| {
+            status.is_some_and(|status| status.code() == tonic::Code::NotFound)
+        };
+        if !unknown(quotes.as_ref().err()) && !unknown(transfers.as_ref().err()) {
+            quotes?;
+            transfers?;
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "deal {deal_id} unknown to logistics or settlement after {ESCROW_WAIT_MS} ms"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// The deal of the walk-throughs between `seller` and `buyer`: 40 EUR pallets offered at 3.50
