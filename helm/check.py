@@ -132,7 +132,11 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
         name = f"{RELEASE}-{service}"
         context = f"{label}: {service}"
         enabled = merged["services"][service]["enabled"]
-        kind = "StatefulSet" if service in STATEFUL_SERVICES else "Deployment"
+        # On PostgreSQL the services that keep a store are replicated Deployments over their
+        # database; otherwise each is a StatefulSet of one.
+        replicated = service in STATEFUL_SERVICES and merged["store"]["backend"] == "postgres"
+        kind = "StatefulSet" if service in STATEFUL_SERVICES and not replicated else "Deployment"
+        service_autoscaling = merged["services"][service].get("autoscaling", {}).get("enabled", False)
         workload = objects.get((kind, name))
         if not enabled:
             failures.check(workload is None and ("Service", name) not in objects, context,
@@ -156,7 +160,22 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
             failures.check(ports.get("grpc") == grpc_port, context,
                            f"the Service lacks the grpc port {grpc_port}: {ports}")
 
-        if service in STATEFUL_SERVICES:
+        if replicated:
+            failures.check(("StatefulSet", name) not in objects, context,
+                           "replicated on PostgreSQL, yet a StatefulSet is rendered too")
+            if service_autoscaling:
+                failures.check("replicas" not in spec, context,
+                               "with autoscaling on, the Deployment must leave replicas to the HPA")
+            else:
+                failures.check(spec.get("replicas") == (merged["services"][service].get("replicas") or 2), context,
+                               f"replicas differ from services.{service}.replicas (2 when empty)")
+            rolling = spec.get("strategy", {}).get("rollingUpdate", {})
+            failures.check(rolling.get("maxUnavailable") == 0 and rolling.get("maxSurge") == 1, context,
+                           "a rollout must add a replica before it removes one")
+            data = [volume for volume in pod["volumes"] if volume["name"] == "data"]
+            failures.check(len(data) == 1 and "emptyDir" in data[0], context,
+                           "a replica's data directory must be an emptyDir (the store is the database)")
+        elif service in STATEFUL_SERVICES:
             failures.check(spec.get("replicas") == 1, context,
                            "a service with an embedded store must run exactly one replica")
             claims = [claim["metadata"]["name"] for claim in spec.get("volumeClaimTemplates", [])]
@@ -232,7 +251,9 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
                        f"SYMBIOSE_STORE is {env.get('SYMBIOSE_STORE')!r}, expected {store!r} on a stateful service only")
         postgres_url = [variable.get("valueFrom", {}).get("secretKeyRef") for variable in container.get("env", [])
                         if variable["name"] == "SYMBIOSE_POSTGRES_URL"]
-        expected_ref = {"name": merged["store"]["postgres"]["existingSecret"], "key": service}
+        own_secret = merged["store"]["postgres"].get("secrets", {}).get(service)
+        expected_ref = ({"name": own_secret["name"], "key": own_secret["key"]} if own_secret
+                        else {"name": merged["store"]["postgres"]["existingSecret"], "key": service})
         failures.check(postgres_url == ([expected_ref] if keeps_a_store and store == "postgres" else []), context,
                        f"SYMBIOSE_POSTGRES_URL is {postgres_url!r}, expected the Secret's key {service!r} with postgres")
         failures.check(("SYMBIOSE_NATS_CREDENTIALS" in env) == bool(credentials_secret), context,
@@ -272,8 +293,19 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
         if failures.check(budget is not None, context, f"no PodDisruptionBudget {name}"):
             failures.check(budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items(), context,
                            "the PodDisruptionBudget does not select the pods")
-            failures.check(budget["spec"].get("maxUnavailable") == 1, context,
-                           "the PodDisruptionBudget should allow one pod unavailable")
+            if replicated:
+                failures.check(budget["spec"].get("minAvailable") == 1 and "maxUnavailable" not in budget["spec"],
+                               context, "a replicated service's PodDisruptionBudget keeps one replica up")
+            else:
+                failures.check(budget["spec"].get("maxUnavailable") == 1, context,
+                               "the PodDisruptionBudget should allow one pod unavailable")
+        if replicated:
+            hpa = objects.get(("HorizontalPodAutoscaler", name))
+            failures.check((hpa is not None) == service_autoscaling, context,
+                           "an HPA must be rendered exactly when the service's autoscaling is on")
+            if hpa is not None:
+                failures.check(hpa["spec"]["scaleTargetRef"]["name"] == name, context,
+                               "the HPA does not scale the service's Deployment")
 
     hpa = objects.get(("HorizontalPodAutoscaler", f"{RELEASE}-catalog"))
     if autoscaling:
@@ -283,8 +315,12 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
                            label, "the HPA does not scale the catalog's Deployment")
     else:
         failures.check(hpa is None, label, "catalog autoscaling is off but an HPA is rendered")
-    hpas = [key for key in objects if key[0] == "HorizontalPodAutoscaler"]
-    failures.check(len(hpas) <= 1, label, f"only the catalog is autoscaled, got {hpas}")
+    hpas = {key[1] for key in objects if key[0] == "HorizontalPodAutoscaler"}
+    autoscaled = {f"{RELEASE}-{service}" for service in SERVICES
+                  if merged["services"][service].get("autoscaling", {}).get("enabled", False)
+                  and merged["services"][service]["enabled"]
+                  and (service == "catalog" or merged["store"]["backend"] == "postgres")}
+    failures.check(hpas == autoscaled, label, f"HPAs {sorted(hpas)}, expected {sorted(autoscaled)}")
 
     created_secret = objects.get(("Secret", f"{RELEASE}-signing-key"))
     failures.check((created_secret is not None) == bool(signing_key["create"]), label,
@@ -355,6 +391,10 @@ def main() -> int:
             "PostgreSQL store": merge(REQUIRED_VALUES, {
                 "store": {"backend": "postgres", "postgres": {"existingSecret": "symbiose-postgres"}},
             }),
+            "PostgreSQL store, matching autoscaled, settlement at 3": merge(REQUIRED_VALUES, {
+                "store": {"backend": "postgres", "postgres": {"existingSecret": "symbiose-postgres"}},
+                "services": {"matching": {"autoscaling": {"enabled": True}}, "settlement": {"replicas": 3}},
+            }),
             "listings and catalog only": merge(REQUIRED_VALUES, {"services": {
                 name: {"enabled": False} for name in ("matching", "logistics", "settlement")}}),
         }
@@ -369,7 +409,14 @@ def main() -> int:
             "an empty nats.url": (merge(REQUIRED_VALUES, {"nats": {"url": ""}}), "/nats/url"),
             "no signing key": ({"nats": REQUIRED_VALUES["nats"]}, "signingKey"),
             "catalog replicas 0": (merge(REQUIRED_VALUES, {"services": {"catalog": {"replicas": 0}}}), "replicas"),
-            "listings replicas 2": (merge(REQUIRED_VALUES, {"services": {"listings": {"replicas": 2}}}), "replicas"),
+            "listings replicas 2 on the embedded store": (merge(REQUIRED_VALUES, {"services": {"listings": {
+                "replicas": 2}}}), "need store.backend postgres"),
+            "matching replicas 0 on PostgreSQL": (merge(REQUIRED_VALUES, {
+                "store": {"backend": "postgres", "postgres": {"existingSecret": "symbiose-postgres"}},
+                "services": {"matching": {"replicas": 0}}}), "replicas"),
+            "PostgreSQL with a Secret for some services only": (merge(REQUIRED_VALUES, {
+                "store": {"backend": "postgres", "postgres": {"secrets": {
+                    "listings": {"name": "pg-listings-app", "key": "uri"}}}}}), "existingSecret"),
             "a bad pullPolicy": (merge(REQUIRED_VALUES, {"image": {"pullPolicy": "Sometimes"}}), "pullPolicy"),
             "a bad log format": (merge(REQUIRED_VALUES, {"config": {"logFormat": "xml"}}), "logFormat"),
             "an https listings URL": (merge(REQUIRED_VALUES, {"config": {"listingsUrl": "https://listings:443"}}),

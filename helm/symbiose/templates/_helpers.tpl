@@ -10,6 +10,17 @@ Helpers shared by the templates. A service's templates are called with a dict:
 listings matching logistics settlement
 {{- end }}
 
+{{/*
+Whether a service runs as replicas over a shared store (a Deployment): the services that keep
+a store, when it is PostgreSQL. On the embedded store one process owns its volume; on
+EventStoreDB the store keeps no leases: both stay a StatefulSet of one.
+*/}}
+{{- define "symbiose.replicated" -}}
+{{- if and (has .name (splitList " " (include "symbiose.statefulServices" .root))) (eq .root.Values.store.backend "postgres") -}}
+true
+{{- end -}}
+{{- end }}
+
 {{/* The prefix of every resource name: the release name unless fullnameOverride is set. */}}
 {{- define "symbiose.fullname" -}}
 {{- default .Release.Name .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
@@ -90,6 +101,8 @@ The container's environment, one variable per setting of the services' configura
   value: {{ int64 $config.concurrencyPerConnectionMax | quote }}
 - name: SYMBIOSE_SHUTDOWN_GRACE_MS
   value: {{ int64 $config.shutdownGraceMs | quote }}
+- name: SYMBIOSE_LEASE_TTL_MS
+  value: {{ int64 $config.leaseTtlMs | quote }}
 - name: SYMBIOSE_RATE_LIMIT_PER_SECOND
   value: {{ int64 $config.rateLimitPerSecond | quote }}
 - name: SYMBIOSE_RATE_LIMIT_BURST
@@ -136,8 +149,13 @@ The container's environment, one variable per setting of the services' configura
 - name: SYMBIOSE_POSTGRES_URL
   valueFrom:
     secretKeyRef:
+{{- with index $values.store.postgres.secrets .name }}
+      name: {{ .name | quote }}
+      key: {{ .key | quote }}
+{{- else }}
       name: {{ required "store.postgres.existingSecret: store.backend is postgres, name the Secret holding each service's PostgreSQL URL" $values.store.postgres.existingSecret | quote }}
       key: {{ .name | quote }}
+{{- end }}
 {{- end }}
 {{- if eq $values.store.backend "eventstoredb" }}
 - name: SYMBIOSE_EVENTSTORE_CONNECTION_STRING
@@ -291,7 +309,7 @@ spec:
         secretName: {{ required "tls.existingSecret: TLS is enabled, name the Secret holding the certificate and key" $values.tls.existingSecret }}
         defaultMode: 0440
     {{- end }}
-    {{- if eq .name "catalog" }}
+    {{- if or (eq .name "catalog") (include "symbiose.replicated" .) }}
     - name: data
       emptyDir:
         sizeLimit: {{ $service.dataSizeLimit }}

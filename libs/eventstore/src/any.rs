@@ -176,6 +176,29 @@ impl EventStore for AnyStore {
             AnyStore::EventStoreDb(store) => store.delete_stream(stream, expected).await,
         }
     }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        match self {
+            AnyStore::Embedded(store) => store.acquire_lease(name, holder, ttl).await,
+            AnyStore::Postgres(store) => store.acquire_lease(name, holder, ttl).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.acquire_lease(name, holder, ttl).await,
+        }
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Embedded(store) => store.release_lease(name, holder).await,
+            AnyStore::Postgres(store) => store.release_lease(name, holder).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.release_lease(name, holder).await,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod copy;
 pub mod embedded;
 #[cfg(feature = "eventstoredb")]
 pub mod eventstoredb;
+pub mod lease;
 mod model;
 pub mod postgres;
 mod subscription;
@@ -146,6 +147,29 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         name: &str,
         value: bytes::Bytes,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the lease `name` for `holder` until `ttl` from now, or renews it if `holder` holds
+    /// it: the lease's generation (how many times it changed hands), or `None` while another
+    /// holder's deadline has not passed. See [`lease`]. The default, for a store one process
+    /// owns (the embedded store locks its directory), grants every lease at once: there is no
+    /// one else to share it with. The EventStoreDB backend keeps this default: it does not
+    /// keep leases, so each service runs one replica on it.
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
+        let _ = ttl;
+        let checked = lease::check_lease(name, holder);
+        async move { checked.map(|()| Some(1)) }
+    }
+
+    /// Gives up the lease `name` if `holder` holds it, so another may take it at once.
+    fn release_lease(&self, name: &str, holder: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let checked = lease::check_lease(name, holder);
+        async move { checked }
+    }
 
     /// Every event from `from_position` on: first those already in the log, then new ones as
     /// they become durable.

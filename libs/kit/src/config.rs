@@ -27,6 +27,8 @@ pub const CONCURRENCY_PER_CONNECTION_MAX: &str = "SYMBIOSE_CONCURRENCY_PER_CONNE
 pub const SHUTDOWN_GRACE_MS: &str = "SYMBIOSE_SHUTDOWN_GRACE_MS";
 /// Calls one organization may make per second, on average.
 pub const RATE_LIMIT_PER_SECOND: &str = "SYMBIOSE_RATE_LIMIT_PER_SECOND";
+/// How long a lease on the platform's once-only work lasts without renewal.
+pub const LEASE_TTL_MS: &str = "SYMBIOSE_LEASE_TTL_MS";
 /// Calls one organization may make at once after a quiet spell.
 pub const RATE_LIMIT_BURST: &str = "SYMBIOSE_RATE_LIMIT_BURST";
 /// How long issued tokens are valid unless asked otherwise.
@@ -102,6 +104,14 @@ pub const SETTINGS: &[Setting] = &[
         description: "longest wait for calls in flight after SIGTERM or Ctrl-C (0 to 300000)",
     },
     Setting {
+        key: LEASE_TTL_MS,
+        default: "5000",
+        description: "how long a replica's lease on its service's once-only work (the relay to NATS, the \
+                      imports, the reactors) lasts without renewal, in milliseconds (500 to 600000): when the \
+                      holder dies, another replica takes the work over after at most this long; renewed five \
+                      times per period",
+    },
+    Setting {
         key: RATE_LIMIT_PER_SECOND,
         default: "100",
         description: "calls one organization may make per second on average, operators too (1 to 100000)",
@@ -171,8 +181,8 @@ pub const SETTINGS: &[Setting] = &[
         key: STORE,
         default: "embedded",
         description: "the event store: `embedded` (a log in `<data dir>/events`, nothing else needed) or \
-                      `postgres` (the database at `SYMBIOSE_POSTGRES_URL`; the signing key, the vault and the \
-                      feed's checkpoints stay in the data directory) or `eventstoredb` (the server at \
+                      `postgres` (the database at `SYMBIOSE_POSTGRES_URL`, which also keeps the checkpoints, the \
+                      leases and the vault's keys; the signing key stays in the data directory) or `eventstoredb` (the server at \
                       `SYMBIOSE_EVENTSTORE_CONNECTION_STRING`, only in binaries built with `cargo build --release \
                       --features eventstoredb`: the others refuse it at start)",
     },
@@ -197,6 +207,8 @@ const MESSAGE_BYTES_MIN: usize = 1024;
 const MESSAGE_BYTES_MAX_LIMIT: usize = 64 * 1024 * 1024;
 const CONCURRENCY_PER_CONNECTION_LIMIT: usize = 65_536;
 const SHUTDOWN_GRACE_MS_MAX: u64 = 300_000;
+const LEASE_TTL_MS_MIN: u64 = 500;
+const LEASE_TTL_MS_LIMIT: u64 = 600_000;
 const RATE_LIMIT_PER_SECOND_LIMIT: u32 = 100_000;
 const RATE_LIMIT_BURST_LIMIT: u32 = 1_000_000;
 const TOKEN_TTL_DAYS_MAX: u32 = 3650;
@@ -291,6 +303,7 @@ pub struct ServerConfig {
     pub message_bytes_max: usize,
     pub concurrency_per_connection_max: usize,
     pub shutdown_grace_ms: u64,
+    pub lease_ttl_ms: u64,
     pub rate_limit_per_second: NonZeroU32,
     pub rate_limit_burst: NonZeroU32,
     pub token_ttl_days: u32,
@@ -381,6 +394,7 @@ impl ServerConfig {
                 CONCURRENCY_PER_CONNECTION_LIMIT,
             )?,
             shutdown_grace_ms: parse_in_range(get(SHUTDOWN_GRACE_MS), 0, SHUTDOWN_GRACE_MS_MAX)?,
+            lease_ttl_ms: parse_in_range(get(LEASE_TTL_MS), LEASE_TTL_MS_MIN, LEASE_TTL_MS_LIMIT)?,
             rate_limit_per_second: parse_non_zero(get(RATE_LIMIT_PER_SECOND), RATE_LIMIT_PER_SECOND_LIMIT)?,
             rate_limit_burst: parse_non_zero(get(RATE_LIMIT_BURST), RATE_LIMIT_BURST_LIMIT)?,
             token_ttl_days: parse_in_range(get(TOKEN_TTL_DAYS), 1, TOKEN_TTL_DAYS_MAX)?,

@@ -178,7 +178,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(ListingsError::from)?;
         let plaintext = pb::ContactList { contacts }.encode_to_vec();
-        let sealed = self.directory.vault().seal(id, &plaintext).map_err(ListingsError::from)?;
+        let sealed = self.directory.vault().seal(id, &plaintext).await.map_err(ListingsError::from)?;
         let (version, position) =
             written(self.directory.execute(id, &actor, Command::SetContacts { sealed }).await?);
         Ok(Response::new(pb::SetContactsResponse { version, position }))
@@ -195,7 +195,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         let actor = Actor::for_request(caller.organization_id, &request.request_id, &request)?;
         // The key goes first: once it is gone the contacts are unreadable, whatever happens
         // to the event that records the erasure.
-        self.directory.vault().erase(id).map_err(ListingsError::from)?;
+        self.directory.vault().erase(id).await.map_err(ListingsError::from)?;
         let (version, position) = written(self.directory.execute(id, &actor, Command::EraseContacts).await?);
         Ok(Response::new(pb::EraseContactsResponse { version, position }))
     }
@@ -214,7 +214,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
         // The platform's services see them too: logistics prints the parties' contacts on the
         // Annex VII document of their shipment (it checks who asks for the document).
         if caller.require_organization(id).is_ok() || caller.has_role(Role::Service) {
-            self.add_private(&organization, &mut answer)?;
+            self.add_private(&organization, &mut answer).await?;
         }
         Ok(Response::new(pb::GetOrganizationResponse {
             organization: Some(answer),
@@ -296,7 +296,7 @@ impl<S: EventStore> OrganizationService for OrganizationApi<S> {
 
 impl<S: EventStore> OrganizationApi<S> {
     /// Adds what only the organization itself and the operator see: permits and contacts.
-    fn add_private(
+    async fn add_private(
         &self,
         organization: &Organization,
         answer: &mut pb::Organization,
@@ -305,24 +305,26 @@ impl<S: EventStore> OrganizationApi<S> {
         match &organization.contacts {
             Contacts::None => {}
             Contacts::Erased => answer.contacts_erased = true,
-            Contacts::Sealed(sealed) => match self.directory.vault().open_sealed(organization.id, sealed)? {
-                Some(plaintext) => {
-                    let list = pb::ContactList::decode(plaintext.as_slice())
-                        .map_err(|error| ApiError::Internal(anyhow::anyhow!("contacts: {error}")))?;
-                    answer.contacts = list
-                        .contacts
-                        .into_iter()
-                        .map(|contact| pb::Contact {
-                            name: contact.name,
-                            email: contact.email,
-                            phone: contact.phone,
-                            function: contact.function,
-                        })
-                        .collect();
+            Contacts::Sealed(sealed) => {
+                match self.directory.vault().open_sealed(organization.id, sealed).await? {
+                    Some(plaintext) => {
+                        let list = pb::ContactList::decode(plaintext.as_slice())
+                            .map_err(|error| ApiError::Internal(anyhow::anyhow!("contacts: {error}")))?;
+                        answer.contacts = list
+                            .contacts
+                            .into_iter()
+                            .map(|contact| pb::Contact {
+                                name: contact.name,
+                                email: contact.email,
+                                phone: contact.phone,
+                                function: contact.function,
+                            })
+                            .collect();
+                    }
+                    // The key is gone: the erasure happened, whether or not its event did.
+                    None => answer.contacts_erased = true,
                 }
-                // The key is gone: the erasure happened, whether or not its event did.
-                None => answer.contacts_erased = true,
-            },
+            }
         }
         Ok(())
     }

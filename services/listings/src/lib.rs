@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use symbiose_eventstore::embedded::{self, EmbeddedStore};
+use symbiose_eventstore::lease::{self, Held, LeaseOptions};
 use symbiose_eventstore::postgres::{PostgresOptions, PostgresStore};
 use symbiose_eventstore::{AnyStore, EventStore};
 use symbiose_kit::auth::{Authenticator, KeyPolicy, Security};
@@ -37,7 +38,7 @@ pub use error::ListingsError;
 pub use grpc::OrganizationApi;
 pub use listing_grpc::ListingApi;
 pub use market::Market;
-pub use vault::{Vault, VaultError};
+pub use vault::{FileVault, PostgresVault, Vault, VaultError};
 
 /// The directory of the keys of personal data, under the data directory.
 pub const VAULT_DIR: &str = "vault";
@@ -55,14 +56,16 @@ pub const CATCH_UP_WAIT_MS: u64 = 60_000;
 
 /// Starts the directory over `store`, waits for its view to catch up with the log (so tokens
 /// revoked before a restart are refused from the first call), and adds the listings
-/// service's gRPC services to `services`, behind the authenticator.
+/// service's gRPC services to `services`, behind the authenticator. The personal data is
+/// sealed with the keys of `vault` ([`open_vault`]). The sweeper that expires listings is
+/// not started: the caller runs [`Market::sweep`] (in one process of the platform).
 pub async fn add_services<S: EventStore>(
     services: &mut ServiceSet,
     config: &ServerConfig,
     store: S,
+    vault: Vault,
     security: &Security,
 ) -> anyhow::Result<(Arc<Directory<S>>, Arc<Market<S>>)> {
-    let vault = Vault::open(config.data_dir.join(VAULT_DIR)).context("opening the vault")?;
     let store_head = store.head();
     let directory = Arc::new(Directory::start(
         store,
@@ -78,6 +81,19 @@ pub async fn add_services<S: EventStore>(
         .max_decoding_message_size(config.message_bytes_max);
     services.add(InterceptedService::new(listings, security.authenticator.clone()));
     Ok((directory, market))
+}
+
+/// The vault that goes with `store`: the keys in the data directory (`vault/`) beside an
+/// embedded or EventStoreDB store; in the database beside a PostgreSQL store, shared by every
+/// replica (key files an earlier run left in `vault/` are moved into it).
+pub async fn open_vault(config: &ServerConfig, store: &AnyStore) -> anyhow::Result<Vault> {
+    let dir = config.data_dir.join(VAULT_DIR);
+    Ok(match store {
+        AnyStore::Postgres(store) => Vault::Postgres(
+            PostgresVault::open(store.clone(), &dir).await.context("opening the vault in the database")?,
+        ),
+        _ => Vault::Files(FileVault::open(dir).context("opening the vault")?),
+    })
 }
 
 /// Opens the event store the configuration names and loads the signing key (creating it only
@@ -149,27 +165,82 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (store, _, security) = open_store_and_key(&config, KeyPolicy::MustExist).await?;
+    let vault = match open_vault(&config, &store).await {
+        Ok(vault) => vault,
+        Err(error) => {
+            store.close().await;
+            return Err(error);
+        }
+    };
     let mut services = ServiceSet::new();
     also(&config, &security.authenticator, &mut services);
-    add_services(&mut services, &config, store.clone(), &security).await?;
-    // Alone, the listings service relays its events itself: catalog replicas and the other
-    // services take them from NATS.
+    let (_, market) = add_services(&mut services, &config, store.clone(), vault, &security).await?;
+    // Alone, the listings service relays its events itself (catalog replicas and the other
+    // services take them from NATS) and sweeps expired listings: once for the platform, under
+    // the lease `listings.jobs`, in whichever replica holds it.
     let checkpoint = config.data_dir.join(FEED_DIR).join(RELAY_CHECKPOINT_FILE);
-    let relay = symbiose_feed::start_relay(
-        config.nats_url.as_deref(),
-        config.nats_credentials.as_deref(),
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let job = {
+        let (config, store) = (config.clone(), store.clone());
+        move |held: Held| {
+            let (config, store, checkpoint, market) =
+                (config.clone(), store.clone(), checkpoint.clone(), market.clone());
+            async move {
+                let relay = symbiose_feed::start_relay(
+                    config.nats_url.as_deref(),
+                    config.nats_credentials.as_deref(),
+                    store,
+                    &checkpoint,
+                    &[CONTEXT],
+                )
+                .await
+                .map_err(|error| format!("connecting to NATS: {error}"))?;
+                let sweeper = market.sweep(held.stopped());
+                held.stopped().await;
+                let _ = sweeper.await;
+                if let Some(relay) = relay {
+                    relay.stop().await;
+                }
+                Ok(())
+            }
+        }
+    };
+    let kept = lease::keep(
         store.clone(),
-        &checkpoint,
-        &[CONTEXT],
-    )
-    .await
-    .context("connecting to NATS")?;
-    let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
-    if let Some(relay) = relay {
-        relay.stop().await;
-    }
+        format!("{CONTEXT}.jobs"),
+        lease::holder_name(),
+        LeaseOptions::with_ttl_ms(config.lease_ttl_ms),
+        jobs_stopped,
+        job,
+    );
+    // The work ends on its own only when it cannot start (NATS unreachable): the service stops.
+    let (ended, jobs_ended) = tokio::sync::oneshot::channel();
+    let (shut, mut shutting) = tokio::sync::watch::channel(false);
+    let mut jobs_task = kept.task;
+    tokio::spawn(async move {
+        let outcome = tokio::select! {
+            () = shutdown => None,
+            outcome = &mut jobs_task => Some(outcome),
+        };
+        let _ = shut.send(true);
+        let _ = ended.send((outcome, jobs_task));
+    });
+    let until = async move {
+        let _ = shutting.wait_for(|shutting| *shutting).await;
+    };
+    let served = symbiose_kit::server::serve(&config, services, listeners, until).await;
+    let _ = stop_jobs.send(true);
+    let outcome = match jobs_ended.await {
+        Ok((Some(outcome), _)) => outcome,
+        Ok((None, task)) => task.await,
+        Err(_) => Ok(Ok(())),
+    };
     store.close().await;
-    served
+    match outcome {
+        Ok(Ok(())) => served,
+        Ok(Err(reason)) => served.and(Err(anyhow::anyhow!("{reason}"))),
+        Err(error) => served.and(Err(anyhow::anyhow!("the listings background work failed: {error}"))),
+    }
 }
 
 /// The directory's gRPC service behind the authenticator, with the request size limit.

@@ -54,18 +54,33 @@ pub struct Market<S> {
 }
 
 impl<S: EventStore> Market<S> {
-    /// The market over `store`, with its view fed by a task that follows the log and a
-    /// sweeper that expires listings; both stop with the store.
+    /// The market over `store`, with its view fed by a task that follows the log (it stops
+    /// with the store). The sweeper that expires listings is started apart ([`Market::sweep`]):
+    /// it runs in one process of the platform.
     pub fn start(store: S, directory: Arc<Directory<S>>) -> Arc<Market<S>> {
         let view = Followed::start(store.clone(), "listings view");
-        let market = Arc::new(Market {
+        Arc::new(Market {
             shell: Shell::new(store, EventIds::Attempted),
             directory,
             view,
             loaded: moka::sync::Cache::new(LOADED_LISTINGS_MAX),
-        });
-        tokio::spawn(sweep_expired(Arc::downgrade(&market)));
-        market
+        })
+    }
+
+    /// Starts the sweeper that expires listings past their end, every few seconds, until
+    /// `stopped` completes or the store closes. Work for one process of the platform: replicas
+    /// run it under a lease.
+    pub fn sweep(
+        self: &Arc<Self>,
+        stopped: impl Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let market = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = sweep_expired(market) => {}
+                () = stopped => {}
+            }
+        })
     }
 
     /// The listing `id` as its stream says now: from its cached state, with the events since.

@@ -43,7 +43,7 @@ pub use grpc::{LogisticsApi, QUOTES_PAGE_SIZE_MAX};
 pub use pallets::PalletLedger;
 pub use payments::{PalletPayments, RemotePayments, SettlementPayments};
 pub use quote::{EmissionFactor, Load, Quote};
-pub use service::{Opening, TRANSPORT_OPENER_NAME, TransportOpener, service, start};
+pub use service::{Opening, TRANSPORT_OPENER_NAME, TransportOpener, react, service, start};
 pub use shipment::{Shipment, ShipmentState};
 
 /// How a rejection reaches a caller: the shell's one mapping of every aggregate's refusals.

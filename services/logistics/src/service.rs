@@ -45,9 +45,9 @@ impl<S: EventStore> Handler for TransportOpener<S> {
 /// The task that runs the transport opener: it ends when told to, or when its feed fails.
 pub type Opening = JoinHandle<Result<(), FeedError>>;
 
-/// Starts the desk over `store` and the transport opener over the local log from its
-/// checkpoint kept in that store (its dead letters in `checkpoint_dir`), until `shutdown`. `contacts` is the directory the Annex VII
-/// document asks the parties' contacts of (`None`: printed to be completed).
+/// Starts the desk over `store` and the transport opener ([`react`]), until `shutdown`.
+/// `contacts` is the directory the Annex VII document asks the parties' contacts of (`None`:
+/// printed to be completed).
 pub fn start<S: EventStore>(
     checkpoint_dir: PathBuf,
     store: S,
@@ -55,15 +55,27 @@ pub fn start<S: EventStore>(
     contacts: Option<Arc<dyn OrganizationContacts>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<Logistics<S>>, Opening), FeedError> {
-    let options = ConsumerOptions::new(TRANSPORT_OPENER_NAME, checkpoint_dir)?;
     let desk = Logistics::start(store.clone(), payments, contacts);
-    let mut opener = TransportOpener(desk.clone());
-    let task = tokio::spawn(async move {
+    let task = react(desk.clone(), checkpoint_dir, store, shutdown)?;
+    Ok((desk, task))
+}
+
+/// Runs the transport opener over the local log from its checkpoint kept in `store` (its dead
+/// letters in `checkpoint_dir`), until `shutdown`. Work for one process of the platform:
+/// replicas run it under a lease.
+pub fn react<S: EventStore>(
+    desk: Arc<Logistics<S>>,
+    checkpoint_dir: PathBuf,
+    store: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Opening, FeedError> {
+    let options = ConsumerOptions::new(TRANSPORT_OPENER_NAME, checkpoint_dir)?;
+    let mut opener = TransportOpener(desk);
+    Ok(tokio::spawn(async move {
         let feed = Feed::local_from_checkpoint(store, Some("matching"), &options).await?;
         let metrics = ConsumerMetrics::default();
         run_consumer(feed, &mut opener, &options, &metrics, shutdown).await.map(|_| ())
-    });
-    Ok((desk, task))
+    }))
 }
 
 /// The logistics service's gRPC service behind the authenticator, with the request size limit.

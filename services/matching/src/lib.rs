@@ -33,7 +33,7 @@ pub use matchmaker::Matchmaker;
 pub use reservations::{ListingsReservations, RemoteReservations, Reservations};
 pub use rules::{Fit, Mismatch, RequiredDocument};
 pub use score::Score;
-pub use service::{DELIVERER_NAME, Deliverer, PROPOSER_NAME, Proposer, Proposing, service, start};
+pub use service::{DELIVERER_NAME, Deliverer, PROPOSER_NAME, Proposer, Proposing, react, service, start};
 
 #[cfg(test)]
 mod testing;

@@ -78,22 +78,34 @@ impl<S: EventStore, R: Reservations> Handler for Proposer<S, R> {
 pub type Proposing = JoinHandle<Result<(), FeedError>>;
 
 /// Starts the matchmaker over `store` (its view follows the log from the first event) and its
-/// proposer over the local log from its checkpoint kept in that store (dead letters in
-/// `checkpoint_dir`), until `shutdown`.
+/// reactors ([`react`]), until `shutdown`.
 pub fn start<S: EventStore, R: Reservations>(
     checkpoint_dir: PathBuf,
     store: S,
     reservations: R,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<Matchmaker<S, R>>, Proposing), FeedError> {
+    let matchmaker = Matchmaker::start(store.clone(), reservations);
+    let task = react(matchmaker.clone(), checkpoint_dir, store, shutdown)?;
+    Ok((matchmaker, task))
+}
+
+/// Runs matching's reactors over the local log until `shutdown`: the proposer and the
+/// deliverer, each from its checkpoint kept in `store` (dead letters in `checkpoint_dir`), and
+/// the concluder. Work for one process of the platform: replicas run it under a lease.
+pub fn react<S: EventStore, R: Reservations>(
+    matchmaker: Arc<Matchmaker<S, R>>,
+    checkpoint_dir: PathBuf,
+    store: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Proposing, FeedError> {
     let proposing = ConsumerOptions::new(PROPOSER_NAME, checkpoint_dir.clone())?;
     let delivering = ConsumerOptions::new(DELIVERER_NAME, checkpoint_dir)?;
-    let matchmaker = Matchmaker::start(store.clone(), reservations);
     // One shutdown for both consumers.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut proposer = Proposer(matchmaker.clone());
     let mut deliverer = Deliverer { matchmaker: matchmaker.clone() };
-    let concluder = matchmaker.clone();
+    let concluder = matchmaker;
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
@@ -101,7 +113,7 @@ pub fn start<S: EventStore, R: Reservations>(
     let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
     };
-    let task = tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         let proposals = Feed::local_from_checkpoint(store.clone(), Some("listings"), &proposing).await?;
         let deliveries = Feed::local_from_checkpoint(store, Some("logistics"), &delivering).await?;
         let (metrics, delivery_metrics) = (ConsumerMetrics::default(), ConsumerMetrics::default());
@@ -117,8 +129,7 @@ pub fn start<S: EventStore, R: Reservations>(
             conclude_unfinished(concluder, until_stopped(stopped)),
         );
         proposed.and(delivered).map(|_| ())
-    });
-    Ok((matchmaker, task))
+    }))
 }
 
 /// How often the concluder looks for flows left half-way.

@@ -38,7 +38,7 @@ pub use grpc::{
 };
 pub use invoice::{Invoice, InvoiceSequence};
 pub use ledger::{AccountId, AccountKind, Ledger};
-pub use service::{SETTLER_NAME, Settler, Settling, service, start};
+pub use service::{SETTLER_NAME, Settler, Settling, react, service, start};
 pub use treasury::Treasury;
 pub use vat::{Party, Regime, Supply};
 

@@ -101,24 +101,35 @@ impl<S: EventStore> Handler for Settler<S> {
 /// The task that runs the settler: it ends when told to, or when its feed fails.
 pub type Settling = JoinHandle<Result<(), FeedError>>;
 
-/// Starts the treasury over `store` (the platform's fee from `config`) and the settler over
-/// the local log from its checkpoint kept in that store (its dead letters in
-/// `checkpoint_dir`), until `shutdown`.
+/// Starts the treasury over `store` (the platform's fee from `config`) and the settler
+/// ([`react`]), until `shutdown`.
 pub fn start<S: EventStore>(
     config: &ServerConfig,
     checkpoint_dir: PathBuf,
     store: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<Treasury<S>>, Settling), FeedError> {
-    let options = ConsumerOptions::new(SETTLER_NAME, checkpoint_dir)?;
     let treasury = Treasury::start(store.clone(), config.platform_fee_bp);
-    let mut settler = Settler(treasury.clone());
-    let task = tokio::spawn(async move {
+    let task = react(treasury.clone(), checkpoint_dir, store, shutdown)?;
+    Ok((treasury, task))
+}
+
+/// Runs the settler over the local log from its checkpoint kept in `store` (its dead letters
+/// in `checkpoint_dir`), until `shutdown`. Work for one process of the platform: replicas run
+/// it under a lease.
+pub fn react<S: EventStore>(
+    treasury: Arc<Treasury<S>>,
+    checkpoint_dir: PathBuf,
+    store: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Settling, FeedError> {
+    let options = ConsumerOptions::new(SETTLER_NAME, checkpoint_dir)?;
+    let mut settler = Settler(treasury);
+    Ok(tokio::spawn(async move {
         let feed = Feed::local_from_checkpoint(store, None, &options).await?;
         let metrics = ConsumerMetrics::default();
         run_consumer(feed, &mut settler, &options, &metrics, shutdown).await.map(|_| ())
-    });
-    Ok((treasury, task))
+    }))
 }
 
 /// The settlement service's gRPC service behind the authenticator, with the request size limit.

@@ -1,9 +1,11 @@
 //! Matching, logistics and settlement each as a process of its own (the listings service runs
-//! alone through `symbiose_listings::run`): its own data directory and store, its own events
-//! relayed to NATS, the other contexts' events it consumes taken from NATS through durable
-//! JetStream consumers and copied into its store (`symbiose_feed::import`), and the listings
-//! service reached over gRPC. The same code as the one-process server runs inside: the
-//! service's views and reactors follow the local log, which holds everything they read.
+//! alone through `symbiose_listings::run`): its own store (on PostgreSQL, shared with the other
+//! replicas of the same service), its own events relayed to NATS, the other contexts' events it
+//! consumes taken from NATS through durable JetStream consumers and copied into its store
+//! (`symbiose_feed::import`), and the listings service reached over gRPC. The same code as the
+//! one-process server runs inside: the service's views and reactors follow the local log, which
+//! holds everything they read. The relay, the imports and the reactors run under the service's
+//! lease in the store, so that among replicas one runs them at a time.
 //!
 //! A service alone checks tokens with the platform's key (`<data dir>/keys/signing.key`, the
 //! same file in every service) and learns of revoked tokens from the listings' events.
@@ -12,6 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use symbiose_eventstore::lease::{self, Held, LeaseOptions, LeaseState};
 use symbiose_eventstore::{AnyStore, EventStore, RecordedEvent};
 use symbiose_feed::FeedError;
 use symbiose_kit::auth::{Revocations, Security};
@@ -52,11 +55,17 @@ pub async fn run_matching(
     let alone = Alone::open(config, listeners, "matching").await?;
     let reservations = symbiose_matching::RemoteReservations::new(channel, alone.security.authority.clone());
     alone
-        .run(&["listings", "logistics"], shutdown, |services, config, store, security, stopped| {
-            let (matchmaker, task) =
-                symbiose_matching::start(config.data_dir.join(FEED_DIR), store, reservations, stopped)?;
-            services.add(symbiose_matching::service(config, matchmaker, security.authenticator.clone()));
-            Ok(task)
+        .run(&["listings", "logistics"], shutdown, |services, config, store, security| {
+            let matchmaker = symbiose_matching::Matchmaker::start(store.clone(), reservations);
+            services.add(symbiose_matching::service(
+                config,
+                matchmaker.clone(),
+                security.authenticator.clone(),
+            ));
+            let checkpoints = config.data_dir.join(FEED_DIR);
+            Ok(Box::new(move |stopped| {
+                symbiose_matching::react(matchmaker.clone(), checkpoints.clone(), store.clone(), stopped)
+            }))
         })
         .await
 }
@@ -96,21 +105,15 @@ pub async fn run_logistics(
         std::sync::Arc::new(remote) as std::sync::Arc<dyn symbiose_logistics::OrganizationContacts>
     });
     alone
-        .run(
-            &["listings", "matching", "settlement"],
-            shutdown,
-            |services, config, store, security, stopped| {
-                let (desk, task) = symbiose_logistics::start(
-                    config.data_dir.join(FEED_DIR),
-                    store,
-                    std::sync::Arc::new(payments),
-                    contacts,
-                    stopped,
-                )?;
-                services.add(symbiose_logistics::service(config, desk, security.authenticator.clone()));
-                Ok(task)
-            },
-        )
+        .run(&["listings", "matching", "settlement"], shutdown, |services, config, store, security| {
+            let desk =
+                symbiose_logistics::Logistics::start(store.clone(), std::sync::Arc::new(payments), contacts);
+            services.add(symbiose_logistics::service(config, desk.clone(), security.authenticator.clone()));
+            let checkpoints = config.data_dir.join(FEED_DIR);
+            Ok(Box::new(move |stopped| {
+                symbiose_logistics::react(desk.clone(), checkpoints.clone(), store.clone(), stopped)
+            }))
+        })
         .await
 }
 
@@ -122,16 +125,18 @@ pub async fn run_settlement(
 ) -> anyhow::Result<()> {
     let alone = Alone::open(config, listeners, "settlement").await?;
     alone
-        .run(
-            &["listings", "matching", "logistics"],
-            shutdown,
-            |services, config, store, security, stopped| {
-                let (treasury, task) =
-                    symbiose_settlement::start(config, config.data_dir.join(FEED_DIR), store, stopped)?;
-                services.add(symbiose_settlement::service(config, treasury, security.authenticator.clone()));
-                Ok(task)
-            },
-        )
+        .run(&["listings", "matching", "logistics"], shutdown, |services, config, store, security| {
+            let treasury = symbiose_settlement::Treasury::start(store.clone(), config.platform_fee_bp);
+            services.add(symbiose_settlement::service(
+                config,
+                treasury.clone(),
+                security.authenticator.clone(),
+            ));
+            let checkpoints = config.data_dir.join(FEED_DIR);
+            Ok(Box::new(move |stopped| {
+                symbiose_settlement::react(treasury.clone(), checkpoints.clone(), store.clone(), stopped)
+            }))
+        })
         .await
 }
 
@@ -147,6 +152,9 @@ struct Alone {
 
 /// What a service's reactors are stopped with.
 type Stopped = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Starts a service's reactors, each time this process takes its lease, until they are stopped.
+type Reactors = Box<dyn FnMut(Stopped) -> Result<JoinHandle<Result<(), FeedError>>, FeedError> + Send>;
 
 impl Alone {
     async fn open(
@@ -178,20 +186,17 @@ impl Alone {
         Ok(Alone { context, config, listeners, store, security, nats })
     }
 
-    /// Relays the service's own events, imports `imports`' events, follows the revoked tokens,
-    /// adds the service (`add` starts it and hands back its reactors' task) and serves until
-    /// `shutdown`; then stops everything in the reverse order and closes the store.
+    /// Follows the revoked tokens, adds the service (`add` starts it and hands back how to
+    /// start its reactors), and serves until `shutdown`. The service's once-only work (its
+    /// relay, the imports of `imports`' events, its reactors) runs under the lease
+    /// `<context>.jobs` ([`jobs_under_lease`]): in this process when it holds it, in another
+    /// replica over the same store otherwise. Then stops everything in the reverse order and
+    /// closes the store.
     async fn run(
         self,
-        imports: &[&str],
+        imports: &'static [&'static str],
         shutdown: impl Future<Output = ()> + Send + 'static,
-        add: impl FnOnce(
-            &mut ServiceSet,
-            &ServerConfig,
-            AnyStore,
-            &Security,
-            Stopped,
-        ) -> Result<JoinHandle<Result<(), FeedError>>, FeedError>,
+        add: impl FnOnce(&mut ServiceSet, &ServerConfig, AnyStore, &Security) -> Result<Reactors, FeedError>,
     ) -> anyhow::Result<()> {
         let Alone { context, config, listeners, store, security, nats } = self;
         // The tokens revoked before this start are known before anyone is answered.
@@ -204,89 +209,162 @@ impl Alone {
             store.close().await;
             return Err(error);
         }
-        let (stop, stopping) = watch::channel(false);
-        let stopped: Stopped = Box::pin(async move {
-            let mut stopping = stopping;
-            let _ = stopping.wait_for(|stopping| *stopping).await;
-        });
         let mut services = ServiceSet::new();
-        let mut reactors = match add(&mut services, &config, store.clone(), &security, stopped) {
-            Ok(reactors) => Some(reactors),
+        let reactors = match add(&mut services, &config, store.clone(), &security) {
+            Ok(reactors) => reactors,
             Err(error) => {
                 store.close().await;
                 return Err(error.into());
             }
         };
-        let feed_dir = config.data_dir.join(FEED_DIR);
-        let relay = symbiose_feed::start_relay(
-            config.nats_url.as_deref(),
-            config.nats_credentials.as_deref(),
-            store.clone(),
-            &feed_dir.join(RELAY_CHECKPOINT_FILE),
-            &[context],
-        )
-        .await;
-        let served = match relay {
-            Err(error) => Err(anyhow::Error::from(error).context("connecting to NATS")),
-            Ok(relay) => {
-                let imported = symbiose_feed::start_imports(
-                    symbiose_feed::jetstream(nats),
+        let (stop_jobs, jobs_stopped) = watch::channel(false);
+        let (caught_up, mut imports_caught_up) = watch::channel(false);
+        let jobs = jobs_under_lease(
+            Jobs {
+                context,
+                imports,
+                config: config.clone(),
+                store: store.clone(),
+                nats,
+                reactors,
+                caught_up,
+            },
+            jobs_stopped,
+        );
+        let mut lease = jobs.state.clone();
+        // The jobs end on their own only when an import fails (a store error): the service
+        // stops, as its views would no longer follow the other contexts.
+        let (shut, mut shutting) = watch::channel(false);
+        let (ended, jobs_ended) = tokio::sync::oneshot::channel();
+        let mut jobs_task = jobs.task;
+        tokio::spawn(async move {
+            let outcome = tokio::select! {
+                () = shutdown => None,
+                outcome = &mut jobs_task => Some(outcome),
+            };
+            if let Some(Ok(Err(reason))) = &outcome {
+                tracing::error!(%reason, service = context, "the service's background work failed: the service stops");
+            }
+            let _ = shut.send(true);
+            let _ = ended.send((outcome, jobs_task));
+        });
+        // Like a catalog replica, the process that imports answers once it holds the other
+        // contexts' events (its readiness probe fails until then), within a bound. A replica
+        // whose lease is held elsewhere serves at once: the holder imports into the shared store.
+        tokio::select! {
+            _ = imports_caught_up.wait_for(|caught_up| *caught_up) => {
+                tracing::info!(service = context, "imports caught up: serving");
+            }
+            _ = lease.wait_for(|state| *state == LeaseState::Elsewhere) => {
+                tracing::info!(service = context, "another replica holds the service's background work: serving");
+            }
+            () = tokio::time::sleep(Duration::from_millis(IMPORTS_CATCH_UP_MS_MAX)) => tracing::warn!(
+                service = context,
+                "the imports have not caught up in {} s: serving, with views behind the other contexts",
+                IMPORTS_CATCH_UP_MS_MAX / 1000
+            ),
+            _ = shutting.wait_for(|shutting| *shutting) => {}
+        }
+        let until = async move {
+            let _ = shutting.wait_for(|shutting| *shutting).await;
+        };
+        let served = symbiose_kit::server::serve(&config, services, listeners, until).await;
+        // The imports, the reactors and the relay stop, in that order, and the lease is released.
+        let _ = stop_jobs.send(true);
+        let failure = match jobs_ended.await {
+            Ok((Some(outcome), _)) => outcome,
+            Ok((None, task)) => task.await,
+            Err(_) => Ok(Ok(())),
+        };
+        store.close().await;
+        match failure {
+            Ok(Ok(())) => served,
+            Ok(Err(reason)) => served.and(Err(anyhow::anyhow!("{reason}"))),
+            Err(error) => served.and(Err(anyhow::anyhow!("the {context} background work failed: {error}"))),
+        }
+    }
+}
+
+/// What a service alone runs once for the platform.
+struct Jobs {
+    context: &'static str,
+    imports: &'static [&'static str],
+    config: ServerConfig,
+    store: AnyStore,
+    nats: async_nats::Client,
+    reactors: Reactors,
+    /// Turned true once the imports have caught up with what NATS held at their start.
+    caught_up: watch::Sender<bool>,
+}
+
+/// Runs the service's relay, its imports and its reactors whenever this process holds the
+/// lease `<context>.jobs` in the store, until `stop`: on the embedded store at once (one
+/// process owns it), on a shared store in one replica at a time, moving to another within
+/// `SYMBIOSE_LEASE_TTL_MS` when its holder dies. Each holder resumes from the checkpoints kept
+/// in the store. The task ends on its own only when an import fails.
+fn jobs_under_lease(jobs: Jobs, stop: watch::Receiver<bool>) -> lease::Kept {
+    let Jobs { context, imports, config, store, nats, reactors, caught_up } = jobs;
+    let reactors = std::sync::Arc::new(tokio::sync::Mutex::new(reactors));
+    let caught_up = std::sync::Arc::new(caught_up);
+    let options = LeaseOptions::with_ttl_ms(config.lease_ttl_ms);
+    let name = format!("{context}.jobs");
+    let job = {
+        let store = store.clone();
+        move |held: Held| {
+            let (config, store, nats) = (config.clone(), store.clone(), nats.clone());
+            let (reactors, caught_up) = (reactors.clone(), caught_up.clone());
+            async move {
+                let feed_dir = config.data_dir.join(FEED_DIR);
+                let relay = symbiose_feed::start_relay(
+                    config.nats_url.as_deref(),
+                    config.nats_credentials.as_deref(),
                     store.clone(),
-                    context,
-                    imports,
-                );
-                // An import that fails (a store error) stops the service: its views would no
-                // longer follow the other contexts.
-                let failure = imported.failure();
-                let (import_failed, import_failure) = tokio::sync::oneshot::channel();
-                let (shut, mut shutting) = watch::channel(false);
-                tokio::spawn(async move {
-                    tokio::select! {
-                        () = shutdown => {}
-                        reason = failure => {
-                            tracing::error!(%reason, service = context, "an import failed: the service stops");
-                            let _ = import_failed.send(reason);
+                    &feed_dir.join(RELAY_CHECKPOINT_FILE),
+                    &[context],
+                )
+                .await
+                .map_err(|error| format!("connecting to NATS: {error}"))?;
+                let imported =
+                    symbiose_feed::start_imports(symbiose_feed::jetstream(nats), store, context, imports);
+                let (stop_reactors, reactors_stopped) = watch::channel(false);
+                let stopped: Stopped = Box::pin(async move {
+                    let mut stopped = reactors_stopped;
+                    let _ = stopped.wait_for(|stopped| *stopped).await;
+                });
+                let started = (reactors.lock().await)(stopped);
+                let failure = match &started {
+                    Err(error) => Some(format!("starting the {context} reactors: {error}")),
+                    Ok(_) => {
+                        let failed = imported.failure();
+                        let held_stopped = held.stopped();
+                        tokio::pin!(failed, held_stopped);
+                        let mut caught = false;
+                        loop {
+                            tokio::select! {
+                                () = imported.caught_up(), if !caught => {
+                                    caught = true;
+                                    caught_up.send_replace(true);
+                                }
+                                reason = &mut failed => break Some(format!("an import failed: {reason}")),
+                                () = &mut held_stopped => break None,
+                            }
                         }
                     }
-                    let _ = shut.send(true);
-                });
-                // Like a catalog replica, the service answers once it holds the other contexts'
-                // events (its readiness probe fails until then), within a bound.
-                tokio::select! {
-                    () = imported.caught_up() => tracing::info!(service = context, "imports caught up: serving"),
-                    () = tokio::time::sleep(Duration::from_millis(IMPORTS_CATCH_UP_MS_MAX)) => tracing::warn!(
-                        service = context,
-                        "the imports have not caught up in {} s: serving, with views behind the other contexts",
-                        IMPORTS_CATCH_UP_MS_MAX / 1000
-                    ),
-                    _ = shutting.wait_for(|shutting| *shutting) => {}
-                }
-                let until = async move {
-                    let _ = shutting.wait_for(|shutting| *shutting).await;
                 };
-                let served = symbiose_kit::server::serve(&config, services, listeners, until).await;
                 imported.stop().await;
                 // The reactors stop before the relay, so what they wrote last is relayed now.
-                let _ = stop.send(true);
-                if let Some(reactors) = reactors.take() {
-                    crate::log_end(reactors.await, &format!("the {context} reactors"));
+                let _ = stop_reactors.send(true);
+                if let Ok(task) = started {
+                    crate::log_end(task.await, &format!("the {context} reactors"));
                 }
                 if let Some(relay) = relay {
                     relay.stop().await;
                 }
-                match import_failure.await {
-                    Ok(reason) => served.and(Err(anyhow::anyhow!("an import failed: {reason}"))),
-                    Err(_) => served,
-                }
+                failure.map_or(Ok(()), Err)
             }
-        };
-        let _ = stop.send(true);
-        if let Some(reactors) = reactors.take() {
-            crate::log_end(reactors.await, &format!("the {context} reactors"));
         }
-        store.close().await;
-        served
-    }
+    };
+    lease::keep(store, name, lease::holder_name(), options, stop, job)
 }
 
 /// Waits, at most [`REVOCATIONS_CATCH_UP_MS_MAX`], for the revoked tokens to reflect the store

@@ -35,6 +35,9 @@ pub enum MoneyCommand {
         amount: String,
         #[arg(long, default_value = "EUR")]
         currency: String,
+        /// An idempotency key: the same id again deposits once.
+        #[arg(long, default_value = "")]
+        request_id: String,
     },
 }
 
@@ -151,9 +154,9 @@ pub async fn money_command(channel: Authed, command: MoneyCommand, output: Outpu
                 println!("escrow refused: {}", listed.escrow_refused);
             }
         }
-        MoneyCommand::Deposit { organization, amount, currency } => {
+        MoneyCommand::Deposit { organization, amount, currency, request_id } => {
             let request = pb::RecordDepositRequest {
-                request_id: String::new(),
+                request_id,
                 organization_id: organization,
                 amount: Some(common::Money { amount_minor: price_minor(&amount)?, currency_code: currency }),
             };

@@ -109,8 +109,11 @@ impl Standalone {
             symbiose_reference::service(&config),
             security.authenticator.clone(),
         ));
+        let vault = symbiose_listings::open_vault(&config, &store).await?;
         let (directory, market) =
-            symbiose_listings::add_services(&mut services, &config, store.clone(), &security).await?;
+            symbiose_listings::add_services(&mut services, &config, store.clone(), vault, &security).await?;
+        // One process serves everything here: it sweeps expired listings until the store closes.
+        let sweeper = market.sweep(std::future::pending());
         // Matching reserves through the listings service's own handler, as the platform's service.
         let reservations = ListingsReservations::new(symbiose_listings::ListingApi::new(market));
         let (stop_matching, matching_stopped) = oneshot::channel::<()>();
@@ -163,6 +166,7 @@ impl Standalone {
         log_end(proposing.await, "the matching proposer");
         let _ = stop_catalog.send(());
         log_end(catalog_task.await, "the catalog");
+        sweeper.abort();
         if let Some(relay) = relay {
             relay.stop().await;
         }

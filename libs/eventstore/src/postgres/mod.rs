@@ -192,6 +192,57 @@ impl PostgresStore {
         self.inner.pool.close();
     }
 
+    /// The bytes of a vault key.
+    pub const VAULT_KEY_BYTES: usize = 32;
+
+    /// The key `subject`'s personal data is sealed with, if it has one.
+    pub async fn vault_key(&self, subject: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check_open()?;
+        let client = self.inner.pool.client().await?;
+        let row = client
+            .query_opt("SELECT key FROM symbiose_vault_keys WHERE subject = $1", &[&subject])
+            .await
+            .map_err(|error| pg_error("reading a vault key", &error))?;
+        Ok(row.map(|row| row.get::<_, Vec<u8>>(0)))
+    }
+
+    /// Keeps `key` as `subject`'s unless it has one already, and answers the one it has: of two
+    /// replicas creating a key together, the first wins and both seal with it.
+    pub async fn create_vault_key(&self, subject: Uuid, key: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if key.len() != Self::VAULT_KEY_BYTES {
+            return Err(StoreError::InvalidInput(format!("a vault key has {} bytes", Self::VAULT_KEY_BYTES)));
+        }
+        self.check_open()?;
+        let client = self.inner.pool.client().await?;
+        client
+            .execute(
+                "INSERT INTO symbiose_vault_keys (subject, key) VALUES ($1, $2) ON CONFLICT (subject) DO NOTHING",
+                &[&subject, &key],
+            )
+            .await
+            .map_err(|error| pg_error("creating a vault key", &error))?;
+        let row = client
+            .query_opt("SELECT key FROM symbiose_vault_keys WHERE subject = $1", &[&subject])
+            .await
+            .map_err(|error| pg_error("reading a vault key", &error))?;
+        // Erased between the two statements: the erasure stands, and this key is not kept.
+        row.map(|row| row.get::<_, Vec<u8>>(0)).ok_or_else(|| {
+            StoreError::Failed(format!("the vault key of {subject} was erased while it was created"))
+        })
+    }
+
+    /// Deletes `subject`'s key: what was sealed with it can never be opened again. The row's
+    /// bytes leave the table's pages at the next `VACUUM`, and stay in backups taken before.
+    pub async fn erase_vault_key(&self, subject: Uuid) -> Result<(), StoreError> {
+        self.check_open()?;
+        let client = self.inner.pool.client().await?;
+        client
+            .execute("DELETE FROM symbiose_vault_keys WHERE subject = $1", &[&subject])
+            .await
+            .map_err(|error| pg_error("erasing a vault key", &error))?;
+        Ok(())
+    }
+
     fn check_open(&self) -> Result<(), StoreError> {
         if self.inner.closed.load(Ordering::SeqCst) { Err(StoreError::Closed) } else { Ok(()) }
     }
@@ -376,6 +427,54 @@ impl crate::EventStore for PostgresStore {
 
     async fn delete_stream(&self, stream: &StreamName, expected: ExpectedVersion) -> Result<(), StoreError> {
         answer(self.queue(Operation::Delete { stream: stream.clone(), expected })?).await.map(|_| ())
+    }
+
+    /// One statement on `symbiose_leases`: inserted if absent, taken over if its deadline has
+    /// passed (one more generation), renewed if `holder` holds it; otherwise no row comes
+    /// back. The deadline is the database's clock.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        crate::lease::check_lease(name, holder)?;
+        self.check_open()?;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let client = self.inner.pool.client().await?;
+        let row = client
+            .query_opt(
+                "INSERT INTO symbiose_leases AS lease (name, holder, expires_at, generation, taken_at) \
+                 VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond', 1, now()) \
+                 ON CONFLICT (name) DO UPDATE SET \
+                   holder = excluded.holder, \
+                   expires_at = excluded.expires_at, \
+                   generation = CASE WHEN lease.holder = excluded.holder THEN lease.generation \
+                     ELSE lease.generation + 1 END, \
+                   taken_at = CASE WHEN lease.holder = excluded.holder THEN lease.taken_at ELSE now() END \
+                 WHERE lease.holder = excluded.holder OR lease.expires_at < now() \
+                 RETURNING generation",
+                &[&name, &holder, &ttl_ms],
+            )
+            .await
+            .map_err(|error| pg_error("taking a lease", &error))?;
+        Ok(row.map(|row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
+    }
+
+    /// Moves the deadline into the past, keeping the generation count.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        crate::lease::check_lease(name, holder)?;
+        self.check_open()?;
+        let client = self.inner.pool.client().await?;
+        client
+            .execute(
+                "UPDATE symbiose_leases SET expires_at = now() - interval '1 millisecond' \
+                 WHERE name = $1 AND holder = $2",
+                &[&name, &holder],
+            )
+            .await
+            .map_err(|error| pg_error("releasing a lease", &error))?;
+        Ok(())
     }
 }
 

@@ -66,6 +66,30 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     );
     ",
     ),
+    (
+        3,
+        "leases and the vault's keys",
+        "
+    -- Work that runs once for the whole platform (a relay, the imports, the reactors) runs
+    -- under a lease: its holder, until when, and how many times it changed hands. Deadlines
+    -- are the database's clock.
+    CREATE TABLE symbiose_leases (
+        name text PRIMARY KEY,
+        holder text NOT NULL,
+        expires_at timestamptz NOT NULL,
+        generation bigint NOT NULL CHECK (generation >= 1),
+        taken_at timestamptz NOT NULL
+    );
+
+    -- The keys personal data is sealed with, one per data subject, outside the log: erasing
+    -- the data deletes the key. Shared by every replica of the service that seals.
+    CREATE TABLE symbiose_vault_keys (
+        subject uuid PRIMARY KEY,
+        key bytea NOT NULL CHECK (length(key) = 32),
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    ",
+    ),
 ];
 
 /// The schema version this code reads and writes.

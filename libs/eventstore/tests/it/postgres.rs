@@ -528,7 +528,7 @@ async fn stores_connecting_together_migrate_once_and_share_the_log() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(migrations, [1, 2], "each migration applied once");
+    assert_eq!(migrations, [1, 2, 3], "each migration applied once");
 
     // Connected means listening: the second store hears the append without its (slow) poll.
     first.append(&stream("shared-1"), ExpectedVersion::NoStream, events(3, "s")).await.expect("append");
@@ -639,4 +639,163 @@ async fn an_event_id_is_unique_in_the_whole_log() {
     let refused = store.append(&stream("ids-3"), ExpectedVersion::Any, twice).await;
     assert!(matches!(refused, Err(StoreError::InvalidInput(_))), "{refused:?}");
     assert_eq!(store.head().as_u64(), 2);
+}
+
+/// A lease has one holder at a time: another is refused until the holder releases it or its
+/// deadline passes, each change of holder counts a generation, and a renewal keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_has_one_holder_until_released_or_expired() {
+    let Some(databases) = postgres_or_skip("a_lease_has_one_holder_until_released_or_expired").await else {
+        return;
+    };
+    let url = databases.create().await;
+    let (first, second) =
+        (connect(&url, PostgresOptions::default()).await, connect(&url, PostgresOptions::default()).await);
+    let ttl = Duration::from_secs(30);
+    assert_eq!(first.acquire_lease("matching.jobs", "a", ttl).await.expect("take"), Some(1));
+    assert_eq!(second.acquire_lease("matching.jobs", "b", ttl).await.expect("try"), None, "held by a");
+    assert_eq!(
+        first.acquire_lease("matching.jobs", "a", ttl).await.expect("renew"),
+        Some(1),
+        "renewed, same generation"
+    );
+    assert_eq!(second.acquire_lease("logistics.jobs", "b", ttl).await.expect("another lease"), Some(1));
+    // Only the holder releases.
+    second.release_lease("matching.jobs", "b").await.expect("release by a non-holder");
+    assert_eq!(second.acquire_lease("matching.jobs", "b", ttl).await.expect("try"), None);
+    first.release_lease("matching.jobs", "a").await.expect("release");
+    assert_eq!(second.acquire_lease("matching.jobs", "b", ttl).await.expect("take over"), Some(2));
+    // A holder that stops renewing loses it at its deadline.
+    let short = Duration::from_millis(300);
+    assert_eq!(second.acquire_lease("matching.jobs", "b", short).await.expect("renew short"), Some(2));
+    assert_eq!(first.acquire_lease("matching.jobs", "a", ttl).await.expect("try"), None);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        first.acquire_lease("matching.jobs", "a", ttl).await.expect("take after the deadline"),
+        Some(3)
+    );
+    assert_eq!(second.acquire_lease("matching.jobs", "b", ttl).await.expect("the old holder"), None);
+    assert!(matches!(first.acquire_lease("bad name", "a", ttl).await, Err(StoreError::InvalidInput(_))));
+    assert!(matches!(first.acquire_lease("ok", "", ttl).await, Err(StoreError::InvalidInput(_))));
+}
+
+/// Jobs kept under one lease by two processes: one runs at a time; when its keeper stops, the
+/// other takes over within a renewal; when its store goes away (a process cut off), its job
+/// stops before the deadline and the other takes over after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_job_runs_in_one_process_and_moves_when_its_holder_goes() {
+    use symbiose_eventstore::lease::{LeaseOptions, LeaseState, keep};
+    let Some(databases) =
+        postgres_or_skip("a_kept_job_runs_in_one_process_and_moves_when_its_holder_goes").await
+    else {
+        return;
+    };
+    let url = databases.create().await;
+    let options = LeaseOptions::with_ttl_ms(1_000);
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let overlapped = Arc::new(AtomicBool::new(false));
+    let starts = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+    let job = |who: &'static str| {
+        let (running, overlapped, starts) = (running.clone(), overlapped.clone(), starts.clone());
+        move |held: symbiose_eventstore::lease::Held| {
+            let (running, overlapped, starts) = (running.clone(), overlapped.clone(), starts.clone());
+            async move {
+                if running.fetch_add(1, Ordering::SeqCst) > 0 {
+                    overlapped.store(true, Ordering::SeqCst);
+                }
+                starts.lock().expect("lock").push(who);
+                held.stopped().await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+    };
+    let (first_store, second_store) =
+        (connect(&url, PostgresOptions::default()).await, connect(&url, PostgresOptions::default()).await);
+    let (stop_first, first_stopped) = watch::channel(false);
+    let first =
+        keep(first_store.clone(), "jobs".into(), "first".into(), options, first_stopped, job("first"));
+    let mut first_state = first.state.clone();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        first_state.wait_for(|state| matches!(state, LeaseState::Held { .. })),
+    )
+    .await
+    .expect("the first keeper takes the lease")
+    .expect("state");
+    let (stop_second, second_stopped) = watch::channel(false);
+    let second =
+        keep(second_store.clone(), "jobs".into(), "second".into(), options, second_stopped, job("second"));
+    let mut second_state = second.state.clone();
+    second_state.wait_for(|state| *state == LeaseState::Elsewhere).await.expect("state");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(*starts.lock().expect("lock"), ["first"], "the second waits while the first renews");
+
+    // A stop releases: the other takes over within a renewal period, not a TTL.
+    let stopped_at = Instant::now();
+    stop_first.send(true).expect("stop");
+    first.task.await.expect("first keeper").expect("its job ended well");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        second_state.wait_for(|state| *state == LeaseState::Held { generation: 2 }),
+    )
+    .await
+    .expect("the second keeper takes over")
+    .expect("state");
+    let released_takeover = stopped_at.elapsed();
+    assert!(
+        released_takeover < options.ttl,
+        "taken over in {released_takeover:?}, within a TTL of {:?}",
+        options.ttl
+    );
+
+    // The holder cut off from its store stops its job; a third process takes over after the deadline.
+    let third_store = connect(&url, PostgresOptions::default()).await;
+    let (_stop_third, third_stopped) = watch::channel(false);
+    let third = keep(third_store, "jobs".into(), "third".into(), options, third_stopped, job("third"));
+    let mut third_state = third.state.clone();
+    let cut_at = Instant::now();
+    second_store.close().await;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        third_state.wait_for(|state| *state == LeaseState::Held { generation: 3 }),
+    )
+    .await
+    .expect("the third keeper takes over")
+    .expect("state");
+    let takeover = cut_at.elapsed();
+    assert!(takeover >= options.ttl - options.renew, "not before the deadline: {takeover:?}");
+    // The state says held as the job is spawned: its first step follows.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while starts.lock().expect("lock").len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!overlapped.load(Ordering::SeqCst), "two jobs ran at once");
+    assert_eq!(*starts.lock().expect("lock"), ["first", "second", "third"]);
+    drop(stop_second);
+    println!(
+        "takeovers: after a stop {released_takeover:?}, after a cut {takeover:?} (TTL {:?})",
+        options.ttl
+    );
+}
+
+/// The vault's keys: the first created wins, erasing deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_keys_are_created_once_and_erased() {
+    let Some(databases) = postgres_or_skip("vault_keys_are_created_once_and_erased").await else { return };
+    let url = databases.create().await;
+    let store = connect(&url, PostgresOptions::default()).await;
+    let subject = Uuid::now_v7();
+    assert_eq!(store.vault_key(subject).await.expect("read"), None);
+    let first = store.create_vault_key(subject, &[1; 32]).await.expect("create");
+    assert_eq!(first, vec![1; 32]);
+    assert_eq!(
+        store.create_vault_key(subject, &[2; 32]).await.expect("create again"),
+        vec![1; 32],
+        "the first wins"
+    );
+    assert_eq!(store.vault_key(subject).await.expect("read"), Some(vec![1; 32]));
+    assert!(matches!(store.create_vault_key(subject, &[3; 5]).await, Err(StoreError::InvalidInput(_))));
+    store.erase_vault_key(subject).await.expect("erase");
+    assert_eq!(store.vault_key(subject).await.expect("read"), None);
 }

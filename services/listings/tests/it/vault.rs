@@ -7,15 +7,15 @@
 use std::path::Path;
 
 use symbiose_forgetfs::{Disk, cut_at_every_step, fuse_or_skip};
-use symbiose_listings::{Vault, VaultError};
+use symbiose_listings::{FileVault, VaultError};
 use uuid::Uuid;
 
 /// Where a server keeps its vault, under its data directory.
 const VAULT_DIR: &str = "vault";
 const CONTACTS: &[u8] = b"Marie Muller, +33 3 88 00 00 00";
 
-fn vault(data_dir: &Path) -> Vault {
-    Vault::open(data_dir.join(VAULT_DIR)).expect("open the vault")
+fn vault(data_dir: &Path) -> FileVault {
+    FileVault::open(data_dir.join(VAULT_DIR)).expect("open the vault")
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn a_seal_cut_at_any_step_leaves_no_key_or_the_whole_key() {
     let mut keys_there = Vec::new();
     let operations = cut_at_every_step(
         &disk,
-        |data_dir| Vault::open(data_dir.join(VAULT_DIR))?.seal(subject, CONTACTS),
+        |data_dir| FileVault::open(data_dir.join(VAULT_DIR))?.seal(subject, CONTACTS),
         |data_dir, sealed: &Result<Vec<u8>, VaultError>| {
             let vault = vault(data_dir);
             // Too short to hold a nonce: refused if the subject has a key, nothing if it has none.
@@ -91,7 +91,7 @@ fn an_erasure_that_returned_stays_erased_after_the_power_goes() {
     let mut erased_after = Vec::new();
     cut_at_every_step(
         &disk,
-        |data_dir| Vault::open(data_dir.join(VAULT_DIR))?.erase(subject),
+        |data_dir| FileVault::open(data_dir.join(VAULT_DIR))?.erase(subject),
         |data_dir, erased: &Result<(), VaultError>| {
             let opened = vault(data_dir).open_sealed(subject, &sealed).expect("open");
             match opened.as_deref() {

@@ -16,15 +16,15 @@ use super::{
     stdout,
 };
 
-const LISTINGS: &str = env!("CARGO_BIN_EXE_symbiose-listings");
-const MATCHING: &str = env!("CARGO_BIN_EXE_symbiose-matching");
-const LOGISTICS: &str = env!("CARGO_BIN_EXE_symbiose-logistics");
-const SETTLEMENT: &str = env!("CARGO_BIN_EXE_symbiose-settlement");
+pub(crate) const LISTINGS: &str = env!("CARGO_BIN_EXE_symbiose-listings");
+pub(crate) const MATCHING: &str = env!("CARGO_BIN_EXE_symbiose-matching");
+pub(crate) const LOGISTICS: &str = env!("CARGO_BIN_EXE_symbiose-logistics");
+pub(crate) const SETTLEMENT: &str = env!("CARGO_BIN_EXE_symbiose-settlement");
 /// Longest wait for what another service does on an event (it comes through NATS).
-const REACTION_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const REACTION_WAIT: Duration = Duration::from_secs(30);
 
 /// The server PostgreSQL test databases are made on, its superuser trusted on the loopback.
-const POSTGRES_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+pub(crate) const POSTGRES_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 /// Longest wait to connect to PostgreSQL.
 const POSTGRES_CONNECT_WAIT: Duration = Duration::from_secs(5);
 
@@ -51,14 +51,14 @@ impl Stores {
 
 /// A database `symbiose_test_<random>` for each service binary, made on the local PostgreSQL and
 /// dropped (its connections ended) when this is dropped, the test failed or not.
-struct Databases {
-    names: Vec<(&'static str, String)>,
+pub(crate) struct Databases {
+    pub(crate) names: Vec<(&'static str, String)>,
 }
 
 impl Databases {
     /// The four databases, or `None` after printing that `test` was skipped because PostgreSQL
     /// does not answer. Panics if it does not answer where `CI` is set.
-    fn create_or_skip(test: &str) -> Option<Databases> {
+    pub(crate) fn create_or_skip(test: &str) -> Option<Databases> {
         if let Err(error) = on_postgres(&[]) {
             let cause =
                 std::error::Error::source(&error).map(|cause| format!(": {cause}")).unwrap_or_default();
@@ -80,7 +80,7 @@ impl Databases {
     }
 
     /// `binary`'s database.
-    fn name(&self, binary: &str) -> &str {
+    pub(crate) fn name(&self, binary: &str) -> &str {
         self.names.iter().find(|(of, _)| *of == binary).map(|(_, name)| name.as_str()).expect("a database")
     }
 }
@@ -102,7 +102,7 @@ fn on_postgres(statements: &[String]) -> Result<Vec<Vec<tokio_postgres::Row>>, t
 }
 
 /// Runs `statements` in the database at `url`; the rows each returned.
-async fn query(
+pub(crate) async fn query(
     url: &str,
     statements: &[String],
 ) -> Result<Vec<Vec<tokio_postgres::Row>>, tokio_postgres::Error> {
@@ -213,12 +213,12 @@ fn until_output(
 }
 
 /// The pallets a listing shown by the client has left to reserve.
-fn available(shown: &str) -> Option<f64> {
+pub(crate) fn available(shown: &str) -> Option<f64> {
     let line = shown.lines().find_map(|line| line.strip_prefix("available:"))?;
     line.split_whitespace().next()?.parse().ok()
 }
 
-fn succeeded(output: Output, what: &str) -> Output {
+pub(crate) fn succeeded(output: Output, what: &str) -> Output {
     assert!(output.status.success(), "{what}: {}", stderr(&output));
     output
 }

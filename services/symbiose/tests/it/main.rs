@@ -6,6 +6,7 @@ mod cli_client;
 mod demo;
 mod listings_alone;
 mod readme;
+mod replicas;
 mod store;
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -102,6 +103,11 @@ impl ServerProcess {
         ServerProcess { child: Some(child), url: format!("http://{addr}"), data_dir }
     }
 
+    /// The process's id.
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running server").id()
+    }
+
     /// Kills the process with SIGKILL (no graceful stop, no last checkpoint) and waits for it;
     /// its data directory, to start it again on.
     fn kill(mut self) -> tempfile::TempDir {
@@ -125,7 +131,13 @@ impl ServerProcess {
     }
 
     /// Sends SIGTERM and waits, with a bound, for the process to exit.
-    fn terminate(mut self) -> std::process::ExitStatus {
+    fn terminate(self) -> std::process::ExitStatus {
+        self.terminate_keeping_data().0
+    }
+
+    /// Sends SIGTERM and waits, with a bound, for the process to exit; its data directory, to
+    /// start it again on.
+    fn terminate_keeping_data(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
         let mut child = self.child.take().expect("a running server");
         let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
         assert!(status.success());
@@ -134,10 +146,11 @@ impl ServerProcess {
             let status = child.wait();
             let _ = sender.send(status);
         });
-        match receiver.recv_timeout(Duration::from_millis(SERVER_WAIT_MS)) {
+        let status = match receiver.recv_timeout(Duration::from_millis(SERVER_WAIT_MS)) {
             Ok(status) => status.expect("wait"),
             Err(_) => panic!("the server did not stop after SIGTERM"),
-        }
+        };
+        (status, std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("a placeholder")))
     }
 }
 

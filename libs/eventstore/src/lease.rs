@@ -1,0 +1,260 @@
+//! Leases: work that must run once for a whole platform (a context's relay to NATS, its imports,
+//! its reactors) runs in one process at a time, among replicas sharing a store.
+//!
+//! A lease is a name, a holder and a deadline, kept by the store
+//! ([`EventStore::acquire_lease`](crate::EventStore::acquire_lease)): a holder renews it before
+//! its deadline; once the deadline has passed without a renewal, anyone may take it. Each change
+//! of holder counts one more generation. On PostgreSQL the lease is a row of
+//! `symbiose_leases` whose deadline is the database's clock, so the replicas' clocks do not
+//! matter. A store that one process owns (the embedded store, whose directory is locked) grants
+//! every lease to its process at once.
+//!
+//! [`keep`] runs a job under a lease: it takes the lease when it can, starts the job, renews
+//! the lease every [`LeaseOptions::renew`], and stops the job when the lease is lost (another
+//! holder took it, or no renewal succeeded for a whole TTL: the process may have been cut off
+//! from the store, and someone else may hold it already). Two holders may overlap by up to one
+//! TTL around such a cut; the jobs run under leases are safe if they do (the relay publishes
+//! with the stream sequence it expects; reactions are idempotent by their derived event ids),
+//! the lease only keeps them from running twice as a rule.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::EventStore;
+use crate::model::StoreError;
+
+/// The default time a lease lasts without renewal, in milliseconds: how long a replica that
+/// dies holding it keeps the others waiting.
+pub const LEASE_TTL_MS_DEFAULT: u64 = 5_000;
+/// The shortest and longest TTLs allowed.
+pub const LEASE_TTL_MS_MIN: u64 = 500;
+pub const LEASE_TTL_MS_MAX: u64 = 600_000;
+/// Renewals per TTL: a holder renews five times within its TTL, so four renewals in a row may
+/// fail (a slow store, a lost connection) before the lease is lost.
+const RENEWALS_PER_TTL: u32 = 5;
+/// Lease names: at most this many bytes, of letters, digits, '.', '_' and '-'.
+pub const LEASE_NAME_BYTES_MAX: usize = 128;
+/// Holder names: at most this many bytes.
+pub const LEASE_HOLDER_BYTES_MAX: usize = 200;
+
+/// How long a lease lasts and how often it is renewed and tried for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseOptions {
+    /// The time a lease lasts without renewal.
+    pub ttl: Duration,
+    /// How often a holder renews, and how often the others try to take it.
+    pub renew: Duration,
+}
+
+impl LeaseOptions {
+    /// A TTL of `ttl_ms` (clamped to [`LEASE_TTL_MS_MIN`]..=[`LEASE_TTL_MS_MAX`]), renewed
+    /// five times within it.
+    pub fn with_ttl_ms(ttl_ms: u64) -> LeaseOptions {
+        let ttl = Duration::from_millis(ttl_ms.clamp(LEASE_TTL_MS_MIN, LEASE_TTL_MS_MAX));
+        LeaseOptions { ttl, renew: ttl / RENEWALS_PER_TTL }
+    }
+}
+
+impl Default for LeaseOptions {
+    fn default() -> LeaseOptions {
+        LeaseOptions::with_ttl_ms(LEASE_TTL_MS_DEFAULT)
+    }
+}
+
+/// Checks a lease's name and holder.
+pub fn check_lease(name: &str, holder: &str) -> Result<(), StoreError> {
+    let valid_name = !name.is_empty()
+        && name.len() <= LEASE_NAME_BYTES_MAX
+        && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+    if !valid_name {
+        return Err(StoreError::InvalidInput(format!(
+            "lease name {name:?} must be 1 to {LEASE_NAME_BYTES_MAX} letters, digits, '.', '_' or '-'"
+        )));
+    }
+    if holder.is_empty() || holder.len() > LEASE_HOLDER_BYTES_MAX {
+        return Err(StoreError::InvalidInput(format!(
+            "lease holder must be 1 to {LEASE_HOLDER_BYTES_MAX} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A name for this process as a lease holder: the host's name (a pod's name in Kubernetes), the
+/// process id and a random part, so a restarted process is a new holder.
+pub fn holder_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|host| !host.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|host| host.trim().to_owned()))
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    let host: String = host.chars().take(120).collect();
+    let random = uuid::Uuid::now_v7().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &random[random.len() - 8..])
+}
+
+/// What a job under a lease is given: the generation of the lease it runs under, and the
+/// signal to stop (the lease was lost, or the process stops).
+#[derive(Debug, Clone)]
+pub struct Held {
+    generation: u64,
+    stop: watch::Receiver<bool>,
+}
+
+impl Held {
+    /// How many times the lease changed hands, this holding included.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Completes when the job must stop.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stop = self.stop.clone();
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+    }
+}
+
+/// What the keeper of a lease reports, for readiness and the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// The first attempt has not been answered yet.
+    Starting,
+    /// This process holds the lease and runs the job.
+    Held { generation: u64 },
+    /// Another process holds the lease (or the store does not answer).
+    Elsewhere,
+    /// The keeper stopped.
+    Stopped,
+}
+
+/// A job kept under a lease: its state, and the task, which ends when the process stops or
+/// when the job ends on its own (with the job's error, if any).
+#[derive(Debug)]
+pub struct Kept {
+    pub state: watch::Receiver<LeaseState>,
+    pub task: JoinHandle<Result<(), String>>,
+}
+
+/// Runs `job` whenever this process holds the lease `name` of `store`, as `holder`, until
+/// `stop` turns true: the job is stopped (through [`Held::stopped`]) when the lease is lost,
+/// and started again when it is taken again. If the job ends on its own, the lease is released
+/// and the keeper ends with the job's outcome. At a stop the job is told to stop, awaited, and
+/// the lease released, so another replica takes it at once rather than after the TTL.
+pub fn keep<S, J, F>(
+    store: S,
+    name: String,
+    holder: String,
+    options: LeaseOptions,
+    stop: watch::Receiver<bool>,
+    mut job: J,
+) -> Kept
+where
+    S: EventStore,
+    J: FnMut(Held) -> F + Send + 'static,
+    F: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let (report, state) = watch::channel(LeaseState::Starting);
+    let task = tokio::spawn(async move {
+        let mut stop = stop;
+        let outcome = 'keeping: loop {
+            if *stop.borrow() {
+                break Ok(());
+            }
+            let generation = match store.acquire_lease(&name, &holder, options.ttl).await {
+                Ok(Some(generation)) => generation,
+                Ok(None) => {
+                    report.send_replace(LeaseState::Elsewhere);
+                    if pause(&mut stop, options.renew).await {
+                        break Ok(());
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(lease = %name, %error, "cannot take a lease: trying again");
+                    report.send_replace(LeaseState::Elsewhere);
+                    if pause(&mut stop, options.renew).await {
+                        break Ok(());
+                    }
+                    continue;
+                }
+            };
+            tracing::info!(lease = %name, holder = %holder, generation, "lease taken: starting its work");
+            report.send_replace(LeaseState::Held { generation });
+            let (lose, lost) = watch::channel(false);
+            let mut running = tokio::spawn(job(Held { generation, stop: lost }));
+            let mut renewed = Instant::now();
+            loop {
+                tokio::select! {
+                    ended = &mut running => {
+                        let outcome = ended.unwrap_or_else(|error| Err(format!("the job panicked: {error}")));
+                        release(&store, &name, &holder).await;
+                        report.send_replace(LeaseState::Stopped);
+                        break 'keeping outcome;
+                    }
+                    () = until_stopped(&mut stop) => {
+                        let _ = lose.send(true);
+                        let outcome = (&mut running)
+                            .await
+                            .unwrap_or_else(|error| Err(format!("the job panicked: {error}")));
+                        release(&store, &name, &holder).await;
+                        break 'keeping outcome;
+                    }
+                    () = tokio::time::sleep(options.renew) => {
+                        let lost_because = match store.acquire_lease(&name, &holder, options.ttl).await {
+                            Ok(Some(renewed_generation)) if renewed_generation == generation => {
+                                renewed = Instant::now();
+                                None
+                            }
+                            Ok(_) => Some("another holder took it".to_owned()),
+                            Err(error) if renewed.elapsed() + options.renew >= options.ttl => {
+                                Some(format!("no renewal for a whole TTL ({error})"))
+                            }
+                            Err(error) => {
+                                tracing::warn!(lease = %name, %error, "cannot renew a lease: trying again");
+                                None
+                            }
+                        };
+                        if let Some(reason) = lost_because {
+                            tracing::warn!(lease = %name, holder = %holder, generation, %reason, "lease lost: stopping its work");
+                            let _ = lose.send(true);
+                            if let Ok(Err(error)) = (&mut running).await {
+                                tracing::warn!(lease = %name, %error, "the work under a lost lease ended with an error");
+                            }
+                            report.send_replace(LeaseState::Elsewhere);
+                            continue 'keeping;
+                        }
+                    }
+                }
+            }
+        };
+        report.send_replace(LeaseState::Stopped);
+        outcome
+    });
+    Kept { state, task }
+}
+
+/// Completes when `stop` turns true or its sender is gone.
+async fn until_stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Sleeps `duration` unless `stop` turns true first (then true).
+async fn pause(stop: &mut watch::Receiver<bool>, duration: Duration) -> bool {
+    // A closed channel (the owner gone) stops too.
+    tokio::time::timeout(duration, until_stopped(stop)).await.is_ok()
+}
+
+async fn release<S: EventStore>(store: &S, name: &str, holder: &str) {
+    match store.release_lease(name, holder).await {
+        Ok(()) => tracing::info!(lease = %name, holder = %holder, "lease released"),
+        Err(error) => {
+            tracing::warn!(lease = %name, %error, "cannot release a lease: it passes on at its deadline");
+        }
+    }
+}
