@@ -141,6 +141,55 @@ pub struct Kept {
     pub task: JoinHandle<Result<(), String>>,
 }
 
+impl Kept {
+    /// Runs `serve` beside the kept job: `serve` is given a receiver that turns true when it
+    /// must stop, which happens when `shutdown` completes or when the job ends on its own (it
+    /// failed: the process must not go on without it). Once `serve` returns, the job is told
+    /// to stop through `stop` (the sender of the keeper's stop signal) and awaited. Returns
+    /// what `serve` returned and the job's outcome.
+    pub async fn alongside<T, F>(
+        self,
+        stop: watch::Sender<bool>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        serve: impl FnOnce(watch::Receiver<bool>) -> F,
+    ) -> (T, Result<(), String>)
+    where
+        F: Future<Output = T>,
+    {
+        let (shut, shutting) = watch::channel(false);
+        let (ended, job_ended) = tokio::sync::oneshot::channel();
+        let mut task = self.task;
+        tokio::spawn(async move {
+            let outcome = tokio::select! {
+                () = shutdown => None,
+                outcome = &mut task => Some(outcome),
+            };
+            if let Some(Ok(Err(reason))) = &outcome {
+                tracing::error!(%reason, "the work kept under a lease failed: the process stops");
+            }
+            let _ = shut.send(true);
+            let _ = ended.send((outcome, task));
+        });
+        let served = serve(shutting).await;
+        let _ = stop.send(true);
+        let outcome = match job_ended.await {
+            Ok((Some(outcome), _)) => outcome,
+            Ok((None, task)) => task.await,
+            Err(_) => Ok(Ok(())),
+        };
+        (
+            served,
+            outcome.unwrap_or_else(|error| Err(format!("the work kept under a lease panicked: {error}"))),
+        )
+    }
+}
+
+/// Completes when `shutting` turns true (or its sender is gone): what [`Kept::alongside`]
+/// gives a server to stop at.
+pub async fn when_true(mut shutting: watch::Receiver<bool>) {
+    let _ = shutting.wait_for(|shutting| *shutting).await;
+}
+
 /// Runs `job` whenever this process holds the lease `name` of `store`, as `holder`, until
 /// `stop` turns true: the job is stopped (through [`Held::stopped`]) when the lease is lost,
 /// and started again when it is taken again. If the job ends on its own, the lease is released

@@ -214,33 +214,13 @@ pub async fn run(
         job,
     );
     // The work ends on its own only when it cannot start (NATS unreachable): the service stops.
-    let (ended, jobs_ended) = tokio::sync::oneshot::channel();
-    let (shut, mut shutting) = tokio::sync::watch::channel(false);
-    let mut jobs_task = kept.task;
-    tokio::spawn(async move {
-        let outcome = tokio::select! {
-            () = shutdown => None,
-            outcome = &mut jobs_task => Some(outcome),
-        };
-        let _ = shut.send(true);
-        let _ = ended.send((outcome, jobs_task));
-    });
-    let until = async move {
-        let _ = shutting.wait_for(|shutting| *shutting).await;
-    };
-    let served = symbiose_kit::server::serve(&config, services, listeners, until).await;
-    let _ = stop_jobs.send(true);
-    let outcome = match jobs_ended.await {
-        Ok((Some(outcome), _)) => outcome,
-        Ok((None, task)) => task.await,
-        Err(_) => Ok(Ok(())),
-    };
+    let (served, work) = kept
+        .alongside(stop_jobs, shutdown, |shutting| {
+            symbiose_kit::server::serve(&config, services, listeners, lease::when_true(shutting))
+        })
+        .await;
     store.close().await;
-    match outcome {
-        Ok(Ok(())) => served,
-        Ok(Err(reason)) => served.and(Err(anyhow::anyhow!("{reason}"))),
-        Err(error) => served.and(Err(anyhow::anyhow!("the listings background work failed: {error}"))),
-    }
+    served.and(work.map_err(anyhow::Error::msg))
 }
 
 /// The directory's gRPC service behind the authenticator, with the request size limit.

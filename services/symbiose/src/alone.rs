@@ -234,54 +234,32 @@ impl Alone {
         let mut lease = jobs.state.clone();
         // The jobs end on their own only when an import fails (a store error): the service
         // stops, as its views would no longer follow the other contexts.
-        let (shut, mut shutting) = watch::channel(false);
-        let (ended, jobs_ended) = tokio::sync::oneshot::channel();
-        let mut jobs_task = jobs.task;
-        tokio::spawn(async move {
-            let outcome = tokio::select! {
-                () = shutdown => None,
-                outcome = &mut jobs_task => Some(outcome),
-            };
-            if let Some(Ok(Err(reason))) = &outcome {
-                tracing::error!(%reason, service = context, "the service's background work failed: the service stops");
-            }
-            let _ = shut.send(true);
-            let _ = ended.send((outcome, jobs_task));
-        });
-        // Like a catalog replica, the process that imports answers once it holds the other
-        // contexts' events (its readiness probe fails until then), within a bound. A replica
-        // whose lease is held elsewhere serves at once: the holder imports into the shared store.
-        tokio::select! {
-            _ = imports_caught_up.wait_for(|caught_up| *caught_up) => {
-                tracing::info!(service = context, "imports caught up: serving");
-            }
-            _ = lease.wait_for(|state| *state == LeaseState::Elsewhere) => {
-                tracing::info!(service = context, "another replica holds the service's background work: serving");
-            }
-            () = tokio::time::sleep(Duration::from_millis(IMPORTS_CATCH_UP_MS_MAX)) => tracing::warn!(
-                service = context,
-                "the imports have not caught up in {} s: serving, with views behind the other contexts",
-                IMPORTS_CATCH_UP_MS_MAX / 1000
-            ),
-            _ = shutting.wait_for(|shutting| *shutting) => {}
-        }
-        let until = async move {
-            let _ = shutting.wait_for(|shutting| *shutting).await;
-        };
-        let served = symbiose_kit::server::serve(&config, services, listeners, until).await;
-        // The imports, the reactors and the relay stop, in that order, and the lease is released.
-        let _ = stop_jobs.send(true);
-        let failure = match jobs_ended.await {
-            Ok((Some(outcome), _)) => outcome,
-            Ok((None, task)) => task.await,
-            Err(_) => Ok(Ok(())),
-        };
+        let (served, work) = jobs
+            .alongside(stop_jobs, shutdown, |mut shutting| async move {
+                // Like a catalog replica, the process that imports answers once it holds the
+                // other contexts' events (its readiness probe fails until then), within a
+                // bound. A replica whose lease is held elsewhere serves at once: the holder
+                // imports into the shared store.
+                tokio::select! {
+                    _ = imports_caught_up.wait_for(|caught_up| *caught_up) => {
+                        tracing::info!(service = context, "imports caught up: serving");
+                    }
+                    _ = lease.wait_for(|state| *state == LeaseState::Elsewhere) => {
+                        tracing::info!(service = context, "another replica holds the service's background work: serving");
+                    }
+                    () = tokio::time::sleep(Duration::from_millis(IMPORTS_CATCH_UP_MS_MAX)) => tracing::warn!(
+                        service = context,
+                        "the imports have not caught up in {} s: serving, with views behind the other contexts",
+                        IMPORTS_CATCH_UP_MS_MAX / 1000
+                    ),
+                    _ = shutting.wait_for(|shutting| *shutting) => {}
+                }
+                symbiose_kit::server::serve(&config, services, listeners, lease::when_true(shutting)).await
+            })
+            .await;
         store.close().await;
-        match failure {
-            Ok(Ok(())) => served,
-            Ok(Err(reason)) => served.and(Err(anyhow::anyhow!("{reason}"))),
-            Err(error) => served.and(Err(anyhow::anyhow!("the {context} background work failed: {error}"))),
-        }
+        served
+            .and(work.map_err(|reason| anyhow::anyhow!("the {context} service's background work: {reason}")))
     }
 }
 

@@ -27,7 +27,7 @@ pub mod progress;
 use std::future::Future;
 use std::path::Path;
 
-use anyhow::Context as _;
+use symbiose_eventstore::lease::{self, Held, LeaseOptions};
 use symbiose_eventstore::{AnyStore, EventStore as _};
 use symbiose_kit::auth::Security;
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
@@ -91,9 +91,90 @@ impl Standalone {
     }
 
     /// Serves every service until `shutdown` completes, then stops the relay (if NATS is on)
-    /// and closes the store.
+    /// and closes the store. The once-only work (the relay, the reactors, the expiry sweeper)
+    /// runs under the lease `symbiose.jobs`: on the embedded store at once, on PostgreSQL in
+    /// one of the servers sharing the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Standalone { config, listeners, store, security } = self;
+        let mut services = ServiceSet::new();
+        services.add(InterceptedService::new(
+            symbiose_reference::service(&config),
+            security.authenticator.clone(),
+        ));
+        let vault = symbiose_listings::open_vault(&config, &store).await?;
+        let (directory, market) =
+            symbiose_listings::add_services(&mut services, &config, store.clone(), vault, &security).await?;
+        // Matching reserves through the listings service's own handler, as the platform's service.
+        let reservations = ListingsReservations::new(symbiose_listings::ListingApi::new(market.clone()));
+        let matchmaker = symbiose_matching::Matchmaker::start(store.clone(), reservations);
+        services.add(symbiose_matching::service(&config, matchmaker.clone(), security.authenticator.clone()));
+        let treasury = symbiose_settlement::Treasury::start(store.clone(), config.platform_fee_bp);
+        // Logistics has pallets paid for through settlement's own handler, as the platform's service.
+        let payments = symbiose_logistics::SettlementPayments::new(symbiose_settlement::SettlementApi::new(
+            treasury.clone(),
+        ));
+        services.add(symbiose_settlement::service(&config, treasury.clone(), security.authenticator.clone()));
+        // The Annex VII document's contacts come from the listings service's own handler, as the
+        // platform's service.
+        let contacts =
+            symbiose_logistics::ListingsContacts::new(symbiose_listings::OrganizationApi::new(directory));
+        let desk = symbiose_logistics::Logistics::start(
+            store.clone(),
+            std::sync::Arc::new(payments),
+            Some(std::sync::Arc::new(contacts)),
+        );
+        services.add(symbiose_logistics::service(&config, desk.clone(), security.authenticator.clone()));
+        let (stop_catalog, catalog_stopped) = oneshot::channel::<()>();
+        let (catalog, catalog_task) =
+            symbiose_catalog::start(config.data_dir.join(FEED_DIR), store.clone(), async move {
+                let _ = catalog_stopped.await;
+            })?;
+        services.add(symbiose_catalog::service(&config, catalog, security.authenticator.clone()));
+
+        let jobs = Jobs { config: config.clone(), store: store.clone(), market, matchmaker, treasury, desk };
+        let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+        let kept = lease::keep(
+            store.clone(),
+            "symbiose.jobs".to_owned(),
+            lease::holder_name(),
+            LeaseOptions::with_ttl_ms(config.lease_ttl_ms),
+            jobs_stopped,
+            move |held| jobs.clone().run(held),
+        );
+        // The work ends on its own only when it cannot start (NATS unreachable): the server stops.
+        let (served, work) = kept
+            .alongside(stop_jobs, shutdown, |shutting| {
+                symbiose_kit::server::serve(&config, services, listeners, lease::when_true(shutting))
+            })
+            .await;
+        let _ = stop_catalog.send(());
+        log_end(catalog_task.await, "the catalog");
+        store.close().await;
+        served.and(work.map_err(anyhow::Error::msg))
+    }
+}
+
+/// The standalone server's once-only work: the relay, the reactors of matching, settlement and
+/// logistics, and the listings' expiry sweeper.
+#[derive(Clone)]
+struct Jobs {
+    config: ServerConfig,
+    store: AnyStore,
+    market: std::sync::Arc<symbiose_listings::Market<AnyStore>>,
+    matchmaker: std::sync::Arc<
+        symbiose_matching::Matchmaker<
+            AnyStore,
+            ListingsReservations<symbiose_listings::ListingApi<AnyStore>>,
+        >,
+    >,
+    treasury: std::sync::Arc<symbiose_settlement::Treasury<AnyStore>>,
+    desk: std::sync::Arc<symbiose_logistics::Logistics<AnyStore>>,
+}
+
+impl Jobs {
+    /// Runs the work until `held` says stop; an error only if it cannot start.
+    async fn run(self, held: Held) -> Result<(), String> {
+        let Jobs { config, store, market, matchmaker, treasury, desk } = self;
         let checkpoint = config.data_dir.join(FEED_DIR).join(RELAY_CHECKPOINT_FILE);
         let relay = symbiose_feed::start_relay(
             config.nats_url.as_deref(),
@@ -103,75 +184,40 @@ impl Standalone {
             CONTEXTS,
         )
         .await
-        .context("connecting to NATS")?;
-        let mut services = ServiceSet::new();
-        services.add(InterceptedService::new(
-            symbiose_reference::service(&config),
-            security.authenticator.clone(),
-        ));
-        let vault = symbiose_listings::open_vault(&config, &store).await?;
-        let (directory, market) =
-            symbiose_listings::add_services(&mut services, &config, store.clone(), vault, &security).await?;
-        // One process serves everything here: it sweeps expired listings until the store closes.
-        let sweeper = market.sweep(std::future::pending());
-        // Matching reserves through the listings service's own handler, as the platform's service.
-        let reservations = ListingsReservations::new(symbiose_listings::ListingApi::new(market));
-        let (stop_matching, matching_stopped) = oneshot::channel::<()>();
-        let (matchmaker, proposing) = symbiose_matching::start(
-            config.data_dir.join(FEED_DIR),
-            store.clone(),
-            reservations,
-            async move {
-                let _ = matching_stopped.await;
-            },
-        )?;
-        services.add(symbiose_matching::service(&config, matchmaker, security.authenticator.clone()));
-        let (stop_settlement, settlement_stopped) = oneshot::channel::<()>();
-        let (treasury, settling) =
-            symbiose_settlement::start(&config, config.data_dir.join(FEED_DIR), store.clone(), async move {
-                let _ = settlement_stopped.await;
-            })?;
-        // Logistics has pallets paid for through settlement's own handler, as the platform's service.
-        let payments = symbiose_logistics::SettlementPayments::new(symbiose_settlement::SettlementApi::new(
-            treasury.clone(),
-        ));
-        services.add(symbiose_settlement::service(&config, treasury, security.authenticator.clone()));
-        let (stop_logistics, logistics_stopped) = oneshot::channel::<()>();
-        // The Annex VII document's contacts come from the listings service's own handler, as the
-        // platform's service.
-        let contacts =
-            symbiose_logistics::ListingsContacts::new(symbiose_listings::OrganizationApi::new(directory));
-        let (desk, opening) = symbiose_logistics::start(
-            config.data_dir.join(FEED_DIR),
-            store.clone(),
-            std::sync::Arc::new(payments),
-            Some(std::sync::Arc::new(contacts)),
-            async move {
-                let _ = logistics_stopped.await;
-            },
-        )?;
-        services.add(symbiose_logistics::service(&config, desk, security.authenticator.clone()));
-        let (stop_catalog, catalog_stopped) = oneshot::channel::<()>();
-        let (catalog, catalog_task) =
-            symbiose_catalog::start(config.data_dir.join(FEED_DIR), store.clone(), async move {
-                let _ = catalog_stopped.await;
-            })?;
-        services.add(symbiose_catalog::service(&config, catalog, security.authenticator.clone()));
-        let served = symbiose_kit::server::serve(&config, services, listeners, shutdown).await;
-        let _ = stop_settlement.send(());
-        log_end(settling.await, "the settler");
-        let _ = stop_logistics.send(());
-        log_end(opening.await, "the logistics transport opener");
-        let _ = stop_matching.send(());
-        log_end(proposing.await, "the matching proposer");
-        let _ = stop_catalog.send(());
-        log_end(catalog_task.await, "the catalog");
-        sweeper.abort();
+        .map_err(|error| format!("connecting to NATS: {error}"))?;
+        let feed_dir = config.data_dir.join(FEED_DIR);
+        let reactors = (
+            symbiose_matching::react(matchmaker, feed_dir.clone(), store.clone(), held.stopped()),
+            symbiose_settlement::react(treasury, feed_dir.clone(), store.clone(), held.stopped()),
+            symbiose_logistics::react(desk, feed_dir, store, held.stopped()),
+        );
+        let sweeper = market.sweep(held.stopped());
+        let outcome = match reactors {
+            (Ok(proposing), Ok(settling), Ok(opening)) => {
+                held.stopped().await;
+                log_end(settling.await, "the settler");
+                log_end(opening.await, "the logistics transport opener");
+                log_end(proposing.await, "the matching proposer");
+                Ok(())
+            }
+            (proposing, settling, opening) => {
+                let mut failures = Vec::new();
+                for (started, what) in
+                    [(proposing, "matching"), (settling, "settlement"), (opening, "logistics")]
+                {
+                    match started {
+                        Ok(task) => task.abort(),
+                        Err(error) => failures.push(format!("starting the {what} reactors: {error}")),
+                    }
+                }
+                Err(failures.join("; "))
+            }
+        };
+        let _ = sweeper.await;
         if let Some(relay) = relay {
             relay.stop().await;
         }
-        store.close().await;
-        served
+        outcome
     }
 }
 

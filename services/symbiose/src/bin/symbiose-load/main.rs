@@ -9,8 +9,13 @@
 //! the ceiling of the transport. Last, it says which of the targets of `docs/benchmarks.md` are
 //! met.
 //!
+//! With `--postgres URL --replicas N`, the servers run over a PostgreSQL database of the run's
+//! own instead, measured with one replica, then two, ... up to N (the clients spread over
+//! them), and the last is then restarted to time how long it takes to serve again.
+//!
 //! `cargo build --release -p symbiose --bin symbiose --bin symbiose-load &&
-//! target/release/symbiose-load [--clients 1,16,64] [--seconds 10] [--quick]`
+//! target/release/symbiose-load [--clients 1,16,64] [--seconds 10] [--quick]
+//! [--postgres postgres://postgres@127.0.0.1:5432 --replicas 2]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,6 +83,15 @@ struct Arguments {
     /// A smoke run of a few seconds a workload.
     #[arg(long)]
     quick: bool,
+    /// Run the servers over PostgreSQL: a database of the run's own on this server
+    /// (`postgres://postgres@127.0.0.1:5432`), dropped at the end.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// With --postgres, measure with 1, then 2, ... up to this many replicas of the server over
+    /// the database, the clients spread over them (1 to 4), then restart the last one and time
+    /// how long it takes to serve again.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    replicas: usize,
     /// Serve the echo on this address and nothing else, until standard input ends (how a run
     /// starts its echo server).
     #[arg(long, value_name = "ADDR", hide = true)]
@@ -119,6 +133,20 @@ fn plan(arguments: Arguments) -> anyhow::Result<load::Plan> {
     anyhow::ensure!(
         target.is_some() || arguments.server_pid.is_none(),
         "--server-pid goes with --target; the run knows the server it starts"
+    );
+    anyhow::ensure!(
+        (1..=load::replicas::REPLICAS_MAX).contains(&arguments.replicas),
+        "--replicas: 1 to {}, not {}",
+        load::replicas::REPLICAS_MAX,
+        arguments.replicas
+    );
+    anyhow::ensure!(
+        arguments.replicas == 1 || arguments.postgres.is_some(),
+        "--replicas goes with --postgres: replicas share a PostgreSQL database"
+    );
+    anyhow::ensure!(
+        target.is_none() || arguments.postgres.is_none(),
+        "--postgres starts servers of the run's own; --target calls one already running"
     );
     let clients = arguments.clients;
     anyhow::ensure!(
@@ -173,5 +201,7 @@ fn plan(arguments: Arguments) -> anyhow::Result<load::Plan> {
         warm_up: Duration::from_secs(warm_up_seconds),
         measured: Duration::from_secs(seconds),
         listings,
+        postgres: arguments.postgres,
+        replicas: arguments.replicas,
     })
 }

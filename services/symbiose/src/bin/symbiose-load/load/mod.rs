@@ -4,6 +4,7 @@
 pub(crate) mod echo;
 pub(crate) mod histogram;
 pub(crate) mod process;
+pub(crate) mod replicas;
 pub(crate) mod report;
 pub(crate) mod setup;
 pub(crate) mod workload;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use self::workload::{Client, Measured, Workload};
+use self::workload::{Client, Workload};
 
 /// What a run measures, checked: see the binary's flags.
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ pub(crate) struct Plan {
     pub(crate) workloads: Vec<Workload>,
     /// Listings created and published before the phases.
     pub(crate) listings: usize,
+    /// Start the servers on a database of their own on this PostgreSQL server, and measure
+    /// with 1, then 2, ... up to `replicas` of them, the clients spread over them.
+    pub(crate) postgres: Option<String>,
+    pub(crate) replicas: usize,
 }
 
 /// The server a run calls.
@@ -41,13 +46,15 @@ struct Served {
     description: String,
     /// Kept to the end of the run: dropping it stops the server, then removes its data.
     _started: Option<(process::StartedServer, tempfile::TempDir)>,
+    /// The replicas over PostgreSQL, with `--postgres`.
+    replicas: Option<replicas::Replicas>,
 }
 
 /// Runs `plan`, printing each table as soon as it is measured and the targets at the end.
 pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
     let clients_max = plan.clients.iter().copied().max().context("--clients names at least one number")?;
     let echo = process::start_echo().await?;
-    let served = serve(&plan).await?;
+    let mut served = serve(&plan).await?;
 
     let setup_started = Instant::now();
     let operator_channel = process::connect(&served.address).await?;
@@ -59,18 +66,25 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
     let seeded =
         setup::seed(&operator_channel, &members, plan.listings).await.context("seeding the listings")?;
     let setup_s = setup_started.elapsed().as_secs_f64();
-    let mut clients = Vec::with_capacity(clients_max);
-    for index in 0..clients_max {
-        let owner = index % members.len();
-        clients.push(Client::new(
-            index,
-            members[owner].clone(),
-            seeded[owner].clone(),
-            &process::connect(&served.address).await?,
-            &served.operator_token,
-            process::connect(&echo.address.to_string()).await?,
-        )?);
-    }
+    let connect_clients = |addresses: Vec<String>| {
+        let (members, seeded, token, echo_address) =
+            (&members, &seeded, &served.operator_token, echo.address.to_string());
+        async move {
+            let mut clients = Vec::with_capacity(clients_max);
+            for index in 0..clients_max {
+                let owner = index % members.len();
+                clients.push(Client::new(
+                    index,
+                    members[owner].clone(),
+                    seeded[owner].clone(),
+                    &process::connect(&addresses[index % addresses.len()]).await?,
+                    token,
+                    process::connect(&echo_address).await?,
+                )?);
+            }
+            anyhow::Ok(clients)
+        }
+    };
 
     println!(
         "symbiose-load: {} s of warm-up then {} s measured per workload, each client one call at a time on a connection of its own",
@@ -95,19 +109,70 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
         plan.listings
     );
 
-    let mut results: Vec<(usize, Measured, Vec<Measured>)> = Vec::with_capacity(plan.clients.len());
+    let Some(mut replicas) = served.replicas.take() else {
+        let clients = connect_clients(vec![served.address.clone()]).await?;
+        let results = phases(&plan, clients, served.pid, echo.process.pid()).await?;
+        let judged = results
+            .iter()
+            .find(|(count, _, _)| *count == report::TARGET_CLIENTS)
+            .or_else(|| results.iter().max_by_key(|(count, _, _)| *count));
+        if let Some((count, echo_measured, measured)) = judged {
+            println!();
+            print!("{}", report::targets(*count, echo_measured, measured));
+        }
+        if let Some(peak_bytes) = served.pid.and_then(process::peak_rss_bytes) {
+            println!(
+                "server peak RSS over the run (VmHWM): {:.0} MiB",
+                peak_bytes as f64 / (1024.0 * 1024.0)
+            );
+        }
+        return Ok(());
+    };
+    let outcome = async {
+        let mut by_replicas = Vec::new();
+        for count in 1..=plan.replicas {
+            replicas.grow_to(count).await?;
+            println!();
+            println!("== {count} replica(s) of the server over one PostgreSQL database, the clients spread over them (server columns: the first replica's)");
+            let clients = connect_clients(replicas.addresses()).await?;
+            by_replicas.push((count, phases(&plan, clients, served.pid, echo.process.pid()).await?));
+        }
+        println!();
+        print!("{}", report::replicas(&by_replicas));
+        let events = replicas.events().await?;
+        let took = replicas.restart_last().await?;
+        println!(
+            "restart: replica {} killed and started again on a log of {events} events: serving after {:.2} s (its views rebuilt from the first event)",
+            replicas.servers.len(),
+            took.as_secs_f64()
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    replicas.close().await;
+    outcome?;
+    Ok(())
+}
+
+/// Measures every workload with each number of clients of `plan`, printing each table.
+async fn phases(
+    plan: &Plan,
+    mut clients: Vec<Client>,
+    server_pid: Option<u32>,
+    echo_pid: u32,
+) -> anyhow::Result<Vec<report::Phases>> {
+    let mut results: Vec<report::Phases> = Vec::with_capacity(plan.clients.len());
     for &count in &plan.clients {
         let rest = clients.split_off(count);
         let mut notes = Vec::new();
-        notes.extend(settle(served.pid, Workload::Echo).await);
+        notes.extend(settle(server_pid, Workload::Echo).await);
         let (echo_measured, mut running) =
-            workload::run(Workload::Echo, clients, plan.warm_up, plan.measured, Some(echo.process.pid()))
-                .await?;
+            workload::run(Workload::Echo, clients, plan.warm_up, plan.measured, Some(echo_pid)).await?;
         let mut measured = Vec::with_capacity(plan.workloads.len());
         for &workload in &plan.workloads {
-            notes.extend(settle(served.pid, workload).await);
+            notes.extend(settle(server_pid, workload).await);
             let (phase, back) =
-                workload::run(workload, running, plan.warm_up, plan.measured, served.pid).await?;
+                workload::run(workload, running, plan.warm_up, plan.measured, server_pid).await?;
             running = back;
             measured.push(phase);
         }
@@ -121,19 +186,7 @@ pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
         }
         results.push((count, echo_measured, measured));
     }
-
-    let judged = results
-        .iter()
-        .find(|(count, _, _)| *count == report::TARGET_CLIENTS)
-        .or_else(|| results.iter().max_by_key(|(count, _, _)| *count));
-    if let Some((count, echo_measured, measured)) = judged {
-        println!();
-        print!("{}", report::targets(*count, echo_measured, measured));
-    }
-    if let Some(peak_bytes) = served.pid.and_then(process::peak_rss_bytes) {
-        println!("server peak RSS over the run (VmHWM): {:.0} MiB", peak_bytes as f64 / (1024.0 * 1024.0));
-    }
-    Ok(())
+    Ok(results)
 }
 
 /// Waits until the server is idle before `next` (when its process is known); a note if it was
@@ -162,10 +215,34 @@ async fn serve(plan: &Plan) -> anyhow::Result<Served> {
             Some(pid) => format!("{address} (pid {pid}), not started by this run"),
             None => format!("{address}, not started by this run (no --server-pid: no CPU or memory figures)"),
         };
-        return Ok(Served { address: address.clone(), operator_token, pid, description, _started: None });
+        return Ok(Served {
+            address: address.clone(),
+            operator_token,
+            pid,
+            description,
+            _started: None,
+            replicas: None,
+        });
     }
     let executable = std::env::current_exe().context("finding this executable")?;
     let binary = executable.with_file_name("symbiose");
+    if let Some(server) = &plan.postgres {
+        let replicas = replicas::Replicas::start(&binary, server).await?;
+        let (first, _) = &replicas.servers[0];
+        let description = format!(
+            "{} (pid {} for the first), replicas on a PostgreSQL database of the run's own at {server}, started by this run",
+            binary.display(),
+            first.process.pid()
+        );
+        return Ok(Served {
+            address: first.address.to_string(),
+            operator_token: first.operator_token.clone(),
+            pid: Some(first.process.pid()),
+            description,
+            _started: None,
+            replicas: Some(replicas),
+        });
+    }
     let data_dir = tempfile::Builder::new()
         .prefix("symbiose-load-")
         .tempdir()
@@ -183,6 +260,7 @@ async fn serve(plan: &Plan) -> anyhow::Result<Served> {
         pid: Some(started.process.pid()),
         description,
         _started: Some((started, data_dir)),
+        replicas: None,
     })
 }
 

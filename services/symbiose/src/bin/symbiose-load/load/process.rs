@@ -41,6 +41,12 @@ impl ChildProcess {
         self.child.id()
     }
 
+    /// Kills the process with SIGKILL and waits for it.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// An error naming the child if it has exited.
     fn check_running(&mut self) -> anyhow::Result<()> {
         match self.child.try_wait().with_context(|| format!("waiting for the {}", self.name))? {
@@ -68,8 +74,18 @@ pub(crate) struct StartedServer {
 }
 
 /// Starts `binary` as the standalone server with its data in `data_dir` (its log in
-/// `data_dir/server.log`), rate limits too high to be reached, and waits until it serves.
+/// `data_dir/server.log`), rate limits too high to be reached, on the embedded store, and
+/// waits until it serves.
 pub(crate) async fn start_server(binary: &Path, data_dir: &Path) -> anyhow::Result<StartedServer> {
+    start_server_on(binary, data_dir, None).await
+}
+
+/// Starts `binary` as [`start_server`] does, on the PostgreSQL database at `postgres` if given.
+pub(crate) async fn start_server_on(
+    binary: &Path,
+    data_dir: &Path,
+    postgres: Option<&str>,
+) -> anyhow::Result<StartedServer> {
     anyhow::ensure!(
         binary.is_file(),
         "no symbiose binary at {}: build it beside symbiose-load (cargo build --release -p symbiose \
@@ -78,13 +94,23 @@ pub(crate) async fn start_server(binary: &Path, data_dir: &Path) -> anyhow::Resu
     );
     let address = free_loopback_address()?;
     let log_path = data_dir.join("server.log");
-    let log = fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let child = Command::new(binary)
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let mut command = Command::new(binary);
+    match postgres {
+        Some(url) => {
+            command.env(symbiose_kit::config::STORE, "postgres").env(symbiose_kit::config::POSTGRES_URL, url)
+        }
+        None => command.env(symbiose_kit::config::STORE, "embedded"),
+    };
+    let child = command
         .arg("serve")
         .env(symbiose_kit::config::LISTEN_ADDR, address.to_string())
         .env(symbiose_kit::config::DATA_DIR, data_dir.join("data"))
         .env(symbiose_kit::config::METRICS_ADDR, "off")
-        .env(symbiose_kit::config::STORE, "embedded")
         .env(symbiose_kit::config::NATS_URL, "")
         // The largest the configuration allows: the run measures the service, not the limits.
         .env(symbiose_kit::config::RATE_LIMIT_PER_SECOND, "100000")

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use super::workload::{Call, Measured, Workload};
 
+/// What one number of clients measured: the count, the echo, every workload.
+pub(crate) type Phases = (usize, Measured, Vec<Measured>);
+
 /// The number of clients the targets are set at.
 pub(crate) const TARGET_CLIENTS: usize = 64;
 /// Durable `CreateListing` calls a second, as a share of the echo's at [`TARGET_CLIENTS`].
@@ -151,4 +154,35 @@ fn verdict(met: bool) -> &'static str {
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
+}
+
+/// CreateListing and SearchCatalog calls a second by number of replicas, at the most clients
+/// measured, each beside the one-replica figure of the same run.
+pub(crate) fn replicas(by_replicas: &[(usize, Vec<Phases>)]) -> String {
+    let mut out = String::from(
+        "replicas over PostgreSQL (calls/s at the most clients measured, x the one-replica figure):\n",
+    );
+    let rate = |results: &[Phases], workload: Workload, call: Call| {
+        let (_, _, measured) = results.iter().max_by_key(|(count, _, _)| *count)?;
+        let phase = measured.iter().find(|phase| phase.workload == workload)?;
+        phase.call(call).map(|figures| figures.latencies.count() as f64 / phase.seconds)
+    };
+    let calls = [(Workload::Create, Call::CreateListing), (Workload::Search, Call::SearchCatalog)];
+    let baseline: Vec<Option<f64>> = calls
+        .iter()
+        .map(|(workload, call)| by_replicas.first().and_then(|(_, results)| rate(results, *workload, *call)))
+        .collect();
+    for (replicas, results) in by_replicas {
+        out.push_str(&format!("  {replicas} replica(s):"));
+        for ((workload, call), base) in calls.iter().zip(&baseline) {
+            match (rate(results, *workload, *call), base) {
+                (Some(rate), Some(base)) if *base > 0.0 => {
+                    out.push_str(&format!("  {call} {rate:.0} ({:.2} x)", rate / base));
+                }
+                _ => out.push_str(&format!("  {call} not measured")),
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
