@@ -1,10 +1,10 @@
 //! The standalone Symbiose server: every service in one process, on one gRPC port, with its
 //! data under one directory: the embedded event store in `events/` (or, with
 //! `SYMBIOSE_STORE=postgres`, the events in PostgreSQL), the token signing key in
-//! `keys/`, the keys of personal data in `vault/`, the operator's token in `operator.token`,
-//! and the checkpoints of the relay, the catalog, the matching proposer, the logistics
-//! transport opener and the settler in `feed/`. It is what `cargo run --release` starts, and what
-//! the black-box tests start on free ports. With `SYMBIOSE_NATS_URL` set it also relays its
+//! `keys/`, the keys of personal data in `vault/` (in the database on PostgreSQL), the
+//! operator's token in `operator.token`, and the catalog's checkpoint in `feed/` (those of the
+//! relay and the reactors are kept in the store). It is what `cargo run --release` starts, and
+//! what the black-box tests start on free ports. With `SYMBIOSE_NATS_URL` set it also relays its
 //! events to NATS JetStream, for partners and for services running on their own.
 //!
 //! `alone` runs matching, logistics and settlement each as a process of its own (the binaries
