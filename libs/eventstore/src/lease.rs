@@ -215,7 +215,7 @@ where
             if *stop.borrow() {
                 break Ok(());
             }
-            let generation = match store.acquire_lease(&name, &holder, options.ttl).await {
+            let generation = match try_lease(&store, &name, &holder, options).await {
                 Ok(Some(generation)) => generation,
                 Ok(None) => {
                     report.send_replace(LeaseState::Elsewhere);
@@ -255,7 +255,7 @@ where
                         break 'keeping outcome;
                     }
                     () = tokio::time::sleep(options.renew) => {
-                        let lost_because = match store.acquire_lease(&name, &holder, options.ttl).await {
+                        let lost_because = match try_lease(&store, &name, &holder, options).await {
                             Ok(Some(renewed_generation)) if renewed_generation == generation => {
                                 renewed = Instant::now();
                                 None
@@ -286,6 +286,20 @@ where
         outcome
     });
     Kept { state, task }
+}
+
+/// One attempt to take or renew the lease, bounded by a renewal period: a store that does not
+/// answer must not keep a holder running its job past the deadline it cannot renew.
+async fn try_lease<S: EventStore>(
+    store: &S,
+    name: &str,
+    holder: &str,
+    options: LeaseOptions,
+) -> Result<Option<u64>, StoreError> {
+    match tokio::time::timeout(options.renew, store.acquire_lease(name, holder, options.ttl)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(StoreError::Io(format!("no answer from the store within {:?}", options.renew))),
+    }
 }
 
 /// Completes when `stop` turns true or its sender is gone.
