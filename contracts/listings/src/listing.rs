@@ -16,26 +16,26 @@ pub const LISTING_QUANTITY_MILLI_MAX: i64 = 10_000_000_000;
 /// Default distance a request accepts, in km (a stored `max_distance_km` of 0 means it).
 pub const REQUEST_DISTANCE_KM_DEFAULT: u32 = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Side {
     Offer,
     Request,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Delivery {
     BuyerCollects,
     SellerDelivers { within_km: u32 },
     Either { seller_within_km: u32 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AttachmentKind {
     Photo,
     LabAnalysis,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attachment {
     pub kind: AttachmentKind,
     pub url: String,
@@ -43,7 +43,7 @@ pub struct Attachment {
 }
 
 /// What a listing says, as parsed from the wire: every value already valid on its own.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Terms {
     pub side: Side,
     pub family: MaterialFamily,
@@ -98,14 +98,14 @@ impl Terms {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Closure {
     Fulfilled,
     Withdrawn,
     Expired,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Listing {
     pub id: Uuid,
     pub owner: Uuid,
@@ -134,7 +134,7 @@ impl Listing {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum ListingState {
     #[default]
     Absent,
@@ -154,7 +154,7 @@ impl ListingState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     Created { id: Uuid, owner: Uuid, terms: Terms, place: Place },
     Amended { terms: Terms, place: Place, changed: Vec<String> },

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use symbiose_domain::{Country, GeoPoint, Identifier, Role, WasteCode};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Address {
     pub street: String,
     pub postal_code: String,
@@ -16,7 +16,7 @@ pub struct Address {
     pub country: Country,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Site {
     pub site_id: Uuid,
     pub name: String,
@@ -24,7 +24,7 @@ pub struct Site {
     pub location: GeoPoint,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PermitKind {
     /// A recycler's or treatment facility's permit.
     Treatment,
@@ -32,7 +32,7 @@ pub enum PermitKind {
     Transport,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Permit {
     pub permit_id: Uuid,
     pub kind: PermitKind,
@@ -55,7 +55,7 @@ impl Permit {
 }
 
 /// The contacts as the aggregate knows them: sealed bytes, or nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Contacts {
     #[default]
     None,
@@ -63,7 +63,7 @@ pub enum Contacts {
     Erased,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Organization {
     pub id: Uuid,
     pub legal_name: String,
@@ -82,14 +82,14 @@ impl Organization {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum OrganizationState {
     #[default]
     Unregistered,
     Registered(Box<Organization>),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     Registered {
         id: Uuid,

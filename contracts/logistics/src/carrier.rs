@@ -17,7 +17,7 @@ use crate::{CARRIER_REGISTERED, CARRIER_UPDATED};
 const PROFILE_NAMESPACE: Uuid = Uuid::from_u128(0x6c6f_6769_7374_4963_8d21_5a0e_77b3_0c19);
 
 /// A place a carrier's vehicles start from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Depot {
     pub id: Uuid,
     pub name: String,
@@ -25,7 +25,7 @@ pub struct Depot {
     pub country: Country,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Vehicle {
     pub id: Uuid,
     pub name: String,
@@ -39,7 +39,7 @@ pub struct Vehicle {
 
 /// What a carrier charges, in minor units of `currency`: `max(minimum, per_km x road km +
 /// per_tonne x tonnes)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rates {
     pub per_km_minor: i64,
     pub per_tonne_minor: i64,
@@ -48,7 +48,7 @@ pub struct Rates {
 }
 
 /// A whole profile, as registered or updated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     pub depots: Vec<Depot>,
     pub countries: BTreeSet<Country>,
@@ -58,7 +58,7 @@ pub struct Profile {
     pub takes_pallet_exchange: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     Registered { organization: Uuid, profile: Profile, at_ms: i64 },
     Updated { profile: Profile, at_ms: i64 },

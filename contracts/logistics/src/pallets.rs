@@ -13,7 +13,7 @@ use crate::PALLET_BALANCE_SETTLED;
 use crate::wire::{bad, field, grade_from_wire, grade_to_wire, ms};
 
 /// How a debt of pallets is settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SettleBy {
     /// The debtor gives back `count` pallets of the grade.
     Return { count: i64 },
@@ -31,7 +31,7 @@ impl SettleBy {
 
 /// A settlement, decided: `debtor` owes `creditor` `by.count()` pallets fewer. A payment
 /// carries its amount for the settlement service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settlement {
     pub settlement_id: Uuid,
     pub debtor: Uuid,

@@ -16,7 +16,7 @@ use crate::wire::{bad, country_to_wire, field, grade_from_wire, grade_to_wire, m
 use crate::{BORDER_CROSSED, SHIPMENT_BOOKED, SHIPMENT_CLOSED, SHIPMENT_DELIVERED, SHIPMENT_PICKED_UP};
 
 /// What is booked: the deal's parties and lot, the carrier and its price.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Transport {
     pub deal_id: Uuid,
     pub seller: Uuid,
@@ -38,7 +38,7 @@ pub struct Transport {
 }
 
 /// EUR pallets exchanged at one stop, counted from the carrier's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PalletExchange {
     pub grade: PalletGrade,
     /// Pallets the carrier gives the party: empty ones to the seller at pickup, the loaded
@@ -49,7 +49,7 @@ pub struct PalletExchange {
     pub taken_back: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Pickup {
     /// Counted or weighed at pickup, in the unit of the quantity expected.
     pub quantity: Quantity,
@@ -57,14 +57,14 @@ pub struct Pickup {
     pub at_ms: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BorderCrossing {
     /// The country entered.
     pub country: Country,
     pub at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     /// What arrived, in the unit of the pickup.
     pub received: Quantity,
@@ -78,7 +78,7 @@ pub struct Delivery {
     pub at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     Booked { shipment_id: Uuid, transport: Transport, booked_by: Uuid, at_ms: i64 },
     PickedUp(Pickup),
@@ -88,7 +88,7 @@ pub enum Event {
 }
 
 /// A shipment event as stored: the shipment and deal it names, and the booking's quote.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredShipmentEvent {
     pub shipment_id: Uuid,
     pub deal_id: Uuid,

@@ -17,7 +17,7 @@ use crate::{QUOTE_SUBMITTED, TRANSPORT_REQUESTED};
 
 /// A road freight emission factor, with where it comes from, so a figure shown can be traced
 /// and recomputed when the factor changes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EmissionFactor {
     pub kg_co2e_per_tonne_km: f64,
     pub source: &'static str,
@@ -38,7 +38,7 @@ pub const EMISSION_FACTOR: EmissionFactor = EmissionFactor {
 };
 
 /// A quote as the parties see it and book it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OfferedQuote {
     pub id: Uuid,
     pub deal_id: Uuid,
@@ -61,7 +61,7 @@ impl OfferedQuote {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     Requested { deal: Box<Deal>, at_ms: i64 },
     QuoteSubmitted(Box<OfferedQuote>),

@@ -10,7 +10,7 @@ use symbiose_domain::{MaterialFamily, Money, MoneyError, Quantity, WasteCode};
 use uuid::Uuid;
 
 /// A document a shipment between the pair needs before it leaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum RequiredDocument {
     /// The Annex VII information document (Reg. (EU) 2024/1157) of green-listed waste for
     /// recovery, signed by the arranger and carried with the shipment.
@@ -20,13 +20,13 @@ pub enum RequiredDocument {
     PriorNotification,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DealStatus {
     Agreed,
     Cancelled { by: Uuid, reason: String, at_ms: i64 },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Deal {
     /// Also the id of the reservation held on the offer.
     pub id: Uuid,
@@ -68,7 +68,7 @@ pub fn total(quantity: Quantity, price_per_unit: Money) -> Result<Money, MoneyEr
     Money::new(minor, price_per_unit.currency())
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum DealState {
     #[default]
     Absent,
@@ -84,7 +84,7 @@ impl DealState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     Agreed(Box<Deal>),
     Cancelled { by: Uuid, reason: String, at_ms: i64 },

@@ -30,7 +30,7 @@ pub fn deal_id(proposal: Uuid, offer: Uuid) -> Uuid {
 }
 
 /// One offer of a proposal and what would move from it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Line {
     pub offer_id: Uuid,
     pub seller: Uuid,
@@ -42,7 +42,7 @@ pub struct Line {
     pub deal_id: Uuid,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     Open,
     Concluded,
@@ -50,7 +50,7 @@ pub enum Status {
     Unavailable,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Proposal {
     pub id: Uuid,
     pub request_id: Uuid,
@@ -90,7 +90,7 @@ impl Proposal {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum ProposalState {
     #[default]
     Absent,
@@ -107,7 +107,7 @@ impl ProposalState {
 }
 
 /// How well a pair fits: each component in [0, 1] (1 is best) and their weighted `total`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Score {
     pub total: f64,
     pub distance: f64,
@@ -125,7 +125,7 @@ impl Score {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     Proposed(Box<Proposal>),
     Accepted { by: Uuid, at_ms: i64 },

@@ -15,7 +15,7 @@ use crate::wire::{bad, field};
 use crate::{ESCROW_CANCELLED, ESCROW_HELD, ESCROW_REFUSED, ESCROW_RELEASED};
 
 /// What the escrow of a deal records.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum EscrowEvent {
     Held { fee_rate_bp: u32, regime: Regime, pending_id: Uuid, held: Money },
     Refused { reason: String },

@@ -15,7 +15,7 @@ use crate::INVOICE_ISSUED;
 use crate::wire::{bad, field, ms};
 
 /// A party as printed on an invoice.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InvoiceParty {
     pub organization: Uuid,
     pub name: String,
@@ -28,7 +28,7 @@ pub struct InvoiceParty {
 }
 
 /// A line as printed on an invoice.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InvoiceLine {
     pub description: String,
     pub quantity: Quantity,
@@ -37,7 +37,7 @@ pub struct InvoiceLine {
 }
 
 /// An invoice as issued: what it printed, field for field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IssuedInvoice {
     pub invoice_id: Uuid,
     /// `FR-2026-000001`.
@@ -60,7 +60,7 @@ pub struct IssuedInvoice {
 }
 
 /// The next number of an issuer's sequence of the year, and the invoice it numbered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Issued {
     pub issuer: Uuid,
     pub year: i32,

@@ -17,7 +17,7 @@ use crate::wire::{bad, field, ms};
 use crate::{PENDING_CREATED, PENDING_POSTED, PENDING_VOIDED, TRANSFERRED};
 
 /// What an account is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AccountKind {
     /// An organization's money on the platform. Never negative.
     Available,
@@ -60,7 +60,7 @@ impl AccountKind {
 
 /// An account: its kind, the organization for `Available` (and only for it), the currency.
 /// Built by its constructors, so an `Available` account always names its organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AccountId {
     kind: AccountKind,
     organization: Option<Uuid>,
@@ -146,7 +146,7 @@ impl fmt::Display for AccountId {
 }
 
 /// What a transfer is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TransferCode {
     /// Money coming onto the platform: External -> Available.
     Deposit,
@@ -182,7 +182,7 @@ impl TransferCode {
 }
 
 /// A transfer as asked: immediate (`Command::Transfer`) or pending (`Command::CreatePending`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transfer {
     pub id: Uuid,
     pub debit: AccountId,
@@ -193,7 +193,7 @@ pub struct Transfer {
     pub deal_id: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     Transferred {
         transfer: Transfer,

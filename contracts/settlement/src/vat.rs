@@ -53,7 +53,8 @@ pub const MENTIONS: [&str; 13] = [
 ];
 
 /// How a supply is taxed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(into = "SavedRegime")]
 pub enum Regime {
     /// The supplier charges the standard rate of `country`.
     DomesticStandard { country: Country, rate_bp: u32 },
@@ -65,6 +66,61 @@ pub enum Regime {
     Export { mention: &'static str },
     /// A service across a border to a business: taxed where the customer is, by the customer.
     ServiceReverseCharge { mention: &'static str },
+}
+
+/// A [`Regime`] as a snapshot holds it: its mention as text, one of [`MENTIONS`] when read.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum SavedRegime {
+    DomesticStandard { country: Country, rate_bp: u32 },
+    DomesticReverseCharge { country: Country, mention: String },
+    IntraEuExempt { mention: String },
+    Export { mention: String },
+    ServiceReverseCharge { mention: String },
+}
+
+impl From<Regime> for SavedRegime {
+    fn from(regime: Regime) -> SavedRegime {
+        match regime {
+            Regime::DomesticStandard { country, rate_bp } => SavedRegime::DomesticStandard { country, rate_bp },
+            Regime::DomesticReverseCharge { country, mention } => {
+                SavedRegime::DomesticReverseCharge { country, mention: mention.to_owned() }
+            }
+            Regime::IntraEuExempt { mention } => SavedRegime::IntraEuExempt { mention: mention.to_owned() },
+            Regime::Export { mention } => SavedRegime::Export { mention: mention.to_owned() },
+            Regime::ServiceReverseCharge { mention } => {
+                SavedRegime::ServiceReverseCharge { mention: mention.to_owned() }
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Regime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Regime, D::Error> {
+        let saved = <SavedRegime as serde::Deserialize>::deserialize(deserializer)?;
+        Regime::try_from(saved).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<SavedRegime> for Regime {
+    type Error = String;
+
+    fn try_from(saved: SavedRegime) -> Result<Regime, String> {
+        let known = |mention: String| {
+            MENTIONS
+                .into_iter()
+                .find(|known| *known == mention)
+                .ok_or_else(|| format!("unknown VAT mention {mention:?}"))
+        };
+        Ok(match saved {
+            SavedRegime::DomesticStandard { country, rate_bp } => Regime::DomesticStandard { country, rate_bp },
+            SavedRegime::DomesticReverseCharge { country, mention } => {
+                Regime::DomesticReverseCharge { country, mention: known(mention)? }
+            }
+            SavedRegime::IntraEuExempt { mention } => Regime::IntraEuExempt { mention: known(mention)? },
+            SavedRegime::Export { mention } => Regime::Export { mention: known(mention)? },
+            SavedRegime::ServiceReverseCharge { mention } => Regime::ServiceReverseCharge { mention: known(mention)? },
+        })
+    }
 }
 
 impl Regime {

@@ -103,6 +103,8 @@ The container's environment, one variable per setting of the services' configura
   value: {{ int64 $config.shutdownGraceMs | quote }}
 - name: SYMBIOSE_LEASE_TTL_MS
   value: {{ int64 $config.leaseTtlMs | quote }}
+- name: SYMBIOSE_VIEW_SNAPSHOT_EVENTS
+  value: {{ int64 $config.viewSnapshotEvents | quote }}
 - name: SYMBIOSE_RATE_LIMIT_PER_SECOND
   value: {{ int64 $config.rateLimitPerSecond | quote }}
 - name: SYMBIOSE_RATE_LIMIT_BURST

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use crate::input::echo;
 
 /// A country the marketplace serves, by its ISO 3166-1 alpha-2 code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Country {
     Fr,
     De,

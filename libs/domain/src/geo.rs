@@ -19,7 +19,7 @@ pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 pub const ROAD_FACTOR_PERCENT: u64 = 130;
 
 /// A WGS84 point: latitude within -90..=90 and longitude within -180..=180 degrees, both finite.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GeoPoint {
     latitude: f64,
     longitude: f64,
@@ -37,7 +37,7 @@ pub enum GeoError {
 }
 
 /// A town from the reference table, for demo data and tests.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Place {
     pub name: &'static str,
     pub country: Country,

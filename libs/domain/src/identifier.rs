@@ -11,7 +11,7 @@ use crate::country::Country;
 use crate::input::echo;
 
 /// The kinds of identifier the marketplace reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum IdentifierKind {
     /// French company number: 9 digits, Luhn.
     Siren,
@@ -34,7 +34,7 @@ pub enum IdentifierKind {
 }
 
 /// A well-formed identifier whose check digits hold, kept in its normalized form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Identifier {
     kind: IdentifierKind,
     normalized: String,

@@ -5,7 +5,7 @@
 use crate::{Country, GeoPoint, PalletGrade};
 
 /// What the law says the lot is (Waste Framework Directive 2008/98/EC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LegalStatus {
     Waste,
     ByProduct,
@@ -13,7 +13,7 @@ pub enum LegalStatus {
     ProductForReuse,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Polymer {
     Pet,
     Hdpe,
@@ -21,14 +21,14 @@ pub enum Polymer {
     Ldpe,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PlasticForm {
     Flakes,
     Pellets,
 }
 
 /// How a quality is known: said by its owner, measured by a laboratory, or certified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DataQuality {
     Declared,
     Analysed,
@@ -36,7 +36,7 @@ pub enum DataQuality {
 }
 
 /// The quality of a lot, in the terms of its material family.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Quality {
     Unspecified,
     PalletGrade(PalletGrade),
@@ -45,7 +45,7 @@ pub enum Quality {
 }
 
 /// Where a lot is: its point and the country of that point.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Place {
     pub point: GeoPoint,
     pub country: Country,

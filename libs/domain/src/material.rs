@@ -4,7 +4,7 @@
 use crate::quantity::Unit;
 
 /// A family of materials with its own listing form, units and buyers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum MaterialFamily {
     Pallets,
     Packaging,
@@ -18,7 +18,7 @@ pub enum MaterialFamily {
 }
 
 /// The groups under which the families are presented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum MaterialGroup {
     Pallets,
     Packaging,
@@ -37,7 +37,7 @@ pub struct Labels {
 
 /// The grade of a EUR/EPAL 1200x800 pallet. Pallets are exchanged like for like by grade, so
 /// the grade is part of what is traded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PalletGrade {
     /// Never used.
     New,

@@ -13,14 +13,14 @@ use crate::input::echo;
 pub const MONEY_MINOR_MAX: i64 = 100_000_000_000_000;
 
 /// A currency the marketplace settles in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Currency {
     Eur,
     Chf,
 }
 
 /// An amount of minor units of one currency, with `|minor| <= MONEY_MINOR_MAX`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Money {
     minor: i64,
     currency: Currency,

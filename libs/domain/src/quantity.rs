@@ -17,7 +17,7 @@ const MILLI_PER_UNIT: i64 = 1000;
 const DECIMALS_MAX: usize = 3;
 
 /// A unit of measure, with its UN/CEFACT Recommendation 20 code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Unit {
     Kilogram,
     Tonne,
@@ -28,7 +28,7 @@ pub enum Unit {
 }
 
 /// What a unit measures. Units of the same dimension may convert into each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Dimension {
     Mass,
     Volume,
@@ -36,7 +36,7 @@ pub enum Dimension {
 }
 
 /// A strictly positive amount of a unit, at most `QUANTITY_MILLI_MAX` thousandths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Quantity {
     amount_milli: i64,
     unit: Unit,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A role an organization holds. An organization may hold several.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// Offers what it must get rid of.
     Producer,

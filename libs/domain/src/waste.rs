@@ -15,7 +15,7 @@ use crate::input::echo;
 /// so holding one is proof that the code exists.
 ///
 /// It orders like its six digits, so sorting codes sorts them as the legal text does.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct WasteCode(
     /// Index into the list, which is sorted by code and never changes after loading.
     u16,
@@ -38,7 +38,7 @@ pub enum WasteCodeError {
 ///
 /// Mirror entries come in pairs: the same material is hazardous or not depending on what it
 /// contains, so the producer must choose between them; the marketplace never guesses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum EntryType {
     AbsoluteHazardous,
     MirrorHazardous,

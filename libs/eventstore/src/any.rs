@@ -12,7 +12,7 @@ use crate::eventstoredb::EventStoreDbStore;
 use crate::postgres::PostgresStore;
 use crate::{
     Append, AppendResult, Direction, EventData, EventStore, ExpectedVersion, Position, RecordedEvent,
-    StoreError, StreamInfo, StreamName,
+    Snapshot, StoreError, StreamInfo, StreamName,
 };
 
 /// One of the backends. Cloning clones the handle, as each backend's does.
@@ -174,6 +174,33 @@ impl EventStore for AnyStore {
             AnyStore::Postgres(store) => store.delete_stream(stream, expected).await,
             #[cfg(feature = "eventstoredb")]
             AnyStore::EventStoreDb(store) => store.delete_stream(stream, expected).await,
+        }
+    }
+
+    fn keeps_snapshots(&self) -> bool {
+        match self {
+            AnyStore::Embedded(store) => store.keeps_snapshots(),
+            AnyStore::Postgres(store) => store.keeps_snapshots(),
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.keeps_snapshots(),
+        }
+    }
+
+    async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
+        match self {
+            AnyStore::Embedded(store) => store.load_snapshot(name).await,
+            AnyStore::Postgres(store) => store.load_snapshot(name).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.load_snapshot(name).await,
+        }
+    }
+
+    async fn save_snapshot(&self, name: &str, snapshot: Snapshot) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Embedded(store) => store.save_snapshot(name, snapshot).await,
+            AnyStore::Postgres(store) => store.save_snapshot(name, snapshot).await,
+            #[cfg(feature = "eventstoredb")]
+            AnyStore::EventStoreDb(store) => store.save_snapshot(name, snapshot).await,
         }
     }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     CHECKPOINT_BYTES_MAX, Direction, EventData, EventStore, ExpectedVersion, Position, RecordedEvent,
-    STREAM_END, StoreError, StreamName,
+    STREAM_END, Snapshot, StoreError, StreamName,
 };
 
 /// Runs every check, each on a new store from `new_store`.
@@ -34,6 +34,7 @@ where
     reads_absent_and_deleted_streams(&new_store().await).await;
     appends_many_in_order_each_on_its_own(&new_store().await).await;
     keeps_checkpoints_beside_the_log(&new_store().await).await;
+    keeps_snapshots_or_says_it_does_not(&new_store().await).await;
 }
 
 /// The checks of a backend whose positions are gapless (the embedded and PostgreSQL stores),
@@ -435,4 +436,32 @@ pub async fn keeps_checkpoints_beside_the_log<S: EventStore>(store: &S) {
     assert!(matches!(oversized, Err(StoreError::InvalidInput(_))), "{oversized:?}");
     assert_eq!(store.head(), Position::START, "checkpoints are not events");
     assert!(store.read_all(Position::START, 10).await.expect("read all").is_empty(), "nor in the log");
+}
+
+/// A store that keeps snapshots gives back the last one saved under a name, whole, with its
+/// position; one that keeps none gives none back. Either way names are checked, and a snapshot
+/// is neither an event nor a checkpoint.
+pub async fn keeps_snapshots_or_says_it_does_not<S: EventStore>(store: &S) {
+    assert_eq!(store.load_snapshot("listings.market").await.expect("load"), None, "none saved yet");
+    let body: Vec<u8> = (0..200_000_u32).map(|index| (index % 251) as u8).collect();
+    let first = Snapshot { position: Position::from_u64(41), body: Bytes::from(body) };
+    let last = Snapshot { position: Position::from_u64(7), body: Bytes::from_static(b"an older position") };
+    store.save_snapshot("listings.market", first.clone()).await.expect("save");
+    store.save_snapshot("matching.view", first.clone()).await.expect("save another");
+    store.save_snapshot("listings.market", last.clone()).await.expect("replace");
+    let kept = |snapshot: Snapshot| store.keeps_snapshots().then_some(snapshot);
+    assert_eq!(
+        store.load_snapshot("listings.market").await.expect("load"),
+        kept(last),
+        "the last saved, whatever its position"
+    );
+    assert_eq!(store.load_snapshot("matching.view").await.expect("load"), kept(first));
+    for bad in ["", "../escape", "a b", "slash/name"] {
+        let refused = store.save_snapshot(bad, Snapshot { position: Position::START, body: Bytes::new() }).await;
+        assert!(matches!(refused, Err(StoreError::InvalidInput(_))), "name {bad:?}: {refused:?}");
+        let refused = store.load_snapshot(bad).await;
+        assert!(matches!(refused, Err(StoreError::InvalidInput(_))), "name {bad:?}: {refused:?}");
+    }
+    assert_eq!(store.load_checkpoint("listings.market").await.expect("load"), None, "not a checkpoint");
+    assert_eq!(store.head(), Position::START, "snapshots are not events");
 }

@@ -32,8 +32,8 @@ pub use any::AnyStore;
 pub use model::{
     APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, CHECKPOINT_BYTES_MAX, CHECKPOINT_NAME_BYTES_MAX,
     Direction, EVENT_METADATA_BYTES_MAX, EVENT_PAYLOAD_BYTES_MAX, EVENT_TYPE_BYTES_MAX, EventData,
-    ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, STREAM_END, STREAM_NAME_BYTES_MAX, StoreError,
-    StreamInfo, StreamName, check_checkpoint,
+    ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, SNAPSHOT_BYTES_MAX, STREAM_END, STREAM_NAME_BYTES_MAX, Snapshot,
+    StoreError, StreamInfo, StreamName, check_checkpoint, check_snapshot,
 };
 pub use subscription::{SUBSCRIPTION_PAGE_EVENTS, Subscription};
 
@@ -147,6 +147,31 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         name: &str,
         value: bytes::Bytes,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether the store keeps snapshots ([`EventStore::save_snapshot`]). The embedded store
+    /// keeps them in files beside its segments, PostgreSQL in a table; the EventStoreDB backend
+    /// keeps none, so its read models replay the log from its first event at every start.
+    fn keeps_snapshots(&self) -> bool {
+        false
+    }
+
+    /// The snapshot saved under `name`, or `None` if none was (or the store keeps none).
+    fn load_snapshot(&self, name: &str) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send {
+        let checked = check_snapshot(name, &[]);
+        async move { checked.map(|()| None) }
+    }
+
+    /// Replaces the snapshot `name` with `snapshot`, durably: after a crash it holds the old
+    /// one or the new one. The last saved wins, whatever the positions: every snapshot is true
+    /// at its own position. A store that keeps none ([`EventStore::keeps_snapshots`]) drops it.
+    fn save_snapshot(
+        &self,
+        name: &str,
+        snapshot: Snapshot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let checked = check_snapshot(name, &snapshot.body);
+        async move { checked }
+    }
 
     /// Takes the lease `name` for `holder` until `ttl` from now, or renews it if `holder` holds
     /// it: the lease's generation (how many times it changed hands), or `None` while another

@@ -45,6 +45,29 @@ pub fn check_checkpoint(name: &str, value: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Largest snapshot body, in bytes: under PostgreSQL's limit of 1 GiB for one value.
+pub const SNAPSHOT_BYTES_MAX: usize = 768 * 1024 * 1024;
+
+/// A read model's state as it stood after the event at `position`, encoded by the read model
+/// (the store keeps the bytes, it does not read them). Kept under a name with
+/// [`crate::EventStore::save_snapshot`], a checkpoint's kind of name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub position: Position,
+    pub body: bytes::Bytes,
+}
+
+/// Checks a snapshot's name (as a checkpoint's) and the size of its body.
+pub fn check_snapshot(name: &str, body: &[u8]) -> Result<(), StoreError> {
+    check_checkpoint(name, &[])?;
+    if body.len() > SNAPSHOT_BYTES_MAX {
+        return Err(StoreError::InvalidInput(format!(
+            "snapshot {name}: body is larger than {SNAPSHOT_BYTES_MAX} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// Read a stream backwards from its last event.
 pub const STREAM_END: u64 = u64::MAX;
 
@@ -315,5 +338,18 @@ mod tests {
         for bad in ["", "$all", "a\nb", &"x".repeat(STREAM_NAME_BYTES_MAX + 1)] {
             assert!(matches!(StreamName::new(bad), Err(StoreError::InvalidInput(_))), "{bad:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_larger_than_the_limit_is_refused_naming_it() {
+        let body = vec![0_u8; SNAPSHOT_BYTES_MAX + 1];
+        let refused = check_snapshot("listings.market", &body).expect_err("too large");
+        assert!(refused.to_string().contains("snapshot listings.market"), "{refused}");
+        assert!(check_snapshot("listings.market", &body[..SNAPSHOT_BYTES_MAX]).is_ok());
     }
 }

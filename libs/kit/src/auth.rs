@@ -381,6 +381,11 @@ impl Revocations {
         self.revoked.read().unwrap_or_else(PoisonError::into_inner).len()
     }
 
+    /// Every revoked token's id, in no order.
+    pub fn revoked_ids(&self) -> Vec<Uuid> {
+        self.revoked.read().unwrap_or_else(PoisonError::into_inner).iter().copied().collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -29,6 +29,8 @@ pub const SHUTDOWN_GRACE_MS: &str = "SYMBIOSE_SHUTDOWN_GRACE_MS";
 pub const RATE_LIMIT_PER_SECOND: &str = "SYMBIOSE_RATE_LIMIT_PER_SECOND";
 /// How long a lease on the platform's once-only work lasts without renewal.
 pub const LEASE_TTL_MS: &str = "SYMBIOSE_LEASE_TTL_MS";
+/// Events a read model applies between two of its snapshots (0: no snapshots).
+pub const VIEW_SNAPSHOT_EVENTS: &str = "SYMBIOSE_VIEW_SNAPSHOT_EVENTS";
 /// Calls one organization may make at once after a quiet spell.
 pub const RATE_LIMIT_BURST: &str = "SYMBIOSE_RATE_LIMIT_BURST";
 /// How long issued tokens are valid unless asked otherwise.
@@ -110,6 +112,14 @@ pub const SETTINGS: &[Setting] = &[
                       imports, the reactors) lasts without renewal, in milliseconds (500 to 600000): when the \
                       holder dies, another replica takes the work over after at most this long; renewed five \
                       times per period",
+    },
+    Setting {
+        key: VIEW_SNAPSHOT_EVENTS,
+        default: "50000",
+        description: "events a read model applies between two of its snapshots, kept in the store (0 to \
+                      100000000): a restart restores each view's snapshot and replays only the events after \
+                      it; at most one snapshot a minute per view; 0 turns snapshots off, so every start \
+                      replays the log from its first event",
     },
     Setting {
         key: RATE_LIMIT_PER_SECOND,
@@ -209,6 +219,7 @@ const CONCURRENCY_PER_CONNECTION_LIMIT: usize = 65_536;
 const SHUTDOWN_GRACE_MS_MAX: u64 = 300_000;
 const LEASE_TTL_MS_MIN: u64 = 500;
 const LEASE_TTL_MS_LIMIT: u64 = 600_000;
+const VIEW_SNAPSHOT_EVENTS_LIMIT: u64 = 100_000_000;
 const RATE_LIMIT_PER_SECOND_LIMIT: u32 = 100_000;
 const RATE_LIMIT_BURST_LIMIT: u32 = 1_000_000;
 const TOKEN_TTL_DAYS_MAX: u32 = 3650;
@@ -304,6 +315,8 @@ pub struct ServerConfig {
     pub concurrency_per_connection_max: usize,
     pub shutdown_grace_ms: u64,
     pub lease_ttl_ms: u64,
+    /// Events a read model applies between two of its snapshots; 0: none.
+    pub view_snapshot_events: u64,
     pub rate_limit_per_second: NonZeroU32,
     pub rate_limit_burst: NonZeroU32,
     pub token_ttl_days: u32,
@@ -395,6 +408,7 @@ impl ServerConfig {
             )?,
             shutdown_grace_ms: parse_in_range(get(SHUTDOWN_GRACE_MS), 0, SHUTDOWN_GRACE_MS_MAX)?,
             lease_ttl_ms: parse_in_range(get(LEASE_TTL_MS), LEASE_TTL_MS_MIN, LEASE_TTL_MS_LIMIT)?,
+            view_snapshot_events: parse_in_range(get(VIEW_SNAPSHOT_EVENTS), 0, VIEW_SNAPSHOT_EVENTS_LIMIT)?,
             rate_limit_per_second: parse_non_zero(get(RATE_LIMIT_PER_SECOND), RATE_LIMIT_PER_SECOND_LIMIT)?,
             rate_limit_burst: parse_non_zero(get(RATE_LIMIT_BURST), RATE_LIMIT_BURST_LIMIT)?,
             token_ttl_days: parse_in_range(get(TOKEN_TTL_DAYS), 1, TOKEN_TTL_DAYS_MAX)?,

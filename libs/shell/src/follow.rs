@@ -1,13 +1,15 @@
-//! A read model that follows a store's log from its first event, with the position it reflects
-//! and a bounded wait for a caller's own writes.
+//! A read model that follows a store's log from its first event (or from its snapshot), with
+//! the position it reflects and a bounded wait for a caller's own writes.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
-use symbiose_eventstore::{EventStore, Position, RecordedEvent, StoreError};
+use symbiose_eventstore::{EventStore, Position, RecordedEvent, Snapshot as Stored, StoreError};
 use symbiose_kit::ApiError;
 use symbiose_kit::backoff::Backoff;
 use tokio::sync::watch;
+
+use crate::snapshot::{self, Snapshot, Snapshots, Unsealed};
 
 /// Longest wait for a view to reach a position a caller names.
 pub const VIEW_WAIT_MS_MAX: u64 = 5_000;
@@ -22,11 +24,19 @@ pub trait View: Send + Sync + 'static {
     fn apply(&mut self, recorded: &RecordedEvent);
 }
 
+/// Longest wait, at start, for the store's head as this process knows it to reach a
+/// snapshot's position (another replica may have saved it just after this one read the head):
+/// a snapshot still beyond the log (a log restored from an older backup) is set aside.
+const SNAPSHOT_HEAD_WAIT_MS: u64 = 1_000;
+
 /// A view kept up to date by a task that follows the log.
 pub struct Followed<V> {
     view: Arc<RwLock<V>>,
     /// The position of the last event applied, if any.
     applied: watch::Receiver<Option<Position>>,
+    /// Where the view started: the position of the snapshot it restored, or `None` for the
+    /// log's first event; set once the start is done.
+    started: Arc<OnceLock<Option<Position>>>,
     name: &'static str,
 }
 
@@ -52,10 +62,50 @@ impl<V: View> Followed<V> {
 
     /// Starts following `store` from its first event into `view`.
     pub fn start_with<S: EventStore>(store: S, name: &'static str, view: V) -> Followed<V> {
+        Followed::spawn(store, name, view, None)
+    }
+
+    /// Starts following `store` into `view`, from the view's snapshot where the store keeps
+    /// one this build wrote (else from the first event), saving snapshots as `snapshots` says.
+    pub fn start_snapshotted<S: EventStore>(
+        store: S,
+        name: &'static str,
+        view: V,
+        snapshots: Snapshots,
+    ) -> Followed<V>
+    where
+        V: Snapshot,
+    {
+        let snapshotting = (snapshots.is_on() && store.keeps_snapshots())
+            .then(snapshot::build_fingerprint)
+            .flatten()
+            .map(|build| Snapshotting {
+                name: V::NAME,
+                policy: snapshots,
+                build,
+                encode: <V as Snapshot>::encode,
+                restore: <V as Snapshot>::restore,
+            });
+        Followed::spawn(store, name, view, snapshotting)
+    }
+
+    fn spawn<S: EventStore>(
+        store: S,
+        name: &'static str,
+        view: V,
+        snapshotting: Option<Snapshotting<V>>,
+    ) -> Followed<V> {
         let view = Arc::new(RwLock::new(view));
         let (sender, applied) = watch::channel(None);
-        tokio::spawn(follow(store, view.clone(), sender, name));
-        Followed { view, applied, name }
+        let started = Arc::new(OnceLock::new());
+        tokio::spawn(follow(store, view.clone(), sender, name, snapshotting, started.clone()));
+        Followed { view, applied, started, name }
+    }
+
+    /// Where the view started, once it has: `Some` position of the snapshot it restored, or
+    /// `None` (the log's first event); `None` too while the start goes on.
+    pub fn started_from(&self) -> Option<Option<Position>> {
+        self.started.get().copied()
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, V> {
@@ -132,13 +182,37 @@ impl<V: View> Followed<V> {
     }
 }
 
+/// How a view is snapshotted: the name it is kept under, when, the build's fingerprint, and
+/// the view's own encoding.
+struct Snapshotting<V> {
+    name: &'static str,
+    policy: Snapshots,
+    build: [u8; 12],
+    encode: fn(&V) -> Result<Vec<u8>, String>,
+    restore: fn(&mut V, &[u8]) -> Result<(), String>,
+}
+
 async fn follow<S: EventStore, V: View>(
     store: S,
     view: Arc<RwLock<V>>,
     applied: watch::Sender<Option<Position>>,
-    name: &str,
+    name: &'static str,
+    snapshotting: Option<Snapshotting<V>>,
+    started: Arc<OnceLock<Option<Position>>>,
 ) {
     let mut next = Position::START;
+    let mut restored = None;
+    if let Some(snapshotting) = &snapshotting
+        && let Some(position) = restore(&store, &view, snapshotting, name).await
+    {
+        next = position.after();
+        restored = Some(position);
+        applied.send_replace(Some(position));
+    }
+    let _ = started.set(restored);
+    let mut since_snapshot = 0_u64;
+    let mut last_saved: Option<Instant> = None;
+    let mut saving: Option<tokio::task::JoinHandle<()>> = None;
     let mut failures = 0_u32;
     let mut subscription = store.subscribe_all(next);
     loop {
@@ -167,5 +241,234 @@ async fn follow<S: EventStore, V: View>(
         }
         next = recorded.position.after();
         applied.send_replace(Some(recorded.position));
+        let Some(snapshotting) = &snapshotting else { continue };
+        since_snapshot += 1;
+        let due = since_snapshot >= snapshotting.policy.events
+            && store.head() <= next
+            && last_saved.is_none_or(|at| at.elapsed() >= snapshotting.policy.interval)
+            && saving.as_ref().is_none_or(tokio::task::JoinHandle::is_finished);
+        if due {
+            since_snapshot = 0;
+            last_saved = Some(Instant::now());
+            saving = take_snapshot(&store, &view, snapshotting, recorded.position, name).await;
+        }
+    }
+}
+
+/// The view's snapshot, if the store keeps one this build wrote, that checks, decodes and is
+/// within the log, restored into `view`: its position. Anything else is logged and the view
+/// starts from the first event.
+async fn restore<S: EventStore, V: View>(
+    store: &S,
+    view: &Arc<RwLock<V>>,
+    snapshotting: &Snapshotting<V>,
+    name: &str,
+) -> Option<Position> {
+    let started = Instant::now();
+    let stored = match store.load_snapshot(snapshotting.name).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return None,
+        Err(error) => {
+            tracing::warn!(%error, view = name, "a view's snapshot could not be read: replaying the log");
+            return None;
+        }
+    };
+    let within = tokio::time::timeout(
+        Duration::from_millis(SNAPSHOT_HEAD_WAIT_MS),
+        store.wait_for_head(stored.position),
+    )
+    .await;
+    if !matches!(within, Ok(Ok(_))) {
+        tracing::warn!(view = name, position = %stored.position, head = %store.head(), "a view's snapshot is beyond the log: replaying the log");
+        return None;
+    }
+    let (view, build, restore_with) = (view.clone(), snapshotting.build, snapshotting.restore);
+    let body = stored.body;
+    let restored = tokio::task::spawn_blocking(move || match snapshot::unseal(build, &body) {
+        Unsealed::Body(bytes) => {
+            let mut view = view.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            restore_with(&mut view, bytes).map_err(|error| format!("it does not decode: {error}"))
+        }
+        Unsealed::OtherBuild => Err(String::from("another build wrote it")),
+        Unsealed::Damaged(reason) => Err(reason.to_owned()),
+    })
+    .await;
+    match restored {
+        Ok(Ok(())) => {
+            tracing::info!(view = name, position = %stored.position, elapsed_ms = started.elapsed().as_millis() as u64, "a view restored its snapshot: catching up from there");
+            Some(stored.position)
+        }
+        Ok(Err(reason)) => {
+            tracing::warn!(view = name, position = %stored.position, %reason, "a view's snapshot was set aside: replaying the log");
+            None
+        }
+        Err(error) => {
+            tracing::error!(%error, view = name, "a view's snapshot could not be restored: replaying the log");
+            None
+        }
+    }
+}
+
+/// Encodes the view as it stands after the event at `position` (the follower waits, so the
+/// state and the position agree) and saves it in the background: the save's task.
+async fn take_snapshot<S: EventStore, V: View>(
+    store: &S,
+    view: &Arc<RwLock<V>>,
+    snapshotting: &Snapshotting<V>,
+    position: Position,
+    name: &'static str,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let started = Instant::now();
+    let (view, build, encode) = (view.clone(), snapshotting.build, snapshotting.encode);
+    let encoded = tokio::task::spawn_blocking(move || {
+        let view = view.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        encode(&view).map(|body| snapshot::seal(build, &body))
+    })
+    .await;
+    let body = match encoded {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => {
+            tracing::error!(%error, view = name, "a view could not be encoded: no snapshot");
+            return None;
+        }
+        Err(error) => {
+            tracing::error!(%error, view = name, "a view's encoding failed: no snapshot");
+            return None;
+        }
+    };
+    let encode_ms = started.elapsed().as_millis() as u64;
+    let (store, snapshot_name) = (store.clone(), snapshotting.name);
+    Some(tokio::spawn(async move {
+        let bytes = body.len();
+        let snapshot = Stored { position, body: bytes::Bytes::from(body) };
+        match store.save_snapshot(snapshot_name, snapshot).await {
+            Ok(()) => tracing::info!(view = name, %position, bytes, encode_ms, elapsed_ms = started.elapsed().as_millis() as u64, "a view saved its snapshot"),
+            Err(StoreError::Closed) => {}
+            Err(error) => tracing::warn!(%error, view = name, %position, "a view's snapshot could not be saved"),
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use symbiose_eventstore::embedded::{EmbeddedStore, Options};
+    use symbiose_eventstore::{EventData, ExpectedVersion, StreamName};
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// Each stream's events' payloads, in order: a state that shows a lost or doubled event.
+    #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Payloads(BTreeMap<String, Vec<u8>>);
+
+    impl View for Payloads {
+        fn apply(&mut self, recorded: &RecordedEvent) {
+            self.0.entry(recorded.stream.to_string()).or_default().extend_from_slice(&recorded.payload);
+        }
+    }
+
+    impl Snapshot for Payloads {
+        const NAME: &'static str = "test.payloads";
+
+        fn encode(&self) -> Result<Vec<u8>, String> {
+            snapshot::encode(self)
+        }
+
+        fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+            *self = snapshot::decode(bytes)?;
+            Ok(())
+        }
+    }
+
+    async fn append(store: &EmbeddedStore, stream: &StreamName, byte: u8) -> Position {
+        let event = EventData::new(Uuid::now_v7(), "t", vec![byte]);
+        store.append(stream, ExpectedVersion::Any, vec![event]).await.expect("appended").last_position
+    }
+
+    async fn caught_up(followed: &Followed<Payloads>, store: &EmbeddedStore) {
+        followed.wait_for_head(store.head()).await.expect("the view catches up");
+    }
+
+    const EVERY_FOUR: Snapshots = Snapshots::every(4).with_interval(Duration::ZERO);
+
+    #[tokio::test]
+    async fn a_view_restarts_from_its_snapshot_in_the_state_a_replay_gives() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("a store");
+        let streams: Vec<StreamName> =
+            (0..3).map(|index| StreamName::new(&format!("thing-{index}")).expect("a name")).collect();
+        for byte in 0..10_u8 {
+            append(&store, &streams[usize::from(byte) % 3], byte).await;
+        }
+        let first = Followed::start_snapshotted(store.clone(), "payloads", Payloads::default(), EVERY_FOUR);
+        caught_up(&first, &store).await;
+        assert_eq!(first.started_from(), Some(None), "no snapshot yet: from the first event");
+        // Saved once caught up, after at least four events: at the last of the ten.
+        let saved = wait_for_snapshot(&store, Position::START).await;
+        assert_eq!(saved.after(), store.head(), "the snapshot reflects every event");
+        drop(first);
+
+        for byte in 10..13_u8 {
+            append(&store, &streams[usize::from(byte) % 3], byte).await;
+        }
+        let restarted =
+            Followed::start_snapshotted(store.clone(), "payloads", Payloads::default(), EVERY_FOUR);
+        caught_up(&restarted, &store).await;
+        assert_eq!(restarted.started_from(), Some(Some(saved)), "from the snapshot");
+        let replayed = Followed::start_snapshotted(store.clone(), "payloads", Payloads::default(), Snapshots::OFF);
+        caught_up(&replayed, &store).await;
+        assert_eq!(replayed.started_from(), Some(None), "snapshots off: from the first event");
+        assert_eq!(*restarted.read(), *replayed.read(), "the same state either way");
+        assert_eq!(restarted.read().0["thing-1"], vec![1, 4, 7, 10]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_damaged_or_foreign_snapshot_is_set_aside_and_the_log_replayed() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("a store");
+        let stream = StreamName::new("thing-0").expect("a name");
+        let mut last = Position::START;
+        for byte in 0..5_u8 {
+            last = append(&store, &stream, byte).await;
+        }
+        let build = snapshot::build_fingerprint().expect("a fingerprint");
+        let truth = Payloads(BTreeMap::from([(String::from("thing-0"), vec![0, 1, 2, 3, 4])]));
+        let wrong = Payloads(BTreeMap::from([(String::from("thing-0"), vec![9])]));
+        let mut damaged = snapshot::seal(build, &snapshot::encode(&wrong).expect("encodes"));
+        *damaged.last_mut().expect("a body") ^= 1;
+        let other_build = snapshot::seal([0; 12], &snapshot::encode(&wrong).expect("encodes"));
+        let beyond_the_log = snapshot::seal(build, &snapshot::encode(&wrong).expect("encodes"));
+        let undecodable = snapshot::seal(build, &[0xff; 3]);
+        for (body, position) in [
+            (damaged, last),
+            (other_build, last),
+            (undecodable, last),
+            (beyond_the_log, Position::from_u64(last.as_u64() + 100)),
+        ] {
+            let stored = Stored { position, body: bytes::Bytes::from(body) };
+            store.save_snapshot(Payloads::NAME, stored).await.expect("saved");
+            let followed =
+                Followed::start_snapshotted(store.clone(), "payloads", Payloads::default(), Snapshots::every(1_000));
+            caught_up(&followed, &store).await;
+            assert_eq!(followed.started_from(), Some(None), "set aside");
+            assert_eq!(*followed.read(), truth);
+        }
+        store.close().await;
+    }
+
+    /// Waits for a snapshot saved beyond `after`: its position.
+    async fn wait_for_snapshot(store: &EmbeddedStore, after: Position) -> Position {
+        for _ in 0..500 {
+            if let Some(saved) = store.load_snapshot(Payloads::NAME).await.expect("read")
+                && saved.position > after
+            {
+                return saved.position;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no snapshot saved beyond {after}");
     }
 }

@@ -4,13 +4,14 @@
 //! append at the expected version, decide again on a conflict a bounded number of times), the
 //! one way from a rule's refusal to an [`ApiError`] ([`rejected`]), the metadata written with
 //! every event ([`Actor::metadata`], read back with [`metadata_of`]), and a read model that
-//! follows the log from its first event ([`Followed`]).
+//! follows the log from its first event or from its snapshot ([`Followed`], [`Snapshot`]).
 //!
 //! It never decides anything itself: what a command means stays in each aggregate's pure
 //! `decide`, what is looked up around it in each service's shell.
 
 mod command;
 mod follow;
+pub mod snapshot;
 mod turns;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,6 +27,7 @@ pub use command::{
     COMMAND_ATTEMPTS_MAX, Decision, Executed, Loaded, Outcome, Shell, Written, load, load_from,
 };
 pub use follow::{FOLLOW_FAILURES_MAX, Followed, VIEW_WAIT_MS_MAX, View};
+pub use snapshot::{Snapshot, Snapshots};
 pub use turns::{TURN_WAITERS_MAX, Turn, Turns};
 
 /// Longest client request id, in bytes.

@@ -12,6 +12,7 @@ use symbiose_eventstore::{
 use symbiose_kit::ApiError;
 use symbiose_kit::auth::{Caller, Claims, Revocations, TokenAuthority};
 use symbiose_proto::listings::v1 as pb;
+use symbiose_shell::snapshot::{self, Snapshot, Snapshots};
 use symbiose_shell::{Actor, Decision, EventIds, Followed, Loaded, Shell, Written, now_ms};
 use uuid::Uuid;
 
@@ -31,6 +32,36 @@ struct View {
 impl symbiose_shell::View for View {
     fn apply(&mut self, recorded: &RecordedEvent) {
         apply(self, recorded);
+    }
+}
+
+/// The directory view as its snapshot holds it: the revocation list by its ids.
+#[derive(serde::Serialize)]
+struct SavedRef<'a> {
+    organizations: &'a BTreeMap<Uuid, Organization>,
+    revoked: Vec<Uuid>,
+}
+
+#[derive(serde::Deserialize)]
+struct Saved {
+    organizations: BTreeMap<Uuid, Organization>,
+    revoked: Vec<Uuid>,
+}
+
+impl Snapshot for View {
+    const NAME: &'static str = "listings.directory";
+
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        snapshot::encode(&SavedRef { organizations: &self.organizations, revoked: self.revocations.revoked_ids() })
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let saved: Saved = snapshot::decode(bytes)?;
+        self.organizations = saved.organizations;
+        for token_id in saved.revoked {
+            self.revocations.revoke(token_id);
+        }
+        Ok(())
     }
 }
 
@@ -62,16 +93,18 @@ fn identifier_stream(identifier: &Identifier) -> StreamName {
 }
 
 impl<S: EventStore> Directory<S> {
-    /// The directory over `store`, with its view fed by a task that follows the log.
+    /// The directory over `store`, with its view fed by a task that follows the log (from its
+    /// snapshot, saved as `snapshots` says).
     pub fn start(
         store: S,
         vault: Vault,
         authority: TokenAuthority,
         revocations: Revocations,
         token_ttl_days: u32,
+        snapshots: Snapshots,
     ) -> Directory<S> {
         let view = View { organizations: BTreeMap::new(), revocations: revocations.clone() };
-        let view = Followed::start_with(store.clone(), "directory", view);
+        let view = Followed::start_snapshotted(store.clone(), "directory", view, snapshots);
         Directory {
             shell: Shell::new(store, EventIds::Attempted),
             vault,

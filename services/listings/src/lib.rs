@@ -29,6 +29,7 @@ use symbiose_eventstore::{AnyStore, EventStore};
 use symbiose_kit::auth::{Authenticator, KeyPolicy, Security};
 use symbiose_kit::config::StoreBackend;
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
+use symbiose_shell::Snapshots;
 use symbiose_proto::listings::v1::listing_service_server::ListingServiceServer;
 use symbiose_proto::listings::v1::organization_service_server::OrganizationServiceServer;
 use tonic::service::interceptor::InterceptedService;
@@ -73,10 +74,12 @@ pub async fn add_services<S: EventStore>(
         security.authority.clone(),
         security.revocations.clone(),
         config.token_ttl_days,
+        Snapshots::every(config.view_snapshot_events),
     ));
     directory.wait_for_head_within(store_head, CATCH_UP_WAIT_MS).await?;
     services.add(organization_service(config, directory.clone(), security.authenticator.clone()));
-    let market = Market::start(directory.store().clone(), directory.clone());
+    let market =
+        Market::start(directory.store().clone(), directory.clone(), Snapshots::every(config.view_snapshot_events));
     let listings = ListingServiceServer::new(ListingApi::new(market.clone()))
         .max_decoding_message_size(config.message_bytes_max);
     services.add(InterceptedService::new(listings, security.authenticator.clone()));

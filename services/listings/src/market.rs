@@ -10,6 +10,7 @@ use std::time::Duration;
 use symbiose_domain::{MaterialFamily, Role, Unit};
 use symbiose_eventstore::{EventStore, Position, RecordedEvent, StreamName};
 use symbiose_kit::ApiError;
+use symbiose_shell::snapshot::{self, Snapshot, Snapshots};
 use symbiose_shell::{Actor, Decision, EventIds, Followed, Loaded, Shell, Written, now_ms};
 use uuid::Uuid;
 
@@ -31,7 +32,7 @@ fn listing_stream(id: Uuid) -> StreamName {
 }
 
 /// Every listing, as the log says, never written to by commands.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct View {
     listings: BTreeMap<Uuid, ListingState>,
 }
@@ -39,6 +40,19 @@ struct View {
 impl symbiose_shell::View for View {
     fn apply(&mut self, recorded: &RecordedEvent) {
         apply(self, recorded);
+    }
+}
+
+impl Snapshot for View {
+    const NAME: &'static str = "listings.market";
+
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        snapshot::encode(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        *self = snapshot::decode(bytes)?;
+        Ok(())
     }
 }
 
@@ -54,11 +68,11 @@ pub struct Market<S> {
 }
 
 impl<S: EventStore> Market<S> {
-    /// The market over `store`, with its view fed by a task that follows the log (it stops
-    /// with the store). The sweeper that expires listings is started apart ([`Market::sweep`]):
+    /// The market over `store`, with its view fed by a task that follows the log from its
+    /// snapshot (saved as `snapshots` says; it stops with the store). The sweeper that expires listings is started apart ([`Market::sweep`]):
     /// it runs in one process of the platform.
-    pub fn start(store: S, directory: Arc<Directory<S>>) -> Arc<Market<S>> {
-        let view = Followed::start(store.clone(), "listings view");
+    pub fn start(store: S, directory: Arc<Directory<S>>, snapshots: Snapshots) -> Arc<Market<S>> {
+        let view = Followed::start_snapshotted(store.clone(), "listings view", View::default(), snapshots);
         Arc::new(Market {
             shell: Shell::new(store, EventIds::Attempted),
             directory,

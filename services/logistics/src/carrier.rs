@@ -57,7 +57,7 @@ pub fn fits(vehicle: &Vehicle, load: &Load) -> bool {
         && (vehicle.dangerous_goods || !load.dangerous_goods)
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Carrier {
     /// The carrier organization, also the id of the profile's stream.
     pub organization: Uuid,
@@ -81,7 +81,7 @@ impl Carrier {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum CarrierState {
     #[default]
     Absent,
@@ -97,7 +97,7 @@ impl CarrierState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     Register {
         organization: Uuid,
@@ -110,7 +110,7 @@ pub enum Command {
 }
 
 /// What the shell passes in.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Context {
     pub now_ms: i64,
     /// Whether the caller's organization holds the carrier role.

@@ -14,7 +14,8 @@ use symbiose_kit::ApiError;
 use symbiose_listings_contract::organization::Organization;
 use symbiose_matching_contract::deal::{Deal, DealStatus};
 use symbiose_shell::{
-    Actor, Decision, EventIds, Followed, Loaded, Outcome, RejectionKind, Shell, load, now_ms, rejected,
+    Actor, Decision, EventIds, Followed, Loaded, Outcome, RejectionKind, Shell, Snapshots, load, now_ms,
+    rejected,
 };
 use uuid::Uuid;
 
@@ -93,15 +94,16 @@ impl<S> std::fmt::Debug for Logistics<S> {
 }
 
 impl<S: EventStore> Logistics<S> {
-    /// The logistics shell over `store`, its view following the log from the first event;
-    /// pallets paid for go through `payments` (settlement), the parties' contacts come from
-    /// `contacts` (the listings service).
+    /// The logistics shell over `store`, its view following the log from its snapshot (saved
+    /// as `snapshots` says); pallets paid for go through `payments` (settlement), the parties'
+    /// contacts come from `contacts` (the listings service).
     pub fn start(
         store: S,
         payments: Arc<dyn PalletPayments>,
         contacts: Option<Arc<dyn OrganizationContacts>>,
+        snapshots: Snapshots,
     ) -> Arc<Logistics<S>> {
-        let view = Followed::start(store.clone(), "logistics view");
+        let view = Followed::start_snapshotted(store.clone(), "logistics view", View::default(), snapshots);
         Arc::new(Logistics { shell: Shell::new(store, EventIds::Versioned), view, payments, contacts })
     }
 

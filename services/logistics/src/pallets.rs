@@ -42,7 +42,7 @@ pub fn account_id(a: Uuid, b: Uuid) -> Uuid {
     Uuid::new_v5(&ACCOUNT_NAMESPACE, format!("pallet-account/{low}/{high}").as_bytes())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Stop {
     Pickup,
     Delivery,
@@ -50,7 +50,7 @@ pub enum Stop {
 
 /// Pallets exchanged between a carrier and a party (the seller at pickup, the buyer at
 /// delivery), counted from the carrier's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Exchange {
     pub shipment_id: Uuid,
     pub stop: Stop,
@@ -73,14 +73,14 @@ impl Exchange {
 pub use symbiose_logistics_contract::pallets::{SettleBy, Settlement};
 
 /// What pallet accounts are folded from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Fact {
     Exchanged(Exchange),
     Settled(Settlement),
 }
 
 /// One line of an organization's pallet accounts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Balance {
     pub counterparty: Uuid,
     pub grade: PalletGrade,
@@ -117,7 +117,7 @@ impl SettlementRejection {
 }
 
 /// The balances folded from exchanges and settlements.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PalletLedger {
     /// Per (low, high, grade index), with `low < high`: pallets `low` owes `high`.
     balances: BTreeMap<(Uuid, Uuid, usize), i64>,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
 use symbiose_kit::ServerConfig;
+use symbiose_shell::Snapshots;
 use symbiose_kit::auth::Authenticator;
 use symbiose_matching_contract::deal;
 use symbiose_proto::logistics::v1::logistics_service_server::LogisticsServiceServer;
@@ -53,9 +54,10 @@ pub fn start<S: EventStore>(
     store: S,
     payments: Arc<dyn PalletPayments>,
     contacts: Option<Arc<dyn OrganizationContacts>>,
+    snapshots: Snapshots,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<Logistics<S>>, Opening), FeedError> {
-    let desk = Logistics::start(store.clone(), payments, contacts);
+    let desk = Logistics::start(store.clone(), payments, contacts, snapshots);
     let task = react(desk.clone(), checkpoint_dir, store, shutdown)?;
     Ok((desk, task))
 }

@@ -56,7 +56,7 @@ pub use symbiose_logistics_contract::shipment::{
     BorderCrossing, Delivery, Event, PalletExchange, Pickup, Transport,
 };
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Shipment {
     pub id: Uuid,
     pub transport: Transport,
@@ -85,7 +85,7 @@ impl Shipment {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum ShipmentState {
     #[default]
     Absent,
@@ -119,7 +119,7 @@ impl ShipmentState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     Book {
         shipment_id: Uuid,
@@ -159,7 +159,7 @@ impl Command {
 }
 
 /// What the shell passes in.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Context {
     pub now_ms: i64,
 }

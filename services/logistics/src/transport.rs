@@ -22,7 +22,7 @@ pub const SUBMITTED_QUOTES_MAX: usize = 200;
 // A quote as the parties see it and book it, and the events, are the contract's.
 pub use symbiose_logistics_contract::transport::{Event, OfferedQuote};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TransportRequest {
     pub deal: Deal,
     pub requested_at_ms: i64,
@@ -30,7 +30,7 @@ pub struct TransportRequest {
     pub submitted: Vec<OfferedQuote>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum TransportState {
     #[default]
     Absent,

@@ -31,14 +31,14 @@ const DEAL_CATEGORY: &str = "deal";
 const ESCROW_CATEGORY: &str = "escrow";
 
 /// An aggregate as the view holds it, with its version.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Held<T> {
     pub value: T,
     pub version: u64,
 }
 
 /// One step of a shipment's history, as the API shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Step {
     pub state: &'static str,
     pub at_ms: i64,
@@ -48,8 +48,31 @@ pub struct Step {
     pub note: String,
 }
 
+/// A [`Step`] as a snapshot holds it: its state as text, one of [`STEP_STATES`] when read.
+#[derive(serde::Deserialize)]
+struct SavedStep {
+    state: String,
+    at_ms: i64,
+    country: Option<Country>,
+    quantity: Option<Quantity>,
+    pallets: Option<shipment::PalletExchange>,
+    note: String,
+}
+
+impl<'de> serde::Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Step, D::Error> {
+        let saved = <SavedStep as serde::Deserialize>::deserialize(deserializer)?;
+        let state = STEP_STATES
+            .into_iter()
+            .find(|known| *known == saved.state)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown step state {:?}", saved.state)))?;
+        let SavedStep { at_ms, country, quantity, pallets, note, .. } = saved;
+        Ok(Step { state, at_ms, country, quantity, pallets, note })
+    }
+}
+
 /// A shipment with what the view adds: its history and the quote it was booked on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HeldShipment {
     pub state: ShipmentState,
     pub version: u64,
@@ -57,7 +80,7 @@ pub struct HeldShipment {
     pub quote: Option<OfferedQuote>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct View {
     organizations: HashMap<Uuid, Organization>,
     deals: HashMap<Uuid, Deal>,
@@ -70,6 +93,19 @@ pub struct View {
     settlements: HashMap<Uuid, pallets::Settlement>,
     /// The deals whose payment settlement holds in escrow.
     funded: HashSet<Uuid>,
+}
+
+impl symbiose_shell::Snapshot for View {
+    const NAME: &'static str = "logistics.view";
+
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        symbiose_shell::snapshot::encode(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        *self = symbiose_shell::snapshot::decode(bytes)?;
+        Ok(())
+    }
 }
 
 impl symbiose_shell::View for View {
@@ -225,6 +261,9 @@ impl View {
     }
 }
 
+/// The names of a shipment's steps, as [`step_of`] gives them.
+const STEP_STATES: [&str; 5] = ["booked", "picked up", "in transit", "delivered", "closed"];
+
 fn step_of(event: &shipment::Event) -> Step {
     let step = |state, at_ms| Step {
         state,
@@ -235,21 +274,21 @@ fn step_of(event: &shipment::Event) -> Step {
         note: String::new(),
     };
     match event {
-        shipment::Event::Booked { at_ms, .. } => step("booked", *at_ms),
+        shipment::Event::Booked { at_ms, .. } => step(STEP_STATES[0], *at_ms),
         shipment::Event::PickedUp(pickup) => Step {
             quantity: Some(pickup.quantity),
             pallets: pickup.pallets,
-            ..step("picked up", pickup.at_ms)
+            ..step(STEP_STATES[1], pickup.at_ms)
         },
         shipment::Event::BorderCrossed(crossing) => {
-            Step { country: Some(crossing.country), ..step("in transit", crossing.at_ms) }
+            Step { country: Some(crossing.country), ..step(STEP_STATES[2], crossing.at_ms) }
         }
         shipment::Event::Delivered(delivery) => Step {
             quantity: Some(delivery.received),
             pallets: delivery.pallets,
             note: delivery.refusal_reason.clone().unwrap_or_default(),
-            ..step("delivered", delivery.at_ms)
+            ..step(STEP_STATES[3], delivery.at_ms)
         },
-        shipment::Event::Closed { at_ms, .. } => step("closed", *at_ms),
+        shipment::Event::Closed { at_ms, .. } => step(STEP_STATES[4], *at_ms),
     }
 }

@@ -12,7 +12,7 @@ use symbiose_listings_contract::listing::{Delivery, Listing, Side};
 use uuid::Uuid;
 
 /// The matching view of one open listing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub id: Uuid,
     /// The organization that published it.

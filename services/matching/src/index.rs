@@ -69,14 +69,48 @@ pub struct Match {
     pub score: Score,
 }
 
-/// The open candidates of both sides, and the permits of their owners.
-#[derive(Debug, Default)]
+/// The open candidates of both sides, and the permits of their owners. In a snapshot it is
+/// its candidates and permits; restoring builds the partitions again.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(from = "SavedIndex")]
 pub struct MatchIndex {
     slab: Vec<Option<Candidate>>,
     free: Vec<usize>,
     slots: HashMap<Uuid, usize>,
     groups: HashMap<GroupKey, HashMap<Option<WasteCode>, Partition>>,
     permits: HashMap<Uuid, Vec<Permit>>,
+}
+
+/// A [`MatchIndex`] as a snapshot holds it: its candidates in the order of their slots, and
+/// the permits.
+#[derive(serde::Deserialize)]
+struct SavedIndex {
+    candidates: Vec<Candidate>,
+    permits: HashMap<Uuid, Vec<Permit>>,
+}
+
+impl serde::Serialize for MatchIndex {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct SavedRef<'a> {
+            candidates: Vec<&'a Candidate>,
+            permits: &'a HashMap<Uuid, Vec<Permit>>,
+        }
+        SavedRef { candidates: self.slab.iter().flatten().collect(), permits: &self.permits }.serialize(serializer)
+    }
+}
+
+impl From<SavedIndex> for MatchIndex {
+    fn from(saved: SavedIndex) -> MatchIndex {
+        let mut index = MatchIndex::default();
+        for (organization, permits) in saved.permits {
+            index.set_permits(organization, permits);
+        }
+        for candidate in saved.candidates {
+            index.upsert(candidate);
+        }
+        index
+    }
 }
 
 /// The candidates of one side, family, unit and currency: only the other side's group of the

@@ -15,8 +15,8 @@ use symbiose_eventstore::{EventStore, Position, StreamName};
 use symbiose_kit::ApiError;
 use symbiose_listings_contract::listing::Side;
 use symbiose_shell::{
-    Actor, Decision, EventIds, Executed, Followed, Loaded, Outcome, RejectionKind, Shell, load, now_ms,
-    rejected,
+    Actor, Decision, EventIds, Executed, Followed, Loaded, Outcome, RejectionKind, Shell, Snapshots, load,
+    now_ms, rejected,
 };
 use uuid::Uuid;
 
@@ -79,10 +79,10 @@ impl<S, R> std::fmt::Debug for Matchmaker<S, R> {
 }
 
 impl<S: EventStore, R: Reservations> Matchmaker<S, R> {
-    /// The matchmaker over `store`, with its view fed by a task that follows the log from the
-    /// first event for as long as the store is open.
-    pub fn start(store: S, reservations: R) -> Arc<Matchmaker<S, R>> {
-        let view = Followed::start(store.clone(), "matching view");
+    /// The matchmaker over `store`, with its view fed by a task that follows the log from its
+    /// snapshot (saved as `snapshots` says) for as long as the store is open.
+    pub fn start(store: S, reservations: R, snapshots: Snapshots) -> Arc<Matchmaker<S, R>> {
+        let view = Followed::start_snapshotted(store.clone(), "matching view", View::default(), snapshots);
         Arc::new(Matchmaker { shell: Shell::new(store, EventIds::Versioned), reservations, view })
     }
 

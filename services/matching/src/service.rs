@@ -13,7 +13,7 @@ use symbiose_kit::ServerConfig;
 use symbiose_kit::auth::Authenticator;
 use symbiose_kit::backoff::Backoff;
 use symbiose_proto::matching::v1::matching_service_server::MatchingServiceServer;
-use symbiose_shell::reaction_failed;
+use symbiose_shell::{Snapshots, reaction_failed};
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use uuid::Uuid;
@@ -77,15 +77,16 @@ impl<S: EventStore, R: Reservations> Handler for Proposer<S, R> {
 /// The task that runs the proposer: it ends when told to, or when its feed fails.
 pub type Proposing = JoinHandle<Result<(), FeedError>>;
 
-/// Starts the matchmaker over `store` (its view follows the log from the first event) and its
+/// Starts the matchmaker over `store` (its view follows the log from its snapshot) and its
 /// reactors ([`react`]), until `shutdown`.
 pub fn start<S: EventStore, R: Reservations>(
     checkpoint_dir: PathBuf,
     store: S,
     reservations: R,
+    snapshots: Snapshots,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<Matchmaker<S, R>>, Proposing), FeedError> {
-    let matchmaker = Matchmaker::start(store.clone(), reservations);
+    let matchmaker = Matchmaker::start(store.clone(), reservations, snapshots);
     let task = react(matchmaker.clone(), checkpoint_dir, store, shutdown)?;
     Ok((matchmaker, task))
 }

@@ -1,7 +1,7 @@
 //! The matching service's own read model, fed by the log: every listing's state (folded with
 //! the listing aggregate's `evolve`) and the open ones in the [`MatchIndex`], the permits of
-//! each organization, and the proposals and deals by party for the queries. Rebuilt from the
-//! first event at every start; never written to by commands.
+//! each organization, and the proposals and deals by party for the queries. Restored from its
+//! snapshot (or rebuilt from the first event) at start; never written to by commands.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -29,14 +29,14 @@ const SHIPMENT_PICKED_UP: &str = "symbiose.logistics.v1.ShipmentPickedUp";
 
 /// An aggregate as the view holds it: its state, its version and the position of its first
 /// event (the order of the lists, newest first).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Held<T> {
     pub value: T,
     pub version: u64,
     pub first_position: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct View {
     listings: HashMap<Uuid, ListingState>,
     published_at: HashMap<Uuid, u64>,
@@ -58,7 +58,7 @@ pub struct View {
 }
 
 /// A flow matching left half-way (the listings service away, a crash), to be finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Unfinished {
     /// Every party accepted the proposal: reserve, then conclude or close it.
     Conclude(Uuid),
@@ -66,6 +66,19 @@ pub enum Unfinished {
     Agree(Uuid),
     /// The deal was cancelled: release its reservation of the offer or the request.
     Release { listing: Uuid, deal: Uuid },
+}
+
+impl symbiose_shell::Snapshot for View {
+    const NAME: &'static str = "matching.view";
+
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        symbiose_shell::snapshot::encode(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        *self = symbiose_shell::snapshot::decode(bytes)?;
+        Ok(())
+    }
 }
 
 impl symbiose_shell::View for View {

@@ -69,7 +69,7 @@ pub fn format_number(prefix: &str, year: i32, number: u32) -> String {
 }
 
 /// A day of the proleptic Gregorian calendar: the date printed on an invoice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct CalendarDate {
     year: i32,
     month: u8,
@@ -148,7 +148,7 @@ impl fmt::Display for CalendarDate {
 }
 
 /// An invoice number given, in its sequence.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Issued {
     pub invoice_id: Uuid,
     pub deal_id: Uuid,
@@ -159,7 +159,7 @@ pub struct Issued {
 }
 
 /// One issuer's invoice numbers of one year.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InvoiceSequence {
     pub issuer: Uuid,
     pub year: i32,
@@ -183,7 +183,7 @@ impl InvoiceSequence {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum SequenceState {
     #[default]
     Absent,
@@ -199,7 +199,7 @@ impl SequenceState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// Gives `invoice_id` the next number of `issuer`'s sequence of `year`.
     Issue {
@@ -213,12 +213,12 @@ pub enum Command {
 }
 
 /// What the shell passes in.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Context {
     pub now_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     Issued { issuer: Uuid, year: i32, prefix: String, issued: Issued, at_ms: i64 },
 }
@@ -330,7 +330,7 @@ pub fn evolve(state: SequenceState, event: &Event) -> SequenceState {
 }
 
 /// Who invoices whom for a deal, and at which unit price.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Roles {
     pub issuer: Uuid,
     pub customer: Uuid,
@@ -361,7 +361,7 @@ pub fn roles(deal: &Deal) -> Roles {
 }
 
 /// A party as printed on an invoice.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartyDetails {
     pub organization: Uuid,
     pub name: String,
@@ -374,7 +374,7 @@ pub struct PartyDetails {
 }
 
 /// A line as asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LineInput {
     pub description: String,
     pub quantity: Quantity,
@@ -386,7 +386,7 @@ pub struct LineInput {
 pub use symbiose_settlement_contract::invoice::InvoiceLine;
 
 /// What `Invoice::new` is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Draft {
     /// The formatted number the sequence gave.
     pub number: String,
@@ -399,7 +399,7 @@ pub struct Draft {
     pub regime: Regime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Invoice {
     pub number: String,
     pub issue_date: CalendarDate,

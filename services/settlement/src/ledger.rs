@@ -60,7 +60,7 @@ pub use symbiose_settlement_contract::ledger::{
     AccountId, AccountKeyError, AccountKind, Event, Transfer, TransferCode,
 };
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// Moves the amount at once.
     Transfer(Transfer),
@@ -73,7 +73,7 @@ pub enum Command {
 }
 
 /// What the shell passes in.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Context {
     pub now_ms: i64,
 }
@@ -133,7 +133,7 @@ impl Rejection {
 }
 
 /// The balances of one account, in minor units of the ledger's currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Balances {
     /// Credits minus debits of the posted movements.
     pub posted_minor: i64,
@@ -151,7 +151,7 @@ impl Balances {
 }
 
 /// Where a pending transfer stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PendingStatus {
     Pending,
     Posted { amount: Money },
@@ -159,14 +159,14 @@ pub enum PendingStatus {
 }
 
 /// A transfer the ledger has applied, by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Applied {
     Immediate(Transfer),
     TwoPhase { transfer: Transfer, status: PendingStatus },
 }
 
 /// One line of an account's statement: a posted movement and the balance after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Line {
     /// The line's place in the account's statement, from 0: a page token for the shell.
     pub index: usize,
@@ -183,7 +183,7 @@ pub struct Line {
 }
 
 /// A posted movement in the journal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Movement {
     transfer_id: Uuid,
     debit: AccountId,
@@ -195,7 +195,7 @@ struct Movement {
 }
 
 /// The state of one currency's ledger, folded from its events.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ledger {
     currency: Currency,
     balances: BTreeMap<AccountId, Balances>,

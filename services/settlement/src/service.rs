@@ -14,7 +14,7 @@ use symbiose_kit::ServerConfig;
 use symbiose_kit::auth::Authenticator;
 use symbiose_matching_contract::deal;
 use symbiose_proto::settlement::v1::settlement_service_server::SettlementServiceServer;
-use symbiose_shell::reaction_failed;
+use symbiose_shell::{Snapshots, reaction_failed};
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use uuid::Uuid;
@@ -109,7 +109,8 @@ pub fn start<S: EventStore>(
     store: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<Treasury<S>>, Settling), FeedError> {
-    let treasury = Treasury::start(store.clone(), config.platform_fee_bp);
+    let treasury =
+        Treasury::start(store.clone(), config.platform_fee_bp, Snapshots::every(config.view_snapshot_events));
     let task = react(treasury.clone(), checkpoint_dir, store, shutdown)?;
     Ok((treasury, task))
 }

@@ -16,7 +16,9 @@ use symbiose_eventstore::{EventStore, Position, RecordedEvent};
 use symbiose_kit::ApiError;
 use symbiose_listings_contract::organization::Organization;
 use symbiose_matching_contract::deal::{Deal, DealStatus};
-use symbiose_shell::{Actor, Decision, EventIds, Followed, Loaded, Outcome, Shell, load, now_ms, rejected};
+use symbiose_shell::{
+    Actor, Decision, EventIds, Followed, Loaded, Outcome, Shell, Snapshots, load, now_ms, rejected,
+};
 use uuid::Uuid;
 
 use crate::codec::{self, EscrowEvent, StoredInvoice};
@@ -59,9 +61,10 @@ impl<S> std::fmt::Debug for Treasury<S> {
 }
 
 impl<S: EventStore> Treasury<S> {
-    /// The settlement shell over `store`, charging `fee_rate_bp` on each deal's net amount.
-    pub fn start(store: S, fee_rate_bp: u32) -> Arc<Treasury<S>> {
-        let view = Followed::start(store.clone(), "settlement view");
+    /// The settlement shell over `store`, charging `fee_rate_bp` on each deal's net amount; its
+    /// view follows the log from its snapshot (saved as `snapshots` says).
+    pub fn start(store: S, fee_rate_bp: u32, snapshots: Snapshots) -> Arc<Treasury<S>> {
+        let view = Followed::start_snapshotted(store.clone(), "settlement view", View::default(), snapshots);
         Arc::new(Treasury { shell: Shell::new(store, EventIds::Versioned), view, fee_rate_bp })
     }
 

@@ -50,7 +50,7 @@ use symbiose_domain::{Country, Identifier, Money, MoneyError};
 pub const BASIS_POINTS_PER_WHOLE: i64 = 10_000;
 
 /// A standard VAT rate, with where it comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rate {
     pub country: Country,
     /// In basis points: 2000 is 20 %.
@@ -105,7 +105,7 @@ pub use symbiose_settlement_contract::vat::{
 };
 
 /// What is supplied: the material itself, or a service (taking it, for a gate fee).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Supply {
     Goods,
     Service,
@@ -113,7 +113,7 @@ pub enum Supply {
 
 /// A party to a supply, for VAT: where it is established and its VAT number, if any. A VAT
 /// number is one of its country.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Party {
     country: Country,
     vat_number: Option<Identifier>,

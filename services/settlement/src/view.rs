@@ -22,7 +22,7 @@ const ORGANIZATION_CATEGORY: &str = "organization";
 const DEAL_CATEGORY: &str = "deal";
 
 /// The escrow of a deal as the view follows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Escrow {
     Held {
         fee_rate_bp: u32,
@@ -41,7 +41,7 @@ pub enum Escrow {
     Cancelled,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct View {
     organizations: HashMap<Uuid, Organization>,
     deals: HashMap<Uuid, Deal>,
@@ -56,6 +56,19 @@ pub struct View {
     invoices: HashMap<Uuid, StoredInvoice>,
     /// (organization, issue position, invoice) for the issuer and the customer of each.
     invoices_by_party: BTreeSet<(Uuid, u64, Uuid)>,
+}
+
+impl symbiose_shell::Snapshot for View {
+    const NAME: &'static str = "settlement.view";
+
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        symbiose_shell::snapshot::encode(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        *self = symbiose_shell::snapshot::decode(bytes)?;
+        Ok(())
+    }
 }
 
 impl symbiose_shell::View for View {

@@ -20,7 +20,7 @@ use symbiose_feed::FeedError;
 use symbiose_kit::auth::{Revocations, Security};
 use symbiose_kit::config::{LISTINGS_URL, NATS_URL, SETTLEMENT_URL};
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
-use symbiose_shell::{Followed, View};
+use symbiose_shell::{Followed, Snapshot, Snapshots, View};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Endpoint;
@@ -56,7 +56,8 @@ pub async fn run_matching(
     let reservations = symbiose_matching::RemoteReservations::new(channel, alone.security.authority.clone());
     alone
         .run(&["listings", "logistics"], shutdown, |services, config, store, security| {
-            let matchmaker = symbiose_matching::Matchmaker::start(store.clone(), reservations);
+            let snapshots = Snapshots::every(config.view_snapshot_events);
+            let matchmaker = symbiose_matching::Matchmaker::start(store.clone(), reservations, snapshots);
             services.add(symbiose_matching::service(
                 config,
                 matchmaker.clone(),
@@ -106,8 +107,12 @@ pub async fn run_logistics(
     });
     alone
         .run(&["listings", "matching", "settlement"], shutdown, |services, config, store, security| {
-            let desk =
-                symbiose_logistics::Logistics::start(store.clone(), std::sync::Arc::new(payments), contacts);
+            let desk = symbiose_logistics::Logistics::start(
+                store.clone(),
+                std::sync::Arc::new(payments),
+                contacts,
+                Snapshots::every(config.view_snapshot_events),
+            );
             services.add(symbiose_logistics::service(config, desk.clone(), security.authenticator.clone()));
             let checkpoints = config.data_dir.join(FEED_DIR);
             Ok(Box::new(move |stopped| {
@@ -126,7 +131,11 @@ pub async fn run_settlement(
     let alone = Alone::open(config, listeners, "settlement").await?;
     alone
         .run(&["listings", "matching", "logistics"], shutdown, |services, config, store, security| {
-            let treasury = symbiose_settlement::Treasury::start(store.clone(), config.platform_fee_bp);
+            let treasury = symbiose_settlement::Treasury::start(
+                store.clone(),
+                config.platform_fee_bp,
+                Snapshots::every(config.view_snapshot_events),
+            );
             services.add(symbiose_settlement::service(
                 config,
                 treasury.clone(),
@@ -200,10 +209,11 @@ impl Alone {
     ) -> anyhow::Result<()> {
         let Alone { context, config, listeners, store, security, nats } = self;
         // The tokens revoked before this start are known before anyone is answered.
-        let revoked: Followed<RevokedTokens> = Followed::start_with(
+        let revoked: Followed<RevokedTokens> = Followed::start_snapshotted(
             store.clone(),
             "revoked tokens",
             RevokedTokens(security.revocations.clone()),
+            Snapshots::every(config.view_snapshot_events),
         );
         if let Err(error) = catch_up(&store, &revoked).await {
             store.close().await;
@@ -375,5 +385,21 @@ impl View for RevokedTokens {
         if let Some(token_id) = symbiose_listings_contract::revoked_token(recorded) {
             self.0.revoke(token_id);
         }
+    }
+}
+
+impl Snapshot for RevokedTokens {
+    const NAME: &'static str = "revoked-tokens";
+
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        symbiose_shell::snapshot::encode(&self.0.revoked_ids())
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let revoked: Vec<uuid::Uuid> = symbiose_shell::snapshot::decode(bytes)?;
+        for token_id in revoked {
+            self.0.revoke(token_id);
+        }
+        Ok(())
     }
 }

@@ -32,6 +32,7 @@ use symbiose_eventstore::{AnyStore, EventStore as _};
 use symbiose_kit::auth::Security;
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_matching::ListingsReservations;
+use symbiose_shell::Snapshots;
 use tokio::sync::oneshot;
 use tonic::service::interceptor::InterceptedService;
 
@@ -106,9 +107,10 @@ impl Standalone {
             symbiose_listings::add_services(&mut services, &config, store.clone(), vault, &security).await?;
         // Matching reserves through the listings service's own handler, as the platform's service.
         let reservations = ListingsReservations::new(symbiose_listings::ListingApi::new(market.clone()));
-        let matchmaker = symbiose_matching::Matchmaker::start(store.clone(), reservations);
+        let snapshots = Snapshots::every(config.view_snapshot_events);
+        let matchmaker = symbiose_matching::Matchmaker::start(store.clone(), reservations, snapshots);
         services.add(symbiose_matching::service(&config, matchmaker.clone(), security.authenticator.clone()));
-        let treasury = symbiose_settlement::Treasury::start(store.clone(), config.platform_fee_bp);
+        let treasury = symbiose_settlement::Treasury::start(store.clone(), config.platform_fee_bp, snapshots);
         // Logistics has pallets paid for through settlement's own handler, as the platform's service.
         let payments = symbiose_logistics::SettlementPayments::new(symbiose_settlement::SettlementApi::new(
             treasury.clone(),
@@ -122,6 +124,7 @@ impl Standalone {
             store.clone(),
             std::sync::Arc::new(payments),
             Some(std::sync::Arc::new(contacts)),
+            snapshots,
         );
         services.add(symbiose_logistics::service(&config, desk.clone(), security.authenticator.clone()));
         let (stop_catalog, catalog_stopped) = oneshot::channel::<()>();

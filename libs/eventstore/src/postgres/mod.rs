@@ -38,7 +38,8 @@ use uuid::Uuid;
 use self::writer::{Operation, Request, Writer};
 use crate::model::{
     APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EventData, ExpectedVersion, Position,
-    READ_EVENTS_MAX, RecordedEvent, STREAM_END, StoreError, StreamInfo, StreamName, check_checkpoint,
+    READ_EVENTS_MAX, RecordedEvent, STREAM_END, Snapshot, StoreError, StreamInfo, StreamName, check_checkpoint,
+    check_snapshot,
 };
 
 /// Connections the store reads through by default (each pipelines many queries).
@@ -416,6 +417,43 @@ impl crate::EventStore for PostgresStore {
             )
             .await
             .map_err(|error| pg_error("saving a checkpoint", &error))?;
+        Ok(())
+    }
+
+    fn keeps_snapshots(&self) -> bool {
+        true
+    }
+
+    async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
+        check_snapshot(name, &[])?;
+        self.check_open()?;
+        let client = self.inner.pool.client().await?;
+        let row = client
+            .query_opt("SELECT position, body FROM symbiose_snapshots WHERE name = $1", &[&name])
+            .await
+            .map_err(|error| pg_error("reading a snapshot", &error))?;
+        Ok(row.map(|row| Snapshot {
+            position: Position::from_u64(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)),
+            body: Bytes::from(row.get::<_, Vec<u8>>(1)),
+        }))
+    }
+
+    /// One statement, so one transaction: the old snapshot or the new one, durable at commit.
+    async fn save_snapshot(&self, name: &str, snapshot: Snapshot) -> Result<(), StoreError> {
+        check_snapshot(name, &snapshot.body)?;
+        self.check_open()?;
+        let position = i64::try_from(snapshot.position.as_u64())
+            .map_err(|_| StoreError::InvalidInput(format!("snapshot {name}: position out of range")))?;
+        let client = self.inner.pool.client().await?;
+        client
+            .execute(
+                "INSERT INTO symbiose_snapshots (name, position, body) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position, body = excluded.body, \
+                   saved_at = now()",
+                &[&name, &position, &&snapshot.body[..]],
+            )
+            .await
+            .map_err(|error| pg_error("saving a snapshot", &error))?;
         Ok(())
     }
 

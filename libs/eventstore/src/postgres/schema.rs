@@ -90,6 +90,21 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     );
     ",
     ),
+    (
+        4,
+        "read models' snapshots",
+        "
+    -- A read model's state after the event at `position`, as the read model encoded it, so a
+    -- replica catches up from there instead of from the first event. Only a cache: dropping a
+    -- row makes the next start replay the log.
+    CREATE TABLE symbiose_snapshots (
+        name text PRIMARY KEY,
+        position bigint NOT NULL CHECK (position >= 0),
+        body bytea NOT NULL,
+        saved_at timestamptz NOT NULL DEFAULT now()
+    );
+    ",
+    ),
 ];
 
 /// The schema version this code reads and writes.

@@ -7,6 +7,7 @@ mod demo;
 mod listings_alone;
 mod readme;
 mod replicas;
+mod snapshots;
 mod store;
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -688,64 +689,101 @@ fn a_cross_border_pallet_deal_through_the_cli() {
     assert!(!text.contains("agreed"), "no deal agreed again: {text}");
 }
 
+/// What the shipment walk-through leaves behind: its members' tokens and ids, the listings, the
+/// deal and the shipment.
+struct Shipped {
+    producer: String,
+    buyer: String,
+    buyer_id: String,
+    buyer_site: String,
+    carrier: String,
+    carrier_id: String,
+    offer: String,
+    request: String,
+    deal: String,
+    shipment: String,
+}
+
+impl ServerProcess {
+    /// The README's walk-through up to the receiver's acceptance: two members and a carrier, the
+    /// buyer's deposit, an offer and a request, the proposal both accept, the carrier's quote,
+    /// the booking, pickup, border and delivery, and the acceptance that closes the shipment.
+    fn ship_pallets_across_the_border(&self) -> Shipped {
+        let server = self;
+        let (producer, producer_site, _) = server.member(
+            "Palettes de l'Est SAS",
+            "FR",
+            "73282932000074",
+            "producer",
+            ("Strasbourg", "48.5734", "7.7521"),
+        );
+        let (buyer, buyer_site, buyer_id) = server.member(
+            "Kehler Palettenservice GmbH",
+            "DE",
+            "DE136695976",
+            "buyer",
+            ("Kehl", "48.5724", "7.8154"),
+        );
+        // A carrier with no site of its own: its depot is its address.
+        let (carrier, carrier_id) = server.carrier();
+        let profile = server.as_member(&carrier, CARRIER_PROFILE);
+        assert!(profile.status.success(), "{}", stderr(&profile));
+        assert!(stdout(&profile).starts_with("carrier profile registered"), "{}", stdout(&profile));
+
+        let deposit = server.cli(&["money", "deposit", "--organization", &buyer_id, "--amount", "500.00"]);
+        assert!(stdout(&deposit).contains("available 500.00 EUR"), "{}", stdout(&deposit));
+        let offer = server.publish_pallets(&producer, "offer", &producer_site, "3.50");
+        let request = server.publish_pallets(&buyer, "request", &buyer_site, "4.00");
+        let proposal = server.poll(&buyer, &["proposal", "list"], "proposal ");
+        let seller_accepts = server.as_member(&producer, &["proposal", "accept", &proposal]);
+        assert!(
+            stdout(&seller_accepts).contains(&format!("proposal {proposal}  open")),
+            "{}{}",
+            stdout(&seller_accepts),
+            stderr(&seller_accepts)
+        );
+        let accepted = server.as_member(&buyer, &["proposal", "accept", &proposal]);
+        let deal = first_line_word(&accepted, "deal ").expect("a deal");
+
+        // By hand: 6.057 km by road, 1 t: 1.80 x 6.057 + 15.00 = 25.90, under the minimum: 90.00 EUR.
+        let quote = server.poll(&buyer, &["quote", "list", &deal], "quote ");
+        let quotes = server.as_member(&buyer, &["quote", "list", &deal]);
+        assert!(
+            stdout(&quotes).contains("90.00 EUR") && stdout(&quotes).contains("6.1 km by road"),
+            "{}",
+            stdout(&quotes)
+        );
+        let booked = server.as_member(&buyer, &["shipment", "book", &deal, "--quote", &quote]);
+        assert!(booked.status.success(), "{}", stderr(&booked));
+        let shipment = first_line_word(&booked, "shipment ").expect("a shipment");
+        server.carry_pallets(&carrier, &shipment);
+        let closed = server.as_member(&buyer, &["shipment", "accept", &shipment]);
+        let text = stdout(&closed);
+        assert!(
+            text.contains("closed") && text.contains("into germany") && text.contains("two with broken boards"),
+            "{text}"
+        );
+        Shipped {
+            producer,
+            buyer,
+            buyer_id,
+            buyer_site,
+            carrier,
+            carrier_id,
+            offer,
+            request,
+            deal,
+            shipment,
+        }
+    }
+}
+
 /// The README's walk-through goes on: a carrier quotes, the buyer books, the carrier reports
 /// pickup, border and delivery, the receiver accepts; pallet balances and Annex VII.
 #[test]
 fn a_cross_border_shipment_through_the_cli() {
     let server = ServerProcess::start();
-    let (producer, producer_site, _) = server.member(
-        "Palettes de l'Est SAS",
-        "FR",
-        "73282932000074",
-        "producer",
-        ("Strasbourg", "48.5734", "7.7521"),
-    );
-    let (buyer, buyer_site, buyer_id) = server.member(
-        "Kehler Palettenservice GmbH",
-        "DE",
-        "DE136695976",
-        "buyer",
-        ("Kehl", "48.5724", "7.8154"),
-    );
-    // A carrier with no site of its own: its depot is its address.
-    let (carrier, carrier_id) = server.carrier();
-    let profile = server.as_member(&carrier, CARRIER_PROFILE);
-    assert!(profile.status.success(), "{}", stderr(&profile));
-    assert!(stdout(&profile).starts_with("carrier profile registered"), "{}", stdout(&profile));
-
-    let deposit = server.cli(&["money", "deposit", "--organization", &buyer_id, "--amount", "500.00"]);
-    assert!(stdout(&deposit).contains("available 500.00 EUR"), "{}", stdout(&deposit));
-    server.publish_pallets(&producer, "offer", &producer_site, "3.50");
-    server.publish_pallets(&buyer, "request", &buyer_site, "4.00");
-    let proposal = server.poll(&buyer, &["proposal", "list"], "proposal ");
-    let seller_accepts = server.as_member(&producer, &["proposal", "accept", &proposal]);
-    assert!(
-        stdout(&seller_accepts).contains(&format!("proposal {proposal}  open")),
-        "{}{}",
-        stdout(&seller_accepts),
-        stderr(&seller_accepts)
-    );
-    let accepted = server.as_member(&buyer, &["proposal", "accept", &proposal]);
-    let deal = first_line_word(&accepted, "deal ").expect("a deal");
-
-    // By hand: 6.057 km by road, 1 t: 1.80 x 6.057 + 15.00 = 25.90, under the minimum: 90.00 EUR.
-    let quote = server.poll(&buyer, &["quote", "list", &deal], "quote ");
-    let quotes = server.as_member(&buyer, &["quote", "list", &deal]);
-    assert!(
-        stdout(&quotes).contains("90.00 EUR") && stdout(&quotes).contains("6.1 km by road"),
-        "{}",
-        stdout(&quotes)
-    );
-    let booked = server.as_member(&buyer, &["shipment", "book", &deal, "--quote", &quote]);
-    assert!(booked.status.success(), "{}", stderr(&booked));
-    let shipment = first_line_word(&booked, "shipment ").expect("a shipment");
-    server.carry_pallets(&carrier, &shipment);
-    let closed = server.as_member(&buyer, &["shipment", "accept", &shipment]);
-    let text = stdout(&closed);
-    assert!(
-        text.contains("closed") && text.contains("into germany") && text.contains("two with broken boards"),
-        "{text}"
-    );
+    let Shipped { producer, buyer, carrier_id, deal, shipment, .. } = server.ship_pallets_across_the_border();
     // The escrow paid the producer for the 38 pallets accepted, and the producer invoiced them.
     let transfers = server.as_member(&buyer, &["money", "transfers", &deal]);
     let text = stdout(&transfers);
