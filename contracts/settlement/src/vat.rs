@@ -81,7 +81,9 @@ enum SavedRegime {
 impl From<Regime> for SavedRegime {
     fn from(regime: Regime) -> SavedRegime {
         match regime {
-            Regime::DomesticStandard { country, rate_bp } => SavedRegime::DomesticStandard { country, rate_bp },
+            Regime::DomesticStandard { country, rate_bp } => {
+                SavedRegime::DomesticStandard { country, rate_bp }
+            }
             Regime::DomesticReverseCharge { country, mention } => {
                 SavedRegime::DomesticReverseCharge { country, mention: mention.to_owned() }
             }
@@ -112,13 +114,17 @@ impl TryFrom<SavedRegime> for Regime {
                 .ok_or_else(|| format!("unknown VAT mention {mention:?}"))
         };
         Ok(match saved {
-            SavedRegime::DomesticStandard { country, rate_bp } => Regime::DomesticStandard { country, rate_bp },
+            SavedRegime::DomesticStandard { country, rate_bp } => {
+                Regime::DomesticStandard { country, rate_bp }
+            }
             SavedRegime::DomesticReverseCharge { country, mention } => {
                 Regime::DomesticReverseCharge { country, mention: known(mention)? }
             }
             SavedRegime::IntraEuExempt { mention } => Regime::IntraEuExempt { mention: known(mention)? },
             SavedRegime::Export { mention } => Regime::Export { mention: known(mention)? },
-            SavedRegime::ServiceReverseCharge { mention } => Regime::ServiceReverseCharge { mention: known(mention)? },
+            SavedRegime::ServiceReverseCharge { mention } => {
+                Regime::ServiceReverseCharge { mention: known(mention)? }
+            }
         })
     }
 }

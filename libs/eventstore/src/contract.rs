@@ -457,7 +457,8 @@ pub async fn keeps_snapshots_or_says_it_does_not<S: EventStore>(store: &S) {
     );
     assert_eq!(store.load_snapshot("matching.view").await.expect("load"), kept(first));
     for bad in ["", "../escape", "a b", "slash/name"] {
-        let refused = store.save_snapshot(bad, Snapshot { position: Position::START, body: Bytes::new() }).await;
+        let refused =
+            store.save_snapshot(bad, Snapshot { position: Position::START, body: Bytes::new() }).await;
         assert!(matches!(refused, Err(StoreError::InvalidInput(_))), "name {bad:?}: {refused:?}");
         let refused = store.load_snapshot(bad).await;
         assert!(matches!(refused, Err(StoreError::InvalidInput(_))), "name {bad:?}: {refused:?}");

@@ -32,8 +32,8 @@ pub use any::AnyStore;
 pub use model::{
     APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, CHECKPOINT_BYTES_MAX, CHECKPOINT_NAME_BYTES_MAX,
     Direction, EVENT_METADATA_BYTES_MAX, EVENT_PAYLOAD_BYTES_MAX, EVENT_TYPE_BYTES_MAX, EventData,
-    ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, SNAPSHOT_BYTES_MAX, STREAM_END, STREAM_NAME_BYTES_MAX, Snapshot,
-    StoreError, StreamInfo, StreamName, check_checkpoint, check_snapshot,
+    ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, SNAPSHOT_BYTES_MAX, STREAM_END,
+    STREAM_NAME_BYTES_MAX, Snapshot, StoreError, StreamInfo, StreamName, check_checkpoint, check_snapshot,
 };
 pub use subscription::{SUBSCRIPTION_PAGE_EVENTS, Subscription};
 

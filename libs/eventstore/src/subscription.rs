@@ -2,9 +2,11 @@
 
 use std::collections::VecDeque;
 
-use crate::{EventStore, Position, RecordedEvent, StoreError};
+use crate::{EventStore, Position, READ_EVENTS_MAX, RecordedEvent, StoreError};
 
-/// Events a subscription reads from the store at once: the most it ever holds.
+/// Events a subscription reads from the store at once when it follows the head; while it
+/// catches up, each full page doubles the next, up to [`READ_EVENTS_MAX`] (the most it ever
+/// holds), so a long log is read in few queries.
 pub const SUBSCRIPTION_PAGE_EVENTS: usize = 512;
 
 /// Every event of the log from a position on, in order, each once.
@@ -18,11 +20,18 @@ pub struct Subscription<S> {
     store: S,
     next_position: Position,
     page: VecDeque<RecordedEvent>,
+    /// Events the next read asks for.
+    page_events: usize,
 }
 
 impl<S: EventStore> Subscription<S> {
     pub fn new(store: S, from_position: Position) -> Subscription<S> {
-        Subscription { store, next_position: from_position, page: VecDeque::new() }
+        Subscription {
+            store,
+            next_position: from_position,
+            page: VecDeque::new(),
+            page_events: SUBSCRIPTION_PAGE_EVENTS,
+        }
     }
 
     /// The next event, waiting for one if the subscription has caught up.
@@ -31,7 +40,12 @@ impl<S: EventStore> Subscription<S> {
             if let Some(event) = self.page.pop_front() {
                 return Ok(event);
             }
-            let events = self.store.read_all(self.next_position, SUBSCRIPTION_PAGE_EVENTS).await?;
+            let events = self.store.read_all(self.next_position, self.page_events).await?;
+            self.page_events = if events.len() >= self.page_events {
+                (self.page_events * 2).min(READ_EVENTS_MAX)
+            } else {
+                SUBSCRIPTION_PAGE_EVENTS
+            };
             match events.last() {
                 Some(last) => {
                     self.next_position = last.position.after();

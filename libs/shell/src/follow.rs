@@ -200,6 +200,7 @@ async fn follow<S: EventStore, V: View>(
     snapshotting: Option<Snapshotting<V>>,
     started: Arc<OnceLock<Option<Position>>>,
 ) {
+    let began = Instant::now();
     let mut next = Position::START;
     let mut restored = None;
     if let Some(snapshotting) = &snapshotting
@@ -210,12 +211,20 @@ async fn follow<S: EventStore, V: View>(
         applied.send_replace(Some(position));
     }
     let _ = started.set(restored);
+    // The log as it stood at start: once the view reaches it, it says how long that took.
+    let start_head = store.head();
+    let mut caught_up = false;
+    let mut replayed = 0_u64;
     let mut since_snapshot = 0_u64;
     let mut last_saved: Option<Instant> = None;
     let mut saving: Option<tokio::task::JoinHandle<()>> = None;
     let mut failures = 0_u32;
     let mut subscription = store.subscribe_all(next);
     loop {
+        if !caught_up && next >= start_head {
+            caught_up = true;
+            tracing::info!(view = name, position = %next, from_snapshot = restored.is_some(), replayed, elapsed_ms = began.elapsed().as_millis() as u64, "a view caught up with the log");
+        }
         let recorded = match subscription.next().await {
             Ok(recorded) => recorded,
             Err(StoreError::Closed) => return,
@@ -240,6 +249,7 @@ async fn follow<S: EventStore, V: View>(
             tracing::error!(view = name, position = %recorded.position, stream = %recorded.stream, "a view could not apply an event: skipped");
         }
         next = recorded.position.after();
+        replayed += 1;
         applied.send_replace(Some(recorded.position));
         let Some(snapshotting) = &snapshotting else { continue };
         since_snapshot += 1;
@@ -342,9 +352,13 @@ async fn take_snapshot<S: EventStore, V: View>(
         let bytes = body.len();
         let snapshot = Stored { position, body: bytes::Bytes::from(body) };
         match store.save_snapshot(snapshot_name, snapshot).await {
-            Ok(()) => tracing::info!(view = name, %position, bytes, encode_ms, elapsed_ms = started.elapsed().as_millis() as u64, "a view saved its snapshot"),
+            Ok(()) => {
+                tracing::info!(view = name, %position, bytes, encode_ms, elapsed_ms = started.elapsed().as_millis() as u64, "a view saved its snapshot")
+            }
             Err(StoreError::Closed) => {}
-            Err(error) => tracing::warn!(%error, view = name, %position, "a view's snapshot could not be saved"),
+            Err(error) => {
+                tracing::warn!(%error, view = name, %position, "a view's snapshot could not be saved")
+            }
         }
     }))
 }
@@ -417,7 +431,8 @@ mod tests {
             Followed::start_snapshotted(store.clone(), "payloads", Payloads::default(), EVERY_FOUR);
         caught_up(&restarted, &store).await;
         assert_eq!(restarted.started_from(), Some(Some(saved)), "from the snapshot");
-        let replayed = Followed::start_snapshotted(store.clone(), "payloads", Payloads::default(), Snapshots::OFF);
+        let replayed =
+            Followed::start_snapshotted(store.clone(), "payloads", Payloads::default(), Snapshots::OFF);
         caught_up(&replayed, &store).await;
         assert_eq!(replayed.started_from(), Some(None), "snapshots off: from the first event");
         assert_eq!(*restarted.read(), *replayed.read(), "the same state either way");
@@ -450,8 +465,12 @@ mod tests {
         ] {
             let stored = Stored { position, body: bytes::Bytes::from(body) };
             store.save_snapshot(Payloads::NAME, stored).await.expect("saved");
-            let followed =
-                Followed::start_snapshotted(store.clone(), "payloads", Payloads::default(), Snapshots::every(1_000));
+            let followed = Followed::start_snapshotted(
+                store.clone(),
+                "payloads",
+                Payloads::default(),
+                Snapshots::every(1_000),
+            );
             caught_up(&followed, &store).await;
             assert_eq!(followed.started_from(), Some(None), "set aside");
             assert_eq!(*followed.read(), truth);

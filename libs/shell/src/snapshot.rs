@@ -108,6 +108,24 @@ pub(crate) fn build_fingerprint() -> Option<[u8; 12]> {
     })
 }
 
+/// `body` sealed for this build, as a store keeps it; `None` where the running executable has
+/// no fingerprint (snapshots are then not kept).
+pub fn sealed(body: &[u8]) -> Option<Vec<u8>> {
+    build_fingerprint().map(|build| seal(build, body))
+}
+
+/// The body of `sealed` if this build sealed it and it checks; else why it is set aside.
+pub fn opened(sealed: &[u8]) -> Result<&[u8], String> {
+    let Some(build) = build_fingerprint() else {
+        return Err(String::from("the running executable has no fingerprint"));
+    };
+    match unseal(build, sealed) {
+        Unsealed::Body(body) => Ok(body),
+        Unsealed::OtherBuild => Err(String::from("another build wrote it")),
+        Unsealed::Damaged(reason) => Err(reason.to_owned()),
+    }
+}
+
 /// `body` in its envelope.
 pub(crate) fn seal(fingerprint: [u8; 12], body: &[u8]) -> Vec<u8> {
     let mut sealed = Vec::with_capacity(ENVELOPE_BYTES + body.len());

@@ -1,20 +1,22 @@
 //! The catalog that follows the log: the projection behind a lock, fed by a consumer over a
 //! `Feed` (one process: the local store) or by a [`Replay`] of the listings' stream on NATS (a
 //! stateless replica), with the position it reflects published for read-your-writes waits.
-//! Either way it is rebuilt from the first event at start and whenever the operator asks.
+//! Either way it is rebuilt from the first event whenever the operator asks; at start, the
+//! local one goes on from its snapshot where the store keeps one.
 
 use std::pin::pin;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
-use symbiose_eventstore::{EventStore, Position, READ_EVENTS_MAX, RecordedEvent};
+use symbiose_eventstore::{EventStore, Position, READ_EVENTS_MAX, RecordedEvent, Snapshot, StoreError};
 use symbiose_feed::{
     ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, Replay, run_consumer,
 };
 use symbiose_kit::ApiError;
 use symbiose_kit::auth::Revocations;
 use symbiose_kit::backoff::Backoff;
+use symbiose_shell::Snapshots;
 use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
@@ -23,6 +25,9 @@ use crate::query::{Page, Query};
 
 /// The consumer's name (its checkpoint and dead letters are named after it).
 pub const CONSUMER_NAME: &str = "catalog";
+/// The name the catalog's snapshot is kept under in the store: its listings, with the position
+/// after the last event they reflect.
+pub const SNAPSHOT_NAME: &str = "catalog.projection";
 /// The stream category of listings: the only events the catalog applies.
 const LISTING_CATEGORY: &str = "listing";
 /// Events between two saves of the catalog's checkpoint.
@@ -136,7 +141,7 @@ impl Catalog {
 
     /// Puts a rebuilt projection in place of the current one, at once: queries see the old
     /// state or the new, never a mix.
-    fn install(&self, projection: Projection, position: Position, started: Instant) {
+    fn install(&self, projection: Projection, position: Position, started: Instant, from_snapshot: bool) {
         let entries = projection.len() as u64;
         let mut current =
             self.projection.write().expect("the catalog lock is never poisoned: apply does not panic");
@@ -154,7 +159,7 @@ impl Catalog {
             *rebuilt =
                 Rebuilt { count: rebuilt.count + 1, entries, position: position.as_u64(), duration_ms };
         });
-        tracing::info!(%position, entries, duration_ms, "catalog rebuilt from the first event");
+        tracing::info!(%position, entries, duration_ms, from_snapshot, "catalog caught up with the log");
     }
 
     /// The next position to apply: every event before it is reflected.
@@ -236,24 +241,28 @@ impl Handler for CatalogHandler {
     }
 }
 
-/// Follows `store` from position 0 (the catalog is rebuilt at every start: its checkpoint
-/// is removed first, and again at every rebuild the operator asks for) until `shutdown`
-/// completes.
+/// Follows `store` until `shutdown` completes: at start from the catalog's snapshot where the
+/// store keeps one this build wrote (else from position 0), and from position 0 again at every
+/// rebuild the operator asks for; snapshots are saved as `snapshots` says. Its checkpoint is
+/// removed first each time: it is only a record of how far it got.
 pub async fn follow<S: EventStore>(
     catalog: Arc<Catalog>,
     store: S,
     options: ConsumerOptions,
+    snapshots: Snapshots,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), FeedError> {
-    // The catalog starts from 0 every time, so its checkpoint is only a record of how far it
-    // got: saving it (an fsync and a rename) every thousand events would cost the rebuild
-    // more than the events do.
+    // The catalog starts from its snapshot or from 0, so its checkpoint is only a record of
+    // how far it got: saving it (an fsync and a rename) every thousand events would cost the
+    // rebuild more than the events do.
     let options = ConsumerOptions {
         checkpoint_events_max: CHECKPOINT_EVENTS_MAX,
         checkpoint_interval: Duration::from_millis(CHECKPOINT_INTERVAL_MS),
         ..options
     };
+    let snapshots = if store.keeps_snapshots() { snapshots } else { Snapshots::OFF };
     let mut shutdown = pin!(shutdown);
+    let mut first = true;
     loop {
         match std::fs::remove_file(options.checkpoint_path()) {
             Ok(()) => {}
@@ -262,13 +271,24 @@ pub async fn follow<S: EventStore>(
                 return Err(FeedError::Internal(format!("{}: {error}", options.checkpoint_path().display())));
             }
         }
-        let from_position = tokio::select! {
+        // An operator's rebuild starts from the first event, whatever the snapshot holds.
+        let restored = if first && snapshots.is_on() { restore(&store).await } else { None };
+        first = false;
+        let (from_position, read) = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            from_position = catch_up(&catalog, &store) => from_position?,
+            caught_up = catch_up(&catalog, &store, restored) => caught_up?,
         };
+        let mut handler = Snapshotting {
+            handler: CatalogHandler(catalog.clone()),
+            store: store.clone(),
+            policy: snapshots,
+            since: read,
+            last_saved: None,
+            saving: None,
+        };
+        handler.after(from_position).await;
         let feed = Feed::local(store.clone(), from_position, None, &options);
         let metrics = ConsumerMetrics::default();
-        let mut handler = CatalogHandler(catalog.clone());
         let mut stopping = false;
         let stop = async {
             tokio::select! {
@@ -283,28 +303,135 @@ pub async fn follow<S: EventStore>(
     }
 }
 
-/// Folds the log up to its head, in pages, and installs the result with one bulk load of the
-/// index; returns the position the consumer goes on from. An event that does not decode
+/// The catalog's handler, saving a snapshot once `policy.events` events were read since the
+/// last (and `policy.interval` has passed), the catalog waiting while it is encoded.
+struct Snapshotting<S> {
+    handler: CatalogHandler,
+    store: S,
+    policy: Snapshots,
+    since: u64,
+    last_saved: Option<Instant>,
+    saving: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl<S: EventStore> Handler for Snapshotting<S> {
+    async fn handle(&mut self, event: &RecordedEvent) -> Result<(), HandlerError> {
+        self.handler.handle(event).await?;
+        self.since += 1;
+        self.after(event.position.after()).await;
+        Ok(())
+    }
+}
+
+impl<S: EventStore> Snapshotting<S> {
+    /// Saves a snapshot of the catalog, which reflects every event before `next`, if it is due.
+    async fn after(&mut self, next: Position) {
+        let due = self.policy.is_on()
+            && self.since >= self.policy.events
+            && self.last_saved.is_none_or(|at| at.elapsed() >= self.policy.interval)
+            && self.saving.as_ref().is_none_or(tokio::task::JoinHandle::is_finished);
+        if !due {
+            return;
+        }
+        self.since = 0;
+        self.last_saved = Some(Instant::now());
+        let started = Instant::now();
+        let catalog = self.handler.0.clone();
+        let encoded = tokio::task::spawn_blocking(move || {
+            let body = catalog.read().encode()?;
+            symbiose_shell::snapshot::sealed(&body).ok_or_else(|| String::from("no build fingerprint"))
+        })
+        .await;
+        let body = match encoded {
+            Ok(Ok(body)) => body,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "the catalog could not be encoded: no snapshot");
+                return;
+            }
+            Err(error) => {
+                tracing::error!(%error, "the catalog's encoding failed: no snapshot");
+                return;
+            }
+        };
+        let store = self.store.clone();
+        let encode_ms = started.elapsed().as_millis() as u64;
+        self.saving = Some(tokio::spawn(async move {
+            let bytes = body.len();
+            match store.save_snapshot(SNAPSHOT_NAME, Snapshot { position: next, body: body.into() }).await {
+                Ok(()) => {
+                    tracing::info!(position = %next, bytes, encode_ms, "the catalog saved its snapshot")
+                }
+                Err(StoreError::Closed) => {}
+                Err(error) => tracing::warn!(%error, "the catalog's snapshot could not be saved"),
+            }
+        }));
+    }
+}
+
+/// The catalog's snapshot, if the store keeps one this build wrote, that checks, decodes and
+/// is within the log: the rebuild it holds and the position to go on from. Anything else is
+/// logged and the catalog is rebuilt from the first event.
+async fn restore<S: EventStore>(store: &S) -> Option<(Rebuild, Position)> {
+    let stored = match store.load_snapshot(SNAPSHOT_NAME).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return None,
+        Err(error) => {
+            tracing::warn!(%error, "the catalog's snapshot could not be read: rebuilding from the first event");
+            return None;
+        }
+    };
+    if stored.position > store.head() {
+        tracing::warn!(position = %stored.position, head = %store.head(), "the catalog's snapshot is beyond the log: rebuilding from the first event");
+        return None;
+    }
+    let body = stored.body;
+    let restored = tokio::task::spawn_blocking(move || {
+        symbiose_shell::snapshot::opened(&body).and_then(Rebuild::restore)
+    })
+    .await;
+    match restored {
+        Ok(Ok(rebuild)) => Some((rebuild, stored.position)),
+        Ok(Err(reason)) => {
+            tracing::warn!(position = %stored.position, %reason, "the catalog's snapshot was set aside: rebuilding from the first event");
+            None
+        }
+        Err(error) => {
+            tracing::error!(%error, "the catalog's snapshot could not be restored: rebuilding from the first event");
+            None
+        }
+    }
+}
+
+/// Folds the log up to its head, in pages, into `from`'s rebuild from its position (a
+/// snapshot's) or into an empty one from the first event, and installs the result with one
+/// bulk load of the index; returns the position the consumer goes on from and how many events
+/// it read. An event that does not decode
 /// stops the catch-up there: the consumer then retries and parks it as it does any event.
 ///
 /// Three stages run at once, joined by bounded queues of pages: this task reads the log, a
 /// blocking thread decodes the listing events, another folds them; then the entries and the
 /// index are built on blocking threads. Each spent page goes back to the stage that allocated
 /// it, to be freed there.
-async fn catch_up<S: EventStore>(catalog: &Catalog, store: &S) -> Result<Position, FeedError> {
+async fn catch_up<S: EventStore>(
+    catalog: &Catalog,
+    store: &S,
+    from: Option<(Rebuild, Position)>,
+) -> Result<(Position, u64), FeedError> {
     catalog.rebuild_started();
     let started = Instant::now();
     let head = store.head();
+    let restored = from.is_some();
+    let (rebuild, start) = from.unwrap_or_else(|| (Rebuild::default(), Position::START));
     let (to_decode, decoding_from) = link();
     let (to_fold, folding_from) = link();
-    let decoding = tokio::task::spawn_blocking(move || decode_pages(decoding_from, to_fold, head));
-    let folding = tokio::task::spawn_blocking(move || fold_pages(folding_from));
-    read_pages(store, head, to_decode).await?;
+    let decoding = tokio::task::spawn_blocking(move || decode_pages(decoding_from, to_fold, start, head));
+    let folding = tokio::task::spawn_blocking(move || fold_pages(folding_from, rebuild, start));
+    read_pages(store, start, head, to_decode).await?;
     decoding.await.map_err(|error| FeedError::Internal(format!("decoding the log: {error}")))?;
-    let (rebuild, next) =
+    let (rebuild, next, read) =
         folding.await.map_err(|error| FeedError::Internal(format!("folding the log: {error}")))?;
-    catalog.install(finish(rebuild).await?, next, started);
-    Ok(next)
+    catalog.install(finish(rebuild).await?, next, started, restored);
+    Ok((next, read))
 }
 
 /// The sending end of a link between two stages of a catch-up.
@@ -351,16 +478,19 @@ impl<T> Downstream<T> {
 struct DecodedPage {
     events: Vec<(Uuid, u64, u64, symbiose_listings_contract::listing::Event)>,
     next: Position,
+    /// Events of the log the page covered, listing events or not.
+    read: u64,
 }
 
-/// Reads the log from position 0 to the next stage, a page of [`READ_EVENTS_MAX`] at a time,
+/// Reads the log from `start` to the next stage, a page of [`READ_EVENTS_MAX`] at a time,
 /// until `head` or until the next stage stops taking pages.
 async fn read_pages<S: EventStore>(
     store: &S,
+    start: Position,
     head: Position,
     mut next_stage: Upstream<Vec<RecordedEvent>>,
 ) -> Result<(), FeedError> {
-    let mut next = Position::START;
+    let mut next = start;
     while next < head {
         next_stage.free_spent();
         let page = store.read_all(next, READ_EVENTS_MAX).await?;
@@ -379,13 +509,15 @@ async fn read_pages<S: EventStore>(
 fn decode_pages(
     mut pages: Downstream<Vec<RecordedEvent>>,
     mut next_stage: Upstream<DecodedPage>,
+    start: Position,
     head: Position,
 ) {
-    let mut next = Position::START;
+    let mut next = start;
     while let Some(page) = pages.pages.blocking_recv() {
         next_stage.free_spent();
         let mut events = Vec::with_capacity(page.len());
         let mut stopped = false;
+        let mut read = 0_u64;
         for event in &page {
             if event.position >= head {
                 stopped = true;
@@ -400,27 +532,33 @@ fn decode_pages(
                 }
             }
             next = event.position.after();
+            read += 1;
         }
         pages.give_back(page);
-        if next_stage.pages.blocking_send(DecodedPage { events, next }).is_err() || stopped {
+        if next_stage.pages.blocking_send(DecodedPage { events, next, read }).is_err() || stopped {
             return;
         }
     }
 }
 
-/// Folds the decoded pages into a rebuild; the rebuild and the position after the last event
-/// folded.
-fn fold_pages(mut pages: Downstream<DecodedPage>) -> (Rebuild, Position) {
-    let mut rebuild = Rebuild::default();
-    let mut next = Position::START;
+/// Folds the decoded pages into `rebuild`, which reflects the log before `start`; the rebuild,
+/// the position after the last event folded, and the events read.
+fn fold_pages(
+    mut pages: Downstream<DecodedPage>,
+    mut rebuild: Rebuild,
+    start: Position,
+) -> (Rebuild, Position, u64) {
+    let mut next = start;
+    let mut read = 0_u64;
     while let Some(page) = pages.pages.blocking_recv() {
         for (id, version, position, event) in &page.events {
             rebuild.push(*id, *version, *position, event);
         }
         next = page.next;
+        read += page.read;
         pages.give_back(page);
     }
-    (rebuild, next)
+    (rebuild, next, read)
 }
 
 /// Builds the projection of a rebuild on a blocking thread: it takes a while for a large log.
@@ -492,7 +630,7 @@ async fn replay_once(
         }
         next = next.max(event.position.after());
     }
-    catalog.install(finish(rebuild).await?, next, started);
+    catalog.install(finish(rebuild).await?, next, started, false);
     *failures = 0;
     loop {
         let replayed = tokio::select! {

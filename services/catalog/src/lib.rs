@@ -12,6 +12,7 @@ mod catalog;
 mod grpc;
 pub mod projection;
 pub mod query;
+pub mod sample;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -23,29 +24,31 @@ use symbiose_feed::{ConsumerOptions, FeedError};
 use symbiose_kit::auth::{Authenticator, KeyPolicy, Security};
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
+use symbiose_shell::Snapshots;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 
 pub use catalog::{
     CONSUMER_NAME, Catalog, CatalogHandler, LISTINGS_CONTEXT, POSITION_WAIT_MS_MAX, QUERY_CACHE_PAGES_MAX,
-    REBUILD_WAIT_MS_MAX, REPLAY_FAILURES_MAX, Rebuilt, follow, follow_replay, listing_event,
+    REBUILD_WAIT_MS_MAX, REPLAY_FAILURES_MAX, Rebuilt, SNAPSHOT_NAME, follow, follow_replay, listing_event,
 };
 pub use grpc::CatalogApi;
 
 /// The task that feeds the catalog: it ends when told to, or when its feed fails.
 pub type Following = JoinHandle<Result<(), FeedError>>;
 
-/// Starts the catalog over the local `store` (rebuilt from position 0), following it until
-/// `shutdown` completes, its consumer's checkpoint and dead letters in `checkpoint_dir`;
-/// returns the catalog and the task that follows.
+/// Starts the catalog over the local `store` (from its snapshot, saved as `snapshots` says,
+/// else from position 0), following it until `shutdown` completes, its consumer's checkpoint
+/// and dead letters in `checkpoint_dir`; returns the catalog and the task that follows.
 pub fn start<S: EventStore>(
     checkpoint_dir: PathBuf,
     store: S,
+    snapshots: Snapshots,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Arc<Catalog>, Following), FeedError> {
     let options = ConsumerOptions::new(CONSUMER_NAME, checkpoint_dir)?;
     let catalog = Catalog::new();
-    let task = tokio::spawn(follow(catalog.clone(), store, options, shutdown));
+    let task = tokio::spawn(follow(catalog.clone(), store, options, snapshots, shutdown));
     Ok((catalog, task))
 }
 

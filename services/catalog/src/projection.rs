@@ -142,6 +142,56 @@ impl Projection {
     }
 }
 
+/// A listing as a snapshot of the catalog holds it: its state (an open one as its entry's
+/// listing), its version and the position of its last publication.
+#[derive(serde::Serialize)]
+struct SavedRef<'a> {
+    id: Uuid,
+    state: SavedStateRef<'a>,
+    version: u64,
+    published_position: Option<u64>,
+}
+
+#[derive(serde::Serialize)]
+enum SavedStateRef<'a> {
+    Folded(&'a ListingState),
+    Open(&'a Listing),
+}
+
+#[derive(serde::Deserialize)]
+struct Saved {
+    id: Uuid,
+    state: SavedState,
+    version: u64,
+    published_position: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+enum SavedState {
+    Folded(ListingState),
+    Open(Box<Listing>),
+}
+
+impl Projection {
+    /// The projection's listings, encoded for a snapshot: [`Rebuild::restore`] reads them back.
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        let open = self.entries.iter().map(|(id, entry)| SavedRef {
+            id: *id,
+            state: SavedStateRef::Open(&entry.listing),
+            version: entry.version,
+            published_position: Some(entry.published_position),
+        });
+        let others = self.listings.iter().map(|(id, folded)| SavedRef {
+            id: *id,
+            state: SavedStateRef::Folded(&folded.state),
+            version: folded.version,
+            published_position: folded.published_position,
+        });
+        let saved: Vec<SavedRef<'_>> = open.chain(others).collect();
+        symbiose_shell::snapshot::encode(&saved)
+    }
+}
+
 /// A rebuild in progress: the listings' states folded from their events, with no entry and no
 /// index until [`Rebuild::finish`] builds them once (bulk-loading the R-tree is much faster
 /// than a million inserts; later entries go to the other tree, see the module's
@@ -152,6 +202,23 @@ pub struct Rebuild {
 }
 
 impl Rebuild {
+    /// The rebuild a snapshot's `bytes` ([`Projection::encode`]) hold, to fold the events
+    /// after it into and finish.
+    pub fn restore(bytes: &[u8]) -> Result<Rebuild, String> {
+        let saved: Vec<Saved> = symbiose_shell::snapshot::decode(bytes)?;
+        let listings = saved
+            .into_iter()
+            .map(|Saved { id, state, version, published_position }| {
+                let state = match state {
+                    SavedState::Folded(state) => state,
+                    SavedState::Open(listing) => ListingState::Published(listing),
+                };
+                (id, Folded { open_at: open_at(&state), state, version, published_position })
+            })
+            .collect();
+        Ok(Rebuild { listings })
+    }
+
     /// Folds the listing event `event` of listing `id`, at log `position`, the `version`-th
     /// of its stream.
     pub fn push(&mut self, id: Uuid, version: u64, position: u64, event: &Event) {
@@ -216,10 +283,7 @@ impl Folded {
         }
         self.state = listing::evolve(std::mem::take(&mut self.state), event);
         self.version = version;
-        self.open_at = match &self.state {
-            ListingState::Published(listing) if listing.available_milli() > 0 => Some(listing.place.point),
-            _ => None,
-        };
+        self.open_at = open_at(&self.state);
     }
 
     /// The entry of an open listing; any other state back as it was.
@@ -244,6 +308,14 @@ impl From<Entry> for Folded {
             published_position: Some(entry.published_position),
             state: ListingState::Published(entry.listing),
         }
+    }
+}
+
+/// Where a listing in `state` is, if it is open: published, with something left to reserve.
+fn open_at(state: &ListingState) -> Option<GeoPoint> {
+    match state {
+        ListingState::Published(listing) if listing.available_milli() > 0 => Some(listing.place.point),
+        _ => None,
     }
 }
 

@@ -52,7 +52,10 @@ impl Snapshot for View {
     const NAME: &'static str = "listings.directory";
 
     fn encode(&self) -> Result<Vec<u8>, String> {
-        snapshot::encode(&SavedRef { organizations: &self.organizations, revoked: self.revocations.revoked_ids() })
+        snapshot::encode(&SavedRef {
+            organizations: &self.organizations,
+            revoked: self.revocations.revoked_ids(),
+        })
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {

@@ -29,9 +29,9 @@ use symbiose_eventstore::{AnyStore, EventStore};
 use symbiose_kit::auth::{Authenticator, KeyPolicy, Security};
 use symbiose_kit::config::StoreBackend;
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
-use symbiose_shell::Snapshots;
 use symbiose_proto::listings::v1::listing_service_server::ListingServiceServer;
 use symbiose_proto::listings::v1::organization_service_server::OrganizationServiceServer;
+use symbiose_shell::Snapshots;
 use tonic::service::interceptor::InterceptedService;
 
 pub use directory::Directory;
@@ -52,8 +52,11 @@ pub const RELAY_CHECKPOINT_FILE: &str = "relay.checkpoint";
 /// The context whose events this service writes (`symbiose.listings.v1.*`).
 pub const CONTEXT: &str = "listings";
 
-/// Longest wait at start for the directory view to catch up with the log.
-pub const CATCH_UP_WAIT_MS: u64 = 60_000;
+/// Longest wait at start for the directory view to catch up with the log (from its snapshot,
+/// or from the first event of a long log).
+pub const CATCH_UP_WAIT_MS: u64 = 600_000;
+/// How often the wait says how far the directory view is.
+const CATCH_UP_REPORT_MS: u64 = 5_000;
 
 /// Starts the directory over `store`, waits for its view to catch up with the log (so tokens
 /// revoked before a restart are refused from the first call), and adds the listings
@@ -76,10 +79,19 @@ pub async fn add_services<S: EventStore>(
         config.token_ttl_days,
         Snapshots::every(config.view_snapshot_events),
     ));
-    directory.wait_for_head_within(store_head, CATCH_UP_WAIT_MS).await?;
+    let started = std::time::Instant::now();
+    while let Err(behind) = directory.wait_for_head_within(store_head, CATCH_UP_REPORT_MS).await {
+        if started.elapsed() >= std::time::Duration::from_millis(CATCH_UP_WAIT_MS) {
+            return Err(behind.into());
+        }
+        tracing::info!(%behind, "the directory is reading the log before the first call is answered");
+    }
     services.add(organization_service(config, directory.clone(), security.authenticator.clone()));
-    let market =
-        Market::start(directory.store().clone(), directory.clone(), Snapshots::every(config.view_snapshot_events));
+    let market = Market::start(
+        directory.store().clone(),
+        directory.clone(),
+        Snapshots::every(config.view_snapshot_events),
+    );
     let listings = ListingServiceServer::new(ListingApi::new(market.clone()))
         .max_decoding_message_size(config.message_bytes_max);
     services.add(InterceptedService::new(listings, security.authenticator.clone()));

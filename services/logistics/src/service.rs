@@ -8,10 +8,10 @@ use std::sync::Arc;
 use symbiose_eventstore::{EventStore, RecordedEvent};
 use symbiose_feed::{ConsumerMetrics, ConsumerOptions, Feed, FeedError, Handler, HandlerError, run_consumer};
 use symbiose_kit::ServerConfig;
-use symbiose_shell::Snapshots;
 use symbiose_kit::auth::Authenticator;
 use symbiose_matching_contract::deal;
 use symbiose_proto::logistics::v1::logistics_service_server::LogisticsServiceServer;
+use symbiose_shell::Snapshots;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 

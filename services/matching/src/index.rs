@@ -96,7 +96,8 @@ impl serde::Serialize for MatchIndex {
             candidates: Vec<&'a Candidate>,
             permits: &'a HashMap<Uuid, Vec<Permit>>,
         }
-        SavedRef { candidates: self.slab.iter().flatten().collect(), permits: &self.permits }.serialize(serializer)
+        SavedRef { candidates: self.slab.iter().flatten().collect(), permits: &self.permits }
+            .serialize(serializer)
     }
 }
 

@@ -129,7 +129,7 @@ impl Standalone {
         services.add(symbiose_logistics::service(&config, desk.clone(), security.authenticator.clone()));
         let (stop_catalog, catalog_stopped) = oneshot::channel::<()>();
         let (catalog, catalog_task) =
-            symbiose_catalog::start(config.data_dir.join(FEED_DIR), store.clone(), async move {
+            symbiose_catalog::start(config.data_dir.join(FEED_DIR), store.clone(), snapshots, async move {
                 let _ = catalog_stopped.await;
             })?;
         services.add(symbiose_catalog::service(&config, catalog, security.authenticator.clone()));

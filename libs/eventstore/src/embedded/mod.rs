@@ -498,12 +498,12 @@ impl crate::EventStore for EmbeddedStore {
             if bytes.len() > 8 + SNAPSHOT_BYTES_MAX {
                 return Err(corrupted(&format!("a snapshot larger than {SNAPSHOT_BYTES_MAX} bytes")));
             }
-            let Some((position, body)) = bytes.split_first_chunk::<8>() else {
+            let Some(position) = bytes.first_chunk::<8>().copied() else {
                 return Err(corrupted("a snapshot shorter than its position"));
             };
             Ok(Some(Snapshot {
-                position: Position::from_u64(u64::from_le_bytes(*position)),
-                body: bytes::Bytes::copy_from_slice(body),
+                position: Position::from_u64(u64::from_le_bytes(position)),
+                body: bytes::Bytes::from(bytes).slice(8..),
             }))
         })
         .await
@@ -522,7 +522,9 @@ impl crate::EventStore for EmbeddedStore {
             bytes.extend_from_slice(&snapshot.position.as_u64().to_le_bytes());
             bytes.extend_from_slice(&snapshot.body);
             disk::create_dir_all_durably(&dir)
-                .and_then(|()| disk::write_file_durably(&path, &bytes, CHECKPOINT_FILE_MODE, disk::Existing::Replace))
+                .and_then(|()| {
+                    disk::write_file_durably(&path, &bytes, CHECKPOINT_FILE_MODE, disk::Existing::Replace)
+                })
                 .map_err(|error| StoreError::io(&format!("writing {}", path.display()), error))
         })
         .await

@@ -38,8 +38,8 @@ use uuid::Uuid;
 use self::writer::{Operation, Request, Writer};
 use crate::model::{
     APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, Direction, EventData, ExpectedVersion, Position,
-    READ_EVENTS_MAX, RecordedEvent, STREAM_END, Snapshot, StoreError, StreamInfo, StreamName, check_checkpoint,
-    check_snapshot,
+    READ_EVENTS_MAX, RecordedEvent, STREAM_END, Snapshot, StoreError, StreamInfo, StreamName,
+    check_checkpoint, check_snapshot,
 };
 
 /// Connections the store reads through by default (each pipelines many queries).

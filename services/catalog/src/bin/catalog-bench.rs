@@ -22,26 +22,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use prost::Message as _;
 use symbiose_catalog::Catalog;
 use symbiose_catalog::projection::Rebuild;
 use symbiose_catalog::query::{Query, Sort};
+use symbiose_catalog::sample::{self, Random};
 use symbiose_domain::{GeoPoint, MaterialFamily, PalletGrade, geo};
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
-use symbiose_eventstore::{
-    EventData, EventStore, ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, StreamName,
-};
+use symbiose_eventstore::{EventStore, ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent};
 use symbiose_feed::ConsumerOptions;
-use symbiose_proto::common::v1 as common;
-use symbiose_proto::listings::v1 as pb;
-use uuid::Uuid;
+use symbiose_shell::Snapshots;
 
 /// Appends in flight while filling the store.
 const FILL_APPENDS_IN_FLIGHT: usize = 256;
 /// Longest wait for the rebuild to reach the head.
 const REBUILD_WAIT_S_MAX: u64 = 3_600;
-/// Largest jitter around a town, in degrees.
-const JITTER_DEGREES: f64 = 0.3;
 
 #[derive(Debug)]
 struct Arguments {
@@ -67,109 +61,18 @@ fn arguments() -> anyhow::Result<Arguments> {
     Ok(arguments)
 }
 
-/// A small deterministic generator (xorshift64*), so runs are comparable.
-#[derive(Debug)]
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-}
-
-fn timestamp(seconds: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds, nanos: 0 }
-}
-
-fn offer(listing_id: Uuid, random: &mut Random, now_s: i64) -> (Vec<u8>, Vec<u8>) {
-    let town = &geo::places()[random.below(geo::places().len())];
-    let jitter = |random: &mut Random| (random.unit() * 2.0 - 1.0) * JITTER_DEGREES;
-    let point = GeoPoint::new(
-        (town.point.latitude() + jitter(random)).clamp(-90.0, 90.0),
-        (town.point.longitude() + jitter(random)).clamp(-180.0, 180.0),
-    )
-    .expect("a point near a town");
-    let grades = [
-        pb::PalletGrade::New,
-        pb::PalletGrade::A,
-        pb::PalletGrade::B,
-        pb::PalletGrade::C,
-        pb::PalletGrade::Unsorted,
-    ];
-    let grade = grades[random.below(grades.len())];
-    let pallets = |count: i64| common::Quantity {
-        amount_milli: count * 1000,
-        unit: common::Unit::Pallet.into(),
-        basis: common::QuantityBasis::Estimated.into(),
-    };
-    let terms = pb::StoredListingTerms {
-        side: pb::ListingSide::Offer.into(),
-        family: common::MaterialFamily::from(MaterialFamily::Pallets).into(),
-        waste_code: "150103".into(),
-        legal_status: pb::LegalStatus::Waste.into(),
-        description: "EUR/EPAL 1200x800".into(),
-        quality: Some(pb::StoredQuality { kind: Some(pb::stored_quality::Kind::PalletGrade(grade.into())) }),
-        quantity: Some(pallets(1 + random.below(200) as i64)),
-        minimum_lot: Some(pallets(1)),
-        recurrence: None,
-        site_id: Uuid::now_v7().to_string(),
-        location: None,
-        available_from: Some(timestamp(now_s)),
-        available_until: Some(timestamp(now_s + 30 * 86_400)),
-        price_per_unit: Some(common::Money {
-            amount_minor: 100 + random.below(500) as i64,
-            currency_code: "EUR".into(),
-        }),
-        delivery: Some(pb::StoredDeliveryTerms {
-            mode: pb::DeliveryMode::BuyerCollects.into(),
-            seller_delivery_km: 0,
-        }),
-        max_distance_km: 0,
-        accepts_other_countries: true,
-        attachments: vec![],
-        expires_at: Some(timestamp(now_s + 60 * 86_400)),
-    };
-    let created = pb::ListingCreated {
-        listing_id: listing_id.to_string(),
-        owner_organization_id: Uuid::nil().to_string(),
-        terms: Some(terms),
-        country: common::Country::from(town.country).into(),
-        point: Some(point.into()),
-    };
-    let published = pb::ListingPublished { listing_id: listing_id.to_string() };
-    (created.encode_to_vec(), published.encode_to_vec())
-}
-
 async fn fill(store: &EmbeddedStore, listings: u64) -> anyhow::Result<()> {
     let now_s = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
-    let mut random = Random(0x5eed_cafe_f00d_0001);
+    let mut random = Random::new(sample::OFFERS_SEED);
     let mut in_flight = tokio::task::JoinSet::new();
     for _ in 0..listings {
         if in_flight.len() >= FILL_APPENDS_IN_FLIGHT {
             in_flight.join_next().await.context("a task")???;
         }
-        let id = Uuid::now_v7();
-        let (created, published) = offer(id, &mut random, now_s);
+        let (stream, events) = sample::offer(&mut random, now_s);
         let store = store.clone();
-        in_flight.spawn(async move {
-            let stream = StreamName::for_aggregate("listing", id)?;
-            let events = vec![
-                EventData::new(Uuid::now_v7(), "symbiose.listings.v1.ListingCreated", created),
-                EventData::new(Uuid::now_v7(), "symbiose.listings.v1.ListingPublished", published),
-            ];
-            store.append(&stream, ExpectedVersion::NoStream, events).await.map(|_| ())
-        });
+        in_flight
+            .spawn(async move { store.append(&stream, ExpectedVersion::NoStream, events).await.map(|_| ()) });
     }
     while let Some(joined) = in_flight.join_next().await {
         joined??;
@@ -209,7 +112,7 @@ fn time_queries(
     radius_km: u32,
     pallet_grade: Option<PalletGrade>,
 ) -> String {
-    let mut random = Random(0x0bad_5eed_0000_0002);
+    let mut random = Random::new(0x0bad_5eed_0000_0002);
     let projection = catalog.read();
     let mut latencies = Vec::with_capacity(queries);
     let mut hits = 0usize;
@@ -261,9 +164,16 @@ async fn time_rebuild(
     let options = ConsumerOptions::new("catalog-bench", feed_dir.to_owned())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
-    let task = tokio::spawn(symbiose_catalog::follow(catalog.clone(), store.clone(), options, async move {
-        let _ = stopped.await;
-    }));
+    // No snapshot: each run times a rebuild from the first event.
+    let task = tokio::spawn(symbiose_catalog::follow(
+        catalog.clone(),
+        store.clone(),
+        options,
+        Snapshots::OFF,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let mut position = catalog.watch_position();
     tokio::time::timeout(
         Duration::from_secs(REBUILD_WAIT_S_MAX),

@@ -693,6 +693,7 @@ fn a_cross_border_pallet_deal_through_the_cli() {
 /// deal and the shipment.
 struct Shipped {
     producer: String,
+    producer_site: String,
     buyer: String,
     buyer_id: String,
     buyer_site: String,
@@ -760,11 +761,14 @@ impl ServerProcess {
         let closed = server.as_member(&buyer, &["shipment", "accept", &shipment]);
         let text = stdout(&closed);
         assert!(
-            text.contains("closed") && text.contains("into germany") && text.contains("two with broken boards"),
+            text.contains("closed")
+                && text.contains("into germany")
+                && text.contains("two with broken boards"),
             "{text}"
         );
         Shipped {
             producer,
+            producer_site,
             buyer,
             buyer_id,
             buyer_site,

@@ -1,6 +1,7 @@
 //! The views' snapshots through restarts of the server: a server with snapshots saves each view
-//! once it has caught up; started again, it restores them instead of replaying the log, answers
-//! every query as a replay from the first event does, and goes on from there.
+//! and the catalog once they have caught up; started again, it restores them instead of
+//! replaying the log, answers every query as a replay from the first event does, and goes on
+//! from there.
 
 use std::collections::BTreeSet;
 
@@ -29,6 +30,19 @@ fn log_lines(data_dir: &std::path::Path) -> usize {
     std::fs::read_to_string(data_dir.join("stderr.log")).unwrap_or_default().lines().count()
 }
 
+/// Waits, within a bound, for a line of the server's log from line `from` on to hold `text`.
+fn wait_for_line(server: &ServerProcess, text: &str, from: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(server.data_dir.path().join("stderr.log")).unwrap_or_default();
+        if log.lines().skip(from).any(|line| line.contains(text)) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no line says {text:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits, within a bound, for every view to log `message` from line `from` on.
 fn wait_for_every_view(server: &ServerProcess, message: &str, from: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -46,7 +60,8 @@ fn wait_for_every_view(server: &ServerProcess, message: &str, from: usize) {
 /// What the members and the operator read of the walk-through's outcome, query by query: one
 /// or more from each view.
 fn answers(server: &ServerProcess, shipped: &Shipped, revoked_token: &str) -> Vec<(String, String)> {
-    let queries: [(&str, &[&str]); 13] = [
+    let queries: [(&str, &[&str]); 14] = [
+        (&shipped.buyer, &["catalog", "search", "--near", "Strasbourg", "--family", "pallets"]),
         (&shipped.producer, &["listing", "show", &shipped.offer]),
         (&shipped.buyer, &["listing", "show", &shipped.request]),
         (&shipped.buyer, &["matches", "find", &shipped.request]),
@@ -90,6 +105,8 @@ fn a_restart_restores_each_view_from_its_snapshot_and_answers_as_a_replay_does()
     let token_id = said.lines().find_map(|line| line.strip_prefix("token id ")).expect("the token's id");
     let revoke = server.cli(&["token", "revoke", token_id.trim()]);
     assert_eq!(stdout(&revoke).trim(), "revoked", "{}", stderr(&revoke));
+    // An offer left open, for the catalog.
+    let open = server.publish_pallets(&shipped.producer, "offer", &shipped.producer_site, "3.20");
     let (_, data_dir) = server.terminate_keeping_data();
     assert!(!data_dir.path().join("data/events/snapshots").exists(), "snapshots off: none saved");
 
@@ -98,13 +115,26 @@ fn a_restart_restores_each_view_from_its_snapshot_and_answers_as_a_replay_does()
     let from = log_lines(data_dir.path());
     let replayed = ServerProcess::spawn(BINARY, data_dir, &[SNAPSHOTS_ON]);
     wait_for_every_view(&replayed, "a view saved its snapshot", from);
+    wait_for_line(&replayed, "the catalog saved its snapshot", from);
     assert!(
         views_saying(replayed.data_dir.path(), "a view restored its snapshot", from).is_empty(),
         "nothing to restore on the first start with snapshots"
     );
     let answered_by_the_replay = answers(&replayed, &shipped, &revoked_token);
+    assert!(
+        answered_by_the_replay[0].1.contains(&open),
+        "the open offer in the catalog: {:?}",
+        answered_by_the_replay[0]
+    );
     let data_dir = replayed.kill();
-    for view in ["listings.directory", "listings.market", "matching.view", "settlement.view", "logistics.view"] {
+    for view in [
+        "listings.directory",
+        "listings.market",
+        "matching.view",
+        "settlement.view",
+        "logistics.view",
+        "catalog.projection",
+    ] {
         assert!(data_dir.path().join("data/events/snapshots").join(view).is_file(), "the snapshot of {view}");
     }
 
@@ -112,6 +142,13 @@ fn a_restart_restores_each_view_from_its_snapshot_and_answers_as_a_replay_does()
     let from = log_lines(data_dir.path());
     let restored = ServerProcess::spawn(BINARY, data_dir, &[SNAPSHOTS_ON]);
     wait_for_every_view(&restored, "a view restored its snapshot", from);
+    wait_for_line(&restored, "catalog caught up with the log", from);
+    let log = std::fs::read_to_string(restored.data_dir.path().join("stderr.log")).expect("the log");
+    let caught_up = log.lines().skip(from).find(|line| line.contains("catalog caught up with the log"));
+    assert!(
+        caught_up.is_some_and(|line| line.contains("\"from_snapshot\":true")),
+        "the catalog from its snapshot: {caught_up:?}"
+    );
     assert_eq!(answers(&restored, &shipped, &revoked_token), answered_by_the_replay);
 
     // And goes on from there: a new offer is listed and found for a new request of the buyer.
@@ -128,4 +165,7 @@ fn a_restart_restores_each_view_from_its_snapshot_and_answers_as_a_replay_does()
     let request = restored.publish_pallets(&shipped.buyer, "request", &shipped.buyer_site, "4.00");
     let found = restored.as_member(&shipped.buyer, &["matches", "find", &request]);
     assert!(stdout(&found).contains(&offer), "{}", stdout(&found));
+    let listed =
+        restored.as_member(&shipped.buyer, &["catalog", "search", "--near", "Metz", "--family", "pallets"]);
+    assert!(stdout(&listed).contains(&offer) && stdout(&listed).contains(&open), "{}", stdout(&listed));
 }

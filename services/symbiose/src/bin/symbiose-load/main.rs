@@ -11,11 +11,13 @@
 //!
 //! With `--postgres URL --replicas N`, the servers run over a PostgreSQL database of the run's
 //! own instead, measured with one replica, then two, ... up to N (the clients spread over
-//! them), and the last is then restarted to time how long it takes to serve again.
+//! them), and the last is then restarted to time how long it takes to serve again. With
+//! `--postgres URL --restart-listings N` it measures only how long the server takes to serve
+//! after a restart with N listings in the log, with and without its views' snapshots.
 //!
 //! `cargo build --release -p symbiose --bin symbiose --bin symbiose-load &&
 //! target/release/symbiose-load [--clients 1,16,64] [--seconds 10] [--quick]
-//! [--postgres postgres://postgres@127.0.0.1:5432 --replicas 2]`
+//! [--postgres postgres://postgres@127.0.0.1:5432 --replicas 2 | --restart-listings 1000000]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -92,6 +94,11 @@ struct Arguments {
     /// how long it takes to serve again.
     #[arg(long, value_name = "N", default_value_t = 1)]
     replicas: usize,
+    /// With --postgres, measure nothing else but how long the server takes to serve after a
+    /// restart with this many listings in the log, with and without its views' snapshots (the
+    /// listings appended straight through the store; 1 to 5000000).
+    #[arg(long, value_name = "N")]
+    restart_listings: Option<u64>,
     /// Serve the echo on this address and nothing else, until standard input ends (how a run
     /// starts its echo server).
     #[arg(long, value_name = "ADDR", hide = true)]
@@ -148,6 +155,17 @@ fn plan(arguments: Arguments) -> anyhow::Result<load::Plan> {
         target.is_none() || arguments.postgres.is_none(),
         "--postgres starts servers of the run's own; --target calls one already running"
     );
+    if let Some(listings) = arguments.restart_listings {
+        anyhow::ensure!(
+            (1..=load::restart::LISTINGS_MAX).contains(&listings),
+            "--restart-listings: 1 to {}, not {listings}",
+            load::restart::LISTINGS_MAX
+        );
+        anyhow::ensure!(
+            arguments.postgres.is_some() && target.is_none(),
+            "--restart-listings goes with --postgres: the run restarts servers of its own over a database of its own"
+        );
+    }
     let clients = arguments.clients;
     anyhow::ensure!(
         (1..=CLIENT_COUNTS_MAX).contains(&clients.len()),
@@ -203,5 +221,6 @@ fn plan(arguments: Arguments) -> anyhow::Result<load::Plan> {
         listings,
         postgres: arguments.postgres,
         replicas: arguments.replicas,
+        restart_listings: arguments.restart_listings,
     })
 }

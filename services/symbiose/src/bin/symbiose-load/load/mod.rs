@@ -6,6 +6,7 @@ pub(crate) mod histogram;
 pub(crate) mod process;
 pub(crate) mod replicas;
 pub(crate) mod report;
+pub(crate) mod restart;
 pub(crate) mod setup;
 pub(crate) mod workload;
 
@@ -36,6 +37,8 @@ pub(crate) struct Plan {
     /// with 1, then 2, ... up to `replicas` of them, the clients spread over them.
     pub(crate) postgres: Option<String>,
     pub(crate) replicas: usize,
+    /// With `postgres`, time only restarts of the server over a log of this many listings.
+    pub(crate) restart_listings: Option<u64>,
 }
 
 /// The server a run calls.
@@ -52,6 +55,10 @@ struct Served {
 
 /// Runs `plan`, printing each table as soon as it is measured and the targets at the end.
 pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
+    if let (Some(listings), Some(server)) = (plan.restart_listings, &plan.postgres) {
+        let binary = std::env::current_exe().context("finding this executable")?.with_file_name("symbiose");
+        return restart::run(&binary, server, listings).await;
+    }
     let clients_max = plan.clients.iter().copied().max().context("--clients names at least one number")?;
     let echo = process::start_echo().await?;
     let mut served = serve(&plan).await?;

@@ -86,6 +86,18 @@ pub(crate) async fn start_server_on(
     data_dir: &Path,
     postgres: Option<&str>,
 ) -> anyhow::Result<StartedServer> {
+    start_server_with(binary, data_dir, postgres, &[], Duration::from_millis(SERVER_START_WAIT_MS)).await
+}
+
+/// Starts `binary` as [`start_server_on`] does, with the variables `env` on top, waiting at
+/// most `wait` for it to serve.
+pub(crate) async fn start_server_with(
+    binary: &Path,
+    data_dir: &Path,
+    postgres: Option<&str>,
+    env: &[(&str, &str)],
+    wait: Duration,
+) -> anyhow::Result<StartedServer> {
     anyhow::ensure!(
         binary.is_file(),
         "no symbiose binary at {}: build it beside symbiose-load (cargo build --release -p symbiose \
@@ -115,13 +127,14 @@ pub(crate) async fn start_server_on(
         // The largest the configuration allows: the run measures the service, not the limits.
         .env(symbiose_kit::config::RATE_LIMIT_PER_SECOND, "100000")
         .env(symbiose_kit::config::RATE_LIMIT_BURST, "1000000")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone().context("sharing the server's log")?)
         .stderr(log)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
     let mut process = ChildProcess { child, name: "symbiose server" };
-    let deadline = Instant::now() + Duration::from_millis(SERVER_START_WAIT_MS);
+    let deadline = Instant::now() + wait;
     loop {
         if let Err(error) = process.check_running() {
             return Err(error.context(log_tail(&log_path)));
@@ -130,7 +143,7 @@ pub(crate) async fn start_server_on(
             break;
         }
         if Instant::now() >= deadline {
-            return Err(anyhow::anyhow!("the server did not serve within {SERVER_START_WAIT_MS} ms")
+            return Err(anyhow::anyhow!("the server did not serve within {} ms", wait.as_millis())
                 .context(log_tail(&log_path)));
         }
         tokio::time::sleep(Duration::from_millis(START_POLL_MS)).await;

@@ -26,13 +26,7 @@ impl Replicas {
     /// Makes a database on the PostgreSQL server at `server` (`postgres://user@host:port`,
     /// whose user may create databases) and starts the first replica on it.
     pub(crate) async fn start(binary: &Path, server: &str) -> anyhow::Result<Replicas> {
-        let database = format!("symbiose_load_{}", uuid::Uuid::now_v7().simple());
-        let admin = connect(&format!("{}/postgres", server.trim_end_matches('/'))).await?;
-        // The name is ours (letters, digits, `_`): nothing to quote.
-        admin
-            .batch_execute(&format!("CREATE DATABASE {database}"))
-            .await
-            .with_context(|| format!("--postgres {server}: creating the database {database}"))?;
+        let database = create_database(server).await?;
         let mut replicas = Replicas {
             binary: binary.to_owned(),
             server: server.trim_end_matches('/').to_owned(),
@@ -108,21 +102,37 @@ impl Replicas {
         for (mut server, _) in self.servers.drain(..) {
             server.process.kill();
         }
-        match connect(&format!("{}/postgres", self.server)).await {
-            Ok(admin) => {
-                if let Err(error) = admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database))
-                    .await
-                {
-                    eprintln!("dropping the database {}: {error}", self.database);
-                }
-            }
-            Err(error) => eprintln!("dropping the database {}: {error:#}", self.database),
-        }
+        drop_database(&self.server, &self.database).await;
     }
 }
 
-async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+/// Makes a database of the run's own on the PostgreSQL server at `server`: its name.
+pub(crate) async fn create_database(server: &str) -> anyhow::Result<String> {
+    let database = format!("symbiose_load_{}", uuid::Uuid::now_v7().simple());
+    let admin = connect(&format!("{}/postgres", server.trim_end_matches('/'))).await?;
+    // The name is ours (letters, digits, `_`): nothing to quote.
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .await
+        .with_context(|| format!("--postgres {server}: creating the database {database}"))?;
+    Ok(database)
+}
+
+/// Drops the run's `database` on `server`, saying so if it cannot.
+pub(crate) async fn drop_database(server: &str, database: &str) {
+    match connect(&format!("{}/postgres", server.trim_end_matches('/'))).await {
+        Ok(admin) => {
+            if let Err(error) =
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await
+            {
+                eprintln!("dropping the database {database}: {error}");
+            }
+        }
+        Err(error) => eprintln!("dropping the database {database}: {error:#}"),
+    }
+}
+
+pub(crate) async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let mut config: tokio_postgres::Config =
         url.parse().with_context(|| format!("--postgres: {url} is not a URL"))?;
     config.connect_timeout(Duration::from_secs(CONNECT_TIMEOUT_S));
