@@ -272,11 +272,12 @@ pub async fn follow<S: EventStore>(
             }
         }
         // An operator's rebuild starts from the first event, whatever the snapshot holds.
+        let started = Instant::now();
         let restored = if first && snapshots.is_on() { restore(&store).await } else { None };
         first = false;
         let (from_position, read) = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            caught_up = catch_up(&catalog, &store, restored) => caught_up?,
+            caught_up = catch_up(&catalog, &store, restored, started) => caught_up?,
         };
         let mut handler = Snapshotting {
             handler: CatalogHandler(catalog.clone()),
@@ -405,7 +406,7 @@ async fn restore<S: EventStore>(store: &S) -> Option<(Rebuild, Position)> {
 /// Folds the log up to its head, in pages, into `from`'s rebuild from its position (a
 /// snapshot's) or into an empty one from the first event, and installs the result with one
 /// bulk load of the index; returns the position the consumer goes on from and how many events
-/// it read. An event that does not decode
+/// it read. `started` is when the catch-up (with the snapshot's restore) began. An event that does not decode
 /// stops the catch-up there: the consumer then retries and parks it as it does any event.
 ///
 /// Three stages run at once, joined by bounded queues of pages: this task reads the log, a
@@ -416,9 +417,9 @@ async fn catch_up<S: EventStore>(
     catalog: &Catalog,
     store: &S,
     from: Option<(Rebuild, Position)>,
+    started: Instant,
 ) -> Result<(Position, u64), FeedError> {
     catalog.rebuild_started();
-    let started = Instant::now();
     let head = store.head();
     let restored = from.is_some();
     let (rebuild, start) = from.unwrap_or_else(|| (Rebuild::default(), Position::START));

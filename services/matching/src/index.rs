@@ -103,12 +103,9 @@ impl serde::Serialize for MatchIndex {
 
 impl From<SavedIndex> for MatchIndex {
     fn from(saved: SavedIndex) -> MatchIndex {
-        let mut index = MatchIndex::default();
+        let mut index = MatchIndex::bulk_load(saved.candidates);
         for (organization, permits) in saved.permits {
             index.set_permits(organization, permits);
-        }
-        for candidate in saved.candidates {
-            index.upsert(candidate);
         }
         index
     }
