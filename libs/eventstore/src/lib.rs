@@ -35,7 +35,7 @@ pub use model::{
     ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, SNAPSHOT_BYTES_MAX, STREAM_END,
     STREAM_NAME_BYTES_MAX, Snapshot, StoreError, StreamInfo, StreamName, check_checkpoint, check_snapshot,
 };
-pub use subscription::{SUBSCRIPTION_PAGE_EVENTS, Subscription};
+pub use subscription::{SUBSCRIPTION_PAGE_BYTES, SUBSCRIPTION_PAGE_EVENTS, Subscription};
 
 /// Appends one [`EventStore::append_many`] takes, at most.
 pub const APPEND_MANY_MAX: usize = 1024;

@@ -5,9 +5,12 @@ use std::collections::VecDeque;
 use crate::{EventStore, Position, READ_EVENTS_MAX, RecordedEvent, StoreError};
 
 /// Events a subscription reads from the store at once when it follows the head; while it
-/// catches up, each full page doubles the next, up to [`READ_EVENTS_MAX`] (the most it ever
-/// holds), so a long log is read in few queries.
+/// catches up, each full page doubles the next, up to [`READ_EVENTS_MAX`] and to what
+/// [`SUBSCRIPTION_PAGE_BYTES`] holds at the last page's bytes per event, so a long log of small
+/// events is read in few queries.
 pub const SUBSCRIPTION_PAGE_EVENTS: usize = 512;
+/// Bytes of payload and metadata a grown page is sized for, at the last page's bytes per event.
+pub const SUBSCRIPTION_PAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Every event of the log from a position on, in order, each once.
 ///
@@ -42,7 +45,10 @@ impl<S: EventStore> Subscription<S> {
             }
             let events = self.store.read_all(self.next_position, self.page_events).await?;
             self.page_events = if events.len() >= self.page_events {
-                (self.page_events * 2).min(READ_EVENTS_MAX)
+                let bytes: usize =
+                    events.iter().map(|event| event.payload.len() + event.metadata.len()).sum();
+                let fitting = SUBSCRIPTION_PAGE_BYTES / (bytes / events.len() + 1);
+                (self.page_events * 2).min(READ_EVENTS_MAX).min(fitting).max(SUBSCRIPTION_PAGE_EVENTS)
             } else {
                 SUBSCRIPTION_PAGE_EVENTS
             };

@@ -24,10 +24,9 @@ pub trait View: Send + Sync + 'static {
     fn apply(&mut self, recorded: &RecordedEvent);
 }
 
-/// Longest wait, at start, for the store's head as this process knows it to reach a
-/// snapshot's position (another replica may have saved it just after this one read the head):
-/// a snapshot still beyond the log (a log restored from an older backup) is set aside.
-const SNAPSHOT_HEAD_WAIT_MS: u64 = 1_000;
+/// Time after which a view that never catches up (the log grows as fast as it follows it)
+/// saves its snapshot all the same: a snapshot taken behind the head is as true.
+const SNAPSHOT_LAGGING_MS: u64 = 600_000;
 
 /// A view kept up to date by a task that follows the log.
 pub struct Followed<V> {
@@ -84,7 +83,7 @@ impl<V: View> Followed<V> {
                 policy: snapshots,
                 build,
                 encode: <V as Snapshot>::encode,
-                restore: <V as Snapshot>::restore,
+                restored: <V as Snapshot>::restored,
             });
         Followed::spawn(store, name, view, snapshotting)
     }
@@ -189,7 +188,7 @@ struct Snapshotting<V> {
     policy: Snapshots,
     build: [u8; 12],
     encode: fn(&V) -> Result<Vec<u8>, String>,
-    restore: fn(&mut V, &[u8]) -> Result<(), String>,
+    restored: fn(&V, &[u8]) -> Result<V, String>,
 }
 
 async fn follow<S: EventStore, V: View>(
@@ -216,7 +215,9 @@ async fn follow<S: EventStore, V: View>(
     let mut caught_up = false;
     let mut replayed = 0_u64;
     let mut since_snapshot = 0_u64;
+    // When the last snapshot was saved (`None`: none yet), and since when the view is due one.
     let mut last_saved: Option<Instant> = None;
+    let mut due_since = Instant::now();
     let mut saving: Option<tokio::task::JoinHandle<()>> = None;
     let mut failures = 0_u32;
     let mut subscription = store.subscribe_all(next);
@@ -253,21 +254,25 @@ async fn follow<S: EventStore, V: View>(
         applied.send_replace(Some(recorded.position));
         let Some(snapshotting) = &snapshotting else { continue };
         since_snapshot += 1;
+        // Once caught up; or, under writes that never let it catch up, after a while.
+        let caught_up_now = store.head() <= next;
         let due = since_snapshot >= snapshotting.policy.events
-            && store.head() <= next
             && last_saved.is_none_or(|at| at.elapsed() >= snapshotting.policy.interval)
+            && (caught_up_now || due_since.elapsed() >= Duration::from_millis(SNAPSHOT_LAGGING_MS))
             && saving.as_ref().is_none_or(tokio::task::JoinHandle::is_finished);
         if due {
+            due_since = Instant::now();
             since_snapshot = 0;
             last_saved = Some(Instant::now());
-            saving = take_snapshot(&store, &view, snapshotting, recorded.position, name).await;
+            saving = take_snapshot(&store, &view, snapshotting, (recorded.position, recorded.id), name).await;
         }
     }
 }
 
-/// The view's snapshot, if the store keeps one this build wrote, that checks, decodes and is
-/// within the log, restored into `view`: its position. Anything else is logged and the view
-/// starts from the first event.
+/// The view's snapshot, if the store keeps one this build wrote, that checks, belongs to the
+/// log ([`snapshot::in_log`]) and decodes, restored into `view`: its position. It is decoded
+/// beside the fresh view, which readers may see meanwhile, then swapped in whole. Anything
+/// else is logged and the view starts from the first event.
 async fn restore<S: EventStore, V: View>(
     store: &S,
     view: &Arc<RwLock<V>>,
@@ -283,56 +288,71 @@ async fn restore<S: EventStore, V: View>(
             return None;
         }
     };
-    let within = tokio::time::timeout(
-        Duration::from_millis(SNAPSHOT_HEAD_WAIT_MS),
-        store.wait_for_head(stored.position),
-    )
-    .await;
-    if !matches!(within, Ok(Ok(_))) {
-        tracing::warn!(view = name, position = %stored.position, head = %store.head(), "a view's snapshot is beyond the log: replaying the log");
-        return None;
-    }
-    let (view, build, restore_with) = (view.clone(), snapshotting.build, snapshotting.restore);
-    let body = stored.body;
-    let restored = tokio::task::spawn_blocking(move || match snapshot::unseal(build, &body) {
-        Unsealed::Body(bytes) => {
-            let mut view = view.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            restore_with(&mut view, bytes).map_err(|error| format!("it does not decode: {error}"))
-        }
+    let (position, build, restored_with) = (stored.position, snapshotting.build, snapshotting.restored);
+    let set_aside = |reason: &str| {
+        tracing::warn!(view = name, %position, %reason, "a view's snapshot was set aside: replaying the log");
+    };
+    let sealed = stored.body;
+    let opened = tokio::task::spawn_blocking(move || match snapshot::unseal(build, &sealed) {
+        Unsealed::Body { anchor, .. } => Ok((anchor, sealed.slice(snapshot::ENVELOPE_BYTES..))),
         Unsealed::OtherBuild => Err(String::from("another build wrote it")),
         Unsealed::Damaged(reason) => Err(reason.to_owned()),
     })
     .await;
-    match restored {
-        Ok(Ok(())) => {
-            tracing::info!(view = name, position = %stored.position, elapsed_ms = started.elapsed().as_millis() as u64, "a view restored its snapshot: catching up from there");
-            Some(stored.position)
-        }
+    let (anchor, body) = match opened {
+        Ok(Ok(opened)) => opened,
         Ok(Err(reason)) => {
-            tracing::warn!(view = name, position = %stored.position, %reason, "a view's snapshot was set aside: replaying the log");
-            None
+            set_aside(&reason);
+            return None;
         }
         Err(error) => {
-            tracing::error!(%error, view = name, "a view's snapshot could not be restored: replaying the log");
-            None
+            set_aside(&error.to_string());
+            return None;
         }
+    };
+    if let Err(reason) = snapshot::in_log(store, position, anchor).await {
+        set_aside(&reason);
+        return None;
     }
+    let fresh = view.clone();
+    let decoded = tokio::task::spawn_blocking(move || {
+        let fresh = fresh.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        restored_with(&fresh, &body).map_err(|error| format!("it does not decode: {error}"))
+    })
+    .await;
+    let restored = match decoded {
+        Ok(Ok(restored)) => restored,
+        Ok(Err(reason)) => {
+            set_aside(&reason);
+            return None;
+        }
+        Err(error) => {
+            set_aside(&error.to_string());
+            return None;
+        }
+    };
+    let fresh =
+        std::mem::replace(&mut *view.write().unwrap_or_else(std::sync::PoisonError::into_inner), restored);
+    drop(fresh);
+    tracing::info!(view = name, %position, elapsed_ms = started.elapsed().as_millis() as u64, "a view restored its snapshot: catching up from there");
+    Some(position)
 }
 
-/// Encodes the view as it stands after the event at `position` (the follower waits, so the
-/// state and the position agree) and saves it in the background: the save's task.
+/// Encodes the view as it stands after the event at `position`, whose id is `anchor` (the
+/// follower waits, so the state and the position agree) and saves it in the background: the
+/// save's task.
 async fn take_snapshot<S: EventStore, V: View>(
     store: &S,
     view: &Arc<RwLock<V>>,
     snapshotting: &Snapshotting<V>,
-    position: Position,
+    (position, anchor): (Position, uuid::Uuid),
     name: &'static str,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let started = Instant::now();
     let (view, build, encode) = (view.clone(), snapshotting.build, snapshotting.encode);
     let encoded = tokio::task::spawn_blocking(move || {
         let view = view.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        encode(&view).map(|body| snapshot::seal(build, &body))
+        encode(&view).map(|body| snapshot::seal(build, anchor, &body))
     })
     .await;
     let body = match encoded {
@@ -390,9 +410,8 @@ mod tests {
             snapshot::encode(self)
         }
 
-        fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-            *self = snapshot::decode(bytes)?;
-            Ok(())
+        fn restored(&self, bytes: &[u8]) -> Result<Payloads, String> {
+            snapshot::decode(bytes)
         }
     }
 
@@ -441,7 +460,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_damaged_or_foreign_snapshot_is_set_aside_and_the_log_replayed() {
+    async fn a_damaged_foreign_or_unanchored_snapshot_is_set_aside_and_the_log_replayed() {
         let dir = tempfile::tempdir().expect("a directory");
         let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("a store");
         let stream = StreamName::new("thing-0").expect("a name");
@@ -449,20 +468,22 @@ mod tests {
         for byte in 0..5_u8 {
             last = append(&store, &stream, byte).await;
         }
+        let last_id = store.read_all(last, 1).await.expect("read")[0].id;
         let build = snapshot::build_fingerprint().expect("a fingerprint");
         let truth = Payloads(BTreeMap::from([(String::from("thing-0"), vec![0, 1, 2, 3, 4])]));
-        let wrong = Payloads(BTreeMap::from([(String::from("thing-0"), vec![9])]));
-        let mut damaged = snapshot::seal(build, &snapshot::encode(&wrong).expect("encodes"));
+        let wrong = snapshot::encode(&Payloads(BTreeMap::from([(String::from("thing-0"), vec![9])])))
+            .expect("encodes");
+        let mut damaged = snapshot::seal(build, last_id, &wrong);
         *damaged.last_mut().expect("a body") ^= 1;
-        let other_build = snapshot::seal([0; 12], &snapshot::encode(&wrong).expect("encodes"));
-        let beyond_the_log = snapshot::seal(build, &snapshot::encode(&wrong).expect("encodes"));
-        let undecodable = snapshot::seal(build, &[0xff; 3]);
-        for (body, position) in [
-            (damaged, last),
-            (other_build, last),
-            (undecodable, last),
-            (beyond_the_log, Position::from_u64(last.as_u64() + 100)),
-        ] {
+        let cases = [
+            ("damaged", damaged, last),
+            ("another build's", snapshot::seal([0; 12], last_id, &wrong), last),
+            ("undecodable", snapshot::seal(build, last_id, &[0xff; 3]), last),
+            ("beyond the log", snapshot::seal(build, last_id, &wrong), last.after()),
+            // The log cut and written again: another event at the snapshot's position.
+            ("unanchored", snapshot::seal(build, Uuid::now_v7(), &wrong), last),
+        ];
+        for (case, body, position) in cases {
             let stored = Stored { position, body: bytes::Bytes::from(body) };
             store.save_snapshot(Payloads::NAME, stored).await.expect("saved");
             let followed = Followed::start_snapshotted(
@@ -472,9 +493,24 @@ mod tests {
                 Snapshots::every(1_000),
             );
             caught_up(&followed, &store).await;
-            assert_eq!(followed.started_from(), Some(None), "set aside");
-            assert_eq!(*followed.read(), truth);
+            assert_eq!(followed.started_from(), Some(None), "{case}: set aside");
+            assert_eq!(*followed.read(), truth, "{case}");
         }
+        // The same bytes, anchored to the event at the head's last position, are restored.
+        let anchored = snapshot::seal(build, last_id, &wrong);
+        store
+            .save_snapshot(Payloads::NAME, Stored { position: last, body: anchored.into() })
+            .await
+            .expect("saved");
+        let followed = Followed::start_snapshotted(
+            store.clone(),
+            "payloads",
+            Payloads::default(),
+            Snapshots::every(1_000),
+        );
+        caught_up(&followed, &store).await;
+        assert_eq!(followed.started_from(), Some(Some(last)), "restored at the last event");
+        assert_eq!(followed.read().0["thing-0"], vec![9], "the snapshot's state, nothing replayed over it");
         store.close().await;
     }
 

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use symbiose_eventstore::{EventStore, Position};
+use uuid::Uuid;
 
 use crate::follow::View;
 
@@ -63,9 +65,11 @@ pub trait Snapshot: View {
     /// The view's state, encoded.
     fn encode(&self) -> Result<Vec<u8>, String>;
 
-    /// Replaces the view's state with the one `bytes` encode; on an error the view is left
-    /// as it was.
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), String>;
+    /// A view in the state `bytes` encode, made from this fresh one (whose shared parts it
+    /// keeps); decoded while the view goes on answering, then swapped in whole.
+    fn restored(&self, bytes: &[u8]) -> Result<Self, String>
+    where
+        Self: Sized;
 }
 
 /// `value` in postcard, serde's compact binary form.
@@ -83,9 +87,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 }
 
 /// The first bytes of a snapshot's envelope (and its version).
-const MAGIC: &[u8; 8] = b"SYMVIEW1";
-/// Magic, the build's fingerprint (CRC-32C and length of the executable), the body's CRC-32C.
-const ENVELOPE_BYTES: usize = 8 + 4 + 8 + 4;
+const MAGIC: &[u8; 8] = b"SYMVIEW2";
+/// Magic, the build's fingerprint (CRC-32C and length of the executable), the id of the event
+/// at the snapshot's position (its anchor in the log), the body's CRC-32C.
+pub(crate) const ENVELOPE_BYTES: usize = 8 + 12 + 16 + 4;
+/// Longest wait, at start, for the store's head as this process knows it to reach a
+/// snapshot's position (another replica may have saved it just after this one read the head).
+const HEAD_WAIT_MS: u64 = 1_000;
 
 /// What identifies the running build: the CRC-32C and the length of its executable, read once.
 /// `None` where the executable cannot be read: snapshots are then neither read nor saved.
@@ -108,29 +116,54 @@ pub(crate) fn build_fingerprint() -> Option<[u8; 12]> {
     })
 }
 
-/// `body` sealed for this build, as a store keeps it; `None` where the running executable has
-/// no fingerprint (snapshots are then not kept).
-pub fn sealed(body: &[u8]) -> Option<Vec<u8>> {
-    build_fingerprint().map(|build| seal(build, body))
+/// `body` sealed for this build, as a store keeps it, anchored to `anchor`, the id of the event
+/// at the snapshot's position; `None` where the running executable has no fingerprint
+/// (snapshots are then not kept).
+pub fn sealed(anchor: Uuid, body: &[u8]) -> Option<Vec<u8>> {
+    build_fingerprint().map(|build| seal(build, anchor, body))
 }
 
-/// The body of `sealed` if this build sealed it and it checks; else why it is set aside.
-pub fn opened(sealed: &[u8]) -> Result<&[u8], String> {
+/// The anchor and the body of `sealed` if this build sealed it and it checks; else why it is
+/// set aside. It reads the whole body (its checksum): call it off the async threads.
+pub fn open(sealed: bytes::Bytes) -> Result<(Uuid, bytes::Bytes), String> {
     let Some(build) = build_fingerprint() else {
         return Err(String::from("the running executable has no fingerprint"));
     };
-    match unseal(build, sealed) {
-        Unsealed::Body(body) => Ok(body),
+    match unseal(build, &sealed) {
+        Unsealed::Body { anchor, .. } => Ok((anchor, sealed.slice(ENVELOPE_BYTES..))),
         Unsealed::OtherBuild => Err(String::from("another build wrote it")),
         Unsealed::Damaged(reason) => Err(reason.to_owned()),
     }
 }
 
+/// Whether the snapshot taken at `position` belongs to the log of `store`: the event there is
+/// `anchor`. A snapshot beyond the log (a log restored from an older backup), or whose position
+/// now holds another event (a log cut by a repair and written again since), is not.
+pub async fn in_log<S: EventStore>(store: &S, position: Position, anchor: Uuid) -> Result<(), String> {
+    let within =
+        tokio::time::timeout(Duration::from_millis(HEAD_WAIT_MS), store.wait_for_head(position)).await;
+    if !matches!(within, Ok(Ok(_))) {
+        return Err(format!("it is beyond the log (position {position}, head {})", store.head()));
+    }
+    match store.read_all(position, 1).await {
+        Ok(events)
+            if events.first().is_some_and(|event| event.position == position && event.id == anchor) =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err(format!(
+            "the log holds another event at its position {position}: the log was cut and written again since"
+        )),
+        Err(error) => Err(format!("its position cannot be read: {error}")),
+    }
+}
+
 /// `body` in its envelope.
-pub(crate) fn seal(fingerprint: [u8; 12], body: &[u8]) -> Vec<u8> {
+pub(crate) fn seal(fingerprint: [u8; 12], anchor: Uuid, body: &[u8]) -> Vec<u8> {
     let mut sealed = Vec::with_capacity(ENVELOPE_BYTES + body.len());
     sealed.extend_from_slice(MAGIC);
     sealed.extend_from_slice(&fingerprint);
+    sealed.extend_from_slice(anchor.as_bytes());
     sealed.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
     sealed.extend_from_slice(body);
     sealed
@@ -139,13 +172,16 @@ pub(crate) fn seal(fingerprint: [u8; 12], body: &[u8]) -> Vec<u8> {
 /// Why a snapshot was set aside.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Unsealed<'a> {
-    Body(&'a [u8]),
+    Body {
+        anchor: Uuid,
+        body: &'a [u8],
+    },
     /// Written by another build: expected at each upgrade.
     OtherBuild,
     Damaged(&'static str),
 }
 
-/// The body of `sealed`, if this build wrote it and it checks.
+/// The anchor and body of `sealed`, if this build wrote it and it checks.
 pub(crate) fn unseal(fingerprint: [u8; 12], sealed: &[u8]) -> Unsealed<'_> {
     if sealed.len() < ENVELOPE_BYTES || &sealed[..8] != MAGIC {
         return Unsealed::Damaged("not a snapshot of this format");
@@ -153,12 +189,13 @@ pub(crate) fn unseal(fingerprint: [u8; 12], sealed: &[u8]) -> Unsealed<'_> {
     if sealed[8..20] != fingerprint {
         return Unsealed::OtherBuild;
     }
+    let anchor = Uuid::from_bytes(sealed[20..36].try_into().expect("sixteen bytes"));
+    let crc = u32::from_le_bytes(sealed[36..40].try_into().expect("four bytes"));
     let body = &sealed[ENVELOPE_BYTES..];
-    let crc = u32::from_le_bytes(sealed[20..24].try_into().expect("four bytes"));
     if crc32c::crc32c(body) != crc {
         return Unsealed::Damaged("its checksum does not match");
     }
-    Unsealed::Body(body)
+    Unsealed::Body { anchor, body }
 }
 
 #[cfg(test)]
@@ -167,9 +204,9 @@ mod tests {
 
     #[test]
     fn a_sealed_body_opens_only_with_its_build_and_intact() {
-        let build = [7_u8; 12];
-        let sealed = seal(build, b"state");
-        assert_eq!(unseal(build, &sealed), Unsealed::Body(b"state"));
+        let (build, anchor) = ([7_u8; 12], Uuid::now_v7());
+        let sealed = seal(build, anchor, b"state");
+        assert_eq!(unseal(build, &sealed), Unsealed::Body { anchor, body: b"state" });
         assert_eq!(unseal([8_u8; 12], &sealed), Unsealed::OtherBuild);
         let mut flipped = sealed.clone();
         *flipped.last_mut().expect("a body") ^= 1;

@@ -26,7 +26,7 @@ use crate::query::{Page, Query};
 /// The consumer's name (its checkpoint and dead letters are named after it).
 pub const CONSUMER_NAME: &str = "catalog";
 /// The name the catalog's snapshot is kept under in the store: its listings, with the position
-/// after the last event they reflect.
+/// of the last event they reflect.
 pub const SNAPSHOT_NAME: &str = "catalog.projection";
 /// The stream category of listings: the only events the catalog applies.
 const LISTING_CATEGORY: &str = "listing";
@@ -275,7 +275,7 @@ pub async fn follow<S: EventStore>(
         let started = Instant::now();
         let restored = if first && snapshots.is_on() { restore(&store).await } else { None };
         first = false;
-        let (from_position, read) = tokio::select! {
+        let (from_position, read, last) = tokio::select! {
             () = &mut shutdown => return Ok(()),
             caught_up = catch_up(&catalog, &store, restored, started) => caught_up?,
         };
@@ -287,7 +287,7 @@ pub async fn follow<S: EventStore>(
             last_saved: None,
             saving: None,
         };
-        handler.after(from_position).await;
+        handler.after(last).await;
         let feed = Feed::local(store.clone(), from_position, None, &options);
         let metrics = ConsumerMetrics::default();
         let mut stopping = false;
@@ -319,14 +319,16 @@ impl<S: EventStore> Handler for Snapshotting<S> {
     async fn handle(&mut self, event: &RecordedEvent) -> Result<(), HandlerError> {
         self.handler.handle(event).await?;
         self.since += 1;
-        self.after(event.position.after()).await;
+        self.after(Some((event.position, event.id))).await;
         Ok(())
     }
 }
 
 impl<S: EventStore> Snapshotting<S> {
-    /// Saves a snapshot of the catalog, which reflects every event before `next`, if it is due.
-    async fn after(&mut self, next: Position) {
+    /// Saves a snapshot of the catalog, which reflects every event up to `last` (its position
+    /// and id; `None` before the first), if it is due.
+    async fn after(&mut self, last: Option<(Position, Uuid)>) {
+        let Some((position, anchor)) = last else { return };
         let due = self.policy.is_on()
             && self.since >= self.policy.events
             && self.last_saved.is_none_or(|at| at.elapsed() >= self.policy.interval)
@@ -340,7 +342,8 @@ impl<S: EventStore> Snapshotting<S> {
         let catalog = self.handler.0.clone();
         let encoded = tokio::task::spawn_blocking(move || {
             let body = catalog.read().encode()?;
-            symbiose_shell::snapshot::sealed(&body).ok_or_else(|| String::from("no build fingerprint"))
+            symbiose_shell::snapshot::sealed(anchor, &body)
+                .ok_or_else(|| String::from("no build fingerprint"))
         })
         .await;
         let body = match encoded {
@@ -358,9 +361,9 @@ impl<S: EventStore> Snapshotting<S> {
         let encode_ms = started.elapsed().as_millis() as u64;
         self.saving = Some(tokio::spawn(async move {
             let bytes = body.len();
-            match store.save_snapshot(SNAPSHOT_NAME, Snapshot { position: next, body: body.into() }).await {
+            match store.save_snapshot(SNAPSHOT_NAME, Snapshot { position, body: body.into() }).await {
                 Ok(()) => {
-                    tracing::info!(position = %next, bytes, encode_ms, "the catalog saved its snapshot")
+                    tracing::info!(%position, bytes, encode_ms, "the catalog saved its snapshot")
                 }
                 Err(StoreError::Closed) => {}
                 Err(error) => tracing::warn!(%error, "the catalog's snapshot could not be saved"),
@@ -381,19 +384,31 @@ async fn restore<S: EventStore>(store: &S) -> Option<(Rebuild, Position)> {
             return None;
         }
     };
-    if stored.position > store.head() {
-        tracing::warn!(position = %stored.position, head = %store.head(), "the catalog's snapshot is beyond the log: rebuilding from the first event");
+    let set_aside = |reason: &str| {
+        tracing::warn!(position = %stored.position, %reason, "the catalog's snapshot was set aside: rebuilding from the first event");
+    };
+    let sealed = stored.body;
+    let (anchor, body) =
+        match tokio::task::spawn_blocking(move || symbiose_shell::snapshot::open(sealed)).await {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(reason)) => {
+                set_aside(&reason);
+                return None;
+            }
+            Err(error) => {
+                set_aside(&error.to_string());
+                return None;
+            }
+        };
+    if let Err(reason) = symbiose_shell::snapshot::in_log(store, stored.position, anchor).await {
+        set_aside(&reason);
         return None;
     }
-    let body = stored.body;
-    let restored = tokio::task::spawn_blocking(move || {
-        symbiose_shell::snapshot::opened(&body).and_then(Rebuild::restore)
-    })
-    .await;
+    let restored = tokio::task::spawn_blocking(move || Rebuild::restore(&body)).await;
     match restored {
-        Ok(Ok(rebuild)) => Some((rebuild, stored.position)),
+        Ok(Ok(rebuild)) => Some((rebuild, stored.position.after())),
         Ok(Err(reason)) => {
-            tracing::warn!(position = %stored.position, %reason, "the catalog's snapshot was set aside: rebuilding from the first event");
+            set_aside(&reason);
             None
         }
         Err(error) => {
@@ -405,8 +420,8 @@ async fn restore<S: EventStore>(store: &S) -> Option<(Rebuild, Position)> {
 
 /// Folds the log up to its head, in pages, into `from`'s rebuild from its position (a
 /// snapshot's) or into an empty one from the first event, and installs the result with one
-/// bulk load of the index; returns the position the consumer goes on from and how many events
-/// it read. `started` is when the catch-up (with the snapshot's restore) began. An event that does not decode
+/// bulk load of the index; returns the position the consumer goes on from, how many events
+/// it read, and the position and id of the last (`None` if none). `started` is when the catch-up (with the snapshot's restore) began. An event that does not decode
 /// stops the catch-up there: the consumer then retries and parks it as it does any event.
 ///
 /// Three stages run at once, joined by bounded queues of pages: this task reads the log, a
@@ -418,7 +433,7 @@ async fn catch_up<S: EventStore>(
     store: &S,
     from: Option<(Rebuild, Position)>,
     started: Instant,
-) -> Result<(Position, u64), FeedError> {
+) -> Result<(Position, u64, Option<(Position, Uuid)>), FeedError> {
     catalog.rebuild_started();
     let head = store.head();
     let restored = from.is_some();
@@ -429,10 +444,10 @@ async fn catch_up<S: EventStore>(
     let folding = tokio::task::spawn_blocking(move || fold_pages(folding_from, rebuild, start));
     read_pages(store, start, head, to_decode).await?;
     decoding.await.map_err(|error| FeedError::Internal(format!("decoding the log: {error}")))?;
-    let (rebuild, next, read) =
+    let (rebuild, next, read, last) =
         folding.await.map_err(|error| FeedError::Internal(format!("folding the log: {error}")))?;
     catalog.install(finish(rebuild).await?, next, started, restored);
-    Ok((next, read))
+    Ok((next, read, last))
 }
 
 /// The sending end of a link between two stages of a catch-up.
@@ -481,6 +496,8 @@ struct DecodedPage {
     next: Position,
     /// Events of the log the page covered, listing events or not.
     read: u64,
+    /// The position and id of the last of them.
+    last: Option<(Position, Uuid)>,
 }
 
 /// Reads the log from `start` to the next stage, a page of [`READ_EVENTS_MAX`] at a time,
@@ -519,6 +536,7 @@ fn decode_pages(
         let mut events = Vec::with_capacity(page.len());
         let mut stopped = false;
         let mut read = 0_u64;
+        let mut last = None;
         for event in &page {
             if event.position >= head {
                 stopped = true;
@@ -534,32 +552,35 @@ fn decode_pages(
             }
             next = event.position.after();
             read += 1;
+            last = Some((event.position, event.id));
         }
         pages.give_back(page);
-        if next_stage.pages.blocking_send(DecodedPage { events, next, read }).is_err() || stopped {
+        if next_stage.pages.blocking_send(DecodedPage { events, next, read, last }).is_err() || stopped {
             return;
         }
     }
 }
 
 /// Folds the decoded pages into `rebuild`, which reflects the log before `start`; the rebuild,
-/// the position after the last event folded, and the events read.
+/// the position after the last event folded, the events read, and the last one's position and id.
 fn fold_pages(
     mut pages: Downstream<DecodedPage>,
     mut rebuild: Rebuild,
     start: Position,
-) -> (Rebuild, Position, u64) {
+) -> (Rebuild, Position, u64, Option<(Position, Uuid)>) {
     let mut next = start;
     let mut read = 0_u64;
+    let mut last = None;
     while let Some(page) = pages.pages.blocking_recv() {
         for (id, version, position, event) in &page.events {
             rebuild.push(*id, *version, *position, event);
         }
         next = page.next;
         read += page.read;
+        last = page.last.or(last);
         pages.give_back(page);
     }
-    (rebuild, next, read)
+    (rebuild, next, read, last)
 }
 
 /// Builds the projection of a rebuild on a blocking thread: it takes a while for a large log.

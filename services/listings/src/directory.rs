@@ -58,13 +58,13 @@ impl Snapshot for View {
         })
     }
 
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn restored(&self, bytes: &[u8]) -> Result<View, String> {
         let saved: Saved = snapshot::decode(bytes)?;
-        self.organizations = saved.organizations;
+        // Shared with the authenticator: revoked at once, which only ever adds to it.
         for token_id in saved.revoked {
             self.revocations.revoke(token_id);
         }
-        Ok(())
+        Ok(View { organizations: saved.organizations, revocations: self.revocations.clone() })
     }
 }
 

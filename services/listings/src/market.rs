@@ -50,9 +50,8 @@ impl Snapshot for View {
         snapshot::encode(self)
     }
 
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        *self = snapshot::decode(bytes)?;
-        Ok(())
+    fn restored(&self, bytes: &[u8]) -> Result<View, String> {
+        snapshot::decode(bytes)
     }
 }
 

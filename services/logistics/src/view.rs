@@ -102,9 +102,8 @@ impl symbiose_shell::Snapshot for View {
         symbiose_shell::snapshot::encode(self)
     }
 
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        *self = symbiose_shell::snapshot::decode(bytes)?;
-        Ok(())
+    fn restored(&self, bytes: &[u8]) -> Result<View, String> {
+        symbiose_shell::snapshot::decode(bytes)
     }
 }
 

@@ -395,11 +395,11 @@ impl Snapshot for RevokedTokens {
         symbiose_shell::snapshot::encode(&self.0.revoked_ids())
     }
 
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn restored(&self, bytes: &[u8]) -> Result<RevokedTokens, String> {
         let revoked: Vec<uuid::Uuid> = symbiose_shell::snapshot::decode(bytes)?;
         for token_id in revoked {
             self.0.revoke(token_id);
         }
-        Ok(())
+        Ok(RevokedTokens(self.0.clone()))
     }
 }

@@ -761,6 +761,17 @@ fn remove_temporaries(disk: &dyn Disk, dir: &Path) -> Result<(), StoreError> {
                 .map_err(|error| StoreError::io(&format!("removing {name}"), error))?;
         }
     }
+    // A checkpoint or a snapshot is written to a temporary file of its own, then renamed: a
+    // crash in between leaves the temporary file, as large as a snapshot.
+    for beside in [CHECKPOINTS_DIR, SNAPSHOTS_DIR] {
+        let beside = dir.join(beside);
+        let Ok(names) = disk.list(&beside) else { continue };
+        for name in names.iter().filter(|name| name.ends_with(segment::TEMPORARY_SUFFIX)) {
+            tracing::info!(file = %name, "removing a file a crash left unfinished");
+            disk.remove_file(&beside.join(name))
+                .map_err(|error| StoreError::io(&format!("removing {name}"), error))?;
+        }
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use symbiose_eventstore::embedded::{EmbeddedStore, Options};
 use symbiose_eventstore::{
-    Direction, EventData, EventStore, ExpectedVersion, Position, StoreError, StreamName,
+    Direction, EventData, EventStore, ExpectedVersion, Position, Snapshot, StoreError, StreamName,
 };
 use uuid::Uuid;
 
@@ -237,4 +237,21 @@ async fn closing_stops_every_handle_and_wakes_every_waiter() {
     assert!(matches!(append, Err(StoreError::Closed)), "{append:?}");
     let (again, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("the directory is free");
     again.close().await;
+}
+
+/// A snapshot's temporary file left by a crash mid-write is removed at the next open; the
+/// snapshot saved before is kept.
+#[tokio::test]
+async fn a_snapshot_cut_short_by_a_crash_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("open");
+    let saved = Snapshot { position: Position::from_u64(3), body: Bytes::from_static(b"the state") };
+    store.save_snapshot("listings.market", saved.clone()).await.expect("save");
+    store.close().await;
+    let stray = dir.path().join("snapshots").join(format!("listings.market.{}.tmp", Uuid::now_v7().simple()));
+    std::fs::write(&stray, vec![7_u8; 4096]).expect("a half-written snapshot");
+    let (store, _) = EmbeddedStore::open(dir.path(), Options::default()).expect("reopen");
+    assert!(!stray.exists(), "the temporary file is removed");
+    assert_eq!(store.load_snapshot("listings.market").await.expect("load"), Some(saved));
+    store.close().await;
 }
