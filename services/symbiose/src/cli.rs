@@ -1300,7 +1300,17 @@ impl std::fmt::Display for CallFailed {
 
 impl std::error::Error for CallFailed {}
 
+/// A call's failure as the user reads it. A connection that broke mid-call (the server
+/// stopping, say) surfaces from the HTTP/2 layer as INTERNAL; it is said as UNAVAILABLE, what
+/// gRPC names a server gone away, so a caller knows the call may be tried again (at another
+/// replica), with the same request id.
 pub(crate) fn status_error(status: tonic::Status) -> anyhow::Error {
+    let status =
+        if status.code() == tonic::Code::Internal && status.message().starts_with("h2 protocol error") {
+            tonic::Status::unavailable(format!("the connection broke during the call ({})", status.message()))
+        } else {
+            status
+        };
     anyhow::Error::new(CallFailed(status))
 }
 
@@ -1434,6 +1444,16 @@ async fn validate_identifier(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_broken_mid_call_is_said_unavailable_and_other_failures_as_they_are() {
+        let broken = status_error(tonic::Status::internal("h2 protocol error: http2 error")).to_string();
+        assert_eq!(
+            broken,
+            "Unavailable: the connection broke during the call (h2 protocol error: http2 error)"
+        );
+        assert_eq!(status_error(tonic::Status::internal("a bug")).to_string(), "Internal: a bug");
+    }
 
     #[test]
     fn prices_are_read_as_exact_minor_units() {
