@@ -9,7 +9,7 @@ use symbiose_kit::ApiError;
 use symbiose_kit::backoff::Backoff;
 use tokio::sync::watch;
 
-use crate::snapshot::{self, Snapshot, Snapshots, Unsealed};
+use crate::snapshot::{self, Snapshot, Snapshots};
 
 /// Longest wait for a view to reach a position a caller names.
 pub const VIEW_WAIT_MS_MAX: u64 = 5_000;
@@ -75,16 +75,13 @@ impl<V: View> Followed<V> {
     where
         V: Snapshot,
     {
-        let snapshotting = (snapshots.is_on() && store.keeps_snapshots())
-            .then(snapshot::build_fingerprint)
-            .flatten()
-            .map(|build| Snapshotting {
-                name: V::NAME,
-                policy: snapshots,
-                build,
-                encode: <V as Snapshot>::encode,
-                restored: <V as Snapshot>::restored,
-            });
+        let kept = snapshots.is_on() && store.keeps_snapshots() && snapshot::build_fingerprint().is_some();
+        let snapshotting = kept.then_some(Snapshotting {
+            name: V::NAME,
+            policy: snapshots,
+            encode: <V as Snapshot>::encode,
+            restored: <V as Snapshot>::restored,
+        });
         Followed::spawn(store, name, view, snapshotting)
     }
 
@@ -181,12 +178,10 @@ impl<V: View> Followed<V> {
     }
 }
 
-/// How a view is snapshotted: the name it is kept under, when, the build's fingerprint, and
-/// the view's own encoding.
+/// How a view is snapshotted: the name it is kept under, when, and the view's own encoding.
 struct Snapshotting<V> {
     name: &'static str,
     policy: Snapshots,
-    build: [u8; 12],
     encode: fn(&V) -> Result<Vec<u8>, String>,
     restored: fn(&V, &[u8]) -> Result<V, String>,
 }
@@ -280,62 +275,27 @@ async fn restore<S: EventStore, V: View>(
     name: &str,
 ) -> Option<Position> {
     let started = Instant::now();
-    let stored = match store.load_snapshot(snapshotting.name).await {
-        Ok(Some(stored)) => stored,
-        Ok(None) => return None,
-        Err(error) => {
-            tracing::warn!(%error, view = name, "a view's snapshot could not be read: replaying the log");
-            return None;
-        }
-    };
-    let (position, build, restored_with) = (stored.position, snapshotting.build, snapshotting.restored);
-    let set_aside = |reason: &str| {
-        tracing::warn!(view = name, %position, %reason, "a view's snapshot was set aside: replaying the log");
-    };
-    let sealed = stored.body;
-    let opened = tokio::task::spawn_blocking(move || match snapshot::unseal(build, &sealed) {
-        Unsealed::Body { anchor, .. } => Ok((anchor, sealed.slice(snapshot::ENVELOPE_BYTES..))),
-        Unsealed::OtherBuild => Err(String::from("another build wrote it")),
-        Unsealed::Damaged(reason) => Err(reason.to_owned()),
-    })
-    .await;
-    let (anchor, body) = match opened {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(reason)) => {
-            set_aside(&reason);
-            return None;
-        }
-        Err(error) => {
-            set_aside(&error.to_string());
-            return None;
-        }
-    };
-    if let Err(reason) = snapshot::in_log(store, position, anchor).await {
-        set_aside(&reason);
-        return None;
-    }
-    let fresh = view.clone();
-    let decoded = tokio::task::spawn_blocking(move || {
+    let (fresh, restored_with) = (view.clone(), snapshotting.restored);
+    let decode = move |bytes: &[u8]| {
         let fresh = fresh.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        restored_with(&fresh, &body).map_err(|error| format!("it does not decode: {error}"))
-    })
-    .await;
-    let restored = match decoded {
-        Ok(Ok(restored)) => restored,
-        Ok(Err(reason)) => {
-            set_aside(&reason);
-            return None;
-        }
-        Err(error) => {
-            set_aside(&error.to_string());
-            return None;
-        }
+        restored_with(&fresh, bytes)
     };
-    let fresh =
-        std::mem::replace(&mut *view.write().unwrap_or_else(std::sync::PoisonError::into_inner), restored);
-    drop(fresh);
-    tracing::info!(view = name, %position, elapsed_ms = started.elapsed().as_millis() as u64, "a view restored its snapshot: catching up from there");
-    Some(position)
+    match snapshot::restore(store, snapshotting.name, decode).await {
+        Ok(Some((position, restored))) => {
+            let fresh = std::mem::replace(
+                &mut *view.write().unwrap_or_else(std::sync::PoisonError::into_inner),
+                restored,
+            );
+            drop(fresh);
+            tracing::info!(view = name, %position, elapsed_ms = started.elapsed().as_millis() as u64, "a view restored its snapshot: catching up from there");
+            Some(position)
+        }
+        Ok(None) => None,
+        Err(reason) => {
+            tracing::warn!(view = name, %reason, "a view's snapshot was set aside: replaying the log");
+            None
+        }
+    }
 }
 
 /// Encodes the view as it stands after the event at `position`, whose id is `anchor` (the
@@ -349,10 +309,12 @@ async fn take_snapshot<S: EventStore, V: View>(
     name: &'static str,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let started = Instant::now();
-    let (view, build, encode) = (view.clone(), snapshotting.build, snapshotting.encode);
+    let (view, encode) = (view.clone(), snapshotting.encode);
     let encoded = tokio::task::spawn_blocking(move || {
         let view = view.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        encode(&view).map(|body| snapshot::seal(build, anchor, &body))
+        encode(&view).and_then(|body| {
+            snapshot::sealed(anchor, &body).ok_or_else(|| String::from("no build fingerprint"))
+        })
     })
     .await;
     let body = match encoded {

@@ -90,7 +90,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 const MAGIC: &[u8; 8] = b"SYMVIEW2";
 /// Magic, the build's fingerprint (CRC-32C and length of the executable), the id of the event
 /// at the snapshot's position (its anchor in the log), the body's CRC-32C.
-pub(crate) const ENVELOPE_BYTES: usize = 8 + 12 + 16 + 4;
+const ENVELOPE_BYTES: usize = 8 + 12 + 16 + 4;
 /// Longest wait, at start, for the store's head as this process knows it to reach a
 /// snapshot's position (another replica may have saved it just after this one read the head).
 const HEAD_WAIT_MS: u64 = 1_000;
@@ -123,9 +123,32 @@ pub fn sealed(anchor: Uuid, body: &[u8]) -> Option<Vec<u8>> {
     build_fingerprint().map(|build| seal(build, anchor, body))
 }
 
+/// The snapshot `name` kept in `store`, if this build sealed it, it checks, it belongs to the
+/// log ([`in_log`]) and `decode` reads its body (off the async threads): its position and what
+/// `decode` made; `Ok(None)` if none was saved; else why it is set aside.
+pub async fn restore<S, T, D>(store: &S, name: &str, decode: D) -> Result<Option<(Position, T)>, String>
+where
+    S: EventStore,
+    T: Send + 'static,
+    D: FnOnce(&[u8]) -> Result<T, String> + Send + 'static,
+{
+    let stored = match store.load_snapshot(name).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return Ok(None),
+        Err(error) => return Err(format!("it could not be read: {error}")),
+    };
+    let off_thread = |error: tokio::task::JoinError| error.to_string();
+    let (anchor, body) =
+        tokio::task::spawn_blocking(move || open(stored.body)).await.map_err(off_thread)??;
+    in_log(store, stored.position, anchor).await?;
+    let decoded = tokio::task::spawn_blocking(move || decode(&body)).await.map_err(off_thread)?;
+    let decoded = decoded.map_err(|error| format!("it does not decode: {error}"))?;
+    Ok(Some((stored.position, decoded)))
+}
+
 /// The anchor and the body of `sealed` if this build sealed it and it checks; else why it is
 /// set aside. It reads the whole body (its checksum): call it off the async threads.
-pub fn open(sealed: bytes::Bytes) -> Result<(Uuid, bytes::Bytes), String> {
+fn open(sealed: bytes::Bytes) -> Result<(Uuid, bytes::Bytes), String> {
     let Some(build) = build_fingerprint() else {
         return Err(String::from("the running executable has no fingerprint"));
     };
@@ -139,7 +162,7 @@ pub fn open(sealed: bytes::Bytes) -> Result<(Uuid, bytes::Bytes), String> {
 /// Whether the snapshot taken at `position` belongs to the log of `store`: the event there is
 /// `anchor`. A snapshot beyond the log (a log restored from an older backup), or whose position
 /// now holds another event (a log cut by a repair and written again since), is not.
-pub async fn in_log<S: EventStore>(store: &S, position: Position, anchor: Uuid) -> Result<(), String> {
+async fn in_log<S: EventStore>(store: &S, position: Position, anchor: Uuid) -> Result<(), String> {
     let within =
         tokio::time::timeout(Duration::from_millis(HEAD_WAIT_MS), store.wait_for_head(position)).await;
     if !matches!(within, Ok(Ok(_))) {
@@ -171,7 +194,7 @@ pub(crate) fn seal(fingerprint: [u8; 12], anchor: Uuid, body: &[u8]) -> Vec<u8> 
 
 /// Why a snapshot was set aside.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Unsealed<'a> {
+enum Unsealed<'a> {
     Body {
         anchor: Uuid,
         body: &'a [u8],
@@ -182,7 +205,7 @@ pub(crate) enum Unsealed<'a> {
 }
 
 /// The anchor and body of `sealed`, if this build wrote it and it checks.
-pub(crate) fn unseal(fingerprint: [u8; 12], sealed: &[u8]) -> Unsealed<'_> {
+fn unseal(fingerprint: [u8; 12], sealed: &[u8]) -> Unsealed<'_> {
     if sealed.len() < ENVELOPE_BYTES || &sealed[..8] != MAGIC {
         return Unsealed::Damaged("not a snapshot of this format");
     }

@@ -376,43 +376,11 @@ impl<S: EventStore> Snapshotting<S> {
 /// is within the log: the rebuild it holds and the position to go on from. Anything else is
 /// logged and the catalog is rebuilt from the first event.
 async fn restore<S: EventStore>(store: &S) -> Option<(Rebuild, Position)> {
-    let stored = match store.load_snapshot(SNAPSHOT_NAME).await {
-        Ok(Some(stored)) => stored,
-        Ok(None) => return None,
-        Err(error) => {
-            tracing::warn!(%error, "the catalog's snapshot could not be read: rebuilding from the first event");
-            return None;
-        }
-    };
-    let set_aside = |reason: &str| {
-        tracing::warn!(position = %stored.position, %reason, "the catalog's snapshot was set aside: rebuilding from the first event");
-    };
-    let sealed = stored.body;
-    let (anchor, body) =
-        match tokio::task::spawn_blocking(move || symbiose_shell::snapshot::open(sealed)).await {
-            Ok(Ok(opened)) => opened,
-            Ok(Err(reason)) => {
-                set_aside(&reason);
-                return None;
-            }
-            Err(error) => {
-                set_aside(&error.to_string());
-                return None;
-            }
-        };
-    if let Err(reason) = symbiose_shell::snapshot::in_log(store, stored.position, anchor).await {
-        set_aside(&reason);
-        return None;
-    }
-    let restored = tokio::task::spawn_blocking(move || Rebuild::restore(&body)).await;
-    match restored {
-        Ok(Ok(rebuild)) => Some((rebuild, stored.position.after())),
-        Ok(Err(reason)) => {
-            set_aside(&reason);
-            None
-        }
-        Err(error) => {
-            tracing::error!(%error, "the catalog's snapshot could not be restored: rebuilding from the first event");
+    match symbiose_shell::snapshot::restore(store, SNAPSHOT_NAME, Rebuild::restore).await {
+        Ok(Some((position, rebuild))) => Some((rebuild, position.after())),
+        Ok(None) => None,
+        Err(reason) => {
+            tracing::warn!(%reason, "the catalog's snapshot was set aside: rebuilding from the first event");
             None
         }
     }
