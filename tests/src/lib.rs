@@ -36,6 +36,8 @@ const STOP_TIMEOUT_MS: u64 = 10_000;
 pub struct TestServer {
     pub grpc_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
+    /// The public web port (passports' pages), unless the settings turned it off.
+    pub web_addr: Option<SocketAddr>,
     pub config: ServerConfig,
     /// The operator token the server wrote at its first start.
     pub operator_token: String,
@@ -108,6 +110,7 @@ impl TestServer {
         self.stop().await?;
         config.listen_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         config.metrics_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.web_addr = config.web_addr.map(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         TestServer::start_in(config, data_dir, database).await
     }
 
@@ -116,9 +119,10 @@ impl TestServer {
         data_dir: tempfile::TempDir,
         database: Option<TestDatabase>,
     ) -> anyhow::Result<TestServer> {
-        let listeners = Listeners::bind(&config).await?;
+        let listeners = Listeners::bind_with_web(&config).await?;
         let grpc_addr = listeners.grpc_addr();
         let metrics_addr = listeners.metrics_addr().context("test servers have a metrics port")?;
+        let web_addr = listeners.web_addr();
         let server = symbiose::Standalone::build(config.clone(), listeners).await?;
         let operator_token = std::fs::read_to_string(server.operator_token_path())
             .context("reading the operator token")?
@@ -131,6 +135,7 @@ impl TestServer {
         Ok(TestServer {
             grpc_addr,
             metrics_addr,
+            web_addr,
             config,
             operator_token,
             stop: Some(stop),

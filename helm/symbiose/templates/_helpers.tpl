@@ -105,6 +105,10 @@ The container's environment, one variable per setting of the services' configura
   value: {{ int64 $config.leaseTtlMs | quote }}
 - name: SYMBIOSE_VIEW_SNAPSHOT_EVENTS
   value: {{ int64 $config.viewSnapshotEvents | quote }}
+- name: SYMBIOSE_WEB_ADDR
+  value: "off"
+- name: SYMBIOSE_PUBLIC_BASE_URL
+  value: {{ $config.publicBaseUrl | quote }}
 - name: SYMBIOSE_RATE_LIMIT_PER_SECOND
   value: {{ int64 $config.rateLimitPerSecond | quote }}
 - name: SYMBIOSE_RATE_LIMIT_BURST

@@ -52,6 +52,32 @@ pub enum PalletGrade {
 }
 
 impl MaterialFamily {
+    /// The usual recovery operation of a family (Annex II of Directive 2008/98/EC):
+    ///
+    /// | family | code | operation |
+    /// |---|---|---|
+    /// | pallets, packaging, plastics, wood | R3 | recycling of organic substances not used as solvents: wooden pallets repaired or chipped, cardboard, plastics |
+    /// | metals | R4 | recycling of metals and metal compounds |
+    /// | solvents | R2 | solvent reclamation and regeneration |
+    /// | compost | R10 | land treatment resulting in benefit to agriculture |
+    /// | aggregates | R5 | recycling of other inorganic materials (crushed concrete, bricks) |
+    /// | process water | R5 | water is an inorganic material reclaimed for use |
+    ///
+    /// A lot may go another way (metal packaging is R4, composting of biowaste R3): who ships it
+    /// says so where it matters (the Annex VII document).
+    pub fn recovery_operation(self) -> &'static str {
+        match self {
+            MaterialFamily::Pallets
+            | MaterialFamily::Packaging
+            | MaterialFamily::Plastics
+            | MaterialFamily::Wood => "R3",
+            MaterialFamily::Metals => "R4",
+            MaterialFamily::Solvents => "R2",
+            MaterialFamily::Compost => "R10",
+            MaterialFamily::Aggregates | MaterialFamily::ProcessWater => "R5",
+        }
+    }
+
     pub const ALL: [MaterialFamily; 9] = [
         MaterialFamily::Pallets,
         MaterialFamily::Packaging,

@@ -18,11 +18,21 @@ pub enum Role {
     Operator,
     /// A service of the platform (matching): reserves quantities of offers.
     Service,
+    /// A public body (ADEME, a chamber of commerce, a water agency): publishes how materials are
+    /// recycled at the end of their life, which the passports of lots show.
+    Institution,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::Producer, Role::Buyer, Role::Recycler, Role::Carrier, Role::Operator, Role::Service];
+    pub const ALL: [Role; 7] = [
+        Role::Producer,
+        Role::Buyer,
+        Role::Recycler,
+        Role::Carrier,
+        Role::Operator,
+        Role::Service,
+        Role::Institution,
+    ];
 
     /// The stable lower-case key used in tokens and on the command line.
     pub fn key(self) -> &'static str {
@@ -33,6 +43,7 @@ impl Role {
             Role::Carrier => "carrier",
             Role::Operator => "operator",
             Role::Service => "service",
+            Role::Institution => "institution",
         }
     }
 
@@ -48,7 +59,9 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}: expected one of producer, buyer, recycler, carrier, operator, service")]
+#[error(
+    "unknown role {0:?}: expected one of producer, buyer, recycler, carrier, operator, service, institution"
+)]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {

@@ -15,6 +15,10 @@ pub const LISTEN_ADDR: &str = "SYMBIOSE_LISTEN_ADDR";
 pub const DATA_DIR: &str = "SYMBIOSE_DATA_DIR";
 /// Address of the Prometheus metrics port, or `off`.
 pub const METRICS_ADDR: &str = "SYMBIOSE_METRICS_ADDR";
+/// Address of the public web port (passports' pages, QR codes, labels), or `off`.
+pub const WEB_ADDR: &str = "SYMBIOSE_WEB_ADDR";
+/// The URL the public web port is reached at from outside, which QR codes and labels carry.
+pub const PUBLIC_BASE_URL: &str = "SYMBIOSE_PUBLIC_BASE_URL";
 /// `text` or `json`.
 pub const LOG_FORMAT: &str = "SYMBIOSE_LOG_FORMAT";
 /// Longest time a call may take before it is cancelled.
@@ -79,6 +83,16 @@ pub const SETTINGS: &[Setting] = &[
         key: METRICS_ADDR,
         default: "127.0.0.1:9464",
         description: "address of the Prometheus metrics port (`/metrics`), or `off`",
+    },
+    Setting {
+        key: WEB_ADDR,
+        default: "127.0.0.1:8080",
+        description: "address of the public web port (passports' pages, their QR codes and labels, the GS1 Digital Link resolver), or `off`",
+    },
+    Setting {
+        key: PUBLIC_BASE_URL,
+        default: "",
+        description: "the URL the web port is reached at from outside (`https://passports.example.eu`), printed in QR codes and on labels; unset, `http://` and the web port's address",
     },
     Setting {
         key: LOG_FORMAT,
@@ -309,6 +323,10 @@ pub struct ServerConfig {
     pub listen_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub metrics_addr: Option<SocketAddr>,
+    /// `None`: no public web port.
+    pub web_addr: Option<SocketAddr>,
+    /// Without a trailing slash; `None`: `http://` and the web port's bound address.
+    pub public_base_url: Option<String>,
     pub log_format: LogFormat,
     pub request_timeout_ms: u64,
     pub message_bytes_max: usize,
@@ -373,6 +391,9 @@ impl ServerConfig {
 
         let (key, value) = get(METRICS_ADDR);
         let metrics_addr = if value.eq_ignore_ascii_case("off") { None } else { Some(parse(key, &value)?) };
+        let (key, value) = get(WEB_ADDR);
+        let web_addr = if value.eq_ignore_ascii_case("off") { None } else { Some(parse(key, &value)?) };
+        let public_base_url = parse_public_base_url(get(PUBLIC_BASE_URL))?;
         let (key, value) = get(LOG_FORMAT);
         let log_format = match value.to_ascii_lowercase().as_str() {
             "text" => LogFormat::Text,
@@ -394,6 +415,8 @@ impl ServerConfig {
             listen_addr,
             data_dir: PathBuf::from(data_dir),
             metrics_addr,
+            web_addr,
+            public_base_url,
             log_format,
             request_timeout_ms: parse_in_range(get(REQUEST_TIMEOUT_MS), 1, REQUEST_TIMEOUT_MS_MAX)?,
             message_bytes_max: parse_in_range(
@@ -434,6 +457,7 @@ impl ServerConfig {
         ServerConfig {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             data_dir,
             ..ServerConfig::from_lookup(|_| None).expect("the defaults are valid")
         }
@@ -487,6 +511,35 @@ fn parse_nats(url: String, credentials: String) -> Result<(Option<String>, Optio
 
 /// `http://host:port` of another service, or nothing. Calls between the services are
 /// plaintext: inside a cluster, their encryption is the network's (a service mesh).
+/// Longest public base URL, in bytes: it is printed in every QR code, which grows with it.
+const PUBLIC_BASE_URL_BYTES_MAX: usize = 200;
+
+/// An `http://` or `https://` URL with a host, and a path at most, without a trailing slash.
+fn parse_public_base_url((key, value): (&'static str, String)) -> Result<Option<String>, ConfigError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let trimmed = value.trim_end_matches('/');
+    let rest = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"));
+    let valid = trimmed.len() <= PUBLIC_BASE_URL_BYTES_MAX
+        && rest.is_some_and(|rest| {
+            let host = rest.split('/').next().unwrap_or_default();
+            !host.is_empty()
+                && !rest.contains(['?', '#', '@', ' ', '"', '<', '>', '\\'])
+                && rest.chars().all(|char| char.is_ascii_graphic())
+        });
+    if !valid {
+        return Err(invalid(
+            key,
+            &value,
+            format!(
+                "must be http(s)://host[:port][/path], at most {PUBLIC_BASE_URL_BYTES_MAX} bytes, without a query"
+            ),
+        ));
+    }
+    Ok(Some(trimmed.to_owned()))
+}
+
 fn parse_service_url((key, value): (&'static str, String)) -> Result<Option<String>, ConfigError> {
     if value.is_empty() {
         return Ok(None);
@@ -703,6 +756,23 @@ mod tests {
         );
         assert_eq!(config.nats_url.as_deref(), Some("nats://nats-1:4222,nats://nats-2:4222"));
         assert_eq!(config.nats_credentials, Some(PathBuf::from("/etc/symbiose/nats.creds")));
+    }
+
+    #[test]
+    fn the_web_port_and_its_public_url_are_checked() {
+        let defaults = config(&[]).expect("defaults");
+        assert_eq!(defaults.web_addr, Some("127.0.0.1:8080".parse().expect("address")));
+        assert_eq!(defaults.public_base_url, None);
+        let set = config(&[(WEB_ADDR, "off"), (PUBLIC_BASE_URL, "https://passports.example.eu/grand-est/")])
+            .expect("valid settings");
+        assert_eq!(set.web_addr, None);
+        assert_eq!(set.public_base_url.as_deref(), Some("https://passports.example.eu/grand-est"));
+        for bad in
+            ["passports.example.eu", "ftp://example.eu", "https://", "https://a.eu/?q=1", "https://a b.eu"]
+        {
+            let error = config(&[(PUBLIC_BASE_URL, bad)]).expect_err(bad);
+            assert_eq!(error.key, PUBLIC_BASE_URL, "{bad}");
+        }
     }
 
     #[test]

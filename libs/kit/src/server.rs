@@ -36,6 +36,9 @@ pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub struct Listeners {
     pub grpc: TcpListener,
     pub metrics: Option<TcpListener>,
+    /// The public web port, for the server that serves one (the standalone server); the others
+    /// leave it to it.
+    pub web: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -49,7 +52,31 @@ impl Listeners {
             ),
             None => None,
         };
-        Ok(Listeners { grpc, metrics })
+        Ok(Listeners { grpc, metrics, web: None })
+    }
+
+    /// [`Listeners::bind`] and the public web port the configuration names.
+    pub async fn bind_with_web(config: &ServerConfig) -> anyhow::Result<Listeners> {
+        let mut listeners = Listeners::bind(config).await?;
+        if let Some(addr) = config.web_addr {
+            listeners.web =
+                Some(TcpListener::bind(addr).await.with_context(|| format!("binding the web port {addr}"))?);
+        }
+        Ok(listeners)
+    }
+
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web.as_ref().map(|listener| listener.local_addr().expect("a bound listener has an address"))
+    }
+
+    /// The URL the public web port is reached at: the configured one, else `http://` and the
+    /// port's bound address.
+    pub fn public_base_url(&self, config: &ServerConfig) -> Option<String> {
+        match (&config.public_base_url, self.web_addr()) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(addr)) => Some(format!("http://{addr}")),
+            (None, None) => None,
+        }
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {

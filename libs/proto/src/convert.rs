@@ -216,6 +216,7 @@ pub fn role_from_wire(value: i32, field: &str) -> Result<Role, FieldError> {
         Ok(pb::Role::Carrier) => Ok(Role::Carrier),
         Ok(pb::Role::Operator) => Ok(Role::Operator),
         Ok(pb::Role::Service) => Ok(Role::Service),
+        Ok(pb::Role::Institution) => Ok(Role::Institution),
         Ok(pb::Role::Unspecified) => Err(FieldError::required(field)),
         Err(_) => Err(FieldError::new(field, format!("{value} is not a role"))),
     }
@@ -230,6 +231,7 @@ impl From<Role> for pb::Role {
             Role::Carrier => pb::Role::Carrier,
             Role::Operator => pb::Role::Operator,
             Role::Service => pb::Role::Service,
+            Role::Institution => pb::Role::Institution,
         }
     }
 }

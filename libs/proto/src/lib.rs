@@ -52,6 +52,12 @@ pub mod settlement {
     }
 }
 
+pub mod passports {
+    pub mod v1 {
+        tonic::include_proto!("symbiose.passports.v1");
+    }
+}
+
 pub mod reference {
     pub mod v1 {
         tonic::include_proto!("symbiose.reference.v1");

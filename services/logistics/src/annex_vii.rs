@@ -217,30 +217,12 @@ pub fn required(cross_border: bool, hazardous: bool, legal_status_is_waste: bool
     cross_border && legal_status_is_waste && !hazardous
 }
 
-/// The usual recovery operation of a family (Annex II of Directive 2008/98/EC):
-///
-/// | family | code | operation |
-/// |---|---|---|
-/// | pallets, packaging, plastics, wood | R3 | recycling of organic substances not used as solvents: wooden pallets repaired or chipped, cardboard, plastics |
-/// | metals | R4 | recycling of metals and metal compounds |
-/// | solvents | R2 | solvent reclamation and regeneration |
-/// | compost | R10 | land treatment resulting in benefit to agriculture |
-/// | aggregates | R5 | recycling of other inorganic materials (crushed concrete, bricks) |
-/// | process water | R5 | water is an inorganic material reclaimed for use |
-///
-/// Metal packaging (drums) is R4 and composting of biowaste R3: the contract names them through
+/// The usual recovery operation of a family (Annex II of Directive 2008/98/EC): the domain's
+/// table ([`MaterialFamily::recovery_operation`]), which passports show too. Metal packaging
+/// (drums) is R4 and composting of biowaste R3: the contract names them through
 /// `Inputs::recovery_operation`.
 pub fn recovery_operation(family: MaterialFamily) -> &'static str {
-    match family {
-        MaterialFamily::Pallets
-        | MaterialFamily::Packaging
-        | MaterialFamily::Plastics
-        | MaterialFamily::Wood => "R3",
-        MaterialFamily::Metals => "R4",
-        MaterialFamily::Solvents => "R2",
-        MaterialFamily::Compost => "R10",
-        MaterialFamily::Aggregates | MaterialFamily::ProcessWater => "R5",
-    }
+    family.recovery_operation()
 }
 
 /// The Basel Annex IX (green list) entry of a List of Waste code, for the entries where it is

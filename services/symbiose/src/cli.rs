@@ -115,6 +115,13 @@ pub enum Command {
     /// Invoices issued and received.
     #[command(subcommand)]
     Invoice(crate::cli_settlement::InvoiceCommand),
+    /// Material passports: what a lot is made of, where it came from, how to reuse it; their
+    /// public pages, QR codes and labels are on the web port.
+    #[command(subcommand)]
+    Passport(crate::cli_passports::PassportCommand),
+    /// End-of-life instructions by institutions, which passports show.
+    #[command(subcommand)]
+    Instructions(crate::cli_passports::InstructionsCommand),
     /// The platform's token signing key, on this machine (no server needed).
     #[command(subcommand)]
     Key(KeyCommand),
@@ -236,6 +243,20 @@ pub enum LegalStatusArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PolymerArg {
+    Pet,
+    Hdpe,
+    Pp,
+    Ldpe,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlasticFormArg {
+    Flakes,
+    Pellets,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum GradeArg {
     New,
     A,
@@ -276,6 +297,12 @@ pub struct CreateListingArgs {
     legal_status: LegalStatusArg,
     #[arg(long, value_enum)]
     pallet_grade: Option<GradeArg>,
+    /// Recycled plastics: the polymer (with --form).
+    #[arg(long, value_enum, requires = "form", conflicts_with = "pallet_grade")]
+    polymer: Option<PolymerArg>,
+    /// Recycled plastics: flakes or pellets (with --polymer).
+    #[arg(long, value_enum, requires = "polymer")]
+    form: Option<PlasticFormArg>,
     #[arg(long, default_value = "")]
     description: String,
     /// Price per unit, decimal, negative for a gate fee: "3.50".
@@ -307,7 +334,7 @@ pub enum OrganizationCommand {
         /// SIREN, SIRET, VAT number or Swiss UID.
         #[arg(long)]
         identifier: String,
-        /// Comma-separated: producer, buyer, recycler, carrier.
+        /// Comma-separated: producer, buyer, recycler, carrier, institution.
         #[arg(long, value_delimiter = ',', required = true)]
         roles: Vec<Role>,
         /// Makes a repeated command apply once.
@@ -618,7 +645,10 @@ impl Service {
             | Command::Health
             | Command::Key(_)
             | Command::Store(_)
-            | Command::Demo { .. } => Service::Server,
+            | Command::Demo { .. }
+            // Passports are served by the standalone server only.
+            | Command::Passport(_)
+            | Command::Instructions(_) => Service::Server,
             Command::WasteCodes(_)
             | Command::Families
             | Command::Identifier(_)
@@ -706,6 +736,7 @@ const SERVICE_NAMES: &[(&str, &str)] = &[
     (symbiose_proto::matching::v1::matching_service_server::SERVICE_NAME, "matching"),
     (symbiose_proto::logistics::v1::logistics_service_server::SERVICE_NAME, "logistics"),
     (symbiose_proto::settlement::v1::settlement_service_server::SERVICE_NAME, "settlement"),
+    (symbiose_proto::passports::v1::passport_service_server::SERVICE_NAME, "passports"),
 ];
 
 /// The Symbiose services the process at `address` serves ("listings", "matching"), asked of
@@ -837,6 +868,10 @@ async fn execute(
         Command::Pallets(command) => crate::cli_logistics::pallet_command(channel, command, output).await,
         Command::Money(command) => crate::cli_settlement::money_command(channel, command, output).await,
         Command::Invoice(command) => crate::cli_settlement::invoice_command(channel, command, output).await,
+        Command::Passport(command) => crate::cli_passports::passport_command(channel, command, output).await,
+        Command::Instructions(command) => {
+            crate::cli_passports::instructions_command(channel, command, output).await
+        }
         Command::Demo { listings, seed } => crate::demo::run(raw, channel, listings, seed).await,
     }
 }
@@ -874,6 +909,8 @@ async fn listing_command(channel: Authed, command: ListingCommand, output: Outpu
                 waste_code,
                 legal_status,
                 pallet_grade,
+                polymer,
+                form,
                 description,
                 price,
                 currency,
@@ -905,18 +942,35 @@ async fn listing_command(channel: Authed, command: ListingCommand, output: Outpu
                 }
                 .into(),
                 description,
-                quality: pallet_grade.map(|grade| listings::Quality {
-                    kind: Some(listings::quality::Kind::PalletGrade(
-                        match grade {
-                            GradeArg::New => listings::PalletGrade::New,
-                            GradeArg::A => listings::PalletGrade::A,
-                            GradeArg::B => listings::PalletGrade::B,
-                            GradeArg::C => listings::PalletGrade::C,
-                            GradeArg::Unsorted => listings::PalletGrade::Unsorted,
-                        }
-                        .into(),
-                    )),
-                }),
+                quality: pallet_grade
+                    .map(|grade| listings::Quality {
+                        kind: Some(listings::quality::Kind::PalletGrade(
+                            match grade {
+                                GradeArg::New => listings::PalletGrade::New,
+                                GradeArg::A => listings::PalletGrade::A,
+                                GradeArg::B => listings::PalletGrade::B,
+                                GradeArg::C => listings::PalletGrade::C,
+                                GradeArg::Unsorted => listings::PalletGrade::Unsorted,
+                            }
+                            .into(),
+                        )),
+                    })
+                    .or(polymer.zip(form).map(|(polymer, form)| listings::Quality {
+                        kind: Some(listings::quality::Kind::Plastic(listings::PlasticQuality {
+                            polymer: match polymer {
+                                PolymerArg::Pet => listings::Polymer::Pet,
+                                PolymerArg::Hdpe => listings::Polymer::Hdpe,
+                                PolymerArg::Pp => listings::Polymer::Pp,
+                                PolymerArg::Ldpe => listings::Polymer::Ldpe,
+                            }
+                            .into(),
+                            form: match form {
+                                PlasticFormArg::Flakes => listings::PlasticForm::Flakes,
+                                PlasticFormArg::Pellets => listings::PlasticForm::Pellets,
+                            }
+                            .into(),
+                        })),
+                    })),
                 quantity: Some(quantity.into()),
                 minimum_lot: None,
                 recurrence: (every_days > 0).then_some(listings::Recurrence { every_days }),

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod cli_logistics;
 pub mod cli_matching;
 pub mod cli_output;
+pub mod cli_passports;
 pub mod cli_profile;
 pub mod cli_settlement;
 pub mod cli_store;
@@ -44,7 +45,7 @@ pub const FEED_DIR: &str = symbiose_listings::FEED_DIR;
 /// The relay's checkpoint, in the feed directory.
 pub const RELAY_CHECKPOINT_FILE: &str = symbiose_listings::RELAY_CHECKPOINT_FILE;
 /// The contexts this server hosts, whose NATS streams the relay sets up at start.
-const CONTEXTS: &[&str] = &["listings", "matching", "logistics", "settlement"];
+const CONTEXTS: &[&str] = &["listings", "matching", "logistics", "settlement", "passports"];
 
 /// A standalone server with its store open, its keys loaded and its ports bound, ready to
 /// serve.
@@ -96,7 +97,7 @@ impl Standalone {
     /// runs under the lease `symbiose.jobs`: on the embedded store at once, on PostgreSQL in
     /// one of the servers sharing the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Standalone { config, listeners, store, security } = self;
+        let Standalone { config, mut listeners, store, security } = self;
         let mut services = ServiceSet::new();
         services.add(InterceptedService::new(
             symbiose_reference::service(&config),
@@ -133,6 +134,28 @@ impl Standalone {
                 let _ = catalog_stopped.await;
             })?;
         services.add(symbiose_catalog::service(&config, catalog, security.authenticator.clone()));
+        let passports = symbiose_passports::Registry::start(store.clone(), snapshots);
+        let base_url = listeners.public_base_url(&config).unwrap_or_default();
+        services.add(symbiose_passports::service(
+            &config,
+            passports.clone(),
+            &base_url,
+            security.authenticator.clone(),
+        ));
+        // The public web port: passports' pages, served without a token, until the server stops.
+        let (stop_web, web_stopped) = oneshot::channel::<()>();
+        let web = listeners.web.take().map(|listener| {
+            let addr = listener.local_addr().map(|addr| addr.to_string()).unwrap_or_default();
+            tracing::info!(%addr, public_base_url = %base_url, "web listening");
+            let router = symbiose_passports::web::router(passports.clone(), &base_url);
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = web_stopped.await;
+                    })
+                    .await
+            })
+        });
 
         let jobs = Jobs { config: config.clone(), store: store.clone(), market, matchmaker, treasury, desk };
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
@@ -152,6 +175,10 @@ impl Standalone {
             .await;
         let _ = stop_catalog.send(());
         log_end(catalog_task.await, "the catalog");
+        let _ = stop_web.send(());
+        if let Some(web) = web {
+            log_end(web.await, "the web port");
+        }
         store.close().await;
         served.and(work.map_err(anyhow::Error::msg))
     }

@@ -32,6 +32,6 @@ async fn serve() -> anyhow::Result<()> {
     let config = ServerConfig::from_env().context("reading the configuration")?;
     // Kept to the end: dropping it flushes the traces not yet exported.
     let _telemetry = symbiose_kit::telemetry::init(&config)?;
-    let listeners = Listeners::bind(&config).await?;
+    let listeners = Listeners::bind_with_web(&config).await?;
     symbiose::run(config, listeners, symbiose_kit::server::shutdown_signal()).await
 }

@@ -15,6 +15,7 @@ mod logistics;
 mod matching;
 mod metrics;
 mod nats;
+mod passports;
 mod reference;
 mod reflection;
 mod request_ids;

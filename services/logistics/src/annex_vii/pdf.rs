@@ -115,42 +115,10 @@ fn wrap(line: &str) -> Vec<String> {
     parts
 }
 
-/// `text` in WinAnsiEncoding (Windows-1252): Latin-1 as is, the letters and signs of 0x80 to
-/// 0x9F from their table, anything else `?`.
+/// `text` in WinAnsiEncoding (Windows-1252), as every PDF of the platform writes it
+/// ([`symbiose_web::labels::win_ansi`]).
 fn win_ansi(text: &str) -> Vec<u8> {
-    text.chars()
-        .map(|character| match character {
-            ' '..='~' | '\u{a0}'..='\u{ff}' => character as u8,
-            '€' => 0x80,
-            '‚' => 0x82,
-            'ƒ' => 0x83,
-            '„' => 0x84,
-            '…' => 0x85,
-            '†' => 0x86,
-            '‡' => 0x87,
-            'ˆ' => 0x88,
-            '‰' => 0x89,
-            'Š' => 0x8a,
-            '‹' => 0x8b,
-            'Œ' => 0x8c,
-            'Ž' => 0x8e,
-            '‘' => 0x91,
-            '’' => 0x92,
-            '“' => 0x93,
-            '”' => 0x94,
-            '•' => 0x95,
-            '–' => 0x96,
-            '—' => 0x97,
-            '˜' => 0x98,
-            '™' => 0x99,
-            'š' => 0x9a,
-            '›' => 0x9b,
-            'œ' => 0x9c,
-            'ž' => 0x9e,
-            'Ÿ' => 0x9f,
-            _ => b'?',
-        })
-        .collect()
+    text.chars().map(symbiose_web::labels::win_ansi).collect()
 }
 
 #[cfg(test)]

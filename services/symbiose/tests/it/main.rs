@@ -44,6 +44,8 @@ fn data_dir_with_a_new_key() -> tempfile::TempDir {
 struct ServerProcess {
     child: Option<Child>,
     url: String,
+    /// `http://` and the address of its public web port, when it logged one.
+    web_url: Option<String>,
     data_dir: tempfile::TempDir,
 }
 
@@ -58,6 +60,7 @@ impl ServerProcess {
         let mut child = Command::new(binary)
             .env("SYMBIOSE_LISTEN_ADDR", "127.0.0.1:0")
             .env("SYMBIOSE_METRICS_ADDR", "127.0.0.1:0")
+            .env("SYMBIOSE_WEB_ADDR", "127.0.0.1:0")
             .env("SYMBIOSE_DATA_DIR", data_dir.path().join("data"))
             .env("SYMBIOSE_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
@@ -75,10 +78,19 @@ impl ServerProcess {
             .open(data_dir.path().join("stderr.log"))
             .expect("the process's log file");
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        // The web port is bound and logged before the gRPC port.
+        let web_addr = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let web_seen = web_addr.clone();
         std::thread::spawn(move || {
             let mut sender = Some(sender);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let _ = writeln!(log, "{line}");
+                if line.contains("web listening")
+                    && let Some(addr) =
+                        line.split("\"addr\":\"").nth(1).and_then(|rest| rest.split('"').next())
+                {
+                    *web_seen.lock().expect("the web address") = Some(addr.to_owned());
+                }
                 if line.contains("gRPC listening")
                     && let Some(addr) =
                         line.split("\"addr\":\"").nth(1).and_then(|rest| rest.split('"').next())
@@ -101,7 +113,8 @@ impl ServerProcess {
                 tail.join("\n")
             )
         });
-        ServerProcess { child: Some(child), url: format!("http://{addr}"), data_dir }
+        let web_url = web_addr.lock().expect("the web address").as_ref().map(|addr| format!("http://{addr}"));
+        ServerProcess { child: Some(child), url: format!("http://{addr}"), web_url, data_dir }
     }
 
     /// The process's id.

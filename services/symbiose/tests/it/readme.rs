@@ -288,6 +288,10 @@ fn the_readme_runs_as_written() {
         failures.len(),
         failures.join("\n\n")
     );
+    // The QR code the walk-through saved, read as a phone does: the passport's Digital Link.
+    let web_url = server.web_url.as_deref().expect("the server serves its web port");
+    let qr = std::fs::read(root.join("qr.png")).expect("the walk-through saved qr.png");
+    assert_eq!(read_qr(&qr), [format!("{web_url}/01/03012345678902/10/LOT-2026-17")]);
     let first_deal =
         steps.iter().position(|step| step.command.contains(" deal list")).expect("a deal listed");
     println!(
@@ -433,4 +437,17 @@ fn the_readme_runs_at_scale_as_written() {
         failures.join("\n\n")
     );
     println!("the README's {} commands at scale ran as written against four processes", steps.len());
+}
+
+/// The texts of the QR codes in a PNG image, read as a phone's camera does.
+fn read_qr(png_bytes: &[u8]) -> Vec<String> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buffer = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut buffer).expect("a frame");
+    let (width, height, channels) = (info.width as usize, info.height as usize, info.color_type.samples());
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| buffer[(y * width + x) * channels]);
+    image.detect_grids().into_iter().filter_map(|grid| grid.decode().ok().map(|(_, text)| text)).collect()
 }

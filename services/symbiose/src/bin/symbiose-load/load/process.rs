@@ -123,6 +123,7 @@ pub(crate) async fn start_server_with(
         .env(symbiose_kit::config::LISTEN_ADDR, address.to_string())
         .env(symbiose_kit::config::DATA_DIR, data_dir.join("data"))
         .env(symbiose_kit::config::METRICS_ADDR, "off")
+        .env(symbiose_kit::config::WEB_ADDR, "off")
         .env(symbiose_kit::config::NATS_URL, "")
         // The largest the configuration allows: the run measures the service, not the limits.
         .env(symbiose_kit::config::RATE_LIMIT_PER_SECOND, "100000")
