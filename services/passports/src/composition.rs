@@ -38,7 +38,7 @@ pub enum CompositionError {
     RecycledBeyondInputs { claimed_bp: u32, allowed_bp: u32 },
     #[error("input passport {1} is not published: only published passports are inputs")]
     InputNotPublished(usize, Uuid),
-    #[error("input passport {1} does not exist")]
+    #[error("input passport {1} is not a published passport")]
     InputUnknown(usize, Uuid),
 }
 

@@ -206,10 +206,17 @@ impl Custody {
             let mut agreed = Step::new(StepKind::Deal, deal.agreed_at_ms).at(&deal.delivery);
             agreed.organization = self.name(deal.buyer);
             steps.push(agreed);
-            let shipments = self.shipments_of_deal.get(&deal_id).cloned().unwrap_or_default();
-            for shipment_id in
-                shipments.into_iter().filter(|id| only.is_none_or(|only| only == *id)).take(STEPS_MAX)
-            {
+            let shipments: Vec<Uuid> = self
+                .shipments_of_deal
+                .get(&deal_id)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|id| only.is_none_or(|only| only == *id))
+                .collect();
+            // The latest shipments of a recurring flow.
+            let skip = shipments.len().saturating_sub(STEPS_MAX);
+            for shipment_id in shipments.into_iter().skip(skip) {
                 let Some(shipment) = self.shipments.get(&shipment_id) else { continue };
                 self.shipment_steps(shipment, deal, &mut steps);
             }

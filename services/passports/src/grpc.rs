@@ -269,9 +269,10 @@ fn passport_to_wire(view: &PassportsView, held: &HeldPassport, base_url: &str) -
     }
 }
 
-/// Whether `caller` sees `held`: a draft is its owner's (and the operator's) only.
+/// Whether `caller` sees `held`: a passport never published is its owner's (and the
+/// operator's) only.
 fn visible(caller: &Caller, held: &HeldPassport) -> bool {
-    held.record.stage != Stage::Draft || caller.require_organization(held.record.owner).is_ok()
+    held.record.is_public() || caller.require_organization(held.record.owner).is_ok()
 }
 
 fn subject_from_wire(listing_id: Option<&str>, shipment_id: Option<&str>) -> Result<Subject, ApiError> {

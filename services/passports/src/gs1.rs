@@ -19,7 +19,7 @@ pub enum Gs1Error {
     GtinCheckDigit { expected: u32, found: u32 },
     #[error("a batch has 1 to {BATCH_CHARS_MAX} characters, not {0}")]
     BatchLength(usize),
-    #[error("a batch has letters, digits, '-', '.' and '_' only")]
+    #[error("a batch has letters, digits, '-', '.' and '_' only, not dots alone")]
     BatchCharacters,
 }
 
@@ -59,7 +59,10 @@ pub fn batch(text: &str) -> Result<String, Gs1Error> {
     if chars == 0 || chars > BATCH_CHARS_MAX {
         return Err(Gs1Error::BatchLength(chars));
     }
-    if !text.chars().all(|char| char.is_ascii_alphanumeric() || matches!(char, '-' | '.' | '_')) {
+    // Dots alone (`.`, `..`) are path steps a client resolves away: never a batch.
+    if !text.chars().all(|char| char.is_ascii_alphanumeric() || matches!(char, '-' | '.' | '_'))
+        || text.chars().all(|char| char == '.')
+    {
         return Err(Gs1Error::BatchCharacters);
     }
     Ok(text.to_owned())
@@ -103,6 +106,7 @@ mod tests {
         assert_eq!(batch("LOT/17"), Err(Gs1Error::BatchCharacters));
         assert_eq!(batch("LOT 17"), Err(Gs1Error::BatchCharacters));
         assert_eq!(batch("Lös"), Err(Gs1Error::BatchCharacters));
+        assert_eq!(batch(".."), Err(Gs1Error::BatchCharacters));
     }
 
     #[test]

@@ -44,10 +44,11 @@ pub struct Public {
 }
 
 impl Public {
-    /// The public part of `held`; `None` for a draft, which is its owner's only.
+    /// The public part of `held`; `None` for a passport never published, which is its owner's
+    /// only.
     pub fn of(view: &PassportsView, held: &HeldPassport, base_url: &str) -> Option<Public> {
         let record = &held.record;
-        if record.stage == Stage::Draft {
+        if !record.is_public() {
             return None;
         }
         let (page_url, digital_link) = urls(base_url, held);
@@ -56,10 +57,7 @@ impl Public {
             .inputs
             .iter()
             .filter_map(|input| {
-                let held = view
-                    .passports
-                    .get(&input.passport_id)
-                    .filter(|held| held.record.stage != Stage::Draft)?;
+                let held = view.passports.get(&input.passport_id).filter(|held| held.record.is_public())?;
                 Some(InputLink {
                     name: held.record.declaration.name.clone(),
                     url: urls(base_url, held).0,
@@ -331,11 +329,11 @@ pub fn render(public: &Public, lang: Lang, qr_svg: &str) -> String {
     let declaration = &public.record.declaration;
     let mut out = String::with_capacity(16 * 1024);
     head(&mut out, words, &declaration.name);
-    let _ = write!(
-        out,
-        "<script type=\"application/ld+json\">{}</script></head><body>",
-        json_ld(public).to_string().replace("</", "<\\/")
-    );
+    // `<`, `>` and `&` escaped inside the JSON, so that no name can end the script element or
+    // open a comment in it.
+    let data =
+        json_ld(public).to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
+    let _ = write!(out, "<script type=\"application/ld+json\">{data}</script></head><body>");
     language_switch(&mut out, &public.page_url);
     let _ = write!(out, "<div class=\"qr\" role=\"img\" aria-label=\"QR\">{qr_svg}</div>");
     let _ = write!(out, "<p class=\"muted\">{}</p><h1>{}</h1>", words.passport, escape(&declaration.name));

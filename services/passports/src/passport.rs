@@ -42,6 +42,14 @@ pub struct Record {
     pub withdrawal_reason: Option<String>,
 }
 
+impl Record {
+    /// Whether anyone may see it: once published, even withdrawn since. A draft, and a draft
+    /// withdrawn before it was ever published, stay its owner's.
+    pub fn is_public(&self) -> bool {
+        self.published_at_ms.is_some()
+    }
+}
+
 /// The aggregate's state: nothing before its creation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Passport(pub Option<Record>);

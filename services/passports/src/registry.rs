@@ -56,13 +56,27 @@ impl<S: EventStore> Registry<S> {
         self.view.wait_for_head(self.shell.store().head()).await
     }
 
-    /// What the inputs named by `declaration` are worth, from the view.
-    fn input_facts(&self, declaration: &Declaration) -> Vec<InputFacts> {
+    /// Refuses a GTIN and batch another organization's passport declares: its Digital Link
+    /// and the QR codes printed with it are that organization's.
+    fn check_digital_link(&self, declaration: &Declaration, owner: Uuid) -> Result<(), ApiError> {
+        let Some(gtin) = &declaration.gtin else { return Ok(()) };
+        match self.view().digital_link_holder(gtin, declaration.batch.as_deref(), owner) {
+            Some(_) => Err(ApiError::FailedPrecondition(format!(
+                "declaration.gtin: GTIN {gtin} with this batch is another organization's: its Digital Link names that organization's lot"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// What the inputs named by `declaration` are worth, from the view: those the caller sees
+    /// (published ones, and its own), so another's draft reads as unknown.
+    fn input_facts(&self, declaration: &Declaration, caller: &Caller) -> Vec<InputFacts> {
         let view = self.view();
         declaration
             .inputs
             .iter()
             .filter_map(|input| view.passports.get(&input.passport_id))
+            .filter(|held| held.record.is_public() || caller.require_organization(held.record.owner).is_ok())
             .map(|held| InputFacts {
                 passport_id: held.record.passport_id,
                 published: held.record.stage == Stage::Published,
@@ -95,9 +109,10 @@ impl<S: EventStore> Registry<S> {
                 Subject::Delivery(_) => "only the receiver of the delivery makes its passport".to_owned(),
             })
         })?;
+        self.check_digital_link(&declaration, owner)?;
         let passport_id = actor.derive_id("passport");
         let stream = passport_stream(passport_id);
-        let inputs = self.input_facts(&declaration);
+        let inputs = self.input_facts(&declaration, caller);
         let executed = self
             .shell
             .execute(
@@ -144,7 +159,7 @@ impl<S: EventStore> Registry<S> {
         let inputs = match &command {
             passport::Command::Amend { declaration } => {
                 self.caught_up().await?;
-                self.input_facts(declaration)
+                self.input_facts(declaration, caller)
             }
             _ => Vec::new(),
         };
@@ -162,12 +177,19 @@ impl<S: EventStore> Registry<S> {
                     )
                 },
                 |loaded: &Loaded<Passport>| {
-                    let Some(record) = &loaded.state.0 else {
-                        return Err(ApiError::NotFound(format!("passport {passport_id} not found")));
-                    };
-                    caller.require_organization(record.owner).map_err(|_| {
-                        ApiError::PermissionDenied("only the passport's owner changes it".to_owned())
-                    })?;
+                    let not_found = || ApiError::NotFound(format!("passport {passport_id} not found"));
+                    let Some(record) = &loaded.state.0 else { return Err(not_found()) };
+                    if caller.require_organization(record.owner).is_err() {
+                        // Another's passport never published is not there for this caller.
+                        return Err(if record.is_public() {
+                            ApiError::PermissionDenied("only the passport's owner changes it".to_owned())
+                        } else {
+                            not_found()
+                        });
+                    }
+                    if let passport::Command::Amend { declaration } = &command {
+                        self.check_digital_link(declaration, record.owner)?;
+                    }
                     let context = passport::Context { now_ms: now_ms(), inputs: &inputs };
                     let events = passport::decide(&loaded.state, command.clone(), context)
                         .map_err(|error| error.to_api())?;

@@ -233,17 +233,32 @@ impl PassportsView {
         applying
     }
 
-    /// The published passport a GS1 Digital Link names: of that GTIN (and batch, when given),
-    /// the latest published and not withdrawn.
+    /// The public passport a GS1 Digital Link names: of that GTIN (and batch, when given), one
+    /// in use before a withdrawn one, the first published among them.
     pub fn by_digital_link(&self, gtin14: &str, batch: Option<&str>) -> Option<&HeldPassport> {
         self.passports
             .values()
-            .filter(|held| held.record.stage != Stage::Draft)
+            .filter(|held| held.record.is_public())
             .filter(|held| held.record.declaration.gtin.as_deref() == Some(gtin14))
             .filter(|held| batch.is_none_or(|batch| held.record.declaration.batch.as_deref() == Some(batch)))
-            .max_by_key(|held| {
-                (held.record.stage == Stage::Published, held.record.published_at_ms, held.record.passport_id)
+            .min_by_key(|held| {
+                (held.record.stage != Stage::Published, held.record.published_at_ms, held.record.passport_id)
             })
+    }
+
+    /// Another organization's passport declaring this GTIN and batch, if any: a Digital Link
+    /// names one organization's lots.
+    pub fn digital_link_holder(
+        &self,
+        gtin14: &str,
+        batch: Option<&str>,
+        owner: Uuid,
+    ) -> Option<&HeldPassport> {
+        self.passports.values().find(|held| {
+            held.record.owner != owner
+                && held.record.declaration.gtin.as_deref() == Some(gtin14)
+                && held.record.declaration.batch.as_deref() == batch
+        })
     }
 
     /// The subject's owner, for the rules of who may make a passport of it.

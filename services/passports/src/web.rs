@@ -20,6 +20,11 @@ use crate::gs1;
 use crate::page::{self, Public};
 use crate::registry::Registry;
 
+/// Requests the web port answers at once; more are answered 503 at once, so a crowd or a
+/// slow client cannot queue work without bound.
+pub const WEB_REQUESTS_IN_FLIGHT_MAX: usize = 256;
+/// Longest a request's answer may take to make.
+const WEB_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Labels on a sheet when the address does not say (`?count=`): one A4 page.
 pub const LABELS_DEFAULT: usize = labels::LABELS_PER_PAGE;
 /// Pixels per module of the PNG QR code when the address does not say (`?px=`).
@@ -50,6 +55,28 @@ pub fn router<S: EventStore>(registry: Arc<Registry<S>>, base_url: &str) -> axum
         .route("/01/{gtin}/10/{batch}", get(digital_link_batch::<S>))
         .fallback(fallback)
         .with_state(web)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(tokio::sync::Semaphore::new(WEB_REQUESTS_IN_FLIGHT_MAX)),
+            bounded,
+        ))
+}
+
+/// Answers `request` if fewer than [`WEB_REQUESTS_IN_FLIGHT_MAX`] are being answered, within
+/// [`WEB_ANSWER_TIMEOUT`]; 503 otherwise.
+async fn bounded(
+    State(in_flight): State<Arc<tokio::sync::Semaphore>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(_permit) = in_flight.try_acquire() else {
+        return answer(StatusCode::SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", "busy: try again", None);
+    };
+    match tokio::time::timeout(WEB_ANSWER_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            answer(StatusCode::SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", "busy: try again", None)
+        }
+    }
 }
 
 /// The value of `key` in `uri`'s query, if given once as plain text.
@@ -82,7 +109,8 @@ fn answer(
     // A passport changes rarely and its page is the same for every visitor of a language: a
     // minute of caching spares a crowd in front of one pallet stack.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
-    headers.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+    // A page is HTML or JSON-LD as `Accept` asks, in the language `Accept-Language` asks.
+    headers.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Language"));
     if let Some(lang) = lang {
         headers.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
     }
@@ -217,7 +245,8 @@ fn resolve<S: EventStore>(web: &Web<S>, gtin: &str, batch: Option<&str>, lang: L
     };
     let view = web.registry.view();
     match view.by_digital_link(&gtin, batch.as_deref()) {
-        Some(held) => Redirect::temporary(&format!("/p/{}", held.record.passport_id)).into_response(),
+        // The page's public URL, under the base URL's path too (a proxy may mount it there).
+        Some(held) => Redirect::temporary(&crate::grpc::urls(&web.base_url, held).0).into_response(),
         None => not_found(lang),
     }
 }

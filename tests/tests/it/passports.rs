@@ -457,6 +457,39 @@ async fn a_delivered_lot_of_regenerated_plastic_gets_a_public_passport_a_qr_code
         .into_inner()
         .passport
         .expect("a passport");
+    // The GTIN and batch are Kehl's now: another organization's passport may not take its
+    // Digital Link.
+    let mut taken = regenerated_hdpe();
+    taken.gtin = GTIN.into();
+    taken.batch = BATCH.into();
+    let status = seller_side.create_passport(create(offer.clone(), taken)).await.expect_err("Kehl's GTIN");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    // A draft withdrawn before it was ever published stays its owner's.
+    let draft = seller_side
+        .create_passport(passports::CreatePassportRequest {
+            request_id: "a draft never published".into(),
+            subject: Some(offer.clone()),
+            declaration: Some(regenerated_hdpe()),
+        })
+        .await
+        .expect("a second draft")
+        .into_inner()
+        .passport
+        .expect("a passport");
+    seller_side
+        .withdraw_passport(passports::WithdrawPassportRequest {
+            request_id: String::new(),
+            passport_id: draft.passport_id.clone(),
+            reason: "brouillon abandonné".into(),
+        })
+        .await
+        .expect("withdrawn");
+    assert_eq!(get(web, &format!("/p/{}", draft.passport_id), &[]).await.status, 404);
+    let status = buyer_side
+        .get_passport(passports::GetPassportRequest { passport_id: draft.passport_id, min_position: 0 })
+        .await
+        .expect_err("another's draft");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
     let kinds: Vec<&str> = product.custody.iter().map(|step| step.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -562,9 +595,9 @@ async fn a_delivered_lot_of_regenerated_plastic_gets_a_public_passport_a_qr_code
     assert_eq!(read_qr(width, height, &pixels), std::slice::from_ref(&link));
     let resolved = get(web, &format!("/01/{GTIN}/10/{BATCH}"), &[]).await;
     assert_eq!(resolved.status, 307);
-    assert_eq!(resolved.header("location"), Some(page_path.as_str()));
+    assert_eq!(resolved.header("location"), Some(product.page_url.as_str()));
     let short = get(web, "/01/3012345678902", &[]).await;
-    assert_eq!((short.status, short.header("location")), (307, Some(page_path.as_str())));
+    assert_eq!((short.status, short.header("location")), (307, Some(product.page_url.as_str())));
 
     // The label sheet: one A4 page of 8 labels, each with the lot's name.
     let labels = get(web, &format!("{page_path}/labels.pdf"), &[]).await;
