@@ -30,7 +30,7 @@ CONFIG_RS = HELM_DIR.parent / "libs" / "kit" / "src" / "config.rs"
 
 RELEASE = "symbiose"
 NAMESPACE = "symbiose"
-STATEFUL_SERVICES = ("listings", "matching", "logistics", "settlement")
+STATEFUL_SERVICES = ("listings", "matching", "logistics", "settlement", "passports")
 SERVICES = (*STATEFUL_SERVICES, "catalog")
 # The oldest Kubernetes with gRPC probes on by default.
 KUBE_VERSION_MIN = "v1.24.0"
@@ -120,6 +120,7 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
 
     grpc_port = merged["ports"]["grpc"]
     metrics_port = merged["ports"]["metrics"]
+    web_port = merged["ports"]["web"]
     data_dir = merged["config"]["dataDir"]
     tls = merged["tls"]["enabled"]
     credentials_secret = merged["nats"]["credentials"]["existingSecret"]
@@ -159,6 +160,9 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
             ports = {port["name"]: port["port"] for port in service_object["spec"]["ports"]}
             failures.check(ports.get("grpc") == grpc_port, context,
                            f"the Service lacks the grpc port {grpc_port}: {ports}")
+            # The passports' public pages: the web port, on their Service only.
+            failures.check(ports.get("web") == (web_port if service == "passports" else None), context,
+                           f"the web port {web_port} belongs on the passports Service only: {ports}")
 
         if replicated:
             failures.check(("StatefulSet", name) not in objects, context,
@@ -206,7 +210,8 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
         failures.check(container["imagePullPolicy"] == merged["image"]["pullPolicy"], context,
                        "imagePullPolicy is not image.pullPolicy")
         container_ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
-        expected_ports = {"grpc": grpc_port, **({"metrics": metrics_port} if merged["metrics"]["enabled"] else {})}
+        expected_ports = {"grpc": grpc_port, **({"metrics": metrics_port} if merged["metrics"]["enabled"] else {}),
+                          **({"web": web_port} if service == "passports" else {})}
         failures.check(container_ports == expected_ports, context,
                        f"expected the ports {expected_ports}, got {container_ports}")
 
@@ -236,6 +241,15 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
         expected_env["SYMBIOSE_LISTINGS_URL"] = listings_url if service in ("matching", "logistics") else None
         settlement_url = merged["config"]["settlementUrl"] or f"http://{RELEASE}-settlement:{grpc_port}"
         expected_env["SYMBIOSE_SETTLEMENT_URL"] = settlement_url if service == "logistics" else None
+        # The passports serve the public web port, under the public base URL: the one
+        # configured, else the Ingress's host, else their Service inside the cluster.
+        ingress = merged["services"]["passports"]["ingress"]
+        public_base_url = (merged["config"]["publicBaseUrl"]
+                           or (f"{'https' if ingress.get('tlsSecret') else 'http'}://{ingress['host']}"
+                               if ingress["enabled"] else f"http://{RELEASE}-passports:{web_port}"))
+        expected_env["SYMBIOSE_WEB_ADDR"] = (f"{merged['config']['bindHost']}:{web_port}"
+                                             if service == "passports" else "off")
+        expected_env["SYMBIOSE_PUBLIC_BASE_URL"] = public_base_url if service == "passports" else None
         for variable, value in expected_env.items():
             failures.check(env.get(variable) == value, context,
                            f"{variable} is {env.get(variable)!r}, expected {value!r}")
@@ -307,6 +321,21 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
                 failures.check(hpa["spec"]["scaleTargetRef"]["name"] == name, context,
                                "the HPA does not scale the service's Deployment")
 
+    # The passports' Ingress: exactly when enabled, to the web port of their Service.
+    ingress_values = merged["services"]["passports"]["ingress"]
+    ingress = objects.get(("Ingress", f"{RELEASE}-passports"))
+    wanted = merged["services"]["passports"]["enabled"] and ingress_values["enabled"]
+    if failures.check((ingress is not None) == wanted, label,
+                      "the passports' Ingress must be rendered exactly when services.passports.ingress.enabled"):
+        if ingress is not None:
+            rule = ingress["spec"]["rules"][0]
+            backend = rule["http"]["paths"][0]["backend"]["service"]
+            failures.check(rule["host"] == ingress_values["host"] and backend == {
+                "name": f"{RELEASE}-passports", "port": {"name": "web"}}, label,
+                f"the Ingress does not lead {ingress_values['host']} to the passports' web port: {rule}")
+            tls_hosts = [host for entry in ingress["spec"].get("tls", []) for host in entry["hosts"]]
+            failures.check(tls_hosts == ([ingress_values["host"]] if ingress_values.get("tlsSecret") else []), label,
+                           f"the Ingress's TLS hosts are {tls_hosts}")
     hpa = objects.get(("HorizontalPodAutoscaler", f"{RELEASE}-catalog"))
     if autoscaling:
         if failures.check(hpa is not None, label, "catalog autoscaling is on but there is no HPA"):
@@ -396,7 +425,10 @@ def main() -> int:
                 "services": {"matching": {"autoscaling": {"enabled": True}}, "settlement": {"replicas": 3}},
             }),
             "listings and catalog only": merge(REQUIRED_VALUES, {"services": {
-                name: {"enabled": False} for name in ("matching", "logistics", "settlement")}}),
+                name: {"enabled": False} for name in ("matching", "logistics", "settlement", "passports")}}),
+            "the passports' Ingress over plain HTTP, a base URL of its own": merge(REQUIRED_VALUES, {
+                "config": {"publicBaseUrl": "https://pass.example.eu"},
+                "services": {"passports": {"ingress": {"enabled": True, "host": "passports.example.eu"}}}}),
         }
         seen: set[str] = set()
         for label, values in renders.items():
@@ -427,6 +459,11 @@ def main() -> int:
                 "settlementUrl": "https://settlement:443"}}), "settlementUrl"),
             "grpc port 0": (merge(REQUIRED_VALUES, {"ports": {"grpc": 0}}), "/ports/grpc"),
             "metrics port 70000": (merge(REQUIRED_VALUES, {"ports": {"metrics": 70000}}), "/ports/metrics"),
+            "web port 0": (merge(REQUIRED_VALUES, {"ports": {"web": 0}}), "/ports/web"),
+            "the passports' Ingress without its host": (merge(REQUIRED_VALUES, {"services": {"passports": {
+                "ingress": {"enabled": True}}}}), "host"),
+            "a host name with a scheme": (merge(REQUIRED_VALUES, {"services": {"passports": {
+                "ingress": {"enabled": True, "host": "https://passports.example.eu"}}}}), "host"),
             "a timeout as text": (merge(REQUIRED_VALUES, {"config": {"requestTimeoutMs": "10s"}}), "requestTimeoutMs"),
             "a token TTL over 3650 days": (merge(REQUIRED_VALUES, {"config": {"tokenTtlDays": 4000}}), "tokenTtlDays"),
             "an unknown top-level key": (merge(REQUIRED_VALUES, {"replicaCount": 3}), "replicaCount"),

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the image built by image/build.sh: the one-process server inside it (chroot isolation,
 # as its user 65532, its data in the image's /data), then the client inside it too: health
-# must answer SERVING, and a call with the operator token the server wrote in /data must
-# succeed. Exits non-zero otherwise, with the server's log.
+# must answer SERVING, a call with the operator token the server wrote in /data must succeed,
+# and the public web port must answer. Exits non-zero otherwise, with the server's log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +14,11 @@ if [ -z "$tag" ]; then
     exit 1
 fi
 buildah=(buildah --root "$PWD/$out/storage" --runroot "$PWD/$out/run" --storage-driver vfs)
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port="$(free_port)"
+web_port="$(free_port)"
 server="http://127.0.0.1:$port"
 log="$out/smoke-server.log"
 
@@ -34,6 +38,7 @@ inside() {
 echo "smoke: the server in $tag on $server (as uid 65532, data in /data)"
 "${buildah[@]}" run --isolation chroot --network host --user 65532:65532 \
     --env SYMBIOSE_LISTEN_ADDR="127.0.0.1:$port" --env SYMBIOSE_METRICS_ADDR=off \
+    --env SYMBIOSE_WEB_ADDR="127.0.0.1:$web_port" \
     "$container" -- /usr/local/bin/symbiose >"$log" 2>&1 &
 server_pid=$!
 
@@ -59,6 +64,15 @@ if ! grep -q "^pallets " <<<"$families"; then
     exit 1
 fi
 echo "smoke: an authenticated call inside the image (symbiose families): $(wc -l <<<"$families") families, first: $(head -n 1 <<<"$families" | cut -c1-60)"
+
+# The public web port answers: an address naming no passport is a plain 404 page.
+web="$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "http://127.0.0.1:$web_port/p/0190a0b2-5c1e-7000-8000-000000000000" || true)"
+if [ "${web%% *}" != "404" ] || [[ "$web" != *text/html* ]]; then
+    echo "smoke: the web port did not answer a 404 page: '$web'" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+fi
+echo "smoke: the web port inside the image answers an unknown passport with $web"
 
 # The data directory was written by the service's user, not root: /data is the image's
 # volume, which buildah keeps with the container.

@@ -13,7 +13,7 @@ release="${1:?the directory of the release build, target/release}"
 context="${2:?the build context to make}"
 sbom="${3:?the software bill of materials (SPDX JSON)}"
 
-binaries=(symbiose symbiose-listings symbiose-matching symbiose-logistics symbiose-settlement symbiose-catalog)
+binaries=(symbiose symbiose-listings symbiose-matching symbiose-logistics symbiose-settlement symbiose-passports symbiose-catalog)
 uid=65532
 
 rm -rf "$context"

@@ -1,13 +1,29 @@
 {{/*
 Helpers shared by the templates. A service's templates are called with a dict:
   root: the chart's root context ($)
-  name: the service (listings, matching, logistics, settlement, catalog)
+  name: the service (listings, matching, logistics, settlement, passports, catalog)
   service: its entry of .Values.services
 */}}
 
 {{/* The services that keep an embedded event store, and the stateless one. */}}
 {{- define "symbiose.statefulServices" -}}
-listings matching logistics settlement
+listings matching logistics settlement passports
+{{- end }}
+
+{{/*
+The URL the passports' public pages are reached at: config.publicBaseUrl, else the Ingress's
+host, else the passports Service inside the cluster.
+*/}}
+{{- define "symbiose.publicBaseUrl" -}}
+{{- $values := .Values -}}
+{{- $ingress := $values.services.passports.ingress -}}
+{{- if $values.config.publicBaseUrl -}}
+{{ $values.config.publicBaseUrl }}
+{{- else if $ingress.enabled -}}
+{{ ternary "https" "http" (not (empty $ingress.tlsSecret)) }}://{{ required "services.passports.ingress.host: the Ingress is enabled, name the pages' public host" $ingress.host }}
+{{- else -}}
+http://{{ include "symbiose.serviceName" (dict "root" . "name" "passports") }}:{{ int $values.ports.web }}
+{{- end -}}
 {{- end }}
 
 {{/*
@@ -105,10 +121,15 @@ The container's environment, one variable per setting of the services' configura
   value: {{ int64 $config.leaseTtlMs | quote }}
 - name: SYMBIOSE_VIEW_SNAPSHOT_EVENTS
   value: {{ int64 $config.viewSnapshotEvents | quote }}
+{{- if eq .name "passports" }}
+- name: SYMBIOSE_WEB_ADDR
+  value: {{ printf "%s:%d" $config.bindHost (int $values.ports.web) | quote }}
+- name: SYMBIOSE_PUBLIC_BASE_URL
+  value: {{ include "symbiose.publicBaseUrl" $root | quote }}
+{{- else }}
 - name: SYMBIOSE_WEB_ADDR
   value: "off"
-- name: SYMBIOSE_PUBLIC_BASE_URL
-  value: {{ $config.publicBaseUrl | quote }}
+{{- end }}
 - name: SYMBIOSE_RATE_LIMIT_PER_SECOND
   value: {{ int64 $config.rateLimitPerSecond | quote }}
 - name: SYMBIOSE_RATE_LIMIT_BURST
@@ -145,7 +166,7 @@ The container's environment, one variable per setting of the services' configura
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ $config.otlpEndpoint | quote }}
 {{- end }}
-{{- if has .name (list "listings" "matching" "logistics" "settlement") }}
+{{- if has .name (splitList " " (include "symbiose.statefulServices" $root)) }}
 {{- if not (has $values.store.backend (list "embedded" "postgres" "eventstoredb")) }}
 {{- fail (printf "store.backend: %q is not a store: embedded, postgres or eventstoredb" $values.store.backend) }}
 {{- end }}
@@ -257,6 +278,11 @@ spec:
         {{- if $values.metrics.enabled }}
         - name: metrics
           containerPort: {{ $values.ports.metrics }}
+          protocol: TCP
+        {{- end }}
+        {{- if eq .name "passports" }}
+        - name: web
+          containerPort: {{ $values.ports.web }}
           protocol: TCP
         {{- end }}
       env:

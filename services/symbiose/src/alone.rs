@@ -1,4 +1,4 @@
-//! Matching, logistics and settlement each as a process of its own (the listings service runs
+//! Matching, logistics, settlement and passports each as a process of its own (the listings service runs
 //! alone through `symbiose_listings::run`): its own store (on PostgreSQL, shared with the other
 //! replicas of the same service), its own events relayed to NATS, the other contexts' events it
 //! consumes taken from NATS through durable JetStream consumers and copied into its store
@@ -147,6 +147,46 @@ pub async fn run_settlement(
             }))
         })
         .await
+}
+
+/// The passports service alone: the listings' events (the directory, the offers), matching's
+/// (deals) and logistics' (shipments) from NATS, from which it draws each passport's chain of
+/// custody; its gRPC port, and the public web port (`SYMBIOSE_WEB_ADDR`) serving the pages, QR
+/// codes and labels. It runs no reactor: its once-only work is its relay and its imports.
+pub async fn run_passports(
+    config: ServerConfig,
+    mut listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let base_url = listeners.public_base_url(&config).unwrap_or_default();
+    let web_listener = listeners.web.take();
+    let alone = Alone::open(config, listeners, "passports").await?;
+    let mut web = None;
+    let ran = alone
+        .run(&["listings", "matching", "logistics"], shutdown, |services, config, store, security| {
+            let registry =
+                symbiose_passports::Registry::start(store, Snapshots::every(config.view_snapshot_events));
+            services.add(symbiose_passports::service(
+                config,
+                registry.clone(),
+                &base_url,
+                security.authenticator.clone(),
+            ));
+            web = web_listener.map(|listener| crate::PublicWeb::start(listener, registry, &base_url));
+            // No reactor: a task that only waits to be stopped.
+            let reactors: Reactors = Box::new(|stopped: Stopped| {
+                Ok(tokio::spawn(async move {
+                    stopped.await;
+                    Ok(())
+                }))
+            });
+            Ok(reactors)
+        })
+        .await;
+    if let Some(web) = web {
+        web.stop().await;
+    }
+    ran
 }
 
 /// A service's process before it serves: its store open, its key loaded, NATS connected.

@@ -147,7 +147,7 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {
     /// Show the saved profiles (names and addresses, never tokens) instead of saving one.
-    #[arg(long, conflicts_with_all = ["listings", "catalog", "matching", "logistics", "settlement"])]
+    #[arg(long, conflicts_with_all = ["listings", "catalog", "matching", "logistics", "settlement", "passports"])]
     list: bool,
     /// Where each service runs when they are processes of their own; a service not named here
     /// is called at --server.
@@ -633,6 +633,8 @@ enum Service {
     Matching,
     Logistics,
     Settlement,
+    /// Passports and end-of-life instructions: the passports process.
+    Passports,
 }
 
 impl Service {
@@ -645,10 +647,7 @@ impl Service {
             | Command::Health
             | Command::Key(_)
             | Command::Store(_)
-            | Command::Demo { .. }
-            // Passports are served by the standalone server only.
-            | Command::Passport(_)
-            | Command::Instructions(_) => Service::Server,
+            | Command::Demo { .. } => Service::Server,
             Command::WasteCodes(_)
             | Command::Families
             | Command::Identifier(_)
@@ -661,6 +660,7 @@ impl Service {
                 Service::Logistics
             }
             Command::Money(_) | Command::Invoice(_) => Service::Settlement,
+            Command::Passport(_) | Command::Instructions(_) => Service::Passports,
         }
     }
 
@@ -672,6 +672,7 @@ impl Service {
             Service::Matching => addresses.matching.as_deref(),
             Service::Logistics => addresses.logistics.as_deref(),
             Service::Settlement => addresses.settlement.as_deref(),
+            Service::Passports => addresses.passports.as_deref(),
         }
     }
 
@@ -684,6 +685,7 @@ impl Service {
             Service::Matching => "--matching",
             Service::Logistics => "--logistics",
             Service::Settlement => "--settlement",
+            Service::Passports => "--passports",
         }
     }
 
@@ -695,6 +697,7 @@ impl Service {
             Service::Matching => "matching",
             Service::Logistics => "logistics",
             Service::Settlement => "settlement",
+            Service::Passports => "passports",
         }
     }
 }

@@ -63,6 +63,10 @@ pub struct Addresses {
     #[arg(long, value_name = "URL")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settlement: Option<String>,
+    /// The passports process (passports, end-of-life instructions).
+    #[arg(long, value_name = "URL")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passports: Option<String>,
 }
 
 impl Addresses {
@@ -74,6 +78,7 @@ impl Addresses {
             ("matching", &self.matching),
             ("logistics", &self.logistics),
             ("settlement", &self.settlement),
+            ("passports", &self.passports),
         ]
         .into_iter()
         .filter_map(|(name, address)| address.as_deref().map(|address| (name, address)))

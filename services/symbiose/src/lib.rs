@@ -7,9 +7,9 @@
 //! what the black-box tests start on free ports. With `SYMBIOSE_NATS_URL` set it also relays its
 //! events to NATS JetStream, for partners and for services running on their own.
 //!
-//! `alone` runs matching, logistics and settlement each as a process of its own (the binaries
-//! `symbiose-matching`, `symbiose-logistics`, `symbiose-settlement`, next to
-//! `symbiose-listings`).
+//! `alone` runs matching, logistics, settlement and passports each as a process of its own (the
+//! binaries `symbiose-matching`, `symbiose-logistics`, `symbiose-settlement` and
+//! `symbiose-passports`, next to `symbiose-listings`).
 //!
 //! It only composes the services: it holds no business rule of its own.
 
@@ -142,21 +142,8 @@ impl Standalone {
             &base_url,
             security.authenticator.clone(),
         ));
-        // The public web port: passports' pages, served without a token, until the server stops.
-        let (stop_web, web_stopped) = oneshot::channel::<()>();
-        let web = listeners.web.take().map(|listener| {
-            let addr = listener.local_addr().map(|addr| addr.to_string()).unwrap_or_default();
-            tracing::info!(%addr, public_base_url = %base_url, "web listening");
-            let router = symbiose_passports::web::router(passports.clone(), &base_url);
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = web_stopped.await;
-                    })
-                    .await
-            })
-        });
-
+        let web =
+            listeners.web.take().map(|listener| PublicWeb::start(listener, passports.clone(), &base_url));
         let jobs = Jobs { config: config.clone(), store: store.clone(), market, matchmaker, treasury, desk };
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
         let kept = lease::keep(
@@ -175,9 +162,8 @@ impl Standalone {
             .await;
         let _ = stop_catalog.send(());
         log_end(catalog_task.await, "the catalog");
-        let _ = stop_web.send(());
         if let Some(web) = web {
-            log_end(web.await, "the web port");
+            web.stop().await;
         }
         store.close().await;
         served.and(work.map_err(anyhow::Error::msg))
@@ -252,6 +238,41 @@ impl Jobs {
 }
 
 /// Logs how a background task (`what`) ended, if not well: its error, or its failure.
+/// The public web port serving passports' pages, QR codes and labels, without a token.
+pub(crate) struct PublicWeb {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl PublicWeb {
+    /// Serves `registry`'s public pages on `listener`, their URLs under `base_url`, until
+    /// [`PublicWeb::stop`].
+    pub(crate) fn start<S: symbiose_eventstore::EventStore>(
+        listener: tokio::net::TcpListener,
+        registry: std::sync::Arc<symbiose_passports::Registry<S>>,
+        base_url: &str,
+    ) -> PublicWeb {
+        let addr = listener.local_addr().map(|addr| addr.to_string()).unwrap_or_default();
+        tracing::info!(%addr, public_base_url = %base_url, "web listening");
+        let router = symbiose_passports::web::router(registry, base_url);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        PublicWeb { stop, task }
+    }
+
+    /// Stops taking requests, and waits for those in flight.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        log_end(self.task.await, "the web port");
+    }
+}
+
 pub(crate) fn log_end<E: std::fmt::Display>(
     joined: Result<Result<(), E>, tokio::task::JoinError>,
     what: &str,

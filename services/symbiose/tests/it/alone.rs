@@ -1,8 +1,9 @@
 //! Each service as a process of its own, as the chart deploys them: a real nats-server, the
-//! four service binaries on free ports with a data directory each and the platform's one
+//! five service binaries on free ports with a data directory each and the platform's one
 //! signing key, and the whole cross-border exchange through their gRPC ports (with the
-//! command-line client), with three services killed with SIGKILL in the middle of the flow and
-//! started again: the flow completes, with nothing lost and nothing done twice; once with each
+//! command-line client), with four services killed with SIGKILL in the middle of the flow and
+//! started again: the flow completes, with nothing lost and nothing done twice, and the
+//! delivered lot's passport tells its story on the passports process's web port; once with each
 //! service's events in its data directory, once in a PostgreSQL database of its own. Each
 //! process's log is in `<its data directory>/stderr.log`, and printed when the test fails.
 
@@ -20,6 +21,7 @@ pub(crate) const LISTINGS: &str = env!("CARGO_BIN_EXE_symbiose-listings");
 pub(crate) const MATCHING: &str = env!("CARGO_BIN_EXE_symbiose-matching");
 pub(crate) const LOGISTICS: &str = env!("CARGO_BIN_EXE_symbiose-logistics");
 pub(crate) const SETTLEMENT: &str = env!("CARGO_BIN_EXE_symbiose-settlement");
+pub(crate) const PASSPORTS: &str = env!("CARGO_BIN_EXE_symbiose-passports");
 /// Longest wait for what another service does on an event (it comes through NATS).
 pub(crate) const REACTION_WAIT: Duration = Duration::from_secs(30);
 
@@ -56,7 +58,7 @@ pub(crate) struct Databases {
 }
 
 impl Databases {
-    /// The four databases, or `None` after printing that `test` was skipped because PostgreSQL
+    /// The five databases, or `None` after printing that `test` was skipped because PostgreSQL
     /// does not answer. Panics if it does not answer where `CI` is set.
     pub(crate) fn create_or_skip(test: &str) -> Option<Databases> {
         if let Err(error) = on_postgres(&[]) {
@@ -70,7 +72,7 @@ impl Databases {
             println!("skipped {test}: {reason}");
             return None;
         }
-        let names = [LISTINGS, MATCHING, LOGISTICS, SETTLEMENT]
+        let names = [LISTINGS, MATCHING, LOGISTICS, SETTLEMENT, PASSPORTS]
             .map(|binary| (binary, format!("symbiose_test_{}", uuid::Uuid::now_v7().simple())));
         let databases = Databases { names: names.to_vec() };
         // The names are ours (letters, digits, `_`): nothing to quote.
@@ -218,6 +220,25 @@ pub(crate) fn available(shown: &str) -> Option<f64> {
     line.split_whitespace().next()?.parse().ok()
 }
 
+/// `GET path` at `base_url` (`http://host:port`) with `Accept-Language: language`, over a plain
+/// TCP connection: the status and the body.
+fn http_get(base_url: &str, path: &str, language: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let host = base_url.trim_start_matches("http://");
+    let mut connection = std::net::TcpStream::connect(host).expect("connect to the web port");
+    connection.set_read_timeout(Some(REACTION_WAIT)).expect("a read timeout");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept-Language: {language}\r\nConnection: close\r\n\r\n"
+    );
+    connection.write_all(request.as_bytes()).expect("send the request");
+    let mut answer = Vec::new();
+    connection.read_to_end(&mut answer).expect("read the answer");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((answer.as_str(), ""));
+    let status = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    (status, body.to_owned())
+}
+
 pub(crate) fn succeeded(output: Output, what: &str) -> Output {
     assert!(output.status.success(), "{what}: {}", stderr(&output));
     output
@@ -278,6 +299,7 @@ fn cross_border_exchange(test: &str, stores: &Stores) {
     let matching = platform.start(MATCHING, tempfile::tempdir().expect("a data directory"));
     let settlement = platform.start(SETTLEMENT, tempfile::tempdir().expect("a data directory"));
     let mut logistics = platform.start(LOGISTICS, tempfile::tempdir().expect("a data directory"));
+    let passports = platform.start(PASSPORTS, tempfile::tempdir().expect("a data directory"));
 
     // The directory, at the listings service.
     let (producer, producer_site, producer_id) = listings.member(
@@ -438,6 +460,48 @@ fn cross_border_exchange(test: &str, stores: &Stores) {
         "{text}"
     );
 
+    // The passport of the delivered lot, made by its receiver at the passports process, which
+    // knows the shipment and the deal from logistics' and matching's events on NATS: a draft,
+    // then (the process killed with SIGKILL and started again on its data directory) published.
+    let create = [
+        "passport",
+        "create",
+        "--shipment",
+        &shipment,
+        "--name",
+        "Palettes EUR reconditionnées",
+        "--family",
+        "pallets",
+        "--component",
+        "Bois de résineux:96:declared",
+        "--component",
+        "Clous acier:4:declared",
+        "--recycled",
+        "100",
+    ];
+    let created = until(&passports, &buyer, &create, |text| text.starts_with("passport "));
+    let passport = first_word_after(&created, "passport ").expect("a passport");
+    let passports = platform.kill_and_restart(PASSPORTS, passports);
+    let published = until(&passports, &buyer, &["passport", "publish", &passport], |_| true);
+    assert!(published.contains("(published)"), "{published}");
+    let shown = succeeded(passports.as_member(&producer, &["passport", "show", &passport]), "the passport");
+    let story = stdout(&shown);
+    for step in
+        ["origin · Strasbourg · Palettes de l'Est SAS", "delivery · Kehl · Kehler Palettenservice GmbH"]
+    {
+        assert!(story.contains(step), "the chain of custody shows {step:?}: {story}");
+    }
+    let web_url = passports.web_url.as_deref().expect("the passports process serves its web port");
+    let (status, page) = http_get(web_url, &format!("/p/{passport}"), "de-DE,de;q=0.9");
+    assert_eq!(status, 200, "{page}");
+    for text in
+        ["Palettes EUR reconditionnées", "Geschichte der Partie", "Strasbourg", "Kehl", "Grenzübertritt"]
+    {
+        assert!(page.contains(text), "the German page shows {text:?}: {page}");
+    }
+    let (status, missing) = http_get(web_url, "/p/0190a0b2-5c1e-7000-8000-000000000000", "fr");
+    assert_eq!(status, 404, "an unknown passport: {missing}");
+
     // A token revoked at the listings service is refused by every other service once the
     // revocation reaches it on NATS.
     let issued = succeeded(listings.cli(&["token", "issue", "--organization", &buyer_id]), "a second token");
@@ -448,17 +512,19 @@ fn cross_border_exchange(test: &str, stores: &Stores) {
         .expect("the token's id")
         .trim()
         .to_owned();
-    let asks: [(&ServerProcess, &[&str]); 3] = [
+    let asks: [(&ServerProcess, &[&str]); 4] = [
         (&matching, &["proposal", "list"]),
         (&logistics, &["pallets", "balances"]),
         (&settlement, &["money", "balances"]),
+        (&passports, &["passport", "list", "--mine"]),
     ];
     // What each answers the buyer before the revocation: its proposal, its pallet balances
-    // (settled: none left), its money (364.34 less the 28.00 paid the carrier).
+    // (settled: none left), its money (364.34 less the 28.00 paid the carrier), its passport.
     let answers = [
         format!("proposal {proposal}  concluded"),
         "(0 balances)".to_owned(),
         "available 336.34 EUR".to_owned(),
+        format!("{passport}  published"),
     ];
     for ((service, args), answer) in asks.iter().zip(&answers) {
         let output = succeeded(service.as_member(&second, args), "the second token, before its revocation");
@@ -489,6 +555,7 @@ fn a_service_alone_without_nats_or_the_listings_address_stops_naming_the_setting
         let output = std::process::Command::new(binary)
             .env("SYMBIOSE_LISTEN_ADDR", "127.0.0.1:0")
             .env("SYMBIOSE_METRICS_ADDR", "off")
+            .env("SYMBIOSE_WEB_ADDR", "127.0.0.1:0")
             .env("SYMBIOSE_DATA_DIR", data_dir.path().join("data"))
             .env_remove("SYMBIOSE_NATS_URL")
             .env_remove("SYMBIOSE_LISTINGS_URL")
@@ -499,7 +566,7 @@ fn a_service_alone_without_nats_or_the_listings_address_stops_naming_the_setting
         assert!(!data_dir.path().join("data").exists(), "{binary} wrote its data directory");
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
-    for binary in [MATCHING, LOGISTICS, SETTLEMENT] {
+    for binary in [MATCHING, LOGISTICS, SETTLEMENT, PASSPORTS] {
         let said = run(
             binary,
             &[
@@ -523,7 +590,7 @@ fn a_service_alone_without_nats_or_the_listings_address_stops_naming_the_setting
         ("SYMBIOSE_LISTINGS_URL", "http://127.0.0.1:1"),
         ("SYMBIOSE_SETTLEMENT_URL", "http://127.0.0.1:1"),
     ];
-    for binary in [LISTINGS, MATCHING, LOGISTICS, SETTLEMENT] {
+    for binary in [LISTINGS, MATCHING, LOGISTICS, SETTLEMENT, PASSPORTS] {
         let said = run(binary, &settings);
         assert!(
             said.contains("keys/signing.key") && said.contains("symbiose key create"),

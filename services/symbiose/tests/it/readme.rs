@@ -35,12 +35,13 @@ const END_SECTION: &str = "### With grpcurl";
 const SCALE_SECTION: &str = "## Running at scale";
 const SCALE_SCRIPT_AFTER: &str = "On one machine, with a";
 const SCALE_END_SECTION: &str = "### The container image";
-/// The four services' binaries, as the README names them under target/release.
-const SERVICE_BINARIES: [(&str, &str); 4] = [
+/// The five services' binaries, as the README names them under target/release.
+const SERVICE_BINARIES: [(&str, &str); 5] = [
     ("symbiose-listings", env!("CARGO_BIN_EXE_symbiose-listings")),
     ("symbiose-matching", env!("CARGO_BIN_EXE_symbiose-matching")),
     ("symbiose-logistics", env!("CARGO_BIN_EXE_symbiose-logistics")),
     ("symbiose-settlement", env!("CARGO_BIN_EXE_symbiose-settlement")),
+    ("symbiose-passports", env!("CARGO_BIN_EXE_symbiose-passports")),
 ];
 /// Longest one command may run.
 const COMMAND_TIMEOUT_S: u64 = 300;
@@ -388,12 +389,17 @@ fn the_readme_runs_at_scale_as_written() {
         .expect("read the README");
     let script = scale_script(&readme);
     let mut steps = steps_between(&readme, SCALE_SECTION, SCALE_END_SECTION);
-    assert!(script.contains("symbiose-settlement &"), "the script starts the services:\n{script}");
+    assert!(
+        script.contains("symbiose-settlement &") && script.contains("symbiose-passports &"),
+        "the script starts the services:\n{script}"
+    );
     assert!(steps.len() >= 3, "the section shows {} commands against the services", steps.len());
 
     // The README's addresses, moved to ports free here, and its NATS to the test's.
-    let ports: Vec<(String, String)> = (1..=4)
-        .map(|service| (format!("127.0.0.1:700{service}"), crate::alone::free_port_below_ephemeral()))
+    let ports: Vec<(String, String)> = (1..=5)
+        .map(|service| format!("127.0.0.1:700{service}"))
+        .chain(["127.0.0.1:7080".to_owned()])
+        .map(|readme_port| (readme_port, crate::alone::free_port_below_ephemeral()))
         .collect();
     let here = |text: &str| {
         let mut text = text.replace("nats://127.0.0.1:4222", &nats.url());
@@ -436,7 +442,7 @@ fn the_readme_runs_at_scale_as_written() {
         failures.len(),
         failures.join("\n\n")
     );
-    println!("the README's {} commands at scale ran as written against four processes", steps.len());
+    println!("the README's {} commands at scale ran as written against five processes", steps.len());
 }
 
 /// The texts of the QR codes in a PNG image, read as a phone's camera does.

@@ -15,9 +15,14 @@
 //! `--postgres URL --restart-listings N` it measures only how long the server takes to serve
 //! after a restart with N listings in the log, with and without its views' snapshots.
 //!
+//! With `--pages` it measures the passports' public web port instead (`load::pages`): a
+//! published passport's page in French and German, its JSON-LD, QR codes, labels and Digital
+//! Link, beside the same port's 404 page.
+//!
 //! `cargo build --release -p symbiose --bin symbiose --bin symbiose-load &&
 //! target/release/symbiose-load [--clients 1,16,64] [--seconds 10] [--quick]
-//! [--postgres postgres://postgres@127.0.0.1:5432 --replicas 2 | --restart-listings 1000000]`
+//! [--postgres postgres://postgres@127.0.0.1:5432 --replicas 2 | --restart-listings 1000000]
+//! [--pages]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -99,6 +104,11 @@ struct Arguments {
     /// listings appended straight through the store; 1 to 5000000).
     #[arg(long, value_name = "N")]
     restart_listings: Option<u64>,
+    /// Measure the passports' public web port instead: a published passport's page, JSON-LD,
+    /// QR codes, labels and Digital Link, beside the same port's 404 page, from each number of
+    /// --clients.
+    #[arg(long)]
+    pages: bool,
     /// Serve the echo on this address and nothing else, until standard input ends (how a run
     /// starts its echo server).
     #[arg(long, value_name = "ADDR", hide = true)]
@@ -154,6 +164,10 @@ fn plan(arguments: Arguments) -> anyhow::Result<load::Plan> {
     anyhow::ensure!(
         target.is_none() || arguments.postgres.is_none(),
         "--postgres starts servers of the run's own; --target calls one already running"
+    );
+    anyhow::ensure!(
+        !arguments.pages || (target.is_none() && arguments.postgres.is_none()),
+        "--pages starts a server of the run's own on the embedded store: not with --target or --postgres"
     );
     if let Some(listings) = arguments.restart_listings {
         anyhow::ensure!(
@@ -222,5 +236,6 @@ fn plan(arguments: Arguments) -> anyhow::Result<load::Plan> {
         postgres: arguments.postgres,
         replicas: arguments.replicas,
         restart_listings: arguments.restart_listings,
+        pages: arguments.pages,
     })
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod echo;
 pub(crate) mod histogram;
+pub(crate) mod pages;
 pub(crate) mod process;
 pub(crate) mod replicas;
 pub(crate) mod report;
@@ -39,6 +40,8 @@ pub(crate) struct Plan {
     pub(crate) replicas: usize,
     /// With `postgres`, time only restarts of the server over a log of this many listings.
     pub(crate) restart_listings: Option<u64>,
+    /// Measure the passports' public web port instead (`pages`).
+    pub(crate) pages: bool,
 }
 
 /// The server a run calls.
@@ -55,6 +58,9 @@ struct Served {
 
 /// Runs `plan`, printing each table as soon as it is measured and the targets at the end.
 pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
+    if plan.pages {
+        return pages::run(&plan).await;
+    }
     if let (Some(listings), Some(server)) = (plan.restart_listings, &plan.postgres) {
         let binary = std::env::current_exe().context("finding this executable")?.with_file_name("symbiose");
         return restart::run(&binary, server, listings).await;
