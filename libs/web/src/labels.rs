@@ -60,11 +60,18 @@ pub fn sheet(labels: &[Label], heading: &str) -> Result<Vec<u8>, LabelError> {
     if labels.len() > LABELS_MAX {
         return Err(LabelError::TooMany { count: labels.len() });
     }
-    let codes = labels
-        .iter()
-        .enumerate()
-        .map(|(index, label)| qr::modules(&label.url).map_err(|source| LabelError::Qr { index, source }))
-        .collect::<Result<Vec<_>, _>>()?;
+    // A sheet is mostly one lot's label again and again: a code is encoded once per text.
+    let mut codes: Vec<std::rc::Rc<qr::Modules>> = Vec::with_capacity(labels.len());
+    for (index, label) in labels.iter().enumerate() {
+        let same = labels[..index].iter().position(|earlier| earlier.url == label.url);
+        let code = match same {
+            Some(earlier) => codes[earlier].clone(),
+            None => {
+                std::rc::Rc::new(qr::modules(&label.url).map_err(|source| LabelError::Qr { index, source })?)
+            }
+        };
+        codes.push(code);
+    }
 
     let pages: Vec<&[Label]> = labels.chunks(LABELS_PER_PAGE).collect();
     let catalog_id = Ref::new(1);

@@ -70,6 +70,64 @@ impl Modules {
     }
 }
 
+impl Modules {
+    /// The code as a standalone SVG document: see [`svg`].
+    pub fn svg(&self) -> String {
+        let side = self.width + 2 * QUIET_ZONE_MODULES;
+        let mut out = String::with_capacity(64 * side);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {side} {side}" shape-rendering="crispEdges"><rect width="{side}" height="{side}" fill="#fff"/><path fill="#000" d=""##
+        );
+        // Each run of dark modules of a row is one closed rectangle of the path.
+        for y in 0..self.width {
+            for (x, length) in self.dark_runs(y) {
+                let _ = write!(
+                    out,
+                    "M{} {}h{length}v1h-{length}z",
+                    x + QUIET_ZONE_MODULES,
+                    y + QUIET_ZONE_MODULES
+                );
+            }
+        }
+        out.push_str(r#""/></svg>"#);
+        out
+    }
+
+    /// The code as a PNG image, `module_px` pixels a module: see [`png`].
+    pub fn png(&self, module_px: u32) -> Result<Vec<u8>, QrError> {
+        let module_px = module_px.clamp(1, MODULE_PX_MAX) as usize;
+        let side_px = (self.width + 2 * QUIET_ZONE_MODULES) * module_px;
+        // One row of pixels packed 8 to a byte, the first pixel in the high bit; 1 is white.
+        let row_bytes = side_px.div_ceil(8);
+        let mut pixels = vec![0xff_u8; row_bytes * side_px];
+        for y in 0..self.width {
+            let mut row = vec![0xff_u8; row_bytes];
+            for (x, length) in self.dark_runs(y) {
+                let first_px = (x + QUIET_ZONE_MODULES) * module_px;
+                for px in first_px..first_px + length * module_px {
+                    row[px / 8] &= !(0x80 >> (px % 8));
+                }
+            }
+            let first_row_px = (y + QUIET_ZONE_MODULES) * module_px;
+            for row_px in first_row_px..first_row_px + module_px {
+                pixels[row_px * row_bytes..(row_px + 1) * row_bytes].copy_from_slice(&row);
+            }
+        }
+
+        let side_px = u32::try_from(side_px).expect("a code of at most 177 modules and 32 pixels a module");
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, side_px, side_px);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::One);
+        let mut writer = encoder.write_header().map_err(|error| QrError::Png(error.to_string()))?;
+        writer.write_image_data(&pixels).map_err(|error| QrError::Png(error.to_string()))?;
+        writer.finish().map_err(|error| QrError::Png(error.to_string()))?;
+        Ok(out)
+    }
+}
+
 /// The modules of the QR code of `text`.
 pub fn modules(text: &str) -> Result<Modules, QrError> {
     if text.len() > QR_TEXT_BYTES_MAX {
@@ -87,57 +145,13 @@ pub fn modules(text: &str) -> Result<Modules, QrError> {
 /// `shape-rendering="crispEdges"` so that modules do not blur into each other. It refers to
 /// nothing outside itself.
 pub fn svg(text: &str) -> Result<String, QrError> {
-    let modules = modules(text)?;
-    let side = modules.width + 2 * QUIET_ZONE_MODULES;
-    let mut out = String::with_capacity(64 * side);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {side} {side}" shape-rendering="crispEdges"><rect width="{side}" height="{side}" fill="#fff"/><path fill="#000" d=""##
-    );
-    // Each run of dark modules of a row is one closed rectangle of the path.
-    for y in 0..modules.width {
-        for (x, length) in modules.dark_runs(y) {
-            let _ =
-                write!(out, "M{} {}h{length}v1h-{length}z", x + QUIET_ZONE_MODULES, y + QUIET_ZONE_MODULES);
-        }
-    }
-    out.push_str(r#""/></svg>"#);
-    Ok(out)
+    Ok(modules(text)?.svg())
 }
 
 /// The QR code of `text` as a PNG image: 1-bit greyscale (the smallest PNG of a black and white
 /// picture), `module_px` pixels a module, clamped to 1..=`MODULE_PX_MAX`.
 pub fn png(text: &str, module_px: u32) -> Result<Vec<u8>, QrError> {
-    let modules = modules(text)?;
-    let module_px = module_px.clamp(1, MODULE_PX_MAX) as usize;
-    let side_px = (modules.width + 2 * QUIET_ZONE_MODULES) * module_px;
-    // One row of pixels packed 8 to a byte, the first pixel in the high bit; 1 is white.
-    let row_bytes = side_px.div_ceil(8);
-    let mut pixels = vec![0xff_u8; row_bytes * side_px];
-    for y in 0..modules.width {
-        let mut row = vec![0xff_u8; row_bytes];
-        for (x, length) in modules.dark_runs(y) {
-            let first_px = (x + QUIET_ZONE_MODULES) * module_px;
-            for px in first_px..first_px + length * module_px {
-                row[px / 8] &= !(0x80 >> (px % 8));
-            }
-        }
-        let first_row_px = (y + QUIET_ZONE_MODULES) * module_px;
-        for row_px in first_row_px..first_row_px + module_px {
-            pixels[row_px * row_bytes..(row_px + 1) * row_bytes].copy_from_slice(&row);
-        }
-    }
-
-    let side_px = u32::try_from(side_px).expect("a code of at most 177 modules and 32 pixels a module");
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, side_px, side_px);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::One);
-    let mut writer = encoder.write_header().map_err(|error| QrError::Png(error.to_string()))?;
-    writer.write_image_data(&pixels).map_err(|error| QrError::Png(error.to_string()))?;
-    writer.finish().map_err(|error| QrError::Png(error.to_string()))?;
-    Ok(out)
+    modules(text)?.png(module_px)
 }
 
 #[cfg(test)]

@@ -27,6 +27,9 @@ pub const WEB_REQUESTS_IN_FLIGHT_MAX: usize = 256;
 const WEB_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Labels on a sheet when the address does not say (`?count=`): one A4 page.
 pub const LABELS_DEFAULT: usize = labels::LABELS_PER_PAGE;
+/// QR codes kept encoded, by their text: a page or its QR code asked again does not encode its
+/// code again (the encoding is most of a page's making). About 2 KB each: 8 MB at most.
+const QR_CODES_KEPT_MAX: u64 = 4_096;
 /// Pixels per module of the PNG QR code when the address does not say (`?px=`).
 const PNG_MODULE_PX_DEFAULT: u32 = 8;
 /// What every answer may do in a browser: nothing fetched from anywhere, no script run; the
@@ -37,6 +40,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inl
 pub struct Web<S> {
     registry: Arc<Registry<S>>,
     base_url: String,
+    codes: moka::sync::Cache<String, Arc<qr::Modules>>,
 }
 
 impl<S> std::fmt::Debug for Web<S> {
@@ -47,7 +51,11 @@ impl<S> std::fmt::Debug for Web<S> {
 
 /// The routes of the public web port over `registry`; passports' URLs start with `base_url`.
 pub fn router<S: EventStore>(registry: Arc<Registry<S>>, base_url: &str) -> axum::Router {
-    let web = Arc::new(Web { registry, base_url: base_url.trim_end_matches('/').to_owned() });
+    let web = Arc::new(Web {
+        registry,
+        base_url: base_url.trim_end_matches('/').to_owned(),
+        codes: moka::sync::Cache::new(QR_CODES_KEPT_MAX),
+    });
     axum::Router::new()
         .route("/p/{id}", get(passport_page::<S>))
         .route("/p/{id}/{file}", get(passport_file::<S>))
@@ -133,6 +141,16 @@ impl<S: EventStore> Web<S> {
         let held = view.passports.get(&id)?;
         Public::of(&view, held, &self.base_url)
     }
+
+    /// The QR code of `text`, encoded once and kept (a passport's QR text never changes).
+    fn code(&self, text: &str) -> Result<Arc<qr::Modules>, qr::QrError> {
+        if let Some(code) = self.codes.get(text) {
+            return Ok(code);
+        }
+        let code = Arc::new(qr::modules(text)?);
+        self.codes.insert(text.to_owned(), code.clone());
+        Ok(code)
+    }
 }
 
 async fn passport_page<S: EventStore>(
@@ -150,9 +168,10 @@ async fn passport_page<S: EventStore>(
     if wants_json_ld {
         return json_ld_answer(&public);
     }
-    match qr::svg(public.qr_url()) {
-        Ok(svg) => {
-            answer(StatusCode::OK, "text/html; charset=utf-8", page::render(&public, lang, &svg), Some(lang))
+    match web.code(public.qr_url()) {
+        Ok(code) => {
+            let page = page::render(&public, lang, &code.svg());
+            answer(StatusCode::OK, "text/html; charset=utf-8", page, Some(lang))
         }
         Err(error) => failed(lang, &error),
     }
@@ -182,10 +201,13 @@ async fn passport_file<S: EventStore>(
     let Some(public) = web.public(&id) else { return not_found(lang) };
     let made = match file.as_str() {
         "passport.jsonld" => return json_ld_answer(&public),
-        "qr.svg" => qr::svg(public.qr_url()).map(|svg| answer(StatusCode::OK, "image/svg+xml", svg, None)),
+        "qr.svg" => {
+            web.code(public.qr_url()).map(|code| answer(StatusCode::OK, "image/svg+xml", code.svg(), None))
+        }
         "qr.png" => {
             let px = query(&uri, "px").and_then(|px| px.parse::<u32>().ok()).unwrap_or(PNG_MODULE_PX_DEFAULT);
-            qr::png(public.qr_url(), px.clamp(1, qr::MODULE_PX_MAX))
+            web.code(public.qr_url())
+                .and_then(|code| code.png(px.clamp(1, qr::MODULE_PX_MAX)))
                 .map(|png| answer(StatusCode::OK, "image/png", png, None))
         }
         "labels.pdf" => {
