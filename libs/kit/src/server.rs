@@ -36,8 +36,8 @@ pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub struct Listeners {
     pub grpc: TcpListener,
     pub metrics: Option<TcpListener>,
-    /// The public web port, for the server that serves one (the standalone server); the others
-    /// leave it to it.
+    /// The public web port, for the processes that serve one (the standalone server and the
+    /// passports alone, bound by [`Listeners::bind_with_web`]); `None` for the others.
     pub web: Option<TcpListener>,
 }
 

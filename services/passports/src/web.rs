@@ -28,7 +28,9 @@ const WEB_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 /// Labels on a sheet when the address does not say (`?count=`): one A4 page.
 pub const LABELS_DEFAULT: usize = labels::LABELS_PER_PAGE;
 /// QR codes kept encoded, by their text: a page or its QR code asked again does not encode its
-/// code again (the encoding is most of a page's making). About 2 KB each: 8 MB at most.
+/// code again (the encoding is most of a page's making). A passport's URL makes a code of 33 to
+/// 41 modules a side, about 2 KB kept (8 MB for all); the longest text allowed, 89 modules and
+/// about 8 KB (32 MB at the very most).
 const QR_CODES_KEPT_MAX: u64 = 4_096;
 /// Pixels per module of the PNG QR code when the address does not say (`?px=`).
 const PNG_MODULE_PX_DEFAULT: u32 = 8;
@@ -144,12 +146,10 @@ impl<S: EventStore> Web<S> {
 
     /// The QR code of `text`, encoded once and kept (a passport's QR text never changes).
     fn code(&self, text: &str) -> Result<Arc<qr::Modules>, qr::QrError> {
-        if let Some(code) = self.codes.get(text) {
-            return Ok(code);
-        }
-        let code = Arc::new(qr::modules(text)?);
-        self.codes.insert(text.to_owned(), code.clone());
-        Ok(code)
+        // Requests for a code not kept yet wait for one encoding of it.
+        self.codes
+            .try_get_with_by_ref(text, || qr::modules(text).map(Arc::new))
+            .map_err(|error| error.as_ref().clone())
     }
 }
 

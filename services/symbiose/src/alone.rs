@@ -55,7 +55,7 @@ pub async fn run_matching(
     let alone = Alone::open(config, listeners, "matching").await?;
     let reservations = symbiose_matching::RemoteReservations::new(channel, alone.security.authority.clone());
     alone
-        .run(&["listings", "logistics"], shutdown, |services, config, store, security| {
+        .run(&["listings", "logistics"], shutdown, |services, config, store, security, _web| {
             let snapshots = Snapshots::every(config.view_snapshot_events);
             let matchmaker = symbiose_matching::Matchmaker::start(store.clone(), reservations, snapshots);
             services.add(symbiose_matching::service(
@@ -106,7 +106,7 @@ pub async fn run_logistics(
         std::sync::Arc::new(remote) as std::sync::Arc<dyn symbiose_logistics::OrganizationContacts>
     });
     alone
-        .run(&["listings", "matching", "settlement"], shutdown, |services, config, store, security| {
+        .run(&["listings", "matching", "settlement"], shutdown, |services, config, store, security, _web| {
             let desk = symbiose_logistics::Logistics::start(
                 store.clone(),
                 std::sync::Arc::new(payments),
@@ -130,7 +130,7 @@ pub async fn run_settlement(
 ) -> anyhow::Result<()> {
     let alone = Alone::open(config, listeners, "settlement").await?;
     alone
-        .run(&["listings", "matching", "logistics"], shutdown, |services, config, store, security| {
+        .run(&["listings", "matching", "logistics"], shutdown, |services, config, store, security, _web| {
             let treasury = symbiose_settlement::Treasury::start(
                 store.clone(),
                 config.platform_fee_bp,
@@ -155,24 +155,21 @@ pub async fn run_settlement(
 /// codes and labels. It runs no reactor: its once-only work is its relay and its imports.
 pub async fn run_passports(
     config: ServerConfig,
-    mut listeners: Listeners,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let base_url = listeners.public_base_url(&config).unwrap_or_default();
-    let web_listener = listeners.web.take();
     let alone = Alone::open(config, listeners, "passports").await?;
-    let mut web = None;
-    let ran = alone
-        .run(&["listings", "matching", "logistics"], shutdown, |services, config, store, security| {
+    alone
+        .run(&["listings", "matching", "logistics"], shutdown, |services, config, store, security, web| {
             let registry =
                 symbiose_passports::Registry::start(store, Snapshots::every(config.view_snapshot_events));
             services.add(symbiose_passports::service(
                 config,
                 registry.clone(),
-                &base_url,
+                web.base_url(),
                 security.authenticator.clone(),
             ));
-            web = web_listener.map(|listener| crate::PublicWeb::start(listener, registry, &base_url));
+            web.serve_passports(registry);
             // No reactor: a task that only waits to be stopped.
             let reactors: Reactors = Box::new(|stopped: Stopped| {
                 Ok(tokio::spawn(async move {
@@ -182,11 +179,7 @@ pub async fn run_passports(
             });
             Ok(reactors)
         })
-        .await;
-    if let Some(web) = web {
-        web.stop().await;
-    }
-    ran
+        .await
 }
 
 /// A service's process before it serves: its store open, its key loaded, NATS connected.
@@ -197,6 +190,30 @@ struct Alone {
     store: AnyStore,
     security: Security,
     nats: async_nats::Client,
+}
+
+/// The public web port of a service alone that has one (the passports'): bound by its binary,
+/// given what to serve when the service is added, started when the gRPC port starts serving
+/// (once the imports have caught up, like it), and stopped before the store closes.
+struct WebPort {
+    listener: Option<tokio::net::TcpListener>,
+    base_url: String,
+    start: Option<Box<dyn FnOnce() -> crate::PublicWeb + Send>>,
+}
+
+impl WebPort {
+    /// The URL the pages are reached at (`SYMBIOSE_PUBLIC_BASE_URL`, else the port's address).
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Serves `registry`'s public pages on the web port, if the process bound one.
+    fn serve_passports(&mut self, registry: std::sync::Arc<symbiose_passports::Registry<AnyStore>>) {
+        if let Some(listener) = self.listener.take() {
+            let base_url = self.base_url.clone();
+            self.start = Some(Box::new(move || crate::PublicWeb::start(listener, registry, &base_url)));
+        }
+    }
 }
 
 /// What a service's reactors are stopped with.
@@ -235,8 +252,9 @@ impl Alone {
         Ok(Alone { context, config, listeners, store, security, nats })
     }
 
-    /// Follows the revoked tokens, adds the service (`add` starts it and hands back how to
-    /// start its reactors), and serves until `shutdown`. The service's once-only work (its
+    /// Follows the revoked tokens, adds the service (`add` starts it, gives the web port what
+    /// to serve if the service has one, and hands back how to start its reactors), and serves
+    /// until `shutdown`. The service's once-only work (its
     /// relay, the imports of `imports`' events, its reactors) runs under the lease
     /// `<context>.jobs` ([`jobs_under_lease`]): in this process when it holds it, in another
     /// replica over the same store otherwise. Then stops everything in the reverse order and
@@ -245,9 +263,17 @@ impl Alone {
         self,
         imports: &'static [&'static str],
         shutdown: impl Future<Output = ()> + Send + 'static,
-        add: impl FnOnce(&mut ServiceSet, &ServerConfig, AnyStore, &Security) -> Result<Reactors, FeedError>,
+        add: impl FnOnce(
+            &mut ServiceSet,
+            &ServerConfig,
+            AnyStore,
+            &Security,
+            &mut WebPort,
+        ) -> Result<Reactors, FeedError>,
     ) -> anyhow::Result<()> {
-        let Alone { context, config, listeners, store, security, nats } = self;
+        let Alone { context, config, mut listeners, store, security, nats } = self;
+        let base_url = listeners.public_base_url(&config).unwrap_or_default();
+        let mut web = WebPort { listener: listeners.web.take(), base_url, start: None };
         // The tokens revoked before this start are known before anyone is answered.
         let revoked: Followed<RevokedTokens> = Followed::start_snapshotted(
             store.clone(),
@@ -260,7 +286,7 @@ impl Alone {
             return Err(error);
         }
         let mut services = ServiceSet::new();
-        let reactors = match add(&mut services, &config, store.clone(), &security) {
+        let reactors = match add(&mut services, &config, store.clone(), &security, &mut web) {
             Ok(reactors) => reactors,
             Err(error) => {
                 store.close().await;
@@ -282,6 +308,9 @@ impl Alone {
             jobs_stopped,
         );
         let mut lease = jobs.state.clone();
+        let grace = Duration::from_millis(config.shutdown_grace_ms);
+        let (start_web, web_started) = (web.start.take(), std::sync::Arc::new(std::sync::Mutex::new(None)));
+        let web_serving = web_started.clone();
         // The jobs end on their own only when an import fails (a store error): the service
         // stops, as its views would no longer follow the other contexts.
         let (served, work) = jobs
@@ -304,9 +333,18 @@ impl Alone {
                     ),
                     _ = shutting.wait_for(|shutting| *shutting) => {}
                 }
+                if let Some(start) = start_web
+                    && !*shutting.borrow()
+                {
+                    *web_serving.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(start());
+                }
                 symbiose_kit::server::serve(&config, services, listeners, lease::when_true(shutting)).await
             })
             .await;
+        let web = web_started.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(web) = web {
+            web.stop(grace).await;
+        }
         store.close().await;
         served
             .and(work.map_err(|reason| anyhow::anyhow!("the {context} service's background work: {reason}")))

@@ -163,7 +163,7 @@ impl Standalone {
         let _ = stop_catalog.send(());
         log_end(catalog_task.await, "the catalog");
         if let Some(web) = web {
-            web.stop().await;
+            web.stop(std::time::Duration::from_millis(config.shutdown_grace_ms)).await;
         }
         store.close().await;
         served.and(work.map_err(anyhow::Error::msg))
@@ -237,7 +237,6 @@ impl Jobs {
     }
 }
 
-/// Logs how a background task (`what`) ended, if not well: its error, or its failure.
 /// The public web port serving passports' pages, QR codes and labels, without a token.
 pub(crate) struct PublicWeb {
     stop: oneshot::Sender<()>,
@@ -254,6 +253,12 @@ impl PublicWeb {
     ) -> PublicWeb {
         let addr = listener.local_addr().map(|addr| addr.to_string()).unwrap_or_default();
         tracing::info!(%addr, public_base_url = %base_url, "web listening");
+        if base_url.contains("://0.0.0.0") || base_url.contains("://[::]") {
+            tracing::warn!(
+                public_base_url = %base_url,
+                "the passports' QR codes and labels will hold an address no phone reaches: set SYMBIOSE_PUBLIC_BASE_URL"
+            );
+        }
         let router = symbiose_passports::web::router(registry, base_url);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -266,13 +271,24 @@ impl PublicWeb {
         PublicWeb { stop, task }
     }
 
-    /// Stops taking requests, and waits for those in flight.
-    pub(crate) async fn stop(self) {
+    /// Stops taking requests, and waits at most `grace` for those in flight; a client still
+    /// reading then is cut off.
+    pub(crate) async fn stop(mut self, grace: std::time::Duration) {
         let _ = self.stop.send(());
-        log_end(self.task.await, "the web port");
+        match tokio::time::timeout(grace, &mut self.task).await {
+            Ok(joined) => log_end(joined, "the web port"),
+            Err(_) => {
+                tracing::warn!(
+                    grace_ms = grace.as_millis() as u64,
+                    "the web port's last answers outlasted the grace: cut off"
+                );
+                self.task.abort();
+            }
+        }
     }
 }
 
+/// Logs how a background task (`what`) ended, if not well: its error, or its failure.
 pub(crate) fn log_end<E: std::fmt::Display>(
     joined: Result<Result<(), E>, tokio::task::JoinError>,
     what: &str,

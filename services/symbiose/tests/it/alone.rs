@@ -272,8 +272,9 @@ fn each_service_alone_on_postgres_carries_a_cross_border_deal_through_kills_and_
     }
 }
 
-/// The cross-border exchange through the four services alone, each with its events where
-/// `stores` says, three of them killed with SIGKILL and started again on the way.
+/// The cross-border exchange through the five services alone, each with its events where
+/// `stores` says, four of them killed with SIGKILL and started again on the way, and the
+/// delivered lot's passport read on the passports process's web port.
 fn cross_border_exchange(test: &str, stores: &Stores) {
     let Some(nats) = NatsServer::start_or_skip(test) else {
         return;

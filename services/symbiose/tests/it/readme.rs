@@ -396,11 +396,16 @@ fn the_readme_runs_at_scale_as_written() {
     assert!(steps.len() >= 3, "the section shows {} commands against the services", steps.len());
 
     // The README's addresses, moved to ports free here, and its NATS to the test's.
-    let ports: Vec<(String, String)> = (1..=5)
-        .map(|service| format!("127.0.0.1:700{service}"))
-        .chain(["127.0.0.1:7080".to_owned()])
-        .map(|readme_port| (readme_port, crate::alone::free_port_below_ephemeral()))
-        .collect();
+    let mut ports: Vec<(String, String)> = Vec::new();
+    for readme_port in
+        (1..=5).map(|service| format!("127.0.0.1:700{service}")).chain(["127.0.0.1:7080".to_owned()])
+    {
+        // Each free when chosen, and none chosen twice.
+        let port = std::iter::repeat_with(crate::alone::free_port_below_ephemeral)
+            .find(|port| ports.iter().all(|(_, taken)| taken != port))
+            .expect("a free port");
+        ports.push((readme_port, port));
+    }
     let here = |text: &str| {
         let mut text = text.replace("nats://127.0.0.1:4222", &nats.url());
         for (readme_port, port) in &ports {

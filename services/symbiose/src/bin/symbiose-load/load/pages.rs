@@ -263,7 +263,9 @@ impl Connection {
     }
 
     /// `GET path` with `Accept-Language: language`: the status, the body and the time to the
-    /// first byte of the answer.
+    /// first byte of the answer. Every answer of the web port states its length: one that does
+    /// not (chunked, or delimited by the connection's end) is refused rather than misread on a
+    /// kept-alive connection.
     async fn get(&mut self, path: &str, language: &str) -> anyhow::Result<(u16, Vec<u8>, Duration)> {
         let request =
             format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept-Language: {language}\r\n\r\n", self.host);
@@ -271,33 +273,37 @@ impl Connection {
         self.stream.get_mut().write_all(request.as_bytes()).await?;
         tokio::time::timeout(ANSWER_TIMEOUT, async {
             let mut line = String::new();
-            let mut head_bytes = 0;
-            self.stream.read_line(&mut line).await?;
+            let mut head_bytes = (&mut self.stream).take(HEAD_BYTES_MAX as u64).read_line(&mut line).await?;
             let first_byte = sent.elapsed();
+            anyhow::ensure!(line.ends_with('\n'), "the status line is cut or too long: {line:?}");
             let status = line
                 .split_whitespace()
                 .nth(1)
                 .and_then(|code| code.parse().ok())
                 .with_context(|| format!("not an HTTP status line: {line:?}"))?;
-            let mut length = 0_usize;
+            let mut length = None;
             loop {
                 line.clear();
-                let read = self.stream.read_line(&mut line).await?;
+                let left = HEAD_BYTES_MAX.saturating_sub(head_bytes) as u64;
+                let read = (&mut self.stream).take(left).read_line(&mut line).await?;
                 head_bytes += read;
-                anyhow::ensure!(
-                    read > 0 && head_bytes <= HEAD_BYTES_MAX,
-                    "the answer's head is cut or too long"
-                );
+                anyhow::ensure!(line.ends_with('\n'), "the answer's head is cut or too long");
                 let header = line.trim_end();
                 if header.is_empty() {
                     break;
                 }
-                if let Some((name, value)) = header.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().context("a Content-Length")?;
+                if let Some((name, value)) = header.split_once(':') {
+                    anyhow::ensure!(
+                        !name.eq_ignore_ascii_case("transfer-encoding"),
+                        "{path}: an answer in chunks ({header}), which this client does not read"
+                    );
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = Some(value.trim().parse::<usize>().context("a Content-Length")?);
+                    }
                 }
             }
+            let length =
+                length.with_context(|| format!("{path}: an answer ({status}) without its length"))?;
             anyhow::ensure!(length <= BODY_BYTES_MAX, "an answer of {length} bytes");
             let mut body = vec![0; length];
             self.stream.read_exact(&mut body).await?;
