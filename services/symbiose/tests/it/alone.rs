@@ -222,7 +222,7 @@ pub(crate) fn available(shown: &str) -> Option<f64> {
 
 /// `GET path` at `base_url` (`http://host:port`) with `Accept-Language: language`, over a plain
 /// TCP connection: the status and the body.
-fn http_get(base_url: &str, path: &str, language: &str) -> (u16, String) {
+pub(crate) fn http_get(base_url: &str, path: &str, language: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let host = base_url.trim_start_matches("http://");
     let mut connection = std::net::TcpStream::connect(host).expect("connect to the web port");

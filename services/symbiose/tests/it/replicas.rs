@@ -3,8 +3,9 @@
 //! the cross-border exchange with its calls spread over both replicas of each service. In the
 //! middle of it, the replica of each service that holds its lease (the relay, the imports, the
 //! reactors) is killed with SIGKILL: the other takes the lease over and the flow completes,
-//! with one deal, the escrow held once, one payment, one invoice, and every event of every
-//! context on NATS exactly once. Skipped with a message where PostgreSQL does not answer, failed
+//! with one deal, the escrow held once, one payment, one invoice, a passport written at one
+//! passports replica and its page served by the other, and every event of every context on NATS
+//! exactly once. Skipped with a message where PostgreSQL does not answer, failed
 //! under `CI`.
 
 use std::cell::Cell;
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 use symbiose_feed::testing::NatsServer;
 
 use super::alone::{
-    Databases, LISTINGS, LOGISTICS, MATCHING, POSTGRES_SERVER, REACTION_WAIT, SETTLEMENT, available,
-    free_port_below_ephemeral, query, succeeded,
+    Databases, LISTINGS, LOGISTICS, MATCHING, PASSPORTS, POSTGRES_SERVER, REACTION_WAIT, SETTLEMENT,
+    available, free_port_below_ephemeral, http_get, query, succeeded,
 };
 use super::{
     CARRIER_PROFILE, ServerProcess, data_dir_with_a_new_key, first_line_word, first_word_after, stderr,
@@ -222,7 +223,7 @@ impl Platform {
     }
 
     /// Two replicas of every service, the first of each holding its lease.
-    fn replicas(&self, listings_holder: ServerProcess) -> [Replicas; 4] {
+    fn replicas(&self, listings_holder: ServerProcess) -> [Replicas; 5] {
         let pair =
             |binary: &'static str, context: &'static str, first: ServerProcess, second: ServerProcess| {
                 Replicas { binary, context, processes: vec![first, second], next: Cell::new(0) }
@@ -248,7 +249,11 @@ impl Platform {
         let logistics_pid = logistics_holder.pid();
         let logistics = pair(LOGISTICS, "logistics", logistics_holder, self.start_new(LOGISTICS, None));
         wait_for_holder(&logistics, &self.databases, logistics_pid);
-        [listings, matching, logistics, settlement]
+        let passports_holder = self.start_new(PASSPORTS, None);
+        let passports_pid = passports_holder.pid();
+        let passports = pair(PASSPORTS, "passports", passports_holder, self.start_new(PASSPORTS, None));
+        wait_for_holder(&passports, &self.databases, passports_pid);
+        [listings, matching, logistics, settlement, passports]
     }
 }
 
@@ -260,7 +265,7 @@ fn two_replicas_of_every_service_carry_a_deal_through_the_loss_of_the_lease_hold
     let nats_url = platform.nats.url();
     let databases = &platform.databases;
     let operator = platform.operator.clone();
-    let [listings, matching, logistics, settlement] = platform.replicas(listings_holder);
+    let [listings, matching, logistics, settlement, passports] = platform.replicas(listings_holder);
 
     let (producer, producer_site, producer_id) = listings.any().member(
         "Palettes de l'Est SAS",
@@ -288,11 +293,19 @@ fn two_replicas_of_every_service_carry_a_deal_through_the_loss_of_the_lease_hold
     let proposals = matching.until(&buyer, &["proposal", "list"], |text| text.contains("proposal "));
     let proposal = first_word_after(&proposals, "proposal ").expect("a proposal");
     matching.call(&producer, &["proposal", "accept", &proposal]);
+    // The producer's passport of its offer, written at one passports replica: its page is
+    // served by both, each following the shared log.
+    let origin = passport_published(&passports, &producer, &["--listing", &offer]);
+    for replica in &passports.processes {
+        let web_url = replica.web_url.as_deref().expect("a passports replica serves its web port");
+        let page = web_page(web_url, &origin, "fr", "Histoire du lot");
+        assert!(page.contains("Palettes EUR reconditionnées") && page.contains("Strasbourg"), "{page}");
+    }
 
     // SIGKILL the replica of each service that holds its lease, in the middle of the deal:
     // (service, context, its database, the database's clock at the kill, the replica killed).
     let mut killed = Vec::new();
-    for replicas in [&listings, &matching, &logistics, &settlement] {
+    for replicas in [&listings, &matching, &logistics, &settlement, &passports] {
         let url = replicas.database_url(databases);
         let (holder, generation, _) = lease(&url, replicas.context, 0.0).expect("a lease holder");
         assert_eq!(generation, 1, "{}: one holder since the start", replicas.binary);
@@ -319,6 +332,7 @@ fn two_replicas_of_every_service_carry_a_deal_through_the_loss_of_the_lease_hold
     let matching = survivor(matching, index_of(MATCHING));
     let logistics = survivor(logistics, index_of(LOGISTICS));
     let settlement = survivor(settlement, index_of(SETTLEMENT));
+    let passports = survivor(passports, index_of(PASSPORTS));
 
     matching.call(&buyer, &["proposal", "accept", &proposal]);
     let deals = matching.until(&buyer, &["deal", "list"], |text| text.contains("agreed"));
@@ -367,6 +381,14 @@ fn two_replicas_of_every_service_carry_a_deal_through_the_loss_of_the_lease_hold
         text.contains("Contact person: Paul Lambert")
     });
     assert!(annex.contains("Tel.: +33 3 88 11 22 33"), "{annex}");
+    // The receiver's passport of the delivered lot, at the passports replica left, which took
+    // over the imports: the lot's story runs from Strasbourg across the border to Kehl.
+    let product = passport_published(&passports, &buyer, &["--shipment", &shipment]);
+    let web_url = passports.any().web_url.clone().expect("the passports replica serves its web port");
+    let page = web_page(&web_url, &product, "de", "Geschichte der Partie");
+    for text in ["Strasbourg", "Kehl", "Grenzübertritt"] {
+        assert!(page.contains(text), "the German page shows {text:?}: {page}");
+    }
 
     // Each lease moved to the replica left, after the holder's deadline.
     for (binary, context, url, killed_at, _, pid) in &killed {
@@ -402,6 +424,44 @@ fn two_replicas_of_every_service_carry_a_deal_through_the_loss_of_the_lease_hold
         }
     }
     println!("{test}: the replicated flow took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A passport of `subject` (`--listing <id>` or `--shipment <id>`) created and published by
+/// `token` at the passports replicas (asked again while the subject has not reached them); its id.
+fn passport_published(passports: &Replicas, token: &str, subject: &[&str]) -> String {
+    let mut create = vec!["passport", "create"];
+    create.extend_from_slice(subject);
+    create.extend_from_slice(&[
+        "--name",
+        "Palettes EUR reconditionnées",
+        "--family",
+        "pallets",
+        "--component",
+        "Bois de résineux:96:declared",
+        "--component",
+        "Clous acier:4:declared",
+        "--recycled",
+        "100",
+    ]);
+    let created = passports.until(token, &create, |text| text.starts_with("passport "));
+    let passport = first_word_after(&created, "passport ").expect("a passport");
+    let published = passports.until(token, &["passport", "publish", &passport], |_| true);
+    assert!(published.contains("(published)"), "{published}");
+    passport
+}
+
+/// The page of `passport` in `language` at the web port `web_url`, once it shows `heading`,
+/// within [`REACTION_WAIT`].
+fn web_page(web_url: &str, passport: &str, language: &str, heading: &str) -> String {
+    let deadline = Instant::now() + REACTION_WAIT;
+    loop {
+        let (status, page) = http_get(web_url, &format!("/p/{passport}"), language);
+        if status == 200 && page.contains(heading) {
+            return page;
+        }
+        assert!(Instant::now() < deadline, "{web_url}/p/{passport} answered {status}: {page}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Kills `process` with SIGKILL; the clock of the database at `url` just after.
@@ -459,7 +519,7 @@ fn a_rolling_restart_of_every_service_under_load_loses_no_call_and_no_write() {
     let test = "a_rolling_restart_of_every_service_under_load_loses_no_call_and_no_write";
     let Some((platform, listings_holder)) = Platform::start_or_skip(test) else { return };
     let mut services = platform.replicas(listings_holder);
-    let [listings, _, _, settlement] = &services;
+    let [listings, _, _, settlement, _] = &services;
     let (producer, producer_site, producer_id) = listings.any().member(
         "Palettes de l'Est SAS",
         "FR",
@@ -579,7 +639,7 @@ fn a_rolling_restart_of_every_service_under_load_loses_no_call_and_no_write() {
     assert!(!created.is_empty() && deposited > 0, "the clients wrote");
 
     // Every listing acknowledged is in the log once; every deposit acknowledged counted once.
-    let [listings, _, _, settlement] = &services;
+    let [listings, _, _, settlement, _] = &services;
     let url = listings.database_url(&platform.databases);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let rows = runtime
@@ -602,7 +662,7 @@ fn a_rolling_restart_of_every_service_under_load_loses_no_call_and_no_write() {
     let shown = listings.until(&producer, &["listing", "show", created.last().expect("one")], |_| true);
     assert!(shown.contains("draft"), "{shown}");
     println!(
-        "{test}: 8 replicas restarted in {:.1} s under load: {} listings created and {deposited} deposits, \
+        "{test}: 10 replicas restarted in {:.1} s under load: {} listings created and {deposited} deposits, \
          0 failed calls, {} calls retried on the other replica",
         restart_took.as_secs_f64(),
         created.len(),
