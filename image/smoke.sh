@@ -2,7 +2,7 @@
 # Runs the image built by image/build.sh: the one-process server inside it (chroot isolation,
 # as its user 65532, its data in the image's /data), then the client inside it too: health
 # must answer SERVING, a call with the operator token the server wrote in /data must succeed,
-# and the public web port must answer. Exits non-zero otherwise, with the server's log.
+# the public web port must answer, and a service alone's link must run that service. Exits non-zero otherwise, with the server's log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,6 +73,17 @@ if [ "${web%% *}" != "404" ] || [[ "$web" != *text/html* ]]; then
     exit 1
 fi
 echo "smoke: the web port inside the image answers an unknown passport with $web"
+
+# Each service alone is a link to `symbiose` that runs that service: the passports' process,
+# given no NATS, stops at start naming the setting (the server would have served).
+alone="$("${buildah[@]}" run --isolation chroot --network host --user 65532:65532 \
+    --env SYMBIOSE_LISTEN_ADDR=127.0.0.1:0 --env SYMBIOSE_METRICS_ADDR=off --env SYMBIOSE_WEB_ADDR=127.0.0.1:0 \
+    "$container" -- /usr/local/bin/symbiose-passports 2>&1 || true)"
+if ! grep -q "SYMBIOSE_NATS_URL" <<<"$alone"; then
+    echo "smoke: /usr/local/bin/symbiose-passports did not run the passports service alone: $alone" >&2
+    exit 1
+fi
+echo "smoke: symbiose-passports, a link to symbiose, runs the service alone: $(grep -m 1 -o 'SYMBIOSE_NATS_URL[^"]*' <<<"$alone" | head -c 100)"
 
 # The data directory was written by the service's user, not root: /data is the image's
 # volume, which buildah keeps with the container.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stages the image's build context from a release build: `rootfs/` (the binaries stripped of
-# their debug information, the C libraries `ldd` says they load and their loader, CA
+# their debug information, the services alone as links to `symbiose`, the C libraries `ldd` says they load and their loader, CA
 # certificates, the user database, the software bill of materials) and an empty `data/`.
 #
 #   image/stage.sh <release dir> <context dir> <sbom file>
@@ -13,7 +13,10 @@ release="${1:?the directory of the release build, target/release}"
 context="${2:?the build context to make}"
 sbom="${3:?the software bill of materials (SPDX JSON)}"
 
-binaries=(symbiose symbiose-listings symbiose-matching symbiose-logistics symbiose-settlement symbiose-passports symbiose-catalog)
+binaries=(symbiose symbiose-catalog)
+# The services alone are links to `symbiose`, which runs the service its name says: one copy of
+# the code they share instead of five.
+services=(symbiose-listings symbiose-matching symbiose-logistics symbiose-settlement symbiose-passports)
 uid=65532
 
 rm -rf "$context"
@@ -29,6 +32,9 @@ for binary in "${binaries[@]}"; do
     fi
     # Backtraces keep their function names; file and line numbers stay in the release build.
     objcopy --strip-debug "$release/$binary" "$root/usr/local/bin/$binary"
+done
+for service in "${services[@]}"; do
+    ln -s symbiose "$root/usr/local/bin/$service"
 done
 
 # The shared libraries and the loader, at the paths the binaries name. Anything `ldd` cannot

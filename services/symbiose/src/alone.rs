@@ -38,6 +38,59 @@ const IMPORTS_CATCH_UP_MS_MAX: u64 = 600_000;
 /// answers anyone.
 const REVOCATIONS_CATCH_UP_MS_MAX: u64 = 600_000;
 
+/// The names of the services alone's binaries. The image ships one binary, `symbiose`, and
+/// each of these names as a link to it: called by one of them, it runs that service ([`main`]).
+pub const BINARIES: [&str; 5] = [
+    "symbiose-listings",
+    "symbiose-matching",
+    "symbiose-logistics",
+    "symbiose-settlement",
+    "symbiose-passports",
+];
+
+/// The process of the service alone that `binary` (one of [`BINARIES`]) names: its
+/// configuration from the environment, its telemetry, its ports, then the service until
+/// SIGTERM or Ctrl-C.
+pub async fn main(binary: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        BINARIES.contains(&binary),
+        "{binary} is none of the services alone: {}",
+        BINARIES.join(", ")
+    );
+    let config = ServerConfig::from_env().context("reading the configuration")?;
+    // Kept to the end: dropping it flushes the traces not yet exported.
+    let _telemetry = symbiose_kit::telemetry::init(&config)?;
+    let shutdown = symbiose_kit::server::shutdown_signal();
+    if binary == "symbiose-passports" {
+        // The passports alone serve the public web port too.
+        let listeners = Listeners::bind_with_web(&config).await?;
+        return run_passports(config, listeners, shutdown).await;
+    }
+    let listeners = Listeners::bind(&config).await?;
+    match binary {
+        "symbiose-listings" => run_listings(config, listeners, shutdown).await,
+        "symbiose-matching" => run_matching(config, listeners, shutdown).await,
+        "symbiose-logistics" => run_logistics(config, listeners, shutdown).await,
+        _ => run_settlement(config, listeners, shutdown).await,
+    }
+}
+
+/// The listings service alone (`symbiose_listings::run`), with the reference data beside it.
+pub async fn run_listings(
+    config: ServerConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let reference =
+        |config: &ServerConfig, authenticator: &symbiose_kit::Authenticator, services: &mut ServiceSet| {
+            services.add(tonic::service::interceptor::InterceptedService::new(
+                symbiose_reference::service(config),
+                authenticator.clone(),
+            ));
+        };
+    symbiose_listings::run(config, listeners, reference, shutdown).await
+}
+
 /// The matching service alone: the listings' events (offers, requests, the directory) and the
 /// logistics' (deliveries) from NATS, the reservations through the listings service's gRPC
 /// port at `SYMBIOSE_LISTINGS_URL`.

@@ -1,5 +1,6 @@
 //! `symbiose`: with no subcommand (or `serve`) it runs the standalone server; the other
-//! subcommands are a client of a running server.
+//! subcommands are a client of a running server. Called by the name of a service alone's
+//! binary (`symbiose-passports`, a link to it in the image), it runs that service.
 
 use std::process::ExitCode;
 
@@ -15,6 +16,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let called = std::env::args_os().next().map(std::path::PathBuf::from);
+    let name = called.as_deref().and_then(std::path::Path::file_name).and_then(|name| name.to_str());
+    if let Some(binary) = name.filter(|name| symbiose::alone::BINARIES.contains(name)) {
+        return match symbiose::alone::main(binary).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("Error: {error:?}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match cli.command {
         None | Some(Command::Serve) => match serve().await {

@@ -22,6 +22,19 @@ pub(crate) const MATCHING: &str = env!("CARGO_BIN_EXE_symbiose-matching");
 pub(crate) const LOGISTICS: &str = env!("CARGO_BIN_EXE_symbiose-logistics");
 pub(crate) const SETTLEMENT: &str = env!("CARGO_BIN_EXE_symbiose-settlement");
 pub(crate) const PASSPORTS: &str = env!("CARGO_BIN_EXE_symbiose-passports");
+/// The declaration of the passports the multi-process tests make: reconditioned EUR pallets.
+pub(crate) const PALLETS_DECLARATION: [&str; 10] = [
+    "--name",
+    "Palettes EUR reconditionnées",
+    "--family",
+    "pallets",
+    "--component",
+    "Bois de résineux:96:declared",
+    "--component",
+    "Clous acier:4:declared",
+    "--recycled",
+    "100",
+];
 /// Longest wait for what another service does on an event (it comes through NATS).
 pub(crate) const REACTION_WAIT: Duration = Duration::from_secs(30);
 
@@ -464,22 +477,7 @@ fn cross_border_exchange(test: &str, stores: &Stores) {
     // The passport of the delivered lot, made by its receiver at the passports process, which
     // knows the shipment and the deal from logistics' and matching's events on NATS: a draft,
     // then (the process killed with SIGKILL and started again on its data directory) published.
-    let create = [
-        "passport",
-        "create",
-        "--shipment",
-        &shipment,
-        "--name",
-        "Palettes EUR reconditionnées",
-        "--family",
-        "pallets",
-        "--component",
-        "Bois de résineux:96:declared",
-        "--component",
-        "Clous acier:4:declared",
-        "--recycled",
-        "100",
-    ];
+    let create = [&["passport", "create", "--shipment", &shipment][..], &PALLETS_DECLARATION].concat();
     let created = until(&passports, &buyer, &create, |text| text.starts_with("passport "));
     let passport = first_word_after(&created, "passport ").expect("a passport");
     let passports = platform.kill_and_restart(PASSPORTS, passports);
@@ -545,6 +543,33 @@ fn cross_border_exchange(test: &str, stores: &Stores) {
     let offered = succeeded(listings.as_member(&producer, &["listing", "show", &offer]), "the offer");
     assert_eq!(available(&stdout(&offered)), Some(2.0), "{}", stdout(&offered));
     println!("{test}: the multi-process flow took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// The `symbiose` binary called by the name of a service alone (as the image links each name
+/// to it) runs that service: without the platform's key it refuses to start, naming the file,
+/// where the one-process server would make a key; called `symbiose` it is the server.
+#[test]
+fn the_symbiose_binary_called_by_a_service_name_runs_that_service() {
+    let links = tempfile::tempdir().expect("a directory for the links");
+    for name in symbiose::alone::BINARIES {
+        let link = links.path().join(name);
+        std::os::unix::fs::symlink(super::BINARY, &link).expect("link the binary");
+        let data_dir = tempfile::tempdir().expect("a data directory");
+        let output = std::process::Command::new(&link)
+            .env("SYMBIOSE_LISTEN_ADDR", "127.0.0.1:0")
+            .env("SYMBIOSE_METRICS_ADDR", "off")
+            .env("SYMBIOSE_WEB_ADDR", "127.0.0.1:0")
+            .env("SYMBIOSE_DATA_DIR", data_dir.path().join("data"))
+            .env("SYMBIOSE_NATS_URL", "nats://127.0.0.1:1")
+            .env("SYMBIOSE_LISTINGS_URL", "http://127.0.0.1:1")
+            .env("SYMBIOSE_SETTLEMENT_URL", "http://127.0.0.1:1")
+            .output()
+            .expect("run the link");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{name} started");
+        assert!(said.contains("keys/signing.key") && said.contains("symbiose key create"), "{name}: {said}");
+        assert!(!data_dir.path().join("data/keys/signing.key").exists(), "{name} made a key of its own");
+    }
 }
 
 /// A service alone that lacks what it needs stops at start, naming the setting, before it

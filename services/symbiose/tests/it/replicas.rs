@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use symbiose_feed::testing::NatsServer;
 
 use super::alone::{
-    Databases, LISTINGS, LOGISTICS, MATCHING, PASSPORTS, POSTGRES_SERVER, REACTION_WAIT, SETTLEMENT,
-    available, free_port_below_ephemeral, http_get, query, succeeded,
+    Databases, LISTINGS, LOGISTICS, MATCHING, PALLETS_DECLARATION, PASSPORTS, POSTGRES_SERVER, REACTION_WAIT,
+    SETTLEMENT, available, free_port_below_ephemeral, http_get, query, succeeded,
 };
 use super::{
     CARRIER_PROFILE, ServerProcess, data_dir_with_a_new_key, first_line_word, first_word_after, stderr,
@@ -431,18 +431,7 @@ fn two_replicas_of_every_service_carry_a_deal_through_the_loss_of_the_lease_hold
 fn passport_published(passports: &Replicas, token: &str, subject: &[&str]) -> String {
     let mut create = vec!["passport", "create"];
     create.extend_from_slice(subject);
-    create.extend_from_slice(&[
-        "--name",
-        "Palettes EUR reconditionnées",
-        "--family",
-        "pallets",
-        "--component",
-        "Bois de résineux:96:declared",
-        "--component",
-        "Clous acier:4:declared",
-        "--recycled",
-        "100",
-    ]);
+    create.extend_from_slice(&PALLETS_DECLARATION);
     let created = passports.until(token, &create, |text| text.starts_with("passport "));
     let passport = first_word_after(&created, "passport ").expect("a passport");
     let published = passports.until(token, &["passport", "publish", &passport], |_| true);
