@@ -4,7 +4,8 @@
 #
 #   image/build.sh            # target/image/symbiose-<version>.oci.tar and .spdx.json
 #
-# It builds the release binaries (cargo build --release --locked), writes the SPDX bill of
+# It builds the two release binaries it ships (`symbiose`, whose links are the services
+# alone, and `symbiose-catalog`), writes the SPDX bill of
 # materials of the Rust dependencies (cargo-sbom), stages the root file system
 # (image/stage.sh) and builds image/Containerfile. buildah keeps its images under
 # target/image/storage (the vfs driver: no overlay mount needed); the image is tagged
@@ -36,7 +37,7 @@ done
 
 started=$(date +%s)
 echo "image: release build of the servers and the client"
-cargo build --release --locked -p symbiose -p symbiose-catalog --bins
+cargo build --release --locked -p symbiose -p symbiose-catalog --bin symbiose --bin symbiose-catalog
 built=$(date +%s)
 
 mkdir -p "$out"

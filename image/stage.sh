@@ -5,8 +5,8 @@
 #
 #   image/stage.sh <release dir> <context dir> <sbom file>
 #
-# The release dir holds the binaries (`cargo build --release --locked -p symbiose -p
-# symbiose-catalog --bins`); the context dir is made anew.
+# The release dir holds the two binaries (`cargo build --release --locked -p symbiose -p
+# symbiose-catalog --bin symbiose --bin symbiose-catalog`); the context dir is made anew.
 set -euo pipefail
 
 release="${1:?the directory of the release build, target/release}"
@@ -27,7 +27,7 @@ chmod 1777 "$root/tmp"
 
 for binary in "${binaries[@]}"; do
     if [ ! -x "$release/$binary" ]; then
-        echo "stage: $release/$binary is missing: build it first (cargo build --release --locked -p symbiose -p symbiose-catalog --bins)" >&2
+        echo "stage: $release/$binary is missing: build it first (cargo build --release --locked -p symbiose -p symbiose-catalog --bin symbiose --bin symbiose-catalog)" >&2
         exit 1
     fi
     # Backtraces keep their function names; file and line numbers stay in the release build.
