@@ -133,9 +133,9 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
         name = f"{RELEASE}-{service}"
         context = f"{label}: {service}"
         enabled = merged["services"][service]["enabled"]
-        # On PostgreSQL the services that keep a store are replicated Deployments over their
-        # database; otherwise each is a StatefulSet of one.
-        replicated = service in STATEFUL_SERVICES and merged["store"]["backend"] == "postgres"
+        # On PostgreSQL and EventStoreDB the services that keep a store are replicated
+        # Deployments over it; on the embedded store each is a StatefulSet of one.
+        replicated = service in STATEFUL_SERVICES and merged["store"]["backend"] in ("postgres", "eventstoredb")
         kind = "StatefulSet" if service in STATEFUL_SERVICES and not replicated else "Deployment"
         service_autoscaling = merged["services"][service].get("autoscaling", {}).get("enabled", False)
         workload = objects.get((kind, name))
@@ -166,7 +166,7 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
 
         if replicated:
             failures.check(("StatefulSet", name) not in objects, context,
-                           "replicated on PostgreSQL, yet a StatefulSet is rendered too")
+                           "replicated over a shared store, yet a StatefulSet is rendered too")
             if service_autoscaling:
                 failures.check("replicas" not in spec, context,
                                "with autoscaling on, the Deployment must leave replicas to the HPA")
@@ -178,7 +178,7 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
                            "a rollout must add a replica before it removes one")
             data = [volume for volume in pod["volumes"] if volume["name"] == "data"]
             failures.check(len(data) == 1 and "emptyDir" in data[0], context,
-                           "a replica's data directory must be an emptyDir (the store is the database)")
+                           "a replica's data directory must be an emptyDir (the store is shared)")
         elif service in STATEFUL_SERVICES:
             failures.check(spec.get("replicas") == 1, context,
                            "a service with an embedded store must run exactly one replica")
@@ -420,6 +420,10 @@ def main() -> int:
             "PostgreSQL store": merge(REQUIRED_VALUES, {
                 "store": {"backend": "postgres", "postgres": {"existingSecret": "symbiose-postgres"}},
             }),
+            "EventStoreDB store, listings at 3": merge(REQUIRED_VALUES, {
+                "store": {"backend": "eventstoredb", "eventstoredb": {"existingSecret": "symbiose-eventstoredb"}},
+                "services": {"listings": {"replicas": 3}},
+            }),
             "PostgreSQL store, matching autoscaled, settlement at 3": merge(REQUIRED_VALUES, {
                 "store": {"backend": "postgres", "postgres": {"existingSecret": "symbiose-postgres"}},
                 "services": {"matching": {"autoscaling": {"enabled": True}}, "settlement": {"replicas": 3}},
@@ -442,7 +446,7 @@ def main() -> int:
             "no signing key": ({"nats": REQUIRED_VALUES["nats"]}, "signingKey"),
             "catalog replicas 0": (merge(REQUIRED_VALUES, {"services": {"catalog": {"replicas": 0}}}), "replicas"),
             "listings replicas 2 on the embedded store": (merge(REQUIRED_VALUES, {"services": {"listings": {
-                "replicas": 2}}}), "need store.backend postgres"),
+                "replicas": 2}}}), "need store.backend postgres or eventstoredb"),
             "matching replicas 0 on PostgreSQL": (merge(REQUIRED_VALUES, {
                 "store": {"backend": "postgres", "postgres": {"existingSecret": "symbiose-postgres"}},
                 "services": {"matching": {"replicas": 0}}}), "replicas"),

@@ -28,11 +28,11 @@ http://{{ include "symbiose.serviceName" (dict "root" . "name" "passports") }}:{
 
 {{/*
 Whether a service runs as replicas over a shared store (a Deployment): the services that keep
-a store, when it is PostgreSQL. On the embedded store one process owns its volume; on
-EventStoreDB the store keeps no leases: both stay a StatefulSet of one.
+a store, when it is PostgreSQL or EventStoreDB (both keep the leases). On the embedded store one
+process owns its volume: a StatefulSet of one.
 */}}
 {{- define "symbiose.replicated" -}}
-{{- if and (has .name (splitList " " (include "symbiose.statefulServices" .root))) (eq .root.Values.store.backend "postgres") -}}
+{{- if and (has .name (splitList " " (include "symbiose.statefulServices" .root))) (has .root.Values.store.backend (list "postgres" "eventstoredb")) -}}
 true
 {{- end -}}
 {{- end }}

@@ -97,6 +97,19 @@
 //! `read_all` and do not move the head; appends, reads and deletes of streams named
 //! `symbiose-checkpoint-...` are refused as [`StoreError::InvalidInput`].
 //!
+//! **Leases** live in a stream each, `symbiose-lease-<name>`, whose metadata sets `$maxCount`
+//! to [`LEASE_RECORDS_KEPT`]: each record (type `symbiose-lease`, a line `lease/1 <generation>
+//! held|released <holder>`) is appended at the revision its writer read, so of two writers one
+//! wins. The server keeps no deadline: a holder renews by appending a record after its own, and
+//! another process takes the lease once the record it read has stayed the last for a whole TTL
+//! of its own clock ([`crate::lease::Observed`]), so the replicas' clocks are never compared.
+//! Those streams are hidden and reserved like the checkpoints'.
+//!
+//! **Snapshots** are not kept on the server (an event holds at most 16 MiB, a view's snapshot
+//! far more): with [`EventStoreDbOptions::snapshot_dir`] they are files in a directory of the
+//! process, a cache only (a replica with an empty one replays the log), read back after the
+//! same checks as any snapshot (the build that wrote it, the event at its position).
+//!
 //! **Limits and errors.** The limits of the other backends are checked before any call
 //! ([`READ_EVENTS_MAX`], [`APPEND_EVENTS_MAX`], [`APPEND_BYTES_MAX`] and the event sizes); the
 //! server's own maximum append size (16 MiB by default) matches [`APPEND_BYTES_MAX`]. The
@@ -117,6 +130,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -134,7 +148,7 @@ use uuid::Uuid;
 use crate::EventStore;
 use crate::model::{
     AppendResult, Direction, EventData, ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent,
-    STREAM_END, StoreError, StreamInfo, StreamName, check_checkpoint,
+    STREAM_END, Snapshot, StoreError, StreamInfo, StreamName, check_checkpoint, check_snapshot,
 };
 use crate::postgres::check_append;
 
@@ -142,6 +156,15 @@ use crate::postgres::check_append;
 pub const CHECKPOINT_STREAM_PREFIX: &str = "symbiose-checkpoint-";
 /// The type of the events that hold a checkpoint's value.
 pub const CHECKPOINT_EVENT_TYPE: &str = "symbiose-checkpoint";
+/// The streams leases are kept in: this prefix and the lease's name.
+pub const LEASE_STREAM_PREFIX: &str = "symbiose-lease-";
+/// The type of the events that hold a lease's record.
+pub const LEASE_EVENT_TYPE: &str = "symbiose-lease";
+/// How many records a lease's stream keeps (`$maxCount`): the last decides, the others say who
+/// held it before.
+pub const LEASE_RECORDS_KEPT: u64 = 16;
+/// Prefixes of the streams this backend keeps for itself: hidden from reads, refused to appends.
+const RESERVED_PREFIXES: [&str; 2] = [CHECKPOINT_STREAM_PREFIX, LEASE_STREAM_PREFIX];
 /// The stream metadata property that marks a stream deleted by this store.
 pub const DELETED_PROPERTY: &str = "symbiose-deleted";
 
@@ -176,8 +199,12 @@ struct Inner {
     follower: Mutex<Option<JoinHandle<()>>>,
     /// Streams seen deleted: a deletion is never undone.
     deleted: Mutex<HashSet<StreamName>>,
-    /// Checkpoint streams whose `$maxCount` this process has set or seen set.
+    /// Checkpoint and lease streams whose `$maxCount` this process has set or seen set.
     checkpoints_ready: Mutex<HashSet<String>>,
+    /// What this process has seen of the leases others hold.
+    leases: crate::lease::Observed,
+    /// Where snapshots are cached, if anywhere.
+    snapshot_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -212,6 +239,9 @@ impl EventStoreDbStore {
         options: EventStoreDbOptions,
     ) -> Result<EventStoreDbStore, StoreError> {
         let namespace = Namespace::new(&options.namespace)?;
+        if let Some(dir) = &options.snapshot_dir {
+            crate::snapshot_files::remove_unfinished(dir)?;
+        }
         let shown = redact_connection_string(connection_string);
         let settings: ClientSettings =
             connection_string.parse().map_err(|error: eventstore::ClientSettingsParseError| {
@@ -256,6 +286,8 @@ impl EventStoreDbStore {
                 follower: Mutex::new(Some(follower)),
                 deleted: Mutex::new(HashSet::new()),
                 checkpoints_ready: Mutex::new(HashSet::new()),
+                leases: crate::lease::Observed::new(),
+                snapshot_dir: options.snapshot_dir,
             }),
         })
     }
@@ -425,6 +457,75 @@ impl EventStoreDbStore {
 
     fn advance(&self, position: Position) {
         advance(&self.inner.head, position);
+    }
+
+    /// Sets the `$maxCount` of one of this backend's own streams (server name `stream`) to
+    /// `count`, once per process.
+    async fn keep_last(&self, stream: &str, count: u64) -> Result<(), StoreError> {
+        let ready = self.inner.checkpoints_ready.lock().is_ok_and(|ready| ready.contains(stream));
+        if !ready {
+            self.update_metadata(
+                stream,
+                |metadata| metadata.max_count == Some(count),
+                |metadata| metadata.max_count = Some(count),
+            )
+            .await?;
+            if let Ok(mut ready) = self.inner.checkpoints_ready.lock() {
+                ready.insert(stream.to_owned());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl crate::lease::LeaseLog for EventStoreDbStore {
+    async fn last_record(&self, name: &str) -> Result<Option<(u64, crate::lease::LeaseRecord)>, StoreError> {
+        self.check_open()?;
+        let stream = self.inner.namespace.server_name(&lease_stream(name));
+        let options = ReadStreamOptions::default().position(StreamPosition::End).backwards().max_count(1);
+        let mut read = match self.inner.client.read_stream(stream, &options).await {
+            Ok(read) => read,
+            Err(eventstore::Error::ResourceNotFound) => return Ok(None),
+            Err(error) => return Err(self.io("reading a lease", &error)),
+        };
+        match read.next().await {
+            Ok(Some(resolved)) => {
+                let Some(event) = resolved.event else { return Ok(None) };
+                if event.event_type != LEASE_EVENT_TYPE {
+                    return Err(StoreError::Io(format!(
+                        "eventstoredb: the lease {name:?} ends with an event of type {:?}",
+                        event.event_type
+                    )));
+                }
+                let record = crate::lease::LeaseRecord::decode(&event.data).ok_or_else(|| {
+                    StoreError::Io(format!(
+                        "eventstoredb: the lease {name:?} ends with a record that does not read"
+                    ))
+                })?;
+                Ok(Some((event.revision, record)))
+            }
+            Ok(None) | Err(eventstore::Error::ResourceNotFound) => Ok(None),
+            Err(error) => Err(self.io("reading a lease", &error)),
+        }
+    }
+
+    async fn append_record(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        record: &crate::lease::LeaseRecord,
+    ) -> Result<bool, StoreError> {
+        self.check_open()?;
+        let stream = self.inner.namespace.server_name(&lease_stream(name));
+        self.keep_last(&stream, LEASE_RECORDS_KEPT).await?;
+        let expected = expected.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+        let event = eventstore::EventData::binary(LEASE_EVENT_TYPE, record.encode()).id(Uuid::now_v7());
+        let options = AppendToStreamOptions::default().expected_revision(expected);
+        match self.inner.client.append_to_stream(stream.as_str(), &options, event).await {
+            Ok(_) => Ok(true),
+            Err(error) if is_wrong_expected_version(&error) => Ok(false),
+            Err(error) => Err(self.io("writing a lease", &error)),
+        }
     }
 }
 
@@ -734,18 +835,7 @@ impl EventStore for EventStoreDbStore {
         self.check_open()?;
         check_checkpoint(name, &value)?;
         let stream = self.inner.namespace.server_name(&checkpoint_stream(name));
-        let ready = self.inner.checkpoints_ready.lock().is_ok_and(|ready| ready.contains(&stream));
-        if !ready {
-            self.update_metadata(
-                &stream,
-                |metadata| metadata.max_count == Some(1),
-                |metadata| metadata.max_count = Some(1),
-            )
-            .await?;
-            if let Ok(mut ready) = self.inner.checkpoints_ready.lock() {
-                ready.insert(stream.clone());
-            }
-        }
+        self.keep_last(&stream, 1).await?;
         let event = eventstore::EventData::binary(CHECKPOINT_EVENT_TYPE, value).id(Uuid::now_v7());
         self.inner
             .client
@@ -753,6 +843,41 @@ impl EventStore for EventStoreDbStore {
             .await
             .map_err(|error| self.io("saving a checkpoint", &error))?;
         Ok(())
+    }
+
+    fn keeps_snapshots(&self) -> bool {
+        self.inner.snapshot_dir.is_some()
+    }
+
+    async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.check_open()?;
+        check_snapshot(name, &[])?;
+        match &self.inner.snapshot_dir {
+            Some(dir) => crate::snapshot_files::load(dir, name).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn save_snapshot(&self, name: &str, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.check_open()?;
+        check_snapshot(name, &snapshot.body)?;
+        match &self.inner.snapshot_dir {
+            Some(dir) => crate::snapshot_files::save(dir.clone(), name, snapshot).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        self.inner.leases.acquire(self, name, holder, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.leases.release(self, name, holder).await
     }
 }
 
@@ -895,7 +1020,9 @@ fn at_or_after(position: eventstore::Position, from: Position) -> bool {
 /// Whether an event of `$all` is one of ours: not the server's (`$` streams and types) and not a
 /// checkpoint.
 fn is_ours(stream: &str, event_type: &str) -> bool {
-    !stream.starts_with('$') && !event_type.starts_with('$') && !stream.starts_with(CHECKPOINT_STREAM_PREFIX)
+    !stream.starts_with('$')
+        && !event_type.starts_with('$')
+        && !RESERVED_PREFIXES.iter().any(|prefix| stream.starts_with(prefix))
 }
 
 /// Settings of an EventStoreDB store.
@@ -907,6 +1034,9 @@ pub struct EventStoreDbOptions {
     /// [`NAMESPACE_BYTES_MAX`] ASCII letters, digits, `.`, `_` and `-`. Positions stay the
     /// server's, shared by every namespace.
     pub namespace: String,
+    /// A directory of the process where the views' snapshots are cached (the service's data
+    /// directory's `snapshots`); `None` keeps none, and every start replays the log.
+    pub snapshot_dir: Option<PathBuf>,
 }
 
 /// Longest namespace, in bytes.
@@ -949,12 +1079,17 @@ fn checkpoint_stream(name: &str) -> String {
     format!("{CHECKPOINT_STREAM_PREFIX}{name}")
 }
 
-/// Streams named like checkpoints' are this backend's own.
+/// The stream of the lease `name`.
+fn lease_stream(name: &str) -> String {
+    format!("{LEASE_STREAM_PREFIX}{name}")
+}
+
+/// Streams named like checkpoints' and leases' are this backend's own.
 fn check_not_reserved(stream: &StreamName) -> Result<(), StoreError> {
-    if stream.as_str().starts_with(CHECKPOINT_STREAM_PREFIX) {
+    if let Some(prefix) = RESERVED_PREFIXES.iter().find(|prefix| stream.as_str().starts_with(*prefix)) {
         return Err(StoreError::InvalidInput(format!(
-            "stream name {stream:?}: names starting with {CHECKPOINT_STREAM_PREFIX:?} are reserved for \
-             checkpoints on eventstoredb"
+            "stream name {stream:?}: names starting with {prefix:?} are reserved for checkpoints and leases \
+             on eventstoredb"
         )));
     }
     Ok(())
@@ -1126,6 +1261,7 @@ mod tests {
         assert!(!is_ours("$ce-listing", "$>"));
         assert!(!is_ours("listing-1", "$streamDeleted"));
         assert!(!is_ours(&checkpoint_stream("feed"), CHECKPOINT_EVENT_TYPE));
+        assert!(!is_ours(&lease_stream("matching.jobs"), LEASE_EVENT_TYPE));
     }
 
     #[test]
@@ -1149,10 +1285,13 @@ mod tests {
     }
 
     #[test]
-    fn checkpoints_have_a_stream_each_which_appends_may_not_use() {
+    fn checkpoints_and_leases_have_a_stream_each_which_appends_may_not_use() {
         assert_eq!(checkpoint_stream("feed.relay-1"), "symbiose-checkpoint-feed.relay-1");
-        let reserved = check_not_reserved(&stream("symbiose-checkpoint-feed"));
-        assert!(matches!(reserved, Err(StoreError::InvalidInput(_))), "{reserved:?}");
+        assert_eq!(lease_stream("matching.jobs"), "symbiose-lease-matching.jobs");
+        for name in ["symbiose-checkpoint-feed", "symbiose-lease-matching.jobs"] {
+            let reserved = check_not_reserved(&stream(name));
+            assert!(matches!(reserved, Err(StoreError::InvalidInput(_))), "{name}: {reserved:?}");
+        }
         assert!(check_not_reserved(&stream("symbiose-1")).is_ok());
         assert!(check_not_reserved(&stream("listing-1")).is_ok());
     }

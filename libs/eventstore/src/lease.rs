@@ -16,8 +16,17 @@
 //! TTL around such a cut; the jobs run under leases are safe if they do (the relay publishes
 //! with the stream sequence it expects; reactions are idempotent by their derived event ids),
 //! the lease only keeps them from running twice as a rule.
+//!
+//! A store whose only atomic operation is an append at an expected version (EventStoreDB) keeps
+//! a lease as the last record of a log of its own ([`LeaseLog`]), and [`Observed`] decides on
+//! it: a holder renews by appending after its own last record, a release appends a released
+//! record, and a contender takes a free or released lease at once, or another holder's after it
+//! has seen the same last record, unchanged, for a whole TTL of its own clock. No clock is
+//! compared with another: a holder that renews moves the record, so a contender waits again.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -319,5 +328,227 @@ async fn release<S: EventStore>(store: &S, name: &str, holder: &str) {
         Err(error) => {
             tracing::warn!(lease = %name, %error, "cannot release a lease: it passes on at its deadline");
         }
+    }
+}
+
+/// A lease's record in a [`LeaseLog`]: who holds it, its generation, and whether it was given up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub holder: String,
+    pub generation: u64,
+    pub released: bool,
+}
+
+/// The first word of an encoded [`LeaseRecord`].
+const LEASE_RECORD_VERSION: &str = "lease/1";
+
+impl LeaseRecord {
+    /// `lease/1 <generation> held|released <holder>`: one line, readable in a server's UI.
+    pub fn encode(&self) -> bytes::Bytes {
+        let state = if self.released { "released" } else { "held" };
+        bytes::Bytes::from(format!("{LEASE_RECORD_VERSION} {} {state} {}", self.generation, self.holder))
+    }
+
+    /// The record [`LeaseRecord::encode`] wrote, or `None` for anything else.
+    pub fn decode(bytes: &[u8]) -> Option<LeaseRecord> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut parts = text.splitn(4, ' ');
+        if parts.next()? != LEASE_RECORD_VERSION {
+            return None;
+        }
+        let generation = parts.next()?.parse().ok()?;
+        let released = match parts.next()? {
+            "held" => false,
+            "released" => true,
+            _ => return None,
+        };
+        let holder = parts.next()?.to_owned();
+        (!holder.is_empty() && holder.len() <= LEASE_HOLDER_BYTES_MAX).then_some(LeaseRecord {
+            holder,
+            generation,
+            released,
+        })
+    }
+}
+
+/// A log of lease records with one atomic operation, an append at an expected revision: what a
+/// store without a clock or a row to update keeps its leases in (EventStoreDB: a stream per
+/// lease). [`Observed`] takes and renews leases over it.
+pub trait LeaseLog: Send + Sync {
+    /// The last record of the lease `name` with its revision, if it has one.
+    fn last_record(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<(u64, LeaseRecord)>, StoreError>> + Send;
+
+    /// Appends `record` to the lease `name` if its last revision is still `expected` (`None`:
+    /// it has no record yet). `Ok(false)` when another writer came first.
+    fn append_record(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        record: &LeaseRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The most leases an [`Observed`] remembers records of; past it, it forgets them all (each
+/// contender then waits one more TTL).
+const OBSERVED_LEASES_MAX: usize = 1_024;
+
+/// Leases over a [`LeaseLog`], as one process sees them: for each lease another holds, the last
+/// record seen and when this process first saw it. That record's holder is taken to be gone
+/// once it has stayed the last for a whole TTL of this process's clock: a holder renews five
+/// times per TTL, each renewal a new record.
+#[derive(Debug, Default)]
+pub struct Observed {
+    seen: Mutex<HashMap<String, (u64, std::time::Instant)>>,
+}
+
+impl Observed {
+    pub fn new() -> Observed {
+        Observed::default()
+    }
+
+    /// Takes the lease `name` for `holder`, or renews it: its generation, or `None` while
+    /// another holder has it (see [`EventStore::acquire_lease`](crate::EventStore::acquire_lease)).
+    pub async fn acquire<L: LeaseLog>(
+        &self,
+        log: &L,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        check_lease(name, holder)?;
+        let last = log.last_record(name).await?;
+        let Some((expected, record)) = self.next_record(name, holder, last, ttl, std::time::Instant::now())
+        else {
+            return Ok(None);
+        };
+        if log.append_record(name, expected, &record).await? { Ok(Some(record.generation)) } else { Ok(None) }
+    }
+
+    /// Gives up the lease `name` if `holder` holds it: a released record after its own.
+    pub async fn release<L: LeaseLog>(&self, log: &L, name: &str, holder: &str) -> Result<(), StoreError> {
+        check_lease(name, holder)?;
+        if let Some((revision, record)) = log.last_record(name).await?
+            && record.holder == holder
+            && !record.released
+        {
+            // Another writer first means the lease had already moved on: nothing to give up.
+            log.append_record(name, Some(revision), &LeaseRecord { released: true, ..record }).await?;
+        }
+        Ok(())
+    }
+
+    /// What `holder` appends to the lease `name` whose last record is `last`, at `now`, and at
+    /// which expected revision: `None` while another holder has it.
+    pub fn next_record(
+        &self,
+        name: &str,
+        holder: &str,
+        last: Option<(u64, LeaseRecord)>,
+        ttl: Duration,
+        now: std::time::Instant,
+    ) -> Option<(Option<u64>, LeaseRecord)> {
+        let Some((revision, record)) = last else {
+            return Some((None, LeaseRecord { holder: holder.to_owned(), generation: 1, released: false }));
+        };
+        let take = |generation| {
+            Some((Some(revision), LeaseRecord { holder: holder.to_owned(), generation, released: false }))
+        };
+        if record.holder == holder {
+            // A renewal, or the holder that gave it up taking it again: the same generation, as
+            // on PostgreSQL, where a generation counts changes of holder.
+            return take(record.generation);
+        }
+        if record.released {
+            return take(record.generation.saturating_add(1));
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match seen.get(name) {
+            Some(&(seen_revision, since)) if seen_revision == revision => {
+                if now.saturating_duration_since(since) >= ttl {
+                    seen.remove(name);
+                    take(record.generation.saturating_add(1))
+                } else {
+                    None
+                }
+            }
+            _ => {
+                if seen.len() >= OBSERVED_LEASES_MAX && !seen.contains_key(name) {
+                    seen.clear();
+                }
+                seen.insert(name.to_owned(), (revision, now));
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn record(holder: &str, generation: u64, released: bool) -> LeaseRecord {
+        LeaseRecord { holder: holder.to_owned(), generation, released }
+    }
+
+    #[test]
+    fn a_lease_record_reads_back_as_written_and_nothing_else_reads() {
+        for written in [record("pod-a-12-0f3e", 1, false), record("a holder with spaces", 7, true)] {
+            assert_eq!(LeaseRecord::decode(&written.encode()), Some(written));
+        }
+        assert_eq!(&record("b", 3, true).encode()[..], b"lease/1 3 released b");
+        for bad in
+            ["", "lease/1", "lease/2 1 held a", "lease/1 x held a", "lease/1 1 taken a", "lease/1 1 held "]
+        {
+            assert_eq!(LeaseRecord::decode(bad.as_bytes()), None, "{bad:?}");
+        }
+        assert_eq!(LeaseRecord::decode(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn a_free_or_released_lease_is_taken_at_once_and_a_holder_renews_its_own() {
+        let observed = Observed::new();
+        let ttl = Duration::from_secs(2);
+        let now = Instant::now();
+        assert_eq!(observed.next_record("jobs", "a", None, ttl, now), Some((None, record("a", 1, false))));
+        assert_eq!(
+            observed.next_record("jobs", "a", Some((4, record("a", 1, false))), ttl, now),
+            Some((Some(4), record("a", 1, false))),
+            "a renewal keeps the generation"
+        );
+        assert_eq!(
+            observed.next_record("jobs", "b", Some((5, record("a", 1, true))), ttl, now),
+            Some((Some(5), record("b", 2, false))),
+            "a released lease goes to the next holder, one generation on"
+        );
+        assert_eq!(
+            observed.next_record("jobs", "a", Some((5, record("a", 1, true))), ttl, now),
+            Some((Some(5), record("a", 1, false))),
+            "the holder that released it takes it again in the same generation"
+        );
+    }
+
+    #[test]
+    fn another_holders_lease_is_taken_only_after_its_record_stayed_the_last_for_a_ttl() {
+        let observed = Observed::new();
+        let ttl = Duration::from_secs(2);
+        let start = Instant::now();
+        let held = |revision| Some((revision, record("a", 3, false)));
+        assert_eq!(observed.next_record("jobs", "b", held(10), ttl, start), None, "first seen");
+        assert_eq!(observed.next_record("jobs", "b", held(10), ttl, start + ttl / 2), None, "half a TTL");
+        // The holder renewed: the wait starts again from the new record.
+        assert_eq!(observed.next_record("jobs", "b", held(11), ttl, start + ttl), None, "renewed");
+        assert_eq!(observed.next_record("jobs", "b", held(11), ttl, start + ttl * 3 / 2), None);
+        assert_eq!(
+            observed.next_record("jobs", "b", held(11), ttl, start + ttl * 2),
+            Some((Some(11), record("b", 4, false))),
+            "a TTL after the last renewal was seen"
+        );
+        // Leases are watched apart.
+        assert_eq!(observed.next_record("other", "b", held(11), ttl, start + ttl * 2), None);
     }
 }

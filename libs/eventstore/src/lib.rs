@@ -24,6 +24,7 @@ pub mod eventstoredb;
 pub mod lease;
 mod model;
 pub mod postgres;
+mod snapshot_files;
 mod subscription;
 
 use std::future::Future;

@@ -45,6 +45,9 @@ pub use vault::{FileVault, PostgresVault, Vault, VaultError};
 pub const VAULT_DIR: &str = "vault";
 /// The directory of the event store, under the data directory.
 pub const EVENTS_DIR: &str = "events";
+/// On EventStoreDB, the views' snapshots cached by the process, under the data directory (the
+/// other stores keep them themselves).
+pub const SNAPSHOTS_CACHE_DIR: &str = "snapshots";
 /// The directory of the event feed's state (the relay's checkpoint), under the data directory.
 pub const FEED_DIR: &str = "feed";
 /// The relay's checkpoint, in the feed directory.
@@ -147,11 +150,17 @@ pub async fn open_store_and_key(
         #[cfg(feature = "eventstoredb")]
         StoreBackend::EventStoreDb(connection) => {
             // `connection` shows without its password.
-            let store = symbiose_eventstore::eventstoredb::EventStoreDbStore::connect(connection.expose())
-                .await
-                .with_context(|| {
-                    format!("opening the event store on the EventStoreDB server {connection}")
-                })?;
+            // EventStoreDB keeps no snapshots: the views cache theirs in the data directory.
+            let options = symbiose_eventstore::eventstoredb::EventStoreDbOptions {
+                snapshot_dir: Some(config.data_dir.join(SNAPSHOTS_CACHE_DIR)),
+                ..Default::default()
+            };
+            let store = symbiose_eventstore::eventstoredb::EventStoreDbStore::connect_with(
+                connection.expose(),
+                options,
+            )
+            .await
+            .with_context(|| format!("opening the event store on the EventStoreDB server {connection}"))?;
             (AnyStore::EventStoreDb(store), None)
         }
         #[cfg(not(feature = "eventstoredb"))]

@@ -54,6 +54,9 @@ mod record;
 mod segment;
 mod summary;
 
+/// What a file written whole or not at all is called until it is renamed into place.
+pub(crate) use self::segment::TEMPORARY_SUFFIX;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -73,8 +76,8 @@ use self::segment::{ScanStop, Scanner, Verdict};
 use self::summary::Summary;
 use crate::model::{
     APPEND_BYTES_MAX, APPEND_EVENTS_MAX, AppendResult, CHECKPOINT_BYTES_MAX, Direction, EventData,
-    ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, SNAPSHOT_BYTES_MAX, STREAM_END, Snapshot,
-    StoreError, StreamInfo, StreamName, check_checkpoint, check_snapshot,
+    ExpectedVersion, Position, READ_EVENTS_MAX, RecordedEvent, STREAM_END, Snapshot, StoreError, StreamInfo,
+    StreamName, check_checkpoint, check_snapshot,
 };
 
 /// Appends waiting for the writer, at most; callers wait for room beyond it.
@@ -483,31 +486,7 @@ impl crate::EventStore for EmbeddedStore {
 
     async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
         check_snapshot(name, &[])?;
-        let path = self.shared.dir.join(SNAPSHOTS_DIR).join(name);
-        tokio::task::spawn_blocking(move || {
-            let corrupted = |reason: &str| StoreError::Corrupted {
-                file: path.display().to_string(),
-                offset: 0,
-                reason: reason.to_owned(),
-            };
-            let bytes = match std::fs::read(&path) {
-                Ok(bytes) => bytes,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(error) => return Err(StoreError::io(&format!("reading {}", path.display()), error)),
-            };
-            if bytes.len() > 8 + SNAPSHOT_BYTES_MAX {
-                return Err(corrupted(&format!("a snapshot larger than {SNAPSHOT_BYTES_MAX} bytes")));
-            }
-            let Some(position) = bytes.first_chunk::<8>().copied() else {
-                return Err(corrupted("a snapshot shorter than its position"));
-            };
-            Ok(Some(Snapshot {
-                position: Position::from_u64(u64::from_le_bytes(position)),
-                body: bytes::Bytes::from(bytes).slice(8..),
-            }))
-        })
-        .await
-        .map_err(|error| StoreError::Io(format!("reading a snapshot: {error}")))?
+        crate::snapshot_files::load(&self.shared.dir.join(SNAPSHOTS_DIR), name).await
     }
 
     async fn save_snapshot(&self, name: &str, snapshot: Snapshot) -> Result<(), StoreError> {
@@ -515,20 +494,7 @@ impl crate::EventStore for EmbeddedStore {
         if self.shared.head.borrow().closed {
             return Err(StoreError::Closed);
         }
-        let dir = self.shared.dir.join(SNAPSHOTS_DIR);
-        let path = dir.join(name);
-        tokio::task::spawn_blocking(move || {
-            let mut bytes = Vec::with_capacity(8 + snapshot.body.len());
-            bytes.extend_from_slice(&snapshot.position.as_u64().to_le_bytes());
-            bytes.extend_from_slice(&snapshot.body);
-            disk::create_dir_all_durably(&dir)
-                .and_then(|()| {
-                    disk::write_file_durably(&path, &bytes, CHECKPOINT_FILE_MODE, disk::Existing::Replace)
-                })
-                .map_err(|error| StoreError::io(&format!("writing {}", path.display()), error))
-        })
-        .await
-        .map_err(|error| StoreError::Io(format!("writing a snapshot: {error}")))?
+        crate::snapshot_files::save(self.shared.dir.join(SNAPSHOTS_DIR), name, snapshot).await
     }
 
     async fn stream_info(&self, stream: &StreamName) -> Result<Option<StreamInfo>, StoreError> {

@@ -13,6 +13,7 @@ mod crash;
 mod damage;
 mod eventstoredb;
 mod fuse;
+mod lease_log;
 mod offline;
 mod postgres;
 mod postgres_restart;
