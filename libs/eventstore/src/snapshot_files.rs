@@ -59,6 +59,7 @@ pub(crate) async fn save(dir: PathBuf, name: &str, snapshot: Snapshot) -> Result
 
 /// Removes the temporary files a crash left in `dir` in the middle of a save (each as large as
 /// a snapshot). A directory that does not exist has none.
+#[cfg(feature = "eventstoredb")]
 pub(crate) fn remove_unfinished(dir: &Path) -> Result<(), StoreError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,

@@ -29,6 +29,10 @@ pub const MESSAGE_BYTES_MAX: &str = "SYMBIOSE_MESSAGE_BYTES_MAX";
 pub const CONCURRENCY_PER_CONNECTION_MAX: &str = "SYMBIOSE_CONCURRENCY_PER_CONNECTION_MAX";
 /// Longest wait for calls in flight to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE_MS: &str = "SYMBIOSE_SHUTDOWN_GRACE_MS";
+/// How long a stopping server says NOT_SERVING while it still takes calls.
+pub const SHUTDOWN_DELAY_MS: &str = "SYMBIOSE_SHUTDOWN_DELAY_MS";
+/// A plaintext port serving only `grpc.health.v1`, for probes, or `off`.
+pub const HEALTH_ADDR: &str = "SYMBIOSE_HEALTH_ADDR";
 /// Calls one organization may make per second, on average.
 pub const RATE_LIMIT_PER_SECOND: &str = "SYMBIOSE_RATE_LIMIT_PER_SECOND";
 /// How long a lease on the platform's once-only work lasts without renewal.
@@ -54,6 +58,12 @@ pub const NATS_CREDENTIALS: &str = "SYMBIOSE_NATS_CREDENTIALS";
 /// The listings service's gRPC address, for matching when each service runs alone.
 pub const LISTINGS_URL: &str = "SYMBIOSE_LISTINGS_URL";
 pub const SETTLEMENT_URL: &str = "SYMBIOSE_SETTLEMENT_URL";
+/// PEM file of the CA whose certificates the other services' `https://` ports must present.
+pub const SERVICES_CA: &str = "SYMBIOSE_SERVICES_CA";
+/// PEM file of the certificate chain this process presents to the other services (mutual TLS).
+pub const SERVICES_CLIENT_CERT: &str = "SYMBIOSE_SERVICES_CLIENT_CERT";
+/// PEM file of the private key of [`SERVICES_CLIENT_CERT`].
+pub const SERVICES_CLIENT_KEY: &str = "SYMBIOSE_SERVICES_CLIENT_KEY";
 /// The OpenTelemetry collector traces are exported to (OTLP over gRPC); unset, none are. The
 /// standard OpenTelemetry name, so a deployment sets it as for any other program.
 pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -83,6 +93,13 @@ pub const SETTINGS: &[Setting] = &[
         key: METRICS_ADDR,
         default: "127.0.0.1:9464",
         description: "address of the Prometheus metrics port (`/metrics`), or `off`",
+    },
+    Setting {
+        key: HEALTH_ADDR,
+        default: "off",
+        description: "address of a plaintext port that serves only the gRPC health service (`grpc.health.v1`), \
+                      with the gRPC port's statuses, for probes that cannot speak its TLS (the kubelet's), or \
+                      `off`; it answers once the gRPC port serves",
     },
     Setting {
         key: WEB_ADDR,
@@ -117,7 +134,15 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: SHUTDOWN_GRACE_MS,
         default: "10000",
-        description: "longest wait for calls in flight after SIGTERM or Ctrl-C (0 to 300000)",
+        description: "longest wait for calls in flight after SIGTERM or Ctrl-C (0 to 300000), counted once \
+                      the gRPC port stops taking calls",
+    },
+    Setting {
+        key: SHUTDOWN_DELAY_MS,
+        default: "0",
+        description: "after SIGTERM or Ctrl-C, how long every health status says NOT_SERVING while the gRPC port \
+                      still takes calls, before it stops taking them (0 to 60000): time for load balancers and \
+                      Kubernetes endpoints to stop sending",
     },
     Setting {
         key: LEASE_TTL_MS,
@@ -183,15 +208,36 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: LISTINGS_URL,
         default: "",
-        description: "the listings service's gRPC address (`http://symbiose-listings:50051`), through which \
-                      matching running alone reserves offers and logistics alone reads the parties' contacts \
-                      for the Annex VII document; unused by the one-process server",
+        description: "the listings service's gRPC address (`http://symbiose-listings:50051`, or `https://` \
+                      when its port serves TLS), through which matching running alone reserves offers and \
+                      logistics alone reads the parties' contacts for the Annex VII document; unused by the \
+                      one-process server",
     },
     Setting {
         key: SETTLEMENT_URL,
         default: "",
-        description: "the settlement service's gRPC address (`http://symbiose-settlement:50051`), through \
-                      which logistics running alone has pallets paid for; unused by the one-process server",
+        description: "the settlement service's gRPC address (`http://symbiose-settlement:50051`, or \
+                      `https://`), through which logistics running alone has pallets paid for; unused by the \
+                      one-process server",
+    },
+    Setting {
+        key: SERVICES_CA,
+        default: "",
+        description: "PEM file of the CA that signed the other services' certificates: the one trust anchor of \
+                      the `https://` addresses in `SYMBIOSE_LISTINGS_URL` and `SYMBIOSE_SETTLEMENT_URL`, \
+                      required with them and refused without them",
+    },
+    Setting {
+        key: SERVICES_CLIENT_CERT,
+        default: "",
+        description: "PEM file of the certificate chain this process presents to the other services' `https://` \
+                      ports, for those that require client certificates (mutual TLS); set with \
+                      `SYMBIOSE_SERVICES_CLIENT_KEY` and `SYMBIOSE_SERVICES_CA`",
+    },
+    Setting {
+        key: SERVICES_CLIENT_KEY,
+        default: "",
+        description: "PEM file of the private key of `SYMBIOSE_SERVICES_CLIENT_CERT`",
     },
     Setting {
         key: OTLP_ENDPOINT,
@@ -231,6 +277,7 @@ const MESSAGE_BYTES_MIN: usize = 1024;
 const MESSAGE_BYTES_MAX_LIMIT: usize = 64 * 1024 * 1024;
 const CONCURRENCY_PER_CONNECTION_LIMIT: usize = 65_536;
 const SHUTDOWN_GRACE_MS_MAX: u64 = 300_000;
+const SHUTDOWN_DELAY_MS_MAX: u64 = 60_000;
 const LEASE_TTL_MS_MIN: u64 = 500;
 const LEASE_TTL_MS_LIMIT: u64 = 600_000;
 const VIEW_SNAPSHOT_EVENTS_LIMIT: u64 = 100_000_000;
@@ -323,6 +370,8 @@ pub struct ServerConfig {
     pub listen_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub metrics_addr: Option<SocketAddr>,
+    /// `None`: no plaintext health port.
+    pub health_addr: Option<SocketAddr>,
     /// `None`: no public web port.
     pub web_addr: Option<SocketAddr>,
     /// Without a trailing slash; `None`: `http://` and the web port's bound address.
@@ -332,6 +381,7 @@ pub struct ServerConfig {
     pub message_bytes_max: usize,
     pub concurrency_per_connection_max: usize,
     pub shutdown_grace_ms: u64,
+    pub shutdown_delay_ms: u64,
     pub lease_ttl_ms: u64,
     /// Events a read model applies between two of its snapshots; 0: none.
     pub view_snapshot_events: u64,
@@ -346,14 +396,27 @@ pub struct ServerConfig {
     pub nats_url: Option<String>,
     /// The credentials file for `nats_url`, read when connecting.
     pub nats_credentials: Option<PathBuf>,
-    /// `http://host:port` of the listings service, for a service running alone.
+    /// `http://host:port` (or `https://`) of the listings service, for a service running alone.
     pub listings_url: Option<String>,
-    /// `http://host:port` of the settlement service, for logistics running alone.
+    /// `http://host:port` (or `https://`) of the settlement service, for logistics running alone.
     pub settlement_url: Option<String>,
+    /// How this process reaches the other services' `https://` ports; `Some` exactly when one
+    /// of the URLs above is `https://`.
+    pub services_tls: Option<ServicesTls>,
     /// The OTLP/gRPC address traces are exported to; `None`: no export.
     pub otlp_endpoint: Option<String>,
     /// The event store's backend.
     pub store: StoreBackend,
+}
+
+/// The PEM files a process reaches the other services' TLS ports with. Read when the channels
+/// are made, not when the config is parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicesTls {
+    /// The CA the services' certificates must chain to.
+    pub ca_path: PathBuf,
+    /// `Some((certificate chain, key))`: presented to the services (mutual TLS).
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// The PEM files of a TLS gRPC port. Read when the server starts, not when the config is
@@ -391,6 +454,8 @@ impl ServerConfig {
 
         let (key, value) = get(METRICS_ADDR);
         let metrics_addr = if value.eq_ignore_ascii_case("off") { None } else { Some(parse(key, &value)?) };
+        let (key, value) = get(HEALTH_ADDR);
+        let health_addr = if value.eq_ignore_ascii_case("off") { None } else { Some(parse(key, &value)?) };
         let (key, value) = get(WEB_ADDR);
         let web_addr = if value.eq_ignore_ascii_case("off") { None } else { Some(parse(key, &value)?) };
         let public_base_url = parse_public_base_url(get(PUBLIC_BASE_URL))?;
@@ -405,16 +470,23 @@ impl ServerConfig {
         let (_, data_dir) = get(DATA_DIR);
         let tls = parse_tls(get(TLS_CERT).1, get(TLS_KEY).1, get(TLS_CLIENT_CA).1)?;
         let (nats_url, nats_credentials) = parse_nats(get(NATS_URL).1, get(NATS_CREDENTIALS).1)?;
-        let listings_url = parse_service_url(get(LISTINGS_URL))?;
-        let settlement_url = parse_service_url(get(SETTLEMENT_URL))?;
-        // Plaintext, inside the deployment's network, as the services reach each other.
-        let otlp_endpoint = parse_service_url(get(OTLP_ENDPOINT))?;
+        let listings_url = parse_service_url(get(LISTINGS_URL), Schemes::HttpOrHttps)?;
+        let settlement_url = parse_service_url(get(SETTLEMENT_URL), Schemes::HttpOrHttps)?;
+        let services_tls = parse_services_tls(
+            [(LISTINGS_URL, &listings_url), (SETTLEMENT_URL, &settlement_url)],
+            get(SERVICES_CA).1,
+            get(SERVICES_CLIENT_CERT).1,
+            get(SERVICES_CLIENT_KEY).1,
+        )?;
+        // Plaintext, inside the deployment's network.
+        let otlp_endpoint = parse_service_url(get(OTLP_ENDPOINT), Schemes::Http)?;
         let store = parse_store(get(STORE).1, get(POSTGRES_URL).1, get(EVENTSTORE_CONNECTION_STRING).1)?;
 
         Ok(ServerConfig {
             listen_addr,
             data_dir: PathBuf::from(data_dir),
             metrics_addr,
+            health_addr,
             web_addr,
             public_base_url,
             log_format,
@@ -430,6 +502,7 @@ impl ServerConfig {
                 CONCURRENCY_PER_CONNECTION_LIMIT,
             )?,
             shutdown_grace_ms: parse_in_range(get(SHUTDOWN_GRACE_MS), 0, SHUTDOWN_GRACE_MS_MAX)?,
+            shutdown_delay_ms: parse_in_range(get(SHUTDOWN_DELAY_MS), 0, SHUTDOWN_DELAY_MS_MAX)?,
             lease_ttl_ms: parse_in_range(get(LEASE_TTL_MS), LEASE_TTL_MS_MIN, LEASE_TTL_MS_LIMIT)?,
             view_snapshot_events: parse_in_range(get(VIEW_SNAPSHOT_EVENTS), 0, VIEW_SNAPSHOT_EVENTS_LIMIT)?,
             rate_limit_per_second: parse_non_zero(get(RATE_LIMIT_PER_SECOND), RATE_LIMIT_PER_SECOND_LIMIT)?,
@@ -441,6 +514,7 @@ impl ServerConfig {
             nats_credentials,
             listings_url,
             settlement_url,
+            services_tls,
             otlp_endpoint,
             store,
         })
@@ -540,18 +614,87 @@ fn parse_public_base_url((key, value): (&'static str, String)) -> Result<Option<
     Ok(Some(trimmed.to_owned()))
 }
 
-fn parse_service_url((key, value): (&'static str, String)) -> Result<Option<String>, ConfigError> {
+/// The schemes a service address may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schemes {
+    Http,
+    HttpOrHttps,
+}
+
+fn parse_service_url(
+    (key, value): (&'static str, String),
+    schemes: Schemes,
+) -> Result<Option<String>, ConfigError> {
     if value.is_empty() {
         return Ok(None);
     }
-    let address = value.strip_prefix("http://").unwrap_or_default().trim_end_matches('/');
+    let (scheme, address) = match value.split_once("://") {
+        Some(("http", address)) => ("http", address),
+        Some(("https", address)) if schemes == Schemes::HttpOrHttps => ("https", address),
+        _ => ("", ""),
+    };
+    let address = address.trim_end_matches('/');
     let valid = address.rsplit_once(':').is_some_and(|(host, port)| {
         !host.is_empty() && !host.contains(['/', '@', ' ']) && port.parse::<u16>().is_ok()
     });
     if !valid {
-        return Err(invalid(key, &value, "must be http://host:port"));
+        let expected = match schemes {
+            Schemes::Http => "must be http://host:port",
+            Schemes::HttpOrHttps => "must be http://host:port or https://host:port",
+        };
+        return Err(invalid(key, &value, expected));
     }
-    Ok(Some(format!("http://{address}")))
+    Ok(Some(format!("{scheme}://{address}")))
+}
+
+/// The files to reach `https://` services with: a CA exactly when some URL is `https://`, and a
+/// client certificate and key together, only with the CA.
+fn parse_services_tls(
+    urls: [(&'static str, &Option<String>); 2],
+    ca: String,
+    client_cert: String,
+    client_key: String,
+) -> Result<Option<ServicesTls>, ConfigError> {
+    let https = urls.iter().find(|(_, url)| url.as_deref().is_some_and(|url| url.starts_with("https://")));
+    let client = match (client_cert.is_empty(), client_key.is_empty()) {
+        (true, true) => None,
+        (false, true) => {
+            return Err(invalid(
+                SERVICES_CLIENT_KEY,
+                "",
+                format!("must be set when {SERVICES_CLIENT_CERT} is"),
+            ));
+        }
+        (true, false) => {
+            return Err(invalid(
+                SERVICES_CLIENT_CERT,
+                "",
+                format!("must be set when {SERVICES_CLIENT_KEY} is"),
+            ));
+        }
+        (false, false) => Some((PathBuf::from(client_cert), PathBuf::from(client_key))),
+    };
+    match (https, ca.is_empty()) {
+        (Some((key, url)), true) => Err(invalid(
+            key,
+            url.as_deref().unwrap_or_default(),
+            format!("is https://: set {SERVICES_CA} to the CA its certificate chains to"),
+        )),
+        (None, false) => Err(invalid(
+            SERVICES_CA,
+            &ca,
+            format!("needs an https:// {LISTINGS_URL} or {SETTLEMENT_URL}: plaintext addresses use no CA"),
+        )),
+        (None, true) => match client {
+            Some((cert, _)) => Err(invalid(
+                SERVICES_CLIENT_CERT,
+                &cert.display().to_string(),
+                format!("needs an https:// {LISTINGS_URL} or {SETTLEMENT_URL} and {SERVICES_CA}"),
+            )),
+            None => Ok(None),
+        },
+        (Some(_), false) => Ok(Some(ServicesTls { ca_path: PathBuf::from(ca), client })),
+    }
 }
 
 /// `embedded`, `postgres` with its URL, or `eventstoredb` with its connection string (which a
@@ -792,17 +935,29 @@ mod tests {
     }
 
     #[test]
-    fn the_listings_url_is_http_host_and_port() {
+    fn the_listings_url_is_http_or_https_host_and_port() {
+        let ca = (SERVICES_CA, "/etc/symbiose/services-ca.pem");
         for (url, parsed) in [
             ("http://symbiose-listings:50051", "http://symbiose-listings:50051"),
             ("http://127.0.0.1:7001/", "http://127.0.0.1:7001"),
+            ("https://symbiose-listings:50051/", "https://symbiose-listings:50051"),
         ] {
-            assert_eq!(config(&[(LISTINGS_URL, url)]).expect(url).listings_url.as_deref(), Some(parsed));
+            let settings = if url.starts_with("https") {
+                vec![(LISTINGS_URL, url), ca]
+            } else {
+                vec![(LISTINGS_URL, url)]
+            };
+            assert_eq!(config(&settings).expect(url).listings_url.as_deref(), Some(parsed));
         }
-        for url in
-            ["symbiose-listings:50051", "https://listings:443", "http://:50051", "http://a:port", "http://a"]
-        {
-            let error = config(&[(LISTINGS_URL, url)]).expect_err(url);
+        for url in [
+            "symbiose-listings:50051",
+            "ftp://listings:21",
+            "http://:50051",
+            "http://a:port",
+            "http://a",
+            "https://a",
+        ] {
+            let error = config(&[(LISTINGS_URL, url), ca]).expect_err(url);
             assert_eq!(error.key, LISTINGS_URL, "{url}");
         }
         assert_eq!(config(&[]).expect("defaults").listings_url, None);
@@ -810,6 +965,41 @@ mod tests {
             config(&[(SETTLEMENT_URL, "http://symbiose-settlement:50051/")]).expect("an address");
         assert_eq!(settlement.settlement_url.as_deref(), Some("http://symbiose-settlement:50051"));
         assert_eq!(config(&[(SETTLEMENT_URL, "settlement")]).expect_err("no scheme").key, SETTLEMENT_URL);
+        // The collector stays plaintext.
+        assert_eq!(config(&[(OTLP_ENDPOINT, "https://otel:4317")]).expect_err("https").key, OTLP_ENDPOINT);
+    }
+
+    #[test]
+    fn https_services_need_their_ca_and_a_client_certificate_comes_with_its_key() {
+        let https = (LISTINGS_URL, "https://symbiose-listings:50051");
+        let ca = (SERVICES_CA, "/tls/ca.crt");
+        let (cert, key) = ((SERVICES_CLIENT_CERT, "/tls/tls.crt"), (SERVICES_CLIENT_KEY, "/tls/tls.key"));
+        assert_eq!(config(&[]).expect("defaults").services_tls, None);
+        assert_eq!(
+            config(&[https, ca]).expect("server TLS").services_tls,
+            Some(ServicesTls { ca_path: PathBuf::from("/tls/ca.crt"), client: None })
+        );
+        assert_eq!(
+            config(&[https, (SETTLEMENT_URL, "http://settlement:50051"), ca, cert, key])
+                .expect("mutual TLS")
+                .services_tls,
+            Some(ServicesTls {
+                ca_path: PathBuf::from("/tls/ca.crt"),
+                client: Some((PathBuf::from("/tls/tls.crt"), PathBuf::from("/tls/tls.key"))),
+            })
+        );
+        // Each refusal names the setting to fix.
+        let refused = |settings: &[(&'static str, &str)]| config(settings).expect_err("refused").key;
+        assert_eq!(refused(&[https]), LISTINGS_URL, "https without a CA");
+        assert_eq!(refused(&[(SETTLEMENT_URL, "https://settlement:50051")]), SETTLEMENT_URL);
+        assert_eq!(
+            refused(&[(LISTINGS_URL, "http://listings:50051"), ca]),
+            SERVICES_CA,
+            "a CA for plaintext"
+        );
+        assert_eq!(refused(&[https, ca, cert]), SERVICES_CLIENT_KEY, "a certificate without its key");
+        assert_eq!(refused(&[https, ca, key]), SERVICES_CLIENT_CERT, "a key without its certificate");
+        assert_eq!(refused(&[cert, key]), SERVICES_CLIENT_CERT, "a client certificate with no https address");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`auth`]: signed tokens, the caller they name, revocations, rate limits, the interceptor;
 //! - [`page`]: page sizes and opaque page tokens;
 //! - [`trace`]: the trace context of a user action (W3C `traceparent`, correlation, causation);
+//! - [`client`]: channels to the other services, plaintext or TLS (mutual or not);
+//! - [`tls`]: the gRPC port's TLS, reloaded when its files change;
 //! - [`server`]: the gRPC server with health, reflection, limits, TLS and graceful shutdown;
 //! - [`undecodable`]: `INVALID_ARGUMENT`, not `INTERNAL`, for a request body that does not decode.
 //!
@@ -16,12 +18,14 @@
 
 pub mod auth;
 pub mod backoff;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod page;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod trace;
 pub mod undecodable;
 

@@ -3,11 +3,17 @@
 //! health service), behind a timeout, a per-connection concurrency limit, a span, a trace
 //! context (`traceparent` in and out) and metrics per call, with graceful shutdown bounded in
 //! time. With a certificate and key in the config the port serves TLS only (and, with a client
-//! CA, requires client certificates); it never falls back to plaintext.
+//! CA, requires client certificates); it never falls back to plaintext, and takes renewed
+//! certificate files without a restart ([`crate::tls`]). A plaintext health port, when
+//! configured, answers the same health statuses for probes that cannot speak the port's TLS. At
+//! a stop every status turns NOT_SERVING, the overall one included, and the port keeps taking
+//! calls for the configured delay before it closes and lets the calls in flight finish.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,18 +23,13 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::ServerConfig;
-use crate::config::{self, TlsFiles};
 use crate::metrics::{self, Metrics};
+use crate::tls::ServerTls;
 use crate::trace::TraceLayer;
 use crate::undecodable::UndecodableLayer;
-
-/// Longest a client may take to finish the TLS handshake: a client that stalls holds a task
-/// and a socket.
-pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 /// The sockets a server answers on: bound before the server starts, so that a test (or a
 /// supervisor) knows the ports, including those picked by the system for port 0.
@@ -36,6 +37,8 @@ pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub struct Listeners {
     pub grpc: TcpListener,
     pub metrics: Option<TcpListener>,
+    /// The plaintext health port, when the configuration names one.
+    pub health: Option<TcpListener>,
     /// The public web port, for the processes that serve one (the standalone server and the
     /// passports alone, bound by [`Listeners::bind_with_web`]); `None` for the others.
     pub web: Option<TcpListener>,
@@ -52,7 +55,13 @@ impl Listeners {
             ),
             None => None,
         };
-        Ok(Listeners { grpc, metrics, web: None })
+        let health = match config.health_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr).await.with_context(|| format!("binding the health port {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok(Listeners { grpc, metrics, health, web: None })
     }
 
     /// [`Listeners::bind`] and the public web port the configuration names.
@@ -81,6 +90,10 @@ impl Listeners {
 
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().map(|listener| listener.local_addr().expect("a bound listener has an address"))
     }
 
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
@@ -127,7 +140,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // Read the TLS files first, so that a missing one stops the start before anything runs.
     let tls = match &config.tls {
-        Some(files) => Some((server_tls_config(files).await?, files)),
+        // The certificate and key are parsed here: a file that is not PEM fails the start.
+        Some(files) => Some(Arc::new(ServerTls::load(files.clone()).await?)),
         None => None,
     };
     let ServiceSet { mut routes, names } = services;
@@ -145,7 +159,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .context("building reflection v1alpha")?;
-    routes.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
+    routes.add_service(health_service.clone()).add_service(reflection_v1).add_service(reflection_v1alpha);
 
     let metrics = Metrics::new();
     let (stop_sender, stop_receiver) = watch::channel(false);
@@ -157,6 +171,22 @@ pub async fn serve(
     let metrics_task = listeners.metrics.map(|listener| {
         tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics listening");
         tokio::spawn(metrics::serve(listener, metrics.clone(), stopped(stop_receiver.clone())))
+    });
+    // Health only, plaintext, the same statuses: for the kubelet's gRPC probes, which cannot
+    // speak TLS. It answers from now on, when the gRPC port does.
+    let health_task = listeners.health.map(|listener| {
+        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "health listening");
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let health = tonic::transport::Server::builder()
+            .timeout(Duration::from_millis(config.request_timeout_ms))
+            .concurrency_limit_per_connection(config.concurrency_per_connection_max)
+            .add_service(health_service.clone())
+            .serve_with_incoming_shutdown(incoming, stopped(stop_receiver.clone()));
+        tokio::spawn(async move {
+            if let Err(error) = health.await {
+                tracing::error!(%error, "the health port stopped");
+            }
+        })
     });
 
     let grpc_addr = listeners.grpc.local_addr().context("reading the gRPC address")?;
@@ -171,18 +201,7 @@ pub async fn serve(
     // Without it, a reply's trailers wait behind Nagle's algorithm for the client's delayed
     // acknowledgement of its message, 40 ms on Linux, on every call with a larger answer.
     let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
-    let mut builder = tonic::transport::Server::builder();
-    if let Some((tls, files)) = tls {
-        // The certificate and key are parsed here: a file that is not PEM fails the start.
-        builder = builder.tls_config(tls).with_context(|| {
-            format!(
-                "loading the TLS certificate {} and key {}",
-                files.cert_path.display(),
-                files.key_path.display()
-            )
-        })?;
-    }
-    let server = builder
+    let router = tonic::transport::Server::builder()
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .concurrency_limit_per_connection(config.concurrency_per_connection_max)
         // Outermost: the span, the trace context and the `traceparent` answered cover the
@@ -191,18 +210,33 @@ pub async fn serve(
         .layer(metrics.layer())
         // Inside the metrics, so that they count an undecodable request as the caller sees it.
         .layer(UndecodableLayer)
-        .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(incoming, {
-            let health_reporter = health_reporter.clone();
-            async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                for name in &names {
-                    health_reporter.set_service_status(name, ServingStatus::NotServing).await;
-                }
-                let _ = stop_sender.send(true);
+        .add_routes(routes.routes());
+    let delay = Duration::from_millis(config.shutdown_delay_ms);
+    let stopping = {
+        let health_reporter = health_reporter.clone();
+        async move {
+            shutdown.await;
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "shutting down: every health status NOT_SERVING"
+            );
+            // The overall status ("") too: a probe or a balancer asking for it stops sending.
+            health_reporter.set_service_status("", ServingStatus::NotServing).await;
+            for name in &names {
+                health_reporter.set_service_status(name, ServingStatus::NotServing).await;
             }
-        });
+            // Calls are still taken while the endpoints learn it.
+            tokio::time::sleep(delay).await;
+            let _ = stop_sender.send(true);
+        }
+    };
+    let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match tls {
+        Some(tls) => {
+            tokio::spawn(tls.clone().keep_reloading(stop_receiver.clone()));
+            Box::pin(router.serve_with_incoming_shutdown(crate::tls::tls_incoming(incoming, tls), stopping))
+        }
+        None => Box::pin(router.serve_with_incoming_shutdown(incoming, stopping)),
+    };
 
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let result = tokio::select! {
@@ -215,28 +249,10 @@ pub async fn serve(
     if let Some(task) = metrics_task {
         task.abort();
     }
-    result
-}
-
-/// The TLS settings of the files in `files`, read now. A file that cannot be read is an error
-/// naming its setting and path.
-async fn server_tls_config(files: &TlsFiles) -> anyhow::Result<ServerTlsConfig> {
-    // rustls needs one crypto provider for the process; with several compiled in it would
-    // panic rather than choose. An error only means one was installed already, which is as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let cert = read_pem(config::TLS_CERT, &files.cert_path).await?;
-    let key = read_pem(config::TLS_KEY, &files.key_path).await?;
-    let mut tls = ServerTlsConfig::new()
-        .identity(Identity::from_pem(cert, key))
-        .timeout(Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS));
-    if let Some(path) = &files.client_ca_path {
-        tls = tls.client_ca_root(Certificate::from_pem(read_pem(config::TLS_CLIENT_CA, path).await?));
+    if let Some(task) = health_task {
+        task.abort();
     }
-    Ok(tls)
-}
-
-async fn read_pem(key: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    tokio::fs::read(path).await.with_context(|| format!("reading {key} {}", path.display()))
+    result
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -18,19 +18,15 @@ use symbiose_eventstore::lease::{self, Held, LeaseOptions, LeaseState};
 use symbiose_eventstore::{AnyStore, EventStore, RecordedEvent};
 use symbiose_feed::FeedError;
 use symbiose_kit::auth::{Revocations, Security};
+use symbiose_kit::client::service_channel;
 use symbiose_kit::config::{LISTINGS_URL, NATS_URL, SETTLEMENT_URL};
 use symbiose_kit::{Listeners, ServerConfig, ServiceSet};
 use symbiose_shell::{Followed, Snapshot, Snapshots, View};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::transport::Endpoint;
 
 use crate::{FEED_DIR, RELAY_CHECKPOINT_FILE};
 
-/// Longest wait for a TCP connection to another service.
-pub const SERVICE_CONNECT_TIMEOUT_MS: u64 = 5_000;
-/// Longest wait for another service's answer.
-pub const SERVICE_CALL_TIMEOUT_MS: u64 = 10_000;
 /// Longest wait at start for the imports to copy what NATS holds of the other contexts, before
 /// the service answers anyone.
 const IMPORTS_CATCH_UP_MS_MAX: u64 = 600_000;
@@ -104,7 +100,7 @@ pub async fn run_matching(
             "{LISTINGS_URL}: matching alone reserves offers through the listings service: set its address"
         )
     })?;
-    let channel = service_channel(&listings_url, LISTINGS_URL)?;
+    let channel = service_channel(&listings_url, LISTINGS_URL, config.services_tls.as_ref())?;
     let alone = Alone::open(config, listeners, "matching").await?;
     let reservations = symbiose_matching::RemoteReservations::new(channel, alone.security.authority.clone());
     alone
@@ -124,16 +120,6 @@ pub async fn run_matching(
         .await
 }
 
-/// A lazy channel to another service at `url` (the setting `key`), with the bounds of a call
-/// between services.
-fn service_channel(url: &str, key: &str) -> anyhow::Result<tonic::transport::Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("{key}: {url}"))?
-        .connect_timeout(Duration::from_millis(SERVICE_CONNECT_TIMEOUT_MS))
-        .timeout(Duration::from_millis(SERVICE_CALL_TIMEOUT_MS))
-        .connect_lazy())
-}
-
 /// The logistics service alone: the listings' events (the directory), matching's (deals) and
 /// settlement's (escrows held) from NATS, pallets paid for through settlement's gRPC port at
 /// `SYMBIOSE_SETTLEMENT_URL`.
@@ -145,11 +131,11 @@ pub async fn run_logistics(
     let settlement_url = config.settlement_url.clone().with_context(|| {
         format!("{SETTLEMENT_URL}: logistics alone has pallets paid for through settlement: set its address")
     })?;
-    let channel = service_channel(&settlement_url, SETTLEMENT_URL)?;
+    let channel = service_channel(&settlement_url, SETTLEMENT_URL, config.services_tls.as_ref())?;
     // The Annex VII document's contacts, from the listings service when its address is set;
     // without it they print as to be completed.
     let directory = match &config.listings_url {
-        Some(url) => Some(service_channel(url, LISTINGS_URL)?),
+        Some(url) => Some(service_channel(url, LISTINGS_URL, config.services_tls.as_ref())?),
         None => None,
     };
     let alone = Alone::open(config, listeners, "logistics").await?;

@@ -55,6 +55,7 @@ mod segment;
 mod summary;
 
 /// What a file written whole or not at all is called until it is renamed into place.
+#[cfg(feature = "eventstoredb")]
 pub(crate) use self::segment::TEMPORARY_SUFFIX;
 
 use std::path::{Path, PathBuf};

@@ -227,3 +227,141 @@ async fn a_file_that_is_not_pem_stops_the_start_naming_it() {
     let message = format!("{error:#}");
     assert!(message.contains(&garbage.display().to_string()), "{message}");
 }
+
+/// Replaces `to` with `from`'s bytes whole, as a renewal rewrites a mounted Secret's files.
+fn replace_file(from: &Path, to: &Path) {
+    let temporary = to.with_extension("renewing");
+    std::fs::copy(from, &temporary).expect("copy");
+    std::fs::rename(&temporary, to).expect("rename");
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_to_new_connections_without_a_restart() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(data.path(), pki.tls_files(false)).await;
+    assert_eq!(health(server.addr, Some(pki.client_tls())).await, Ok(ServingStatus::Serving));
+
+    // The certificate is renewed, by another CA so that a client tells them apart.
+    let renewed = Pki::new();
+    replace_file(&renewed.path("server.key"), &pki.path("server.key"));
+    replace_file(&renewed.path("server.pem"), &pki.path("server.pem"));
+    let started = std::time::Instant::now();
+    let reload_wait = Duration::from_millis(symbiose_kit::tls::TLS_RELOAD_INTERVAL_MS * 3);
+    loop {
+        if health(server.addr, Some(renewed.client_tls())).await == Ok(ServingStatus::Serving) {
+            break;
+        }
+        assert!(
+            started.elapsed() < reload_wait,
+            "the renewed certificate is not served after {reload_wait:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("the renewed certificate was served {:?} after its files changed", started.elapsed());
+    let old = health(server.addr, Some(pki.client_tls())).await;
+    assert!(old.is_err(), "a client trusting only the old CA got {old:?}");
+
+    // A renewal that does not load (a certificate without its key) leaves the last good one.
+    std::fs::write(
+        pki.path("server.pem"),
+        "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+    tokio::time::sleep(reload_wait).await;
+    assert_eq!(health(server.addr, Some(renewed.client_tls())).await, Ok(ServingStatus::Serving));
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_health_port_answers_in_plaintext_beside_tls_and_a_stop_turns_every_status_not_serving_first() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let delay_ms = 1_500;
+    let config = ServerConfig {
+        metrics_addr: None,
+        health_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        shutdown_delay_ms: delay_ms,
+        tls: Some(pki.tls_files(true)),
+        ..ServerConfig::for_tests(data.path().to_owned())
+    };
+    let listeners = Listeners::bind(&config).await.expect("bind");
+    let (addr, health_addr) = (listeners.grpc_addr(), listeners.health_addr().expect("a health port"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut services = ServiceSet::new();
+        services.add(NamedHealth);
+        server::serve(&config, services, listeners, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+
+    // Plaintext on the health port, mutual TLS only on the gRPC port.
+    assert_eq!(health(health_addr, None).await, Ok(ServingStatus::Serving));
+    assert_eq!(health_of(health_addr, NamedHealth::NAME).await, Ok(ServingStatus::Serving));
+    assert!(health(addr, None).await.is_err(), "the gRPC port answered plaintext");
+    assert_eq!(health(addr, Some(pki.client_tls_with_certificate())).await, Ok(ServingStatus::Serving));
+
+    // A stop: at once every status says NOT_SERVING, the overall one too, while the gRPC port
+    // still takes calls for the delay.
+    let stop_sent = std::time::Instant::now();
+    let _ = stop.send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(health(health_addr, None).await, Ok(ServingStatus::NotServing));
+    assert_eq!(health_of(health_addr, NamedHealth::NAME).await, Ok(ServingStatus::NotServing));
+    assert_eq!(health(addr, Some(pki.client_tls_with_certificate())).await, Ok(ServingStatus::NotServing));
+    assert!(stop_sent.elapsed() < Duration::from_millis(delay_ms), "the checks took the whole delay");
+    // Then the port closes.
+    let result = tokio::time::timeout(Duration::from_millis(CALL_TIMEOUT_MS), task)
+        .await
+        .expect("the server stops")
+        .expect("the server task does not panic");
+    result.expect("the server ran without error");
+    assert!(stop_sent.elapsed() >= Duration::from_millis(delay_ms), "the port closed before the delay");
+    assert!(health(addr, Some(pki.client_tls_with_certificate())).await.is_err(), "the port still answers");
+    assert!(health(health_addr, None).await.is_err(), "the health port still answers");
+}
+
+/// A service of the server's own, for the health service to report a status for by its name;
+/// it answers every call UNIMPLEMENTED.
+#[derive(Clone)]
+struct NamedHealth;
+
+impl NamedHealth {
+    const NAME: &'static str = "symbiose.test.v1.Named";
+}
+
+impl tonic::server::NamedService for NamedHealth {
+    const NAME: &'static str = NamedHealth::NAME;
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for NamedHealth {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<tonic::body::Body>) -> Self::Future {
+        std::future::ready(Ok(tonic::Status::unimplemented("a name only").into_http()))
+    }
+}
+
+/// The status of the service `service` on a plaintext port.
+async fn health_of(addr: SocketAddr, service: &str) -> Result<ServingStatus, String> {
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|error| error.to_string())?
+        .timeout(Duration::from_millis(CALL_TIMEOUT_MS))
+        .connect()
+        .await
+        .map_err(|error| format!("connect: {error:?}"))?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: service.to_owned() })
+        .await
+        .map_err(|status| format!("check: {status:?}"))?;
+    Ok(response.into_inner().status())
+}
