@@ -96,16 +96,20 @@ def env_of(container: dict[str, Any]) -> dict[str, str]:
     return {variable["name"]: variable.get("value", "") for variable in container.get("env", [])}
 
 
-def check_probe(failures: Failures, context: str, probe: Any, grpc_port: int, tls: bool) -> None:
+# The longest a service's start may take by its own rules, in seconds: listings' directory
+# view (services/listings CATCH_UP_WAIT_MS); a service alone's revoked tokens then imports
+# (services/symbiose/src/alone.rs, 600 s each); the catalog's rebuild.
+START_WAIT_S = {"listings": 600, "matching": 1200, "logistics": 1200, "settlement": 1200, "passports": 1200,
+                "catalog": 600}
+
+
+def check_probe(failures: Failures, context: str, probe: Any, health_port: int) -> None:
+    """A probe calls the health service on the plaintext health port, whatever the TLS: it
+    answers only once the process serves, which a TCP check of the gRPC port would not tell."""
     if not failures.check(isinstance(probe, dict), context, "missing"):
         return
-    if tls:
-        # The kubelet's gRPC probe speaks plaintext only: with TLS the chart checks the port.
-        failures.check(probe.get("tcpSocket", {}).get("port") == "grpc", context,
-                       f"expected a tcpSocket probe of the grpc port with TLS on, got {probe}")
-    else:
-        failures.check(probe.get("grpc", {}).get("port") == grpc_port, context,
-                       f"expected a grpc probe on port {grpc_port}, got {probe}")
+    failures.check(probe.get("grpc", {}).get("port") == health_port and "tcpSocket" not in probe, context,
+                   f"expected a grpc probe on the health port {health_port}, got {probe}")
 
 
 def check_render(failures: Failures, label: str, values: dict[str, Any], chart: helm.Chart,
@@ -119,6 +123,7 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
         return set()
 
     grpc_port = merged["ports"]["grpc"]
+    health_port = merged["ports"]["health"]
     metrics_port = merged["ports"]["metrics"]
     web_port = merged["ports"]["web"]
     data_dir = merged["config"]["dataDir"]
@@ -128,6 +133,7 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
     key_secret = signing_key["existingSecret"] or f"{RELEASE}-signing-key"
     autoscaling = merged["services"]["catalog"]["autoscaling"]["enabled"]
     seen_variables: set[str] = set()
+    envs: dict[str, dict[str, str]] = {}
 
     for service in SERVICES:
         name = f"{RELEASE}-{service}"
@@ -210,13 +216,44 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
         failures.check(container["imagePullPolicy"] == merged["image"]["pullPolicy"], context,
                        "imagePullPolicy is not image.pullPolicy")
         container_ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
-        expected_ports = {"grpc": grpc_port, **({"metrics": metrics_port} if merged["metrics"]["enabled"] else {}),
+        expected_ports = {"grpc": grpc_port, "health": health_port,
+                          **({"metrics": metrics_port} if merged["metrics"]["enabled"] else {}),
                           **({"web": web_port} if service == "passports" else {})}
         failures.check(container_ports == expected_ports, context,
                        f"expected the ports {expected_ports}, got {container_ports}")
 
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-            check_probe(failures, f"{context}: {probe}", container.get(probe), grpc_port, tls)
+            check_probe(failures, f"{context}: {probe}", container.get(probe), health_port)
+        # The startup budget outlasts the service's own longest start, so the kubelet never
+        # restarts a pod that is about to serve (in a loop, with a slow NATS).
+        startup = container.get("startupProbe") or {}
+        budget = startup.get("failureThreshold", 0) * startup.get("periodSeconds", 0)
+        wanted_budget = START_WAIT_S[service] + merged["probes"]["startup"]["marginSeconds"]
+        failures.check(wanted_budget <= budget < wanted_budget + startup.get("periodSeconds", 0), context,
+                       f"the startup budget is {budget} s, expected {wanted_budget} s (its longest start "
+                       f"{START_WAIT_S[service]} s plus the margin)")
+        # The pod stops taking calls only after its endpoints learnt it is NOT_SERVING, then its
+        # calls in flight finish: the kubelet must wait for both.
+        grace_ms = merged["config"]["shutdownDelayMs"] + merged["config"]["shutdownGraceMs"]
+        wanted_grace = -(-grace_ms // 1000) + merged["config"]["terminationGraceMarginSeconds"]
+        failures.check(pod.get("terminationGracePeriodSeconds") == wanted_grace, context,
+                       f"terminationGracePeriodSeconds is {pod.get('terminationGracePeriodSeconds')}, expected "
+                       f"{wanted_grace} (the shutdown delay and grace, rounded up, and the margin)")
+        account = merged["serviceAccount"]
+        wanted_account = (account["name"] or RELEASE) if account["create"] else (account["name"] or "default")
+        failures.check(pod.get("serviceAccountName") == wanted_account
+                       and pod.get("automountServiceAccountToken") is False, context,
+                       f"the pods run as {pod.get('serviceAccountName')!r} (expected {wanted_account!r}), "
+                       "without its token")
+        spread = pod.get("topologySpreadConstraints", [])
+        wants_spread = merged["topologySpread"]["enabled"] and kind == "Deployment"
+        failures.check(bool(spread) == wants_spread, context,
+                       "topology spread constraints belong on the Deployments' interchangeable replicas, "
+                       f"when topologySpread.enabled: got {spread}")
+        for constraint in spread:
+            failures.check(constraint["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+                           and constraint["topologyKey"] in merged["topologySpread"]["topologyKeys"], context,
+                           f"a spread constraint does not count the service's own pods: {constraint}")
 
         resources = container.get("resources", {})
         for part, keys in (("requests", ("cpu", "memory")), ("limits", ("memory",))):
@@ -233,14 +270,29 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
                                       if merged["metrics"]["enabled"] else "off"),
             "SYMBIOSE_NATS_URL": merged["nats"]["url"],
             "SYMBIOSE_LOG_FORMAT": merged["config"]["logFormat"],
+            "SYMBIOSE_HEALTH_ADDR": f"{merged['config']['bindHost']}:{health_port}",
+            "SYMBIOSE_SHUTDOWN_DELAY_MS": str(merged["config"]["shutdownDelayMs"]),
             "SYMBIOSE_TOKEN_TTL_DAYS": str(merged["config"]["tokenTtlDays"]),
         }
         # Matching reserves offers through the listings service's gRPC port, logistics has pallets
         # paid for through settlement's; the others call no one.
-        listings_url = merged["config"]["listingsUrl"] or f"http://{RELEASE}-listings:{grpc_port}"
+        scheme = "https" if tls else "http"
+        listings_url = merged["config"]["listingsUrl"] or f"{scheme}://{RELEASE}-listings:{grpc_port}"
         expected_env["SYMBIOSE_LISTINGS_URL"] = listings_url if service in ("matching", "logistics") else None
-        settlement_url = merged["config"]["settlementUrl"] or f"http://{RELEASE}-settlement:{grpc_port}"
+        settlement_url = merged["config"]["settlementUrl"] or f"{scheme}://{RELEASE}-settlement:{grpc_port}"
         expected_env["SYMBIOSE_SETTLEMENT_URL"] = settlement_url if service == "logistics" else None
+        # Calls to the other services under TLS: the CA to trust, and under mutual TLS the pod's
+        # own certificate and key as the client's.
+        calls = service in ("matching", "logistics")
+        tls_dir = "/etc/symbiose/tls"
+        expected_env["SYMBIOSE_SERVICES_CA"] = (f"{tls_dir}/{merged['tls']['servicesCaKey']}"
+                                                if calls and tls else None)
+        mutual = tls and merged["tls"]["clientCa"]
+        expected_env["SYMBIOSE_SERVICES_CLIENT_CERT"] = (f"{tls_dir}/{merged['tls']['certKey']}"
+                                                         if calls and mutual else None)
+        expected_env["SYMBIOSE_SERVICES_CLIENT_KEY"] = (f"{tls_dir}/{merged['tls']['keyKey']}"
+                                                        if calls and mutual else None)
+        envs[service] = env
         # The passports serve the public web port, under the public base URL: the one
         # configured, else the Ingress's host, else their Service inside the cluster.
         ingress = merged["services"]["passports"]["ingress"]
@@ -296,7 +348,8 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
                        f"the signing key's volume is not the Secret {key_secret}")
         for variable, volume in (("SYMBIOSE_NATS_CREDENTIALS", "nats-credentials"),
                                  ("SYMBIOSE_TLS_CERT", "tls"), ("SYMBIOSE_TLS_KEY", "tls"),
-                                 ("SYMBIOSE_TLS_CLIENT_CA", "tls")):
+                                 ("SYMBIOSE_TLS_CLIENT_CA", "tls"), ("SYMBIOSE_SERVICES_CA", "tls"),
+                                 ("SYMBIOSE_SERVICES_CLIENT_CERT", "tls"), ("SYMBIOSE_SERVICES_CLIENT_KEY", "tls")):
             if variable in env:
                 mount_path = mounts.get(volume, {}).get("mountPath", "<none>")
                 failures.check(env[variable].startswith(mount_path + "/") and "secret" in volumes.get(volume, {}),
@@ -348,8 +401,12 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
     autoscaled = {f"{RELEASE}-{service}" for service in SERVICES
                   if merged["services"][service].get("autoscaling", {}).get("enabled", False)
                   and merged["services"][service]["enabled"]
-                  and (service == "catalog" or merged["store"]["backend"] == "postgres")}
+                  and (service == "catalog" or merged["store"]["backend"] in ("postgres", "eventstoredb"))}
     failures.check(hpas == autoscaled, label, f"HPAs {sorted(hpas)}, expected {sorted(autoscaled)}")
+
+    check_calls(failures, label, envs, grpc_port, {"SYMBIOSE_LISTINGS_URL": merged["config"]["listingsUrl"],
+                                                   "SYMBIOSE_SETTLEMENT_URL": merged["config"]["settlementUrl"]})
+    check_policies(failures, label, merged, objects)
 
     created_secret = objects.get(("Secret", f"{RELEASE}-signing-key"))
     failures.check((created_secret is not None) == bool(signing_key["create"]), label,
@@ -359,6 +416,102 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
                        label, "the created signing key must be kept on uninstall")
     print(f"  rendered  {label}: {len(objects)} objects")
     return seen_variables
+
+
+def check_calls(failures: Failures, label: str, envs: dict[str, dict[str, str]], grpc_port: int,
+                configured: dict[str, str]) -> None:
+    """Every call between services can succeed: the caller speaks the callee's TLS (https exactly
+    when the callee serves TLS), trusts a CA from the callee's Secret, and presents a client
+    certificate exactly when the callee asks for one."""
+    for caller, callee, variable in (("matching", "listings", "SYMBIOSE_LISTINGS_URL"),
+                                     ("logistics", "listings", "SYMBIOSE_LISTINGS_URL"),
+                                     ("logistics", "settlement", "SYMBIOSE_SETTLEMENT_URL")):
+        if caller not in envs or callee not in envs:
+            continue
+        context = f"{label}: {caller} to {callee}"
+        (calling, serving) = (envs[caller], envs[callee])
+        url = calling.get(variable, "")
+        serves_tls = "SYMBIOSE_TLS_CERT" in serving
+        failures.check(url.startswith("https://" if serves_tls else "http://"), context,
+                       f"{variable}={url!r}, but {callee} serves {'TLS' if serves_tls else 'plaintext'}")
+        failures.check(url == configured[variable] if configured[variable]
+                       else url.endswith(f"//{RELEASE}-{callee}:{grpc_port}"), context,
+                       f"{variable}={url!r} is neither the configured address nor {callee}'s Service")
+        if serves_tls:
+            failures.check("SYMBIOSE_SERVICES_CA" in calling and calling["SYMBIOSE_SERVICES_CA"].rsplit("/", 1)[0]
+                           == serving["SYMBIOSE_TLS_CERT"].rsplit("/", 1)[0], context,
+                           "the caller trusts no CA from the Secret the callee's certificate comes from")
+        asks_certificate = "SYMBIOSE_TLS_CLIENT_CA" in serving
+        failures.check(("SYMBIOSE_SERVICES_CLIENT_CERT" in calling) == asks_certificate, context,
+                       "the caller must present a client certificate exactly when the callee requires one")
+
+
+def check_policies(failures: Failures, label: str, merged: dict[str, Any], objects: dict) -> None:
+    """The NetworkPolicies, the ServiceAccount and the ServiceMonitor, as the values ask."""
+    policies = {key[1]: value for key, value in objects.items() if key[0] == "NetworkPolicy"}
+    enabled = [service for service in SERVICES if merged["services"][service]["enabled"]]
+    wanted = {f"{RELEASE}-{service}" for service in enabled} if merged["networkPolicy"]["enabled"] else set()
+    failures.check(set(policies) == wanted, label, f"NetworkPolicies {sorted(policies)}, expected {sorted(wanted)}")
+    nats_ports = {int(re.search(r":(\d+)$", server.strip()).group(1)) if re.search(r":(\d+)$", server.strip())
+                  else 4222 for server in merged["nats"]["url"].split(",")}
+    store = merged["store"]["backend"]
+    for service in enabled:
+        policy = policies.get(f"{RELEASE}-{service}")
+        if policy is None:
+            continue
+        context = f"{label}: {service}'s NetworkPolicy"
+        spec = policy["spec"]
+        failures.check(spec["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == service
+                       and set(spec["policyTypes"]) == {"Ingress", "Egress"}, context,
+                       "it must select the service's pods, in and out")
+        ingress = {port["port"]: rule for rule in spec["ingress"] for port in rule["ports"]}
+        grpc_from = ingress.get("grpc", {}).get("from", [])
+        failures.check(any("podSelector" in peer and peer["podSelector"]["matchLabels"].get(
+            "app.kubernetes.io/instance") == RELEASE for peer in grpc_from)
+                       and all(peer in grpc_from for peer in merged["networkPolicy"]["grpcFrom"]), context,
+                       f"the gRPC port must take the release's pods and grpcFrom: {grpc_from}")
+        failures.check(("web" in ingress) == (service == "passports"), context, "the web port is the passports' only")
+        if service == "passports":
+            failures.check(ingress["web"].get("from", []) == merged["networkPolicy"]["ingressFrom"], context,
+                           "the web port must take the ingress controller (ingressFrom)")
+        if merged["metrics"]["enabled"]:
+            failures.check(ingress.get("metrics", {}).get("from", []) == merged["networkPolicy"]["metricsFrom"],
+                           context, "the metrics port must take metricsFrom")
+        failures.check("health" in ingress and "from" not in ingress["health"], context,
+                       "the probes' health port must be open to the kubelet")
+        egress = {(port["port"], port.get("protocol", "TCP")): rule for rule in spec["egress"]
+                  for port in rule.get("ports", [])}
+        failures.check((53, "UDP") in egress and (53, "TCP") in egress, context, "no DNS out")
+        for port in nats_ports:
+            failures.check(egress.get((port, "TCP"), {}).get("to", []) == merged["networkPolicy"]["natsTo"], context,
+                           f"NATS on port {port} must be reachable at natsTo")
+        store_port = {"postgres": 5432, "eventstoredb": 2113}.get(store)
+        if store_port and service != "catalog":
+            failures.check(egress.get((store_port, "TCP"), {}).get("to", []) == merged["networkPolicy"]["storeTo"],
+                           context, f"the store's port {store_port} must be reachable at storeTo")
+        if service in ("matching", "logistics"):
+            failures.check((merged["ports"]["grpc"], "TCP") in egress, context,
+                           "the other services' gRPC port must be reachable")
+    account = objects.get(("ServiceAccount", merged["serviceAccount"]["name"] or RELEASE))
+    failures.check((account is not None) == merged["serviceAccount"]["create"], label,
+                   "the ServiceAccount must be rendered exactly when serviceAccount.create")
+    if account is not None:
+        failures.check(account.get("automountServiceAccountToken") is False, label,
+                       "the ServiceAccount must not mount its token")
+    monitor = objects.get(("ServiceMonitor", RELEASE))
+    wants_monitor = merged["serviceMonitor"]["enabled"] and merged["metrics"]["enabled"]
+    if failures.check((monitor is not None) == wants_monitor, label,
+                      "the ServiceMonitor must be rendered exactly when serviceMonitor and metrics are enabled"):
+        if monitor is not None:
+            spec = monitor["spec"]
+            failures.check([endpoint["port"] for endpoint in spec["endpoints"]] == ["metrics"]
+                           and {"key": "symbiose.io/headless", "operator": "DoesNotExist"}
+                           in spec["selector"].get("matchExpressions", [])
+                           and merged["serviceMonitor"]["labels"].items() <= monitor["metadata"]["labels"].items(),
+                           label, f"the ServiceMonitor must scrape each pod once, on its metrics port: {spec}")
+            scraped = [key[1] for key, value in objects.items() if key[0] == "Service"
+                       and "symbiose.io/headless" not in value["metadata"]["labels"]]
+            failures.check(len(scraped) == len(enabled), label, f"the ServiceMonitor selects {scraped}")
 
 
 def check_refused(failures: Failures, chart: helm.Chart, label: str, values: dict[str, Any], hint: str) -> None:
@@ -411,6 +564,11 @@ def main() -> int:
             "defaults": REQUIRED_VALUES,
             "production": production,
             "production without TLS": merge(production, {"tls": {"enabled": False}}),
+            "production with TLS but not mutual, no ServiceAccount of its own": merge(production, {
+                "tls": {"clientCa": False}, "serviceAccount": {"create": False, "name": "platform"}}),
+            "production with TLS to an address of its own, no spread": merge(production, {
+                "config": {"listingsUrl": "https://listings.symbiose.svc.cluster.local:50051"},
+                "topologySpread": {"enabled": False}}),
             "created signing key, EventStoreDB": merge(REQUIRED_VALUES, {
                 "signingKey": {"existingSecret": "", "create": True,
                                "value": "c3ltYmlvc2Utc3ltYmlvc2Utc3ltYmlvc2Utc3ltYmk="},
@@ -455,12 +613,23 @@ def main() -> int:
                     "listings": {"name": "pg-listings-app", "key": "uri"}}}}}), "existingSecret"),
             "a bad pullPolicy": (merge(REQUIRED_VALUES, {"image": {"pullPolicy": "Sometimes"}}), "pullPolicy"),
             "a bad log format": (merge(REQUIRED_VALUES, {"config": {"logFormat": "xml"}}), "logFormat"),
-            "an https listings URL": (merge(REQUIRED_VALUES, {"config": {"listingsUrl": "https://listings:443"}}),
-                                      "listingsUrl"),
+            "an https listings URL without TLS": (merge(REQUIRED_VALUES, {"config": {
+                "listingsUrl": "https://listings:443"}}), "needs tls.enabled"),
+            "a plaintext listings URL with TLS": (merge(REQUIRED_VALUES, {
+                "tls": {"enabled": True, "existingSecret": "symbiose-tls"},
+                "config": {"listingsUrl": "http://symbiose-listings:50051"}}), "use https://"),
+            "a listings URL in another scheme": (merge(REQUIRED_VALUES, {"config": {
+                "listingsUrl": "grpc://listings:50051"}}), "listingsUrl"),
+            "a volume shared between nodes": (merge(REQUIRED_VALUES, {"services": {"listings": {"persistence": {
+                "accessModes": ["ReadWriteMany"]}}}}), "accessModes"),
+            "a startup margin of an hour and more": (merge(REQUIRED_VALUES, {"probes": {"startup": {
+                "marginSeconds": 4000}}}), "marginSeconds"),
+            "a shutdown delay over a minute": (merge(REQUIRED_VALUES, {"config": {"shutdownDelayMs": 90000}}),
+                                               "shutdownDelayMs"),
             "a listings URL on port 70000": (merge(REQUIRED_VALUES, {"config": {
                 "listingsUrl": "http://listings:70000"}}), "listingsUrl"),
-            "an https settlement URL": (merge(REQUIRED_VALUES, {"config": {
-                "settlementUrl": "https://settlement:443"}}), "settlementUrl"),
+            "an https settlement URL without TLS": (merge(REQUIRED_VALUES, {"config": {
+                "settlementUrl": "https://settlement:443"}}), "needs tls.enabled"),
             "grpc port 0": (merge(REQUIRED_VALUES, {"ports": {"grpc": 0}}), "/ports/grpc"),
             "metrics port 70000": (merge(REQUIRED_VALUES, {"ports": {"metrics": 70000}}), "/ports/metrics"),
             "web port 0": (merge(REQUIRED_VALUES, {"ports": {"web": 0}}), "/ports/web"),

@@ -86,6 +86,51 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end }}
 
+{{/*
+The address matching and logistics call another service at: the configured one, else this
+release's Service, https:// with tls.enabled. A combination that cannot work is refused: an
+http:// address while the services serve TLS only, or an https:// one without TLS, whose CA
+the chart would have no Secret to take from.
+*/}}
+{{- define "symbiose.serviceUrl" -}}
+{{- $values := .root.Values -}}
+{{- if .configured -}}
+{{- if and $values.tls.enabled (hasPrefix "http://" .configured) -}}
+{{- fail (printf "config.%sUrl: %s is plaintext, but with tls.enabled the services serve TLS only: use https://" .name .configured) -}}
+{{- end -}}
+{{- if and (not $values.tls.enabled) (hasPrefix "https://" .configured) -}}
+{{- fail (printf "config.%sUrl: %s needs tls.enabled, whose Secret holds the CA (tls.servicesCaKey) to trust it" .name .configured) -}}
+{{- end -}}
+{{ .configured }}
+{{- else -}}
+{{ printf "%s://%s:%d" (ternary "https" "http" $values.tls.enabled) (include "symbiose.serviceName" (dict "root" .root "name" .name)) (int $values.ports.grpc) }}
+{{- end -}}
+{{- end }}
+
+{{/*
+The longest a service's start may take by its own rules, in seconds (its probes' startup
+budget is this plus probes.startup.marginSeconds): listings waits at most 600 s for its
+directory view; the catalog rebuilds from NATS (its readiness waits for it); the services
+alone wait at most 600 s for the revoked tokens, then 600 s for their imports, and then serve
+with a warning.
+*/}}
+{{- define "symbiose.startWaitSeconds" -}}
+{{- if has .name (list "matching" "logistics" "settlement" "passports") -}}
+1200
+{{- else -}}
+600
+{{- end -}}
+{{- end }}
+
+{{/* The pods' ServiceAccount. */}}
+{{- define "symbiose.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{ default (include "symbiose.fullname" .) .Values.serviceAccount.name }}
+{{- else -}}
+{{ default "default" .Values.serviceAccount.name }}
+{{- end -}}
+{{- end }}
+
 {{/* Mount paths of the files from Secrets. */}}
 {{- define "symbiose.keysDir" -}}{{ trimSuffix "/" .Values.config.dataDir }}/keys{{- end }}
 {{- define "symbiose.natsDir" -}}/etc/symbiose/nats{{- end }}
@@ -117,6 +162,10 @@ The container's environment, one variable per setting of the services' configura
   value: {{ int64 $config.concurrencyPerConnectionMax | quote }}
 - name: SYMBIOSE_SHUTDOWN_GRACE_MS
   value: {{ int64 $config.shutdownGraceMs | quote }}
+- name: SYMBIOSE_SHUTDOWN_DELAY_MS
+  value: {{ int64 $config.shutdownDelayMs | quote }}
+- name: SYMBIOSE_HEALTH_ADDR
+  value: {{ printf "%s:%d" $config.bindHost (int $values.ports.health) | quote }}
 - name: SYMBIOSE_LEASE_TTL_MS
   value: {{ int64 $config.leaseTtlMs | quote }}
 - name: SYMBIOSE_VIEW_SNAPSHOT_EVENTS
@@ -156,11 +205,22 @@ The container's environment, one variable per setting of the services' configura
 {{- end }}
 {{- if has .name (list "matching" "logistics") }}
 - name: SYMBIOSE_LISTINGS_URL
-  value: {{ default (printf "http://%s:%d" (include "symbiose.serviceName" (dict "root" $root "name" "listings")) (int $values.ports.grpc)) $config.listingsUrl | quote }}
+  value: {{ include "symbiose.serviceUrl" (dict "root" $root "name" "listings" "configured" $config.listingsUrl) | quote }}
 {{- end }}
 {{- if eq .name "logistics" }}
 - name: SYMBIOSE_SETTLEMENT_URL
-  value: {{ default (printf "http://%s:%d" (include "symbiose.serviceName" (dict "root" $root "name" "settlement")) (int $values.ports.grpc)) $config.settlementUrl | quote }}
+  value: {{ include "symbiose.serviceUrl" (dict "root" $root "name" "settlement" "configured" $config.settlementUrl) | quote }}
+{{- end }}
+{{- if and $values.tls.enabled (has .name (list "matching" "logistics")) }}
+{{- /* Calls to the other services: their CA, and under mutual TLS this pod's own certificate. */}}
+- name: SYMBIOSE_SERVICES_CA
+  value: {{ printf "%s/%s" (include "symbiose.tlsDir" $root) $values.tls.servicesCaKey | quote }}
+{{- if $values.tls.clientCa }}
+- name: SYMBIOSE_SERVICES_CLIENT_CERT
+  value: {{ printf "%s/%s" (include "symbiose.tlsDir" $root) $values.tls.certKey | quote }}
+- name: SYMBIOSE_SERVICES_CLIENT_KEY
+  value: {{ printf "%s/%s" (include "symbiose.tlsDir" $root) $values.tls.keyKey | quote }}
+{{- end }}
 {{- end }}
 {{- if $config.otlpEndpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
@@ -198,17 +258,12 @@ The container's environment, one variable per setting of the services' configura
 {{- end }}
 
 {{/*
-One probe: the gRPC health service on the gRPC port, or with TLS (which the kubelet's gRPC
-probe cannot speak) a TCP connection to it.
+One probe: the gRPC health service on the plaintext health port, whatever the gRPC port's TLS
+(the kubelet's gRPC probe cannot speak TLS).
 */}}
 {{- define "symbiose.probe" -}}
-{{- if .root.Values.tls.enabled -}}
-tcpSocket:
-  port: grpc
-{{- else -}}
 grpc:
-  port: {{ .root.Values.ports.grpc }}
-{{- end }}
+  port: {{ .root.Values.ports.health }}
 {{ toYaml .probe }}
 {{- end }}
 
@@ -238,9 +293,12 @@ metadata:
 spec:
   # The services call no Kubernetes API, and read no variables of other Services (the
   # service links would add SYMBIOSE_<SERVICE>_PORT and the like to the environment).
+  serviceAccountName: {{ include "symbiose.serviceAccountName" $root }}
   automountServiceAccountToken: false
   enableServiceLinks: false
-  terminationGracePeriodSeconds: {{ add (div (add (int64 $values.config.shutdownGraceMs) 999) 1000) $values.config.terminationGraceMarginSeconds }}
+  # The delay during which the pod says NOT_SERVING but takes calls, then the grace of the
+  # calls in flight, then a margin.
+  terminationGracePeriodSeconds: {{ add (div (add (int64 $values.config.shutdownDelayMs) (int64 $values.config.shutdownGraceMs) 999) 1000) $values.config.terminationGraceMarginSeconds }}
   {{- with $values.imagePullSecrets }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
@@ -260,6 +318,18 @@ spec:
   {{- with $values.affinity }}
   affinity:
     {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- if and $values.topologySpread.enabled (or (eq .name "catalog") (include "symbiose.replicated" .)) }}
+  # Interchangeable replicas, spread over zones and nodes.
+  topologySpreadConstraints:
+    {{- range $key := $values.topologySpread.topologyKeys }}
+    - maxSkew: {{ $values.topologySpread.maxSkew }}
+      topologyKey: {{ $key | quote }}
+      whenUnsatisfiable: {{ $values.topologySpread.whenUnsatisfiable }}
+      labelSelector:
+        matchLabels:
+          {{- include "symbiose.selectorLabels" $ | nindent 10 }}
+    {{- end }}
   {{- end }}
   containers:
     - name: {{ .name }}
@@ -285,10 +355,16 @@ spec:
           containerPort: {{ $values.ports.web }}
           protocol: TCP
         {{- end }}
+        - name: health
+          containerPort: {{ $values.ports.health }}
+          protocol: TCP
       env:
         {{- include "symbiose.env" . | nindent 8 }}
       startupProbe:
-        {{- include "symbiose.probe" (dict "root" $root "probe" $values.probes.startup) | nindent 8 }}
+        {{- $startup := $values.probes.startup }}
+        {{- $budget := add (include "symbiose.startWaitSeconds" .) $startup.marginSeconds }}
+        {{- $probe := dict "periodSeconds" $startup.periodSeconds "timeoutSeconds" $startup.timeoutSeconds "failureThreshold" (div (add $budget $startup.periodSeconds -1) $startup.periodSeconds) }}
+        {{- include "symbiose.probe" (dict "root" $root "probe" $probe) | nindent 8 }}
       livenessProbe:
         {{- include "symbiose.probe" (dict "root" $root "probe" $values.probes.liveness) | nindent 8 }}
       readinessProbe:
