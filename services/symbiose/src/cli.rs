@@ -40,6 +40,29 @@ pub struct Cli {
     /// either the operator token the server wrote in its data directory is used.
     #[arg(long, global = true, env = "SYMBIOSE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// For `https://` addresses: the PEM file of the CA the services' certificates chain to,
+    /// the only one trusted.
+    #[arg(long, global = true, env = "SYMBIOSE_SERVICES_CA", value_name = "PEM")]
+    pub ca: Option<std::path::PathBuf>,
+    /// For services that require client certificates (mutual TLS): the PEM file of the
+    /// certificate chain to present, with --client-key.
+    #[arg(
+        long,
+        global = true,
+        env = "SYMBIOSE_SERVICES_CLIENT_CERT",
+        value_name = "PEM",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// The PEM file of the private key of --client-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "SYMBIOSE_SERVICES_CLIENT_KEY",
+        value_name = "PEM",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<std::path::PathBuf>,
     /// The profile to use (saved by `symbiose login --as <name>`): its token and addresses.
     #[arg(long = "as", global = true, env = "SYMBIOSE_PROFILE", value_name = "PROFILE")]
     pub profile: Option<String>,
@@ -457,6 +480,15 @@ pub enum KindArg {
 pub async fn run(cli: Cli) -> ExitCode {
     let Some(command) = cli.command else { return ExitCode::from(2) };
     stop_quietly_when_the_reader_stops();
+    let tls = cli.ca.clone().map(|ca_path| symbiose_kit::config::ServicesTls {
+        ca_path,
+        client: cli.client_cert.clone().zip(cli.client_key.clone()),
+    });
+    if tls.is_none() && cli.client_cert.is_some() {
+        eprintln!("error: --client-cert is for https:// addresses: it needs --ca (SYMBIOSE_SERVICES_CA)");
+        return ExitCode::from(2);
+    }
+    let _ = CLIENT_TLS.set(tls);
     if let Command::Key(KeyCommand::Create) = command {
         return create_key(&cli.data_dir);
     }
@@ -1337,12 +1369,29 @@ async fn token_command(channel: Authed, command: TokenCommand) -> anyhow::Result
     Ok(true)
 }
 
+/// How the client reaches `https://` addresses: --ca, and --client-cert with --client-key.
+static CLIENT_TLS: std::sync::OnceLock<Option<symbiose_kit::config::ServicesTls>> =
+    std::sync::OnceLock::new();
+
 async fn connect(server: &str) -> anyhow::Result<Channel> {
-    let endpoint = Channel::from_shared(server.to_owned())
+    let mut endpoint = Channel::from_shared(server.to_owned())
         .map_err(|error| anyhow::anyhow!("--server {server:?} is not a URL: {error}"))?
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(30));
-    endpoint.connect().await.map_err(|error| anyhow::anyhow!("cannot reach {server}: {error}"))
+    if server.starts_with("https://") {
+        let Some(tls) = CLIENT_TLS.get().and_then(Option::as_ref) else {
+            anyhow::bail!(
+                "{server} is https://: name the CA its certificate chains to with --ca (or SYMBIOSE_SERVICES_CA)"
+            );
+        };
+        endpoint = endpoint
+            .tls_config(symbiose_kit::client::client_tls_config(tls)?)
+            .map_err(|error| anyhow::anyhow!("the TLS settings for {server}: {error}"))?;
+    }
+    endpoint
+        .connect()
+        .await
+        .map_err(|error| anyhow::Error::new(error).context(format!("cannot reach {server}")))
 }
 
 /// A call the server answered with an error status, printed as `Code: message`.

@@ -4,10 +4,11 @@
 //! command-line client), with four services killed with SIGKILL in the middle of the flow and
 //! started again: the flow completes, with nothing lost and nothing done twice, and the
 //! delivered lot's passport tells its story on the passports process's web port; once with each
-//! service's events in its data directory, once in a PostgreSQL database of its own. Each
+//! service's events in its data directory, once in a PostgreSQL database of its own, once with
+//! mutual TLS on every gRPC port, the services calling each other over it. Each
 //! process's log is in `<its data directory>/stderr.log`, and printed when the test fails.
 
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use symbiose_feed::testing::NatsServer;
@@ -141,6 +142,85 @@ struct Platform<'a> {
     settlement_addr: String,
     signing_key: Vec<u8>,
     stores: &'a Stores,
+    /// Mutual TLS on every gRPC port, and between the services, when set.
+    tls: Option<&'a Pki>,
+}
+
+/// A CA, the certificate every service serves and presents to the others (as the chart
+/// mounts one Secret in every pod: server and client authentication, for 127.0.0.1), and a
+/// partner's client certificate for the command-line client.
+pub(crate) struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub(crate) fn new() -> Pki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+            KeyPair, KeyUsagePurpose,
+        };
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.distinguished_name.push(DnType::CommonName, "symbiose services CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
+        let dir = tempfile::tempdir().expect("a directory for the certificates");
+        std::fs::write(dir.path().join("ca.crt"), ca.pem()).expect("write");
+        for (name, sans, usages) in [
+            (
+                "services",
+                vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
+                vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+            ),
+            ("partner", Vec::new(), vec![ExtendedKeyUsagePurpose::ClientAuth]),
+        ] {
+            let key = KeyPair::generate().expect("a key");
+            let mut params = CertificateParams::new(sans).expect("params");
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.extended_key_usages = usages;
+            let cert = params.signed_by(&key, &ca).expect("a certificate");
+            std::fs::write(dir.path().join(format!("{name}.crt")), cert.pem()).expect("write");
+            std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem()).expect("write");
+        }
+        Pki { dir }
+    }
+
+    pub(crate) fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// What a service gets: its port serves mutual TLS, and (`calls`: it calls others) it
+    /// trusts the CA and presents its certificate to them.
+    fn server_env(&self, calls: bool) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("SYMBIOSE_TLS_CERT", self.path("services.crt")),
+            ("SYMBIOSE_TLS_KEY", self.path("services.key")),
+            ("SYMBIOSE_TLS_CLIENT_CA", self.path("ca.crt")),
+        ];
+        if calls {
+            env.extend([
+                ("SYMBIOSE_SERVICES_CA", self.path("ca.crt")),
+                ("SYMBIOSE_SERVICES_CLIENT_CERT", self.path("services.crt")),
+                ("SYMBIOSE_SERVICES_CLIENT_KEY", self.path("services.key")),
+            ]);
+        }
+        env
+    }
+
+    /// What the command-line client of a partner gets.
+    pub(crate) fn client_args(&self) -> Vec<String> {
+        [
+            "--ca",
+            &self.path("ca.crt"),
+            "--client-cert",
+            &self.path("partner.crt"),
+            "--client-key",
+            &self.path("partner.key"),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
 }
 
 impl Platform<'_> {
@@ -150,7 +230,7 @@ impl Platform<'_> {
         let keys = data_dir.path().join("data/keys");
         std::fs::create_dir_all(&keys).expect("the keys directory");
         std::fs::write(keys.join("signing.key"), &self.signing_key).expect("the signing key");
-        let settlement_url = format!("http://{}", self.settlement_addr);
+        let settlement_url = format!("{}://{}", self.scheme(), self.settlement_addr);
         let mut env = vec![
             ("SYMBIOSE_NATS_URL", self.nats_url.as_str()),
             ("SYMBIOSE_LISTINGS_URL", self.listings_url.as_str()),
@@ -161,17 +241,41 @@ impl Platform<'_> {
         }
         let store = self.stores.env(binary);
         env.extend(store.iter().map(|(key, value)| (*key, value.as_str())));
-        ServerProcess::spawn(binary, data_dir, &env)
+        self.spawn(binary, data_dir, env, true)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// Starts `binary` with `env`, and the TLS of the platform: `calls` says whether it is given
+    /// the addresses of other services (and so their CA and its client certificate).
+    fn spawn(
+        &self,
+        binary: &str,
+        data_dir: tempfile::TempDir,
+        env: Vec<(&str, &str)>,
+        calls: bool,
+    ) -> ServerProcess {
+        match self.tls {
+            None => ServerProcess::spawn(binary, data_dir, &env),
+            Some(pki) => {
+                let tls = pki.server_env(calls);
+                let env: Vec<(&str, &str)> =
+                    env.into_iter().chain(tls.iter().map(|(key, value)| (*key, value.as_str()))).collect();
+                ServerProcess::spawn_tls(binary, data_dir, &env, pki.client_args())
+            }
+        }
     }
 
     /// Starts the listings service (again) on `data_dir`, with its store, at the address the
     /// others know.
     fn start_listings(&self, data_dir: tempfile::TempDir) -> ServerProcess {
-        let addr = self.listings_url.trim_start_matches("http://");
+        let addr = self.listings_url.split_once("://").map_or(self.listings_url.as_str(), |(_, addr)| addr);
         let mut env = vec![("SYMBIOSE_NATS_URL", self.nats_url.as_str()), ("SYMBIOSE_LISTEN_ADDR", addr)];
         let store = self.stores.env(LISTINGS);
         env.extend(store.iter().map(|(key, value)| (*key, value.as_str())));
-        ServerProcess::spawn(LISTINGS, data_dir, &env)
+        self.spawn(LISTINGS, data_dir, env, false)
     }
 
     /// Kills `process` with SIGKILL and starts it again on its data directory.
@@ -259,7 +363,19 @@ pub(crate) fn succeeded(output: Output, what: &str) -> Output {
 
 #[test]
 fn each_service_alone_carries_a_cross_border_deal_through_kills_and_restarts() {
-    cross_border_exchange("each_service_alone_carries_a_cross_border_deal", &Stores::Embedded);
+    cross_border_exchange("each_service_alone_carries_a_cross_border_deal", &Stores::Embedded, None);
+}
+
+/// The same exchange with mutual TLS on every gRPC port, as the chart's production values
+/// install it: each service serves TLS and asks for a client certificate from the platform's
+/// CA, and presents its own when it calls another (matching reserving at listings, logistics
+/// paying through settlement and reading contacts at listings); the partner's client presents
+/// one too. A client without a certificate, or speaking plaintext, is refused.
+#[test]
+fn each_service_alone_under_mutual_tls_carries_a_cross_border_deal_through_kills_and_restarts() {
+    let pki = Pki::new();
+    let test = "each_service_alone_under_mutual_tls_carries_a_cross_border_deal";
+    cross_border_exchange(test, &Stores::Embedded, Some(&pki));
 }
 
 /// The same exchange, kills and restarts with each service's events in a PostgreSQL database
@@ -270,7 +386,7 @@ fn each_service_alone_on_postgres_carries_a_cross_border_deal_through_kills_and_
     let test = "each_service_alone_on_postgres_carries_a_cross_border_deal";
     let Some(databases) = Databases::create_or_skip(test) else { return };
     let stores = Stores::Postgres(databases);
-    cross_border_exchange(test, &stores);
+    cross_border_exchange(test, &stores, None);
     let Stores::Postgres(databases) = &stores else { unreachable!() };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     for (binary, name) in &databases.names {
@@ -288,7 +404,7 @@ fn each_service_alone_on_postgres_carries_a_cross_border_deal_through_kills_and_
 /// The cross-border exchange through the five services alone, each with its events where
 /// `stores` says, four of them killed with SIGKILL and started again on the way, and the
 /// delivered lot's passport read on the passports process's web port.
-fn cross_border_exchange(test: &str, stores: &Stores) {
+fn cross_border_exchange(test: &str, stores: &Stores, tls: Option<&Pki>) {
     let Some(nats) = NatsServer::start_or_skip(test) else {
         return;
     };
@@ -304,10 +420,11 @@ fn cross_border_exchange(test: &str, stores: &Stores) {
     let settlement_addr = free_port_below_ephemeral();
     let platform = Platform {
         nats_url,
-        listings_url: format!("http://{listings_addr}"),
+        listings_url: format!("{}://{listings_addr}", if tls.is_some() { "https" } else { "http" }),
         settlement_addr,
         signing_key,
         stores,
+        tls,
     };
     let listings = platform.start_listings(listings_data);
     let matching = platform.start(MATCHING, tempfile::tempdir().expect("a data directory"));
@@ -542,6 +659,23 @@ fn cross_border_exchange(test: &str, stores: &Stores) {
     assert!(!stdout(&invoices).contains("-000002"), "{}", stdout(&invoices));
     let offered = succeeded(listings.as_member(&producer, &["listing", "show", &offer]), "the offer");
     assert_eq!(available(&stdout(&offered)), Some(2.0), "{}", stdout(&offered));
+    if let Some(pki) = tls {
+        // Under mutual TLS, a client that presents no certificate, or speaks plaintext, is
+        // refused at every port.
+        for service in [&listings, &matching, &logistics, &settlement, &passports] {
+            let anonymous = Command::new(super::BINARY)
+                .args(["--server", &service.url, "--ca", &pki.path("ca.crt"), "health"])
+                .output()
+                .expect("run the client");
+            assert!(!anonymous.status.success(), "a client without a certificate: {}", stdout(&anonymous));
+            let plaintext = service.url.replacen("https://", "http://", 1);
+            let refused =
+                Command::new(super::BINARY).args(["--server", &plaintext, "health"]).output().expect("run");
+            assert!(!refused.status.success(), "a plaintext client at {plaintext}: {}", stdout(&refused));
+            let served = succeeded(service.cli(&["health"]), "the partner's client, with its certificate");
+            assert!(stdout(&served).contains("SERVING"), "{}", stdout(&served));
+        }
+    }
     println!("{test}: the multi-process flow took {:.1} s", started.elapsed().as_secs_f64());
 }
 

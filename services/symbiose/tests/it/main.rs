@@ -47,6 +47,9 @@ struct ServerProcess {
     /// `http://` and the address of its public web port, when it logged one.
     web_url: Option<String>,
     data_dir: tempfile::TempDir,
+    /// The client's TLS settings for this server's port (`--ca`, `--client-cert`,
+    /// `--client-key`), when it serves TLS.
+    client_tls: Vec<String>,
 }
 
 impl ServerProcess {
@@ -57,6 +60,17 @@ impl ServerProcess {
     /// Starts `binary` on free ports with its data in `data_dir` (a fresh one, or that of a
     /// process killed before) and the variables `env` on top, and waits for it to listen.
     fn spawn(binary: &str, data_dir: tempfile::TempDir, env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::spawn_tls(binary, data_dir, env, Vec::new())
+    }
+
+    /// [`ServerProcess::spawn`] for a server whose gRPC port serves TLS (its `env` says so):
+    /// the client reaches it at `https://` with `client_tls` (`--ca` and the like).
+    fn spawn_tls(
+        binary: &str,
+        data_dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+        client_tls: Vec<String>,
+    ) -> ServerProcess {
         let mut child = Command::new(binary)
             .env("SYMBIOSE_LISTEN_ADDR", "127.0.0.1:0")
             .env("SYMBIOSE_METRICS_ADDR", "127.0.0.1:0")
@@ -114,7 +128,8 @@ impl ServerProcess {
             )
         });
         let web_url = web_addr.lock().expect("the web address").as_ref().map(|addr| format!("http://{addr}"));
-        ServerProcess { child: Some(child), url: format!("http://{addr}"), web_url, data_dir }
+        let scheme = if client_tls.is_empty() { "http" } else { "https" };
+        ServerProcess { child: Some(child), url: format!("{scheme}://{addr}"), web_url, data_dir, client_tls }
     }
 
     /// The process's id.
@@ -137,6 +152,7 @@ impl ServerProcess {
         Command::new(BINARY)
             .arg("--server")
             .arg(&self.url)
+            .args(&self.client_tls)
             .env("SYMBIOSE_DATA_DIR", self.data_dir.path().join("data"))
             .env_remove("SYMBIOSE_TOKEN")
             .args(args)
@@ -637,6 +653,7 @@ impl ServerProcess {
     fn as_member(&self, token: &str, args: &[&str]) -> Output {
         Command::new(BINARY)
             .args(["--server", &self.url, "--token", token])
+            .args(&self.client_tls)
             .args(args)
             .output()
             .expect("run the client")
