@@ -269,6 +269,7 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
             "SYMBIOSE_METRICS_ADDR": (f"{merged['config']['bindHost']}:{metrics_port}"
                                       if merged["metrics"]["enabled"] else "off"),
             "SYMBIOSE_NATS_URL": merged["nats"]["url"],
+            "SYMBIOSE_NATS_STREAM_REPLICAS": str(merged["nats"]["streamReplicas"]),
             "SYMBIOSE_LOG_FORMAT": merged["config"]["logFormat"],
             "SYMBIOSE_HEALTH_ADDR": f"{merged['config']['bindHost']}:{health_port}",
             "SYMBIOSE_SHUTDOWN_DELAY_MS": str(merged["config"]["shutdownDelayMs"]),
@@ -651,6 +652,7 @@ def main() -> int:
             "EventStoreDB without its Secret": (merge(REQUIRED_VALUES, {"store": {"backend": "eventstoredb"}}),
                                                 "existingSecret"),
             "an unknown store": (merge(REQUIRED_VALUES, {"store": {"backend": "mysql"}}), "backend"),
+            "six stream replicas": (merge(REQUIRED_VALUES, {"nats": {"streamReplicas": 6}}), "streamReplicas"),
             "autoscaling min above max": (merge(REQUIRED_VALUES, {"services": {"catalog": {"autoscaling": {
                 "enabled": True, "minReplicas": 5, "maxReplicas": 2}}}}), "minReplicas"),
             "a target CPU of 0%": (merge(REQUIRED_VALUES, {"services": {"catalog": {"autoscaling": {

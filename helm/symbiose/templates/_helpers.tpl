@@ -189,6 +189,8 @@ The container's environment, one variable per setting of the services' configura
   value: {{ int64 $config.platformFeeBp | quote }}
 - name: SYMBIOSE_NATS_URL
   value: {{ $values.nats.url | quote }}
+- name: SYMBIOSE_NATS_STREAM_REPLICAS
+  value: {{ $values.nats.streamReplicas | toString | quote }}
 {{- if $values.nats.credentials.existingSecret }}
 - name: SYMBIOSE_NATS_CREDENTIALS
   value: {{ printf "%s/%s" (include "symbiose.natsDir" $root) $values.nats.credentials.secretKey | quote }}

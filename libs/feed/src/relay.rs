@@ -36,14 +36,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::context::{GetStreamErrorKind, PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::RawMessageErrorKind;
 use symbiose_eventstore::{EventStore, Position, READ_EVENTS_MAX, RecordedEvent};
 use symbiose_kit::backoff::Backoff;
 
 use crate::checkpoint::Checkpoint;
-use crate::route::{self, Route};
+use crate::route::{self, Route, StreamReplicas};
 use crate::{FeedError, Shutdown, cloudevents};
 
 /// Publishes waiting for their acknowledgement, at most.
@@ -87,6 +87,8 @@ pub struct RelayOptions {
     /// Relay the events of [`RelayOptions::contexts`] only: a service running alone keeps in
     /// its store copies of the other contexts' events it consumes, which are not its to publish.
     pub only_contexts: bool,
+    /// The JetStream replicas of the streams the relay creates.
+    pub stream_replicas: StreamReplicas,
     pub in_flight_max: usize,
     pub checkpoint_events_max: u64,
     pub checkpoint_interval: Duration,
@@ -102,11 +104,18 @@ impl RelayOptions {
             checkpoint_path: checkpoint_path.into(),
             contexts: Vec::new(),
             only_contexts: false,
+            stream_replicas: StreamReplicas::Auto,
             in_flight_max: RELAY_IN_FLIGHT_MAX,
             checkpoint_events_max: RELAY_CHECKPOINT_EVENTS_MAX,
             checkpoint_interval: Duration::from_millis(RELAY_CHECKPOINT_INTERVAL_MS),
             backoff: Backoff::SUBSCRIPTION.with_attempts_max(RELAY_ATTEMPTS_MAX),
         }
+    }
+
+    /// The replicas of the streams it creates.
+    pub fn with_stream_replicas(mut self, replicas: StreamReplicas) -> RelayOptions {
+        self.stream_replicas = replicas;
+        self
     }
 
     pub fn with_contexts(mut self, contexts: &[&str]) -> RelayOptions {
@@ -137,6 +146,7 @@ struct RelayCounters {
     confirmed_position: AtomicU64,
     checkpoint_position: AtomicU64,
     head: AtomicU64,
+    streams_with_other_settings: AtomicU64,
 }
 
 /// A snapshot of a relay's counters.
@@ -160,6 +170,9 @@ pub struct RelayStats {
     pub checkpoint_position: u64,
     /// The store's head when the relay last looked.
     pub head: u64,
+    /// Times the relay found a stream with other settings than its own (reported in the log,
+    /// and used as it is).
+    pub streams_with_other_settings: u64,
 }
 
 impl RelayStats {
@@ -183,6 +196,7 @@ impl RelayMetrics {
             confirmed_position: counters.confirmed_position.load(Ordering::Relaxed),
             checkpoint_position: counters.checkpoint_position.load(Ordering::Relaxed),
             head: counters.head.load(Ordering::Relaxed),
+            streams_with_other_settings: counters.streams_with_other_settings.load(Ordering::Relaxed),
         }
     }
 }
@@ -475,14 +489,71 @@ impl<S: EventStore> Relay<S> {
         Ok(())
     }
 
+    /// The context's stream: created with the relay's settings if absent; if present with
+    /// other settings, reported (in the log and [`RelayStats::streams_with_other_settings`])
+    /// and used as it is, never changed behind its operator's back, except one made by a
+    /// consumer before the relay, which differs only in having fewer replicas: that one is
+    /// given the relay's.
+    async fn open_stream(
+        &self,
+        context_name: &str,
+    ) -> Result<async_nats::jetstream::stream::Info, FeedError> {
+        let mut wanted = route::stream_config(context_name);
+        let stream_name = wanted.name.clone();
+        let found = match self.jetstream.get_stream(&stream_name).await {
+            Ok(stream) => Some(stream.cached_info().clone()),
+            Err(error)
+                if matches!(error.kind(), GetStreamErrorKind::JetStream(ref error)
+                    if error.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                None
+            }
+            Err(error) => return Err(FeedError::nats(&format!("reading the stream {stream_name}"), error)),
+        };
+        // Answered once connected: whether the server is part of a cluster.
+        let clustered =
+            self.jetstream.client().server_info().cluster.is_some_and(|cluster| !cluster.is_empty());
+        wanted.num_replicas = self.options.stream_replicas.resolve(clustered);
+        let Some(found) = found else {
+            tracing::info!(stream = %stream_name, replicas = wanted.num_replicas, "creating the stream");
+            let replicas = wanted.num_replicas;
+            return self.jetstream.create_stream(wanted).await.map(|stream| stream.cached_info().clone()).map_err(|error| {
+                FeedError::nats(
+                    &format!(
+                        "creating the stream {stream_name} with {replicas} replicas (SYMBIOSE_NATS_STREAM_REPLICAS)"
+                    ),
+                    error,
+                )
+            });
+        };
+        let differences = route::stream_differences(&found.config, &wanted);
+        if differences.is_empty() {
+            return Ok(found);
+        }
+        let fewer_replicas_only = differences.len() == 1
+            && found.config.num_replicas.max(1) < wanted.num_replicas
+            && found.config.description == wanted.description;
+        if fewer_replicas_only {
+            tracing::info!(stream = %stream_name, replicas = wanted.num_replicas, "giving the stream its replicas");
+            return self.jetstream.update_stream(wanted).await.map_err(|error| {
+                FeedError::nats(&format!("giving the stream {stream_name} its replicas"), error)
+            });
+        }
+        self.metrics.0.streams_with_other_settings.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            stream = %stream_name,
+            differences = %differences.join("; "),
+            "the stream exists with other settings than the relay's: it is used as it is; change it, or \
+             remove it for the relay to make it again (SYMBIOSE_NATS_STREAM_REPLICAS sets the replicas)"
+        );
+        Ok(found)
+    }
+
     /// Creates or updates the context's stream and reads where it is: its last sequence and
     /// the position of its last event. Goes back to republish what the stream lost.
     async fn sync(&self, state: &mut State, context_name: &str) -> Result<(), FeedError> {
-        let config = route::stream_config(context_name);
-        let stream_name = config.name.clone();
-        let info = self.jetstream.create_or_update_stream(config).await.map_err(|error| {
-            FeedError::nats(&format!("creating or updating the stream {stream_name}"), error)
-        })?;
+        let info = self.open_stream(context_name).await?;
+        let stream_name = info.config.name.clone();
         let last_sequence = info.state.last_sequence;
         let tail = if last_sequence == 0 {
             Tail::Empty
@@ -743,14 +814,15 @@ pub async fn start_relay<S: EventStore>(
     store: S,
     checkpoint: &std::path::Path,
     contexts: &[&str],
+    stream_replicas: StreamReplicas,
 ) -> Result<Option<RunningRelay>, FeedError> {
     let Some(url) = url else {
         tracing::info!("NATS is off (SYMBIOSE_NATS_URL is not set): events stay on the local feed, no relay");
         return Ok(None);
     };
     let client = crate::connect(url, credentials, "symbiose-relay").await?;
-    let relay =
-        Relay::new(store, crate::jetstream(client), RelayOptions::new(checkpoint).only_contexts(contexts));
+    let options = RelayOptions::new(checkpoint).only_contexts(contexts).with_stream_replicas(stream_replicas);
+    let relay = Relay::new(store, crate::jetstream(client), options);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(relay.supervise(async move {
         let _ = stopped.await;

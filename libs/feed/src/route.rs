@@ -93,6 +93,62 @@ pub fn stream_config(context: &str) -> stream::Config {
     }
 }
 
+/// How many JetStream replicas the relay gives the streams it creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamReplicas {
+    /// 3 when the NATS server is part of a cluster, 1 when it runs alone.
+    #[default]
+    Auto,
+    /// This many (1 to [`STREAM_REPLICAS_MAX`]).
+    Exactly(usize),
+}
+
+/// The most replicas JetStream keeps of a stream.
+pub const STREAM_REPLICAS_MAX: usize = 5;
+/// The replicas [`StreamReplicas::Auto`] gives a stream on a cluster.
+pub const CLUSTER_STREAM_REPLICAS: usize = 3;
+
+impl StreamReplicas {
+    /// The replicas for a server that is (`clustered`) or is not part of a cluster.
+    pub fn resolve(self, clustered: bool) -> usize {
+        match self {
+            StreamReplicas::Auto if clustered => CLUSTER_STREAM_REPLICAS,
+            StreamReplicas::Auto => 1,
+            StreamReplicas::Exactly(replicas) => replicas,
+        }
+    }
+}
+
+/// What differs between a stream's settings on the server (`found`) and the relay's
+/// (`wanted`), among those the platform relies on: the subjects it takes, where and how long
+/// it keeps them, its duplicate window and its replicas. One line per setting, naming both
+/// values; empty when they agree.
+pub fn stream_differences(found: &stream::Config, wanted: &stream::Config) -> Vec<String> {
+    let mut differences = Vec::new();
+    let mut compare = |setting: &str, found: String, wanted: String| {
+        if found != wanted {
+            differences.push(format!("{setting} {found} (the relay's: {wanted})"));
+        }
+    };
+    compare("subjects", format!("{:?}", found.subjects), format!("{:?}", wanted.subjects));
+    compare("storage", format!("{:?}", found.storage), format!("{:?}", wanted.storage));
+    compare("retention", format!("{:?}", found.retention), format!("{:?}", wanted.retention));
+    compare("discard", format!("{:?}", found.discard), format!("{:?}", wanted.discard));
+    // The server answers -1 for the limits made as 0: none.
+    let limit = |value: i64| if value <= 0 { "none".to_owned() } else { value.to_string() };
+    compare("max_messages", limit(found.max_messages), limit(wanted.max_messages));
+    compare("max_bytes", limit(found.max_bytes), limit(wanted.max_bytes));
+    compare("max_age", format!("{:?}", found.max_age), format!("{:?}", wanted.max_age));
+    compare(
+        "duplicate_window",
+        format!("{:?}", found.duplicate_window),
+        format!("{:?}", wanted.duplicate_window),
+    );
+    // The server answers 0 for a stream made without a count: one replica.
+    compare("replicas", found.num_replicas.max(1).to_string(), wanted.num_replicas.max(1).to_string());
+    differences
+}
+
 /// The stream of parked messages, over `symbiose.deadletter.>`.
 pub fn dead_letter_stream_config() -> stream::Config {
     stream::Config {
@@ -201,6 +257,35 @@ mod tests {
         ] {
             assert_eq!(snake_case(name), snake, "{name}");
         }
+    }
+
+    #[test]
+    fn replicas_are_three_on_a_cluster_one_alone_unless_set() {
+        assert_eq!(StreamReplicas::Auto.resolve(true), 3);
+        assert_eq!(StreamReplicas::Auto.resolve(false), 1);
+        assert_eq!(StreamReplicas::Exactly(5).resolve(false), 5);
+        assert_eq!(StreamReplicas::Exactly(1).resolve(true), 1);
+    }
+
+    #[test]
+    fn a_stream_with_other_settings_is_told_apart_setting_by_setting() {
+        let wanted = stream::Config { num_replicas: 3, ..stream_config("listings") };
+        assert!(stream_differences(&wanted, &wanted).is_empty());
+        // The server says 0 for one replica.
+        let one =
+            stream::Config { num_replicas: 0, max_messages: -1, max_bytes: -1, ..stream_config("listings") };
+        assert!(stream_differences(&one, &stream::Config { num_replicas: 1, ..one.clone() }).is_empty());
+        let found = stream::Config {
+            num_replicas: 1,
+            max_age: Duration::from_secs(86_400),
+            storage: stream::StorageType::Memory,
+            ..wanted.clone()
+        };
+        let differences = stream_differences(&found, &wanted);
+        assert_eq!(differences.len(), 3, "{differences:?}");
+        assert!(differences.iter().any(|line| line == "replicas 1 (the relay's: 3)"), "{differences:?}");
+        assert!(differences.iter().any(|line| line.starts_with("storage Memory")), "{differences:?}");
+        assert!(differences.iter().any(|line| line.starts_with("max_age 86400s")), "{differences:?}");
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub const TLS_KEY: &str = "SYMBIOSE_TLS_KEY";
 pub const TLS_CLIENT_CA: &str = "SYMBIOSE_TLS_CLIENT_CA";
 /// The NATS server(s) events are relayed to; unset, the server runs on its local feed only.
 pub const NATS_URL: &str = "SYMBIOSE_NATS_URL";
+/// The JetStream replicas of the streams the relay creates: `auto` or 1 to 5.
+pub const NATS_STREAM_REPLICAS: &str = "SYMBIOSE_NATS_STREAM_REPLICAS";
 /// A NATS credentials file (`.creds`: a user JWT and its nkey seed) for [`NATS_URL`].
 pub const NATS_CREDENTIALS: &str = "SYMBIOSE_NATS_CREDENTIALS";
 /// The listings service's gRPC address, for matching when each service runs alone.
@@ -201,6 +203,13 @@ pub const SETTINGS: &[Setting] = &[
                       server relays its events to NATS; when empty, it runs on its local feed only",
     },
     Setting {
+        key: NATS_STREAM_REPLICAS,
+        default: "auto",
+        description: "JetStream replicas of the streams the relay creates: `auto` (3 when the NATS server is part \
+                      of a cluster, 1 when it runs alone) or 1 to 5; a stream found with other settings is \
+                      reported in the log and used as it is",
+    },
+    Setting {
         key: NATS_CREDENTIALS,
         default: "",
         description: "NATS credentials file (`.creds`) for `SYMBIOSE_NATS_URL`, if the NATS server asks for one",
@@ -278,6 +287,7 @@ const MESSAGE_BYTES_MAX_LIMIT: usize = 64 * 1024 * 1024;
 const CONCURRENCY_PER_CONNECTION_LIMIT: usize = 65_536;
 const SHUTDOWN_GRACE_MS_MAX: u64 = 300_000;
 const SHUTDOWN_DELAY_MS_MAX: u64 = 60_000;
+const NATS_STREAM_REPLICAS_MAX: usize = 5;
 const LEASE_TTL_MS_MIN: u64 = 500;
 const LEASE_TTL_MS_LIMIT: u64 = 600_000;
 const VIEW_SNAPSHOT_EVENTS_LIMIT: u64 = 100_000_000;
@@ -394,6 +404,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// `None`: no NATS; events stay on the local feed.
     pub nats_url: Option<String>,
+    /// The replicas of the relay's streams; `None`: 3 on a NATS cluster, 1 on a lone server.
+    pub nats_stream_replicas: Option<usize>,
     /// The credentials file for `nats_url`, read when connecting.
     pub nats_credentials: Option<PathBuf>,
     /// `http://host:port` (or `https://`) of the listings service, for a service running alone.
@@ -470,6 +482,12 @@ impl ServerConfig {
         let (_, data_dir) = get(DATA_DIR);
         let tls = parse_tls(get(TLS_CERT).1, get(TLS_KEY).1, get(TLS_CLIENT_CA).1)?;
         let (nats_url, nats_credentials) = parse_nats(get(NATS_URL).1, get(NATS_CREDENTIALS).1)?;
+        let (key, value) = get(NATS_STREAM_REPLICAS);
+        let nats_stream_replicas = if value.eq_ignore_ascii_case("auto") {
+            None
+        } else {
+            Some(parse_in_range((key, value), 1, NATS_STREAM_REPLICAS_MAX)?)
+        };
         let listings_url = parse_service_url(get(LISTINGS_URL), Schemes::HttpOrHttps)?;
         let settlement_url = parse_service_url(get(SETTLEMENT_URL), Schemes::HttpOrHttps)?;
         let services_tls = parse_services_tls(
@@ -511,6 +529,7 @@ impl ServerConfig {
             platform_fee_bp: parse_in_range(get(PLATFORM_FEE_BP), 0, PLATFORM_FEE_BP_MAX)?,
             tls,
             nats_url,
+            nats_stream_replicas,
             nats_credentials,
             listings_url,
             settlement_url,
@@ -967,6 +986,16 @@ mod tests {
         assert_eq!(config(&[(SETTLEMENT_URL, "settlement")]).expect_err("no scheme").key, SETTLEMENT_URL);
         // The collector stays plaintext.
         assert_eq!(config(&[(OTLP_ENDPOINT, "https://otel:4317")]).expect_err("https").key, OTLP_ENDPOINT);
+    }
+
+    #[test]
+    fn the_streams_replicas_are_auto_or_one_to_five() {
+        assert_eq!(config(&[]).expect("defaults").nats_stream_replicas, None);
+        assert_eq!(config(&[(NATS_STREAM_REPLICAS, "AUTO")]).expect("auto").nats_stream_replicas, None);
+        assert_eq!(config(&[(NATS_STREAM_REPLICAS, "3")]).expect("three").nats_stream_replicas, Some(3));
+        for bad in ["0", "6", "three", "-1"] {
+            assert_eq!(config(&[(NATS_STREAM_REPLICAS, bad)]).expect_err(bad).key, NATS_STREAM_REPLICAS);
+        }
     }
 
     #[test]

@@ -216,6 +216,10 @@ pub async fn run(
                     store,
                     &checkpoint,
                     &[CONTEXT],
+                    config.nats_stream_replicas.map_or(
+                        symbiose_feed::route::StreamReplicas::Auto,
+                        symbiose_feed::route::StreamReplicas::Exactly,
+                    ),
                 )
                 .await
                 .map_err(|error| format!("connecting to NATS: {error}"))?;

@@ -426,6 +426,10 @@ fn jobs_under_lease(jobs: Jobs, stop: watch::Receiver<bool>) -> lease::Kept {
                     store.clone(),
                     &feed_dir.join(RELAY_CHECKPOINT_FILE),
                     &[context],
+                    config.nats_stream_replicas.map_or(
+                        symbiose_feed::route::StreamReplicas::Auto,
+                        symbiose_feed::route::StreamReplicas::Exactly,
+                    ),
                 )
                 .await
                 .map_err(|error| format!("connecting to NATS: {error}"))?;

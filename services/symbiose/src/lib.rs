@@ -198,6 +198,10 @@ impl Jobs {
             store.clone(),
             &checkpoint,
             CONTEXTS,
+            config.nats_stream_replicas.map_or(
+                symbiose_feed::route::StreamReplicas::Auto,
+                symbiose_feed::route::StreamReplicas::Exactly,
+            ),
         )
         .await
         .map_err(|error| format!("connecting to NATS: {error}"))?;

@@ -300,3 +300,62 @@ async fn import_consumer(
 async fn consumer_info(jetstream: &async_nats::jetstream::Context) -> async_nats::jetstream::consumer::Info {
     import_consumer(jetstream).await.info().await.expect("the consumer's info").clone()
 }
+
+/// The relay makes its streams with the replicas the NATS server allows (one on a lone server,
+/// as here), and a stream someone made before it with other settings is reported, setting by
+/// setting, and used as it is: never silently, never changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_makes_its_streams_with_their_replicas_and_reports_one_made_otherwise() {
+    let test = "the_relay_makes_its_streams_with_their_replicas_and_reports_one_made_otherwise";
+    let Some(nats) = NatsServer::start_or_skip(test) else { return };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = open_store(&dir.path().join("events"));
+    append_organizations(&store, 0, 10, 10).await;
+    let client = symbiose_feed::connect(&nats.url(), None, "relay").await.expect("connect");
+    let jetstream = async_nats::jetstream::new(client.clone());
+
+    // A lone server: one replica, made by the relay with its settings.
+    let relay = RelayTask::spawn(&store, &client, relay_options(dir.path()));
+    relay.caught_up(&store).await;
+    assert_eq!(relay.metrics.stats().streams_with_other_settings, 0);
+    relay.stop().await;
+    let info = jetstream.get_stream(STREAM).await.expect("the stream").cached_info().clone();
+    assert!(
+        symbiose_feed::route::stream_differences(&info.config, &symbiose_feed::route::stream_config(CONTEXT))
+            .is_empty()
+    );
+    assert_eq!(info.config.num_replicas.max(1), 1);
+    // Started again on its own stream, the relay finds nothing to report.
+    let relay = RelayTask::spawn(&store, &client, relay_options(dir.path()));
+    append_organizations(&store, 100, 1, 1).await;
+    relay.caught_up(&store).await;
+    assert_eq!(relay.metrics.stats().streams_with_other_settings, 0);
+    relay.stop().await;
+    assert_eq!(info.config.duplicate_window, symbiose_feed::DUPLICATE_WINDOW);
+    assert_eq!(info.state.messages, 10);
+
+    // An operator made the stream again, keeping a day of events: the relay says so and
+    // relays into it, leaving its settings as they are.
+    jetstream.delete_stream(STREAM).await.expect("delete the stream");
+    let day = std::time::Duration::from_secs(86_400);
+    let made = async_nats::jetstream::stream::Config {
+        max_age: day,
+        ..symbiose_feed::route::stream_config(CONTEXT)
+    };
+    jetstream.create_stream(made).await.expect("the operator's stream");
+    std::fs::remove_file(dir.path().join("relay.checkpoint")).ok();
+    let relay = RelayTask::spawn(&store, &client, relay_options(dir.path()));
+    append_organizations(&store, 10, 5, 5).await;
+    crate::support::eventually("the relay to report the stream's settings", || {
+        relay.metrics.stats().streams_with_other_settings >= 1
+    })
+    .await;
+    relay.caught_up(&store).await;
+    relay.stop().await;
+    let info = jetstream.get_stream(STREAM).await.expect("the stream").cached_info().clone();
+    assert_eq!(info.config.max_age, day, "the operator's setting is kept");
+    assert!(info.state.messages >= 5, "the relay relayed into it: {} messages", info.state.messages);
+    let differences =
+        symbiose_feed::route::stream_differences(&info.config, &symbiose_feed::route::stream_config(CONTEXT));
+    assert_eq!(differences, vec!["max_age 86400s (the relay's: 0ns)".to_owned()]);
+}
