@@ -549,6 +549,38 @@ impl<S: EventStore> Relay<S> {
         Ok(found)
     }
 
+    /// Checks that the stream's last event, at `position` with the id `id`, is this log's. A
+    /// log restored from a backup (or another log relaying into the same stream) is behind the
+    /// stream or holds other events there: the relay would take its new events for ones the
+    /// stream has and skip them. It says so and does not relay that stream until its operator
+    /// removes it (README, "Backup and restore"); the events wait in the log.
+    async fn check_tail_is_ours(
+        &self,
+        stream: &str,
+        position: Position,
+        id: Option<&str>,
+    ) -> Result<(), FeedError> {
+        let events = self.store.read_all(position, 1).await?;
+        let ours = events.first().is_some_and(|event| {
+            event.position == position && id.is_none_or(|id| id == event.id.to_string())
+        });
+        if ours {
+            return Ok(());
+        }
+        let found = events.first().map_or("no event there".to_owned(), |event| {
+            format!("the event {} at {}", event.id, event.position)
+        });
+        Err(FeedError::nats(
+            &format!("the stream {stream}"),
+            format!(
+                "its last event ({}, position {position}) is not this log's ({found}): the log was restored from \
+                 a backup or another log relays into this stream. Nothing more is relayed to it until it is \
+                 removed (`nats stream rm {stream}`; the relay then publishes this log again from its first event)",
+                id.unwrap_or("no id")
+            ),
+        ))
+    }
+
     /// Creates or updates the context's stream and reads where it is: its last sequence and
     /// the position of its last event. Goes back to republish what the stream lost.
     async fn sync(&self, state: &mut State, context_name: &str) -> Result<(), FeedError> {
@@ -567,7 +599,12 @@ impl<S: EventStore> Relay<S> {
                 .map_err(|error| FeedError::nats(&format!("opening the stream {stream_name}"), error))?;
             match stream.get_raw_message(last_sequence).await {
                 Ok(message) => match cloudevents::log_position(Some(&message.headers)) {
-                    Some(position) => Tail::Position(Position::from_u64(position)),
+                    Some(position) => {
+                        let position = Position::from_u64(position);
+                        let id = message.headers.get("Nats-Msg-Id").map(|id| id.as_str().to_owned());
+                        self.check_tail_is_ours(&stream_name, position, id.as_deref()).await?;
+                        Tail::Position(position)
+                    }
                     None => Tail::Unknown,
                 },
                 Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => Tail::Unknown,

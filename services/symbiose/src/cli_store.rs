@@ -35,6 +35,27 @@ pub enum StoreCommand {
         #[arg(long)]
         drop_later_segments: bool,
     },
+    /// Back up the data directory (SYMBIOSE_DATA_DIR, --data-dir) of a service on the embedded
+    /// store, while it runs: the relay's and the reactors' checkpoints and the views'
+    /// snapshots, then the event log as far as it is written (each segment as long as it is
+    /// when read: the copy ends at its last whole record, after every append acknowledged
+    /// before the backup started), then the vault's keys and the signing key. Writes
+    /// `manifest.json` with the backup's number of events and their SHA-256 digest. Archive
+    /// the directory as you like (`tar -czf`); it holds secrets: keep it as you keep the keys.
+    Backup {
+        /// A new (or empty) directory for the backup.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `store backup` into the data directory, which must hold no
+    /// event log and no vault (a signing key already there must be the backup's). The restored
+    /// log is read again and its digest compared with the backup's: exit 0 if equal, 1 if not.
+    /// Before starting the service on it, see the README's runbook for NATS.
+    Restore {
+        /// The backup's directory.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
     /// Copy a whole event log from one store to another, embedded or PostgreSQL: every event
     /// with its stream, version, id, type, payload and metadata, in log order, so positions
     /// and versions come out the same, and soft-deleted streams deleted in the target. Then
@@ -130,6 +151,21 @@ pub async fn run(data_dir: &Path, command: StoreCommand) -> ExitCode {
         eprintln!("error: {error}");
         return ExitCode::from(2);
     }
+    let backed_up = match &command {
+        StoreCommand::Backup { to } => Some(crate::cli_backup::backup(data_dir, to).await.map(|_| true)),
+        StoreCommand::Restore { from } => Some(crate::cli_backup::restore(from, data_dir).await),
+        _ => None,
+    };
+    if let Some(outcome) = backed_up {
+        return match outcome {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let events_dir = data_dir.join(crate::EVENTS_DIR);
     let outcome = match command {
         StoreCommand::Verify => embedded::verify(&events_dir).map(|report| {
@@ -137,6 +173,7 @@ pub async fn run(data_dir: &Path, command: StoreCommand) -> ExitCode {
             report.is_sound()
         }),
         StoreCommand::Copy { .. } => unreachable!("copy is run above"),
+        StoreCommand::Backup { .. } | StoreCommand::Restore { .. } => unreachable!("run above"),
         StoreCommand::Repair { segment, offset, drop_later_segments } => {
             embedded::repair(&events_dir, &segment, offset, drop_later_segments).map(|repaired| {
                 match &repaired.kept {
@@ -247,8 +284,9 @@ fn embedded_only(store: Option<&str>) -> Result<(), String> {
         None | Some("") => Ok(()),
         Some(store) if store.eq_ignore_ascii_case("embedded") => Ok(()),
         Some(store) => Err(format!(
-            "{STORE}={store:?}: `symbiose store` checks and repairs the embedded store only; \
-             this server keeps its events elsewhere (PostgreSQL checks its own data)"
+            "{STORE}={store:?}: `symbiose store` checks, repairs, backs up and restores the embedded store \
+             only; this server keeps its events, checkpoints and vault keys in its database: back them \
+             up with the database's own tools (pg_dump, or the operator's backups and volume snapshots)"
         )),
     }
 }

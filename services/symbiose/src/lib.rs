@@ -15,6 +15,7 @@
 
 pub mod alone;
 pub mod cli;
+pub mod cli_backup;
 pub mod cli_logistics;
 pub mod cli_matching;
 pub mod cli_output;

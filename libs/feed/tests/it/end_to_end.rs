@@ -359,3 +359,40 @@ async fn the_relay_makes_its_streams_with_their_replicas_and_reports_one_made_ot
         symbiose_feed::route::stream_differences(&info.config, &symbiose_feed::route::stream_config(CONTEXT));
     assert_eq!(differences, vec!["max_age 86400s (the relay's: 0ns)".to_owned()]);
 }
+
+/// A log restored from an older backup is behind its stream: the relay finds the stream's last
+/// event is not its log's, says so, and relays nothing into that stream (its new events would
+/// be taken for ones the stream has, and skipped) until the stream is removed; then it
+/// publishes its log again from the first event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_whose_log_is_behind_its_stream_relays_nothing_until_the_stream_is_removed() {
+    let test = "a_relay_whose_log_is_behind_its_stream_relays_nothing_until_the_stream_is_removed";
+    let Some(nats) = NatsServer::start_or_skip(test) else { return };
+    let client = symbiose_feed::connect(&nats.url(), None, "relay").await.expect("connect");
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let first = tempfile::tempdir().expect("temporary directory");
+    let store = open_store(&first.path().join("events"));
+    append_organizations(&store, 0, 10, 10).await;
+    let relay = RelayTask::spawn(&store, &client, relay_options(first.path()));
+    relay.caught_up(&store).await;
+    relay.stop().await;
+
+    // The "restored" log: three events where the stream has ten.
+    let second = tempfile::tempdir().expect("temporary directory");
+    let restored = open_store(&second.path().join("events"));
+    append_organizations(&restored, 100, 3, 3).await;
+    let relay = RelayTask::spawn(&restored, &client, relay_options(second.path()));
+    crate::support::eventually("the relay to refuse the stream", || relay.metrics.stats().failures >= 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let messages = jetstream.get_stream(STREAM).await.expect("the stream").cached_info().state.messages;
+    assert_eq!(messages, 10, "nothing relayed into a stream ahead of the log");
+    assert_eq!(relay.metrics.stats().published, 0);
+
+    // The operator removes the stream: the relay publishes the restored log from its start.
+    jetstream.delete_stream(STREAM).await.expect("remove the stream");
+    relay.caught_up(&restored).await;
+    relay.stop().await;
+    let messages = jetstream.get_stream(STREAM).await.expect("the stream").cached_info().state.messages;
+    assert_eq!(messages, 3);
+}
