@@ -175,3 +175,129 @@ fn copy_the_demo(url: &str) -> std::thread::Result<()> {
         assert_eq!(crate::demo::succeeded(copy.cli(&search)), found);
     })
 }
+
+/// `symbiose store backup` of a server's data directory while clients keep depositing money,
+/// then `symbiose store restore` into an empty data directory and a server started on it: the
+/// restored log is the backup's (digest checked), it holds every deposit acknowledged before
+/// the backup started and none that was not acknowledged, the platform's key and tokens still
+/// work, and the contact sealed with the vault's key still opens. A second restore into the
+/// restored directory is refused.
+#[test]
+fn a_backup_taken_under_load_restores_into_a_server_that_holds_every_acknowledged_write() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let server = crate::ServerProcess::start();
+    let (buyer, _, buyer_id) = server.member(
+        "Kehler Palettenservice GmbH",
+        "DE",
+        "DE136695976",
+        "buyer",
+        ("Kehl", "48.5724", "7.8154"),
+    );
+    let contact =
+        ["organization", "set-contacts", &buyer_id, "--person", "Anna Vogt", "--phone", "+49 7851 123456"];
+    assert!(server.cli(&contact).status.success(), "the buyer's contact");
+
+    // Four clients deposit 1.00 EUR at a time, each with its own request ids, until told to stop;
+    // they count what was acknowledged.
+    let (stop, acknowledged) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let clients: Vec<_> = (0..4)
+        .map(|client| {
+            let (stop, acknowledged) = (stop.clone(), acknowledged.clone());
+            let (url, data) = (server.url.clone(), server.data_dir.path().join("data"));
+            let organization = buyer_id.clone();
+            std::thread::spawn(move || {
+                let mut index = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let request = format!("deposit-{client}-{index}");
+                    let output = Command::new(BINARY)
+                        .args(["--server", &url, "money", "deposit", "--organization", &organization])
+                        .args(["--amount", "1.00", "--request-id", &request])
+                        .env("SYMBIOSE_DATA_DIR", &data)
+                        .env_remove("SYMBIOSE_TOKEN")
+                        .output()
+                        .expect("run the client");
+                    assert!(output.status.success(), "a deposit: {}", stderr(&output));
+                    acknowledged.fetch_add(1, Ordering::SeqCst);
+                    index += 1;
+                }
+            })
+        })
+        .collect();
+    let wait_for = |count: u64| {
+        while acknowledged.load(Ordering::SeqCst) < count {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for(40);
+
+    // The backup, while the deposits go on.
+    let backups = tempfile::tempdir().expect("dir");
+    let backup_dir = backups.path().join("backup");
+    let before_backup = acknowledged.load(Ordering::SeqCst);
+    let backup = store_command(
+        &server.data_dir.path().join("data"),
+        &["backup", "--to", backup_dir.to_str().expect("utf-8")],
+    );
+    assert_eq!(backup.status.code(), Some(0), "{}{}", stdout(&backup), stderr(&backup));
+    let after_backup = acknowledged.load(Ordering::SeqCst);
+    wait_for(after_backup + 20);
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.join().expect("a client");
+    }
+    let total = acknowledged.load(Ordering::SeqCst);
+    assert!(
+        stdout(&backup).contains("backed up") && backup_dir.join("manifest.json").is_file(),
+        "{}",
+        stdout(&backup)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(backup_dir.join("manifest.json")).expect("the manifest"))
+            .expect("json");
+    let events = manifest["events"].as_u64().expect("events");
+
+    // Restored into an empty data directory, the log is the backup's.
+    let restored = tempfile::tempdir().expect("dir");
+    let data = restored.path().join("data");
+    let restore = store_command(&data, &["restore", "--from", backup_dir.to_str().expect("utf-8")]);
+    assert_eq!(restore.status.code(), Some(0), "{}{}", stdout(&restore), stderr(&restore));
+    assert!(
+        stdout(&restore).contains(&format!("{events} events")) && stdout(&restore).contains("the backup's")
+    );
+    let again = store_command(&data, &["restore", "--from", backup_dir.to_str().expect("utf-8")]);
+    assert_eq!(again.status.code(), Some(2), "a second restore over the first: {}", stdout(&again));
+    assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
+
+    // A server on the restored data directory: every deposit acknowledged before the backup
+    // began, none beyond what was acknowledged at all.
+    let restored_server = crate::ServerProcess::spawn(crate::BINARY, restored, &[]);
+    let balances = restored_server.as_member(&buyer, &["money", "balances"]);
+    assert!(
+        balances.status.success(),
+        "the buyer's token, signed with the restored key: {}",
+        stderr(&balances)
+    );
+    let available = stdout(&balances)
+        .split("available ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|amount| amount.parse::<f64>().ok())
+        .expect("an available balance");
+    assert!(
+        available >= before_backup as f64 && available <= total as f64,
+        "the restored balance {available} holds the {before_backup} deposits acknowledged before the backup, \
+         and at most the {total} acknowledged in all"
+    );
+    let contacts = restored_server.cli(&["organization", "show", &buyer_id]);
+    assert!(
+        stdout(&contacts).contains("Anna Vogt"),
+        "the contact opens with the restored vault key: {}",
+        stdout(&contacts)
+    );
+    println!(
+        "backed up {events} events under load ({before_backup} deposits acknowledged before, {after_backup} after, \
+         {total} in all); the restored server holds {available} EUR"
+    );
+}
