@@ -141,7 +141,9 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
         enabled = merged["services"][service]["enabled"]
         # On PostgreSQL and EventStoreDB the services that keep a store are replicated
         # Deployments over it; on the embedded store each is a StatefulSet of one.
-        replicated = service in STATEFUL_SERVICES and merged["store"]["backend"] in ("postgres", "eventstoredb")
+        # On EventStoreDB the listings service keeps its vault's keys on its volume: one replica.
+        replicated = service in STATEFUL_SERVICES and (merged["store"]["backend"] == "postgres" or (
+            merged["store"]["backend"] == "eventstoredb" and service != "listings"))
         kind = "StatefulSet" if service in STATEFUL_SERVICES and not replicated else "Deployment"
         service_autoscaling = merged["services"][service].get("autoscaling", {}).get("enabled", False)
         workload = objects.get((kind, name))
@@ -402,7 +404,8 @@ def check_render(failures: Failures, label: str, values: dict[str, Any], chart: 
     autoscaled = {f"{RELEASE}-{service}" for service in SERVICES
                   if merged["services"][service].get("autoscaling", {}).get("enabled", False)
                   and merged["services"][service]["enabled"]
-                  and (service == "catalog" or merged["store"]["backend"] in ("postgres", "eventstoredb"))}
+                  and (service == "catalog" or merged["store"]["backend"] == "postgres"
+                       or (merged["store"]["backend"] == "eventstoredb" and service != "listings"))}
     failures.check(hpas == autoscaled, label, f"HPAs {sorted(hpas)}, expected {sorted(autoscaled)}")
 
     check_calls(failures, label, envs, grpc_port, {"SYMBIOSE_LISTINGS_URL": merged["config"]["listingsUrl"],
@@ -579,10 +582,12 @@ def main() -> int:
             "PostgreSQL store": merge(REQUIRED_VALUES, {
                 "store": {"backend": "postgres", "postgres": {"existingSecret": "symbiose-postgres"}},
             }),
-            "EventStoreDB store, listings at 3": merge(REQUIRED_VALUES, {
+            "EventStoreDB store, matching at 3": merge(REQUIRED_VALUES, {
                 "store": {"backend": "eventstoredb", "eventstoredb": {"existingSecret": "symbiose-eventstoredb"}},
-                "services": {"listings": {"replicas": 3}},
+                "services": {"matching": {"replicas": 3}},
             }),
+            "production with NATS over TLS on port 4443": merge(production, {"nats": {
+                "url": "tls://nats-0.nats.messaging.svc:4443,tls://nats-1.nats.messaging.svc:4443"}}),
             "PostgreSQL store, matching autoscaled, settlement at 3": merge(REQUIRED_VALUES, {
                 "store": {"backend": "postgres", "postgres": {"existingSecret": "symbiose-postgres"}},
                 "services": {"matching": {"autoscaling": {"enabled": True}}, "settlement": {"replicas": 3}},
@@ -606,6 +611,9 @@ def main() -> int:
             "catalog replicas 0": (merge(REQUIRED_VALUES, {"services": {"catalog": {"replicas": 0}}}), "replicas"),
             "listings replicas 2 on the embedded store": (merge(REQUIRED_VALUES, {"services": {"listings": {
                 "replicas": 2}}}), "need store.backend postgres or eventstoredb"),
+            "listings replicas 2 on EventStoreDB": (merge(REQUIRED_VALUES, {
+                "store": {"backend": "eventstoredb", "eventstoredb": {"existingSecret": "symbiose-eventstoredb"}},
+                "services": {"listings": {"replicas": 2}}}), "vault's keys"),
             "matching replicas 0 on PostgreSQL": (merge(REQUIRED_VALUES, {
                 "store": {"backend": "postgres", "postgres": {"existingSecret": "symbiose-postgres"}},
                 "services": {"matching": {"replicas": 0}}}), "replicas"),

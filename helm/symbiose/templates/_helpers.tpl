@@ -29,10 +29,13 @@ http://{{ include "symbiose.serviceName" (dict "root" . "name" "passports") }}:{
 {{/*
 Whether a service runs as replicas over a shared store (a Deployment): the services that keep
 a store, when it is PostgreSQL or EventStoreDB (both keep the leases). On the embedded store one
-process owns its volume: a StatefulSet of one.
+process owns its volume: a StatefulSet of one. On EventStoreDB the listings service keeps the
+vault's keys of personal data in its data directory (PostgreSQL keeps them in the database): a
+StatefulSet of one too, on its volume.
 */}}
 {{- define "symbiose.replicated" -}}
-{{- if and (has .name (splitList " " (include "symbiose.statefulServices" .root))) (has .root.Values.store.backend (list "postgres" "eventstoredb")) -}}
+{{- $backend := .root.Values.store.backend -}}
+{{- if and (has .name (splitList " " (include "symbiose.statefulServices" .root))) (or (eq $backend "postgres") (and (eq $backend "eventstoredb") (ne .name "listings"))) -}}
 true
 {{- end -}}
 {{- end }}

@@ -150,8 +150,9 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Whether the store keeps snapshots ([`EventStore::save_snapshot`]). The embedded store
-    /// keeps them in files beside its segments, PostgreSQL in a table; the EventStoreDB backend
-    /// keeps none, so its read models replay the log from its first event at every start.
+    /// keeps them in files beside its segments, PostgreSQL in a table, the EventStoreDB backend
+    /// in a directory of the process when given one (a cache; without it, none, and the read
+    /// models replay the log from its first event at every start).
     fn keeps_snapshots(&self) -> bool {
         false
     }
@@ -178,8 +179,8 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// it: the lease's generation (how many times it changed hands), or `None` while another
     /// holder's deadline has not passed. See [`lease`]. The default, for a store one process
     /// owns (the embedded store locks its directory), grants every lease at once: there is no
-    /// one else to share it with. The EventStoreDB backend keeps this default: it does not
-    /// keep leases, so each service runs one replica on it.
+    /// one else to share it with. PostgreSQL keeps leases in a table, EventStoreDB in a stream
+    /// each ([`lease::Observed`]).
     fn acquire_lease(
         &self,
         name: &str,

@@ -96,7 +96,8 @@ pub fn stream_config(context: &str) -> stream::Config {
 /// How many JetStream replicas the relay gives the streams it creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StreamReplicas {
-    /// 3 when the NATS server is part of a cluster, 1 when it runs alone.
+    /// 3 when the NATS server is part of a cluster, 1 when it runs alone (a cluster of two
+    /// JetStream servers cannot keep 3: set the count there).
     #[default]
     Auto,
     /// This many (1 to [`STREAM_REPLICAS_MAX`]).

@@ -34,6 +34,8 @@ pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub const TLS_HANDSHAKES_MAX: usize = 1_024;
 /// Connections whose handshake is done, waiting for the server to take them.
 const HANDSHAKEN_QUEUE: usize = 128;
+/// The pause after an error accepting a connection.
+const ACCEPT_ERROR_PAUSE_MS: u64 = 100;
 
 /// The bytes of the TLS files, as last read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,7 +193,10 @@ pub fn tls_incoming(
                 None => return,
                 Some(Ok(stream)) => stream,
                 Some(Err(error)) => {
+                    // Out of file descriptors, say: the error comes back at once until some
+                    // close; a pause keeps the loop from spinning on it.
                     tracing::warn!(%error, "accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(ACCEPT_ERROR_PAUSE_MS)).await;
                     continue;
                 }
             };
@@ -208,8 +213,10 @@ pub fn tls_incoming(
                 let timeout = Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS);
                 match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => {
-                        drop(permit);
+                        // The permit is held until the server takes the connection: handshaken
+                        // connections waiting for it count among the bounded ones.
                         let _ = handshaken.send(Ok(stream)).await;
+                        drop(permit);
                     }
                     Ok(Err(error)) => tracing::debug!(%error, "a TLS handshake failed"),
                     Err(_) => tracing::debug!("a TLS handshake took too long"),

@@ -60,6 +60,19 @@ pub async fn backup(data_dir: &Path, to: &Path) -> Result<Manifest, String> {
     if to.exists() && fs::read_dir(to).map_err(|error| io_error(to, &error))?.next().is_some() {
         return Err(format!("{}: not empty; a backup goes into a new directory", to.display()));
     }
+    let absolute = |path: &Path| std::path::absolute(path).map_err(|error| io_error(path, &error));
+    if absolute(to)?.starts_with(absolute(data_dir)?) {
+        return Err(format!(
+            "{}: inside the data directory {}; put the backup elsewhere",
+            to.display(),
+            data_dir.display()
+        ));
+    }
+    // It holds the signing key and the vault's keys: for its owner only.
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(to).map_err(|error| io_error(to, &error))?;
+    }
     let mut files = Vec::new();
     // 1. What refers to positions of the log, before the log.
     for dir in BEFORE_THE_LOG {
@@ -154,7 +167,8 @@ pub async fn restore(from: &Path, data_dir: &Path) -> Result<bool, String> {
         }
         if target.exists() {
             // A key mounted from a Secret: it must be the backup's.
-            if fs::read(&target).ok() != fs::read(&source).ok() {
+            let (there, backed_up) = (fs::read(&target), fs::read(&source));
+            if there.is_err() || backed_up.is_err() || there.ok() != backed_up.ok() {
                 return Err(format!("{}: already there, and not the backup's", target.display()));
             }
             continue;

@@ -365,3 +365,53 @@ async fn health_of(addr: SocketAddr, service: &str) -> Result<ServingStatus, Str
         .map_err(|status| format!("check: {status:?}"))?;
     Ok(response.into_inner().status())
 }
+
+#[tokio::test]
+async fn a_renewed_client_certificate_is_presented_on_new_connections_without_a_restart() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(data.path(), pki.tls_files(true)).await;
+    // The client starts with a certificate from another CA: the server refuses it.
+    let stranger = Pki::new();
+    let (cert, key) = (pki.path("client.pem"), pki.path("client.key"));
+    std::fs::write(&cert, &stranger.client_cert_pem).expect("write");
+    std::fs::write(&key, &stranger.client_key_pem).expect("write");
+    let tls = symbiose_kit::config::ServicesTls {
+        ca_path: pki.path("ca.pem"),
+        client: Some((cert.clone(), key.clone())),
+    };
+    let url = format!("https://127.0.0.1:{}", server.addr.port());
+    let channel =
+        symbiose_kit::client::service_channel(&url, "SYMBIOSE_LISTINGS_URL", Some(&tls)).expect("a channel");
+    let check = |channel: tonic::transport::Channel| async move {
+        HealthClient::new(channel)
+            .check(HealthCheckRequest { service: String::new() })
+            .await
+            .map(|answer| answer.into_inner().status())
+    };
+    let refused = check(channel.clone()).await;
+    assert!(refused.is_err(), "a certificate from another CA: {refused:?}");
+    // Renewed: the files now hold a certificate of the server's CA.
+    let renewed_key = pki.path("renewed.key");
+    std::fs::write(&renewed_key, &pki.client_key_pem).expect("write");
+    std::fs::rename(&renewed_key, &key).expect("rename");
+    let renewed_cert = pki.path("renewed.pem");
+    std::fs::write(&renewed_cert, &pki.client_cert_pem).expect("write");
+    std::fs::rename(&renewed_cert, &cert).expect("rename");
+    let started = std::time::Instant::now();
+    let wait = Duration::from_millis(symbiose_kit::client::CLIENT_TLS_RELOAD_INTERVAL_MS * 3);
+    loop {
+        match check(channel.clone()).await {
+            Ok(status) => {
+                assert_eq!(status, ServingStatus::Serving);
+                break;
+            }
+            Err(status) => {
+                assert!(started.elapsed() < wait, "still refused {wait:?} after the renewal: {status:?}")
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("the renewed client certificate was presented {:?} after its files changed", started.elapsed());
+    server.stop().await;
+}
