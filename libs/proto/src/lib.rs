@@ -58,6 +58,12 @@ pub mod passports {
     }
 }
 
+pub mod territory {
+    pub mod v1 {
+        tonic::include_proto!("symbiose.territory.v1");
+    }
+}
+
 pub mod reference {
     pub mod v1 {
         tonic::include_proto!("symbiose.reference.v1");

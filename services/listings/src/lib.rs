@@ -11,6 +11,7 @@ mod codec;
 mod directory;
 mod error;
 mod grpc;
+mod import;
 pub mod listing;
 mod listing_codec;
 mod listing_grpc;

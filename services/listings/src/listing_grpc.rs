@@ -12,14 +12,15 @@ use symbiose_proto::convert::{self, FieldError, material_family_from_wire};
 use symbiose_proto::listings::v1 as pb;
 use symbiose_proto::listings::v1::listing_service_server::ListingService;
 use symbiose_shell::Actor;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 use crate::codec;
 use crate::error::ListingsError;
+use crate::import::{self, Format, IMPORT_BYTES_MAX, IMPORT_ID_BYTES_MAX, IMPORT_REFUSALS_MAX};
 use crate::listing::{Closure, Command, Listing, ListingState, Side};
 use crate::listing_codec::{listing_to_wire, terms_from_wire};
-use crate::market::Market;
+use crate::market::{Imported, Market};
 
 /// Largest page of `ListMyListings`.
 pub(crate) const LISTINGS_PAGE_SIZE_MAX: usize = 200;
@@ -65,6 +66,81 @@ fn quantity(
     Ok(convert::required::<_, Quantity>(value, field)?)
 }
 
+/// An import's header, read from the first message of its stream.
+#[derive(Debug)]
+struct ImportHeader {
+    import_id: String,
+    format: Format,
+    publish: bool,
+}
+
+fn import_header(first: Option<pb::ImportListingsRequest>) -> Result<ImportHeader, ListingsError> {
+    let Some(pb::import_listings_request::Part::Header(header)) = first.and_then(|first| first.part) else {
+        return Err(ListingsError::invalid("header", "is required: the first message carries it"));
+    };
+    let import_id = header.import_id.trim();
+    if import_id.is_empty() || import_id.len() > IMPORT_ID_BYTES_MAX {
+        return Err(ListingsError::invalid(
+            "header.import_id",
+            format!("must be 1 to {IMPORT_ID_BYTES_MAX} bytes"),
+        ));
+    }
+    let format = match pb::ImportFormat::try_from(header.format) {
+        Ok(pb::ImportFormat::Csv) => Format::Csv,
+        Ok(pb::ImportFormat::JsonLines) => Format::JsonLines,
+        Ok(pb::ImportFormat::Unspecified) => return Err(FieldError::required("header.format").into()),
+        Err(_) => {
+            return Err(ListingsError::invalid(
+                "header.format",
+                format!("{} is not a format", header.format),
+            ));
+        }
+    };
+    Ok(ImportHeader { import_id: import_id.to_owned(), format, publish: header.publish })
+}
+
+/// The file's bytes, from the messages after the header, at most [`IMPORT_BYTES_MAX`].
+async fn import_file(parts: &mut Streaming<pb::ImportListingsRequest>) -> Result<Vec<u8>, Status> {
+    let mut file = Vec::new();
+    while let Some(part) = parts.message().await? {
+        match part.part {
+            Some(pb::import_listings_request::Part::Chunk(chunk)) => {
+                if file.len() + chunk.len() > IMPORT_BYTES_MAX {
+                    return Err(ListingsError::invalid(
+                        "chunk",
+                        format!("the file is larger than {IMPORT_BYTES_MAX} bytes"),
+                    )
+                    .into());
+                }
+                file.extend_from_slice(&chunk);
+            }
+            Some(pb::import_listings_request::Part::Header(_)) => {
+                return Err(ListingsError::invalid("header", "only the first message carries it").into());
+            }
+            None => return Err(ListingsError::from(FieldError::required("chunk")).into()),
+        }
+    }
+    Ok(file)
+}
+
+fn import_to_wire(imported: Imported) -> pb::ImportListingsResponse {
+    let refused = imported.refused.len();
+    pb::ImportListingsResponse {
+        lines: imported.lines,
+        created: imported.created,
+        already_present: imported.already_present,
+        refused: refused as u32,
+        refusals: imported
+            .refused
+            .into_iter()
+            .take(IMPORT_REFUSALS_MAX)
+            .map(|(line, error)| pb::ImportRefusal { line, field: error.field, reason: error.message })
+            .collect(),
+        refusals_omitted: refused.saturating_sub(IMPORT_REFUSALS_MAX) as u32,
+        position: imported.position.map_or(0, Position::as_u64),
+    }
+}
+
 #[tonic::async_trait]
 impl<S: EventStore> ListingService for ListingApi<S> {
     async fn create_listing(
@@ -84,6 +160,38 @@ impl<S: EventStore> ListingService for ListingApi<S> {
             version: written.version,
             position: written.position.as_u64(),
         }))
+    }
+
+    async fn import_listings(
+        &self,
+        request: Request<Streaming<pb::ImportListingsRequest>>,
+    ) -> Result<Response<pb::ImportListingsResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        let mut parts = request.into_inner();
+        let header = import_header(parts.message().await?)?;
+        let file = import_file(&mut parts).await?;
+        let started = std::time::Instant::now();
+        // Reading 100,000 lines is work for a blocking thread, not the runtime's.
+        let lines = tokio::task::spawn_blocking(move || import::read(header.format, &file))
+            .await
+            .map_err(|error| ApiError::Internal(anyhow::Error::new(error).context("reading an import")))?
+            .map_err(ListingsError::from)?;
+        let roles = caller.clone();
+        let may_hold = move |side| require_side_role(&roles, side);
+        let imported = self
+            .market
+            .import(caller.organization_id, &header.import_id, header.publish, may_hold, lines)
+            .await?;
+        tracing::info!(
+            import_id = %header.import_id,
+            lines = imported.lines,
+            created = imported.created,
+            already_present = imported.already_present,
+            refused = imported.refused.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "listings imported"
+        );
+        Ok(Response::new(import_to_wire(imported)))
     }
 
     async fn amend_listing(

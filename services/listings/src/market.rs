@@ -8,17 +8,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use symbiose_domain::{MaterialFamily, Role, Unit};
-use symbiose_eventstore::{EventStore, Position, RecordedEvent, StreamName};
+use symbiose_eventstore::{
+    APPEND_MANY_MAX, Append, EventData, EventStore, ExpectedVersion, Position, RecordedEvent, StoreError,
+    StreamName,
+};
 use symbiose_kit::ApiError;
+use symbiose_proto::convert::FieldError;
 use symbiose_shell::snapshot::{self, Snapshot, Snapshots};
 use symbiose_shell::{Actor, Decision, EventIds, Followed, Loaded, Shell, Written, now_ms};
 use uuid::Uuid;
 
 use crate::directory::Directory;
 use crate::error::{ListingsError, listing_rejected};
+use crate::import;
 use crate::listing::{self, Command, Context, Listing, ListingState, Place, Terms};
 use crate::listing_codec;
-use crate::organization::OrganizationState;
+use crate::organization::{Organization, OrganizationState};
 
 /// How often the sweeper looks for listings past their expiry.
 pub(crate) const EXPIRY_SWEEP_MS: u64 = 1000;
@@ -116,34 +121,19 @@ impl<S: EventStore> Market<S> {
     /// Where the lot is, from the owner's site, and whether the owner's permits accept the
     /// terms' waste if it is hazardous.
     async fn resolve(&self, owner: Uuid, terms: &Terms) -> Result<(Place, bool), ListingsError> {
+        let organization = self.registered(owner).await?;
+        place_of(&organization, terms)
+    }
+
+    /// The organization `owner` as the directory says now; refused if it is not registered.
+    async fn registered(&self, owner: Uuid) -> Result<Box<Organization>, ListingsError> {
         let loaded = self.directory.load(owner).await?;
         let OrganizationState::Registered(organization) = loaded.state else {
             return Err(
                 ApiError::FailedPrecondition(format!("organization {owner} is not registered")).into()
             );
         };
-        // The token's roles were checked; the directory's are checked too, so a role the
-        // operator took away stops working before the token expires.
-        let holds = match terms.side {
-            listing::Side::Offer => organization.roles.contains(&Role::Producer),
-            listing::Side::Request => {
-                organization.roles.contains(&Role::Buyer) || organization.roles.contains(&Role::Recycler)
-            }
-        };
-        if !holds {
-            return Err(ListingsError::Api(ApiError::PermissionDenied(format!(
-                "organization {owner} no longer holds the role this listing needs"
-            ))));
-        }
-        let site = organization
-            .site(terms.site_id)
-            .ok_or_else(|| ListingsError::invalid("terms.site_id", "is not a site of your organization"))?;
-        let place = Place { point: terms.location.unwrap_or(site.location), country: site.address.country };
-        let now = now_ms();
-        let may_receive = terms
-            .waste_code
-            .is_some_and(|code| organization.permits.iter().any(|permit| permit.accepts(code, now)));
-        Ok((place, may_receive))
+        Ok(organization)
     }
 
     /// Creates a draft listing of `owner`.
@@ -177,6 +167,79 @@ impl<S: EventStore> Market<S> {
         let written =
             self.execute(id, actor, Command::Amend { terms, place }, may_receive, authorize).await?;
         Ok((written, changed))
+    }
+
+    /// Applies the lines of an import for `owner`: each valid line becomes a listing whose id
+    /// derives from the owner, `import_id` and the line's number, created (and published when
+    /// `publish`) in one append to its new stream, so none is ever half-applied. Lines whose
+    /// listing an earlier call of the same import wrote are left as they are and counted
+    /// already present. Appends go [`APPEND_MANY_MAX`] at a time (the embedded store makes each
+    /// group durable with one `fdatasync`); a failure of the store stops the import there, with
+    /// every listing written so far whole: the same import sent again goes on from there.
+    /// `may_hold` says whether the caller's token may create a listing of a side.
+    pub(crate) async fn import(
+        &self,
+        owner: Uuid,
+        import_id: &str,
+        publish: bool,
+        may_hold: impl Fn(listing::Side) -> Result<(), ListingsError> + Send + 'static,
+        lines: Vec<import::Line>,
+    ) -> Result<Imported, ListingsError> {
+        let organization = self.registered(owner).await?;
+        let metadata = Actor::new(owner, &format!("import/{import_id}"))?.metadata();
+        let import_id = import_id.to_owned();
+        // Deciding and encoding 100,000 listings is work for a blocking thread, not the
+        // runtime's.
+        let (mut imported, planned) = tokio::task::spawn_blocking(move || {
+            plan_import(&organization, &import_id, publish, &may_hold, lines, &metadata)
+        })
+        .await
+        .map_err(|error| ApiError::Internal(anyhow::Error::new(error).context("planning an import")))?;
+        // What the view holds was written: such lines are not sent to the store again. The view
+        // may lag behind the log; the store answers a repeat of the rest.
+        let planned: Vec<(u32, Append)> = {
+            let view = self.view.read();
+            planned
+                .into_iter()
+                .filter_map(|(number, id, append)| {
+                    let present = view.listings.contains_key(&id);
+                    imported.already_present += u32::from(present);
+                    (!present).then_some((number, append))
+                })
+                .collect()
+        };
+        let mut planned = planned.into_iter();
+        loop {
+            let batch: Vec<(u32, Append)> = planned.by_ref().take(APPEND_MANY_MAX).collect();
+            if batch.is_empty() {
+                break;
+            }
+            // A listing written before this batch answers as a repeat, at its first position.
+            let head_before = self.shell.store().head();
+            let (numbers, appends): (Vec<u32>, Vec<Append>) = batch.into_iter().unzip();
+            for (number, answer) in numbers.into_iter().zip(self.shell.store().append_many(appends).await) {
+                match answer {
+                    Ok(appended) if appended.first_position < head_before => imported.already_present += 1,
+                    Ok(appended) => {
+                        imported.created += 1;
+                        imported.position = imported.position.max(Some(appended.last_position));
+                    }
+                    Err(StoreError::WrongExpectedVersion { .. } | StoreError::DuplicateEvent { .. }) => {
+                        imported.refused.push((
+                            number,
+                            FieldError::new(
+                                "header.import_id",
+                                "this line's listing was written before in another form (publish set \
+                                 otherwise): send the lines again under a new import_id",
+                            ),
+                        ));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+        imported.refused.sort_by_key(|(number, _)| *number);
+        Ok(imported)
     }
 
     /// Checks `authorize`, decides `command` on listing `id` and appends, through the shell.
@@ -262,6 +325,141 @@ impl<S: EventStore> Market<S> {
             .take(limit)
             .collect()
     }
+}
+
+/// What an import did with the lines of its file.
+#[derive(Debug, Default)]
+pub(crate) struct Imported {
+    /// The listing lines of the file.
+    pub(crate) lines: u32,
+    /// Listings this call wrote.
+    pub(crate) created: u32,
+    /// Lines an earlier call of the same import wrote.
+    pub(crate) already_present: u32,
+    /// The refused lines, each with the field at fault, in line order.
+    pub(crate) refused: Vec<(u32, FieldError)>,
+    /// The position of the last event written, if any was.
+    pub(crate) position: Option<Position>,
+}
+
+/// Namespace of the ids an import derives: its listings' and their events'.
+const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x1a9f_7c3e_52d4_4b61_8e0a_3c7d_9b2f_6e15);
+
+/// The listing of line `number` of import `import_id` of `owner`: the same every time the
+/// import is sent, so a line already applied is found.
+fn imported_listing_id(owner: Uuid, import_id: &str, number: u32) -> Uuid {
+    Uuid::new_v5(&IMPORT_NAMESPACE, format!("{owner}/{import_id}/{number}").as_bytes())
+}
+
+/// The `index`th event an import writes to its listing `id`: the store recognises the append
+/// sent again by it.
+fn imported_event_id(id: Uuid, index: usize) -> Uuid {
+    Uuid::new_v5(&IMPORT_NAMESPACE, format!("{id}/{index}").as_bytes())
+}
+
+/// Every line of an import decided: the refused ones in `Imported`, the others as the appends
+/// that write them, with their line numbers and listing ids, in line order.
+fn plan_import(
+    organization: &Organization,
+    import_id: &str,
+    publish: bool,
+    may_hold: &impl Fn(listing::Side) -> Result<(), ListingsError>,
+    lines: Vec<import::Line>,
+    metadata: &bytes::Bytes,
+) -> (Imported, Vec<(u32, Uuid, Append)>) {
+    let now_ms = now_ms();
+    let mut imported = Imported { lines: lines.len() as u32, ..Imported::default() };
+    let mut planned = Vec::with_capacity(lines.len());
+    for line in lines {
+        let id = imported_listing_id(organization.id, import_id, line.number);
+        let decided = line
+            .terms
+            .map_err(ListingsError::from)
+            .and_then(|terms| decide_import(organization, id, terms, publish, now_ms, may_hold));
+        match decided {
+            Ok(events) => {
+                let events = events
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, (event_type, payload))| {
+                        EventData::new(imported_event_id(id, index), event_type, payload)
+                            .with_metadata(metadata.clone())
+                    })
+                    .collect();
+                let stream = listing_stream(id);
+                planned.push((
+                    line.number,
+                    id,
+                    Append { stream, expected: ExpectedVersion::NoStream, events },
+                ));
+            }
+            Err(error) => imported.refused.push((line.number, line_refusal(error))),
+        }
+    }
+    (imported, planned)
+}
+
+/// The events of one imported listing, encoded: its creation as `CreateListing` decides it,
+/// and its publication as `PublishListing` decides it when `publish`.
+fn decide_import(
+    organization: &Organization,
+    id: Uuid,
+    terms: Terms,
+    publish: bool,
+    now_ms: i64,
+    may_hold: &impl Fn(listing::Side) -> Result<(), ListingsError>,
+) -> Result<Vec<(&'static str, Vec<u8>)>, ListingsError> {
+    may_hold(terms.side)?;
+    let (place, may_receive) = place_of(organization, &terms)?;
+    let unit = terms.quantity.unit();
+    let context = Context { now_ms, owner_may_receive_hazardous: may_receive };
+    let create = Command::Create { id, owner: organization.id, terms, place };
+    let mut events = listing::decide(&ListingState::Absent, create, &context)?;
+    if publish {
+        let draft = events.iter().fold(ListingState::Absent, listing::evolve);
+        events.extend(listing::decide(&draft, Command::Publish, &context)?);
+    }
+    Ok(events.iter().map(|event| listing_codec::encode(id, event, unit)).collect())
+}
+
+/// Why a line is refused, naming the field as `CreateListing` would; a refusal that is no
+/// field's names the role the side needs or the whole line.
+fn line_refusal(error: ListingsError) -> FieldError {
+    let hazardous = matches!(error, ListingsError::Listing(listing::Rejection::HazardousWithoutPermit));
+    match ApiError::from(error) {
+        ApiError::InvalidArgument { field, message } => FieldError::new(field, message),
+        ApiError::PermissionDenied(message) => FieldError::new("terms.side", message),
+        error if hazardous => FieldError::new("terms.waste_code", error),
+        error => FieldError::new("", error),
+    }
+}
+
+/// Where the lot of `terms` is, from `organization`'s site, and whether its permits accept the
+/// terms' waste if it is hazardous; refused if the directory no longer gives it the role the
+/// side needs (the token's roles were checked: a role the operator took away stops working
+/// before the token expires).
+fn place_of(organization: &Organization, terms: &Terms) -> Result<(Place, bool), ListingsError> {
+    let holds = match terms.side {
+        listing::Side::Offer => organization.roles.contains(&Role::Producer),
+        listing::Side::Request => {
+            organization.roles.contains(&Role::Buyer) || organization.roles.contains(&Role::Recycler)
+        }
+    };
+    if !holds {
+        return Err(ListingsError::Api(ApiError::PermissionDenied(format!(
+            "organization {} no longer holds the role this listing needs",
+            organization.id
+        ))));
+    }
+    let site = organization
+        .site(terms.site_id)
+        .ok_or_else(|| ListingsError::invalid("terms.site_id", "is not a site of your organization"))?;
+    let place = Place { point: terms.location.unwrap_or(site.location), country: site.address.country };
+    let now = now_ms();
+    let may_receive = terms
+        .waste_code
+        .is_some_and(|code| organization.permits.iter().any(|permit| permit.accepts(code, now)));
+    Ok((place, may_receive))
 }
 
 /// Applies one event of the log to the listings view; other contexts' events are skipped, and

@@ -190,8 +190,9 @@ pub async fn run_settlement(
 
 /// The passports service alone: the listings' events (the directory, the offers), matching's
 /// (deals) and logistics' (shipments) from NATS, from which it draws each passport's chain of
-/// custody; its gRPC port, and the public web port (`SYMBIOSE_WEB_ADDR`) serving the pages, QR
-/// codes and labels. It runs no reactor: its once-only work is its relay and its imports.
+/// custody and the territories' figures and registers (`TerritoryService` is served beside
+/// `PassportService`); its gRPC port, and the public web port (`SYMBIOSE_WEB_ADDR`) serving the
+/// pages, QR codes and labels, and the territories' dashboard. It runs no reactor: its once-only work is its relay and its imports.
 pub async fn run_passports(
     config: ServerConfig,
     listeners: Listeners,
@@ -200,15 +201,26 @@ pub async fn run_passports(
     let alone = Alone::open(config, listeners, "passports").await?;
     alone
         .run(&["listings", "matching", "logistics"], shutdown, |services, config, store, security, web| {
-            let registry =
-                symbiose_passports::Registry::start(store, Snapshots::every(config.view_snapshot_events));
+            let registry = symbiose_passports::Registry::start(
+                store.clone(),
+                Snapshots::every(config.view_snapshot_events),
+            );
             services.add(symbiose_passports::service(
                 config,
                 registry.clone(),
                 web.base_url(),
                 security.authenticator.clone(),
             ));
-            web.serve_passports(registry);
+            let territory = symbiose_territory::Observatory::start(
+                store.clone(),
+                Snapshots::every(config.view_snapshot_events),
+            );
+            services.add(symbiose_territory::service(
+                config,
+                territory.clone(),
+                security.authenticator.clone(),
+            ));
+            web.serve(registry, territory);
             // No reactor: a task that only waits to be stopped.
             let reactors: Reactors = Box::new(|stopped: Stopped| {
                 Ok(tokio::spawn(async move {
@@ -246,11 +258,17 @@ impl WebPort {
         &self.base_url
     }
 
-    /// Serves `registry`'s public pages on the web port, if the process bound one.
-    fn serve_passports(&mut self, registry: std::sync::Arc<symbiose_passports::Registry<AnyStore>>) {
+    /// Serves `registry`'s public pages and `territory`'s dashboard on the web port, if the
+    /// process bound one.
+    fn serve(
+        &mut self,
+        registry: std::sync::Arc<symbiose_passports::Registry<AnyStore>>,
+        territory: std::sync::Arc<symbiose_territory::Observatory<AnyStore>>,
+    ) {
         if let Some(listener) = self.listener.take() {
             let base_url = self.base_url.clone();
-            self.start = Some(Box::new(move || crate::PublicWeb::start(listener, registry, &base_url)));
+            self.start =
+                Some(Box::new(move || crate::PublicWeb::start(listener, registry, territory, &base_url)));
         }
     }
 }

@@ -145,6 +145,14 @@ pub enum Command {
     /// End-of-life instructions by institutions, which passports show.
     #[command(subcommand)]
     Instructions(crate::cli_passports::InstructionsCommand),
+    /// Territories' figures, the flows across borders and supply diagnoses; their public
+    /// dashboard is on the web port, at /territories.
+    #[command(subcommand)]
+    Territory(crate::cli_territory::TerritoryCommand),
+    /// The legal waste registers (arrêté du 31 mai 2021): outgoing, incoming, transported,
+    /// managed, as CSV or XLSX.
+    #[command(subcommand)]
+    Register(crate::cli_territory::RegisterCommand),
     /// The platform's token signing key, on this machine (no server needed).
     #[command(subcommand)]
     Key(KeyCommand),
@@ -296,6 +304,9 @@ pub enum ListingCommand {
     Publish { listing: String },
     /// Show a listing.
     Show { listing: String },
+    /// Import listings from a CSV or JSON-lines file, each created (and published with
+    /// --publish) once, whatever the retries: prints what was refused and why.
+    Import(crate::cli_import::ImportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -387,6 +398,15 @@ pub enum OrganizationCommand {
     },
     /// Show an organization.
     Show { organization: String },
+    /// List organizations (their public part): id, name, country and roles, every page.
+    List {
+        /// Only those holding this role.
+        #[arg(long)]
+        role: Option<Role>,
+        /// Only those of this country: FR, DE, CH, BE or LU.
+        #[arg(long)]
+        country: Option<String>,
+    },
     /// Set an organization's contact person, replacing its contacts (kept sealed: personal data).
     SetContacts {
         organization: String,
@@ -692,7 +712,11 @@ impl Service {
                 Service::Logistics
             }
             Command::Money(_) | Command::Invoice(_) => Service::Settlement,
-            Command::Passport(_) | Command::Instructions(_) => Service::Passports,
+            // The passports' process serves the territory context too.
+            Command::Passport(_)
+            | Command::Instructions(_)
+            | Command::Territory(_)
+            | Command::Register(_) => Service::Passports,
         }
     }
 
@@ -772,6 +796,7 @@ const SERVICE_NAMES: &[(&str, &str)] = &[
     (symbiose_proto::logistics::v1::logistics_service_server::SERVICE_NAME, "logistics"),
     (symbiose_proto::settlement::v1::settlement_service_server::SERVICE_NAME, "settlement"),
     (symbiose_proto::passports::v1::passport_service_server::SERVICE_NAME, "passports"),
+    (symbiose_proto::territory::v1::territory_service_server::SERVICE_NAME, "territory"),
 ];
 
 /// The Symbiose services the process at `address` serves ("listings", "matching"), asked of
@@ -907,6 +932,10 @@ async fn execute(
         Command::Instructions(command) => {
             crate::cli_passports::instructions_command(channel, command, output).await
         }
+        Command::Territory(command) => {
+            crate::cli_territory::territory_command(channel, command, output).await
+        }
+        Command::Register(command) => crate::cli_territory::register_command(channel, command).await,
         Command::Demo { listings, seed } => crate::demo::run(raw, channel, listings, seed).await,
     }
 }
@@ -1035,6 +1064,9 @@ async fn listing_command(channel: Authed, command: ListingCommand, output: Outpu
                 .map_err(status_error)?
                 .into_inner();
             println!("{}", response.listing_id);
+        }
+        ListingCommand::Import(arguments) => {
+            return crate::cli_import::import(client, arguments, output).await;
         }
         ListingCommand::Publish { listing } => {
             let response = client
@@ -1264,6 +1296,53 @@ async fn organization(channel: Authed, command: OrganizationCommand, output: Out
                 .map_err(status_error)?
                 .into_inner();
             println!("{}", response.site_id);
+        }
+        OrganizationCommand::List { role, country: code } => {
+            let role = role.map_or(0, |role| common::Role::from(role).into());
+            let country = match code {
+                Some(code) => country(&code)?,
+                None => 0,
+            };
+            let mut page_token = String::new();
+            let mut listed = crate::cli_output::table(&["id", "name", "country", "roles"]);
+            // At most 10,000 organizations: 50 pages of 200.
+            for _ in 0..50 {
+                let request = listings::ListOrganizationsRequest {
+                    role,
+                    country,
+                    page_size: 200,
+                    page_token: page_token.clone(),
+                    min_position: 0,
+                };
+                let response = client.list_organizations(request).await.map_err(status_error)?.into_inner();
+                if output.json(&response)? && response.next_page_token.is_empty() {
+                    return Ok(true);
+                }
+                for organization in &response.organizations {
+                    let role_names: Vec<String> = organization
+                        .roles
+                        .iter()
+                        .filter_map(|role| symbiose_proto::convert::role_from_wire(*role, "role").ok())
+                        .map(|role| role.key().to_owned())
+                        .collect();
+                    let country = symbiose_proto::convert::country_from_wire(organization.country, "country")
+                        .map(|country| country.code().to_owned())
+                        .unwrap_or_default();
+                    listed.add_row(vec![
+                        organization.organization_id.clone(),
+                        organization.legal_name.clone(),
+                        country,
+                        role_names.join(","),
+                    ]);
+                }
+                if response.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = response.next_page_token;
+            }
+            if output == Output::Table {
+                crate::cli_output::print_table(&mut listed);
+            }
         }
         OrganizationCommand::Show { organization } => {
             let response = client

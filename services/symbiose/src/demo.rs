@@ -241,7 +241,7 @@ pub(crate) async fn run(
         register(&directory, &request_id, &name, first.country, number, common::Role::Producer).await?;
     let day_s = registration_day_s(&directory, &organization).await?;
     let (producers, recyclers) = town_members(&raw, &directory, seed, day_s, &mut progress).await?;
-    let carrier = register_carrier(&raw, &directory, seed).await?;
+    let carrier = register_carrier(&raw, &directory, seed, day_s).await?;
     progress.advance(1);
 
     progress.phase("stories");
@@ -528,6 +528,7 @@ async fn register_carrier(
     raw: &Channel,
     directory: &OrganizationServiceClient<Authed>,
     seed: u64,
+    day_s: i64,
 ) -> anyhow::Result<Member> {
     let request_id = format!("demo/{seed}/carrier");
     let organization = register(
@@ -540,6 +541,28 @@ async fn register_carrier(
     )
     .await?;
     let carrier = member(raw, directory, &request_id, organization, None).await?;
+    // Its receipt of declaration as a carrier of waste (the French *récépissé*), which the
+    // registers of waste carried name.
+    let own = OrganizationServiceClient::new(carrier.channel.clone());
+    retry(|| {
+        let mut own = own.clone();
+        let request = listings::AddPermitRequest {
+            request_id: format!("{request_id}/permit"),
+            organization_id: carrier.organization_id.clone(),
+            permit: Some(listings::Permit {
+                permit_id: String::new(),
+                kind: listings::PermitKind::Transport.into(),
+                number: format!("67-2026-{}", &carrier.organization_id[..8]),
+                issued_by: "Prefecture du Bas-Rhin (demo)".into(),
+                valid_until: Some(prost_types::Timestamp { seconds: day_s + PERMIT_DAYS * DAY_S, nanos: 0 }),
+                accepted_waste_codes: Vec::new(),
+                hazardous_accepted: false,
+                dangerous_goods_allowed: false,
+            }),
+        };
+        async move { own.add_permit(request).await }
+    })
+    .await?;
     let depots = ["Strasbourg", "Metz"]
         .iter()
         .map(|town| {

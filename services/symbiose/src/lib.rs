@@ -16,6 +16,7 @@
 pub mod alone;
 pub mod cli;
 pub mod cli_backup;
+pub mod cli_import;
 pub mod cli_logistics;
 pub mod cli_matching;
 pub mod cli_output;
@@ -23,6 +24,7 @@ pub mod cli_passports;
 pub mod cli_profile;
 pub mod cli_settlement;
 pub mod cli_store;
+pub mod cli_territory;
 mod demo;
 pub mod progress;
 
@@ -143,8 +145,12 @@ impl Standalone {
             &base_url,
             security.authenticator.clone(),
         ));
-        let web =
-            listeners.web.take().map(|listener| PublicWeb::start(listener, passports.clone(), &base_url));
+        let territory = symbiose_territory::Observatory::start(store.clone(), snapshots);
+        services.add(symbiose_territory::service(&config, territory.clone(), security.authenticator.clone()));
+        let web = listeners
+            .web
+            .take()
+            .map(|listener| PublicWeb::start(listener, passports.clone(), territory.clone(), &base_url));
         let jobs = Jobs { config: config.clone(), store: store.clone(), market, matchmaker, treasury, desk };
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
         let kept = lease::keep(
@@ -242,18 +248,20 @@ impl Jobs {
     }
 }
 
-/// The public web port serving passports' pages, QR codes and labels, without a token.
+/// The public web port serving passports' pages, QR codes and labels, and the territories'
+/// dashboard, without a token.
 pub(crate) struct PublicWeb {
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl PublicWeb {
-    /// Serves `registry`'s public pages on `listener`, their URLs under `base_url`, until
-    /// [`PublicWeb::stop`].
+    /// Serves `registry`'s public pages and `territory`'s dashboard on `listener`, the
+    /// passports' URLs under `base_url`, until [`PublicWeb::stop`].
     pub(crate) fn start<S: symbiose_eventstore::EventStore>(
         listener: tokio::net::TcpListener,
         registry: std::sync::Arc<symbiose_passports::Registry<S>>,
+        territory: std::sync::Arc<symbiose_territory::Observatory<S>>,
         base_url: &str,
     ) -> PublicWeb {
         let addr = listener.local_addr().map(|addr| addr.to_string()).unwrap_or_default();
@@ -264,7 +272,9 @@ impl PublicWeb {
                 "the passports' QR codes and labels will hold an address no phone reaches: set SYMBIOSE_PUBLIC_BASE_URL"
             );
         }
-        let router = symbiose_passports::web::router(registry, base_url);
+        // The passports' router answers every other address with its 404 page.
+        let router = symbiose_territory::web::router(territory)
+            .merge(symbiose_passports::web::router(registry, base_url));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, router)

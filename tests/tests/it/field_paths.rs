@@ -529,6 +529,7 @@ fn plausible(kind: &Kind, depth: usize) -> Value {
         ),
         Kind::String => Value::String(Uuid::now_v7().to_string()),
         Kind::Bool => Value::Bool(false),
+        Kind::Bytes => Value::Bytes(Vec::new().into()),
         other => number(other, 1),
     }
 }
@@ -571,6 +572,7 @@ fn palette(kind: &Kind) -> Vec<Value> {
         .chain([Value::String("ab".repeat(32)), Value::String(Uuid::now_v7().to_string())])
         .collect(),
         Kind::Bool => vec![Value::Bool(false), Value::Bool(true)],
+        Kind::Bytes => vec![Value::Bytes(Vec::new().into())],
         Kind::Double | Kind::Float => {
             [0.0, 1.0, 48.5734, 7.7521, 45.0].into_iter().map(|value| float(kind, value)).collect()
         }

@@ -1,14 +1,17 @@
 //! Black-box tests of the standalone server, one binary with a module per area.
 
 mod bad_bodies;
+mod browser;
 mod catalog;
 mod contention;
 mod correlation;
+mod dashboard;
 mod dependencies;
 mod directory;
 mod field_paths;
 mod fixture_log;
 mod health;
+mod import;
 mod isolation;
 mod listings;
 mod logistics;
@@ -21,4 +24,5 @@ mod reflection;
 mod request_ids;
 mod settlement;
 mod standalone;
+mod territory;
 mod wire;

@@ -618,6 +618,50 @@ fn cross_border_exchange(test: &str, stores: &Stores, tls: Option<&Pki>) {
     let (status, missing) = http_get(web_url, "/p/0190a0b2-5c1e-7000-8000-000000000000", "fr");
     assert_eq!(status, 404, "an unknown passport: {missing}");
 
+    // The territory context runs in the passports process on the same imported events: the
+    // Eurodistrict's figures this year (one producer: its volumes withheld, its partnership
+    // counted) and the producer's register of outgoing waste, with its one lot.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or_default();
+    let today = symbiose_domain::Country::Fr.date_at(now_ms);
+    let year = today.year().to_string();
+    let figures = until(
+        &passports,
+        &producer,
+        &["territory", "figures", "strasbourg-ortenau", "--period", &year],
+        |text| text.contains("partnerships: 1 (1 across a border)"),
+    );
+    assert!(figures.contains("volumes: withheld"), "{figures}");
+    let register_dir = tempfile::tempdir().expect("a directory for the register");
+    let register = register_dir.path().join("sortants.csv");
+    let month = format!("{:04}-{:02}", today.year(), today.month());
+    let exported = succeeded(
+        passports.as_member(
+            &producer,
+            &[
+                "register",
+                "export",
+                "--kind",
+                "outgoing",
+                "--organization",
+                &producer_id,
+                "--period",
+                &month,
+                "--out",
+                &register.display().to_string(),
+            ],
+        ),
+        "the producer's register",
+    );
+    assert!(stdout(&exported).ends_with(": 1 rows\n"), "{}", stdout(&exported));
+    let written = std::fs::read_to_string(&register).expect("the register's file");
+    assert!(
+        written.contains("Palettes de l'Est SAS") && written.contains("Kehler Palettenservice GmbH"),
+        "{written}"
+    );
+
     // A token revoked at the listings service is refused by every other service once the
     // revocation reaches it on NATS.
     let issued = succeeded(listings.cli(&["token", "issue", "--organization", &buyer_id]), "a second token");

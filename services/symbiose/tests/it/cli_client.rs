@@ -232,3 +232,53 @@ fn a_reader_that_stops_early_stops_the_client_quietly() {
     assert!(output.status.success(), "{:?}: {}", output.status, stderr(&output));
     assert_eq!(stderr(&output), "", "nothing reported");
 }
+
+#[test]
+fn a_file_of_listings_is_imported_once_and_its_refused_lines_printed() {
+    let server = ServerProcess::start();
+    let (token, site, _) = server.member(
+        "Palettes de l'Est SAS",
+        "FR",
+        "732 829 320 00074",
+        "producer",
+        ("Strasbourg", "48.5734", "7.7521"),
+    );
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("offers.csv");
+    // The README's sample, at this organization's site.
+    let lines = [
+        "side,family,waste_code,legal_status,description,quantity,unit,price_per_unit,currency,site_id,expires_at,delivery,pallet_grade".to_owned(),
+        format!("offer,pallets,15 01 03,waste,\"EUR/EPAL 1200x800, grade B\",40,pallet,3.50,EUR,{site},2099-03-31T17:00:00Z,buyer_collects,b"),
+        format!("offer,pallets,15 01 03,waste,EUR/EPAL 1200x800 grade A,25,pallet,5,EUR,{site},2099-03-31T17:00:00Z,buyer_collects,a"),
+        format!("offer,pallets,15 01 03,waste,Broken pallets,12,crate,0,EUR,{site},2099-03-31T17:00:00Z,buyer_collects,unsorted"),
+    ];
+    std::fs::write(&file, lines.join("\n") + "\n").expect("the file written");
+    let path = file.to_str().expect("a UTF-8 path");
+    let import = ["--token", &token, "listing", "import", path, "--id", "catalogue-2027-03", "--publish"];
+
+    let first = server.cli(&import);
+    assert_eq!(first.status.code(), Some(1), "a line refused: {}", stderr(&first));
+    let printed: Vec<Vec<String>> = stdout(&first)
+        .lines()
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .filter(|words: &Vec<String>| !words.is_empty())
+        .collect();
+    let expected: Vec<Vec<String>> = [
+        "lines 3",
+        "created 2",
+        "already present 0",
+        "refused 1",
+        "line field reason",
+        "4 terms.quantity.unit \"crate\" is not kg, t, l, m3, piece or pallet",
+    ]
+    .iter()
+    .map(|line| line.split_whitespace().map(str::to_owned).collect())
+    .collect();
+    assert_eq!(printed, expected, "{}", stdout(&first));
+
+    let again = server.cli(&[&["--output", "json"], &import[..]].concat());
+    assert_eq!(again.status.code(), Some(1), "the line still refused: {}", stderr(&again));
+    let again: serde_json::Value = serde_json::from_str(&stdout(&again)).expect("JSON");
+    assert_eq!((again["created"].as_u64(), again["alreadyPresent"].as_u64()), (Some(0), Some(2)), "{again}");
+    assert_eq!(again["refusals"][0]["field"], "terms.quantity.unit", "{again}");
+}
