@@ -197,12 +197,19 @@ impl<S: EventStore> Market<S> {
         .map_err(|error| ApiError::Internal(anyhow::Error::new(error).context("planning an import")))?;
         // What the view holds was written: such lines are not sent to the store again. The view
         // may lag behind the log; the store answers a repeat of the rest.
+        // A listing held with other terms (amended since, or another file under the same
+        // import_id) is sent anyway: the store tells a repeat of the same line (same event ids)
+        // from another line (refused below).
         let planned: Vec<(u32, Append)> = {
             let view = self.view.read();
             planned
                 .into_iter()
-                .filter_map(|(number, id, append)| {
-                    let present = view.listings.contains_key(&id);
+                .filter_map(|(number, id, terms, append)| {
+                    let present = view
+                        .listings
+                        .get(&id)
+                        .and_then(ListingState::listing)
+                        .is_some_and(|held| held.terms == terms);
                     imported.already_present += u32::from(present);
                     (!present).then_some((number, append))
                 })
@@ -229,8 +236,8 @@ impl<S: EventStore> Market<S> {
                             number,
                             FieldError::new(
                                 "header.import_id",
-                                "this line's listing was written before in another form (publish set \
-                                 otherwise): send the lines again under a new import_id",
+                                "this line's listing was written before by this import_id with other \
+                                 terms, or published otherwise: send changed lines under a new import_id",
                             ),
                         ));
                     }
@@ -351,10 +358,10 @@ fn imported_listing_id(owner: Uuid, import_id: &str, number: u32) -> Uuid {
     Uuid::new_v5(&IMPORT_NAMESPACE, format!("{owner}/{import_id}/{number}").as_bytes())
 }
 
-/// The `index`th event an import writes to its listing `id`: the store recognises the append
-/// sent again by it.
-fn imported_event_id(id: Uuid, index: usize) -> Uuid {
-    Uuid::new_v5(&IMPORT_NAMESPACE, format!("{id}/{index}").as_bytes())
+/// The `index`th event an import writes to its listing `id`, of a line whose events' digest is
+/// `digest`: the store recognises the same append sent again by it, and only that one.
+fn imported_event_id(id: Uuid, index: usize, digest: Uuid) -> Uuid {
+    Uuid::new_v5(&IMPORT_NAMESPACE, format!("{id}/{index}/{digest}").as_bytes())
 }
 
 /// Every line of an import decided: the refused ones in `Imported`, the others as the appends
@@ -366,23 +373,31 @@ fn plan_import(
     may_hold: &impl Fn(listing::Side) -> Result<(), ListingsError>,
     lines: Vec<import::Line>,
     metadata: &bytes::Bytes,
-) -> (Imported, Vec<(u32, Uuid, Append)>) {
+) -> (Imported, Vec<(u32, Uuid, Terms, Append)>) {
     let now_ms = now_ms();
     let mut imported = Imported { lines: lines.len() as u32, ..Imported::default() };
     let mut planned = Vec::with_capacity(lines.len());
     for line in lines {
         let id = imported_listing_id(organization.id, import_id, line.number);
-        let decided = line
-            .terms
-            .map_err(ListingsError::from)
-            .and_then(|terms| decide_import(organization, id, terms, publish, now_ms, may_hold));
+        let decided = line.terms.map_err(ListingsError::from).and_then(|terms| {
+            let events = decide_import(organization, id, terms.clone(), publish, now_ms, may_hold)?;
+            Ok((terms, events))
+        });
         match decided {
-            Ok(events) => {
+            Ok((terms, events)) => {
+                // What the line wrote, in its events' ids: the same line sent again is a
+                // repeat; another line under the same number is not.
+                let mut written = Vec::new();
+                for (event_type, payload) in &events {
+                    written.extend_from_slice(event_type.as_bytes());
+                    written.extend_from_slice(payload);
+                }
+                let digest = Uuid::new_v5(&IMPORT_NAMESPACE, &written);
                 let events = events
                     .into_iter()
                     .enumerate()
                     .map(|(index, (event_type, payload))| {
-                        EventData::new(imported_event_id(id, index), event_type, payload)
+                        EventData::new(imported_event_id(id, index, digest), event_type, payload)
                             .with_metadata(metadata.clone())
                     })
                     .collect();
@@ -390,6 +405,7 @@ fn plan_import(
                 planned.push((
                     line.number,
                     id,
+                    terms,
                     Append { stream, expected: ExpectedVersion::NoStream, events },
                 ));
             }

@@ -109,17 +109,29 @@ fn print_figures(figures: &pb::Figures) {
     } else {
         println!("deliveries: {}", total.shipments);
         println!("accepted: {} (delivered {})", kg(total.accepted_kg), kg(total.delivered_kg));
-        let within: Vec<String> = figures
-            .share_within_bp
-            .iter()
-            .zip(["50", "100", "200"])
-            .map(|(share, km)| format!("{} within {km} km", percent(*share)))
-            .collect();
-        println!("travelled: {}", within.join(", "));
+        if figures.distance_withheld {
+            println!("travelled: withheld (a band of distance of fewer than 3 producers or 3 receivers)");
+        } else {
+            let within: Vec<String> = figures
+                .share_within_bp
+                .iter()
+                .zip(["50", "100", "200"])
+                .map(|(share, km)| format!("{} within {km} km", percent(*share)))
+                .collect();
+            println!("travelled: {}", within.join(", "));
+        }
         println!("transport: {:.1} km, {:.1} kg CO2e", figures.transport_km, figures.transport_co2_kg);
         println!("  factor: {} ({})", figures.emission_factor_source, figures.emission_factor_version);
-        println!("EUR pallets reused: {}", figures.pallets_reused);
-        println!("process water reused: {:.3} m3", figures.water_reused_litres as f64 / 1000.0);
+        if figures.pallets_withheld {
+            println!("EUR pallets reused: withheld");
+        } else {
+            println!("EUR pallets reused: {}", figures.pallets_reused);
+        }
+        if figures.water_withheld {
+            println!("process water reused: withheld");
+        } else {
+            println!("process water reused: {:.3} m3", figures.water_reused_litres as f64 / 1000.0);
+        }
         let avoided = figures.gate_fees_avoided.as_ref().map_or(0, |money| money.amount_minor);
         println!(
             "disposal costs avoided: {:.2} EUR ({})",

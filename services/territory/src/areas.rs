@@ -160,6 +160,16 @@ pub fn town_of(place: &Place) -> Option<&'static Town> {
         .map(|(_, town)| town)
 }
 
+/// The index in [`towns`] of the town `place` belongs to, as [`town_of`] finds it: what the
+/// read model keeps of each place, so that figures do not search the table again.
+pub fn town_index_of(place: &Place) -> Option<u16> {
+    let town = town_of(place)?;
+    towns()
+        .iter()
+        .position(|candidate| std::ptr::eq(candidate, town))
+        .and_then(|index| u16::try_from(index).ok())
+}
+
 /// Where a place is: its country, region and Eurodistrict.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Located {
@@ -170,6 +180,12 @@ pub struct Located {
 impl Located {
     pub fn of(place: &Place) -> Located {
         Located { country: place.country, town: town_of(place) }
+    }
+
+    /// A place of `country` whose town is the one at `index` in [`towns`] (from
+    /// [`town_index_of`]).
+    pub fn at(country: Country, index: Option<u16>) -> Located {
+        Located { country, town: index.and_then(|index| towns().get(usize::from(index))) }
     }
 
     /// The region's code (`FR-67`), or the country's when the place is in none.

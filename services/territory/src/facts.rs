@@ -13,6 +13,8 @@ use symbiose_logistics_contract::shipment::{self, PalletExchange};
 use symbiose_matching_contract::deal::{self, Deal};
 use uuid::Uuid;
 
+use crate::areas::{self, Located};
+
 /// The name the view's snapshot is kept under.
 pub const SNAPSHOT_NAME: &str = "territory.view";
 const ORGANIZATION_CATEGORY: &str = "organization";
@@ -30,6 +32,11 @@ pub struct ShipmentFacts {
     pub carrier: Uuid,
     pub pickup: Place,
     pub delivery: Place,
+    /// The town of the territories' table each end belongs to (`areas::town_index_of`), found
+    /// once when the shipment is booked. A snapshot is read back by the build that wrote it
+    /// only, so the index always names a town of the same table.
+    pub pickup_town: Option<u16>,
+    pub delivery_town: Option<u16>,
     /// The quantity expected, in the deal's unit.
     pub quantity: Quantity,
     pub hazardous: bool,
@@ -59,6 +66,16 @@ pub struct Delivered {
 }
 
 impl ShipmentFacts {
+    /// Where it was picked up.
+    pub fn origin(&self) -> Located {
+        Located::at(self.pickup.country, self.pickup_town)
+    }
+
+    /// Where it was delivered.
+    pub fn destination(&self) -> Located {
+        Located::at(self.delivery.country, self.delivery_town)
+    }
+
     /// What was accepted in the end, in thousandths of the unit: the closing's figure, else the
     /// delivery's; 0 before delivery.
     pub fn accepted_milli(&self) -> i64 {
@@ -161,6 +178,8 @@ impl Facts {
                 carrier: transport.carrier,
                 pickup: transport.pickup,
                 delivery: transport.delivery,
+                pickup_town: areas::town_index_of(&transport.pickup),
+                delivery_town: areas::town_index_of(&transport.delivery),
                 quantity: transport.quantity,
                 hazardous: transport.hazardous,
                 prior_notification_number: transport.prior_notification_number.clone(),

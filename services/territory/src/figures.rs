@@ -10,9 +10,24 @@
 //!
 //! **Privacy.** A public figure sums the volumes of at least [`MIN_GROUP`] distinct producers
 //! and [`MIN_GROUP`] distinct receivers; else it is withheld (its numbers are zero and it says
-//! so), so that no single company's volumes can be read off a small territory. When exactly one
-//! row of a table is withheld, the smallest other row is withheld too, so the territory's total
-//! does not give the withheld row away by difference. The operator sees every figure.
+//! so), so that no single company's volumes can be read off a small territory. Within one
+//! answer, no withheld figure can be worked out from the others:
+//!
+//! - the rows of a table that partition the territory's total (the families; the cells of a
+//!   matrix) are withheld as a group until the withheld ones together sum enough parties, the
+//!   smallest public rows joining them (the statisticians' secondary suppression);
+//! - the cells of a matrix by region are withheld within their pair of countries, whose cell is
+//!   their total;
+//! - the pallets and the water reused are as public as their families' rows, the shares within
+//!   50, 100 and 200 km only when each band of distance is public, and the total's quantities
+//!   per unit are the families' (public in their rows only);
+//! - the public reads whole months, quarters and years (the days of a range are the
+//!   operator's), and compares periods that do not overlap.
+//!
+//! What one answer cannot hold back is a difference between answers over nested territories
+//! or periods (a year less its other months), or between today's answer and tomorrow's: the
+//! rule bounds what a territory's page shows, not what a patient reader of many pages can
+//! infer. The operator sees every figure.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -57,6 +72,15 @@ impl Parties {
         self.receivers.insert(shipment.buyer);
     }
 
+    fn extend(&mut self, other: &Parties) {
+        self.producers.extend(&other.producers);
+        self.receivers.extend(&other.receivers);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.producers.is_empty() && self.receivers.is_empty()
+    }
+
     fn large_enough(&self) -> bool {
         self.producers.len() >= MIN_GROUP && self.receivers.len() >= MIN_GROUP
     }
@@ -83,9 +107,10 @@ impl Volumes {
         let delivered_milli = shipment.delivered.map_or(0, |delivered| delivered.received.amount_milli());
         let accepted_milli = shipment.accepted_milli();
         self.shipments += 1;
-        self.delivered_kg += kg(family, unit, delivered_milli);
-        self.accepted_kg += kg(family, unit, accepted_milli);
-        *self.accepted_milli_by_unit.entry(unit.symbol()).or_default() += accepted_milli;
+        self.delivered_kg = self.delivered_kg.saturating_add(kg(family, unit, delivered_milli));
+        self.accepted_kg = self.accepted_kg.saturating_add(kg(family, unit, accepted_milli));
+        let by_unit = self.accepted_milli_by_unit.entry(unit.symbol()).or_default();
+        *by_unit = by_unit.saturating_add(accepted_milli);
     }
 }
 
@@ -131,6 +156,10 @@ pub struct Figures {
     pub accepted_kg_within: [i64; 3],
     /// The same as shares of `total.accepted_kg`, in basis points (10000 = 100 %).
     pub share_within_bp: [u32; 3],
+    /// Whether the two above are withheld (zero): for the public, when a band of distance
+    /// (up to 50 km, 50 to 100, 100 to 200, beyond) sums too few parties, since the shares
+    /// give each band away by difference.
+    pub distance_withheld: bool,
     /// Road distance of the deliveries, in km (the booked quotes').
     pub transport_km: f64,
     /// Their transport emissions, kg CO2e (the booked quotes', by [`EMISSION_FACTOR`]).
@@ -139,8 +168,12 @@ pub struct Figures {
     pub emission_factor_version: &'static str,
     /// EUR/EPAL pallets accepted for reuse.
     pub pallets_reused: i64,
+    /// Whether the pallets reused are withheld (zero), as the pallets' row is.
+    pub pallets_withheld: bool,
     /// Process water accepted for reuse, in litres.
     pub water_reused_litres: i64,
+    /// Whether the water reused is withheld (zero), as the process water's row is.
+    pub water_withheld: bool,
     /// Organizations of the territory that acted in the period, by what they did: producers
     /// (shipped from it), receivers (received in it) and carriers (moved lots from or to it).
     pub active_producers: u64,
@@ -171,8 +204,8 @@ fn shipments_in<'a>(
         if !period.contains(delivered.at_ms) {
             return None;
         }
-        let origin = Located::of(&shipment.pickup);
-        let destination = Located::of(&shipment.delivery);
+        let origin = shipment.origin();
+        let destination = shipment.destination();
         if !origin.is_in(territory) && !destination.is_in(territory) {
             return None;
         }
@@ -181,22 +214,54 @@ fn shipments_in<'a>(
     })
 }
 
+/// Which cells of a table the public may not read: those summing too few parties, and, while
+/// the withheld cells together (with `rest`, the part of the table's total no cell shows) still
+/// sum too few, the smallest of the others too, so that no withheld cell can be worked out by
+/// subtracting the others from the total. `cells` holds each cell's parties and size.
+fn withheld_cells(cells: &[(&Parties, i64)], rest: Option<&Parties>) -> Vec<bool> {
+    let mut withheld: Vec<bool> = cells.iter().map(|(parties, _)| !parties.large_enough()).collect();
+    loop {
+        let rest_hidden = rest.is_some_and(|rest| !rest.is_empty());
+        if !rest_hidden && !withheld.contains(&true) {
+            return withheld;
+        }
+        let mut hidden = Parties::default();
+        for ((parties, _), _) in cells.iter().zip(&withheld).filter(|(_, withheld)| **withheld) {
+            hidden.extend(parties);
+        }
+        if let Some(rest) = rest {
+            hidden.extend(rest);
+        }
+        if hidden.large_enough() {
+            return withheld;
+        }
+        let smallest = (0..cells.len()).filter(|index| !withheld[*index]).min_by_key(|index| cells[*index].1);
+        match smallest {
+            Some(index) => withheld[index] = true,
+            None => return withheld,
+        }
+    }
+}
+
+/// The distance bands' increments: up to 50 km, 50 to 100, 100 to 200, beyond.
+const INCREMENTS: usize = DISTANCE_BANDS_KM.len() + 1;
+
 /// The figures of `territory` over `period`, as `audience` may read them.
 pub fn figures(facts: &Facts, territory: &Territory, period: &Period, audience: Audience) -> Figures {
     let mut by_family: BTreeMap<usize, (Volumes, Parties)> = BTreeMap::new();
     let mut total = Volumes::default();
     let mut total_parties = Parties::default();
-    let mut within = [0i64; 3];
+    let mut increments = [0i64; INCREMENTS];
+    let mut increment_parties: [Parties; INCREMENTS] = Default::default();
     let mut transport_km = 0.0;
     let mut transport_co2_kg = 0.0;
-    let mut pallets_reused = 0;
-    let mut water_reused_litres = 0;
+    let mut pallets_reused = 0i64;
+    let mut water_reused_litres = 0i64;
     let mut producers = BTreeSet::new();
     let mut receivers = BTreeSet::new();
     let mut carriers = BTreeSet::new();
     let mut pairs: BTreeMap<(Uuid, Uuid), bool> = BTreeMap::new();
     let mut avoided_cents = 0i64;
-    let mut flows: BTreeMap<(String, String), (Volumes, Parties)> = BTreeMap::new();
     for (shipment, family, origin, destination) in shipments_in(facts, territory, period) {
         let index = MaterialFamily::ALL.iter().position(|known| *known == family).unwrap_or(0);
         let (volumes, parties) = by_family.entry(index).or_default();
@@ -213,18 +278,19 @@ pub fn figures(facts: &Facts, territory: &Territory, period: &Period, audience: 
         } else {
             deal.map_or(0.0, |deal| deal.distance_km)
         };
-        for (band, limit) in DISTANCE_BANDS_KM.iter().enumerate() {
-            if distance_km <= f64::from(*limit) {
-                within[band] += accepted_kg;
-            }
-        }
+        let increment = DISTANCE_BANDS_KM
+            .iter()
+            .position(|limit| distance_km <= f64::from(*limit))
+            .unwrap_or(DISTANCE_BANDS_KM.len());
+        increments[increment] = increments[increment].saturating_add(accepted_kg);
+        increment_parties[increment].add(shipment);
         transport_km += shipment.road_distance_km;
         transport_co2_kg += shipment.co2_kg;
         if family == MaterialFamily::Pallets && matches!(unit, Unit::Pallet | Unit::Piece) {
-            pallets_reused += accepted_milli / 1000;
+            pallets_reused = pallets_reused.saturating_add(accepted_milli / 1000);
         }
         if family == MaterialFamily::ProcessWater {
-            water_reused_litres += accepted_kg;
+            water_reused_litres = water_reused_litres.saturating_add(accepted_kg);
         }
         if origin.is_in(territory) {
             producers.insert(shipment.seller);
@@ -250,39 +316,65 @@ pub fn figures(facts: &Facts, territory: &Territory, period: &Period, audience: 
                 let reference =
                     i128::from(accepted_kg) * i128::from(DISPOSAL_REFERENCE_CENTS_PER_TONNE) / 1000;
                 let reference = i64::try_from(reference).unwrap_or(i64::MAX);
-                avoided_cents += (reference - paid_cents).max(0);
+                avoided_cents = avoided_cents.saturating_add(reference.saturating_sub(paid_cents).max(0));
             }
-        }
-        if shipment.pickup.country != shipment.delivery.country {
-            let key =
-                (shipment.pickup.country.code().to_owned(), shipment.delivery.country.code().to_owned());
-            let (volumes, parties) = flows.entry(key).or_default();
-            volumes.add(family, shipment);
-            parties.add(shipment);
         }
     }
     let public = audience == Audience::Public;
-    let mut families: Vec<FamilyRow> = by_family
+    let total_withheld = public && !total_parties.large_enough();
+    // The families partition the total: a withheld row must not be the total less the others.
+    let rows: Vec<(usize, Volumes, Parties)> =
+        by_family.into_iter().map(|(index, (volumes, parties))| (index, volumes, parties)).collect();
+    let row_withheld = if !public {
+        vec![false; rows.len()]
+    } else if total_withheld {
+        vec![true; rows.len()]
+    } else {
+        let cells: Vec<(&Parties, i64)> =
+            rows.iter().map(|(_, volumes, parties)| (parties, volumes.accepted_kg)).collect();
+        withheld_cells(&cells, None)
+    };
+    let families: Vec<FamilyRow> = rows
         .into_iter()
-        .map(|(index, (volumes, parties))| FamilyRow {
+        .zip(row_withheld)
+        .map(|((index, volumes, _), withheld)| FamilyRow {
             family: MaterialFamily::ALL[index],
-            volumes,
-            withheld: public && !parties.large_enough(),
+            volumes: if withheld { Volumes::default() } else { volumes },
+            withheld,
         })
         .collect();
-    let total_withheld = public && !total_parties.large_enough();
-    if public && !total_withheld && families.iter().filter(|row| row.withheld).count() == 1 {
-        // The total less the other rows would give the withheld one away: withhold the
-        // smallest other row too.
-        if let Some(row) =
-            families.iter_mut().filter(|row| !row.withheld).min_by_key(|row| row.volumes.accepted_kg)
-        {
-            row.withheld = true;
+    // Pallets and water are the rows of their families, and as public as they are.
+    let row_public = |family: MaterialFamily| {
+        families.iter().find(|row| row.family == family).is_none_or(|row| !row.withheld)
+    };
+    let pallets_withheld = !row_public(MaterialFamily::Pallets);
+    let water_withheld = !row_public(MaterialFamily::ProcessWater);
+    // The distances partition the total too, and the cumulative shares give each increment
+    // away: they are public only when every increment is.
+    let distance_withheld = public
+        && (total_withheld
+            || increment_parties.iter().any(|parties| !parties.is_empty() && !parties.large_enough()));
+    let mut within = [0i64; 3];
+    let mut share_within_bp = [0u32; 3];
+    if !distance_withheld {
+        let mut cumulated = 0i64;
+        for band in 0..DISTANCE_BANDS_KM.len() {
+            cumulated = cumulated.saturating_add(increments[band]);
+            within[band] = cumulated;
+            if total.accepted_kg > 0 {
+                let share = i128::from(cumulated) * 10_000 / i128::from(total.accepted_kg);
+                share_within_bp[band] = u32::try_from(share).unwrap_or(10_000);
+            }
         }
     }
-    for row in families.iter_mut().filter(|row| row.withheld) {
-        row.volumes = Volumes::default();
+    if public {
+        // The units of the total are the families' again: only the rows say them.
+        total.accepted_milli_by_unit.clear();
     }
+    let flows_by_country = flows(facts, Some(territory), period, Level::Country, audience)
+        .into_iter()
+        .filter(|flow| flow.origin != flow.destination)
+        .collect();
     let mut figures = Figures {
         territory: territory.code.clone(),
         territory_name: territory.name.clone(),
@@ -291,13 +383,16 @@ pub fn figures(facts: &Facts, territory: &Territory, period: &Period, audience: 
         total,
         total_withheld,
         accepted_kg_within: within,
-        share_within_bp: [0; 3],
+        share_within_bp,
+        distance_withheld,
         transport_km,
         transport_co2_kg,
         emission_factor_source: EMISSION_FACTOR.source,
         emission_factor_version: EMISSION_FACTOR.version,
-        pallets_reused,
-        water_reused_litres,
+        pallets_reused: if pallets_withheld { 0 } else { pallets_reused },
+        pallets_withheld,
+        water_reused_litres: if water_withheld { 0 } else { water_reused_litres },
+        water_withheld,
         active_producers: producers.len() as u64,
         active_receivers: receivers.len() as u64,
         active_carriers: carriers.len() as u64,
@@ -305,41 +400,16 @@ pub fn figures(facts: &Facts, territory: &Territory, period: &Period, audience: 
         cross_border_partnerships: pairs.values().filter(|crossed| **crossed).count() as u64,
         gate_fees_avoided_cents: avoided_cents,
         disposal_reference_source: DISPOSAL_REFERENCE_SOURCE,
-        flows_by_country: flows_of(flows, public),
+        flows_by_country,
     };
     if total_withheld {
         // Every volume of the territory sums the same few parties.
         figures.total = Volumes::default();
-        figures.accepted_kg_within = [0; 3];
         figures.transport_km = 0.0;
         figures.transport_co2_kg = 0.0;
-        figures.pallets_reused = 0;
-        figures.water_reused_litres = 0;
         figures.gate_fees_avoided_cents = 0;
-    } else if figures.total.accepted_kg > 0 {
-        for band in 0..3 {
-            let share =
-                i128::from(figures.accepted_kg_within[band]) * 10_000 / i128::from(figures.total.accepted_kg);
-            figures.share_within_bp[band] = u32::try_from(share).unwrap_or(10_000);
-        }
     }
     figures
-}
-
-fn flows_of(flows: BTreeMap<(String, String), (Volumes, Parties)>, public: bool) -> Vec<Flow> {
-    flows
-        .into_iter()
-        .map(|((origin, destination), (volumes, parties))| {
-            let withheld = public && !parties.large_enough();
-            Flow {
-                origin,
-                destination,
-                shipments: if withheld { 0 } else { volumes.shipments },
-                accepted_kg: if withheld { 0 } else { volumes.accepted_kg },
-                withheld,
-            }
-        })
-        .collect()
 }
 
 /// How regions are named in a matrix.
@@ -350,8 +420,30 @@ pub enum Level {
     Region,
 }
 
+/// One cell of a matrix as it is summed.
+#[derive(Default)]
+struct Cell {
+    volumes: Volumes,
+    parties: Parties,
+}
+
+fn flow_of((origin, destination): (String, String), cell: Cell, withheld: bool) -> Flow {
+    Flow {
+        origin,
+        destination,
+        shipments: if withheld { 0 } else { cell.volumes.shipments },
+        accepted_kg: if withheld { 0 } else { cell.volumes.accepted_kg },
+        withheld,
+    }
+}
+
 /// The origin-destination matrix of the deliveries of `period` with an end in `territory`
 /// (every delivery when `None`), by country or region, border-crossing flows and the others.
+///
+/// For the public, the cells by country are withheld as a table's rows are (see
+/// [`withheld_cells`]: the cells partition the deliveries); the cells by region are withheld
+/// within their pair of countries, the public cell of a pair being their total, so the regions
+/// never give away what the countries withhold, nor the other way round.
 pub fn flows(
     facts: &Facts,
     territory: Option<&Territory>,
@@ -359,15 +451,16 @@ pub fn flows(
     level: Level,
     audience: Audience,
 ) -> Vec<Flow> {
-    let mut cells: BTreeMap<(String, String), (Volumes, Parties)> = BTreeMap::new();
+    type Pair = (String, String);
+    let mut by_region: BTreeMap<(Pair, Pair), Cell> = BTreeMap::new();
     for id in &facts.shipment_order {
         let Some(shipment) = facts.shipments.get(id) else { continue };
         let Some(delivered) = shipment.delivered else { continue };
         if !period.contains(delivered.at_ms) {
             continue;
         }
-        let origin = Located::of(&shipment.pickup);
-        let destination = Located::of(&shipment.delivery);
+        let origin = shipment.origin();
+        let destination = shipment.destination();
         if let Some(territory) = territory
             && !origin.is_in(territory)
             && !destination.is_in(territory)
@@ -375,15 +468,62 @@ pub fn flows(
             continue;
         }
         let Some(deal) = facts.deals.get(&shipment.deal_id) else { continue };
-        let name = |located: &Located| match level {
-            Level::Country => located.country.code().to_owned(),
-            Level::Region => located.region().to_owned(),
+        let countries = (origin.country.code().to_owned(), destination.country.code().to_owned());
+        let regions = match level {
+            Level::Country => (String::new(), String::new()),
+            Level::Region => (origin.region().to_owned(), destination.region().to_owned()),
         };
-        let (volumes, parties) = cells.entry((name(&origin), name(&destination))).or_default();
-        volumes.add(deal.family, shipment);
-        parties.add(shipment);
+        let cell = by_region.entry((countries, regions)).or_default();
+        cell.volumes.add(deal.family, shipment);
+        cell.parties.add(shipment);
     }
-    flows_of(cells, audience == Audience::Public)
+    let public = audience == Audience::Public;
+    // The pairs of countries, each the sum of its regions' cells.
+    let mut by_country: BTreeMap<Pair, Cell> = BTreeMap::new();
+    for ((countries, _), cell) in &by_region {
+        let sum = by_country.entry(countries.clone()).or_default();
+        sum.volumes.shipments += cell.volumes.shipments;
+        sum.volumes.accepted_kg = sum.volumes.accepted_kg.saturating_add(cell.volumes.accepted_kg);
+        sum.parties.extend(&cell.parties);
+    }
+    let country_withheld: BTreeMap<Pair, bool> = if public {
+        let cells: Vec<(&Parties, i64)> =
+            by_country.values().map(|cell| (&cell.parties, cell.volumes.accepted_kg)).collect();
+        by_country.keys().cloned().zip(withheld_cells(&cells, None)).collect()
+    } else {
+        by_country.keys().map(|countries| (countries.clone(), false)).collect()
+    };
+    if level == Level::Country {
+        return by_country
+            .into_iter()
+            .map(|(countries, cell)| {
+                let withheld = country_withheld.get(&countries).copied().unwrap_or(public);
+                flow_of(countries, cell, withheld)
+            })
+            .collect();
+    }
+    let mut groups: BTreeMap<Pair, Vec<(Pair, Cell)>> = BTreeMap::new();
+    for ((countries, regions), cell) in by_region {
+        groups.entry(countries).or_default().push((regions, cell));
+    }
+    let mut cells = Vec::new();
+    for (countries, group) in groups {
+        let group_withheld = country_withheld.get(&countries).copied().unwrap_or(public);
+        let withheld = if !public {
+            vec![false; group.len()]
+        } else if group_withheld {
+            vec![true; group.len()]
+        } else {
+            let sizes: Vec<(&Parties, i64)> =
+                group.iter().map(|(_, cell)| (&cell.parties, cell.volumes.accepted_kg)).collect();
+            withheld_cells(&sizes, None)
+        };
+        for ((regions, cell), withheld) in group.into_iter().zip(withheld) {
+            cells.push(flow_of(regions, cell, withheld));
+        }
+    }
+    cells.sort_by(|one, other| (&one.origin, &one.destination).cmp(&(&other.origin, &other.destination)));
+    cells
 }
 
 #[cfg(test)]
@@ -474,6 +614,8 @@ mod tests {
                 carrier: org(99),
                 pickup: at(lot.from),
                 delivery: at(lot.to),
+                pickup_town: crate::areas::town_index_of(&at(lot.from)),
+                delivery_town: crate::areas::town_index_of(&at(lot.to)),
                 quantity,
                 hazardous: false,
                 prior_notification_number: None,
@@ -549,28 +691,32 @@ mod tests {
         // Delivered: 10 + 20 + 10 (400 x 25 kg) + 12 t; accepted: 10 + 18 + 10 + 12 t.
         assert_eq!(figures.total.delivered_kg, 52_000);
         assert_eq!(figures.total.accepted_kg, 50_000);
-        // Within 50 km: S1, S2, S3 (38 t); within 200 km: S6 too.
-        assert_eq!(figures.accepted_kg_within, [38_000, 38_000, 50_000]);
-        assert_eq!(figures.share_within_bp, [7_600, 7_600, 10_000]);
+        // Within 50 km: S1, S2, S3 (38 t, three pairs); beyond 100 km S6 alone (12 t, one pair):
+        // the shares would give it away, so they are withheld.
+        assert!(figures.distance_withheld);
+        assert_eq!((figures.accepted_kg_within, figures.share_within_bp), ([0; 3], [0; 3]));
         assert!((figures.transport_km - 159.0).abs() < 1e-9);
         assert!((figures.transport_co2_kg - 218.4).abs() < 1e-9);
-        assert_eq!(figures.pallets_reused, 400);
-        assert_eq!(figures.water_reused_litres, 0);
+        // The pallets are S3's alone: withheld with their row.
+        assert_eq!((figures.pallets_reused, figures.pallets_withheld), (0, true));
+        assert_eq!((figures.water_reused_litres, figures.water_withheld), (0, false));
         // Producers shipping from it: 1, 2, 3; receivers in it: 11, 12, 13 (14 is in Mulhouse).
         assert_eq!((figures.active_producers, figures.active_receivers, figures.active_carriers), (3, 3, 1));
         // Pairs: 1-11, 2-12, 3-13 across the Rhine, 2-14 within France.
         assert_eq!((figures.partnerships, figures.cross_border_partnerships), (4, 3));
         // 50 t at 65 EUR, no gate fee paid.
         assert_eq!(figures.gate_fees_avoided_cents, 325_000);
-        // France to Germany: S1, S2, S3, from 3 producers to 3 receivers: public.
+        // France to Germany: S1, S2, S3, from 3 producers to 3 receivers; but the rest of the
+        // total, S6 within France, is one pair: France to Germany is withheld too, or the total
+        // less it would be S6.
         assert_eq!(
             figures.flows_by_country,
             vec![Flow {
                 origin: "FR".to_owned(),
                 destination: "DE".to_owned(),
-                shipments: 3,
-                accepted_kg: 38_000,
-                withheld: false
+                shipments: 0,
+                accepted_kg: 0,
+                withheld: true
             }]
         );
         // Each family sums one or two producers: withheld, and shown as such.
@@ -616,6 +762,8 @@ mod tests {
         assert_eq!(operator.gate_fees_avoided_cents, 22_500);
         assert_eq!(operator.flows_by_country[0].origin, "CH");
         assert_eq!(operator.flows_by_country[0].destination, "FR");
+        assert_eq!((operator.pallets_reused, operator.distance_withheld), (0, false));
+        assert_eq!(operator.accepted_kg_within, [5_000, 5_000, 5_000]);
         // February in the Eurodistrict: the water alone, of one producer.
         let february = figures(
             &facts,
@@ -675,6 +823,26 @@ mod tests {
     }
 
     #[test]
+    fn withheld_cells_join_until_they_sum_enough_parties() {
+        let parties = |producers: &[u128], receivers: &[u128]| Parties {
+            producers: producers.iter().map(|number| org(*number)).collect(),
+            receivers: receivers.iter().map(|number| org(*number)).collect(),
+        };
+        let big = parties(&[1, 2, 3], &[11, 12, 13]);
+        let other = parties(&[4, 5, 6], &[14, 15, 16]);
+        let one = parties(&[7], &[17]);
+        let two = parties(&[8, 9], &[18, 19]);
+        // Nothing withheld: nothing to protect.
+        assert_eq!(withheld_cells(&[(&big, 10), (&other, 5)], None), [false, false]);
+        // One small cell: the smallest public one joins it.
+        assert_eq!(withheld_cells(&[(&big, 10), (&other, 5), (&one, 1)], None), [false, true, true]);
+        // Two small cells that together sum three of each: enough.
+        assert_eq!(withheld_cells(&[(&big, 10), (&one, 1), (&two, 2)], None), [false, true, true]);
+        // No small cell, but a small rest of the total no cell shows.
+        assert_eq!(withheld_cells(&[(&big, 10), (&other, 5)], Some(&one)), [false, true]);
+    }
+
+    #[test]
     fn the_matrix_by_region_names_departements_and_kreise() {
         let facts = marketplace();
         let march = Period::parse("2026-03").unwrap();
@@ -691,14 +859,10 @@ mod tests {
                 ("FR-67", "FR-68", 1, 12_000),
             ]
         );
+        // For the public, Switzerland to France and France to France are one pair each; with
+        // France to Germany public, the total of March less it would be theirs: all withheld.
         let public = flows(&facts, None, &march, Level::Country, Audience::Public);
-        let fr_de = public.iter().find(|flow| flow.origin == "FR" && flow.destination == "DE").unwrap();
-        assert!(!fr_de.withheld);
-        assert!(
-            public
-                .iter()
-                .filter(|flow| flow.origin != "FR" || flow.destination != "DE")
-                .all(|flow| flow.withheld)
-        );
+        assert_eq!(public.len(), 3);
+        assert!(public.iter().all(|flow| flow.withheld && flow.accepted_kg == 0), "{public:?}");
     }
 }

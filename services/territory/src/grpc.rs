@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::Observatory;
 use crate::areas::{self, Kind, Territory};
 use crate::diagnosis::{self, Need};
+use crate::facts::Facts;
 use crate::figures::{self, Audience, Figures, Flow, Level, Volumes};
 use crate::period::Period;
 use crate::registers::{self, RegisterKind};
@@ -26,14 +27,40 @@ pub(crate) const PERIOD_CHARS_MAX: usize = 32;
 /// Largest chunk of a register's file, in bytes.
 pub(crate) const CHUNK_BYTES_MAX: usize = 64 * 1024;
 
+/// Computations over the read model at once (figures, flows, diagnoses, registers): each is a
+/// pass over every delivery, run on a blocking thread; more wait their turn, within the
+/// request's deadline.
+pub(crate) const COMPUTATIONS_MAX: usize = 4;
+
 #[derive(Debug)]
 pub struct TerritoryApi<S> {
     observatory: Arc<Observatory<S>>,
+    computations: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S> TerritoryApi<S> {
     pub fn new(observatory: Arc<Observatory<S>>) -> TerritoryApi<S> {
-        TerritoryApi { observatory }
+        TerritoryApi { observatory, computations: Arc::new(tokio::sync::Semaphore::new(COMPUTATIONS_MAX)) }
+    }
+}
+
+impl<S: EventStore> TerritoryApi<S> {
+    /// `work` over the facts, once the view holds every event written so far, on a blocking
+    /// thread, at most [`COMPUTATIONS_MAX`] at once.
+    async fn compute<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Facts) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.observatory.caught_up().await?;
+        let _permit = self
+            .computations
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Unavailable("the service is stopping".to_owned()))?;
+        let observatory = self.observatory.clone();
+        tokio::task::spawn_blocking(move || work(&observatory.facts()))
+            .await
+            .map_err(|error| ApiError::Internal(anyhow::anyhow!("a computation failed: {error}")))
     }
 }
 
@@ -72,6 +99,19 @@ fn period_arg(text: &str, field: &str) -> Result<Period, ApiError> {
 
 fn audience(caller: &Caller) -> Audience {
     if caller.is_operator() { Audience::Operator } else { Audience::Public }
+}
+
+/// The period `audience` may read: the public reads whole months, quarters and years, so that
+/// two ranges of days a day apart cannot be subtracted to read one day's deliveries.
+fn period_for(text: &str, field: &str, audience: Audience) -> Result<Period, ApiError> {
+    let period = period_arg(text, field)?;
+    if audience == Audience::Public && !period.calendar {
+        return Err(ApiError::invalid_argument(
+            field,
+            "public figures cover a month (2026-11), a quarter (2026-Q3) or a year (2026); ranges of days are the operator's",
+        ));
+    }
+    Ok(period)
 }
 
 /// The organization a call names, which must be the caller's own unless it is the operator.
@@ -154,12 +194,15 @@ fn figures_to_wire(figures: &Figures) -> pb::Figures {
         total_withheld: figures.total_withheld,
         accepted_kg_within: figures.accepted_kg_within.to_vec(),
         share_within_bp: figures.share_within_bp.to_vec(),
+        distance_withheld: figures.distance_withheld,
         transport_km: figures.transport_km,
         transport_co2_kg: figures.transport_co2_kg,
         emission_factor_source: figures.emission_factor_source.to_owned(),
         emission_factor_version: figures.emission_factor_version.to_owned(),
         pallets_reused: figures.pallets_reused,
+        pallets_withheld: figures.pallets_withheld,
         water_reused_litres: figures.water_reused_litres,
+        water_withheld: figures.water_withheld,
         active_producers: figures.active_producers,
         active_receivers: figures.active_receivers,
         active_carriers: figures.active_carriers,
@@ -175,24 +218,25 @@ fn figures_to_wire(figures: &Figures) -> pb::Figures {
 
 /// How the main figures changed from `baseline` to `current`.
 pub(crate) fn changes(current: &Figures, baseline: &Figures) -> Vec<pb::Change> {
-    let withheld = current.total_withheld || baseline.total_withheld;
-    let values = |figures: &Figures| -> [(&'static str, f64); 7] {
+    // Each value with whether it is withheld; counts of organizations are public whatever the
+    // volumes.
+    let values = |figures: &Figures| -> [(&'static str, f64, bool); 7] {
+        let total = figures.total_withheld;
         [
-            ("accepted_kg", figures.total.accepted_kg as f64),
-            ("shipments", figures.total.shipments as f64),
-            ("transport_co2_kg", figures.transport_co2_kg),
-            ("partnerships", figures.partnerships as f64),
-            ("cross_border_partnerships", figures.cross_border_partnerships as f64),
-            ("pallets_reused", figures.pallets_reused as f64),
-            ("water_reused_litres", figures.water_reused_litres as f64),
+            ("accepted_kg", figures.total.accepted_kg as f64, total),
+            ("shipments", figures.total.shipments as f64, total),
+            ("transport_co2_kg", figures.transport_co2_kg, total),
+            ("partnerships", figures.partnerships as f64, false),
+            ("cross_border_partnerships", figures.cross_border_partnerships as f64, false),
+            ("pallets_reused", figures.pallets_reused as f64, figures.pallets_withheld),
+            ("water_reused_litres", figures.water_reused_litres as f64, figures.water_withheld),
         ]
     };
     values(current)
         .into_iter()
         .zip(values(baseline))
-        .map(|((figure, current), (_, baseline))| {
-            // Counts of organizations are public whatever the volumes.
-            let hidden = withheld && !figure.contains("partnerships");
+        .map(|((figure, current, current_withheld), (_, baseline, baseline_withheld))| {
+            let hidden = current_withheld || baseline_withheld;
             let difference = current - baseline;
             let change_bp =
                 if baseline != 0.0 { (difference / baseline * 10_000.0).round() as i64 } else { 0 };
@@ -276,9 +320,10 @@ impl<S: EventStore> TerritoryService for TerritoryApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let territory = territory_arg(&request.territory, "territory")?;
-        let period = period_arg(&request.period, "period")?;
-        self.observatory.caught_up().await?;
-        let figures = figures::figures(&self.observatory.facts(), territory, &period, audience(&caller));
+        let audience = audience(&caller);
+        let period = period_for(&request.period, "period", audience)?;
+        let figures =
+            self.compute(move |facts| figures::figures(facts, territory, &period, audience)).await?;
         Ok(Response::new(pb::GetFiguresResponse { figures: Some(figures_to_wire(&figures)) }))
     }
 
@@ -289,16 +334,25 @@ impl<S: EventStore> TerritoryService for TerritoryApi<S> {
         let caller = auth::caller(&request)?;
         let request = request.into_inner();
         let territory = territory_arg(&request.territory, "territory")?;
-        let period = period_arg(&request.period, "period")?;
-        let baseline_period = period_arg(&request.baseline_period, "baseline_period")?;
-        self.observatory.caught_up().await?;
-        let (current, baseline) = {
-            let facts = self.observatory.facts();
-            (
-                figures::figures(&facts, territory, &period, audience(&caller)),
-                figures::figures(&facts, territory, &baseline_period, audience(&caller)),
+        let audience = audience(&caller);
+        let period = period_for(&request.period, "period", audience)?;
+        let baseline_period = period_for(&request.baseline_period, "baseline_period", audience)?;
+        if audience == Audience::Public && period.overlaps(&baseline_period) {
+            // Their difference would be the deliveries of the part one has and the other not.
+            return Err(ApiError::invalid_argument(
+                "baseline_period",
+                format!("overlaps {}: public figures are compared over periods apart", period.label),
             )
-        };
+            .into());
+        }
+        let (current, baseline) = self
+            .compute(move |facts| {
+                (
+                    figures::figures(facts, territory, &period, audience),
+                    figures::figures(facts, territory, &baseline_period, audience),
+                )
+            })
+            .await?;
         Ok(Response::new(pb::CompareFiguresResponse {
             changes: changes(&current, &baseline),
             current: Some(figures_to_wire(&current)),
@@ -316,7 +370,8 @@ impl<S: EventStore> TerritoryService for TerritoryApi<S> {
             "" => None,
             code => Some(territory_arg(code, "territory")?),
         };
-        let period = period_arg(&request.period, "period")?;
+        let audience = audience(&caller);
+        let period = period_for(&request.period, "period", audience)?;
         let level = match pb::FlowLevel::try_from(request.level) {
             Ok(pb::FlowLevel::Unspecified | pb::FlowLevel::Country) => Level::Country,
             Ok(pb::FlowLevel::Region) => Level::Region,
@@ -326,8 +381,8 @@ impl<S: EventStore> TerritoryService for TerritoryApi<S> {
                 );
             }
         };
-        self.observatory.caught_up().await?;
-        let flows = figures::flows(&self.observatory.facts(), territory, &period, level, audience(&caller));
+        let flows =
+            self.compute(move |facts| figures::flows(facts, territory, &period, level, audience)).await?;
         Ok(Response::new(pb::GetFlowsResponse { flows: flows.iter().map(flow_to_wire).collect() }))
     }
 
@@ -337,9 +392,8 @@ impl<S: EventStore> TerritoryService for TerritoryApi<S> {
     ) -> Result<Response<pb::DiagnoseSupplyResponse>, Status> {
         let caller = auth::caller(&request)?;
         let organization = organization_arg(&caller, &request.get_ref().organization_id, "organization_id")?;
-        self.observatory.caught_up().await?;
-        let diagnosis =
-            diagnosis::diagnose(&self.observatory.facts(), organization, symbiose_shell::now_ms());
+        let now_ms = symbiose_shell::now_ms();
+        let diagnosis = self.compute(move |facts| diagnosis::diagnose(facts, organization, now_ms)).await?;
         Ok(Response::new(pb::DiagnoseSupplyResponse {
             requests: diagnosis.requests.iter().map(need_to_wire).collect(),
             families: diagnosis.families.iter().map(need_to_wire).collect(),
@@ -378,17 +432,24 @@ impl<S: EventStore> TerritoryService for TerritoryApi<S> {
                 .into());
             }
         };
-        self.observatory.caught_up().await?;
-        let rows = registers::rows(&self.observatory.facts(), kind, organization, &period);
-        if rows.len() > registers::ROWS_MAX {
-            return Err(ApiError::FailedPrecondition(format!(
-                "period: the register holds {} rows over it, more than the {} of one export: ask for a shorter period",
-                rows.len(),
-                registers::ROWS_MAX
-            ))
-            .into());
-        }
-        let stem = format!("registre-{}-{}", file_key(kind), period.label.replace("..", "_"));
+        let stem = format!("registre-{}-{}", file_key(kind), period.file_label());
+        // Counted before a row is written: a register over the cap is refused, not built.
+        let rows = self
+            .compute(move |facts| {
+                let count = registers::row_count(facts, kind, organization, &period);
+                if count > registers::ROWS_MAX {
+                    Err(count)
+                } else {
+                    Ok(registers::rows(facts, kind, organization, &period))
+                }
+            })
+            .await?
+            .map_err(|count| {
+                ApiError::FailedPrecondition(format!(
+                    "period: the register holds {count} rows over it, more than the {} of one export: ask for a shorter period",
+                    registers::ROWS_MAX
+                ))
+            })?;
         let (file_name, content_type) = if xlsx {
             (format!("{stem}.xlsx"), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         } else {
@@ -411,9 +472,13 @@ impl<S: EventStore> TerritoryService for TerritoryApi<S> {
                 first = false;
                 chunk
             };
-            let bytes_of_all = if xlsx {
-                match registers::xlsx(kind, &rows) {
-                    Ok(bytes) => Some(bytes),
+            let (bytes_of_all, rows) = if xlsx {
+                // A workbook is a zip: compressed on a blocking thread, then sent in chunks.
+                let written = tokio::task::spawn_blocking(move || registers::xlsx(kind, &rows))
+                    .await
+                    .unwrap_or_else(|error| Err(format!("the task failed: {error}")));
+                match written {
+                    Ok(bytes) => (Some(bytes), Vec::new()),
                     Err(error) => {
                         let _ = sender
                             .send(Err(Status::internal(format!(
@@ -424,7 +489,7 @@ impl<S: EventStore> TerritoryService for TerritoryApi<S> {
                     }
                 }
             } else {
-                None
+                (None, rows)
             };
             let mut lines = rows.iter();
             let mut all = bytes_of_all.map(std::collections::VecDeque::from);

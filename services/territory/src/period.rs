@@ -17,6 +17,8 @@ pub struct Period {
     pub last_day: Date,
     pub from_ms: i64,
     pub to_ms: i64,
+    /// Whether it is a calendar year, quarter or month (not a range of days).
+    pub calendar: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,11 +30,17 @@ impl Period {
     /// (days, both included), with days bounded by midnight in `zone` (an IANA name).
     pub fn parse_in(text: &str, zone: &str) -> Result<Period, PeriodError> {
         let text = text.trim();
+        let allowed =
+            |character: char| character.is_ascii_digit() || matches!(character, '-' | '.' | 'Q' | 'q');
         let bad = || {
             PeriodError(format!(
                 "{text:?} is not a period: expected a year (2026), a quarter (2026-Q3), a month (2026-11) or days (2026-01-15..2026-02-14)"
             ))
         };
+        if text.is_empty() || !text.chars().all(allowed) {
+            return Err(bad());
+        }
+        let calendar = !text.contains("..");
         let (first, last) = if let Some((from, to)) = text.split_once("..") {
             let first: Date = from.trim().parse().map_err(|_| bad())?;
             let last: Date = to.trim().parse().map_err(|_| bad())?;
@@ -81,12 +89,23 @@ impl Period {
             last_day: last,
             from_ms: midnight(first)?,
             to_ms: midnight(after)?,
+            calendar,
         })
     }
 
     /// As [`Period::parse_in`], in Paris.
     pub fn parse(text: &str) -> Result<Period, PeriodError> {
         Period::parse_in(text, "Europe/Paris")
+    }
+
+    /// Whether the two periods share an instant.
+    pub fn overlaps(&self, other: &Period) -> bool {
+        self.from_ms < other.to_ms && other.from_ms < self.to_ms
+    }
+
+    /// A name for files: `2026-11`, or `2026-01-15_2026-02-14` for days.
+    pub fn file_label(&self) -> String {
+        if self.calendar { self.label.clone() } else { format!("{}_{}", self.first_day, self.last_day) }
     }
 
     pub fn contains(&self, at_ms: i64) -> bool {
@@ -117,6 +136,9 @@ mod tests {
         assert_eq!(quarter.last_day.to_string(), "2026-03-31");
         let days = Period::parse("2026-02-10..2026-02-10").unwrap();
         assert_eq!(days.to_ms - days.from_ms, 86_400_000);
+        assert!(!days.calendar && quarter.calendar && year.calendar);
+        assert_eq!(days.file_label(), "2026-02-10_2026-02-10");
+        assert!(year.overlaps(&july) && !july.overlaps(&quarter));
     }
 
     #[test]

@@ -89,9 +89,9 @@ use crate::facts::{Facts, ShipmentFacts};
 use crate::period::Period;
 
 /// Most rows of one export. One export is one XLSX sheet (which holds 1,048,576 rows), and the
-/// rows are built before they are streamed: the cap bounds what one call holds in memory (a
-/// row is under 2 KiB: at most about 500 MiB). A register longer than this is asked for by
-/// shorter periods.
+/// rows are built before they are streamed, once [`row_count`] said they are at most this
+/// many: the cap bounds what one call holds in memory (a row is under 2 KiB: at most about
+/// 500 MiB). A register longer than this is asked for by shorter periods.
 pub const ROWS_MAX: usize = 250_000;
 
 /// The byte order mark of UTF-8, first in a CSV file.
@@ -160,11 +160,15 @@ pub fn columns(kind: RegisterKind) -> &'static [&'static str] {
     }
 }
 
-/// The rows of `kind` for `organization` over `period`, in chronological order, each as long as
-/// [`columns`]. `organization` is ignored for [`RegisterKind::Managed`].
-pub fn rows(facts: &Facts, kind: RegisterKind, organization: Uuid, period: &Period) -> Vec<Vec<String>> {
-    let broker = platform(facts);
-    let mut dated: Vec<(i64, usize, Vec<String>)> = Vec::new();
+/// The shipments of `kind`'s register for `organization` over `period`, with their deal, in the
+/// register's order (the instant it is dated by, then booking).
+fn listed<'a>(
+    facts: &'a Facts,
+    kind: RegisterKind,
+    organization: Uuid,
+    period: &Period,
+) -> Vec<(i64, usize, &'a ShipmentFacts, &'a Deal)> {
+    let mut dated = Vec::new();
     for (booking, shipment_id) in facts.shipment_order.iter().enumerate() {
         let Some(shipment) = facts.shipments.get(shipment_id) else { continue };
         let Some(deal) = facts.deals.get(&shipment.deal_id) else { continue };
@@ -182,18 +186,41 @@ pub fn rows(facts: &Facts, kind: RegisterKind, organization: Uuid, period: &Peri
             _ => shipment.picked_up.map(|(_, at_ms)| at_ms),
         };
         let Some(at_ms) = at_ms.filter(|at_ms| holds && period.contains(*at_ms)) else { continue };
-        let line = Line::of(facts, deal, shipment, broker);
-        let row = match kind {
-            RegisterKind::Outgoing => line.outgoing(),
-            RegisterKind::Incoming => line.incoming(),
-            RegisterKind::Transported => line.transported(),
-            RegisterKind::Managed => line.managed(),
-        };
-        debug_assert_eq!(row.len(), columns(kind).len(), "a {} row has one cell per column", kind_key(kind));
-        dated.push((at_ms, booking, row));
+        dated.push((at_ms, booking, shipment, deal));
     }
-    dated.sort_by_key(|(at_ms, booking, _)| (*at_ms, *booking));
-    dated.into_iter().map(|(_, _, row)| row).collect()
+    dated.sort_by_key(|(at_ms, booking, _, _)| (*at_ms, *booking));
+    dated
+}
+
+/// How many rows [`rows`] gives, without writing them: what an export checks against
+/// [`ROWS_MAX`] first.
+pub fn row_count(facts: &Facts, kind: RegisterKind, organization: Uuid, period: &Period) -> usize {
+    listed(facts, kind, organization, period).len()
+}
+
+/// The rows of `kind` for `organization` over `period`, in chronological order, each as long as
+/// [`columns`]. `organization` is ignored for [`RegisterKind::Managed`].
+pub fn rows(facts: &Facts, kind: RegisterKind, organization: Uuid, period: &Period) -> Vec<Vec<String>> {
+    let broker = platform(facts);
+    listed(facts, kind, organization, period)
+        .into_iter()
+        .map(|(_, _, shipment, deal)| {
+            let line = Line::of(facts, deal, shipment, broker);
+            let row = match kind {
+                RegisterKind::Outgoing => line.outgoing(),
+                RegisterKind::Incoming => line.incoming(),
+                RegisterKind::Transported => line.transported(),
+                RegisterKind::Managed => line.managed(),
+            };
+            debug_assert_eq!(
+                row.len(),
+                columns(kind).len(),
+                "a {} row has one cell per column",
+                kind_key(kind)
+            );
+            row
+        })
+        .collect()
 }
 
 /// The byte order mark and the header line of `kind`'s CSV file.
@@ -851,6 +878,8 @@ mod tests {
             carrier: id(CARRIER),
             pickup: Place { point: point(), country: Country::Fr },
             delivery: Place { point: point(), country: Country::De },
+            pickup_town: None,
+            delivery_town: None,
             quantity: tonnes(12_500),
             hazardous: false,
             prior_notification_number: None,

@@ -180,7 +180,12 @@ fn period_of(uri: &Uri) -> Result<Period, Refusal> {
         }
         Some(text) => text.to_owned(),
     };
-    Period::parse(&text).map_err(|error| Refusal::Period(error.to_string()))
+    let period = Period::parse(&text).map_err(|error| Refusal::Period(error.to_string()))?;
+    if !period.calendar {
+        // Two ranges of days a day apart would give that day's deliveries away.
+        return Err(Refusal::Period("a month (2026-11), a quarter (2026-Q3) or a year (2026)".to_owned()));
+    }
+    Ok(period)
 }
 
 /// `body` with its type and the headers every answer carries.
@@ -776,6 +781,21 @@ fn headline_rows(figures: &Figures, lang: Lang) -> Vec<HeadlineRow> {
         csv_unit: "",
         source: None,
     };
+    // A figure as public as its own rule says, within a public total.
+    let volume_if = |withheld: bool,
+                     key: &str,
+                     label: &str,
+                     shown: String,
+                     csv_value: String,
+                     csv_unit,
+                     source: Option<String>| HeadlineRow {
+        key: key.to_owned(),
+        label: label.to_owned(),
+        shown: (!hidden && !withheld).then_some(shown),
+        csv_value: (!hidden && !withheld).then_some(csv_value),
+        csv_unit,
+        source,
+    };
     let total = &figures.total;
     let mut rows = vec![
         volume(
@@ -805,7 +825,8 @@ fn headline_rows(figures: &Figures, lang: Lang) -> Vec<HeadlineRow> {
     ];
     for (band, km) in DISTANCE_BANDS_KM.iter().enumerate() {
         let share_bp = figures.share_within_bp[band];
-        rows.push(volume(
+        rows.push(volume_if(
+            figures.distance_withheld,
             &format!("share_within_{km}_km"),
             &words.share_within.replace("{}", &km.to_string()),
             percent(share_bp, lang),
@@ -832,7 +853,8 @@ fn headline_rows(figures: &Figures, lang: Lang) -> Vec<HeadlineRow> {
             "kg CO2e",
             Some(factor),
         ),
-        volume(
+        volume_if(
+            figures.pallets_withheld,
             "eur_pallets_reused",
             words.pallets_reused,
             number(figures.pallets_reused as f64, 0, lang),
@@ -840,7 +862,8 @@ fn headline_rows(figures: &Figures, lang: Lang) -> Vec<HeadlineRow> {
             "",
             None,
         ),
-        volume(
+        volume_if(
+            figures.water_withheld,
             "process_water_reused",
             words.water_reused,
             with_unit(number(figures.water_reused_litres as f64 / 1000.0, 3, lang), "m3", lang),
@@ -1016,12 +1039,12 @@ pub fn charts(dashboard: &Dashboard, lang: Lang) -> Result<[String; 3], charts::
             Bar {
                 label: format!("≤ {km} km"),
                 value: f64::from(share_bp) / 100.0,
-                value_label: if figures.total_withheld {
+                value_label: if figures.distance_withheld {
                     withheld_short.clone()
                 } else {
                     percent(share_bp, lang)
                 },
-                withheld: figures.total_withheld,
+                withheld: figures.distance_withheld,
             }
         })
         .collect();
@@ -1342,6 +1365,8 @@ mod tests {
             carrier: id(900),
             pickup: from,
             delivery: to,
+            pickup_town: crate::areas::town_index_of(&from),
+            delivery_town: crate::areas::town_index_of(&to),
             quantity,
             hazardous: false,
             prior_notification_number: None,
@@ -1365,8 +1390,12 @@ mod tests {
     }
 
     /// Three producers of Strasbourg deliver plastics to three receivers of Kehl (2, 3 and 4 t,
-    /// 8 km each), and a fourth pair of Strasbourg and Basel 5 t of metals (130 km): the flow to
-    /// Switzerland, its family and one other family row are withheld.
+    /// 8 km each), two producers of Kehl 1 t each to two receivers of Strasbourg, and a sixth
+    /// pair of Strasbourg and Basel 5 t of metals (130 km): the flows to Switzerland (one pair)
+    /// and back from Germany (two) are withheld, and together sum three producers and three
+    /// receivers, so the flow to Germany is public; the metals' row is withheld and, by
+    /// difference from the total, the plastics' too; the distances are withheld, the band beyond
+    /// 100 km being the Basel pair's alone.
     fn facts() -> Facts {
         let mut facts = Facts { organizations: HashMap::new(), ..Facts::default() };
         for (number, tonnes) in [(1, 2), (2, 3), (3, 4)] {
@@ -1377,6 +1406,17 @@ mod tests {
                 (100 + number, kehl()),
                 MaterialFamily::Plastics,
                 tonnes,
+                8.0,
+            );
+        }
+        for number in [5, 6] {
+            delivery(
+                &mut facts,
+                number,
+                (number, kehl()),
+                (100 + number, strasbourg()),
+                MaterialFamily::Plastics,
+                1,
                 8.0,
             );
         }
@@ -1411,11 +1451,11 @@ mod tests {
         let facts = facts();
         let dashboard = ortenau(&facts);
         let page = render(&dashboard, 2026, Lang::En).unwrap();
-        // 14 t accepted from 4 producers to 4 receivers: the total is public.
-        assert!(page.contains("<th>Tonnes accepted</th><td class=\"n\">14\u{a0}t</td>"), "{page}");
-        assert!(page.contains("<th>Deliveries</th><td class=\"n\">4</td>"), "{page}");
-        // 9 t of 14 within 50 km.
-        assert!(page.contains("<td class=\"n\">64.3%</td>"), "{page}");
+        // 16 t accepted from 6 producers to 6 receivers: the total is public.
+        assert!(page.contains("<th>Tonnes accepted</th><td class=\"n\">16\u{a0}t</td>"), "{page}");
+        assert!(page.contains("<th>Deliveries</th><td class=\"n\">6</td>"), "{page}");
+        // 11 t of 16 within 50 km, but the 5 t beyond 100 km are one pair's: withheld.
+        assert!(!page.contains("68.8%") && !page.contains("31.3%"), "{page}");
         assert!(
             page.contains(figures::DISPOSAL_REFERENCE_SOURCE)
                 || page.contains(&escape(figures::DISPOSAL_REFERENCE_SOURCE))
@@ -1500,6 +1540,7 @@ mod tests {
             csv_lines(&csv(&dashboard, Table::FlowsCountries, Lang::En)),
             [
                 "origin;origin_name;destination;destination_name;deliveries;accepted_kg;withheld",
+                "DE;Germany;FR;France;;;true",
                 "FR;France;CH;Switzerland;;;true",
                 "FR;France;DE;Germany;3;9000;false",
             ]
@@ -1508,6 +1549,7 @@ mod tests {
             csv_lines(&csv(&dashboard, Table::FlowsRegions, Lang::De)),
             [
                 "origin;origin_name;destination;destination_name;deliveries;accepted_kg;withheld",
+                "DE-08317;Ortenaukreis;FR-67;Bas-Rhin;;;true",
                 "FR-67;Bas-Rhin;CH-BS;Basel-Stadt;;;true",
                 "FR-67;Bas-Rhin;DE-08317;Ortenaukreis;3;9000;false",
             ]
@@ -1518,21 +1560,21 @@ mod tests {
                 "family;name;deliveries;accepted_kg;delivered_kg;withheld",
                 &format!("plastics;{};;;;true", MaterialFamily::Plastics.labels().en),
                 &format!("metals;{};;;;true", MaterialFamily::Metals.labels().en),
-                "total;Total;4;14000;14000;false",
+                "total;Total;6;16000;16000;false",
             ]
         );
         let headline = csv(&dashboard, Table::Headline, Lang::En);
         let lines = csv_lines(&headline);
         assert_eq!(lines[0], "indicator;name;value;unit;withheld;source");
-        assert_eq!(lines[1], "accepted;Tonnes accepted;14000;kg;false;");
-        assert_eq!(lines[3], "deliveries;Deliveries;4;;false;");
-        assert_eq!(lines[4], "share_within_50_km;Share within 50 km;64,28;%;false;");
-        assert_eq!(lines[6], "share_within_200_km;Share within 200 km;100,00;%;false;");
-        assert_eq!(lines[7], "transport_distance;Transport distance;154,0;km;false;");
+        assert_eq!(lines[1], "accepted;Tonnes accepted;16000;kg;false;");
+        assert_eq!(lines[3], "deliveries;Deliveries;6;;false;");
+        assert_eq!(lines[4], "share_within_50_km;Share within 50 km;;%;true;");
+        assert_eq!(lines[6], "share_within_200_km;Share within 200 km;;%;true;");
+        assert_eq!(lines[7], "transport_distance;Transport distance;170,0;km;false;");
         assert!(lines[8].starts_with("transport_co2;Transport CO2;"), "{}", lines[8]);
         assert!(lines[8].contains(dashboard.figures.emission_factor_version), "{}", lines[8]);
-        assert_eq!(lines[11], "active_producers;Active organizations · producers;4;;false;");
-        assert_eq!(lines[15], "cross_border_partnerships;Partnerships · of which cross-border;4;;false;");
+        assert_eq!(lines[11], "active_producers;Active organizations · producers;6;;false;");
+        assert_eq!(lines[15], "cross_border_partnerships;Partnerships · of which cross-border;6;;false;");
         assert!(lines[16].starts_with("gate_fees_avoided;Disposal costs avoided;"), "{}", lines[16]);
         assert_eq!(lines.len(), 17);
         assert_eq!(csv_file_name(&dashboard, Table::Headline), "strasbourg-ortenau-2026-headline.csv");

@@ -1,9 +1,9 @@
 //! The public territory dashboard end to end: three producers of Strasbourg sell regenerated
-//! HDPE to three receivers in Kehl, and one producer of Offenburg to one receiver in
-//! Strasbourg; the lots are carried across the Rhine and accepted. Then the Eurodistrict
+//! HDPE to three receivers in Kehl, one producer of Offenburg to one receiver in Strasbourg, and
+//! two pairs from Strasbourg to Haguenau; the lots are carried and accepted. Then the Eurodistrict
 //! Strasbourg-Ortenau's page, as a visitor meets it over HTTP and in headless Chromium: the
 //! tonnes put in, the flow from France to Germany with its tonnes, the flow back (one pair
-//! only) withheld, the charts, and each table as CSV.
+//! only) and the flows within France (two) withheld, the charts, and each table as CSV.
 
 use std::time::{Duration, Instant};
 
@@ -49,14 +49,14 @@ pub(crate) fn this_year() -> i16 {
 }
 
 /// `seller` sells `tonnes` of regenerated HDPE to `buyer`, paid through escrow, carried by
-/// `carrier` into `border` and accepted whole: the shipment's id.
+/// `carrier` into `border` (`None` within a country) and accepted whole: the shipment's id.
 pub(crate) async fn sold_and_delivered(
     server: &TestServer,
     seller: &Member,
     buyer: &Member,
     carrier: &Member,
     tonnes: i64,
-    border: common::Country,
+    border: Option<common::Country>,
 ) -> String {
     fixtures::deposit(server, &buyer.organization_id, 5_000_000).await.expect("a deposit");
     let deal = agree(
@@ -70,6 +70,32 @@ pub(crate) async fn sold_and_delivered(
     .expect("a deal");
     fixtures::escrow_held(server, &buyer.token, &deal.deal_id).await.expect("the payment held");
     delivered(server, &deal.deal_id, buyer, carrier, tonnes, border).await
+}
+
+/// A producer of Strasbourg and a receiver of Haguenau (Bas-Rhin, outside the Eurodistrict),
+/// the `index`th such pair.
+pub(crate) async fn local_pair(server: &TestServer, index: u32) -> (Member, Member) {
+    let seller = member(
+        server,
+        &format!("Plasturgie Strasbourg {index} SAS"),
+        common::Country::France,
+        &fixtures::siren(6_100 + index),
+        &[common::Role::Producer],
+        "Strasbourg",
+    )
+    .await
+    .expect("a producer in Strasbourg");
+    let buyer = member(
+        server,
+        &format!("Emballages Haguenau {index} SAS"),
+        common::Country::France,
+        &fixtures::siren(6_200 + index),
+        &[common::Role::Buyer],
+        "Haguenau",
+    )
+    .await
+    .expect("a receiver in Haguenau");
+    (seller, buyer)
 }
 
 /// The lines of a CSV file of the dashboard: a byte order mark, then CRLF-ended lines.
@@ -115,7 +141,7 @@ async fn the_dashboard_of_a_eurodistrict_shows_its_flows_across_the_rhine_and_wi
         )
         .await
         .expect("a receiver in Kehl");
-        sold_and_delivered(&server, &seller, &buyer, &carrier, tonnes, common::Country::Germany).await;
+        sold_and_delivered(&server, &seller, &buyer, &carrier, tonnes, Some(common::Country::Germany)).await;
         organizations.extend([seller.organization_id, buyer.organization_id]);
     }
     // One pair the other way: too few organizations for its flow to be public.
@@ -139,13 +165,21 @@ async fn the_dashboard_of_a_eurodistrict_shows_its_flows_across_the_rhine_and_wi
     )
     .await
     .expect("a receiver in Strasbourg");
-    sold_and_delivered(&server, &offenburg, &strasbourg, &carrier, 5, common::Country::France).await;
+    sold_and_delivered(&server, &offenburg, &strasbourg, &carrier, 5, Some(common::Country::France)).await;
     organizations.extend([offenburg.organization_id, strasbourg.organization_id]);
+    // Two pairs from Strasbourg to Haguenau, 1 t each: withheld too, and with the flow back they sum
+    // three producers and three receivers, so the total less the flow to Germany gives none of
+    // them away.
+    for index in [4u32, 5] {
+        let (seller, buyer) = local_pair(&server, index).await;
+        sold_and_delivered(&server, &seller, &buyer, &carrier, 1, None).await;
+        organizations.extend([seller.organization_id, buyer.organization_id]);
+    }
 
-    // The page in English, once the view holds the four deliveries: 14 t accepted.
+    // The page in English, once the view holds the six deliveries: 16 t accepted.
     let year = this_year();
     let page_path = format!("/territories/{TERRITORY}?period={year}");
-    let headline = "<tr id=\"accepted\"><th>Tonnes accepted</th><td class=\"n\">14\u{a0}t</td>";
+    let headline = "<tr id=\"accepted\"><th>Tonnes accepted</th><td class=\"n\">16\u{a0}t</td>";
     let deadline = Instant::now() + VIEW_WAIT;
     let english = loop {
         let answer = get(web, &format!("{page_path}&lang=en"), &[]).await;
@@ -153,7 +187,7 @@ async fn the_dashboard_of_a_eurodistrict_shows_its_flows_across_the_rhine_and_wi
         if answer.text().contains(headline) {
             break answer;
         }
-        assert!(Instant::now() < deadline, "the page never showed 14 t accepted:\n{}", answer.text());
+        assert!(Instant::now() < deadline, "the page never showed 16 t accepted:\n{}", answer.text());
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(english.header("content-type"), Some("text/html; charset=utf-8"));
@@ -161,7 +195,7 @@ async fn the_dashboard_of_a_eurodistrict_shows_its_flows_across_the_rhine_and_wi
     let policy = english.header("content-security-policy").expect("a content security policy");
     assert!(policy.contains("default-src 'none'"), "{policy}");
     let page = english.text();
-    assert!(page.contains("<tr id=\"deliveries\"><th>Deliveries</th><td class=\"n\">4</td>"), "{page}");
+    assert!(page.contains("<tr id=\"deliveries\"><th>Deliveries</th><td class=\"n\">6</td>"), "{page}");
     let countries = section(&page, "table", "flows-countries");
     assert!(
         countries.contains(
@@ -201,6 +235,7 @@ async fn the_dashboard_of_a_eurodistrict_shows_its_flows_across_the_rhine_and_wi
             "origin;origin_name;destination;destination_name;deliveries;accepted_kg;withheld",
             "DE;Allemagne;FR;France;;;true",
             "FR;France;DE;Allemagne;3;9000;false",
+            "FR;France;FR;France;;;true",
         ]
     );
     let regions =
@@ -211,15 +246,16 @@ async fn the_dashboard_of_a_eurodistrict_shows_its_flows_across_the_rhine_and_wi
             "origin;origin_name;destination;destination_name;deliveries;accepted_kg;withheld",
             "DE-08317;Ortenaukreis;FR-67;Bas-Rhin;;;true",
             "FR-67;Bas-Rhin;DE-08317;Ortenaukreis;3;9000;false",
+            "FR-67;Bas-Rhin;FR-67;Bas-Rhin;;;true",
         ]
     );
     let headline_csv = get(web, &format!("/territories/{TERRITORY}/headline.csv?period={year}"), &[]).await;
     let lines = csv_lines(&headline_csv);
     assert_eq!(lines[0], "indicator;name;value;unit;withheld;source");
-    assert_eq!(lines[1], "accepted;Tonnes acceptées;14000;kg;false;");
-    assert_eq!(lines[3], "deliveries;Livraisons;4;;false;");
+    assert_eq!(lines[1], "accepted;Tonnes acceptées;16000;kg;false;");
+    assert_eq!(lines[3], "deliveries;Livraisons;6;;false;");
     let families = get(web, &format!("/territories/{TERRITORY}/families.csv?period={year}"), &[]).await;
-    assert_eq!(csv_lines(&families)[2], "total;Total;4;14000;14000;false");
+    assert_eq!(csv_lines(&families)[2], "total;Total;6;16000;16000;false");
     // The page links each table's file.
     for table in ["headline", "families", "flows-countries", "flows-regions"] {
         let href = format!("href=\"/territories/{TERRITORY}/{table}.csv?period={year}&amp;lang=en\"");
@@ -263,7 +299,7 @@ async fn the_dashboard_of_a_eurodistrict_shows_its_flows_across_the_rhine_and_wi
     let rendered = String::from_utf8_lossy(&dom.stdout).replace("&nbsp;", "\u{a0}");
     for text in [
         "Grenzüberschreitende Ströme",
-        "<td class=\"n\">14\u{a0}t</td>",
+        "<td class=\"n\">16\u{a0}t</td>",
         "nicht veröffentlicht (weniger als 3 Organisationen)",
         "Frankreich",
     ] {

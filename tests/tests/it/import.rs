@@ -335,6 +335,22 @@ async fn an_import_cut_short_and_sent_again_applies_every_line_once() {
     descriptions.dedup();
     assert_eq!(descriptions.len(), good as usize, "every good line once");
 
+    // Another file under the same import id: the line that changed is refused, naming the
+    // import id, and nothing is written; the others are the same and already present.
+    let changed =
+        String::from_utf8(file.clone()).expect("UTF-8").replacen("\"Lot 0, ", "\"Lot 0 (changed), ", 1);
+    let again = import(&mut listings, "nightly-17", pb::ImportFormat::Csv, true, changed.as_bytes())
+        .await
+        .expect("a changed file");
+    assert_eq!(
+        (again.created, again.already_present, again.refused),
+        (0, good - 1, bad_lines.len() as u32 + 1)
+    );
+    let refusal = again.refusals.iter().find(|refusal| refusal.line == 2).expect("line 2 refused");
+    assert_eq!(refusal.field, "header.import_id", "{refusal:?}");
+    let after = my_listings(&mut listings, pb::ListingState::Unspecified, 0).await;
+    assert_eq!(after.len(), good as usize, "nothing written");
+
     // The same lines under another import id are other listings: the id names the import.
     let drafts = import(&mut listings, "nightly-18", pb::ImportFormat::Csv, false, &half.concat())
         .await

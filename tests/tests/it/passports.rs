@@ -162,7 +162,8 @@ async fn a_delivered_lot_of_regenerated_plastic_gets_a_public_passport_a_qr_code
     .await
     .expect("a deal");
     fixtures::escrow_held(&server, &buyer.token, &deal.deal_id).await.expect("the payment held");
-    let shipment_id = delivered(&server, &deal.deal_id, &buyer, &carrier, 2, common::Country::Germany).await;
+    let shipment_id =
+        delivered(&server, &deal.deal_id, &buyer, &carrier, 2, Some(common::Country::Germany)).await;
 
     // The institution's instructions for plastics, in three languages; a producer may not.
     let instructions = passports::PublishInstructionsRequest {

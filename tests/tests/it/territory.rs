@@ -1,6 +1,7 @@
 //! The territory context over gRPC, as a partner's app and the law meet it: three producers of
-//! Strasbourg sell regenerated HDPE to three receivers in Kehl and one producer of Offenburg to
-//! a receiver in Strasbourg, carried by a carrier with its receipt of declaration. Then the
+//! Strasbourg sell regenerated HDPE to three receivers in Kehl, one producer of Offenburg to a
+//! receiver in Strasbourg, and two pairs from Strasbourg to Haguenau, carried by a carrier with its
+//! receipt of declaration. Then the
 //! Eurodistrict's figures (public to any member, the small flow withheld but for the operator),
 //! a comparison with last year, the flows by region, a producer's register of outgoing waste as
 //! CSV and XLSX streamed in chunks, who may ask for which register, a receiver's supply
@@ -19,7 +20,7 @@ use tonic::Code;
 use tonic_types::StatusExt as _;
 
 use crate::browser::hdpe_terms;
-use crate::dashboard::{de_vat, sold_and_delivered, this_year};
+use crate::dashboard::{de_vat, local_pair, sold_and_delivered, this_year};
 
 type Territory = TerritoryServiceClient<AuthedChannel>;
 
@@ -128,7 +129,8 @@ async fn a_eurodistricts_figures_a_producers_register_and_a_receivers_supply_dia
         .await
         .expect("a receiver");
         shipments.push(
-            sold_and_delivered(&server, &seller, &buyer, &carrier, tonnes, common::Country::Germany).await,
+            sold_and_delivered(&server, &seller, &buyer, &carrier, tonnes, Some(common::Country::Germany))
+                .await,
         );
         producers.push(seller);
         receivers.push(buyer);
@@ -153,24 +155,33 @@ async fn a_eurodistricts_figures_a_producers_register_and_a_receivers_supply_dia
     )
     .await
     .expect("a receiver in Strasbourg");
-    sold_and_delivered(&server, &offenburg, &port, &carrier, 5, common::Country::France).await;
+    sold_and_delivered(&server, &offenburg, &port, &carrier, 5, Some(common::Country::France)).await;
+    // Two pairs from Strasbourg to Haguenau (Bas-Rhin, outside the Eurodistrict), 1 t each:
+    // with the flow back, the withheld flows sum three producers and three receivers, so the
+    // flow to Germany can be public.
+    for index in [14u32, 15] {
+        let (seller, buyer) = local_pair(&server, index).await;
+        sold_and_delivered(&server, &seller, &buyer, &carrier, 1, None).await;
+    }
 
-    // Any member reads the public figures: 14 t accepted, all within 50 km.
+    // Any member reads the public figures: 16 t accepted, all within 50 km.
     let year = this_year().to_string();
     let mut producer = client(&server, &producers[0].token).await;
-    let figures = figures_once(&mut producer, EURODISTRICT, &year, 4).await;
-    assert!(!figures.total_withheld, "4 producers and 4 receivers: {figures:?}");
+    let figures = figures_once(&mut producer, EURODISTRICT, &year, 6).await;
+    assert!(!figures.total_withheld, "6 producers and 6 receivers: {figures:?}");
     let total = figures.total.clone().expect("a total");
-    assert_eq!((total.accepted_kg, total.delivered_kg), (14_000, 14_000));
-    assert_eq!(figures.accepted_kg_within, [14_000, 14_000, 14_000]);
+    assert_eq!((total.accepted_kg, total.delivered_kg), (16_000, 16_000));
+    assert!(!figures.distance_withheld);
+    assert_eq!(figures.accepted_kg_within, [16_000, 16_000, 16_000]);
     assert_eq!(figures.share_within_bp, [10_000, 10_000, 10_000]);
-    assert_eq!((figures.partnerships, figures.cross_border_partnerships), (4, 4));
-    assert_eq!((figures.active_producers, figures.active_receivers, figures.active_carriers), (4, 4, 1));
+    assert_eq!((figures.partnerships, figures.cross_border_partnerships), (6, 4));
+    // The receivers of Haguenau are not the Eurodistrict's.
+    assert_eq!((figures.active_producers, figures.active_receivers, figures.active_carriers), (6, 4, 1));
     assert!(figures.transport_km > 0.0 && figures.transport_co2_kg > 0.0, "{figures:?}");
     assert!(figures.emission_factor_source.contains("ADEME"), "{}", figures.emission_factor_source);
-    // 14 t at 65 EUR a tonne of disposal avoided, no gate fee paid.
+    // 16 t at 65 EUR a tonne of disposal avoided, no gate fee paid.
     let avoided = figures.gate_fees_avoided.clone().expect("an amount");
-    assert_eq!((avoided.amount_minor, avoided.currency_code.as_str()), (91_000, "EUR"));
+    assert_eq!((avoided.amount_minor, avoided.currency_code.as_str()), (104_000, "EUR"));
     assert_eq!(figures.families.len(), 1);
     assert_eq!(figures.families[0].family, i32::from(common::MaterialFamily::Plastics));
     assert!(!figures.families[0].withheld);
@@ -187,7 +198,7 @@ async fn a_eurodistricts_figures_a_producers_register_and_a_receivers_supply_dia
     let de_fr = flow(&figures, "DE");
     assert_eq!((de_fr.shipments, de_fr.accepted_kg, de_fr.withheld), (0, 0, true));
     let mut operator = client(&server, &server.operator_token).await;
-    let seen = figures_once(&mut operator, EURODISTRICT, &year, 4).await;
+    let seen = figures_once(&mut operator, EURODISTRICT, &year, 6).await;
     let de_fr = flow(&seen, "DE");
     assert_eq!((de_fr.shipments, de_fr.accepted_kg, de_fr.withheld), (1, 5_000, false));
     // A territory where no one delivered: nothing to read, and nothing made up.
@@ -216,7 +227,25 @@ async fn a_eurodistricts_figures_a_producers_register_and_a_receivers_supply_dia
     // The baseline is withheld (nobody delivered then), so the change is not given.
     assert!(accepted.withheld, "{accepted:?}");
     let pairs = compared.changes.iter().find(|change| change.figure == "partnerships").expect("partnerships");
-    assert_eq!((pairs.baseline, pairs.current, pairs.difference), (0.0, 4.0, 4.0));
+    assert_eq!((pairs.baseline, pairs.current, pairs.difference), (0.0, 6.0, 6.0));
+    // Periods that overlap are not compared for the public, nor are ranges of days read.
+    let status = producer
+        .compare_figures(territory::CompareFiguresRequest {
+            territory: EURODISTRICT.into(),
+            period: year.clone(),
+            baseline_period: format!("{year}-Q1"),
+        })
+        .await
+        .expect_err("overlapping periods");
+    assert_eq!(bad_field(&status), "baseline_period");
+    let status = producer
+        .get_figures(territory::GetFiguresRequest {
+            territory: EURODISTRICT.into(),
+            period: format!("{year}-01-01..{year}-01-31"),
+        })
+        .await
+        .expect_err("days");
+    assert_eq!(bad_field(&status), "period");
 
     // The flows by region, for the operator: Bas-Rhin to the Ortenaukreis and back.
     let flows = operator
@@ -233,7 +262,10 @@ async fn a_eurodistricts_figures_a_producers_register_and_a_receivers_supply_dia
         .iter()
         .map(|flow| (flow.origin.as_str(), flow.destination.as_str(), flow.shipments, flow.accepted_kg))
         .collect();
-    assert_eq!(cells, [("DE-08317", "FR-67", 1, 5_000), ("FR-67", "DE-08317", 3, 9_000)]);
+    assert_eq!(
+        cells,
+        [("DE-08317", "FR-67", 1, 5_000), ("FR-67", "DE-08317", 3, 9_000), ("FR-67", "FR-67", 2, 2_000)]
+    );
 
     // The first producer's register of outgoing waste for the month, as CSV: its one lot.
     let month = {
@@ -294,7 +326,7 @@ async fn a_eurodistricts_figures_a_producers_register_and_a_receivers_supply_dia
     );
 
     // A producer reads its own registers only; the platform's register of managed waste is the
-    // operator's, and lists the four shipments.
+    // operator's, and lists the six shipments.
     let denied = export(&mut producer, outgoing(&producers[1], territory::ExportFormat::Csv))
         .await
         .expect_err("another's");
@@ -310,7 +342,7 @@ async fn a_eurodistricts_figures_a_producers_register_and_a_receivers_supply_dia
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
     let (_, _, rows) =
         export(&mut operator, managed(territory::ExportFormat::Csv)).await.expect("the managed register");
-    assert_eq!(rows, 4);
+    assert_eq!(rows, 6);
 
     // The first receiver asks for 10 t more in Kehl: 6 t are offered in Strasbourg (about 7 km
     // by road), 3 t in Offenburg (about 25 km), another 4 t in Karlsruhe (about 90 km).

@@ -98,6 +98,8 @@ fn marketplace(deliveries: usize, organizations: u64, year: &Period) -> Facts {
                 carrier: Uuid::from_u128(u128::from(random.below(50)) + 1_000_000),
                 pickup: at(from),
                 delivery: at(to),
+                pickup_town: areas::town_index_of(&at(from)),
+                delivery_town: areas::town_index_of(&at(to)),
                 quantity,
                 hazardous: false,
                 prior_notification_number: None,

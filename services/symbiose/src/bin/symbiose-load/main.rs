@@ -15,6 +15,10 @@
 //! `--postgres URL --restart-listings N` it measures only how long the server takes to serve
 //! after a restart with N listings in the log, with and without its views' snapshots.
 //!
+//! With `--import N` it measures a partner's bulk import instead (`load::import`): N listings
+//! of a CSV file through `ImportListings`, with one line in a hundred bad, beside the same
+//! listings created and published one call at a time.
+//!
 //! With `--pages` it measures the passports' public web port instead (`load::pages`): a
 //! published passport's page in French and German, its JSON-LD, QR codes, labels and Digital
 //! Link, beside the same port's 404 page.
@@ -22,7 +26,7 @@
 //! `cargo build --release -p symbiose --bin symbiose --bin symbiose-load &&
 //! target/release/symbiose-load [--clients 1,16,64] [--seconds 10] [--quick]
 //! [--postgres postgres://postgres@127.0.0.1:5432 --replicas 2 | --restart-listings 1000000]
-//! [--pages]`
+//! [--pages] [--import 100000]`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -109,6 +113,11 @@ struct Arguments {
     /// --clients.
     #[arg(long)]
     pages: bool,
+    /// Measure a bulk import instead: this many lines of CSV (1 in 100 bad) through
+    /// ImportListings, beside 1 % of them created and published one call at a time (100 to
+    /// 200000).
+    #[arg(long, value_name = "N")]
+    import: Option<usize>,
     /// Serve the echo on this address and nothing else, until standard input ends (how a run
     /// starts its echo server).
     #[arg(long, value_name = "ADDR", hide = true)]
@@ -180,6 +189,17 @@ fn plan(arguments: Arguments) -> anyhow::Result<load::Plan> {
             "--restart-listings goes with --postgres: the run restarts servers of its own over a database of its own"
         );
     }
+    if let Some(lines) = arguments.import {
+        anyhow::ensure!(
+            (100..=load::import::LINES_MAX).contains(&lines),
+            "--import: 100 to {}, not {lines}",
+            load::import::LINES_MAX
+        );
+        anyhow::ensure!(
+            target.is_none() && arguments.postgres.is_none() && !arguments.pages,
+            "--import starts a server of the run's own on the embedded store: not with --target, --postgres or --pages"
+        );
+    }
     let clients = arguments.clients;
     anyhow::ensure!(
         (1..=CLIENT_COUNTS_MAX).contains(&clients.len()),
@@ -237,5 +257,6 @@ fn plan(arguments: Arguments) -> anyhow::Result<load::Plan> {
         replicas: arguments.replicas,
         restart_listings: arguments.restart_listings,
         pages: arguments.pages,
+        import: arguments.import,
     })
 }

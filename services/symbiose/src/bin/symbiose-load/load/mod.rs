@@ -3,6 +3,7 @@
 
 pub(crate) mod echo;
 pub(crate) mod histogram;
+pub(crate) mod import;
 pub(crate) mod pages;
 pub(crate) mod process;
 pub(crate) mod replicas;
@@ -42,6 +43,8 @@ pub(crate) struct Plan {
     pub(crate) restart_listings: Option<u64>,
     /// Measure the passports' public web port instead (`pages`).
     pub(crate) pages: bool,
+    /// Measure a bulk import of this many listings instead (`import`).
+    pub(crate) import: Option<usize>,
 }
 
 /// The server a run calls.
@@ -60,6 +63,9 @@ struct Served {
 pub(crate) async fn run(plan: Plan) -> anyhow::Result<()> {
     if plan.pages {
         return pages::run(&plan).await;
+    }
+    if let Some(lines) = plan.import {
+        return import::run(lines).await;
     }
     if let (Some(listings), Some(server)) = (plan.restart_listings, &plan.postgres) {
         let binary = std::env::current_exe().context("finding this executable")?.with_file_name("symbiose");
