@@ -1304,9 +1304,10 @@ async fn organization(channel: Authed, command: OrganizationCommand, output: Out
                 None => 0,
             };
             let mut page_token = String::new();
-            let mut listed = crate::cli_output::table(&["id", "name", "country", "roles"]);
-            // At most 10,000 organizations: 50 pages of 200.
-            for _ in 0..50 {
+            let mut organizations = Vec::new();
+            // At most 10,000 organizations: 50 pages of 200; more are said to follow.
+            let mut more = false;
+            for page in 0..50 {
                 let request = listings::ListOrganizationsRequest {
                     role,
                     country,
@@ -1315,33 +1316,41 @@ async fn organization(channel: Authed, command: OrganizationCommand, output: Out
                     min_position: 0,
                 };
                 let response = client.list_organizations(request).await.map_err(status_error)?.into_inner();
-                if output.json(&response)? && response.next_page_token.is_empty() {
-                    return Ok(true);
-                }
-                for organization in &response.organizations {
-                    let role_names: Vec<String> = organization
-                        .roles
-                        .iter()
-                        .filter_map(|role| symbiose_proto::convert::role_from_wire(*role, "role").ok())
-                        .map(|role| role.key().to_owned())
-                        .collect();
-                    let country = symbiose_proto::convert::country_from_wire(organization.country, "country")
-                        .map(|country| country.code().to_owned())
-                        .unwrap_or_default();
-                    listed.add_row(vec![
-                        organization.organization_id.clone(),
-                        organization.legal_name.clone(),
-                        country,
-                        role_names.join(","),
-                    ]);
-                }
+                organizations.extend(response.organizations);
                 if response.next_page_token.is_empty() {
                     break;
                 }
+                more = page == 49;
                 page_token = response.next_page_token;
             }
-            if output == Output::Table {
-                crate::cli_output::print_table(&mut listed);
+            let whole = listings::ListOrganizationsResponse {
+                organizations,
+                next_page_token: if more { page_token } else { String::new() },
+            };
+            if output.json(&whole)? {
+                return Ok(true);
+            }
+            let mut listed = crate::cli_output::table(&["id", "name", "country", "roles"]);
+            for organization in &whole.organizations {
+                let role_names: Vec<String> = organization
+                    .roles
+                    .iter()
+                    .filter_map(|role| symbiose_proto::convert::role_from_wire(*role, "role").ok())
+                    .map(|role| role.key().to_owned())
+                    .collect();
+                let country = symbiose_proto::convert::country_from_wire(organization.country, "country")
+                    .map(|country| country.code().to_owned())
+                    .unwrap_or_default();
+                listed.add_row(vec![
+                    organization.organization_id.clone(),
+                    organization.legal_name.clone(),
+                    country,
+                    role_names.join(","),
+                ]);
+            }
+            crate::cli_output::print_table(&mut listed);
+            if more {
+                println!("(the first {} organizations; more follow)", whole.organizations.len());
             }
         }
         OrganizationCommand::Show { organization } => {

@@ -684,7 +684,12 @@ async fn tell(story: &Story, context: &StoryContext<'_>, request_id: &str) -> an
         let mut settlement = settlement.clone();
         let request = settlement::ListDealTransfersRequest { deal_id: deal_id.clone(), ..Default::default() };
         async move {
-            let listed = settlement.list_deal_transfers(request).await.map_err(status)?.into_inner();
+            // Settlement learns of the deal when it reads the agreement, a moment after it.
+            let listed = match settlement.list_deal_transfers(request).await {
+                Ok(response) => response.into_inner(),
+                Err(error) if error.code() == tonic::Code::NotFound => return Ok(None),
+                Err(error) => return Err(status(error)),
+            };
             Ok((!listed.transfers.is_empty()).then_some(()))
         }
     })
@@ -798,7 +803,13 @@ async fn book(
         let mut as_buyer = as_buyer.clone();
         let request = logistics::ListQuotesRequest { deal_id: deal_id.to_owned(), ..Default::default() };
         async move {
-            let quotes = as_buyer.list_quotes(request).await.map_err(status)?.into_inner().quotes;
+            // Logistics opens the deal's transport when it reads the agreement: a moment after
+            // the deal, the deal is not known there yet.
+            let quotes = match as_buyer.list_quotes(request).await {
+                Ok(response) => response.into_inner().quotes,
+                Err(error) if error.code() == tonic::Code::NotFound => return Ok(None),
+                Err(error) => return Err(status(error)),
+            };
             Ok(quotes.into_iter().find(|quote| quote.carrier_organization_id == carrier.organization_id))
         }
     })

@@ -8,8 +8,15 @@ use std::collections::BTreeSet;
 use super::*;
 
 /// The views of the one-process server, by the names its log gives them.
-const VIEWS: [&str; 6] =
-    ["directory", "listings view", "matching view", "settlement view", "logistics view", "passports view"];
+const VIEWS: [&str; 7] = [
+    "directory",
+    "listings view",
+    "matching view",
+    "settlement view",
+    "logistics view",
+    "passports view",
+    "territory view",
+];
 
 /// A snapshot for each view as soon as it has caught up after one event.
 const SNAPSHOTS_ON: (&str, &str) = ("SYMBIOSE_VIEW_SNAPSHOT_EVENTS", "1");
